@@ -1,0 +1,304 @@
+import ModelSpec
+import YAMLFrontEnd
+
+/// What a build needs besides the file: the scale and the input the shapes are inferred for.
+public struct BuildOptions: Sendable {
+    public var scale: String?
+    public var imageHeight: Int
+    public var imageWidth: Int
+    public var batch: Int
+
+    public init(scale: String? = nil, imageHeight: Int = 640, imageWidth: Int = 640, batch: Int = 1) {
+        self.scale = scale
+        self.imageHeight = imageHeight
+        self.imageWidth = imageWidth
+        self.batch = batch
+    }
+}
+
+/// One YAML row after resolution: its indices, absolute sources, module, tree and shapes.
+public struct ResolvedLayer: Sendable {
+    public var row: LayerRow
+    /// The first layer index the row occupies (what `from` refers to).
+    public var index: Int
+    public var moduleName: String
+    /// Absolute source indices; -1 is the input image.
+    public var from: [Int]
+    /// Repeats after the depth gain (the summary's `n`).
+    public var repeats: Int
+    /// How many chained copies of the module the row builds (repeats, unless the module takes them).
+    public var copies: Int
+    public var module: any LayerModule
+    /// The PyTorch module tree (a Sequential of copies when repeats chain the module).
+    public var tree: ModuleNode
+    public var outputChannels: [Int]
+    /// Output shapes, one per index; nil when shape inference stopped before this layer.
+    public var outputShapes: [[Int]]?
+    public var multiplyAdds: Int?
+
+    /// The indices the row occupies.
+    public var indices: Range<Int> { index..<(index + outputChannels.count) }
+    public var parameterCount: Int { tree.parameterCount }
+    /// The state_dict prefix, as the reference's `nn.Sequential` names the row.
+    public var keyPrefix: String { "model.\(row.row)" }
+    public var printedArguments: [ArgumentValue] { module.printedArguments }
+    public var gflops: Double? { multiplyAdds.map { 2 * Double($0) / 1e9 } }
+}
+
+/// A model file resolved into layers, with every problem found on the way.
+public struct ModelGraph: Sendable {
+    public var spec: ModelSpec
+    public var options: BuildOptions
+    public var scale: Scale?
+    /// Set when no --scale was given and the file lists several.
+    public var scaleNote: String?
+    public var layers: [ResolvedLayer]
+    public var diagnostics: [Diagnostic]
+
+    public var errors: [Diagnostic] { diagnostics.filter { $0.severity == .error } }
+    public var inputShape: [Int] { [options.batch, spec.inputChannels, options.imageHeight, options.imageWidth] }
+    public var parameterCount: Int { layers.reduce(0) { $0 + $1.parameterCount } }
+
+    /// `len(list(model.modules()))` of the PyTorch model: the model, its Sequential, every
+    /// submodule, shared instances once.
+    public var moduleCount: Int {
+        var seen = Set<String>()
+        return 2 + layers.reduce(0) { $0 + $1.tree.countModules(seen: &seen) }
+    }
+
+    /// Total GFLOPs (2 × multiply-adds), or nil if a layer's shapes are unknown.
+    public var gflops: Double? {
+        var total = 0
+        for layer in layers {
+            guard let macs = layer.multiplyAdds else { return nil }
+            total += macs
+        }
+        return 2 * Double(total) / 1e9
+    }
+
+    /// Every parameter and buffer with its PyTorch state_dict key.
+    public var stateDictionary: [TensorDeclaration] {
+        layers.flatMap { $0.tree.stateDictionary(prefix: $0.keyPrefix) }
+    }
+
+    /// The final output shape(s): the last row's.
+    public var outputShapes: [[Int]]? { layers.last?.outputShapes }
+}
+
+extension ModelGraph {
+    /// Reads and resolves a model file's text. Syntax and schema problems throw; layer problems
+    /// (unknown modules, bad arguments, channel and shape mismatches) are collected in
+    /// `diagnostics` so one run reports them all.
+    public static func build(yaml text: String, file: String, options: BuildOptions = BuildOptions()) throws(DiagnosticList) -> ModelGraph {
+        let spec = try ModelSpec.parse(text, file: file)
+        var graph = try build(spec: spec, options: options)
+        graph.diagnostics = ModelSpec.warnings(text, file: file) + graph.diagnostics
+        return graph
+    }
+
+    public static func build(spec: ModelSpec, options: BuildOptions) throws(DiagnosticList) -> ModelGraph {
+        var factors: (depth: Double, width: Double, maxChannels: Int?, chosen: Scale?, note: String?)
+        do {
+            factors = try spec.scaleFactors(options.scale)
+        } catch {
+            throw DiagnosticList([error])
+        }
+        var builder = Builder(spec: spec, options: options, depth: factors.depth, width: factors.width, maxChannels: factors.maxChannels)
+        builder.resolveLayers()
+        builder.inferShapes()
+        return ModelGraph(spec: spec, options: options, scale: factors.chosen, scaleNote: factors.note,
+                          layers: builder.layers, diagnostics: builder.diagnostics)
+    }
+}
+
+private struct Builder {
+    let spec: ModelSpec
+    let options: BuildOptions
+    let depth: Double
+    let width: Double
+    let maxChannels: Int?
+    var layers: [ResolvedLayer] = []
+    var diagnostics: [Diagnostic] = []
+    /// Channels per layer index; nil where the layer failed (its dependants are skipped quietly).
+    var channels: [Int?] = []
+    /// Layer index → position in `layers`.
+    var layerOfIndex: [Int] = []
+
+    init(spec: ModelSpec, options: BuildOptions, depth: Double, width: Double, maxChannels: Int?) {
+        self.spec = spec
+        self.options = options
+        self.depth = depth
+        self.width = width
+        self.maxChannels = maxChannels
+    }
+
+    mutating func report(_ error: LayerError, row: LayerRow, index: Int, module: String) {
+        diagnostics.append(Diagnostic(file: spec.file, location: location(of: error.blame, in: row), layerIndex: index,
+                                      module: module, message: error.message))
+    }
+
+    func location(of blame: LayerError.Blame, in row: LayerRow) -> SourceLocation {
+        switch blame {
+        case .row: return row.location
+        case .from(let entry?) where entry < row.from.count && row.fromIsList: return row.from[entry].location
+        case .from: return row.fromLocation
+        case .argument(let position) where position < row.arguments.count: return row.arguments[position].location
+        case .argument, .arguments: return row.argumentsLocation
+        case .repeats: return row.repeats.location
+        case .module: return row.module.location
+        }
+    }
+
+    /// Marks `count` indices as failed so later rows referring to them are skipped.
+    mutating func fail(count: Int = 1) {
+        for _ in 0..<count {
+            channels.append(nil)
+            layerOfIndex.append(-1)
+        }
+    }
+
+    mutating func resolveLayers() {
+        for row in spec.rows {
+            let index = channels.count
+            let name = row.module.value
+            guard name != "?" else { fail(); continue }  // the spec reader already reported this row
+            guard let type = ModuleRegistry.type(named: name) else {
+                let near = nearestNames(to: name, in: ModuleRegistry.allNames)
+                let hint = near.isEmpty ? "known modules: \(ModuleRegistry.allNames.joined(separator: ", "))"
+                                        : "did you mean \(near.map { "'\($0)'" }.joined(separator: " or "))?"
+                report(LayerError("unknown module '\(name)'; \(hint)", blame: .module), row: row, index: index, module: name)
+                fail()
+                continue
+            }
+            guard let sources = resolveSources(row, index: index, name: name) else { fail(); continue }
+            guard type.inputArity.accepts(sources.count) else {
+                report(LayerError("takes \(type.inputArity.expectation) in `from`, found \(sources.count)", blame: .from(nil)),
+                       row: row, index: index, module: name)
+                fail()
+                continue
+            }
+            // A failed source was reported where it failed; don't cascade.
+            let sourceChannels = sources.map { $0 == -1 ? spec.inputChannels : channels[$0] }
+            guard sourceChannels.allSatisfy({ $0 != nil }) else { fail(); continue }
+
+            let written = row.repeats.value
+            // Ultralytics: n = max(round(n * depth), 1) if n > 1 else n, with Python's half-to-even round
+            let repeats = written > 1 ? max(Int((Double(written) * depth).rounded(.toNearestOrEven)), 1) : written
+            let module: any LayerModule
+            do {
+                let arguments = try type.signature.bind(row.arguments)
+                let context = LayerContext(moduleName: name, inputChannels: sourceChannels.map { $0! }, arguments: arguments,
+                                           repeats: repeats, classCount: spec.classCount?.value, width: width, maxChannels: maxChannels)
+                module = try type.init(context)
+            } catch {
+                report(error, row: row, index: index, module: name)
+                fail()
+                continue
+            }
+            var tree = module.tree
+            if repeats > 1 && !type.takesRepeats {
+                // Ultralytics chains n copies in an nn.Sequential, so each copy's output feeds the next.
+                guard module.outputChannels.count == 1, module.outputChannels[0] == sourceChannels[0] else {
+                    report(LayerError("repeats \(repeats) chains \(repeats) copies, so output channels (\(module.outputChannels.map(String.init).joined(separator: ", "))) must equal input channels (\(sourceChannels[0]!))",
+                                      blame: .repeats), row: row, index: index, module: name)
+                    fail()
+                    continue
+                }
+                tree = .indexed("", "Sequential", Array(repeating: tree, count: repeats))
+            }
+            tree.name = ""
+            let layer = ResolvedLayer(row: row, index: index, moduleName: name, from: sources, repeats: repeats,
+                                      copies: type.takesRepeats ? 1 : repeats, module: module,
+                                      tree: tree, outputChannels: module.outputChannels)
+            for channel in module.outputChannels {
+                channels.append(channel)
+                layerOfIndex.append(layers.count)
+            }
+            layers.append(layer)
+        }
+    }
+
+    /// Absolute source indices for a row, or nil after reporting a bad `from`.
+    mutating func resolveSources(_ row: LayerRow, index: Int, name: String) -> [Int]? {
+        var sources: [Int] = []
+        for (position, entry) in row.from.enumerated() {
+            let value = entry.value
+            if index == 0 {
+                guard value == -1 else {
+                    report(LayerError("the first layer can only take the input image (from -1), found from \(value)", blame: .from(position)),
+                           row: row, index: index, module: name)
+                    return nil
+                }
+                sources.append(-1)
+                continue
+            }
+            let absolute = value < 0 ? index + value : value
+            guard absolute >= 0, absolute < index else {
+                let problem: String
+                if value >= index {
+                    problem = value == index ? "points at the layer itself" : "points forward to layer \(value)"
+                } else {
+                    problem = "reaches before layer 0 (\(index) + \(value) = \(absolute))"
+                }
+                report(LayerError("from \(value) \(problem); layer \(index) can take layers 0–\(index - 1), or -1…-\(index) counted back",
+                                  blame: .from(position)), row: row, index: index, module: name)
+                return nil
+            }
+            sources.append(absolute)
+        }
+        return sources
+    }
+
+    mutating func inferShapes() {
+        var shapes: [Int: [Int]] = [-1: [options.batch, spec.inputChannels, options.imageHeight, options.imageWidth]]
+        var firstSpatialFailure: Int?
+        for position in layers.indices {
+            let layer = layers[position]
+            let inputs = layer.from.compactMap { shapes[$0] }
+            guard inputs.count == layer.from.count else { continue }
+            do {
+                var current = inputs
+                var macs = 0
+                for _ in 0..<layer.copies {
+                    let outputs = try layer.module.outputShapes(current)
+                    macs += layer.module.multiplyAdds(current, outputs)
+                    current = outputs
+                }
+                layers[position].outputShapes = current
+                layers[position].multiplyAdds = macs
+                for (offset, shape) in current.enumerated() {
+                    shapes[layer.index + offset] = shape
+                }
+            } catch {
+                report(error, row: layer.row, index: layer.index, module: layer.moduleName)
+                if firstSpatialFailure == nil { firstSpatialFailure = diagnostics.count - 1 }
+            }
+        }
+        if let failure = firstSpatialFailure, let hint = inputSizeHint() {
+            diagnostics[failure].message += "; \(hint)"
+        }
+    }
+
+    /// When the requested input is not a multiple of the network's largest stride, says which
+    /// multiple it needs (found by inferring shapes at a large size every stride divides).
+    func inputSizeHint() -> String? {
+        let probeSize = 2048
+        var shapes: [Int: [Int]] = [-1: [1, spec.inputChannels, probeSize, probeSize]]
+        var stride = 1
+        for layer in layers {
+            let inputs = layer.from.compactMap { shapes[$0] }
+            guard inputs.count == layer.from.count, let outputs = try? layer.module.outputShapes(inputs) else { return nil }
+            for (offset, shape) in outputs.enumerated() {
+                shapes[layer.index + offset] = shape
+                if shape.count == 4, shape[2] > 0, probeSize % shape[2] == 0 {
+                    stride = max(stride, probeSize / shape[2])
+                }
+            }
+        }
+        let height = options.imageHeight, width = options.imageWidth
+        guard stride > 1, height % stride != 0 || width % stride != 0 else { return nil }
+        let roundedHeight = max(stride, (height + stride / 2) / stride * stride)
+        let roundedWidth = max(stride, (width + stride / 2) / stride * stride)
+        return "the input \(height)×\(width) is not a multiple of \(stride), the network's largest stride; try \(roundedHeight)×\(roundedWidth)"
+    }
+}

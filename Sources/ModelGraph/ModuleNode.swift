@@ -1,0 +1,133 @@
+/// A named tensor a module owns: a parameter (trained) or a buffer (saved, not trained).
+public struct TensorDeclaration: Sendable, Hashable {
+    public var name: String
+    public var shape: [Int]
+
+    public init(_ name: String, _ shape: [Int]) {
+        self.name = name
+        self.shape = shape
+    }
+
+    public var elementCount: Int { shape.reduce(1, *) }
+}
+
+/// A module's tree as PyTorch builds it: names and types of submodules, parameters and buffers.
+/// State-dict keys and the parameter and module counts are read off this tree, so they match
+/// PyTorch's `named_parameters()`, `state_dict()` and `modules()`.
+public struct ModuleNode: Sendable, Hashable {
+    public var name: String
+    /// The PyTorch class (`Conv2d`, `BatchNorm2d`, `SiLU`), for module counts and messages.
+    public var typeName: String
+    public var parameters: [TensorDeclaration]
+    public var buffers: [TensorDeclaration]
+    public var children: [ModuleNode]
+    /// Set for a module that is one shared instance in PyTorch (Ultralytics' `Conv.default_act`
+    /// is a class attribute): `modules()` yields it once however often it appears.
+    public var sharedInstance: String?
+
+    public init(_ name: String, _ typeName: String, parameters: [TensorDeclaration] = [],
+                buffers: [TensorDeclaration] = [], children: [ModuleNode] = [], sharedInstance: String? = nil) {
+        self.name = name
+        self.typeName = typeName
+        self.parameters = parameters
+        self.buffers = buffers
+        self.children = children
+        self.sharedInstance = sharedInstance
+    }
+
+    /// The number of trainable scalars, as `sum(p.numel() for p in m.parameters())`.
+    public var parameterCount: Int {
+        parameters.reduce(0) { $0 + $1.elementCount } + children.reduce(0) { $0 + $1.parameterCount }
+    }
+
+    /// The number of modules in the tree, this one included, as `len(list(m.modules()))`.
+    public var moduleCount: Int {
+        var seen = Set<String>()
+        return countModules(seen: &seen)
+    }
+
+    /// Counts modules, each shared instance once across all calls that share `seen`.
+    public func countModules(seen: inout Set<String>) -> Int {
+        if let sharedInstance {
+            guard seen.insert(sharedInstance).inserted else { return 0 }
+        }
+        return 1 + children.reduce(0) { $0 + $1.countModules(seen: &seen) }
+    }
+
+    /// Every parameter and float buffer with its dotted key under `prefix`, in PyTorch's order.
+    public func stateDictionary(prefix: String) -> [TensorDeclaration] {
+        let base = prefix.isEmpty ? "" : prefix + "."
+        var out = parameters.map { TensorDeclaration(base + $0.name, $0.shape) }
+        out += buffers.map { TensorDeclaration(base + $0.name, $0.shape) }
+        for child in children {
+            out += child.stateDictionary(prefix: base + child.name)
+        }
+        return out
+    }
+
+    /// Only parameter keys (no buffers), in `named_parameters()` order.
+    public func parameterKeys(prefix: String) -> [TensorDeclaration] {
+        let base = prefix.isEmpty ? "" : prefix + "."
+        var out = parameters.map { TensorDeclaration(base + $0.name, $0.shape) }
+        for child in children {
+            out += child.parameterKeys(prefix: base + child.name)
+        }
+        return out
+    }
+}
+
+// Building blocks of torch.nn, named as PyTorch names their tensors.
+extension ModuleNode {
+    public static func conv2d(_ name: String, inputChannels: Int, outputChannels: Int, kernelSize: Int,
+                              groups: Int = 1, bias: Bool = true) -> ModuleNode {
+        var parameters = [TensorDeclaration("weight", [outputChannels, inputChannels / groups, kernelSize, kernelSize])]
+        if bias { parameters.append(TensorDeclaration("bias", [outputChannels])) }
+        return ModuleNode(name, "Conv2d", parameters: parameters)
+    }
+
+    public static func batchNorm2d(_ name: String, channels: Int) -> ModuleNode {
+        ModuleNode(name, "BatchNorm2d",
+                   parameters: [TensorDeclaration("weight", [channels]), TensorDeclaration("bias", [channels])],
+                   buffers: [TensorDeclaration("running_mean", [channels]), TensorDeclaration("running_var", [channels])])
+    }
+
+    public static func linear(_ name: String, inputFeatures: Int, outputFeatures: Int, bias: Bool = true,
+                              typeName: String = "Linear") -> ModuleNode {
+        var parameters = [TensorDeclaration("weight", [outputFeatures, inputFeatures])]
+        if bias { parameters.append(TensorDeclaration("bias", [outputFeatures])) }
+        return ModuleNode(name, typeName, parameters: parameters)
+    }
+
+    public static func layerNorm(_ name: String, features: Int) -> ModuleNode {
+        ModuleNode(name, "LayerNorm", parameters: [TensorDeclaration("weight", [features]), TensorDeclaration("bias", [features])])
+    }
+
+    public static func groupNorm(_ name: String, channels: Int) -> ModuleNode {
+        ModuleNode(name, "GroupNorm", parameters: [TensorDeclaration("weight", [channels]), TensorDeclaration("bias", [channels])])
+    }
+
+    public static func embedding(_ name: String, count: Int, features: Int) -> ModuleNode {
+        ModuleNode(name, "Embedding", parameters: [TensorDeclaration("weight", [count, features])])
+    }
+
+    /// `nn.MultiheadAttention(width, heads)`: packed input projection plus an output Linear.
+    public static func multiheadAttention(_ name: String, width: Int) -> ModuleNode {
+        ModuleNode(name, "MultiheadAttention",
+                   parameters: [TensorDeclaration("in_proj_weight", [3 * width, width]), TensorDeclaration("in_proj_bias", [3 * width])],
+                   children: [.linear("out_proj", inputFeatures: width, outputFeatures: width, typeName: "NonDynamicallyQuantizableLinear")])
+    }
+
+    /// A module without tensors (activation, dropout, identity, pixel shuffle…).
+    public static func leaf(_ name: String, _ typeName: String, sharedInstance: String? = nil) -> ModuleNode {
+        ModuleNode(name, typeName, sharedInstance: sharedInstance)
+    }
+
+    /// `nn.Sequential` / `nn.ModuleList`: children named "0", "1", ….
+    public static func indexed(_ name: String, _ typeName: String = "Sequential", _ items: [ModuleNode]) -> ModuleNode {
+        ModuleNode(name, typeName, children: items.enumerated().map { index, item in
+            var item = item
+            item.name = String(index)
+            return item
+        })
+    }
+}

@@ -1,0 +1,41 @@
+import ModelSpec
+
+/// Ultralytics `Concat`: joins its sources along the channel dimension.
+public struct Concat: LayerModule {
+    public static let names = ["Concat"]
+    public static let signature = Signature([
+        .init("dimension", "dimension", .int(min: -4), default: .int(1)),
+    ])
+    public static let inputArity = InputArity.atLeast(1)
+
+    public let inputChannels: [Int]
+    public let printedArguments: [ArgumentValue]
+
+    public init(_ context: LayerContext) throws(LayerError) {
+        let dimension = context.arguments.int("dimension")
+        guard dimension == 1 || dimension == -3 else {
+            throw LayerError("only channel concatenation (dimension 1) is supported for NCHW feature maps, found \(dimension)",
+                             blame: .argument(0))
+        }
+        inputChannels = context.inputChannels
+        printedArguments = context.arguments.writtenValues
+    }
+
+    public var outputChannels: [Int] { [inputChannels.reduce(0, +)] }
+    public var tree: ModuleNode { .leaf("", "Concat") }
+
+    public func outputShapes(_ inputs: [[Int]]) throws(LayerError) -> [[Int]] {
+        let first = inputs[0]
+        for (position, shape) in inputs.enumerated() {
+            try requireFeatureMap(shape, channels: inputChannels[position], source: position)
+            guard shape[0] == first[0], shape[2] == first[2], shape[3] == first[3] else {
+                let all = inputs.map { "\($0[2])×\($0[3])" }.joined(separator: ", ")
+                throw LayerError("inputs must share batch, height and width; source \(position + 1) is \(describeShape(shape)) but source 1 is \(describeShape(first)) (sizes \(all))",
+                                 blame: .from(position))
+            }
+        }
+        return [[first[0], outputChannels[0], first[2], first[3]]]
+    }
+
+    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Int { 0 }
+}

@@ -1,0 +1,193 @@
+import ModelSpec
+
+/// FreqFusion (seeds 000/002): fuses a high-resolution map `hr` with a low-resolution map `lr`
+/// (exactly half its height and width) through content-aware low-pass (CARAFE) upsampling of
+/// `lr` and a high-pass residual on `hr`; returns `hr + up(lr)`. Input channels `[hr, lr]`
+/// come from `from`; the YAML arguments follow the seed-002 constructor's positional order.
+/// With `feature_resample` a LocalSimGuidedSampler (DySample-like offset generator) resamples
+/// the upsampled `lr`, built on the computed compressed width `(hr + lr) // 8`.
+public struct FreqFusion: LayerModule {
+    public static let names = ["FreqFusion"]
+    public static let inputArity = InputArity.exactly(2)
+    public static let signature = Signature([
+        .init("scale_factor", "scaleFactor", .int(min: 1), default: .int(1)),
+        .init("lowpass_kernel", "lowPassKernel", .int(min: 1), default: .int(5)),
+        .init("highpass_kernel", "highPassKernel", .int(min: 1), default: .int(3)),
+        .init("up_group", "upGroups", .int(min: 1), default: .int(1)),
+        .init("encoder_kernel", "encoderKernel", .int(min: 1), default: .int(3)),
+        .init("encoder_dilation", "encoderDilation", .int(min: 1), default: .int(1)),
+        .init("compressed_channels", "compressedChannelsArgument", .int(min: 1), default: .int(64)),
+        .init("align_corners", "alignCorners", .bool, default: .bool(false)),
+        .init("upsample_mode", "upsampleMode", .choice(["nearest", "bilinear"]), default: .string("nearest")),
+        .init("feature_resample", "featureResample", .bool, default: .bool(false)),
+        .init("feature_resample_group", "featureResampleGroups", .int(min: 1), default: .int(4)),
+        .init("comp_feat_upsample", "compressedFeatureUpsample", .bool, default: .bool(true)),
+        .init("use_high_pass", "useHighPass", .bool, default: .bool(true)),
+        .init("use_low_pass", "useLowPass", .bool, default: .bool(true)),
+        .init("hr_residual", "highResolutionResidual", .bool, default: .bool(true)),
+        .init("semi_conv", "semiConv", .bool, default: .bool(true)),
+        .init("hamming_window", "hammingWindow", .bool, default: .bool(true)),
+        .init("feature_resample_norm", "featureResampleNorm", .bool, default: .bool(true)),
+    ])
+
+    public let highResolutionChannels: Int
+    public let lowResolutionChannels: Int
+    public let compressedChannels: Int
+    public let lowPassKernel: Int
+    public let highPassKernel: Int
+    public let encoderKernel: Int
+    public let encoderDilation: Int
+    public let featureResample: Bool
+    public let featureResampleGroups: Int
+    public let featureResampleNorm: Bool
+    public let hammingWindow: Bool
+    public let printedArguments: [ArgumentValue]
+
+    public init(_ context: LayerContext) throws(LayerError) {
+        let arguments = context.arguments
+        highResolutionChannels = context.inputChannels[0]
+        lowResolutionChannels = context.inputChannels[1]
+        compressedChannels = (highResolutionChannels + lowResolutionChannels) / 8
+        lowPassKernel = arguments.int("lowPassKernel")
+        highPassKernel = arguments.int("highPassKernel")
+        encoderKernel = arguments.int("encoderKernel")
+        encoderDilation = arguments.int("encoderDilation")
+        featureResample = arguments.bool("featureResample")
+        featureResampleGroups = arguments.int("featureResampleGroups")
+        featureResampleNorm = arguments.bool("featureResampleNorm")
+        hammingWindow = arguments.bool("hammingWindow")
+
+        // The seed's forward path exists only for these settings.
+        for label in ["semiConv", "compressedFeatureUpsample", "useHighPass"] where !arguments.bool(label) {
+            let name = FreqFusion.signature.parameters[arguments.position(label)].yamlName
+            throw LayerError("\(name)=False has no forward path in the seed's FreqFusion; only \(name)=True is supported",
+                             blame: .argument(arguments.position(label)))
+        }
+        for label in ["scaleFactor", "upGroups"] where arguments.int(label) != 1 {
+            let name = FreqFusion.signature.parameters[arguments.position(label)].yamlName
+            throw LayerError("\(name)=\(arguments.int(label)): the seed's CARAFE reassembly uses one k×k mask per pixel, so \(name) must be 1",
+                             blame: .argument(arguments.position(label)))
+        }
+        for label in ["lowPassKernel", "highPassKernel", "encoderKernel"] where arguments.int(label) % 2 == 0 {
+            let name = FreqFusion.signature.parameters[arguments.position(label)].yamlName
+            throw LayerError("\(name)=\(arguments.int(label)) must be odd so masks keep the feature map's size",
+                             blame: .argument(arguments.position(label)))
+        }
+        guard highResolutionChannels == lowResolutionChannels else {
+            throw LayerError("returns hr + upsampled lr, so both inputs need the same channels; found hr \(highResolutionChannels), lr \(lowResolutionChannels)",
+                             blame: .from(1))
+        }
+        guard compressedChannels >= 1 else {
+            throw LayerError("compressed width (hr + lr) // 8 = \(compressedChannels); inputs need at least 8 channels in total",
+                             blame: .from(nil))
+        }
+        if featureResample {
+            let groups = featureResampleGroups
+            let position = arguments.position("featureResampleGroups")
+            guard compressedChannels >= groups, compressedChannels % groups == 0 else {
+                throw LayerError("feature_resample: compressed width \(compressedChannels) must be a multiple of feature_resample_group=\(groups)",
+                                 blame: .argument(position))
+            }
+            guard lowResolutionChannels % groups == 0 else {
+                throw LayerError("feature_resample: lr channels \(lowResolutionChannels) must be a multiple of feature_resample_group=\(groups)",
+                                 blame: .argument(position))
+            }
+            if featureResampleNorm && compressedChannels < 8 {
+                throw LayerError("feature_resample_norm: GroupNorm(\(compressedChannels) // 8, \(compressedChannels)) needs a compressed width ≥ 8",
+                                 blame: .from(nil))
+            }
+            if featureResampleNorm && compressedChannels % (compressedChannels / 8) != 0 {
+                throw LayerError("feature_resample_norm: GroupNorm(\(compressedChannels / 8), \(compressedChannels)) needs the width to divide into \(compressedChannels / 8) groups",
+                                 blame: .from(nil))
+            }
+        }
+        printedArguments = [.list([.int(highResolutionChannels), .int(lowResolutionChannels)])] + arguments.writtenValues
+    }
+
+    public var outputChannels: [Int] { [highResolutionChannels] }
+
+    var encoderPadding: Int { (encoderKernel - 1) * encoderDilation / 2 }
+
+    public var tree: ModuleNode {
+        let compressed = compressedChannels
+        var children: [ModuleNode] = [
+            .conv2d("hr_channel_compressor", inputChannels: highResolutionChannels, outputChannels: compressed, kernelSize: 1),
+            .conv2d("lr_channel_compressor", inputChannels: lowResolutionChannels, outputChannels: compressed, kernelSize: 1),
+            .conv2d("content_encoder", inputChannels: compressed, outputChannels: lowPassKernel * lowPassKernel, kernelSize: encoderKernel),
+        ]
+        if featureResample {
+            let input = compressed + 3 * 3 - 1  // features + local similarity of a 3×3 window
+            let groups = featureResampleGroups
+            var sampler: [ModuleNode] = [
+                .conv2d("offset", inputChannels: input, outputChannels: 2 * groups * 4, kernelSize: encoderKernel),
+                .conv2d("direct_scale", inputChannels: input, outputChannels: 2 * groups * 4, kernelSize: encoderKernel),
+                .conv2d("hr_offset", inputChannels: input, outputChannels: 2 * groups, kernelSize: encoderKernel),
+                .conv2d("hr_direct_scale", inputChannels: input, outputChannels: 2 * groups, kernelSize: encoderKernel),
+            ]
+            sampler += featureResampleNorm
+                ? [.groupNorm("norm_hr", channels: compressed), .groupNorm("norm_lr", channels: compressed)]
+                : [.leaf("norm_hr", "Identity"), .leaf("norm_lr", "Identity")]
+            children.append(ModuleNode("dysampler", "LocalSimGuidedSampler", buffers: [TensorDeclaration("init_pos", [1, 2 * groups * 4, 1, 1])],
+                                       children: sampler))
+        }
+        children.append(.conv2d("content_encoder2", inputChannels: compressed, outputChannels: highPassKernel * highPassKernel, kernelSize: encoderKernel))
+        let windows = hammingWindow
+            ? [TensorDeclaration("hamming_lowpass", [1, 1, lowPassKernel, lowPassKernel]), TensorDeclaration("hamming_highpass", [1, 1, highPassKernel, highPassKernel])]
+            : [TensorDeclaration("hamming_lowpass", [1]), TensorDeclaration("hamming_highpass", [1])]
+        return ModuleNode("", "FreqFusion", buffers: windows, children: children)
+    }
+
+    public func outputShapes(_ inputs: [[Int]]) throws(LayerError) -> [[Int]] {
+        let high = inputs[0], low = inputs[1]
+        try requireFeatureMap(high, channels: highResolutionChannels, source: 0)
+        try requireFeatureMap(low, channels: lowResolutionChannels, source: 1)
+        guard high[0] == low[0] else {
+            throw LayerError("hr and lr must share the batch size; found \(high[0]) and \(low[0])", blame: .from(1))
+        }
+        guard high[2] == 2 * low[2], high[3] == 2 * low[3] else {
+            throw LayerError("hr must be exactly 2× lr in height and width: hr is \(high[2])×\(high[3]) \(describeShape(high)), lr is \(low[2])×\(low[3]) \(describeShape(low)), so hr should be \(2 * low[2])×\(2 * low[3])",
+                             blame: .from(nil))
+        }
+        // CARAFE's reflect padding must be smaller than the map it pads.
+        let lowPad = lowPassKernel / 2, highPad = highPassKernel / 2
+        guard low[2] > lowPad, low[3] > lowPad, high[2] > highPad, high[3] > highPad else {
+            throw LayerError("reflect padding of \(lowPad) around the \(low[2])×\(low[3]) lr map needs it to be at least \(lowPad + 1)×\(lowPad + 1)",
+                             blame: .from(1))
+        }
+        for (name, shape) in [("hr", high), ("lr", low)] {
+            let height = convolvedSize(shape[2], kernelSize: encoderKernel, stride: 1, padding: encoderPadding, dilation: encoderDilation)
+            let width = convolvedSize(shape[3], kernelSize: encoderKernel, stride: 1, padding: encoderPadding, dilation: encoderDilation)
+            guard height == shape[2], width == shape[3] else {
+                throw LayerError("the content encoder (kernel \(encoderKernel), dilation \(encoderDilation)) changes the \(name) map from \(shape[2])×\(shape[3]) to \(height)×\(width)",
+                                 blame: .argument(FreqFusion.signature.parameters.firstIndex { $0.label == "encoderKernel" } ?? 0))
+            }
+        }
+        return [high]
+    }
+
+    /// Compressors, content encoders, the CARAFE reassemblies (k² MACs per output element) and,
+    /// with feature_resample, the offset convs and bilinear sampling (4 taps per element).
+    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Int {
+        let high = inputs[0], low = inputs[1]
+        let highPixels = high[0] * high[2] * high[3], lowPixels = low[0] * low[2] * low[3]
+        let compressed = compressedChannels
+        let low2 = lowPassKernel * lowPassKernel, high2 = highPassKernel * highPassKernel
+        let encoder2 = encoderKernel * encoderKernel
+        var total = highPixels * highResolutionChannels * compressed + lowPixels * lowResolutionChannels * compressed
+        // content_encoder on chr and clr, content_encoder2 on chr (twice: before and after the high-pass) and clr
+        total += (highPixels + lowPixels) * compressed * encoder2 * low2
+        total += (2 * highPixels + lowPixels) * compressed * encoder2 * high2
+        // CARAFE: chr high-pass (k_h²·cc per hr pixel), mask upsampling (k_l²·k_l² and k_l²·k_h² per hr pixel),
+        // lr upsampling (k_l²·C per hr pixel), hr high-pass (k_h²·C per hr pixel)
+        total += highPixels * (high2 * compressed + low2 * low2 + low2 * high2)
+        total += highPixels * (low2 * lowResolutionChannels + high2 * highResolutionChannels)
+        if featureResample {
+            let input = compressed + 8, groups = featureResampleGroups
+            total += lowPixels * input * encoder2 * (2 * 2 * groups * 4)
+            total += highPixels * input * encoder2 * (2 * 2 * groups)
+            total += (highPixels + lowPixels) * compressed * 8 * 9  // cosine similarity over 8 neighbours
+            total += highPixels * lowResolutionChannels * 4
+        }
+        return total
+    }
+}

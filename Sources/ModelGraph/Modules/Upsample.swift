@@ -1,0 +1,68 @@
+import ModelSpec
+
+/// `nn.Upsample(size, scale_factor, mode)`, written in YAML as `nn.Upsample, [None, 2, 'nearest']`.
+public struct Upsample: LayerModule {
+    public static let names = ["nn.Upsample"]
+    public static let signature = Signature([
+        .init("size", "size", .optionalIntOrList, default: .null),
+        .init("scale_factor", "scaleFactor", .optionalNumber, default: .null),
+        .init("mode", "mode", .choice(["nearest", "bilinear", "bicubic", "nearest-exact", "area"]), default: .string("nearest")),
+        .init("align_corners", "alignCorners", .anything, default: .null),
+    ])
+
+    public let channels: Int
+    public let size: [Int]?
+    public let scaleFactor: Double?
+    public let mode: String
+    public let printedArguments: [ArgumentValue]
+
+    public init(_ context: LayerContext) throws(LayerError) {
+        let arguments = context.arguments
+        channels = context.inputChannel
+        switch arguments.value("size") {
+        case .int(let value): size = [value, value]
+        case .list(let items):
+            let values = items.compactMap { if case .int(let v) = $0 { return v } else { return nil } }
+            guard values.count == 2 || values.count == 1 else {
+                throw LayerError("size is an int or [height, width], found \(items.count) values", blame: .argument(0))
+            }
+            size = values.count == 1 ? [values[0], values[0]] : values
+        default: size = nil
+        }
+        scaleFactor = arguments.optionalDouble("scaleFactor")
+        mode = arguments.string("mode")
+        if size == nil && scaleFactor == nil {
+            throw LayerError("needs a size or a scale_factor; both are None", blame: .arguments)
+        }
+        if size != nil && scaleFactor != nil {
+            throw LayerError("takes a size or a scale_factor, not both", blame: .argument(1))
+        }
+        if let scaleFactor, scaleFactor <= 0 {
+            throw LayerError("scale_factor must be positive, found \(pythonFloat(scaleFactor))", blame: .argument(1))
+        }
+        printedArguments = arguments.writtenValues
+    }
+
+    public var outputChannels: [Int] { [channels] }
+    public var tree: ModuleNode { .leaf("", "Upsample") }
+
+    public func outputShapes(_ inputs: [[Int]]) throws(LayerError) -> [[Int]] {
+        let input = inputs[0]
+        try requireFeatureMap(input, channels: channels)
+        if let size { return [[input[0], channels, size[0], size[1]]] }
+        let factor = scaleFactor ?? 1
+        // PyTorch: floor(input_size * scale_factor)
+        let height = Int((Double(input[2]) * factor).rounded(.down))
+        let width = Int((Double(input[3]) * factor).rounded(.down))
+        guard height > 0, width > 0 else {
+            throw LayerError("scale_factor \(pythonFloat(factor)) turns \(input[2])×\(input[3]) into an empty map", blame: .argument(1))
+        }
+        return [[input[0], channels, height, width]]
+    }
+
+    /// Interpolation taps per output element: 1 nearest, 4 bilinear, 16 bicubic.
+    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Int {
+        let taps = ["bilinear": 4, "bicubic": 16][mode] ?? 0
+        return outputs[0].reduce(1, *) * taps
+    }
+}

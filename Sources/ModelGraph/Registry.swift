@@ -1,0 +1,23 @@
+/// Every module type the YAML vocabulary knows. Adding a module is one file plus one line here.
+public enum ModuleRegistry {
+    public static let types: [any LayerModule.Type] = [
+        Conv.self,
+        Concat.self,
+        Upsample.self,
+        RepC3.self,
+        AIFI.self,
+        StarNet.self,
+        FreqFusion.self,
+        DySample.self,
+        CARAFE.self,
+        RTDETRDecoder.self,
+    ]
+
+    /// Every YAML name, in registry order.
+    public static var allNames: [String] { types.flatMap { $0.names } }
+
+    /// The type answering to a YAML name.
+    public static func type(named name: String) -> (any LayerModule.Type)? {
+        types.first { $0.names.contains(name) }
+    }
+}

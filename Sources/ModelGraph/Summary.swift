@@ -1,0 +1,143 @@
+import ModelSpec
+
+/// A JSON value written with keys in the order given (other tools and our checks read it).
+public indirect enum JSONValue: Sendable {
+    case int(Int)
+    case double(Double)
+    case string(String)
+    case bool(Bool)
+    case null
+    case array([JSONValue])
+    case object([(String, JSONValue)])
+
+    public func rendered() -> String {
+        switch self {
+        case .int(let value): return String(value)
+        case .double(let value): return value.isFinite ? "\(value)" : "null"
+        case .bool(let value): return value ? "true" : "false"
+        case .null: return "null"
+        case .string(let value): return JSONValue.quote(value)
+        case .array(let items): return "[" + items.map { $0.rendered() }.joined(separator: ", ") + "]"
+        case .object(let pairs):
+            return "{" + pairs.map { JSONValue.quote($0.0) + ": " + $0.1.rendered() }.joined(separator: ", ") + "}"
+        }
+    }
+
+    static func quote(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            default:
+                if scalar.value < 0x20 {
+                    out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+
+    init(_ argument: ArgumentValue) {
+        switch argument {
+        case .int(let value): self = .int(value)
+        case .float(let value): self = .double(value)
+        case .bool(let value): self = .bool(value)
+        case .null: self = .null
+        case .string(let value): self = .string(value)
+        case .list(let items): self = .array(items.map(JSONValue.init))
+        }
+    }
+}
+
+/// Formats an integer with thousands separators: 18,716,999.
+public func groupedThousands(_ value: Int) -> String {
+    let digits = String(value.magnitude)
+    var out = ""
+    for (offset, character) in digits.enumerated() {
+        if offset > 0 && (digits.count - offset) % 3 == 0 { out += "," }
+        out.append(character)
+    }
+    return value < 0 ? "-" + out : out
+}
+
+extension ModelGraph {
+    /// The closing line: `NAME summary: L layers, P parameters, P gradients, G GFLOPs`.
+    public var summaryLine: String {
+        let flops = gflops.map { String(format1: $0) } ?? "?"
+        return "\(spec.name) summary: \(groupedThousands(moduleCount)) layers, \(groupedThousands(parameterCount)) parameters, "
+            + "\(groupedThousands(parameterCount)) gradients, \(flops) GFLOPs"
+    }
+
+    /// The Ultralytics-style table plus output shape and GFLOPs columns. Rows of a multi-output
+    /// module continue on one line per extra index, so the index map is visible.
+    public func summaryTable() -> String {
+        func pad(_ text: String, _ width: Int, right: Bool = false) -> String {
+            text.count >= width ? text : right ? String(repeating: " ", count: width - text.count) + text
+                                               : text + String(repeating: " ", count: width - text.count)
+        }
+        let argumentsWidth = max(30, layers.map { $0.printedArguments.description.count + 2 }.max() ?? 0)
+        var lines = [pad("", 3) + pad("from", 20, right: true) + pad("n", 3, right: true) + pad("params", 10, right: true) + "  "
+            + pad("module", 16) + pad("arguments", argumentsWidth) + pad("output", 20) + pad("GFLOPs", 8, right: true)]
+        for layer in layers {
+            let written = layer.row.from.map { String($0.value) }
+            let from = layer.row.fromIsList ? "[" + written.joined(separator: ", ") + "]" : written.first ?? ""
+            let shapes = layer.outputShapes ?? []
+            let flops = layer.gflops.map { String(format2: $0) } ?? "?"
+            let first = shapes.first.map(describeShape) ?? "?"
+            lines.append(pad(String(layer.index), 3, right: true) + pad(from, 20, right: true) + pad(String(layer.repeats), 3, right: true)
+                + pad(String(layer.parameterCount), 10, right: true) + "  " + pad(layer.moduleName, 16)
+                + pad(layer.printedArguments.description, argumentsWidth) + pad(first, 20) + pad(flops, 8, right: true))
+            let names = layer.module.outputNames
+            for offset in shapes.indices.dropFirst() {
+                let label = offset < names.count ? "  " + names[offset] : ""
+                lines.append(pad(String(layer.index + offset), 3, right: true) + String(repeating: " ", count: 20 + 3 + 10 + 2 + 16)
+                    + pad(offset < names.count ? "↳ output \(offset)" : "", argumentsWidth) + pad(describeShape(shapes[offset]), 20) + label)
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The `--json` object: model, input, parameters, gflops, layers.
+    public func summaryJSON() -> JSONValue {
+        .object([
+            ("model", .string(spec.name)),
+            ("input", .array(inputShape.map(JSONValue.int))),
+            ("parameters", .int(parameterCount)),
+            ("gflops", gflops.map(JSONValue.double) ?? .null),
+            ("layers", .array(layers.map { layer in
+                .object([
+                    ("index", .int(layer.index)),
+                    ("from", .array(layer.from.map(JSONValue.int))),
+                    ("repeats", .int(layer.repeats)),
+                    ("module", .string(layer.moduleName)),
+                    ("arguments", .array(layer.printedArguments.map(JSONValue.init))),
+                    ("parameters", .int(layer.parameterCount)),
+                    ("outputs", .array((layer.outputShapes ?? []).map { .array($0.map(JSONValue.int)) })),
+                ])
+            })),
+        ])
+    }
+}
+
+extension String {
+    init(format1 value: Double) { self = String(fixed: value, digits: 1) }
+    init(format2 value: Double) { self = String(fixed: value, digits: 2) }
+
+    /// Fixed-point formatting without Foundation.
+    init(fixed value: Double, digits: Int) {
+        var scale = 1.0
+        for _ in 0..<digits { scale *= 10 }
+        let scaled = (abs(value) * scale).rounded()
+        let whole = Int(scaled / scale)
+        let fraction = Int(scaled - Double(whole) * scale)
+        var fractionText = String(fraction)
+        while fractionText.count < digits { fractionText = "0" + fractionText }
+        self = (value < 0 && scaled != 0 ? "-" : "") + String(whole) + (digits > 0 ? "." + fractionText : "")
+    }
+}

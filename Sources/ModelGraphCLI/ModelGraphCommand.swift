@@ -1,0 +1,25 @@
+import ArgumentParser
+import Foundation
+
+@main
+struct ModelGraphCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "modelgraph",
+        abstract: "Build, check and summarise Ultralytics-style YAML model files.",
+        subcommands: [SummaryCommand.self, CheckCommand.self])
+
+    /// Usage errors exit 2 (argument-parser's default is 64).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .validationFailure {
+                printError(fullMessage(for: error))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
+}

@@ -1,0 +1,30 @@
+import ArgumentParser
+import ModelGraph
+
+struct SummaryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "summary",
+        abstract: "Print the layer table (params, output shapes, GFLOPs) and totals of a model file.")
+
+    @OptionGroup var model: ModelOptions
+
+    @Flag(help: "Print one JSON object instead of the table.")
+    var json = false
+
+    func run() throws {
+        let graph = try model.loadGraph()
+        for warning in graph.diagnostics where warning.severity != .error { printError(warning.description) }
+        guard graph.errors.isEmpty else {
+            for error in graph.errors { printError(error.description) }
+            printError("\(graph.errors.count) error\(graph.errors.count == 1 ? "" : "s"); run `modelgraph check` for the same list")
+            throw ExitCode(1)
+        }
+        if let note = graph.scaleNote { printError("note: \(note)") }
+        if json {
+            print(graph.summaryJSON().rendered())
+        } else {
+            print(graph.summaryTable())
+            print(graph.summaryLine)
+        }
+    }
+}
