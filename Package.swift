@@ -25,7 +25,7 @@ let package = Package(
         .executableTarget(name: "BuildFromString", dependencies: ["ModelGraph"], path: "examples/BuildFromString"),
         .testTarget(
             name: "ModelGraphTests",
-            dependencies: ["ModelGraph", "ModelSpec", "YAMLFrontEnd"],
+            dependencies: ["ModelGraph", "ModelSpec", "YAMLFrontEnd", "ModelGraphCLI"],
             resources: [.copy("Fixtures")]),
     ]
 )

@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+
+/// End-to-end: the built `modelgraph` binary, its output and exit codes.
+@Suite("modelgraph CLI", .serialized)
+struct CLITests {
+    @Test("summary of the seed model prints the table and closing line")
+    func summary() throws {
+        let result = try runCLI(["summary", "configs/rtdetr-starnet-freqfusion.yaml"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n")
+        #expect(lines.last?.hasPrefix("rtdetr-starnet-freqfusion summary: 492 layers, 18,716,999 parameters, 18,716,999 gradients, ") == true)
+        #expect(result.stdout.contains("RTDETRDecoder   [1, [256, 256, 256]]"))
+        #expect(lines.contains { $0.hasPrefix(" 11             [9, -1]  1     52514  FreqFusion") })
+        #expect(lines.contains { $0.hasPrefix("  4 ") && $0.contains("[1, 128, 20, 20]") && $0.contains("stage 4 (stride 32)") })
+    }
+
+    @Test("summary --json has exactly the documented keys")
+    func json() throws {
+        let result = try runCLI(["summary", "configs/rtdetr-starnet-freqfusion.yaml", "--json", "--imgsz", "512,384", "--batch", "2"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(Set(object.keys) == ["model", "input", "parameters", "gflops", "layers"])
+        #expect(object["model"] as? String == "rtdetr-starnet-freqfusion")
+        #expect(object["input"] as? [Int] == [2, 3, 512, 384])
+        #expect(object["parameters"] as? Int == 18_716_999)
+        let layers = try #require(object["layers"] as? [[String: Any]])
+        #expect(layers.count == 19)
+        #expect(Set(layers[0].keys) == ["index", "from", "repeats", "module", "arguments", "parameters", "outputs"])
+        #expect((layers[0]["outputs"] as? [[Int]])?.count == 5)
+        #expect(layers[0]["from"] as? [Int] == [-1])
+        #expect(layers[7]["from"] as? [Int] == [9, 10])  // FreqFusion [9, -1] at index 11
+        #expect(layers[1]["arguments"] as? [Any] != nil)
+        #expect((layers[18]["outputs"] as? [[Int]]) == [[2, 300, 6]])
+    }
+
+    @Test("check exits 0 on a clean config, 1 on errors, 2 on usage errors")
+    func exitCodes() throws {
+        let clean = try runCLI(["check", "configs/rtdetr-starnet-carafe.yaml"])
+        #expect(clean.status == 0, "\(clean.stderr)")
+        #expect(clean.stdout.contains("ok"))
+        let odd = try runCLI(["check", "configs/rtdetr-starnet-freqfusion.yaml", "--imgsz", "500"])
+        #expect(odd.status == 1)
+        #expect(odd.stderr.contains("configs/rtdetr-starnet-freqfusion.yaml:22:6: error: layer 14 (FreqFusion): hr must be exactly 2× lr"))
+        #expect(odd.stderr.contains("not a multiple of 32"))
+        for usage in [["check"], ["check", "configs/rtdetr-starnet-carafe.yaml", "--imgsz", "0"],
+                      ["check", "configs/rtdetr-starnet-carafe.yaml", "--imgsz", "a,b"], ["check", "configs/rtdetr-starnet-carafe.yaml", "--batch", "0"],
+                      ["summary", "--nope", "x.yaml"]] {
+            let result = try runCLI(usage)
+            #expect(result.status == 2, "\(usage): \(result.stderr)")
+        }
+        let missing = try runCLI(["check", "no-such-file.yaml"])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("no-such-file.yaml: error: cannot read the model file"))
+    }
+
+    @Test("summary refuses a config with errors, naming them")
+    func summaryErrors() throws {
+        let result = try runCLI(["summary", "configs/rtdetr-starnet-scaled.yaml", "--scale", "q"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("no scale 'q'; the file lists n, s, m, l"))
+        #expect(result.stdout.isEmpty)
+    }
+
+    @Test("the default scale is said on stderr")
+    func scaleNote() throws {
+        let result = try runCLI(["summary", "configs/rtdetr-starnet-scaled.yaml"])
+        #expect(result.status == 0)
+        #expect(result.stderr.contains("no --scale given, using 'n'"))
+    }
+}

@@ -1,0 +1,110 @@
+import Testing
+@testable import ModelGraph
+import ModelSpec
+import YAMLFrontEnd
+
+/// Properties every registered module must have, checked over one sample row per YAML name.
+@Suite("Module registry")
+struct RegistryTests {
+    /// A sample row per YAML name: `from`, args, and the input shape(s) it is checked on.
+    static let samples: [String: (from: String, args: String)] = [
+        "Conv": ("-1", "[24, 3, 2, None, 2]"),
+        "Concat": ("[-1, 1]", "[1]"),
+        "nn.Upsample": ("-1", "[None, 2, 'nearest']"),
+        "RepC3": ("-1", "[32, 0.5]"),
+        "AIFI": ("-1", "[64, 4]"),
+        "FreqFusion": ("[0, -1]", "[1, 5, 3, 1, 3, 1, 64, False, 'nearest', True]"),
+        "DySample": ("-1", "[2, 'pl', 2, True]"),
+        "CARAFE": ("-1", "[3, 5, 16]"),
+        "RTDETRDecoder": ("[0, -1]", "[3, 64, 50, 2, 4, 2, 128]"),
+    ]
+
+    @Test("YAML names are unique across types")
+    func uniqueNames() {
+        let names = ModuleRegistry.allNames
+        #expect(Set(names).count == names.count)
+    }
+
+    @Test("signatures: unique labels and YAML names, required before defaulted", arguments: ModuleRegistry.allNames)
+    func signatures(_ name: String) throws {
+        let type = try #require(ModuleRegistry.type(named: name))
+        let parameters = type.signature.parameters
+        #expect(Set(parameters.map(\.label)).count == parameters.count)
+        #expect(Set(parameters.map(\.yamlName)).count == parameters.count)
+        if let firstDefault = parameters.firstIndex(where: { $0.defaultValue != nil }) {
+            #expect(parameters[firstDefault...].allSatisfy { $0.defaultValue != nil })
+        }
+        for parameter in parameters {
+            guard let value = parameter.defaultValue else { continue }
+            #expect(parameter.kind.accepts(value), "\(name).\(parameter.yamlName) default \(value)")
+        }
+    }
+
+    /// Builds the sample after two Convs (layer 0: 32 channels at 32×32, layer 1: 32 at 16×16 from a
+    /// 64×64 image); a StarNet backbone takes the image itself.
+    static func sampleGraph(_ name: String) throws -> ModelGraph {
+        let yaml: String
+        if name.hasPrefix("starnet") {
+            yaml = "nc: 3\nbackbone:\n  - [-1, 1, \(name), []]\nhead: []\n"
+        } else {
+            let row = samples[name] ?? ("-1", "[]")
+            yaml = """
+            nc: 3
+            backbone:
+              - [-1, 1, Conv, [32, 3, 2]]
+              - [-1, 1, Conv, [32, 3, 2]]
+            head:
+              - [\(row.from), 1, \(name), \(row.args)]
+            """
+        }
+        return try buildGraph(yaml, options: BuildOptions(imageHeight: 64, imageWidth: 64))
+    }
+
+    @Test("shape rule agrees with the channel rule; parameter count is the sum of declared tensors",
+          arguments: ModuleRegistry.allNames)
+    func consistency(_ name: String) throws {
+        let graph = try RegistryTests.sampleGraph(name)
+        #expect(graph.errors.isEmpty, "\(graph.errors)")
+        let layer = try #require(graph.layers.last)
+        #expect(layer.moduleName == name)
+        let shapes = try #require(layer.outputShapes)
+        #expect(shapes.count == layer.outputChannels.count)
+        if name != "RTDETRDecoder" {
+            #expect(shapes.map { $0[1] } == layer.outputChannels)
+        }
+        let declared = layer.tree.parameterKeys(prefix: "").reduce(0) { $0 + $1.elementCount }
+        #expect(declared == layer.parameterCount)
+        let keys = layer.tree.stateDictionary(prefix: layer.keyPrefix).map(\.name)
+        #expect(Set(keys).count == keys.count, "state_dict keys are unique")
+        #expect(keys.allSatisfy { $0.hasPrefix("model.\(layer.row.row).") })
+        #expect((layer.multiplyAdds ?? -1) >= 0)
+    }
+
+    @Test("an unknown module lists the nearest names")
+    func unknownModule() throws {
+        let graph = try buildGraph("nc: 1\nbackbone:\n  - [-1, 1, DySampel, []]\nhead: []\n")
+        #expect(graph.errors.first?.message == "unknown module 'DySampel'; did you mean 'DySample'?")
+    }
+
+    @Test("width scaling and depth gain follow Ultralytics (make_divisible, half-to-even round)")
+    func scaling() throws {
+        let yaml = """
+        nc: 1
+        scales:
+          n: [0.33, 0.25, 1024]
+          x: [1.00, 1.25, 512]
+        backbone:
+          - [-1, 1, Conv, [100, 3, 2]]
+          - [-1, 3, RepC3, [1024]]
+          - [-1, 2, RepC3, [64]]
+        head: []
+        """
+        let small = try buildGraph(yaml, options: BuildOptions(scale: "n"))
+        #expect(small.layers.map(\.outputChannels) == [[32], [256], [16]])  // ceil(25/8)*8 = 32
+        #expect(small.layers.map(\.repeats) == [1, 1, 1])                    // round(0.99) = 1, round(0.66) = 1
+        let large = try buildGraph(yaml, options: BuildOptions(scale: "x"))
+        #expect(large.layers.map(\.outputChannels) == [[128], [640], [80]])   // min(1024, 512) * 1.25
+        let depth = try buildGraph("nc: 1\ndepth_multiple: 0.5\nbackbone:\n  - [-1, 5, RepC3, [16]]\n  - [-1, 3, RepC3, [16]]\nhead: []\n")
+        #expect(depth.layers.map(\.repeats) == [2, 2])  // round(2.5) = 2 (half to even), round(1.5) = 2
+    }
+}
