@@ -108,3 +108,14 @@ func requireFeatureMap(_ shape: [Int], channels: Int, source: Int = 0) throws(La
 func convolutionMultiplyAdds(output: [Int], inputChannelsPerGroup: Int, kernelSize: Int) -> Int {
     output.reduce(1, *) * inputChannelsPerGroup * kernelSize * kernelSize
 }
+
+/// N·H·W of an NCHW shape: the positions a per-pixel op (a 1×1 conv, a sampler) runs over.
+func spatialPositions(_ shape: [Int]) -> Int {
+    shape[0] * shape[2] * shape[3]
+}
+
+/// The shape rule of an upsampler by an integer factor that keeps its channels (DySample, CARAFE).
+func upsampledFeatureMap(_ input: [Int], channels: Int, scale: Int) throws(LayerError) -> [[Int]] {
+    try requireFeatureMap(input, channels: channels)
+    return [[input[0], channels, input[2] * scale, input[3] * scale]]
+}

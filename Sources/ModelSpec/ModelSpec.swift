@@ -70,7 +70,7 @@ public struct ModelSpec: Sendable {
         let first = scales[0]
         let note = scales.count > 1
             ? "no --scale given, using '\(first.name)', the first of \(scales.map(\.name).joined(separator: ", "))"
-            : nil
+            : "no --scale given, using '\(first.name)', the only scale listed"
         return (first.depth, first.width, first.maxChannels, first, note)
     }
 }

@@ -51,15 +51,12 @@ public struct CARAFE: LayerModule {
     }
 
     public func outputShapes(_ inputs: [[Int]]) throws(LayerError) -> [[Int]] {
-        let input = inputs[0]
-        try requireFeatureMap(input, channels: channels)
-        return [[input[0], channels, input[2] * scale, input[3] * scale]]
+        try upsampledFeatureMap(inputs[0], channels: channels, scale: scale)
     }
 
     /// Compressor and encoder convs, plus k_up² MACs per output element for the reassembly.
     public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Int {
-        let input = inputs[0]
-        let pixels = input[0] * input[2] * input[3]
+        let pixels = spatialPositions(inputs[0])
         let compress = pixels * channels * compressedChannels
         let encode = pixels * compressedChannels * encoderKernel * encoderKernel * encoderOutputChannels
         return compress + encode + outputs[0].reduce(1, *) * upKernel * upKernel

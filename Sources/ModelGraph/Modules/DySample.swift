@@ -54,15 +54,12 @@ public struct DySample: LayerModule {
     }
 
     public func outputShapes(_ inputs: [[Int]]) throws(LayerError) -> [[Int]] {
-        let input = inputs[0]
-        try requireFeatureMap(input, channels: channels)
-        return [[input[0], channels, input[2] * scale, input[3] * scale]]
+        try upsampledFeatureMap(inputs[0], channels: channels, scale: scale)
     }
 
     /// Offset (and scope) 1×1 convs plus bilinear sampling: 4 taps per output element.
     public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Int {
-        let input = inputs[0]
-        let pixels = input[0] * input[2] * input[3]
+        let pixels = spatialPositions(inputs[0])
         let convolutions = pixels * channels * 2 * groups * (dynamicScope ? 2 : 1)  // same count for lp and pl
         return convolutions * scale * scale + outputs[0].reduce(1, *) * 4
     }

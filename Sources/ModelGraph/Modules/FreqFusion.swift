@@ -169,7 +169,7 @@ public struct FreqFusion: LayerModule {
     /// with feature_resample, the offset convs and bilinear sampling (4 taps per element).
     public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Int {
         let high = inputs[0], low = inputs[1]
-        let highPixels = high[0] * high[2] * high[3], lowPixels = low[0] * low[2] * low[3]
+        let highPixels = spatialPositions(high), lowPixels = spatialPositions(low)
         let compressed = compressedChannels
         let low2 = lowPassKernel * lowPassKernel, high2 = highPassKernel * highPassKernel
         let encoder2 = encoderKernel * encoderKernel

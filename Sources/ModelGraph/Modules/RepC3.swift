@@ -57,7 +57,7 @@ public struct RepC3: LayerModule {
     }
 
     public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Int {
-        let pixels = inputs[0][0] * inputs[0][2] * inputs[0][3]
+        let pixels = spatialPositions(inputs[0])
         let branches = 2 * pixels * inputChannels * hiddenChannels
         let blocks = blockCount * pixels * hiddenChannels * hiddenChannels * (9 + 1)
         let projection = hiddenChannels != outputChannel ? pixels * hiddenChannels * outputChannel : 0

@@ -94,7 +94,7 @@ public struct StarNet: LayerModule {
         var previous = StarNet.stemChannels
         for (stage, width) in stageChannels.enumerated() {
             let output = outputs[stage + 1]
-            let pixels = output[0] * output[2] * output[3]
+            let pixels = spatialPositions(output)
             total += pixels * width * previous * 9
             let hidden = variant.mlpRatio * width
             // two depthwise 7×7, f1 and f2 (width→hidden), g (hidden→width), the star product
