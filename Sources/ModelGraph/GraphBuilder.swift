@@ -34,7 +34,7 @@ public struct ResolvedLayer: Sendable {
     public var outputChannels: [Int]
     /// Output shapes, one per index; nil when shape inference stopped before this layer.
     public var outputShapes: [[Int]]?
-    public var multiplyAdds: Int?
+    public var multiplyAdds: Double?
 
     /// The indices the row occupies.
     public var indices: Range<Int> { index..<(index + outputChannels.count) }
@@ -42,7 +42,7 @@ public struct ResolvedLayer: Sendable {
     /// The state_dict prefix, as the reference's `nn.Sequential` names the row.
     public var keyPrefix: String { "model.\(row.row)" }
     public var printedArguments: [ArgumentValue] { module.printedArguments }
-    public var gflops: Double? { multiplyAdds.map { 2 * Double($0) / 1e9 } }
+    public var gflops: Double? { multiplyAdds.map { 2 * $0 / 1e9 } }
 }
 
 /// A model file resolved into layers, with every problem found on the way.
@@ -68,12 +68,12 @@ public struct ModelGraph: Sendable {
 
     /// Total GFLOPs (2 × multiply-adds), or nil if a layer's shapes are unknown.
     public var gflops: Double? {
-        var total = 0
+        var total = 0.0
         for layer in layers {
             guard let macs = layer.multiplyAdds else { return nil }
             total += macs
         }
-        return 2 * Double(total) / 1e9
+        return 2 * total / 1e9
     }
 
     /// Every parameter and buffer with its PyTorch state_dict key.
@@ -97,6 +97,11 @@ extension ModelGraph {
     }
 
     public static func build(spec: ModelSpec, options: BuildOptions) throws(DiagnosticList) -> ModelGraph {
+        let largest = Signature.largestNumber
+        for (name, value) in [("batch", options.batch), ("image height", options.imageHeight), ("image width", options.imageWidth)]
+        where value < 1 || value > largest {
+            throw DiagnosticList([Diagnostic(file: spec.file, location: nil, message: "the \(name) must be between 1 and \(largest), found \(value)")])
+        }
         var factors: (depth: Double, width: Double, maxChannels: Int?, chosen: Scale?, note: String?)
         do {
             factors = try spec.scaleFactors(options.scale)
@@ -196,6 +201,12 @@ private struct Builder {
                 continue
             }
             var tree = module.tree
+            if let channel = module.outputChannels.first(where: { $0 > Builder.largestDimension }) {
+                report(LayerError("would have \(channel) output channels, beyond the \(Builder.largestDimension) ModelGraph handles",
+                                  blame: .arguments), row: row, index: index, module: name)
+                fail()
+                continue
+            }
             if repeats > 1 && !type.takesRepeats {
                 // Ultralytics chains n copies in an nn.Sequential, so each copy's output feeds the next.
                 guard module.outputChannels.count == 1, module.outputChannels[0] == sourceChannels[0] else {
@@ -207,6 +218,12 @@ private struct Builder {
                 tree = .indexed("", "Sequential", Array(repeating: tree, count: repeats))
             }
             tree.name = ""
+            guard tree.parameterCount <= Builder.largestParameterCount else {
+                report(LayerError("would have more than \(groupedThousands(Builder.largestParameterCount)) parameters; check its channels and kernel sizes",
+                                  blame: .arguments), row: row, index: index, module: name)
+                fail(count: module.outputChannels.count)
+                continue
+            }
             let layer = ResolvedLayer(row: row, index: index, moduleName: name, from: sources, repeats: repeats,
                                       copies: type.takesRepeats ? 1 : repeats, module: module,
                                       tree: tree, outputChannels: module.outputChannels)
@@ -258,9 +275,10 @@ private struct Builder {
             guard inputs.count == layer.from.count else { continue }
             do {
                 var current = inputs
-                var macs = 0
+                var macs = 0.0
                 for _ in 0..<layer.copies {
                     let outputs = try layer.module.outputShapes(current)
+                    try Builder.checkSize(outputs)
                     macs += layer.module.multiplyAdds(current, outputs)
                     current = outputs
                 }
@@ -276,6 +294,19 @@ private struct Builder {
         }
         if let failure = firstSpatialFailure, let hint = inputSizeHint() {
             diagnostics[failure].message += "; \(hint)"
+        }
+    }
+
+    /// Shapes beyond these bounds are reported, so no later arithmetic can overflow.
+    static let largestDimension = 1 << 24
+    static let largestElementCount = 1 << 50
+    static let largestParameterCount = 1 << 50
+
+    static func checkSize(_ shapes: [[Int]]) throws(LayerError) {
+        for shape in shapes {
+            guard shape.allSatisfy({ $0 >= 1 && $0 <= largestDimension }), elements(shape) <= Double(largestElementCount) else {
+                throw LayerError("its output \(describeShape(shape)) is empty or beyond the sizes ModelGraph handles (each side ≤ \(largestDimension), ≤ 2^50 elements)")
+            }
         }
     }
 

@@ -71,8 +71,9 @@ public protocol LayerModule: Sendable {
 
     /// Output shapes for the given input shapes; throws a message naming expected vs found.
     func outputShapes(_ inputs: [[Int]]) throws(LayerError) -> [[Int]]
-    /// Multiply-accumulate count for these shapes (GFLOPs = 2 × this / 1e9).
-    func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Int
+    /// Multiply-accumulate count for these shapes (GFLOPs = 2 × this / 1e9). A Double, so no
+    /// input size or width can overflow it.
+    func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Double
 }
 
 extension LayerModule {
@@ -105,13 +106,18 @@ func requireFeatureMap(_ shape: [Int], channels: Int, source: Int = 0) throws(La
 }
 
 /// MACs of a convolution producing `output` with the given per-output-element reduction.
-func convolutionMultiplyAdds(output: [Int], inputChannelsPerGroup: Int, kernelSize: Int) -> Int {
-    output.reduce(1, *) * inputChannelsPerGroup * kernelSize * kernelSize
+func convolutionMultiplyAdds(output: [Int], inputChannelsPerGroup: Int, kernelSize: Int) -> Double {
+    elements(output) * Double(inputChannelsPerGroup) * Double(kernelSize * kernelSize)
 }
 
 /// N·H·W of an NCHW shape: the positions a per-pixel op (a 1×1 conv, a sampler) runs over.
-func spatialPositions(_ shape: [Int]) -> Int {
-    shape[0] * shape[2] * shape[3]
+func spatialPositions(_ shape: [Int]) -> Double {
+    Double(shape[0]) * Double(shape[2]) * Double(shape[3])
+}
+
+/// The element count of a shape, as a Double (cost formulas only).
+func elements(_ shape: [Int]) -> Double {
+    shape.reduce(1.0) { $0 * Double($1) }
 }
 
 /// The shape rule of an upsampler by an integer factor that keeps its channels (DySample, CARAFE).

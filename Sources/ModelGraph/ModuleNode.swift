@@ -8,7 +8,13 @@ public struct TensorDeclaration: Sendable, Hashable {
         self.shape = shape
     }
 
-    public var elementCount: Int { shape.reduce(1, *) }
+    /// The number of scalars; saturates at Int.max instead of overflowing.
+    public var elementCount: Int {
+        shape.reduce(1) { product, size in
+            let (result, overflow) = product.multipliedReportingOverflow(by: size)
+            return overflow ? Int.max : result
+        }
+    }
 }
 
 /// A module's tree as PyTorch builds it: names and types of submodules, parameters and buffers.
@@ -37,7 +43,8 @@ public struct ModuleNode: Sendable, Hashable {
 
     /// The number of trainable scalars, as `sum(p.numel() for p in m.parameters())`.
     public var parameterCount: Int {
-        parameters.reduce(0) { $0 + $1.elementCount } + children.reduce(0) { $0 + $1.parameterCount }
+        let own = parameters.reduce(0) { saturatingSum($0, $1.elementCount) }
+        return children.reduce(own) { saturatingSum($0, $1.parameterCount) }
     }
 
     /// The number of modules in the tree, this one included, as `len(list(m.modules()))`.
@@ -130,4 +137,10 @@ extension ModuleNode {
             return item
         })
     }
+}
+
+/// a + b, or Int.max when that overflows (counts of absurd configs must not trap).
+func saturatingSum(_ a: Int, _ b: Int) -> Int {
+    let (result, overflow) = a.addingReportingOverflow(b)
+    return overflow ? Int.max : result
 }

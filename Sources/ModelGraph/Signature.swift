@@ -72,6 +72,10 @@ public struct Signature: Sendable {
 
     public static let empty = Signature([])
 
+    /// The largest magnitude a numeric argument may have. Far beyond any real model, and small
+    /// enough that shape and parameter arithmetic cannot overflow.
+    public static let largestNumber = 65_536
+
     /// Matches written arguments to parameters, checking count and types, filling defaults.
     /// `skipping` is how many leading constructor parameters are filled in automatically
     /// (input channels), so messages count the user's arguments from 1.
@@ -87,6 +91,10 @@ public struct Signature: Sendable {
         for (position, parameter) in parameters.enumerated() {
             if position < arguments.count {
                 let value = arguments[position].value
+                if let magnitude = Signature.magnitude(value), magnitude > Double(Signature.largestNumber) {
+                    throw LayerError("argument \(position + 1) (\(parameter.yamlName), \(parameter.label)) is \(value), beyond the ±\(Signature.largestNumber) ModelGraph accepts",
+                                     blame: .argument(position))
+                }
                 guard parameter.kind.accepts(value) else {
                     throw LayerError("argument \(position + 1) (\(parameter.yamlName), \(parameter.label)) expects \(parameter.kind.expectation), found \(describe(value))",
                                      blame: .argument(position))
@@ -100,6 +108,17 @@ public struct Signature: Sendable {
             }
         }
         return BoundArguments(values: values, written: arguments, signature: self)
+    }
+
+    /// The largest absolute number in a value (lists included), or nil when it holds none;
+    /// infinite for NaN and infinities.
+    static func magnitude(_ value: ArgumentValue) -> Double? {
+        switch value {
+        case .int(let v): return Double(v.magnitude)
+        case .float(let v): return v.isFinite ? abs(v) : .infinity
+        case .list(let items): return items.compactMap(magnitude).max()
+        default: return nil
+        }
     }
 
     private func describe(_ value: ArgumentValue) -> String {

@@ -17,6 +17,8 @@ public enum YAMLParser {
 private struct EventReader {
     let file: String
     var anchors: [String: YAMLNode] = [:]
+    /// Later stages walk values recursively; a bound keeps a hostile file from exhausting the stack.
+    static let maximumDepth = 64
 
     init(file: String) {
         self.file = file
@@ -71,6 +73,9 @@ private struct EventReader {
                 }
                 target.location = location
                 finished = (target, nil)
+            case YAML_SEQUENCE_START_EVENT where stack.count >= EventReader.maximumDepth,
+                 YAML_MAPPING_START_EVENT where stack.count >= EventReader.maximumDepth:
+                throw Diagnostic(file: file, location: location, message: "nesting deeper than \(EventReader.maximumDepth) levels")
             case YAML_SEQUENCE_START_EVENT:
                 let start = event.data.sequence_start
                 stack.append(.sequence(items: [], location: location, anchor: optionalString(start.anchor), tag: optionalString(start.tag)))

@@ -56,8 +56,9 @@ public struct AIFI: LayerModule {
     }
 
     /// Q/K/V and output projections, the two attention matmuls (tokens² × width each) and the FFN.
-    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Int {
-        let batch = inputs[0][0], tokens = inputs[0][2] * inputs[0][3]
+    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Double {
+        let batch = Double(inputs[0][0]), tokens = Double(inputs[0][2]) * Double(inputs[0][3])
+        let channels = Double(self.channels), feedForwardChannels = Double(self.feedForwardChannels)
         let projections = batch * tokens * channels * channels * 4
         let attention = batch * tokens * tokens * channels * 2
         let feedForward = batch * tokens * channels * feedForwardChannels * 2

@@ -33,6 +33,11 @@ public struct CARAFE: LayerModule {
         guard upKernel % 2 == 1 else {
             throw LayerError("k_up=\(upKernel) must be odd: the unfold window must be centred on each pixel", blame: .argument(1))
         }
+        // the encoder predicts (scale × k_up)² weights per pixel
+        guard scale <= 1024, upKernel <= 1024, scale * upKernel <= 1024 else {
+            throw LayerError("scale × k_up must be ≤ 1024 (the encoder predicts (scale × k_up)² weights per pixel), found scale \(scale), k_up \(upKernel)",
+                             blame: .argument(3))
+        }
         printedArguments = [.int(channels)] + arguments.writtenValues
     }
 
@@ -55,10 +60,10 @@ public struct CARAFE: LayerModule {
     }
 
     /// Compressor and encoder convs, plus k_up² MACs per output element for the reassembly.
-    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Int {
+    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Double {
         let pixels = spatialPositions(inputs[0])
-        let compress = pixels * channels * compressedChannels
-        let encode = pixels * compressedChannels * encoderKernel * encoderKernel * encoderOutputChannels
-        return compress + encode + outputs[0].reduce(1, *) * upKernel * upKernel
+        let compress = pixels * Double(channels) * Double(compressedChannels)
+        let encode = pixels * Double(compressedChannels) * Double(encoderKernel * encoderKernel) * Double(encoderOutputChannels)
+        return compress + encode + elements(outputs[0]) * Double(upKernel * upKernel)
     }
 }

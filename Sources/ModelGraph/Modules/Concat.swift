@@ -37,5 +37,5 @@ public struct Concat: LayerModule {
         return [[first[0], outputChannels[0], first[2], first[3]]]
     }
 
-    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Int { 0 }
+    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Double { 0 }
 }

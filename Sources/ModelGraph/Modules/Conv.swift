@@ -53,7 +53,7 @@ public struct Conv: LayerModule {
                                      padding: padding, dilation: dilation)]
     }
 
-    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Int {
+    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Double {
         convolutionMultiplyAdds(output: outputs[0], inputChannelsPerGroup: inputChannels / groups, kernelSize: kernelSize)
     }
 

@@ -58,9 +58,9 @@ public struct DySample: LayerModule {
     }
 
     /// Offset (and scope) 1×1 convs plus bilinear sampling: 4 taps per output element.
-    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Int {
+    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Double {
         let pixels = spatialPositions(inputs[0])
-        let convolutions = pixels * channels * 2 * groups * (dynamicScope ? 2 : 1)  // same count for lp and pl
-        return convolutions * scale * scale + outputs[0].reduce(1, *) * 4
+        let convolutions = pixels * Double(channels) * Double(2 * groups * (dynamicScope ? 2 : 1))  // same count for lp and pl
+        return convolutions * Double(scale * scale) + elements(outputs[0]) * 4
     }
 }

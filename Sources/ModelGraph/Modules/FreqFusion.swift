@@ -167,26 +167,27 @@ public struct FreqFusion: LayerModule {
 
     /// Compressors, content encoders, the CARAFE reassemblies (k² MACs per output element) and,
     /// with feature_resample, the offset convs and bilinear sampling (4 taps per element).
-    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Int {
+    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Double {
         let high = inputs[0], low = inputs[1]
         let highPixels = spatialPositions(high), lowPixels = spatialPositions(low)
-        let compressed = compressedChannels
-        let low2 = lowPassKernel * lowPassKernel, high2 = highPassKernel * highPassKernel
-        let encoder2 = encoderKernel * encoderKernel
-        var total = highPixels * highResolutionChannels * compressed + lowPixels * lowResolutionChannels * compressed
+        let compressed = Double(compressedChannels)
+        let low2 = Double(lowPassKernel * lowPassKernel), high2 = Double(highPassKernel * highPassKernel)
+        let encoder2 = Double(encoderKernel * encoderKernel)
+        let highChannels = Double(highResolutionChannels), lowChannels = Double(lowResolutionChannels)
+        var total = highPixels * highChannels * compressed + lowPixels * lowChannels * compressed
         // content_encoder on chr and clr, content_encoder2 on chr (twice: before and after the high-pass) and clr
         total += (highPixels + lowPixels) * compressed * encoder2 * low2
         total += (2 * highPixels + lowPixels) * compressed * encoder2 * high2
         // CARAFE: chr high-pass (k_h²·cc per hr pixel), mask upsampling (k_l²·k_l² and k_l²·k_h² per hr pixel),
         // lr upsampling (k_l²·C per hr pixel), hr high-pass (k_h²·C per hr pixel)
         total += highPixels * (high2 * compressed + low2 * low2 + low2 * high2)
-        total += highPixels * (low2 * lowResolutionChannels + high2 * highResolutionChannels)
+        total += highPixels * (low2 * lowChannels + high2 * highChannels)
         if featureResample {
-            let input = compressed + 8, groups = featureResampleGroups
+            let input = compressed + 8, groups = Double(featureResampleGroups)
             total += lowPixels * input * encoder2 * (2 * 2 * groups * 4)
             total += highPixels * input * encoder2 * (2 * 2 * groups)
             total += (highPixels + lowPixels) * compressed * 8 * 9  // cosine similarity over 8 neighbours
-            total += highPixels * lowResolutionChannels * 4
+            total += highPixels * lowChannels * 4
         }
         return total
     }

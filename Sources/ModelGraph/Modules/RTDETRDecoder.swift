@@ -134,25 +134,27 @@ public struct RTDETRDecoder: LayerModule {
     /// Input projections, encoder head over all anchors, and per decoder layer: self-attention
     /// (projections and both matmuls), deformable cross-attention (value projection over all
     /// anchors, offsets, weights, 4-tap bilinear sampling per point), FFN and box heads.
-    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Int {
-        let anchors = inputs.reduce(0) { $0 + $1[2] * $1[3] }
-        let batch = inputs[0][0], hidden = hiddenChannels, queries = min(queryCount, anchors)
-        var total = 0
+    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Double {
+        let anchorCount = inputs.reduce(0) { $0 + $1[2] * $1[3] }
+        let anchors = Double(anchorCount), batch = Double(inputs[0][0])
+        let hidden = Double(hiddenChannels), queries = Double(min(queryCount, anchorCount))
+        let classes = Double(classCount), feedForward = Double(feedForwardChannels)
+        var total = 0.0
         for (position, shape) in inputs.enumerated() {
-            total += batch * shape[2] * shape[3] * inputChannels[position] * hidden
+            total += spatialPositions(shape) * Double(inputChannels[position]) * hidden
         }
         let boxHead = 2 * hidden * hidden + hidden * 4
-        total += batch * anchors * (hidden * hidden + hidden * classCount + boxHead)
-        let points = headCount * levels * decoderPoints
+        total += batch * anchors * (hidden * hidden + hidden * classes + boxHead)
+        let points = Double(headCount * levels * decoderPoints)
         let perLayer = queries * (4 * 2 * hidden + 2 * hidden * hidden)          // query_pos_head
             + queries * 4 * hidden * hidden + 2 * queries * queries * hidden    // self-attention
             + anchors * hidden * hidden                                         // value_proj
             + queries * hidden * (3 * points)                                   // offsets and weights
-            + queries * points * (hidden / headCount) * 5                       // 4 taps + weighting
+            + queries * points * (hidden / Double(headCount)) * 5               // 4 taps + weighting
             + queries * hidden * hidden                                         // output_proj
-            + 2 * queries * hidden * feedForwardChannels                        // FFN
+            + 2 * queries * hidden * feedForward                                // FFN
             + queries * boxHead
-        total += batch * (decoderLayers * perLayer + queries * hidden * classCount)
+        total += batch * (Double(decoderLayers) * perLayer + queries * hidden * classes)
         return total
     }
 }

@@ -56,11 +56,12 @@ public struct RepC3: LayerModule {
         return [[input[0], outputChannel, input[2], input[3]]]
     }
 
-    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Int {
+    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Double {
         let pixels = spatialPositions(inputs[0])
-        let branches = 2 * pixels * inputChannels * hiddenChannels
-        let blocks = blockCount * pixels * hiddenChannels * hiddenChannels * (9 + 1)
-        let projection = hiddenChannels != outputChannel ? pixels * hiddenChannels * outputChannel : 0
+        let input = Double(inputChannels), hidden = Double(hiddenChannels), output = Double(outputChannel)
+        let branches = 2 * pixels * input * hidden
+        let blocks = Double(blockCount) * pixels * hidden * hidden * (9 + 1)
+        let projection = hiddenChannels != outputChannel ? pixels * hidden * output : 0
         return branches + blocks + projection
     }
 }

@@ -89,17 +89,16 @@ public struct StarNet: LayerModule {
         return outputs
     }
 
-    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Int {
+    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Double {
         var total = convolutionMultiplyAdds(output: outputs[0], inputChannelsPerGroup: StarNet.stemInputChannels, kernelSize: 3)
         var previous = StarNet.stemChannels
         for (stage, width) in stageChannels.enumerated() {
-            let output = outputs[stage + 1]
-            let pixels = spatialPositions(output)
-            total += pixels * width * previous * 9
+            let pixels = spatialPositions(outputs[stage + 1])
+            total += pixels * Double(width * previous * 9)
             let hidden = variant.mlpRatio * width
             // two depthwise 7×7, f1 and f2 (width→hidden), g (hidden→width), the star product
-            let block = pixels * (2 * width * 49 + 2 * width * hidden + hidden * width + hidden)
-            total += variant.depths[stage] * block
+            let block = pixels * Double(2 * width * 49 + 2 * width * hidden + hidden * width + hidden)
+            total += Double(variant.depths[stage]) * block
             previous = width
         }
         return total

@@ -61,8 +61,8 @@ public struct Upsample: LayerModule {
     }
 
     /// Interpolation taps per output element: 1 nearest, 4 bilinear, 16 bicubic.
-    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Int {
-        let taps = ["bilinear": 4, "bicubic": 16][mode] ?? 0
-        return outputs[0].reduce(1, *) * taps
+    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Double {
+        let taps: Double = ["bilinear": 4, "bicubic": 16][mode] ?? 0
+        return elements(outputs[0]) * taps
     }
 }
