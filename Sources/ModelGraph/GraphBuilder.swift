@@ -204,7 +204,7 @@ private struct Builder {
             if let channel = module.outputChannels.first(where: { $0 > Builder.largestDimension }) {
                 report(LayerError("would have \(channel) output channels, beyond the \(Builder.largestDimension) ModelGraph handles",
                                   blame: .arguments), row: row, index: index, module: name)
-                fail()
+                fail(count: module.outputChannels.count)
                 continue
             }
             if repeats > 1 && !type.takesRepeats {
@@ -274,17 +274,10 @@ private struct Builder {
             let inputs = layer.from.compactMap { shapes[$0] }
             guard inputs.count == layer.from.count else { continue }
             do {
-                var current = inputs
-                var macs = 0.0
-                for _ in 0..<layer.copies {
-                    let outputs = try layer.module.outputShapes(current)
-                    try Builder.checkSize(outputs)
-                    macs += layer.module.multiplyAdds(current, outputs)
-                    current = outputs
-                }
-                layers[position].outputShapes = current
+                let (outputs, macs) = try Builder.propagate(layer, inputs)
+                layers[position].outputShapes = outputs
                 layers[position].multiplyAdds = macs
-                for (offset, shape) in current.enumerated() {
+                for (offset, shape) in outputs.enumerated() {
                     shapes[layer.index + offset] = shape
                 }
             } catch {
@@ -302,6 +295,20 @@ private struct Builder {
     static let largestElementCount = 1 << 50
     static let largestParameterCount = 1 << 50
 
+    /// Runs a layer's shape rule over its chained copies, checking every output's size before
+    /// the next rule multiplies it. Both shape walks (the real input and the stride probe) use it.
+    static func propagate(_ layer: ResolvedLayer, _ inputs: [[Int]]) throws(LayerError) -> (outputs: [[Int]], multiplyAdds: Double) {
+        var current = inputs
+        var macs = 0.0
+        for _ in 0..<layer.copies {
+            let outputs = try layer.module.outputShapes(current)
+            try checkSize(outputs)
+            macs += layer.module.multiplyAdds(current, outputs)
+            current = outputs
+        }
+        return (current, macs)
+    }
+
     static func checkSize(_ shapes: [[Int]]) throws(LayerError) {
         for shape in shapes {
             guard shape.allSatisfy({ $0 >= 1 && $0 <= largestDimension }), elements(shape) <= Double(largestElementCount) else {
@@ -318,7 +325,7 @@ private struct Builder {
         var stride = 1
         for layer in layers {
             let inputs = layer.from.compactMap { shapes[$0] }
-            guard inputs.count == layer.from.count, let outputs = try? layer.module.outputShapes(inputs) else { return nil }
+            guard inputs.count == layer.from.count, let (outputs, _) = try? Builder.propagate(layer, inputs) else { return nil }
             for (offset, shape) in outputs.enumerated() {
                 shapes[layer.index + offset] = shape
                 if shape.count == 4, shape[2] > 0, probeSize % shape[2] == 0 {

@@ -44,7 +44,9 @@ struct RobustnessTests {
                       "nc: 1\nbackbone:\n  - [-1, 1, Conv, [65536, 65536, 1, None, 1, 65536]]\nhead: []\n",
                       "nc: 1\nbackbone:\n  - [-1, 1, CARAFE, [3, 65535, 64, 65535]]\nhead: []\n",
                       "nc: 1\nbackbone:\n  - [-1, 4096, DySample, [65536]]\nhead: []\n",
-                      "nc: 1\nwidth_multiple: 16\nbackbone:\n  - [-1, 4096, RepC3, [65536, 65536]]\nhead: []\n"])
+                      "nc: 1\nwidth_multiple: 16\nbackbone:\n  - [-1, 4096, RepC3, [65536, 65536]]\nhead: []\n",
+                      // the stride probe behind the input-size hint walks these too
+                      "nc: 1\nbackbone:\n" + String(repeating: "  - [-1, 1, nn.Upsample, [None, 65536]]\n", count: 5) + "head: []\n"])
     func hostileFiles(_ text: String) {
         do {
             let graph = try ModelGraph.build(yaml: text, file: "hostile.yaml")
