@@ -21,7 +21,7 @@ let package = Package(
         .target(name: "ModelGraph", dependencies: ["ModelSpec"], linkerSettings: [.linkedLibrary("m")]),
         .executableTarget(
             name: "ModelGraphCLI",
-            dependencies: ["ModelGraph", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["ModelGraph", "ModelSpec", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "BuildFromString", dependencies: ["ModelGraph"], path: "examples/BuildFromString"),
         .testTarget(
             name: "ModelGraphTests",

@@ -97,7 +97,7 @@ extension ModelGraph {
     }
 
     public static func build(spec: ModelSpec, options: BuildOptions) throws(DiagnosticList) -> ModelGraph {
-        let largest = Signature.largestNumber
+        let largest = Limits.largestNumber
         for (name, value) in [("batch", options.batch), ("image height", options.imageHeight), ("image width", options.imageWidth)]
         where value < 1 || value > largest {
             throw DiagnosticList([Diagnostic(file: spec.file, location: nil, message: "the \(name) must be between 1 and \(largest), found \(value)")])

@@ -72,13 +72,9 @@ public struct Signature: Sendable {
 
     public static let empty = Signature([])
 
-    /// The largest magnitude a numeric argument may have. Far beyond any real model, and small
-    /// enough that shape and parameter arithmetic cannot overflow.
-    public static let largestNumber = 65_536
-
-    /// Matches written arguments to parameters, checking count and types, filling defaults.
-    /// `skipping` is how many leading constructor parameters are filled in automatically
-    /// (input channels), so messages count the user's arguments from 1.
+    /// Matches written arguments to parameters, checking count, types and size, filling defaults.
+    /// Positions in messages count the user's arguments from 1 (channels filled in from `from`
+    /// are not parameters of the signature).
     func bind(_ arguments: [Argument]) throws(LayerError) -> BoundArguments {
         if arguments.count > parameters.count {
             let names = parameters.map { "\($0.yamlName)" }.joined(separator: ", ")
@@ -91,8 +87,8 @@ public struct Signature: Sendable {
         for (position, parameter) in parameters.enumerated() {
             if position < arguments.count {
                 let value = arguments[position].value
-                if let magnitude = Signature.magnitude(value), magnitude > Double(Signature.largestNumber) {
-                    throw LayerError("argument \(position + 1) (\(parameter.yamlName), \(parameter.label)) is \(value), beyond the ±\(Signature.largestNumber) ModelGraph accepts",
+                if let magnitude = Signature.magnitude(value), magnitude > Double(Limits.largestNumber) {
+                    throw LayerError("argument \(position + 1) (\(parameter.yamlName), \(parameter.label)) is \(value), beyond the ±\(Limits.largestNumber) ModelGraph accepts",
                                      blame: .argument(position))
                 }
                 guard parameter.kind.accepts(value) else {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ModelGraph
+import enum ModelSpec.Limits
 import YAMLFrontEnd
 
 /// `--imgsz 640` or `--imgsz 512,384` (height, width).
@@ -35,9 +36,11 @@ struct ModelOptions: ParsableArguments {
     var batch: Int = 1
 
     func validate() throws {
-        guard batch >= 1 else { throw ValidationError("--batch must be ≥ 1, found \(batch)") }
-        guard imgsz.height <= 65536, imgsz.width <= 65536 else {
-            throw ValidationError("--imgsz must be at most 65536 per side, found \(imgsz.height),\(imgsz.width)")
+        // the library checks these too; here they are usage errors (exit 2)
+        let largest = Limits.largestNumber
+        guard (1...largest).contains(batch) else { throw ValidationError("--batch must be from 1 to \(largest), found \(batch)") }
+        guard imgsz.height <= largest, imgsz.width <= largest else {
+            throw ValidationError("--imgsz must be at most \(largest) per side, found \(imgsz.height),\(imgsz.width)")
         }
     }
 

@@ -143,7 +143,7 @@ private struct SpecReader {
 
         var classCount: Located<Int>?
         if let node = root["nc"] {
-            if let value = integer(node), value >= 1, value <= 65_536 {
+            if let value = integer(node), value >= 1, value <= Limits.largestNumber {
                 classCount = Located(value, at: node.location)
             } else {
                 error(node.location, "`nc` is the number of classes, a positive int; found \(node.kindDescription)")
@@ -151,7 +151,7 @@ private struct SpecReader {
         }
         var inputChannels = 3
         if let node = root["ch"] ?? root["channels"] {
-            if let value = integer(node), value >= 1, value <= 65_536 {
+            if let value = integer(node), value >= 1, value <= Limits.largestNumber {
                 inputChannels = value
             } else {
                 error(node.location, "`ch` is the number of input channels, a positive int; found \(node.kindDescription)")
@@ -207,8 +207,8 @@ private struct SpecReader {
 
     mutating func multiplier(_ node: YAMLNode?, key: String) -> Double {
         guard let node else { return 1.0 }
-        guard let value = double(node), value > 0, value <= 16 else {
-            error(node.location, "`\(key)` is a positive number up to 16, found \(node.kindDescription)")
+        guard let value = double(node), value > 0, value <= Limits.largestMultiplier else {
+            error(node.location, "`\(key)` is a positive number up to \(Int(Limits.largestMultiplier)), found \(node.kindDescription)")
             return 1.0
         }
         return value
@@ -224,8 +224,9 @@ private struct SpecReader {
             let name = pair.key.scalar ?? "?"
             guard let items = pair.value.sequence, items.count == 3,
                   let depth = double(items[0]), let width = double(items[1]), let maxChannels = integer(items[2]),
-                  depth > 0, width > 0, maxChannels > 0, depth <= 16, width <= 16, maxChannels <= 65_536 else {
-                error(pair.value.location, "scale '\(name)' must be [depth, width, max_channels] with positive numbers (multiples up to 16, channels up to 65536), found \(pair.value.kindDescription)")
+                  depth > 0, width > 0, maxChannels > 0, depth <= Limits.largestMultiplier, width <= Limits.largestMultiplier,
+                  maxChannels <= Limits.largestNumber else {
+                error(pair.value.location, "scale '\(name)' must be [depth, width, max_channels] with positive numbers (multiples up to \(Int(Limits.largestMultiplier)), channels up to \(Limits.largestNumber)), found \(pair.value.kindDescription)")
                 continue
             }
             scales.append(Scale(name: name, depth: depth, width: width, maxChannels: maxChannels, location: pair.key.location))
@@ -262,10 +263,10 @@ private struct SpecReader {
             ok = false
         }
         var repeats = Located(1, at: items[1].location)
-        if let value = integer(items[1]), value >= 1, value <= 4096 {
+        if let value = integer(items[1]), value >= 1, value <= Limits.largestRepeats {
             repeats.value = value
         } else {
-            error(items[1].location, "row \(index): `repeats` is an int from 1 to 4096, found \(items[1].kindDescription)")
+            error(items[1].location, "row \(index): `repeats` is an int from 1 to \(Limits.largestRepeats), found \(items[1].kindDescription)")
             ok = false
         }
         guard let module = items[2].scalar, !module.isEmpty else {
