@@ -90,10 +90,7 @@ extension ModelGraph {
     /// (unknown modules, bad arguments, channel and shape mismatches) are collected in
     /// `diagnostics` so one run reports them all.
     public static func build(yaml text: String, file: String, options: BuildOptions = BuildOptions()) throws(DiagnosticList) -> ModelGraph {
-        let spec = try ModelSpec.parse(text, file: file)
-        var graph = try build(spec: spec, options: options)
-        graph.diagnostics = ModelSpec.warnings(text, file: file) + graph.diagnostics
-        return graph
+        try build(spec: ModelSpec.parse(text, file: file), options: options)
     }
 
     public static func build(spec: ModelSpec, options: BuildOptions) throws(DiagnosticList) -> ModelGraph {
@@ -112,7 +109,7 @@ extension ModelGraph {
         builder.resolveLayers()
         builder.inferShapes()
         return ModelGraph(spec: spec, options: options, scale: factors.chosen, scaleNote: factors.note,
-                          layers: builder.layers, diagnostics: builder.diagnostics)
+                          layers: builder.layers, diagnostics: spec.warnings + builder.diagnostics)
     }
 }
 

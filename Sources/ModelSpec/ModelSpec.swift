@@ -50,6 +50,8 @@ public struct ModelSpec: Sendable {
     public var depthMultiple: Double
     public var widthMultiple: Double
     public var rows: [LayerRow]
+    /// Warnings found while reading (unknown top-level keys), for the caller to show.
+    public var warnings: [Diagnostic] = []
 
     /// Depth, width and channel cap for a scale name (nil = the first listed), with a note
     /// telling the user which scale was taken by default.
@@ -88,19 +90,12 @@ extension ModelSpec {
             throw DiagnosticList([error])
         }
         var reader = SpecReader(file: file)
-        let spec = reader.read(root, name: name ?? stem(of: file))
-        guard let spec, reader.diagnostics.allSatisfy({ $0.severity != .error }) else {
+        guard var spec = reader.read(root, name: name ?? stem(of: file)),
+              reader.diagnostics.allSatisfy({ $0.severity != .error }) else {
             throw DiagnosticList(reader.diagnostics)
         }
+        spec.warnings = reader.diagnostics
         return spec
-    }
-
-    /// Warnings found while reading (unknown top-level keys and the like).
-    public static func warnings(_ text: String, file: String) -> [Diagnostic] {
-        guard let root = try? YAMLParser.parse(text, file: file) else { return [] }
-        var reader = SpecReader(file: file)
-        _ = reader.read(root, name: stem(of: file))
-        return reader.diagnostics.filter { $0.severity == .warning }
     }
 
     static func stem(of path: String) -> String {

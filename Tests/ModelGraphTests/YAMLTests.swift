@@ -78,8 +78,8 @@ struct YAMLTests {
     }
 
     @Test("unknown top-level keys warn with the nearest known key")
-    func unknownKeys() {
-        let warnings = ModelSpec.warnings("nc: 1\nbackbon: []\nbackbone: []\nhead: []\n", file: "f.yaml")
+    func unknownKeys() throws {
+        let warnings = try ModelSpec.parse("nc: 1\nbackbon: []\nbackbone: [[-1, 1, Conv, [8]]]\nhead: []\n", file: "f.yaml").warnings
         #expect(warnings.map(\.description) == ["f.yaml:2:1: warning: unknown key 'backbon' is ignored (did you mean 'backbone'?)"])
     }
 }
