@@ -1,7 +1,8 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Layers depend one way: YAMLFrontEnd → ModelSpec → ModelGraph → modelgraph (CLI).
+// Layers depend one way: YAMLFrontEnd → ModelSpec → ModelGraph (modules) → Tensor (kernels),
+// and the modelgraph CLI on top.
 let package = Package(
     name: "ModelGraph",
     products: [
@@ -16,16 +17,20 @@ let package = Package(
         .systemLibrary(name: "CYAML", path: "Sources/CYAML",
                        providers: [.apt(["libyaml-dev"])]),
         .target(name: "YAMLFrontEnd", dependencies: ["CYAML"]),
+        // oneDNN from Debian's libdnnl-dev (scripts/setup installs it): matrix products.
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL",
+                       providers: [.apt(["libdnnl-dev"])]),
+        .target(name: "Tensor", dependencies: ["CDNNL"], linkerSettings: [.linkedLibrary("m")]),
         .target(name: "ModelSpec", dependencies: ["YAMLFrontEnd"]),
         // rounding (Double.rounded) calls libm; Foundation-free targets must link it themselves
-        .target(name: "ModelGraph", dependencies: ["ModelSpec"], linkerSettings: [.linkedLibrary("m")]),
+        .target(name: "ModelGraph", dependencies: ["ModelSpec", "Tensor"], linkerSettings: [.linkedLibrary("m")]),
         .executableTarget(
             name: "ModelGraphCLI",
-            dependencies: ["ModelGraph", "ModelSpec", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["ModelGraph", "ModelSpec", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "BuildFromString", dependencies: ["ModelGraph"], path: "examples/BuildFromString"),
         .testTarget(
             name: "ModelGraphTests",
-            dependencies: ["ModelGraph", "ModelSpec", "YAMLFrontEnd", "ModelGraphCLI"],
+            dependencies: ["ModelGraph", "ModelSpec", "YAMLFrontEnd", "Tensor", "ModelGraphCLI"],
             resources: [.copy("Fixtures")]),
     ]
 )

@@ -1,0 +1,178 @@
+/// The geometry of a 2-D convolution or unfold window.
+public struct ConvolutionGeometry: Sendable, Hashable {
+    public var kernelHeight: Int
+    public var kernelWidth: Int
+    public var stride: Int
+    public var padding: Int
+    public var dilation: Int
+
+    public init(kernelSize: Int, stride: Int = 1, padding: Int = 0, dilation: Int = 1) {
+        self.init(kernelHeight: kernelSize, kernelWidth: kernelSize, stride: stride, padding: padding, dilation: dilation)
+    }
+
+    public init(kernelHeight: Int, kernelWidth: Int, stride: Int = 1, padding: Int = 0, dilation: Int = 1) {
+        self.kernelHeight = kernelHeight
+        self.kernelWidth = kernelWidth
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+    }
+
+    public func outputHeight(_ height: Int) -> Int {
+        (height + 2 * padding - dilation * (kernelHeight - 1) - 1) / stride + 1
+    }
+
+    public func outputWidth(_ width: Int) -> Int {
+        (width + 2 * padding - dilation * (kernelWidth - 1) - 1) / stride + 1
+    }
+
+    var isPointwise: Bool { kernelHeight == 1 && kernelWidth == 1 && stride == 1 && padding == 0 }
+}
+
+extension Tensor {
+    /// `F.conv2d(x, weight, bias, stride, padding, dilation, groups)` on an NCHW input.
+    /// Grouped and dense convolutions are oneDNN matrix products (1×1 directly, others over an
+    /// im2col buffer); depthwise ones run a direct loop, which a GEMM cannot help.
+    public func conv2d(weight: Tensor, bias: Tensor?, geometry: ConvolutionGeometry, groups: Int = 1) -> Tensor {
+        let (batch, inputChannels, height, width) = (shape[0], shape[1], shape[2], shape[3])
+        let outputChannels = weight.shape[0]
+        precondition(weight.shape == [outputChannels, inputChannels / groups, geometry.kernelHeight, geometry.kernelWidth],
+                     "conv2d weight \(weight.shape) for input \(shape), groups \(groups)")
+        let outHeight = geometry.outputHeight(height), outWidth = geometry.outputWidth(width)
+        if groups == inputChannels && groups == outputChannels && groups > 1 {
+            return depthwiseConv2d(weight: weight, bias: bias, geometry: geometry)
+        }
+        let groupIn = inputChannels / groups, groupOut = outputChannels / groups
+        let reduction = groupIn * geometry.kernelHeight * geometry.kernelWidth
+        let positions = outHeight * outWidth
+        var out = Tensor(shape: [batch, outputChannels, outHeight, outWidth])
+        if out.count == 0 { return out }
+        var columns = geometry.isPointwise ? [] : [Float](repeating: 0, count: reduction * positions)
+        storage.withUnsafeBufferPointer { input in
+            weight.storage.withUnsafeBufferPointer { weights in
+                out.storage.withUnsafeMutableBufferPointer { output in
+                    for n in 0..<batch {
+                        for group in 0..<groups {
+                            let source = input.baseAddress! + (n * inputChannels + group * groupIn) * height * width
+                            let destination = output.baseAddress! + (n * outputChannels + group * groupOut) * positions
+                            let a = weights.baseAddress! + group * groupOut * reduction
+                            if geometry.isPointwise {
+                                Gemm.multiply(m: groupOut, n: positions, k: reduction, a: a, lda: reduction,
+                                              b: source, ldb: positions, c: destination, ldc: positions)
+                            } else {
+                                columns.withUnsafeMutableBufferPointer { buffer in
+                                    im2col(source, channels: groupIn, height: height, width: width,
+                                           geometry: geometry, into: buffer.baseAddress!)
+                                    Gemm.multiply(m: groupOut, n: positions, k: reduction, a: a, lda: reduction,
+                                                  b: buffer.baseAddress!, ldb: positions, c: destination, ldc: positions)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let bias { out.addChannelBias(bias) }
+        return out
+    }
+
+    /// One output channel per input channel (groups = channels), as a direct loop.
+    func depthwiseConv2d(weight: Tensor, bias: Tensor?, geometry g: ConvolutionGeometry) -> Tensor {
+        let (batch, channels, height, width) = (shape[0], shape[1], shape[2], shape[3])
+        let outHeight = g.outputHeight(height), outWidth = g.outputWidth(width)
+        let kh = g.kernelHeight, kw = g.kernelWidth
+        var out = Tensor(shape: [batch, channels, outHeight, outWidth])
+        storage.withUnsafeBufferPointer { input in
+            weight.storage.withUnsafeBufferPointer { weights in
+                out.storage.withUnsafeMutableBufferPointer { output in
+                    let base = output.baseAddress!
+                    Threads.parallelFor(batch * channels) { plane in
+                        let channel = plane % channels
+                        let source = input.baseAddress! + plane * height * width
+                        let destination = base + plane * outHeight * outWidth
+                        let kernel = weights.baseAddress! + channel * kh * kw
+                        let biasValue = bias?.storage[channel] ?? 0
+                        for oy in 0..<outHeight {
+                            for ox in 0..<outWidth {
+                                var sum: Float = biasValue
+                                for ky in 0..<kh {
+                                    let iy = oy * g.stride - g.padding + ky * g.dilation
+                                    if iy < 0 || iy >= height { continue }
+                                    for kx in 0..<kw {
+                                        let ix = ox * g.stride - g.padding + kx * g.dilation
+                                        if ix < 0 || ix >= width { continue }
+                                        sum += source[iy * width + ix] * kernel[ky * kw + kx]
+                                    }
+                                }
+                                destination[oy * outWidth + ox] = sum
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// `F.unfold(x, kernel, dilation, padding, stride)`: [N, C·kh·kw, L] with zero padding,
+    /// rows ordered channel-major then kernel row, kernel column.
+    public func unfold(geometry: ConvolutionGeometry) -> Tensor {
+        let (batch, channels, height, width) = (shape[0], shape[1], shape[2], shape[3])
+        let positions = geometry.outputHeight(height) * geometry.outputWidth(width)
+        let rows = channels * geometry.kernelHeight * geometry.kernelWidth
+        return Tensor(shape: [batch, rows, positions]) { out in
+            storage.withUnsafeBufferPointer { input in
+                for n in 0..<batch {
+                    im2col(input.baseAddress! + n * channels * height * width, channels: channels, height: height,
+                           width: width, geometry: geometry, into: out.baseAddress! + n * rows * positions)
+                }
+            }
+        }
+    }
+
+    /// Adds `bias[c]` to every element of channel c of an NCHW tensor.
+    public mutating func addChannelBias(_ bias: Tensor) {
+        let (batch, channels) = (shape[0], shape[1])
+        let plane = count / max(batch * channels, 1)
+        bias.storage.withUnsafeBufferPointer { b in
+            storage.withUnsafeMutableBufferPointer { x in
+                for n in 0..<batch {
+                    for c in 0..<channels {
+                        let base = (n * channels + c) * plane
+                        let value = b[c]
+                        for i in 0..<plane { x[base + i] += value }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Lays out every kernel tap of every channel as a row over output positions (zero padding).
+func im2col(_ source: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
+            geometry g: ConvolutionGeometry, into columns: UnsafeMutablePointer<Float>) {
+    let outHeight = g.outputHeight(height), outWidth = g.outputWidth(width)
+    let positions = outHeight * outWidth
+    let taps = g.kernelHeight * g.kernelWidth
+    Threads.parallelRanges(channels * taps, minimumPerChunk: max(1, 16384 / max(positions, 1))) { rows in
+        for row in rows {
+            let channel = row / taps, tap = row % taps
+            let ky = tap / g.kernelWidth, kx = tap % g.kernelWidth
+            let plane = source + channel * height * width
+            let destination = columns + row * positions
+            for oy in 0..<outHeight {
+                let iy = oy * g.stride - g.padding + ky * g.dilation
+                let line = destination + oy * outWidth
+                if iy < 0 || iy >= height {
+                    for ox in 0..<outWidth { line[ox] = 0 }
+                    continue
+                }
+                let sourceLine = plane + iy * width
+                for ox in 0..<outWidth {
+                    let ix = ox * g.stride - g.padding + kx * g.dilation
+                    line[ox] = (ix >= 0 && ix < width) ? sourceLine[ix] : 0
+                }
+            }
+        }
+    }
+}

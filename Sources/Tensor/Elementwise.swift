@@ -1,0 +1,225 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Activations PyTorch modules apply element-wise.
+public enum Activation: Sendable, Hashable {
+    case identity, relu, relu6, silu, gelu, sigmoid
+
+    @inline(__always)
+    public func apply(_ x: Float) -> Float {
+        switch self {
+        case .identity: return x
+        case .relu: return x > 0 ? x : 0
+        case .relu6: return min(max(x, 0), 6)
+        case .silu: return x / (1 + expf(-x))
+        case .gelu: return 0.5 * x * (1 + erff(x * 0.70710678118654752))  // nn.GELU(): the erf form
+        case .sigmoid: return 1 / (1 + expf(-x))
+        }
+    }
+}
+
+extension Tensor {
+    /// Applies `f` to every element, in parallel for large tensors.
+    public func map(_ f: (Float) -> Float) -> Tensor {
+        var out = self
+        out.apply(f)
+        return out
+    }
+
+    public mutating func apply(_ f: (Float) -> Float) {
+        storage.withUnsafeMutableBufferPointer { x in
+            let base = x.baseAddress
+            Threads.parallelRanges(x.count, minimumPerChunk: 32768) { range in
+                for i in range { base![i] = f(base![i]) }
+            }
+        }
+    }
+
+    public func activated(_ activation: Activation) -> Tensor {
+        activation == .identity ? self : map { activation.apply($0) }
+    }
+
+    public func sigmoid() -> Tensor { activated(.sigmoid) }
+
+    /// The element-wise `op` of two tensors under NumPy broadcasting (shapes aligned from the right).
+    public static func broadcast(_ a: Tensor, _ b: Tensor, _ op: (Float, Float) -> Float) -> Tensor {
+        if a.shape == b.shape {
+            return Tensor(shape: a.shape) { out in
+                a.storage.withUnsafeBufferPointer { x in
+                    b.storage.withUnsafeBufferPointer { y in
+                        for i in 0..<out.count { out[i] = op(x[i], y[i]) }
+                    }
+                }
+            }
+        }
+        let rank = max(a.rank, b.rank)
+        let shapeA = [Int](repeating: 1, count: rank - a.rank) + a.shape
+        let shapeB = [Int](repeating: 1, count: rank - b.rank) + b.shape
+        var outShape = [Int](repeating: 1, count: rank)
+        for axis in 0..<rank {
+            precondition(shapeA[axis] == shapeB[axis] || shapeA[axis] == 1 || shapeB[axis] == 1,
+                         "cannot broadcast \(a.shape) with \(b.shape)")
+            outShape[axis] = max(shapeA[axis], shapeB[axis])
+        }
+        func broadcastStrides(_ shape: [Int]) -> [Int] {
+            zip(Tensor.strides(of: shape), shape).map { stride, size in size == 1 ? 0 : stride }
+        }
+        let stridesA = broadcastStrides(shapeA), stridesB = broadcastStrides(shapeB)
+        return Tensor(shape: outShape) { out in
+            a.storage.withUnsafeBufferPointer { x in
+                b.storage.withUnsafeBufferPointer { y in
+                    var index = [Int](repeating: 0, count: rank)
+                    var offsetA = 0, offsetB = 0
+                    for position in 0..<out.count {
+                        out[position] = op(x[offsetA], y[offsetB])
+                        var axis = rank - 1
+                        while axis >= 0 {
+                            index[axis] += 1
+                            offsetA += stridesA[axis]
+                            offsetB += stridesB[axis]
+                            if index[axis] < outShape[axis] { break }
+                            offsetA -= stridesA[axis] * outShape[axis]
+                            offsetB -= stridesB[axis] * outShape[axis]
+                            index[axis] = 0
+                            axis -= 1
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    public static func + (a: Tensor, b: Tensor) -> Tensor { broadcast(a, b, +) }
+    public static func - (a: Tensor, b: Tensor) -> Tensor { broadcast(a, b, -) }
+    public static func * (a: Tensor, b: Tensor) -> Tensor { broadcast(a, b, *) }
+    public static func / (a: Tensor, b: Tensor) -> Tensor { broadcast(a, b, /) }
+    public static func * (a: Tensor, s: Float) -> Tensor { a.map { $0 * s } }
+    public static func + (a: Tensor, s: Float) -> Tensor { a.map { $0 + s } }
+
+    /// `nn.BatchNorm2d` in eval mode: per channel (x − mean) / √(var + eps) · weight + bias.
+    public func batchNorm(weight: Tensor, bias: Tensor, mean: Tensor, variance: Tensor, epsilon: Float = 1e-5,
+                          activation: Activation = .identity) -> Tensor {
+        let channels = shape[1]
+        var scale = [Float](repeating: 0, count: channels), shift = scale
+        for c in 0..<channels {
+            scale[c] = weight.storage[c] / (variance.storage[c] + epsilon).squareRoot()
+            shift[c] = bias.storage[c] - mean.storage[c] * scale[c]
+        }
+        return scaledPerChannel(scale: scale, shift: shift, activation: activation)
+    }
+
+    /// x · scale[c] + shift[c] per channel of an NCHW tensor, then an activation.
+    public func scaledPerChannel(scale: [Float], shift: [Float], activation: Activation = .identity) -> Tensor {
+        let (batch, channels) = (shape[0], shape[1])
+        let plane = count / max(batch * channels, 1)
+        var out = self
+        out.storage.withUnsafeMutableBufferPointer { x in
+            let base = x.baseAddress
+            Threads.parallelFor(batch * channels) { index in
+                let c = index % channels
+                let s = scale[c], t = shift[c]
+                let start = base! + index * plane
+                for i in 0..<plane { start[i] = activation.apply(start[i] * s + t) }
+            }
+        }
+        return out
+    }
+
+    /// `nn.LayerNorm` over the last axis.
+    public func layerNorm(weight: Tensor, bias: Tensor, epsilon: Float = 1e-5) -> Tensor {
+        let width = shape[rank - 1]
+        let rows = count / max(width, 1)
+        var out = self
+        out.storage.withUnsafeMutableBufferPointer { x in
+            for row in 0..<rows {
+                let start = row * width
+                var mean: Float = 0
+                for i in 0..<width { mean += x[start + i] }
+                mean /= Float(width)
+                var variance: Float = 0
+                for i in 0..<width { let d = x[start + i] - mean; variance += d * d }
+                variance /= Float(width)
+                let inverse = 1 / (variance + epsilon).squareRoot()
+                for i in 0..<width {
+                    x[start + i] = (x[start + i] - mean) * inverse * weight.storage[i] + bias.storage[i]
+                }
+            }
+        }
+        return out
+    }
+
+    /// `nn.GroupNorm(groups, C)` on an NCHW tensor.
+    public func groupNorm(groups: Int, weight: Tensor, bias: Tensor, epsilon: Float = 1e-5) -> Tensor {
+        let (batch, channels) = (shape[0], shape[1])
+        let plane = count / max(batch * channels, 1)
+        let perGroup = channels / groups
+        var out = self
+        out.storage.withUnsafeMutableBufferPointer { x in
+            for n in 0..<batch {
+                for group in 0..<groups {
+                    let start = (n * channels + group * perGroup) * plane
+                    let size = perGroup * plane
+                    var mean: Double = 0
+                    for i in 0..<size { mean += Double(x[start + i]) }
+                    mean /= Double(size)
+                    var variance: Double = 0
+                    for i in 0..<size { let d = Double(x[start + i]) - mean; variance += d * d }
+                    variance /= Double(size)
+                    let inverse = Float(1 / (variance + Double(epsilon)).squareRoot())
+                    for c in 0..<perGroup {
+                        let channel = group * perGroup + c
+                        let w = weight.storage[channel], b = bias.storage[channel]
+                        let base = start + c * plane
+                        for i in 0..<plane { x[base + i] = (x[base + i] - Float(mean)) * inverse * w + b }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Softmax along `axis` (max-subtracted, as PyTorch).
+    public func softmax(axis: Int) -> Tensor {
+        let (outer, size, inner) = around(axis: axis)
+        var out = self
+        out.storage.withUnsafeMutableBufferPointer { x in
+            let base = x.baseAddress
+            Threads.parallelRanges(outer * inner, minimumPerChunk: 4096 / max(size, 1) + 1) { range in
+                for index in range {
+                    let o = index / inner, i = index % inner
+                    let start = base! + o * size * inner + i
+                    var largest = -Float.infinity
+                    for j in 0..<size { largest = max(largest, start[j * inner]) }
+                    var sum: Float = 0
+                    for j in 0..<size {
+                        let e = expf(start[j * inner] - largest)
+                        start[j * inner] = e
+                        sum += e
+                    }
+                    let inverse = 1 / sum
+                    for j in 0..<size { start[j * inner] *= inverse }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Sum over `axis`, which is removed from the shape.
+    public func sum(axis: Int) -> Tensor {
+        let (outer, size, inner) = around(axis: axis)
+        var newShape = shape
+        newShape.remove(at: axis)
+        return Tensor(shape: newShape) { out in
+            storage.withUnsafeBufferPointer { x in
+                for o in 0..<outer {
+                    for i in 0..<inner {
+                        var total: Float = 0
+                        for j in 0..<size { total += x[(o * size + j) * inner + i] }
+                        out[o * inner + i] = total
+                    }
+                }
+            }
+        }
+    }
+}

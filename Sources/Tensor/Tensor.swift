@@ -1,0 +1,156 @@
+/// A dense float32 tensor: a shape and its elements in row-major (NCHW for feature maps) order.
+/// A value type: copies share storage until one is written (Array's copy-on-write).
+public struct Tensor: Sendable, Equatable {
+    public private(set) var shape: [Int]
+    public var storage: [Float]
+
+    /// A tensor over `storage`, which must hold exactly the shape's element count.
+    public init(shape: [Int], storage: [Float]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
+        precondition(storage.count == Tensor.count(of: shape), "\(storage.count) elements for shape \(shape)")
+        self.shape = shape
+        self.storage = storage
+    }
+
+    public init(shape: [Int], repeating value: Float = 0) {
+        self.init(shape: shape, storage: [Float](repeating: value, count: Tensor.count(of: shape)))
+    }
+
+    /// A tensor whose elements are written by `body` into uninitialised storage of the shape's size.
+    public init(shape: [Int], writing body: (UnsafeMutableBufferPointer<Float>) -> Void) {
+        let total = Tensor.count(of: shape)
+        self.shape = shape
+        self.storage = [Float](unsafeUninitializedCapacity: total) { buffer, initialized in
+            body(buffer)
+            initialized = total
+        }
+    }
+
+    public static func count(of shape: [Int]) -> Int { shape.reduce(1, *) }
+
+    public var count: Int { storage.count }
+    public var rank: Int { shape.count }
+
+    /// The same elements under another shape of equal size.
+    public func reshaped(_ newShape: [Int]) -> Tensor {
+        Tensor(shape: newShape, storage: storage)
+    }
+
+    /// A copy with the axes reordered: result axis i is this tensor's axis `axes[i]`.
+    public func permuted(_ axes: [Int]) -> Tensor {
+        precondition(axes.sorted() == Array(0..<rank), "bad permutation \(axes) for rank \(rank)")
+        let newShape = axes.map { shape[$0] }
+        let strides = Tensor.strides(of: shape)
+        let sourceStrides = axes.map { strides[$0] }
+        return Tensor(shape: newShape) { out in
+            storage.withUnsafeBufferPointer { source in
+                var index = [Int](repeating: 0, count: newShape.count)
+                var offset = 0
+                let last = newShape.count - 1
+                let innerStride = last >= 0 ? sourceStrides[last] : 0
+                let innerCount = last >= 0 ? newShape[last] : 1
+                var position = 0
+                let total = out.count
+                while position < total {
+                    // the innermost axis as a strided run
+                    var source_i = offset
+                    for i in 0..<innerCount {
+                        out[position + i] = source[source_i]
+                        source_i += innerStride
+                    }
+                    position += innerCount
+                    // odometer over the outer axes
+                    var axis = last - 1
+                    while axis >= 0 {
+                        index[axis] += 1
+                        offset += sourceStrides[axis]
+                        if index[axis] < newShape[axis] { break }
+                        offset -= sourceStrides[axis] * newShape[axis]
+                        index[axis] = 0
+                        axis -= 1
+                    }
+                    if axis < 0 { break }
+                }
+            }
+        }
+    }
+
+    /// Row-major strides of a shape.
+    public static func strides(of shape: [Int]) -> [Int] {
+        var strides = [Int](repeating: 1, count: shape.count)
+        var running = 1
+        for axis in stride(from: shape.count - 1, through: 0, by: -1) {
+            strides[axis] = running
+            running *= shape[axis]
+        }
+        return strides
+    }
+
+    /// Splits the shape around `axis` into (outer, axis size, inner) element counts.
+    func around(axis: Int) -> (outer: Int, size: Int, inner: Int) {
+        (shape[..<axis].reduce(1, *), shape[axis], shape[(axis + 1)...].reduce(1, *))
+    }
+
+    /// Joins tensors that agree on every axis but `axis`.
+    public static func concatenate(_ tensors: [Tensor], axis: Int) -> Tensor {
+        precondition(!tensors.isEmpty)
+        var newShape = tensors[0].shape
+        newShape[axis] = tensors.reduce(0) { $0 + $1.shape[axis] }
+        let outer = tensors[0].around(axis: axis).outer
+        return Tensor(shape: newShape) { out in
+            var position = 0
+            for o in 0..<outer {
+                for tensor in tensors {
+                    let run = tensor.shape[axis...].reduce(1, *)
+                    tensor.storage.withUnsafeBufferPointer { source in
+                        let start = o * run
+                        for i in 0..<run { out[position + i] = source[start + i] }
+                    }
+                    position += run
+                }
+            }
+        }
+    }
+
+    /// The elements with `range` on `axis`.
+    public func slice(axis: Int, _ range: Range<Int>) -> Tensor {
+        let (outer, size, inner) = around(axis: axis)
+        var newShape = shape
+        newShape[axis] = range.count
+        return Tensor(shape: newShape) { out in
+            storage.withUnsafeBufferPointer { source in
+                var position = 0
+                for o in 0..<outer {
+                    let start = (o * size + range.lowerBound) * inner
+                    let run = range.count * inner
+                    for i in 0..<run { out[position + i] = source[start + i] }
+                    position += run
+                }
+            }
+        }
+    }
+
+    /// Consecutive pieces of the given sizes along `axis`.
+    public func split(axis: Int, sizes: [Int]) -> [Tensor] {
+        var start = 0
+        return sizes.map { size in
+            defer { start += size }
+            return slice(axis: axis, start..<(start + size))
+        }
+    }
+
+    /// The largest absolute element (0 for an empty tensor).
+    public var maxMagnitude: Float { storage.reduce(0) { Swift.max($0, abs($1)) } }
+
+    /// The largest absolute difference to a tensor of the same shape.
+    public func maxDifference(to other: Tensor) -> Float {
+        precondition(shape == other.shape, "shapes \(shape) and \(other.shape) differ")
+        var worst: Float = 0
+        for i in 0..<count {
+            if storage[i] == other.storage[i] { continue }  // equal infinities too
+            let difference = abs(storage[i] - other.storage[i])
+            if difference > worst || difference.isNaN { worst = difference.isNaN ? .infinity : difference }
+        }
+        return worst
+    }
+}
