@@ -135,20 +135,8 @@ private struct Builder {
     }
 
     mutating func report(_ error: LayerError, row: LayerRow, index: Int, module: String) {
-        diagnostics.append(Diagnostic(file: spec.file, location: location(of: error.blame, in: row), layerIndex: index,
+        diagnostics.append(Diagnostic(file: spec.file, location: row.location(of: error.blame), layerIndex: index,
                                       module: module, message: error.message))
-    }
-
-    func location(of blame: LayerError.Blame, in row: LayerRow) -> SourceLocation {
-        switch blame {
-        case .row: return row.location
-        case .from(let entry?) where entry < row.from.count && row.fromIsList: return row.from[entry].location
-        case .from: return row.fromLocation
-        case .argument(let position) where position < row.arguments.count: return row.arguments[position].location
-        case .argument, .arguments: return row.argumentsLocation
-        case .repeats: return row.repeats.location
-        case .module: return row.module.location
-        }
     }
 
     /// Marks `count` indices as failed so later rows referring to them are skipped.
@@ -335,5 +323,20 @@ private struct Builder {
         let roundedHeight = max(stride, (height + stride / 2) / stride * stride)
         let roundedWidth = max(stride, (width + stride / 2) / stride * stride)
         return "the input \(height)×\(width) is not a multiple of \(stride), the network's largest stride; try \(roundedHeight)×\(roundedWidth)"
+    }
+}
+
+extension LayerRow {
+    /// Where in the file a layer error points: the row, its `from`, an argument, its repeats or module.
+    func location(of blame: LayerError.Blame) -> SourceLocation {
+        switch blame {
+        case .row: return location
+        case .from(let entry?) where entry < from.count && fromIsList: return from[entry].location
+        case .from: return fromLocation
+        case .argument(let position) where position < arguments.count: return arguments[position].location
+        case .argument, .arguments: return argumentsLocation
+        case .repeats: return repeats.location
+        case .module: return module.location
+        }
     }
 }

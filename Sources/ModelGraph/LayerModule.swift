@@ -1,4 +1,5 @@
 import ModelSpec
+import Tensor
 
 /// How many `from` sources a module takes.
 public enum InputArity: Sendable {
@@ -74,12 +75,20 @@ public protocol LayerModule: Sendable {
     /// Multiply-accumulate count for these shapes (GFLOPs = 2 × this / 1e9). A Double, so no
     /// input size or width can overflow it.
     func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Double
+
+    /// Runs the module (eval mode) on inputs of the shapes `outputShapes` accepted, with its
+    /// tensors under `weights`. Throws only for what the shape rule cannot see in advance.
+    func forward(_ inputs: [Tensor], _ weights: LayerWeights) throws(LayerError) -> [Tensor]
+    /// Buffers whose values the module computes (hamming windows, sampling grids), by name;
+    /// an initialisation without a weights file uses them.
+    var fixedBuffers: [String: Tensor] { get }
 }
 
 extension LayerModule {
     public static var inputArity: InputArity { .one }
     public static var takesRepeats: Bool { false }
     public var outputNames: [String] { [] }
+    public var fixedBuffers: [String: Tensor] { [:] }
 }
 
 // Shape helpers shared by the modules' shape rules.

@@ -1,4 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ModelSpec
+import Tensor
 
 /// Ultralytics `AIFI(c1, cm=2048, num_heads=8, dropout=0, act=GELU, normalize_before=False)`:
 /// a transformer encoder layer over the flattened feature map with a 2-D sin-cos position
@@ -16,6 +20,7 @@ public struct AIFI: LayerModule {
     public let channels: Int
     public let feedForwardChannels: Int
     public let headCount: Int
+    public let normalizeBefore: Bool
     public let printedArguments: [ArgumentValue]
 
     public init(_ context: LayerContext) throws(LayerError) {
@@ -23,6 +28,7 @@ public struct AIFI: LayerModule {
         channels = context.inputChannel
         feedForwardChannels = arguments.int("feedForwardChannels")
         headCount = arguments.int("headCount")
+        normalizeBefore = arguments.bool("normalizeBefore")
         guard channels % headCount == 0 else {
             throw LayerError("width \(channels) must be divisible by num_heads=\(headCount) (multi-head attention)",
                              blame: .argument(arguments.position("headCount")))
@@ -53,6 +59,49 @@ public struct AIFI: LayerModule {
     public func outputShapes(_ inputs: [[Int]]) throws(LayerError) -> [[Int]] {
         try requireFeatureMap(inputs[0], channels: channels)
         return [inputs[0]]
+    }
+
+    public func forward(_ inputs: [Tensor], _ weights: LayerWeights) throws(LayerError) -> [Tensor] {
+        let x = inputs[0]
+        let (batch, height, width) = (x.shape[0], x.shape[2], x.shape[3])
+        var source = x.reshaped([batch, channels, height * width]).permuted([0, 2, 1])
+        let position = AIFI.positionEmbedding(width: width, height: height, channels: channels)
+        func attend(_ input: Tensor) -> Tensor {
+            let query = input + position
+            return weights.child("ma").multiheadAttention(query: query, key: query, value: input, heads: headCount)
+        }
+        func feedForward(_ input: Tensor) -> Tensor {
+            weights.child("fc2").linear(weights.child("fc1").linear(input).activated(.gelu))
+        }
+        if normalizeBefore {
+            source = source + attend(weights.child("norm1").layerNorm(source))
+            source = source + feedForward(weights.child("norm2").layerNorm(source))
+        } else {
+            source = weights.child("norm1").layerNorm(source + attend(source))
+            source = weights.child("norm2").layerNorm(source + feedForward(source))
+        }
+        return [source.permuted([0, 2, 1]).reshaped([batch, channels, height, width])]
+    }
+
+    /// `build_2d_sincos_position_embedding(w, h, embed_dim, temperature=10000)`: [1, h·w, C] of
+    /// sin/cos of the row, then of the column, at C/4 frequencies.
+    static func positionEmbedding(width: Int, height: Int, channels: Int, temperature: Float = 10000) -> Tensor {
+        let quarter = channels / 4
+        let omega = (0..<quarter).map { 1 / powf(temperature, Float($0) / Float(quarter)) }
+        return Tensor(shape: [1, height * width, channels]) { out in
+            for y in 0..<height {
+                for x in 0..<width {
+                    let base = (y * width + x) * channels
+                    for i in 0..<quarter {
+                        let h = Float(y) * omega[i], w = Float(x) * omega[i]
+                        out[base + i] = sinf(h)
+                        out[base + quarter + i] = cosf(h)
+                        out[base + 2 * quarter + i] = sinf(w)
+                        out[base + 3 * quarter + i] = cosf(w)
+                    }
+                }
+            }
+        }
     }
 
     /// Q/K/V and output projections, the two attention matmuls (tokens² × width each) and the FFN.

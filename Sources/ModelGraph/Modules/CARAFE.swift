@@ -1,4 +1,5 @@
 import ModelSpec
+import Tensor
 
 /// CARAFE (seed 003): content-aware reassembly upsampling. A 1×1 Conv compresses to `c_mid`,
 /// a k_enc×k_enc Conv predicts (scale·k_up)² kernel weights, pixel-shuffled and softmaxed,
@@ -57,6 +58,13 @@ public struct CARAFE: LayerModule {
 
     public func outputShapes(_ inputs: [[Int]]) throws(LayerError) -> [[Int]] {
         try upsampledFeatureMap(inputs[0], channels: channels, scale: scale)
+    }
+
+    public func forward(_ inputs: [Tensor], _ weights: LayerWeights) throws(LayerError) -> [Tensor] {
+        let x = inputs[0]
+        let compressed = Conv.apply(x, weights.child("comp"), activation: .silu)
+        let kernels = Conv.apply(compressed, weights.child("enc"), activation: .identity).pixelShuffle(scale).softmax(axis: 1)
+        return [x.carafeModuleReassembled(weights: kernels, kernelSize: upKernel, scale: scale)]
     }
 
     /// Compressor and encoder convs, plus k_up² MACs per output element for the reassembly.

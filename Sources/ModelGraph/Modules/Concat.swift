@@ -1,4 +1,5 @@
 import ModelSpec
+import Tensor
 
 /// Ultralytics `Concat`: joins its sources along the channel dimension.
 public struct Concat: LayerModule {
@@ -38,4 +39,8 @@ public struct Concat: LayerModule {
     }
 
     public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Double { 0 }
+
+    public func forward(_ inputs: [Tensor], _ weights: LayerWeights) throws(LayerError) -> [Tensor] {
+        [Tensor.concatenate(inputs, axis: 1)]
+    }
 }

@@ -1,4 +1,5 @@
 import ModelSpec
+import Tensor
 
 /// Ultralytics `Conv`: Conv2d (no bias) → BatchNorm2d → SiLU (or Identity with `act=False`).
 /// Port of `ultralytics/nn/modules/conv.py: Conv`.
@@ -57,7 +58,23 @@ public struct Conv: LayerModule {
         convolutionMultiplyAdds(output: outputs[0], inputChannelsPerGroup: inputChannels / groups, kernelSize: kernelSize)
     }
 
+    public func forward(_ inputs: [Tensor], _ weights: LayerWeights) throws(LayerError) -> [Tensor] {
+        [Conv.apply(inputs[0], weights, stride: stride, padding: padding, dilation: dilation, groups: groups,
+                    activation: activation ? .silu : .identity)]
+    }
+
     // Shared with modules built from Ultralytics Convs (RepC3, RepConv, CARAFE).
+
+    /// One Ultralytics Conv's forward: conv (no bias) → BatchNorm → activation; `padding` nil
+    /// means `autopad`.
+    static func apply(_ x: Tensor, _ weights: LayerWeights, stride: Int = 1, padding: Int? = nil, dilation: Int = 1,
+                      groups: Int = 1, activation: Activation) -> Tensor {
+        let kernelSize = weights["conv.weight"].shape[2]
+        let y = weights.child("conv").conv2d(x, stride: stride,
+                                             padding: padding ?? autoPadding(kernelSize: kernelSize, dilation: dilation),
+                                             dilation: dilation, groups: groups)
+        return weights.child("bn").batchNorm2d(y, activation: activation)
+    }
 
     /// Ultralytics' `autopad`: same-size padding for stride 1.
     public static func autoPadding(kernelSize: Int, dilation: Int) -> Int {

@@ -1,4 +1,5 @@
 import ModelSpec
+import Tensor
 
 /// DySample (seed 004): learns per-pixel sampling offsets and upsamples by bilinear grid
 /// sampling. `style` 'lp' predicts offsets at low resolution, 'pl' after a pixel shuffle;
@@ -55,6 +56,74 @@ public struct DySample: LayerModule {
 
     public func outputShapes(_ inputs: [[Int]]) throws(LayerError) -> [[Int]] {
         try upsampledFeatureMap(inputs[0], channels: channels, scale: scale)
+    }
+
+    public var fixedBuffers: [String: Tensor] {
+        ["init_pos": DySample.initialPositions(scale: scale, groups: groups)]
+    }
+
+    public func forward(_ inputs: [Tensor], _ weights: LayerWeights) throws(LayerError) -> [Tensor] {
+        let x = inputs[0]
+        let source = pixelShuffleFirst ? x.pixelShuffle(scale) : x
+        var offset = weights.child("offset").conv2d(source)
+        if dynamicScope {
+            offset = Tensor.broadcast(offset, weights.child("scope").conv2d(source)) { $0 * Activation.sigmoid.apply($1) * 0.5 }
+        } else {
+            offset = offset * 0.25
+        }
+        if pixelShuffleFirst { offset = offset.pixelUnshuffle(scale) }
+        return [DySample.sample(x, offset: offset + weights["init_pos"], scale: scale, groups: groups)]
+    }
+
+    /// The seed's `_init_pos`: [1, 2·groups·s², 1, 1], the sub-pixel centres of an s×s block
+    /// (x then y), repeated per group.
+    static func initialPositions(scale: Int, groups: Int) -> Tensor {
+        let steps = (0..<scale).map { (Float(-scale + 1) / 2 + Float($0)) / Float(scale) }
+        let perAxis = groups * scale * scale
+        return Tensor(shape: [1, 2 * perAxis, 1, 1]) { out in
+            for axis in 0..<2 {
+                for group in 0..<groups {
+                    for i in 0..<scale {
+                        for j in 0..<scale {
+                            out[axis * perAxis + (group * scale + i) * scale + j] = axis == 0 ? steps[j] : steps[i]
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The seed's `sample`: offsets [B, 2·G·s², H, W] (pixels, x then y) move the sampling grid
+    /// of each of G channel groups; bilinear, border padding. x may be larger than H×W (the grid
+    /// is normalised), as when FreqFusion resamples its already upsampled features.
+    static func sample(_ x: Tensor, offset: Tensor, scale: Int, groups: Int) -> Tensor {
+        let (batch, height, width) = (offset.shape[0], offset.shape[2], offset.shape[3])
+        let perAxis = offset.shape[1] / 2
+        // normalised coordinates 2·(centre + offset)/size − 1, channel c < perAxis is x
+        var coordinates = offset
+        coordinates.storage.withUnsafeMutableBufferPointer { c in
+            for n in 0..<batch {
+                for axis in 0..<2 {
+                    let size = Float(axis == 0 ? width : height)
+                    for k in 0..<perAxis {
+                        let base = ((n * 2 + axis) * perAxis + k) * height * width
+                        for y in 0..<height {
+                            for x in 0..<width {
+                                let centre = Float(axis == 0 ? x : y) + 0.5
+                                c[base + y * width + x] = 2 * (centre + c[base + y * width + x]) / size - 1
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let grid = coordinates.pixelShuffle(scale)
+            .reshaped([batch, 2, groups, scale * height, scale * width])
+            .permuted([0, 2, 3, 4, 1])
+            .reshaped([batch * groups, scale * height, scale * width, 2])
+        let channels = x.shape[1]
+        let sampled = x.reshaped([batch * groups, channels / groups, x.shape[2], x.shape[3]]).gridSample(grid, padding: .border)
+        return sampled.reshaped([batch, channels, scale * height, scale * width])
     }
 
     /// Offset (and scope) 1×1 convs plus bilinear sampling: 4 taps per output element.

@@ -1,4 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ModelSpec
+import Tensor
 
 /// FreqFusion (seeds 000/002): fuses a high-resolution map `hr` with a low-resolution map `lr`
 /// (exactly half its height and width) through content-aware low-pass (CARAFE) upsampling of
@@ -41,6 +45,7 @@ public struct FreqFusion: LayerModule {
     public let featureResampleGroups: Int
     public let featureResampleNorm: Bool
     public let hammingWindow: Bool
+    public let highResolutionResidual: Bool
     public let printedArguments: [ArgumentValue]
 
     public init(_ context: LayerContext) throws(LayerError) {
@@ -56,6 +61,7 @@ public struct FreqFusion: LayerModule {
         featureResampleGroups = arguments.int("featureResampleGroups")
         featureResampleNorm = arguments.bool("featureResampleNorm")
         hammingWindow = arguments.bool("hammingWindow")
+        highResolutionResidual = arguments.bool("highResolutionResidual")
 
         // The seed's forward path exists only for these settings.
         for label in ["semiConv", "compressedFeatureUpsample", "useHighPass"] where !arguments.bool(label) {
@@ -163,6 +169,120 @@ public struct FreqFusion: LayerModule {
             }
         }
         return [high]
+    }
+
+    public var fixedBuffers: [String: Tensor] {
+        var buffers = [
+            "hamming_lowpass": hammingWindow ? FreqFusion.hamming2D(lowPassKernel) : Tensor(shape: [1], repeating: 1),
+            "hamming_highpass": hammingWindow ? FreqFusion.hamming2D(highPassKernel) : Tensor(shape: [1], repeating: 1),
+        ]
+        if featureResample {
+            buffers["dysampler.init_pos"] = DySample.initialPositions(scale: 2, groups: featureResampleGroups)
+        }
+        return buffers
+    }
+
+    /// `np.outer(np.hamming(k), np.hamming(k))` as [1, 1, k, k].
+    static func hamming2D(_ size: Int) -> Tensor {
+        let window = (0..<size).map { n in
+            size == 1 ? 1.0 : 0.54 - 0.46 * cos(2 * Double.pi * Double(n) / Double(size - 1))
+        }
+        return Tensor(shape: [1, 1, size, size], storage: window.flatMap { a in window.map { b in Float(a * b) } })
+    }
+
+    public func forward(_ inputs: [Tensor], _ weights: LayerWeights) throws(LayerError) -> [Tensor] {
+        let high = inputs[0], low = inputs[1]
+        let lowWindow = weights["hamming_lowpass"], highWindow = weights["hamming_highpass"]
+        func encode(_ name: String, _ x: Tensor) -> Tensor {
+            weights.child(name).conv2d(x, padding: encoderPadding, dilation: encoderDilation)
+        }
+        func upsampleToHigh(_ x: Tensor, like reference: Tensor) -> Tensor {
+            x.interpolateNearest(height: reference.shape[2], width: reference.shape[3])
+        }
+        var compressedHigh = weights.child("hr_channel_compressor").conv2d(high)
+        let compressedLow = weights.child("lr_channel_compressor").conv2d(low)
+        // semi_conv, comp_feat_upsample and use_high_pass: the seed's default path
+        let maskHighHigh = encode("content_encoder2", compressedHigh)
+        let maskHighInitial = FreqFusion.normalizeKernels(maskHighHigh, kernelSize: highPassKernel, window: highWindow)
+        compressedHigh = compressedHigh + compressedHigh
+            - compressedHigh.carafeReassembled(mask: maskHighInitial, kernelSize: highPassKernel, up: 1)
+        let maskLowHigh = encode("content_encoder", compressedHigh)
+        var maskLowInitial = FreqFusion.normalizeKernels(maskLowHigh, kernelSize: lowPassKernel, window: lowWindow)
+        let maskLowLow = upsampleToHigh(encode("content_encoder", compressedLow)
+            .carafeReassembled(mask: maskLowInitial, kernelSize: lowPassKernel, up: 2), like: compressedHigh)
+        var maskLow = maskLowHigh + maskLowLow
+        maskLowInitial = FreqFusion.normalizeKernels(maskLow, kernelSize: lowPassKernel, window: lowWindow)
+        let maskHighLow = upsampleToHigh(encode("content_encoder2", compressedLow)
+            .carafeReassembled(mask: maskLowInitial, kernelSize: lowPassKernel, up: 2), like: compressedHigh)
+        var maskHigh = maskHighHigh + maskHighLow
+        maskLow = FreqFusion.normalizeKernels(maskLow, kernelSize: lowPassKernel, window: lowWindow)
+        var lowFeatures = low.carafeReassembled(mask: maskLow, kernelSize: lowPassKernel, up: 2)
+        maskHigh = FreqFusion.normalizeKernels(maskHigh, kernelSize: highPassKernel, window: highWindow)
+        let highFrequencies = high - high.carafeReassembled(mask: maskHigh, kernelSize: highPassKernel, up: 1)
+        let highFeatures = highResolutionResidual ? highFrequencies + high : highFrequencies
+        if featureResample {
+            lowFeatures = resample(weights.child("dysampler"), high: compressedHigh, low: compressedLow, features: lowFeatures)
+        }
+        return [highFeatures + lowFeatures]
+    }
+
+    /// `kernel_normalizer`: softmax over each pixel's k² kernel, times the hamming window,
+    /// renormalised to sum 1.
+    static func normalizeKernels(_ mask: Tensor, kernelSize: Int, window: Tensor) -> Tensor {
+        let taps = kernelSize * kernelSize
+        let weighted = mask.softmax(axis: 1) * window.reshaped(window.count == 1 ? [1, 1, 1, 1] : [1, taps, 1, 1])
+        return weighted / weighted.sum(axis: 1).reshaped([mask.shape[0], 1, mask.shape[2], mask.shape[3]])
+    }
+
+    /// The seed's `LocalSimGuidedSampler`: offsets from the compressed features and their local
+    /// cosine similarity, at lr and (pixel-unshuffled) hr resolution, then DySample-style sampling.
+    func resample(_ weights: LayerWeights, high: Tensor, low: Tensor, features: Tensor) -> Tensor {
+        let groups = compressedChannels / 8
+        let normalizedHigh = featureResampleNorm ? weights.child("norm_hr").groupNorm(high, groups: groups) : high
+        let normalizedLow = featureResampleNorm ? weights.child("norm_lr").groupNorm(low, groups: groups) : low
+        let highSimilarity = Tensor.concatenate([normalizedHigh, FreqFusion.localSimilarity(normalizedHigh)], axis: 1)
+        let lowSimilarity = Tensor.concatenate([normalizedLow, FreqFusion.localSimilarity(normalizedLow)], axis: 1)
+        let padding = encoderKernel / 2
+        func conv(_ name: String, _ x: Tensor) -> Tensor { weights.child(name).conv2d(x, padding: padding) }
+        let offset = conv("offset", lowSimilarity) + conv("hr_offset", highSimilarity).pixelUnshuffle(2)
+        let scope = (conv("direct_scale", lowSimilarity) + conv("hr_direct_scale", highSimilarity).pixelUnshuffle(2)).sigmoid()
+        return DySample.sample(features, offset: offset * scope + weights["init_pos"], scale: 2, groups: featureResampleGroups)
+    }
+
+    /// The seed's `compute_similarity(t, 3, dilation=2)`: cosine similarity of each pixel with its
+    /// 8 neighbours two pixels away (zero padding), [B, 8, H, W].
+    static func localSimilarity(_ x: Tensor) -> Tensor {
+        let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let plane = height * width
+        let neighbours = [(-2, -2), (-2, 0), (-2, 2), (0, -2), (0, 2), (2, -2), (2, 0), (2, 2)]
+        return Tensor(shape: [batch, neighbours.count, height, width]) { out in
+            x.storage.withUnsafeBufferPointer { v in
+                for n in 0..<batch {
+                    let base = n * channels * plane
+                    for y in 0..<height {
+                        for x0 in 0..<width {
+                            var centreNorm: Float = 0
+                            for c in 0..<channels { let a = v[base + c * plane + y * width + x0]; centreNorm += a * a }
+                            for (k, (dy, dx)) in neighbours.enumerated() {
+                                let ny = y + dy, nx = x0 + dx
+                                var result: Float = 0
+                                if ny >= 0, ny < height, nx >= 0, nx < width {
+                                    var dot: Float = 0, norm: Float = 0
+                                    for c in 0..<channels {
+                                        let a = v[base + c * plane + y * width + x0], b = v[base + c * plane + ny * width + nx]
+                                        dot += a * b
+                                        norm += b * b
+                                    }
+                                    // F.cosine_similarity: each norm clamped to eps = 1e-8
+                                    result = dot / (max(centreNorm.squareRoot(), 1e-8) * max(norm.squareRoot(), 1e-8))
+                                }
+                                out[((n * neighbours.count + k) * height + y) * width + x0] = result
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Compressors, content encoders, the CARAFE reassemblies (k² MACs per output element) and,

@@ -1,4 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ModelSpec
+import Tensor
 
 /// Ultralytics `RTDETRDecoder(nc, ch, hd=256, nq=300, ndp=4, nh=8, ndl=6, d_ffn=1024, …)`:
 /// per-level input projections, an encoder head that scores every anchor, top-`nq` query
@@ -35,6 +39,8 @@ public struct RTDETRDecoder: LayerModule {
     public let decoderLayers: Int
     public let feedForwardChannels: Int
     public let learntInitialQuery: Bool
+    /// The decoder layer whose boxes and scores inference returns (eval_idx, counted from 0).
+    public let evaluationIndex: Int
     public let printedArguments: [ArgumentValue]
 
     public init(_ context: LayerContext) throws(LayerError) {
@@ -57,6 +63,7 @@ public struct RTDETRDecoder: LayerModule {
             throw LayerError("eval_idx=\(evaluationLayer) is not a decoder layer (ndl=\(decoderLayers))",
                              blame: .argument(arguments.position("evaluationLayer")))
         }
+        evaluationIndex = evaluationLayer >= 0 ? evaluationLayer : decoderLayers + evaluationLayer
         var printed = arguments.writtenValues
         printed.insert(.list(inputChannels.map(ArgumentValue.int)), at: min(1, printed.count))
         printedArguments = printed
@@ -129,6 +136,157 @@ public struct RTDETRDecoder: LayerModule {
         let anchors = inputs.reduce(0) { $0 + $1[2] * $1[3] }
         let queries = min(queryCount, anchors)
         return [[inputs[0][0], min(queryCount, queries * classCount), RTDETRDecoder.detectionWidth]]
+    }
+
+    public func forward(_ inputs: [Tensor], _ weights: LayerWeights) throws(LayerError) -> [Tensor] {
+        let batch = inputs[0].shape[0], hidden = hiddenChannels
+        // encoder input: project each level, flatten to tokens, concatenate
+        var levelShapes = [(height: Int, width: Int)]()
+        var tokens = [Tensor]()
+        for (level, input) in inputs.enumerated() {
+            let projection = weights.child("input_proj").child(String(level))
+            let projected = projection.child("1").batchNorm2d(projection.child("0").conv2d(input))
+            let (height, width) = (input.shape[2], input.shape[3])
+            levelShapes.append((height, width))
+            tokens.append(projected.reshaped([batch, hidden, height * width]).permuted([0, 2, 1]))
+        }
+        let features = Tensor.concatenate(tokens, axis: 1)
+        let anchorCount = features.shape[1]
+        let (anchors, valid) = RTDETRDecoder.anchors(levelShapes)
+
+        // encoder head: score every anchor, keep the top k as queries
+        var masked = features
+        for n in 0..<batch {
+            for anchor in 0..<anchorCount where !valid[anchor] {
+                for c in 0..<hidden { masked.storage[(n * anchorCount + anchor) * hidden + c] = 0 }
+            }
+        }
+        let encoded = weights.child("enc_output").child("1").layerNorm(weights.child("enc_output").child("0").linear(masked))
+        let encoderScores = weights.child("enc_score_head").linear(encoded)
+        let k = min(queryCount, anchorCount)
+        let best = Tensor(shape: [batch, anchorCount], storage: (0..<(batch * anchorCount)).map { row in
+            encoderScores.storage[(row * classCount)..<((row + 1) * classCount)].max() ?? -.infinity
+        }).topK(k).indices
+        var selected = Tensor(shape: [batch, k, hidden]), selectedAnchors = Tensor(shape: [batch, k, 4])
+        for n in 0..<batch {
+            for (q, anchor) in best[n].enumerated() {
+                for c in 0..<hidden {
+                    selected.storage[(n * k + q) * hidden + c] = encoded.storage[(n * anchorCount + anchor) * hidden + c]
+                }
+                for c in 0..<4 { selectedAnchors.storage[(n * k + q) * 4 + c] = anchors[anchor * 4 + c] }
+            }
+        }
+        let referenceLogits = weights.child("enc_bbox_head").mlp(selected, layerCount: 3) + selectedAnchors
+        var embedding = selected
+        if learntInitialQuery {
+            let queries = weights["tgt_embed.weight"].slice(axis: 0, 0..<k)
+            embedding = Tensor.concatenate(Array(repeating: queries.reshaped([1, k, hidden]), count: batch), axis: 0)
+        }
+
+        // decoder layers up to eval_idx, refining the boxes after each
+        let value = features
+        var reference = referenceLogits.sigmoid()
+        var boxes = reference, scores = Tensor(shape: [batch, k, classCount])
+        for layer in 0...evaluationIndex {
+            let position = weights.child("query_pos_head").mlp(reference, layerCount: 2)
+            embedding = decoderLayer(weights.child("decoder").child("layers").child(String(layer)), embedding: embedding,
+                                     position: position, reference: reference, value: value, levelShapes: levelShapes)
+            let delta = weights.child("dec_bbox_head").child(String(layer)).mlp(embedding, layerCount: 3)
+            boxes = Tensor.broadcast(delta, reference) { d, r in Activation.sigmoid.apply(d + RTDETRDecoder.inverseSigmoid(r)) }
+            if layer == evaluationIndex {
+                scores = weights.child("dec_score_head").child(String(layer)).linear(embedding)
+            }
+            reference = boxes
+        }
+        return [RTDETRDecoder.postprocess(boxes: boxes, scores: scores.sigmoid(), classCount: classCount, queryCount: queryCount)]
+    }
+
+    /// `DeformableTransformerDecoderLayer.forward` (eval, no attention mask).
+    func decoderLayer(_ weights: LayerWeights, embedding: Tensor, position: Tensor, reference: Tensor, value: Tensor,
+                      levelShapes: [(height: Int, width: Int)]) -> Tensor {
+        let query = embedding + position
+        let attended = weights.child("self_attn").multiheadAttention(query: query, key: query, value: embedding, heads: headCount)
+        var embedding = weights.child("norm1").layerNorm(embedding + attended)
+        let crossed = crossAttention(weights.child("cross_attn"), query: embedding + position, reference: reference,
+                                     value: value, levelShapes: levelShapes)
+        embedding = weights.child("norm2").layerNorm(embedding + crossed)
+        let feedForward = weights.child("linear2").linear(weights.child("linear1").linear(embedding).activated(.relu))
+        return weights.child("norm3").layerNorm(embedding + feedForward)
+    }
+
+    /// `MSDeformAttn.forward` with 4-value reference boxes: each head samples `decoderPoints`
+    /// points per level around the box centre, offsets scaled by the box size.
+    func crossAttention(_ weights: LayerWeights, query: Tensor, reference: Tensor, value: Tensor,
+                        levelShapes: [(height: Int, width: Int)]) -> Tensor {
+        let (batch, queries) = (query.shape[0], query.shape[1])
+        let totalPoints = levels * decoderPoints
+        let projected = weights.child("value_proj").linear(value)
+            .reshaped([batch, value.shape[1], headCount, hiddenChannels / headCount])
+        var locations = weights.child("sampling_offsets").linear(query)  // [B, Lq, heads·L·P·2]
+        let attention = weights.child("attention_weights").linear(query)
+            .reshaped([batch, queries, headCount, totalPoints]).softmax(axis: 3)
+        let perQuery = headCount * totalPoints
+        let points = Float(decoderPoints)
+        locations.storage.withUnsafeMutableBufferPointer { l in
+            for n in 0..<batch {
+                for q in 0..<queries {
+                    let box = (n * queries + q) * 4
+                    let (cx, cy, w, h) = (reference.storage[box], reference.storage[box + 1], reference.storage[box + 2], reference.storage[box + 3])
+                    for p in 0..<perQuery {
+                        let at = ((n * queries + q) * perQuery + p) * 2
+                        l[at] = cx + l[at] / points * w * 0.5
+                        l[at + 1] = cy + l[at + 1] / points * h * 0.5
+                    }
+                }
+            }
+        }
+        let sampled = Tensor.deformableAttention(value: projected, levelShapes: levelShapes,
+                                                 locations: locations.reshaped([batch, queries, headCount, totalPoints, 2]),
+                                                 weights: attention)
+        return weights.child("output_proj").linear(sampled)
+    }
+
+    /// `_generate_anchors`: per level, cell centres and a 0.05·2^level box, in logit space;
+    /// anchors touching the border (any value outside (0.01, 0.99)) are invalid (+inf).
+    static func anchors(_ levelShapes: [(height: Int, width: Int)]) -> (logits: [Float], valid: [Bool]) {
+        var logits = [Float](), valid = [Bool]()
+        for (level, shape) in levelShapes.enumerated() {
+            let size = Float(0.05) * Float(1 << level)
+            for y in 0..<shape.height {
+                for x in 0..<shape.width {
+                    let box = [(Float(x) + 0.5) / Float(shape.width), (Float(y) + 0.5) / Float(shape.height), size, size]
+                    let inside = box.allSatisfy { $0 > 0.01 && $0 < 1 - 0.01 }
+                    valid.append(inside)
+                    logits += box.map { inside ? logf($0 / (1 - $0)) : .infinity }
+                }
+            }
+        }
+        return (logits, valid)
+    }
+
+    /// Ultralytics' `inverse_sigmoid(x, eps=1e-5)`.
+    static func inverseSigmoid(_ x: Float) -> Float {
+        let clamped = min(max(x, 0), 1)
+        return logf(max(clamped, 1e-5) / max(1 - clamped, 1e-5))
+    }
+
+    /// `postprocess`: the top min(queries, k·nc) (query, class) pairs by score, as
+    /// [B, n, 6] rows of (cx, cy, w, h, score, class).
+    static func postprocess(boxes: Tensor, scores: Tensor, classCount: Int, queryCount: Int) -> Tensor {
+        let (batch, queries) = (scores.shape[0], scores.shape[1])
+        let count = min(queryCount, queries * classCount)
+        let best = scores.reshaped([batch, queries * classCount]).topK(count)
+        var out = Tensor(shape: [batch, count, detectionWidth])
+        for n in 0..<batch {
+            for (rank, index) in best.indices[n].enumerated() {
+                let query = index / classCount
+                let row = (n * count + rank) * detectionWidth
+                for c in 0..<4 { out.storage[row + c] = boxes.storage[(n * queries + query) * 4 + c] }
+                out.storage[row + 4] = best.values[n][rank]
+                out.storage[row + 5] = Float(index - query * classCount)
+            }
+        }
+        return out
     }
 
     /// Input projections, encoder head over all anchors, and per decoder layer: self-attention

@@ -1,4 +1,5 @@
 import ModelSpec
+import Tensor
 
 /// Ultralytics `RepC3(c1, c2, n=3, e=1.0)`: two 1×1 Convs, a chain of `n` RepConv blocks on
 /// one branch, summed, then a 1×1 Conv when the hidden width differs from the output.
@@ -54,6 +55,20 @@ public struct RepC3: LayerModule {
         let input = inputs[0]
         try requireFeatureMap(input, channels: inputChannels)
         return [[input[0], outputChannel, input[2], input[3]]]
+    }
+
+    public func forward(_ inputs: [Tensor], _ weights: LayerWeights) throws(LayerError) -> [Tensor] {
+        let x = inputs[0]
+        var branch = Conv.apply(x, weights.child("cv1"), activation: .silu)
+        for block in 0..<blockCount {
+            // RepConv (no identity BN branch): act(conv1(x) + conv2(x))
+            let repConv = weights.child("m").child(String(block))
+            let sum = Conv.apply(branch, repConv.child("conv1"), padding: 1, activation: .identity)
+                + Conv.apply(branch, repConv.child("conv2"), padding: 0, activation: .identity)
+            branch = sum.activated(.silu)
+        }
+        let merged = branch + Conv.apply(x, weights.child("cv2"), activation: .silu)
+        return [hiddenChannels != outputChannel ? Conv.apply(merged, weights.child("cv3"), activation: .silu) : merged]
     }
 
     public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Double {

@@ -1,4 +1,5 @@
 import ModelSpec
+import Tensor
 
 /// StarNet backbones (seed 002): a stride-2 stem and four stages of StarBlocks. One row
 /// returns five feature maps (stem, stage 1–4) and occupies five layer indices.
@@ -87,6 +88,32 @@ public struct StarNet: LayerModule {
             outputs.append(shape)
         }
         return outputs
+    }
+
+    public func forward(_ inputs: [Tensor], _ weights: LayerWeights) throws(LayerError) -> [Tensor] {
+        // ConvBN: Conv2d (with bias) then BatchNorm when present
+        func convBN(_ x: Tensor, _ scope: LayerWeights, stride: Int = 1, groups: Int = 1, batchNorm: Bool = true,
+                    activation: Activation = .identity) -> Tensor {
+            let kernelSize = scope["conv.weight"].shape[2]
+            let y = scope.child("conv").conv2d(x, stride: stride, padding: kernelSize / 2, groups: groups)
+            return batchNorm ? scope.child("bn").batchNorm2d(y, activation: activation) : y.activated(activation)
+        }
+        var x = convBN(inputs[0], weights.child("stem").child("0"), stride: 2, activation: .relu6)
+        var features = [x]
+        for (stage, width) in stageChannels.enumerated() {
+            let scope = weights.child("stages").child(String(stage))
+            x = convBN(x, scope.child("0"), stride: 2)
+            for block in 1...variant.depths[stage] {
+                let b = scope.child(String(block))
+                let y = convBN(x, b.child("dwconv"), groups: width)
+                // star operation: relu6(f1(y)) * f2(y)
+                let star = Tensor.broadcast(convBN(y, b.child("f1"), batchNorm: false),
+                                            convBN(y, b.child("f2"), batchNorm: false)) { min(max($0, 0), 6) * $1 }
+                x = x + convBN(convBN(star, b.child("g")), b.child("dwconv2"), groups: width, batchNorm: false)
+            }
+            features.append(x)
+        }
+        return features
     }
 
     public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Double {

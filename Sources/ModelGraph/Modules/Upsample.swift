@@ -1,4 +1,5 @@
 import ModelSpec
+import Tensor
 
 /// `nn.Upsample(size, scale_factor, mode)`, written in YAML as `nn.Upsample, [None, 2, 'nearest']`.
 public struct Upsample: LayerModule {
@@ -14,6 +15,7 @@ public struct Upsample: LayerModule {
     public let size: [Int]?
     public let scaleFactor: Double?
     public let mode: String
+    let alignCornersArgument: ArgumentValue
     public let printedArguments: [ArgumentValue]
 
     public init(_ context: LayerContext) throws(LayerError) {
@@ -31,6 +33,7 @@ public struct Upsample: LayerModule {
         }
         scaleFactor = arguments.optionalDouble("scaleFactor")
         mode = arguments.string("mode")
+        alignCornersArgument = arguments.value("alignCorners")
         if size == nil && scaleFactor == nil {
             throw LayerError("needs a size or a scale_factor; both are None", blame: .arguments)
         }
@@ -58,6 +61,29 @@ public struct Upsample: LayerModule {
             throw LayerError("scale_factor \(pythonFloat(factor)) turns \(input[2])×\(input[3]) into an empty map", blame: .argument(1))
         }
         return [[input[0], channels, height, width]]
+    }
+
+    public func forward(_ inputs: [Tensor], _ weights: LayerWeights) throws(LayerError) -> [Tensor] {
+        let input = inputs[0]
+        let output = try outputShapes([input.shape])[0]
+        // with a scale_factor PyTorch steps the source by 1/factor, else by input/output size
+        let step = scaleFactor.map { Float(1 / $0) }
+        let alignCorners: Bool
+        switch alignCornersArgument {
+        case .bool(let value): alignCorners = value
+        default: alignCorners = false
+        }
+        switch mode {
+        case "nearest", "nearest-exact":
+            return [input.interpolateNearest(height: output[2], width: output[3], scaleHeight: step, scaleWidth: step,
+                                             exact: mode == "nearest-exact")]
+        case "bilinear":
+            return [input.interpolateBilinear(height: output[2], width: output[3], alignCorners: alignCorners,
+                                              scaleHeight: alignCorners ? nil : step, scaleWidth: alignCorners ? nil : step)]
+        default:
+            throw LayerError("mode '\(mode)' is not implemented by the forward pass yet (nearest, nearest-exact and bilinear are)",
+                             blame: .argument(2))
+        }
     }
 
     /// Interpolation taps per output element: 1 nearest, 4 bilinear, 16 bicubic.

@@ -1,0 +1,55 @@
+import Tensor
+
+// Forward passes of the torch.nn building blocks the module trees are made of, reading their
+// tensors by PyTorch's names (see ModuleNode's builders of the same names).
+extension LayerWeights {
+    /// `nn.Conv2d` named by this scope (bias read when present).
+    func conv2d(_ x: Tensor, stride: Int = 1, padding: Int = 0, dilation: Int = 1, groups: Int = 1) -> Tensor {
+        let weight = self["weight"]
+        let geometry = ConvolutionGeometry(kernelHeight: weight.shape[2], kernelWidth: weight.shape[3], stride: stride,
+                                           padding: padding, dilation: dilation)
+        return x.conv2d(weight: weight, bias: tensors[prefix + "bias"], geometry: geometry, groups: groups)
+    }
+
+    /// `nn.BatchNorm2d` in eval mode, then an activation.
+    func batchNorm2d(_ x: Tensor, activation: Activation = .identity) -> Tensor {
+        x.batchNorm(weight: self["weight"], bias: self["bias"], mean: self["running_mean"], variance: self["running_var"],
+                    activation: activation)
+    }
+
+    /// `nn.Linear` over the last axis.
+    func linear(_ x: Tensor) -> Tensor {
+        x.linear(weight: self["weight"], bias: tensors[prefix + "bias"])
+    }
+
+    func layerNorm(_ x: Tensor) -> Tensor {
+        x.layerNorm(weight: self["weight"], bias: self["bias"])
+    }
+
+    func groupNorm(_ x: Tensor, groups: Int) -> Tensor {
+        x.groupNorm(groups: groups, weight: self["weight"], bias: self["bias"])
+    }
+
+    /// Ultralytics `MLP`: Linear layers in `layers.i` with ReLU between them.
+    func mlp(_ x: Tensor, layerCount: Int) -> Tensor {
+        var x = x
+        for i in 0..<layerCount {
+            x = child("layers").child(String(i)).linear(x)
+            if i < layerCount - 1 { x = x.activated(.relu) }
+        }
+        return x
+    }
+
+    /// `nn.MultiheadAttention` (batch first: [B, L, E]) with its packed input projection.
+    func multiheadAttention(query: Tensor, key: Tensor, value: Tensor, heads: Int) -> Tensor {
+        let weight = self["in_proj_weight"], bias = self["in_proj_bias"]
+        let width = weight.shape[1]
+        let parts = weight.split(axis: 0, sizes: [width, width, width])
+        let biases = bias.split(axis: 0, sizes: [width, width, width])
+        let q = query.linear(weight: parts[0], bias: biases[0])
+        let k = key.linear(weight: parts[1], bias: biases[1])
+        let v = value.linear(weight: parts[2], bias: biases[2])
+        let attended = Tensor.attention(query: q, key: k, value: v, heads: heads)
+        return child("out_proj").linear(attended)
+    }
+}
