@@ -5,8 +5,8 @@ import Foundation
 struct ModelGraphCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "modelgraph",
-        abstract: "Build, check and summarise Ultralytics-style YAML model files.",
-        subcommands: [SummaryCommand.self, CheckCommand.self])
+        abstract: "Build, check, summarise and run Ultralytics-style YAML model files.",
+        subcommands: [SummaryCommand.self, CheckCommand.self, RunCommand.self])
 
     /// Usage errors exit 2 (argument-parser's default is 64).
     static func main() {

@@ -18,6 +18,11 @@ struct ImageSize: ExpressibleByArgument, Sendable {
         self.width = width
     }
 
+    init(height: Int, width: Int) {
+        self.height = height
+        self.width = width
+    }
+
     static var defaultValueDescription: String { "640" }
 }
 

@@ -1,0 +1,147 @@
+import ArgumentParser
+import Foundation
+import ModelGraph
+import Tensor
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a forward pass on the CPU: print each output's shape and statistics, and the wall time.",
+        discussion: """
+            Weights come from --weights (a safetensors state dict with PyTorch key names, checked strictly) or, \
+            without it, from a seeded PyTorch-style initialisation. The input is --input's tensor `images` (or its \
+            only tensor), whose shape then sets the batch and size; otherwise a seeded uniform [0, 1) image of \
+            --imgsz and --batch. --output writes the final output as the tensor `output` (atomically).
+            Exit status: 0 ok, 1 a bad model, weights or input file, 2 usage error.
+            """)
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(help: ArgumentHelp("Weights: a safetensors state dict (PyTorch key names).", valueName: "file"))
+    var weights: String?
+
+    @Option(help: ArgumentHelp("Input: a safetensors file with the tensor `images` [N, C, H, W] (or one tensor).", valueName: "file"))
+    var input: String?
+
+    @Option(help: ArgumentHelp("Write the final output here as the tensor `output`.", valueName: "file"))
+    var output: String?
+
+    @Option(help: "Threads for the kernels (default: OMP_NUM_THREADS or all cores).")
+    var threads: Int?
+
+    @Option(help: "Seed for the initialisation (without --weights) and the random input (without --input).")
+    var seed: UInt64 = 0
+
+    func validate() throws {
+        if let threads, !(1...256).contains(threads) {
+            throw ValidationError("--threads must be from 1 to 256, found \(threads)")
+        }
+    }
+
+    func run() throws {
+        if let threads { Threads.set(threads) } else { Threads.set(Threads.defaultCount) }
+        let started = DispatchTime.now()
+        var options = model
+        var image: Tensor?
+        if let input {
+            let tensor = try readInput(input)
+            options.imgsz = ImageSize(height: tensor.shape[2], width: tensor.shape[3])
+            options.batch = tensor.shape[0]
+            image = tensor
+        }
+        let graph = try options.loadGraph()
+        for diagnostic in graph.diagnostics { printError(diagnostic.description) }
+        guard graph.errors.isEmpty else {
+            printError("\(model.config): \(graph.errors.count) error\(graph.errors.count == 1 ? "" : "s"); nothing was run")
+            throw ExitCode(1)
+        }
+        if let given = image, given.shape[1] != graph.inputShape[1] {
+            printError("\(input!): error: tensor has \(given.shape[1]) channels, \(model.config) takes \(graph.inputShape[1]) (ch)")
+            throw ExitCode(1)
+        }
+        let parameters: [String: Tensor]
+        if let weights {
+            do {
+                parameters = try Weights.checked(SafeTensors.read(file: weights), for: graph, file: weights)
+            } catch let error as SafeTensorsError {
+                printError(error.description)
+                throw ExitCode(1)
+            } catch let error as WeightsError {
+                printError(error.description)
+                throw ExitCode(1)
+            }
+        } else {
+            parameters = Weights.initialized(for: graph, seed: seed)
+        }
+        let x = image ?? randomImage(shape: graph.inputShape, seed: seed)
+        let prepared = DispatchTime.now()
+
+        let showProgress = isatty(STDERR_FILENO) != 0
+        let result: ForwardResult
+        do {
+            result = try graph.forward(x, weights: parameters) { layer, position in
+                guard showProgress else { return }
+                FileHandle.standardError.write(Data("\r\u{1B}[Klayer \(position + 1)/\(graph.layers.count) \(layer.moduleName)".utf8))
+            }
+        } catch {
+            if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            for diagnostic in error.diagnostics { printError(diagnostic.description) }
+            throw ExitCode(1)
+        }
+        let finished = DispatchTime.now()
+        if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+
+        print("input \(describeShape(x.shape))\(input.map { " from \($0)" } ?? " (random, seed \(seed))"), "
+              + "weights \(weights ?? "initialised (seed \(seed))"), \(Threads.count) thread\(Threads.count == 1 ? "" : "s")")
+        for (position, tensor) in result.outputs.enumerated() {
+            let label = result.outputs.count == 1 ? "output" : "output.\(position)"
+            let values = tensor.storage
+            let mean = values.isEmpty ? 0 : values.reduce(0.0) { $0 + Double($1) } / Double(values.count)
+            print("\(label) \(describeShape(tensor.shape))  min \(format(values.min() ?? 0))  max \(format(values.max() ?? 0))  mean \(format(Float(mean)))")
+        }
+        print(String(format: "forward %.1f ms (build and load %.1f ms)", milliseconds(prepared, finished), milliseconds(started, prepared)))
+
+        if let output, let last = result.outputs.last {
+            do {
+                try SafeTensors.write(["output": last], to: output)
+            } catch {
+                printError(error.description)
+                throw ExitCode(1)
+            }
+            print("wrote \(output)")
+        }
+    }
+
+    /// The tensor `images` (or the file's only tensor), which must be [N, C, H, W].
+    func readInput(_ path: String) throws -> Tensor {
+        let tensors: [String: Tensor]
+        do {
+            tensors = try SafeTensors.read(file: path)
+        } catch {
+            printError(error.description)
+            throw ExitCode(1)
+        }
+        guard let tensor = tensors["images"] ?? (tensors.count == 1 ? tensors.first?.value : nil) else {
+            let names = tensors.keys.sorted().joined(separator: ", ")
+            printError("\(path): error: expected a tensor named 'images' (or a single tensor), found \(tensors.isEmpty ? "none" : names)")
+            throw ExitCode(1)
+        }
+        guard tensor.rank == 4, tensor.shape.allSatisfy({ $0 >= 1 }) else {
+            printError("\(path): error: the input must be [batch, channels, height, width], found \(describeShape(tensor.shape))")
+            throw ExitCode(1)
+        }
+        return tensor
+    }
+}
+
+/// A seeded uniform [0, 1) image.
+func randomImage(shape: [Int], seed: UInt64) -> Tensor {
+    var generator = SplitMix64(seed: seed ^ 0x1234_5678)
+    return Tensor(shape: shape, storage: (0..<Tensor.count(of: shape)).map { _ in Float.random(in: 0..<1, using: &generator) })
+}
+
+func milliseconds(_ start: DispatchTime, _ end: DispatchTime) -> Double {
+    Double(end.uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
+}
+
+private func format(_ value: Float) -> String { String(format: "%.5g", value) }
