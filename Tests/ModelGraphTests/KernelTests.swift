@@ -1,0 +1,229 @@
+import Foundation
+import ModelGraph
+import Tensor
+import Testing
+
+/// The fast kernels (oneDNN GEMMs, tap tables, parallel loops) against naive loops written
+/// straight from PyTorch's definitions.
+struct KernelTests {
+    static func random(_ shape: [Int], seed: UInt64, range: ClosedRange<Float> = -1...1) -> Tensor {
+        var generator = SplitMix64(seed: seed)
+        return Tensor(shape: shape, storage: (0..<Tensor.count(of: shape)).map { _ in Float.random(in: range, using: &generator) })
+    }
+
+    static func close(_ a: Tensor, _ b: Tensor, tolerance: Float = 1e-4) -> Bool {
+        a.shape == b.shape && a.maxDifference(to: b) <= tolerance * max(1, b.maxMagnitude)
+    }
+
+    /// `F.conv2d` as its definition: out[n, o, y, x] = b[o] + Σ w[o, i, ky, kx] · in[n, g·I + i, y·s − p + ky·d, x·s − p + kx·d].
+    static func naiveConvolution(_ x: Tensor, _ w: Tensor, _ bias: Tensor?, stride: Int, padding: Int, dilation: Int, groups: Int) -> Tensor {
+        let (batch, inputChannels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (outputChannels, perGroup, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
+        let outHeight = (height + 2 * padding - dilation * (kh - 1) - 1) / stride + 1
+        let outWidth = (width + 2 * padding - dilation * (kw - 1) - 1) / stride + 1
+        var out = Tensor(shape: [batch, outputChannels, outHeight, outWidth])
+        let outPerGroup = outputChannels / groups
+        for n in 0..<batch { for o in 0..<outputChannels { for y in 0..<outHeight { for x0 in 0..<outWidth {
+            var sum = bias?.storage[o] ?? 0
+            let group = o / outPerGroup
+            for i in 0..<perGroup { for ky in 0..<kh { for kx in 0..<kw {
+                let iy = y * stride - padding + ky * dilation, ix = x0 * stride - padding + kx * dilation
+                guard iy >= 0, iy < height, ix >= 0, ix < width else { continue }
+                let channel = group * perGroup + i
+                sum += w.storage[((o * perGroup + i) * kh + ky) * kw + kx] * x.storage[((n * inputChannels + channel) * height + iy) * width + ix]
+            } } }
+            out.storage[((n * outputChannels + o) * outHeight + y) * outWidth + x0] = sum
+        } } } }
+        return out
+    }
+
+    struct ConvolutionCase: Sendable, CustomTestStringConvertible {
+        var inputChannels, outputChannels, kernel, stride, padding, dilation, groups: Int
+        var bias: Bool
+        var testDescription: String {
+            "\(inputChannels)→\(outputChannels) k\(kernel) s\(stride) p\(padding) d\(dilation) g\(groups)\(bias ? " bias" : "")"
+        }
+    }
+
+    @Test(arguments: [
+        ConvolutionCase(inputChannels: 8, outputChannels: 16, kernel: 1, stride: 1, padding: 0, dilation: 1, groups: 1, bias: true),
+        ConvolutionCase(inputChannels: 8, outputChannels: 12, kernel: 3, stride: 1, padding: 1, dilation: 1, groups: 1, bias: false),
+        ConvolutionCase(inputChannels: 6, outputChannels: 10, kernel: 3, stride: 2, padding: 1, dilation: 1, groups: 1, bias: true),
+        ConvolutionCase(inputChannels: 8, outputChannels: 8, kernel: 3, stride: 1, padding: 2, dilation: 2, groups: 4, bias: true),
+        ConvolutionCase(inputChannels: 16, outputChannels: 16, kernel: 7, stride: 1, padding: 3, dilation: 1, groups: 16, bias: true),
+        ConvolutionCase(inputChannels: 8, outputChannels: 8, kernel: 3, stride: 2, padding: 1, dilation: 1, groups: 8, bias: false),
+        ConvolutionCase(inputChannels: 4, outputChannels: 6, kernel: 5, stride: 1, padding: 0, dilation: 1, groups: 2, bias: false),
+        ConvolutionCase(inputChannels: 3, outputChannels: 5, kernel: 1, stride: 2, padding: 0, dilation: 1, groups: 1, bias: true),
+    ])
+    func convolutionMatchesDefinition(_ c: ConvolutionCase) {
+        let x = Self.random([2, c.inputChannels, 11, 9], seed: 1)
+        let w = Self.random([c.outputChannels, c.inputChannels / c.groups, c.kernel, c.kernel], seed: 2)
+        let bias = c.bias ? Self.random([c.outputChannels], seed: 3) : nil
+        let fast = x.conv2d(weight: w, bias: bias, geometry: ConvolutionGeometry(kernelSize: c.kernel, stride: c.stride, padding: c.padding,
+                                                                                   dilation: c.dilation), groups: c.groups)
+        let naive = Self.naiveConvolution(x, w, bias, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
+        #expect(Self.close(fast, naive))
+    }
+
+    @Test func matmulAndLinearMatchDefinition() {
+        let a = Self.random([3, 5, 7], seed: 4), w = Self.random([6, 7], seed: 5), b = Self.random([6], seed: 6)
+        let out = a.linear(weight: w, bias: b)
+        var expected = Tensor(shape: [3, 5, 6])
+        for row in 0..<15 { for o in 0..<6 {
+            var sum = b.storage[o]
+            for k in 0..<7 { sum += a.storage[row * 7 + k] * w.storage[o * 7 + k] }
+            expected.storage[row * 6 + o] = sum
+        } }
+        #expect(Self.close(out, expected))
+        #expect(Self.close(a.matmul(w.permuted([1, 0])), a.linear(weight: w, bias: nil)))
+    }
+
+    @Test func attentionMatchesDefinition() {
+        let (batch, lq, lk, heads, d) = (2, 5, 7, 2, 4)
+        let q = Self.random([batch, lq, heads * d], seed: 7), k = Self.random([batch, lk, heads * d], seed: 8)
+        let v = Self.random([batch, lk, heads * d], seed: 9)
+        let fast = Tensor.attention(query: q, key: k, value: v, heads: heads)
+        var expected = Tensor(shape: [batch, lq, heads * d])
+        for n in 0..<batch { for h in 0..<heads { for i in 0..<lq {
+            var scores = (0..<lk).map { j in
+                (0..<d).reduce(Float(0)) { $0 + q.storage[(n * lq + i) * heads * d + h * d + $1] * k.storage[(n * lk + j) * heads * d + h * d + $1] } / Float(d).squareRoot()
+            }
+            let largest = scores.max()!
+            scores = scores.map { expf($0 - largest) }
+            let total = scores.reduce(0, +)
+            for c in 0..<d {
+                expected.storage[(n * lq + i) * heads * d + h * d + c] =
+                    (0..<lk).reduce(Float(0)) { $0 + scores[$1] / total * v.storage[(n * lk + $1) * heads * d + h * d + c] }
+            }
+        } } }
+        #expect(Self.close(fast, expected))
+    }
+
+    /// PyTorch's grid_sampler_2d bilinear, align_corners=False, written from its CPU kernel.
+    static func naiveGridSample(_ x: Tensor, _ grid: Tensor, border: Bool) -> Tensor {
+        let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (oh, ow) = (grid.shape[1], grid.shape[2])
+        var out = Tensor(shape: [batch, channels, oh, ow])
+        for n in 0..<batch { for y in 0..<oh { for x0 in 0..<ow {
+            let g = ((n * oh + y) * ow + x0) * 2
+            var ix = ((grid.storage[g] + 1) * Float(width) - 1) / 2, iy = ((grid.storage[g + 1] + 1) * Float(height) - 1) / 2
+            if border { ix = min(max(ix, 0), Float(width - 1)); iy = min(max(iy, 0), Float(height - 1)) }
+            let west = ix.rounded(.down), north = iy.rounded(.down)
+            let corners: [(Float, Float, Float)] = [
+                (west, north, (west + 1 - ix) * (north + 1 - iy)), (west + 1, north, (ix - west) * (north + 1 - iy)),
+                (west, north + 1, (west + 1 - ix) * (iy - north)), (west + 1, north + 1, (ix - west) * (iy - north)),
+            ]
+            for c in 0..<channels {
+                var value: Float = 0
+                for (cx, cy, weight) in corners where cx >= 0 && cy >= 0 && cx < Float(width) && cy < Float(height) {
+                    value += weight * x.storage[((n * channels + c) * height + Int(cy)) * width + Int(cx)]
+                }
+                out.storage[((n * channels + c) * oh + y) * ow + x0] = value
+            }
+        } } }
+        return out
+    }
+
+    @Test(arguments: [false, true])
+    func gridSampleMatchesDefinition(border: Bool) {
+        let x = Self.random([2, 3, 6, 5], seed: 10)
+        let grid = Self.random([2, 4, 7, 2], seed: 11, range: -1.4...1.4)  // some points outside
+        #expect(Self.close(x.gridSample(grid, padding: border ? .border : .zeros), Self.naiveGridSample(x, grid, border: border)))
+    }
+
+    @Test func deformableAttentionMatchesGridSampleComposition() {
+        // multi_scale_deformable_attn_pytorch composed from grid samples of each level
+        let levels = [(height: 4, width: 5), (height: 2, width: 3)]
+        let (batch, queries, heads, d, points) = (2, 3, 2, 4, 2)
+        let length = levels.reduce(0) { $0 + $1.height * $1.width }
+        let value = Self.random([batch, length, heads, d], seed: 12)
+        let locations = Self.random([batch, queries, heads, levels.count * points, 2], seed: 13, range: -0.1...1.1)
+        let weights = Self.random([batch, queries, heads, levels.count * points], seed: 14, range: 0...1)
+        let fast = Tensor.deformableAttention(value: value, levelShapes: levels, locations: locations, weights: weights)
+        var expected = Tensor(shape: [batch, queries, heads * d])
+        var start = 0
+        for (level, shape) in levels.enumerated() {
+            for n in 0..<batch { for h in 0..<heads {
+                // this head's values of this level as a [1, d, H, W] map
+                var map = Tensor(shape: [1, d, shape.height, shape.width])
+                for p in 0..<(shape.height * shape.width) { for c in 0..<d {
+                    map.storage[c * shape.height * shape.width + p] = value.storage[((n * length + start + p) * heads + h) * d + c]
+                } }
+                var grid = Tensor(shape: [1, queries, points, 2])
+                for q in 0..<queries { for point in 0..<points { for axis in 0..<2 {
+                    let l = (((n * queries + q) * heads + h) * levels.count * points + level * points + point) * 2 + axis
+                    grid.storage[(q * points + point) * 2 + axis] = 2 * locations.storage[l] - 1
+                } } }
+                let sampled = Self.naiveGridSample(map, grid, border: false)
+                for q in 0..<queries { for point in 0..<points { for c in 0..<d {
+                    let a = weights.storage[((n * queries + q) * heads + h) * levels.count * points + level * points + point]
+                    expected.storage[(n * queries + q) * heads * d + h * d + c] += a * sampled.storage[(c * queries + q) * points + point]
+                } } }
+            } }
+            start += shape.height * shape.width
+        }
+        #expect(Self.close(fast, expected))
+    }
+
+    @Test(arguments: [(3, 1), (5, 2), (3, 2)])
+    func carafeMatchesSeedComposition(kernel: Int, up: Int) {
+        // seed 000: F.pad(reflect) → F.unfold → nearest upsample → mask-weighted sum
+        let x = Self.random([2, 3, 5, 6], seed: 15)
+        let mask = Self.random([2, kernel * kernel, 5 * up, 6 * up], seed: 16, range: 0...1)
+        let fast = x.carafeReassembled(mask: mask, kernelSize: kernel, up: up)
+        let unfolded = x.reflectPadded(kernel / 2).unfold(geometry: ConvolutionGeometry(kernelSize: kernel))
+            .reshaped([2, 3 * kernel * kernel, 5, 6])
+            .interpolateNearest(height: 5 * up, width: 6 * up, scaleHeight: 1 / Float(up), scaleWidth: 1 / Float(up))
+            .reshaped([2, 3, kernel * kernel, 5 * up, 6 * up])
+        let expected = (unfolded * mask.reshaped([2, 1, kernel * kernel, 5 * up, 6 * up])).sum(axis: 2)
+        #expect(Self.close(fast, expected))
+    }
+
+    @Test func carafeModuleMatchesSeedComposition() {
+        // seed 003: unfold(upsample(X), k, dilation=s, padding=k//2·s) then einsum with the kernels
+        let (k, s) = (3, 2)
+        let x = Self.random([1, 4, 3, 5], seed: 17)
+        let w = Self.random([1, k * k, 6, 10], seed: 18, range: 0...1)
+        let fast = x.carafeModuleReassembled(weights: w, kernelSize: k, scale: s)
+        let unfolded = x.interpolateNearest(height: 6, width: 10, scaleHeight: 0.5, scaleWidth: 0.5)
+            .unfold(geometry: ConvolutionGeometry(kernelSize: k, padding: k / 2 * s, dilation: s))
+            .reshaped([1, 4, k * k, 6, 10])
+        let expected = (unfolded * w.reshaped([1, 1, k * k, 6, 10])).sum(axis: 2)
+        #expect(Self.close(fast, expected))
+    }
+
+    @Test func pixelShuffleFollowsItsDefinition() {
+        let x = Self.random([2, 8, 3, 4], seed: 19)
+        let shuffled = x.pixelShuffle(2)
+        #expect(shuffled.shape == [2, 2, 6, 8])
+        // out[n, c, h·r + i, w·r + j] = in[n, c·r² + i·r + j, h, w]
+        var ok = true
+        for n in 0..<2 { for c in 0..<2 { for h in 0..<3 { for w in 0..<4 { for i in 0..<2 { for j in 0..<2 {
+            let source = x.storage[((n * 8 + c * 4 + i * 2 + j) * 3 + h) * 4 + w]
+            ok = ok && shuffled.storage[((n * 2 + c) * 6 + h * 2 + i) * 8 + w * 2 + j] == source
+        } } } } } }
+        #expect(ok)
+        #expect(shuffled.pixelUnshuffle(2) == x)
+    }
+
+    @Test func softmaxAndNormsAreNormalised() {
+        let x = Self.random([2, 5, 3, 4], seed: 20, range: -5...5)
+        let probabilities = x.softmax(axis: 1).sum(axis: 1)
+        #expect(probabilities.storage.allSatisfy { abs($0 - 1) < 1e-5 })
+        let ones = Tensor(shape: [4], repeating: 1), zeros = Tensor(shape: [4], repeating: 0)
+        let normalized = x.layerNorm(weight: ones, bias: zeros)
+        for row in 0..<30 {
+            let values = normalized.storage[(row * 4)..<(row * 4 + 4)]
+            let mean = values.reduce(0, +) / 4
+            let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / 4
+            #expect(abs(mean) < 1e-5 && abs(variance - 1) < 1e-3)
+        }
+    }
+
+    @Test func topKIsSortedWithLowerIndexFirstOnTies() {
+        let x = Tensor(shape: [1, 6], storage: [0.5, 0.9, 0.5, .nan, -1, 0.9])
+        let (values, indices) = x.topK(4)
+        #expect(indices[0] == [3, 1, 5, 0])
+        #expect(values[0][1] == 0.9)
+    }
+}
