@@ -1,0 +1,92 @@
+import Foundation
+import ModelGraph
+import Tensor
+import Testing
+
+/// End-to-end tests of the built `modelgraph run`.
+struct RunCommandTests {
+    static let parity = Paths.fixtures.appendingPathComponent("parity")
+    static var config: String { parity.appendingPathComponent("blocks.yaml").path }
+    static var weights: String { parity.appendingPathComponent("blocks/weights.safetensors").path }
+    static var input: String { parity.appendingPathComponent("blocks/64x64.safetensors").path }
+
+    static func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("modelgraph-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    @Test("run with weights and input reproduces the reference output and writes it")
+    func reproducesReference() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = directory.appendingPathComponent("y.safetensors").path
+        let result = try runCLI(["run", Self.config, "--weights", Self.weights, "--input", Self.input, "--output", output, "--threads", "1"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("input [1, 3, 64, 64] from "))
+        #expect(result.stdout.contains("output [1, 20, 6]  min "))
+        #expect(result.stdout.contains("forward "))
+        let written = try #require(try SafeTensors.read(file: output)["output"])
+        let expected = try #require(try SafeTensors.read(file: Self.input)["output"])
+        #expect(ParityTests.difference(written, expected, detections: true) <= ParityTests.relativeTolerance * expected.maxMagnitude)
+        // only the output file: the temporary file of the atomic write is gone
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["y.safetensors"])
+    }
+
+    @Test("run without weights initialises from the seed, deterministically")
+    func seededInitialisation() throws {
+        let first = try runCLI(["run", Self.config, "--imgsz", "64", "--seed", "5"])
+        let second = try runCLI(["run", Self.config, "--imgsz", "64", "--seed", "5"])
+        #expect(first.status == 0 && second.status == 0, "\(first.stderr)")
+        func statistics(_ text: String) -> String { text.split(separator: "\n").filter { $0.hasPrefix("output") }.joined() }
+        #expect(statistics(first.stdout) == statistics(second.stdout))
+        #expect(first.stdout.contains("weights initialised (seed 5)"))
+    }
+
+    @Test("weights that do not fit: exit 1, every problem listed, no output written")
+    func wrongWeights() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = directory.appendingPathComponent("y.safetensors").path
+        let other = Self.parity.appendingPathComponent("seedlike/weights.safetensors").path
+        let result = try runCLI(["run", Self.config, "--weights", other, "--imgsz", "64", "--output", output])
+        #expect(result.status == 1)
+        #expect(result.stderr.hasPrefix("\(other): error: the weights do not fit \(Self.config) — "))
+        #expect(result.stderr.contains("missing keys:\n  model.0.conv.weight [16, 3, 3, 3] — layer 0 (Conv), \(Self.config):4"))
+        #expect(result.stderr.contains("unexpected keys:"))
+        #expect(result.stderr.contains("shape mismatch"))
+        #expect(!FileManager.default.fileExists(atPath: output))
+    }
+
+    @Test("broken files and values are errors with exit 1, never crashes")
+    func brokenFiles() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let truncated = directory.appendingPathComponent("truncated.safetensors").path
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: Self.weights))
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: truncated))
+        let cut = try runCLI(["run", Self.config, "--weights", truncated, "--imgsz", "64"])
+        #expect(cut.status == 1)
+        #expect(cut.stderr.contains("\(truncated): error: ") && cut.stderr.contains("truncated"))
+
+        let threeChannels = directory.appendingPathComponent("x.safetensors").path
+        try SafeTensors.write(["pixels": Tensor(shape: [1, 4, 64, 64]), "other": Tensor(shape: [1])], to: threeChannels)
+        let unnamed = try runCLI(["run", Self.config, "--input", threeChannels])
+        #expect(unnamed.status == 1)
+        #expect(unnamed.stderr.contains("expected a tensor named 'images' (or a single tensor), found other, pixels"))
+
+        try SafeTensors.write(["images": Tensor(shape: [1, 4, 64, 64])], to: threeChannels)
+        let channels = try runCLI(["run", Self.config, "--input", threeChannels])
+        #expect(channels.status == 1)
+        #expect(channels.stderr.contains("tensor has 4 channels, \(Self.config) takes 3"))
+
+        let missingDirectory = directory.appendingPathComponent("no/such/dir/y.safetensors").path
+        let unwritable = try runCLI(["run", Self.config, "--imgsz", "64", "--output", missingDirectory])
+        #expect(unwritable.status == 1)
+        #expect(unwritable.stderr.contains("\(missingDirectory): error: cannot write the file"))
+
+        let threads = try runCLI(["run", Self.config, "--threads", "0"])
+        #expect(threads.status == 2)
+        #expect(threads.stderr.contains("--threads must be from 1 to 256"))
+    }
+}
