@@ -76,6 +76,15 @@ public struct ModelGraph: Sendable {
         return 2 * total / 1e9
     }
 
+    /// Parameters after Ultralytics' `fuse()` (BatchNorm folded into Convs, RepConv re-parameterised).
+    public var fusedParameterCount: Int { layers.reduce(0) { $0 + $1.tree.fused().parameterCount } }
+
+    /// `len(list(model.modules()))` after `fuse()`.
+    public var fusedModuleCount: Int {
+        var seen = Set<String>()
+        return 2 + layers.reduce(0) { $0 + $1.tree.fused().countModules(seen: &seen) }
+    }
+
     /// Every parameter and buffer with its PyTorch state_dict key.
     public var stateDictionary: [TensorDeclaration] {
         layers.flatMap { $0.tree.stateDictionary(prefix: $0.keyPrefix) }

@@ -68,15 +68,19 @@ public func groupedThousands(_ value: Int) -> String {
 
 extension ModelGraph {
     /// The closing line: `NAME summary: L layers, P parameters, P gradients, G GFLOPs`.
-    public var summaryLine: String {
+    public var summaryLine: String { summaryLine(fused: false) }
+
+    /// The closing line; `fused` counts layers and parameters after Ultralytics' `fuse()`.
+    public func summaryLine(fused: Bool) -> String {
         let flops = gflops.map { String(format1: $0) } ?? "?"
-        return "\(spec.name) summary: \(groupedThousands(moduleCount)) layers, \(groupedThousands(parameterCount)) parameters, "
-            + "\(groupedThousands(parameterCount)) gradients, \(flops) GFLOPs"
+        let modules = fused ? fusedModuleCount : moduleCount, parameters = fused ? fusedParameterCount : parameterCount
+        return "\(spec.name) summary\(fused ? " (fused)" : ""): \(groupedThousands(modules)) layers, \(groupedThousands(parameters)) parameters, "
+            + "\(groupedThousands(parameters)) gradients, \(flops) GFLOPs"
     }
 
     /// The Ultralytics-style table plus output shape and GFLOPs columns. Rows of a multi-output
     /// module continue on one line per extra index, so the index map is visible.
-    public func summaryTable() -> String {
+    public func summaryTable(fused: Bool = false) -> String {
         func pad(_ text: String, _ width: Int, right: Bool = false) -> String {
             text.count >= width ? text : right ? String(repeating: " ", count: width - text.count) + text
                                                : text + String(repeating: " ", count: width - text.count)
@@ -91,7 +95,7 @@ extension ModelGraph {
             let flops = layer.gflops.map { String(format2: $0) } ?? "?"
             let first = shapes.first.map(describeShape) ?? "?"
             lines.append(pad(String(layer.index), 3, right: true) + pad(from, 20, right: true) + pad(String(layer.repeats), 3, right: true)
-                + pad(String(layer.parameterCount), 10, right: true) + "  " + pad(layer.moduleName, 16)
+                + pad(String(fused ? layer.tree.fused().parameterCount : layer.parameterCount), 10, right: true) + "  " + pad(layer.moduleName, 16)
                 + pad(layer.printedArguments.description, argumentsWidth) + pad(first, 20) + pad(flops, 8, right: true))
             let names = layer.module.outputNames
             for offset in shapes.indices.dropFirst() {
@@ -104,11 +108,11 @@ extension ModelGraph {
     }
 
     /// The `--json` object: model, input, parameters, gflops, layers.
-    public func summaryJSON() -> JSONValue {
+    public func summaryJSON(fused: Bool = false) -> JSONValue {
         .object([
             ("model", .string(spec.name)),
             ("input", .array(inputShape.map(JSONValue.int))),
-            ("parameters", .int(parameterCount)),
+            ("parameters", .int(fused ? fusedParameterCount : parameterCount)),
             ("gflops", gflops.map(JSONValue.double) ?? .null),
             ("layers", .array(layers.map { layer in
                 .object([
@@ -117,7 +121,7 @@ extension ModelGraph {
                     ("repeats", .int(layer.repeats)),
                     ("module", .string(layer.moduleName)),
                     ("arguments", .array(layer.printedArguments.map(JSONValue.init))),
-                    ("parameters", .int(layer.parameterCount)),
+                    ("parameters", .int(fused ? layer.tree.fused().parameterCount : layer.parameterCount)),
                     ("outputs", .array((layer.outputShapes ?? []).map { .array($0.map(JSONValue.int)) })),
                 ])
             })),

@@ -11,6 +11,9 @@ struct SummaryCommand: ParsableCommand {
     @Flag(help: "Print one JSON object instead of the table.")
     var json = false
 
+    @Flag(help: "Count parameters as after Ultralytics' fuse(): BatchNorm folded into Convs, RepConv re-parameterised.")
+    var fuse = false
+
     func run() throws {
         let graph = try model.loadGraph()
         for warning in graph.diagnostics where warning.severity != .error { printError(warning.description) }
@@ -21,10 +24,10 @@ struct SummaryCommand: ParsableCommand {
         }
         if let note = graph.scaleNote { printError("note: \(note)") }
         if json {
-            print(graph.summaryJSON().rendered())
+            print(graph.summaryJSON(fused: fuse).rendered())
         } else {
-            print(graph.summaryTable())
-            print(graph.summaryLine)
+            print(graph.summaryTable(fused: fuse))
+            print(graph.summaryLine(fused: fuse))
         }
     }
 }
