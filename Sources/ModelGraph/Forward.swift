@@ -7,10 +7,13 @@ import YAMLFrontEnd
 public struct LayerWeights: Sendable {
     public let tensors: [String: Tensor]
     public let prefix: String
+    /// Where a plan keeps the primitives it creates once (nil: the plain reference kernels).
+    public let cache: KernelCache?
 
-    public init(_ tensors: [String: Tensor], prefix: String) {
+    public init(_ tensors: [String: Tensor], prefix: String, cache: KernelCache? = nil) {
         self.tensors = tensors
         self.prefix = prefix
+        self.cache = cache
     }
 
     public subscript(_ name: String) -> Tensor {
@@ -21,7 +24,7 @@ public struct LayerWeights: Sendable {
     }
 
     /// The weights of a submodule (`weights.child("cv1")["conv.weight"]`).
-    public func child(_ name: String) -> LayerWeights { LayerWeights(tensors, prefix: prefix + name + ".") }
+    public func child(_ name: String) -> LayerWeights { LayerWeights(tensors, prefix: prefix + name + ".", cache: cache) }
 }
 
 /// The result of a forward pass: the last layer's outputs and, when asked for, every index's.
@@ -35,7 +38,7 @@ extension ModelGraph {
     /// Runs the model on `input` (the shape the graph was built for) with checked `weights`.
     /// `keepAll` keeps every index's output (for parity tests); otherwise each is released after
     /// its last use. `progress` is called after each row with its position.
-    public func forward(_ input: Tensor, weights: [String: Tensor], keepAll: Bool = false,
+    public func forward(_ input: Tensor, weights: [String: Tensor], keepAll: Bool = false, cache: KernelCache? = nil,
                         progress: ((ResolvedLayer, Int) -> Void)? = nil) throws(DiagnosticList) -> ForwardResult {
         guard errors.isEmpty else { throw DiagnosticList(errors) }
         guard input.shape == inputShape else {
@@ -55,7 +58,7 @@ extension ModelGraph {
             do {
                 for copy in 0..<layer.copies {
                     let prefix = layer.copies > 1 ? "\(layer.keyPrefix).\(copy)." : "\(layer.keyPrefix)."
-                    current = try layer.module.forward(current, LayerWeights(weights, prefix: prefix))
+                    current = try layer.module.forward(current, LayerWeights(weights, prefix: prefix, cache: cache))
                 }
             } catch {
                 throw DiagnosticList([Diagnostic(file: spec.file, location: layer.row.location(of: error.blame),

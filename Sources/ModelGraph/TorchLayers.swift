@@ -3,18 +3,46 @@ import Tensor
 // Forward passes of the torch.nn building blocks the module trees are made of, reading their
 // tensors by PyTorch's names (see ModuleNode's builders of the same names).
 extension LayerWeights {
-    /// `nn.Conv2d` named by this scope (bias read when present).
-    func conv2d(_ x: Tensor, stride: Int = 1, padding: Int = 0, dilation: Int = 1, groups: Int = 1) -> Tensor {
+    /// Whether this scope holds a tensor of that name (fused plans drop folded BatchNorms).
+    func has(_ name: String) -> Bool { tensors[prefix + name] != nil }
+
+    /// `nn.Conv2d` named by this scope (bias read when present), then an activation.
+    func conv2d(_ x: Tensor, stride: Int = 1, padding: Int = 0, dilation: Int = 1, groups: Int = 1,
+                activation: Activation = .identity) -> Tensor {
         let weight = self["weight"]
         let geometry = ConvolutionGeometry(kernelHeight: weight.shape[2], kernelWidth: weight.shape[3], stride: stride,
                                            padding: padding, dilation: dilation)
-        return x.conv2d(weight: weight, bias: tensors[prefix + "bias"], geometry: geometry, groups: groups)
+        let bias = tensors[prefix + "bias"]
+        if let cache {
+            let key = "\(prefix)|\(x.shape)|\(stride),\(padding),\(dilation),\(groups)|\(activation)"
+            if let convolution = cache.convolution(key, make: {
+                DNNLConvolution(inputShape: x.shape, weight: weight, bias: bias, geometry: geometry, groups: groups, activation: activation,
+                                scratch: cache.scratch)
+            }) {
+                return convolution(x)
+            }
+        }
+        return x.conv2d(weight: weight, bias: bias, geometry: geometry, groups: groups, activation: activation)
     }
 
-    /// `nn.BatchNorm2d` in eval mode, then an activation.
+    /// `nn.BatchNorm2d` in eval mode, then an activation; only the activation when the plan
+    /// folded this BatchNorm into the conv before it.
     func batchNorm2d(_ x: Tensor, activation: Activation = .identity) -> Tensor {
-        x.batchNorm(weight: self["weight"], bias: self["bias"], mean: self["running_mean"], variance: self["running_var"],
-                    activation: activation)
+        guard has("weight") else { return x.activated(activation) }
+        return x.batchNorm(weight: self["weight"], bias: self["bias"], mean: self["running_mean"], variance: self["running_var"],
+                           activation: activation)
+    }
+
+    /// Conv2d then BatchNorm2d then an activation, as one conv with bias and activation when
+    /// the BatchNorm was folded.
+    func convBatchNorm(_ x: Tensor, conv: String, norm: String, stride: Int = 1, padding: Int = 0, dilation: Int = 1,
+                       groups: Int = 1, activation: Activation) -> Tensor {
+        let normScope = child(norm)
+        if normScope.has("weight") {
+            return normScope.batchNorm2d(child(conv).conv2d(x, stride: stride, padding: padding, dilation: dilation, groups: groups),
+                                         activation: activation)
+        }
+        return child(conv).conv2d(x, stride: stride, padding: padding, dilation: dilation, groups: groups, activation: activation)
     }
 
     /// `nn.Linear` over the last axis.

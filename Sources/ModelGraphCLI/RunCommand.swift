@@ -32,6 +32,9 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Seed for the initialisation (without --weights) and the random input (without --input).")
     var seed: UInt64 = 0
 
+    @Flag(help: "Run the reference path: no BatchNorm folding or RepConv re-parameterisation.")
+    var unfused = false
+
     func validate() throws {
         if let threads, !(1...256).contains(threads) {
             throw ValidationError("--threads must be from 1 to 256, found \(threads)")
@@ -59,27 +62,14 @@ struct RunCommand: ParsableCommand {
             printError("\(input!): error: tensor has \(given.shape[1]) channels, \(model.config) takes \(graph.inputShape[1]) (ch)")
             throw ExitCode(1)
         }
-        let parameters: [String: Tensor]
-        if let weights {
-            do {
-                parameters = try Weights.checked(SafeTensors.read(file: weights), for: graph, file: weights)
-            } catch let error as SafeTensorsError {
-                printError(error.description)
-                throw ExitCode(1)
-            } catch let error as WeightsError {
-                printError(error.description)
-                throw ExitCode(1)
-            }
-        } else {
-            parameters = Weights.initialized(for: graph, seed: seed)
-        }
+        let plan = InferencePlan(graph: graph, weights: try loadWeights(weights, for: graph, seed: seed), fuse: !unfused)
         let x = image ?? randomImage(shape: graph.inputShape, seed: seed)
         let prepared = DispatchTime.now()
 
         let showProgress = isatty(STDERR_FILENO) != 0
         let result: ForwardResult
         do {
-            result = try graph.forward(x, weights: parameters) { layer, position in
+            result = try plan.forward(x) { layer, position in
                 guard showProgress else { return }
                 FileHandle.standardError.write(Data("\r\u{1B}[Klayer \(position + 1)/\(graph.layers.count) \(layer.moduleName)".utf8))
             }

@@ -33,14 +33,15 @@ extension Tensor {
     /// `F.conv2d(x, weight, bias, stride, padding, dilation, groups)` on an NCHW input.
     /// Grouped and dense convolutions are oneDNN matrix products (1×1 directly, others over an
     /// im2col buffer); depthwise ones run a direct loop, which a GEMM cannot help.
-    public func conv2d(weight: Tensor, bias: Tensor?, geometry: ConvolutionGeometry, groups: Int = 1) -> Tensor {
+    public func conv2d(weight: Tensor, bias: Tensor?, geometry: ConvolutionGeometry, groups: Int = 1,
+                       activation: Activation = .identity) -> Tensor {
         let (batch, inputChannels, height, width) = (shape[0], shape[1], shape[2], shape[3])
         let outputChannels = weight.shape[0]
         precondition(weight.shape == [outputChannels, inputChannels / groups, geometry.kernelHeight, geometry.kernelWidth],
                      "conv2d weight \(weight.shape) for input \(shape), groups \(groups)")
         let outHeight = geometry.outputHeight(height), outWidth = geometry.outputWidth(width)
         if groups == inputChannels && groups == outputChannels && groups > 1 {
-            return depthwiseConv2d(weight: weight, bias: bias, geometry: geometry)
+            return depthwiseConv2d(weight: weight, bias: bias, geometry: geometry).activated(activation)
         }
         let groupIn = inputChannels / groups, groupOut = outputChannels / groups
         let reduction = groupIn * geometry.kernelHeight * geometry.kernelWidth
@@ -72,7 +73,10 @@ extension Tensor {
                 }
             }
         }
-        if let bias { out.addChannelBias(bias) }
+        if bias != nil || activation != .identity {
+            out = out.scaledPerChannel(scale: [Float](repeating: 1, count: outputChannels),
+                                       shift: bias?.storage ?? [Float](repeating: 0, count: outputChannels), activation: activation)
+        }
         return out
     }
 

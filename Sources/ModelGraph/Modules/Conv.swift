@@ -70,10 +70,9 @@ public struct Conv: LayerModule {
     static func apply(_ x: Tensor, _ weights: LayerWeights, stride: Int = 1, padding: Int? = nil, dilation: Int = 1,
                       groups: Int = 1, activation: Activation) -> Tensor {
         let kernelSize = weights["conv.weight"].shape[2]
-        let y = weights.child("conv").conv2d(x, stride: stride,
-                                             padding: padding ?? autoPadding(kernelSize: kernelSize, dilation: dilation),
-                                             dilation: dilation, groups: groups)
-        return weights.child("bn").batchNorm2d(y, activation: activation)
+        return weights.convBatchNorm(x, conv: "conv", norm: "bn", stride: stride,
+                                     padding: padding ?? autoPadding(kernelSize: kernelSize, dilation: dilation),
+                                     dilation: dilation, groups: groups, activation: activation)
     }
 
     /// Ultralytics' `autopad`: same-size padding for stride 1.

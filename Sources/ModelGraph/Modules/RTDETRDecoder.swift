@@ -145,7 +145,7 @@ public struct RTDETRDecoder: LayerModule {
         var tokens = [Tensor]()
         for (level, input) in inputs.enumerated() {
             let projection = weights.child("input_proj").child(String(level))
-            let projected = projection.child("1").batchNorm2d(projection.child("0").conv2d(input))
+            let projected = projection.convBatchNorm(input, conv: "0", norm: "1", activation: .identity)
             let (height, width) = (input.shape[2], input.shape[3])
             levelShapes.append((height, width))
             tokens.append(projected.reshaped([batch, hidden, height * width]).permuted([0, 2, 1]))

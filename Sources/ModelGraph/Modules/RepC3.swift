@@ -63,6 +63,10 @@ public struct RepC3: LayerModule {
         for block in 0..<blockCount {
             // RepConv (no identity BN branch): act(conv1(x) + conv2(x))
             let repConv = weights.child("m").child(String(block))
+            if repConv.has("conv.weight") {  // re-parameterised by the plan: one 3×3 conv
+                branch = repConv.child("conv").conv2d(branch, padding: 1, activation: .silu)
+                continue
+            }
             let sum = Conv.apply(branch, repConv.child("conv1"), padding: 1, activation: .identity)
                 + Conv.apply(branch, repConv.child("conv2"), padding: 0, activation: .identity)
             branch = sum.activated(.silu)

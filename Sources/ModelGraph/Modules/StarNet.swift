@@ -95,8 +95,11 @@ public struct StarNet: LayerModule {
         func convBN(_ x: Tensor, _ scope: LayerWeights, stride: Int = 1, groups: Int = 1, batchNorm: Bool = true,
                     activation: Activation = .identity) -> Tensor {
             let kernelSize = scope["conv.weight"].shape[2]
-            let y = scope.child("conv").conv2d(x, stride: stride, padding: kernelSize / 2, groups: groups)
-            return batchNorm ? scope.child("bn").batchNorm2d(y, activation: activation) : y.activated(activation)
+            if batchNorm {
+                return scope.convBatchNorm(x, conv: "conv", norm: "bn", stride: stride, padding: kernelSize / 2, groups: groups,
+                                           activation: activation)
+            }
+            return scope.child("conv").conv2d(x, stride: stride, padding: kernelSize / 2, groups: groups, activation: activation)
         }
         var x = convBN(inputs[0], weights.child("stem").child("0"), stride: 2, activation: .relu6)
         var features = [x]

@@ -1,0 +1,122 @@
+import ArgumentParser
+import Foundation
+import ModelGraph
+import Tensor
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time forward passes: build and load once, then min/median/max ms over --runs, and peak RSS.",
+        discussion: """
+            Weights come from --weights or a seeded initialisation; the input is a seeded uniform image of \
+            --imgsz and --batch. Only forward passes are timed. --profile adds a table of milliseconds and \
+            GFLOP/s per layer (medians over the runs).
+            """)
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(help: ArgumentHelp("Weights: a safetensors state dict (PyTorch key names).", valueName: "file"))
+    var weights: String?
+
+    @Option(help: "Threads for the kernels (default: OMP_NUM_THREADS or all cores).")
+    var threads: Int?
+
+    @Option(help: "Timed forward passes.")
+    var runs: Int = 10
+
+    @Option(help: "Untimed forward passes first.")
+    var warmup: Int = 2
+
+    @Flag(help: "Print one JSON object: median_ms, min_ms, max_ms, runs, peak_rss_mb.")
+    var json = false
+
+    @Flag(help: "Print milliseconds and GFLOP/s per layer.")
+    var profile = false
+
+    @Flag(help: "Run the reference path: no BatchNorm folding or RepConv re-parameterisation.")
+    var unfused = false
+
+    func validate() throws {
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be from 1 to 256, found \(threads)") }
+        guard (1...100_000).contains(runs) else { throw ValidationError("--runs must be from 1 to 100000, found \(runs)") }
+        guard (0...100_000).contains(warmup) else { throw ValidationError("--warmup must be from 0 to 100000, found \(warmup)") }
+    }
+
+    func run() throws {
+        Threads.set(threads ?? Threads.defaultCount)
+        let graph = try model.loadGraph()
+        for diagnostic in graph.diagnostics { printError(diagnostic.description) }
+        guard graph.errors.isEmpty else {
+            printError("\(model.config): \(graph.errors.count) error\(graph.errors.count == 1 ? "" : "s"); nothing was run")
+            throw ExitCode(1)
+        }
+        let parameters = try loadWeights(weights, for: graph, seed: 0)
+        let plan = unfused ? InferencePlan(graph: graph, weights: parameters, fuse: false)
+                           : InferencePlan(graph: graph, weights: parameters)
+        let input = randomImage(shape: graph.inputShape, seed: 0)
+        var times = [Double]()
+        var layerTimes = [[Double]](repeating: [], count: graph.layers.count)
+        for run in 0..<(warmup + runs) {
+            var last = DispatchTime.now()
+            let start = last
+            do {
+                _ = try plan.forward(input) { _, position in
+                    let now = DispatchTime.now()
+                    if run >= warmup { layerTimes[position].append(milliseconds(last, now)) }
+                    last = now
+                }
+            } catch {
+                for diagnostic in error.diagnostics { printError(diagnostic.description) }
+                throw ExitCode(1)
+            }
+            if run >= warmup { times.append(milliseconds(start, DispatchTime.now())) }
+        }
+        times.sort()
+        let median = times[times.count / 2]
+        let peak = peakResidentMegabytes()
+        if json {
+            print(String(format: #"{"median_ms": %.3f, "min_ms": %.3f, "max_ms": %.3f, "runs": %d, "peak_rss_mb": %.1f}"#,
+                         median, times[0], times[times.count - 1], runs, peak))
+            return
+        }
+        if profile {
+            print(pad("", 4) + pad("module", 16) + pad("ms", 10, right: true) + pad("GFLOP/s", 10, right: true) + "  output")
+            for (position, layer) in graph.layers.enumerated() {
+                let sorted = layerTimes[position].sorted()
+                let ms = sorted[sorted.count / 2]
+                let rate = (layer.multiplyAdds ?? 0) * 2 / 1e9 / (ms / 1e3)
+                print(pad(String(layer.index), 4) + pad(layer.moduleName, 16) + pad(String(format: "%.2f", ms), 10, right: true)
+                      + pad(rate > 0 ? String(format: "%.1f", rate) : "-", 10, right: true) + "  " + describeShape(layer.outputShapes?.first ?? []))
+            }
+        }
+        let gflops = graph.gflops ?? 0
+        print(String(format: "%@ %@, %d thread%@, %d runs: median %.1f ms, min %.1f, max %.1f (%.0f GFLOP/s at the median), peak RSS %.0f MB",
+                     model.config, describeShape(graph.inputShape), Threads.count, Threads.count == 1 ? "" : "s", runs,
+                     median, times[0], times[times.count - 1], gflops / (median / 1e3), peak))
+    }
+}
+
+private func pad(_ text: String, _ width: Int, right: Bool = false) -> String {
+    text.count >= width ? text : right ? String(repeating: " ", count: width - text.count) + text : text + String(repeating: " ", count: width - text.count)
+}
+
+/// The process's peak resident set so far, in MB (getrusage's ru_maxrss is in KB on Linux).
+func peakResidentMegabytes() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
+}
+
+/// Checked weights from a safetensors file, or a seeded initialisation; errors print and exit 1.
+func loadWeights(_ path: String?, for graph: ModelGraph, seed: UInt64) throws -> [String: Tensor] {
+    guard let path else { return Weights.initialized(for: graph, seed: seed) }
+    do {
+        return try Weights.checked(SafeTensors.read(file: path), for: graph, file: path)
+    } catch let error as SafeTensorsError {
+        printError(error.description)
+        throw ExitCode(1)
+    } catch let error as WeightsError {
+        printError(error.description)
+        throw ExitCode(1)
+    }
+}
