@@ -34,7 +34,7 @@ public final class DNNLConvolution: @unchecked Sendable {
         var engine: dnnl_engine_t?
         var stream: dnnl_stream_t?
         guard dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success, let engine,
-              dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue) == dnnl_success, let stream else { debugFail(#line); return nil }
+              dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue) == dnnl_success, let stream else { return nil }
         self.engine = engine
         self.stream = stream
 
@@ -55,7 +55,7 @@ public final class DNNLConvolution: @unchecked Sendable {
               dnnl_memory_desc_init_by_tag(&biasDesc, 1, bDims, dnnl_f32, dnnl_x) == dnnl_success,
               dnnl_memory_desc_init_by_tag(&weightAny, Int32(weightDims.count), wDims, dnnl_f32, dnnl_format_tag_any) == dnnl_success,
               dnnl_memory_desc_init_by_tag(&weightUser, Int32(weightDims.count), wDims, dnnl_f32, grouped ? dnnl_goihw : dnnl_oihw) == dnnl_success
-        else { debugFail(#line); return nil }
+        else { return nil }
         let strides = dims([g.stride, g.stride]), dilations = dims([g.dilation - 1, g.dilation - 1])
         let padding = dims([g.padding, g.padding])
         // oneDNN wants the right/bottom padding that makes the output size come out exactly
@@ -66,7 +66,7 @@ public final class DNNLConvolution: @unchecked Sendable {
         guard dnnl_dilated_convolution_forward_desc_init(&description, dnnl_forward_inference, dnnl_convolution_direct,
                                                          &sourceAny, &weightAny, &biasDesc, &destinationAny,
                                                          strides, dilations, padding, paddingRight) == dnnl_success
-        else { debugFail(#line); return nil }
+        else { return nil }
         var attributes: dnnl_primitive_attr_t?
         var postOps: dnnl_post_ops_t?
         dnnl_primitive_attr_create(&attributes)
@@ -83,15 +83,15 @@ public final class DNNLConvolution: @unchecked Sendable {
         dnnl_primitive_attr_set_post_ops(attributes, postOps)
         var descriptor: dnnl_primitive_desc_t?
         guard withUnsafePointer(to: &description, { dnnl_primitive_desc_create(&descriptor, UnsafeRawPointer($0), attributes, engine, nil) }) == dnnl_success,
-              let descriptor else { debugFail(#line); return nil }
+              let descriptor else { return nil }
         defer { dnnl_primitive_desc_destroy(descriptor) }
         guard let chosen = dnnl_primitive_desc_query_md(descriptor, dnnl_query_weights_md, 0),
               let chosenSource = dnnl_primitive_desc_query_md(descriptor, dnnl_query_src_md, 0),
               let chosenDestination = dnnl_primitive_desc_query_md(descriptor, dnnl_query_dst_md, 0),
-              dnnl_primitive_create(&primitive, descriptor) == dnnl_success else { debugFail(#line); return nil }
+              dnnl_primitive_create(&primitive, descriptor) == dnnl_success else { return nil }
         // the blocked layouts oneDNN prefers (nChw16c) are reached by reorders around the call
         guard let toBlocked = Reorder(from: &sourceDesc, to: chosenSource, engine: engine),
-              let fromBlocked = Reorder(from: chosenDestination, to: &destinationDesc, engine: engine) else { debugFail(#line); return nil }
+              let fromBlocked = Reorder(from: chosenDestination, to: &destinationDesc, engine: engine) else { return nil }
         sourceReorder = toBlocked
         destinationReorder = fromBlocked
         blockedSourceBytes = dnnl_memory_desc_get_size(chosenSource)
@@ -115,13 +115,13 @@ public final class DNNLConvolution: @unchecked Sendable {
             guard dnnl_primitive_execute(reorder, stream, 2, &arguments) == dnnl_success else { return false }
             return dnnl_stream_wait(stream) == dnnl_success
         }
-        guard reordered else { debugFail(#line); return nil }
+        guard reordered else { return nil }
         let biasCreated = biasValues.withUnsafeMutableBytes { raw in
             dnnl_memory_create(&biasMemory, &biasDesc, engine, raw.baseAddress) == dnnl_success
         }
         guard biasCreated,
               dnnl_memory_create(&sourceMemory, chosenSource, engine, nil) == dnnl_success,
-              dnnl_memory_create(&destinationMemory, chosenDestination, engine, nil) == dnnl_success else { debugFail(#line); return nil }
+              dnnl_memory_create(&destinationMemory, chosenDestination, engine, nil) == dnnl_success else { return nil }
     }
 
     deinit {
@@ -234,5 +234,3 @@ public final class KernelCache: Sendable {
     }
 }
 
-import Glibc
-func debugFail(_ line: Int) { if getenv("MG_DEBUG") != nil { print("DNNLConvolution failed at line \(line)") } }

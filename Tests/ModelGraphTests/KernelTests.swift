@@ -55,7 +55,7 @@ struct KernelTests {
         ConvolutionCase(inputChannels: 4, outputChannels: 6, kernel: 5, stride: 1, padding: 0, dilation: 1, groups: 2, bias: false),
         ConvolutionCase(inputChannels: 3, outputChannels: 5, kernel: 1, stride: 2, padding: 0, dilation: 1, groups: 1, bias: true),
     ])
-    func convolutionMatchesDefinition(_ c: ConvolutionCase) {
+    func convolutionMatchesDefinition(_ c: ConvolutionCase) throws {
         let x = Self.random([2, c.inputChannels, 11, 9], seed: 1)
         let w = Self.random([c.outputChannels, c.inputChannels / c.groups, c.kernel, c.kernel], seed: 2)
         let bias = c.bias ? Self.random([c.outputChannels], seed: 3) : nil
@@ -63,6 +63,13 @@ struct KernelTests {
                                                                                    dilation: c.dilation), groups: c.groups)
         let naive = Self.naiveConvolution(x, w, bias, stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups)
         #expect(Self.close(fast, naive))
+        // the plan's oneDNN primitive (blocked layout, bias and activation as post-ops)
+        let geometry = ConvolutionGeometry(kernelSize: c.kernel, stride: c.stride, padding: c.padding, dilation: c.dilation)
+        for activation in [Activation.identity, .silu, .relu6] {
+            let primitive = try #require(DNNLConvolution(inputShape: x.shape, weight: w, bias: bias, geometry: geometry,
+                                                         groups: c.groups, activation: activation, scratch: Scratch()))
+            #expect(Self.close(primitive(x), naive.activated(activation)), "\(activation)")
+        }
     }
 
     @Test func matmulAndLinearMatchDefinition() {

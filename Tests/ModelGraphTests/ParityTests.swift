@@ -10,13 +10,16 @@ struct ParityTests {
         var config: String
         var height: Int
         var width: Int
-        var testDescription: String { "\(config) \(height)×\(width)" }
+        /// The inference plan (BatchNorm folding, RepConv re-parameterisation, oneDNN primitives)
+        /// rather than the reference path.
+        var fused: Bool
+        var testDescription: String { "\(config) \(height)×\(width)\(fused ? " fused" : "")" }
     }
 
-    static let cases = [
-        Case(config: "blocks", height: 64, width: 64), Case(config: "blocks", height: 96, width: 128),
-        Case(config: "seedlike", height: 128, width: 128), Case(config: "seedlike", height: 96, width: 128),
-    ]
+    static let cases = [false, true].flatMap { fused in
+        [Case(config: "blocks", height: 64, width: 64, fused: fused), Case(config: "blocks", height: 96, width: 128, fused: fused),
+         Case(config: "seedlike", height: 128, width: 128, fused: fused), Case(config: "seedlike", height: 96, width: 128, fused: fused)]
+    }
 
     /// The issue's tolerance: max |ours − reference| ≤ 1e-4 × max |reference| (fp32).
     static let relativeTolerance: Float = 1e-4
@@ -32,7 +35,7 @@ struct ParityTests {
         let reference = try SafeTensors.read(
             file: directory.appendingPathComponent("\(parityCase.config)/\(parityCase.height)x\(parityCase.width).safetensors").path)
         let input = try #require(reference["images"])
-        let result = try graph.forward(input, weights: weights, keepAll: true)
+        let result = try InferencePlan(graph: graph, weights: weights, fuse: parityCase.fused).forward(input, keepAll: true)
 
         var compared = 0
         for layer in graph.layers {
