@@ -42,18 +42,10 @@ extension Tensor {
 
     public func sigmoid() -> Tensor { activated(.sigmoid) }
 
-    /// The element-wise `op` of two tensors under NumPy broadcasting (shapes aligned from the right).
+    /// The element-wise `op` of two tensors under NumPy broadcasting (shapes aligned from the
+    /// right). Runs row by row over the output's last axis, rows in parallel.
     public static func broadcast(_ a: Tensor, _ b: Tensor, _ op: (Float, Float) -> Float) -> Tensor {
-        if a.shape == b.shape {
-            return Tensor(shape: a.shape) { out in
-                a.storage.withUnsafeBufferPointer { x in
-                    b.storage.withUnsafeBufferPointer { y in
-                        for i in 0..<out.count { out[i] = op(x[i], y[i]) }
-                    }
-                }
-            }
-        }
-        let rank = max(a.rank, b.rank)
+        let rank = max(a.rank, b.rank, 1)
         let shapeA = [Int](repeating: 1, count: rank - a.rank) + a.shape
         let shapeB = [Int](repeating: 1, count: rank - b.rank) + b.shape
         var outShape = [Int](repeating: 1, count: rank)
@@ -66,23 +58,32 @@ extension Tensor {
             zip(Tensor.strides(of: shape), shape).map { stride, size in size == 1 ? 0 : stride }
         }
         let stridesA = broadcastStrides(shapeA), stridesB = broadcastStrides(shapeB)
-        return Tensor(shape: outShape) { out in
+        let width = outShape[rank - 1]
+        let rows = Tensor.count(of: outShape) / max(width, 1)
+        let innerA = stridesA[rank - 1], innerB = stridesB[rank - 1]
+        let outerShape = Array(outShape.dropLast())
+        return Tensor(shape: a.shape == b.shape ? a.shape : (a.rank == 0 && b.rank == 0 ? [] : outShape)) { out in
             a.storage.withUnsafeBufferPointer { x in
                 b.storage.withUnsafeBufferPointer { y in
-                    var index = [Int](repeating: 0, count: rank)
-                    var offsetA = 0, offsetB = 0
-                    for position in 0..<out.count {
-                        out[position] = op(x[offsetA], y[offsetB])
-                        var axis = rank - 1
-                        while axis >= 0 {
-                            index[axis] += 1
-                            offsetA += stridesA[axis]
-                            offsetB += stridesB[axis]
-                            if index[axis] < outShape[axis] { break }
-                            offsetA -= stridesA[axis] * outShape[axis]
-                            offsetB -= stridesB[axis] * outShape[axis]
-                            index[axis] = 0
-                            axis -= 1
+                    let destination = out.baseAddress, left = x.baseAddress, right = y.baseAddress
+                    Threads.parallelRanges(rows, minimumPerChunk: max(1, 16384 / max(width, 1))) { range in
+                        for row in range {
+                            // the row's offsets in a and b from its index over the outer axes
+                            var remainder = row, offsetA = 0, offsetB = 0
+                            for axis in stride(from: outerShape.count - 1, through: 0, by: -1) {
+                                let index = remainder % outerShape[axis]
+                                remainder /= outerShape[axis]
+                                offsetA += index * stridesA[axis]
+                                offsetB += index * stridesB[axis]
+                            }
+                            let target = destination! + row * width
+                            let pa = left! + offsetA, pb = right! + offsetB
+                            switch (innerA, innerB) {
+                            case (1, 1): for i in 0..<width { target[i] = op(pa[i], pb[i]) }
+                            case (1, 0): let v = pb[0]; for i in 0..<width { target[i] = op(pa[i], v) }
+                            case (0, 1): let v = pa[0]; for i in 0..<width { target[i] = op(v, pb[i]) }
+                            default: let v = op(pa[0], pb[0]); for i in 0..<width { target[i] = v }
+                            }
                         }
                     }
                 }
@@ -131,8 +132,10 @@ extension Tensor {
         let width = shape[rank - 1]
         let rows = count / max(width, 1)
         var out = self
-        out.storage.withUnsafeMutableBufferPointer { x in
-            for row in 0..<rows {
+        out.storage.withUnsafeMutableBufferPointer { buffer in
+            let x = buffer.baseAddress!
+            Threads.parallelRanges(rows, minimumPerChunk: max(1, 8192 / max(width, 1))) { range in
+            for row in range {
                 let start = row * width
                 var mean: Float = 0
                 for i in 0..<width { mean += x[start + i] }
@@ -144,6 +147,7 @@ extension Tensor {
                 for i in 0..<width {
                     x[start + i] = (x[start + i] - mean) * inverse * weight.storage[i] + bias.storage[i]
                 }
+            }
             }
         }
         return out
@@ -212,11 +216,13 @@ extension Tensor {
         newShape.remove(at: axis)
         return Tensor(shape: newShape) { out in
             storage.withUnsafeBufferPointer { x in
-                for o in 0..<outer {
-                    for i in 0..<inner {
-                        var total: Float = 0
-                        for j in 0..<size { total += x[(o * size + j) * inner + i] }
-                        out[o * inner + i] = total
+                let source = x.baseAddress, destination = out.baseAddress
+                Threads.parallelFor(outer) { o in
+                    let target = destination! + o * inner
+                    for i in 0..<inner { target[i] = 0 }
+                    for j in 0..<size {
+                        let row = source! + (o * size + j) * inner
+                        for i in 0..<inner { target[i] += row[i] }
                     }
                 }
             }

@@ -59,9 +59,12 @@ extension Tensor {
         let rows = count / max(width, 1)
         bias.storage.withUnsafeBufferPointer { b in
             storage.withUnsafeMutableBufferPointer { x in
-                for row in 0..<rows {
-                    let base = row * width
-                    for i in 0..<width { x[base + i] += b[i] }
+                let source = b.baseAddress, target = x.baseAddress
+                Threads.parallelRanges(rows, minimumPerChunk: max(1, 16384 / max(width, 1))) { range in
+                    for row in range {
+                        let base = target! + row * width
+                        for i in 0..<width { base[i] += source![i] }
+                    }
                 }
             }
         }

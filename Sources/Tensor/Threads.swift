@@ -31,10 +31,21 @@ public enum Threads {
         }
     }
 
-    /// Runs `body(chunk)` for chunks 0..<chunks, spread over the configured threads.
+    /// Runs `body(chunk)` for chunks 0..<chunks, spread over the configured threads. The work
+    /// runs on OpenMP's team — the threads oneDNN uses — so the Swift kernels and oneDNN never
+    /// oversubscribe the cores (a second pool would compete with OpenMP's spinning workers).
     public static func parallelFor(_ chunks: Int, _ body: (Int) -> Void) {
         if chunks <= 1 || count <= 1 {
             for chunk in 0..<chunks { body(chunk) }
+            return
+        }
+        if let parallel = OpenMP.parallel {
+            withoutActuallyEscaping(body) { body in
+                let work = OpenMP.Work(chunks: chunks, body: body)
+                let context = Unmanaged.passRetained(work)
+                parallel(OpenMP.runChunks, context.toOpaque(), UInt32(min(count, chunks)), 0)
+                context.release()
+            }
             return
         }
         // the chunks write disjoint memory; the caller's closure is shared across workers by design
@@ -60,4 +71,36 @@ public enum Threads {
 private struct UncheckedSendable<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }
+}
+
+/// libgomp's entry point for a parallel region, found at run time in the OpenMP runtime oneDNN
+/// loads: `GOMP_parallel(fn, data, num_threads, flags)` runs `fn(data)` on every team thread.
+enum OpenMP {
+    typealias Parallel = @convention(c) (@convention(c) (UnsafeMutableRawPointer?) -> Void, UnsafeMutableRawPointer?, UInt32, UInt32) -> Void
+
+    static let parallel: Parallel? = {
+        guard getenv("MODELGRAPH_DISPATCH") == nil, let symbol = dlsym(nil, "GOMP_parallel") else { return nil }
+        return unsafeBitCast(symbol, to: Parallel.self)
+    }()
+
+    /// The chunks of one parallel loop, handed out by an atomic counter.
+    final class Work: @unchecked Sendable {
+        let chunks: Int
+        let body: (Int) -> Void
+        let next = Atomic<Int>(0)
+
+        init(chunks: Int, body: @escaping (Int) -> Void) {
+            self.chunks = chunks
+            self.body = body
+        }
+    }
+
+    static let runChunks: @convention(c) (UnsafeMutableRawPointer?) -> Void = { context in
+        let work = Unmanaged<Work>.fromOpaque(context!).takeUnretainedValue()
+        while true {
+            let chunk = work.next.add(1, ordering: .relaxed).oldValue
+            if chunk >= work.chunks { break }
+            work.body(chunk)
+        }
+    }
 }
