@@ -89,4 +89,21 @@ struct RunCommandTests {
         #expect(threads.status == 2)
         #expect(threads.stderr.contains("--threads must be from 1 to 256"))
     }
+
+    @Test("bench --json has exactly the documented keys; --profile lists every row")
+    func bench() throws {
+        let json = try runCLI(["bench", Self.config, "--imgsz", "64", "--runs", "3", "--warmup", "1", "--json"])
+        #expect(json.status == 0, "\(json.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect(Set(object.keys) == ["median_ms", "min_ms", "max_ms", "runs", "peak_rss_mb"])
+        let (low, median, high) = (object["min_ms"] as? Double ?? -1, object["median_ms"] as? Double ?? -1, object["max_ms"] as? Double ?? -1)
+        #expect(0 < low && low <= median && median <= high)
+        #expect(object["runs"] as? Int == 3)
+        #expect((object["peak_rss_mb"] as? Double ?? 0) > 1)
+        let profile = try runCLI(["bench", Self.config, "--imgsz", "64", "--runs", "2", "--profile"])
+        #expect(profile.status == 0)
+        let rows = profile.stdout.split(separator: "\n").filter { $0.first?.isNumber == true }
+        #expect(rows.count == 24)
+        #expect(try runCLI(["bench", Self.config, "--runs", "0"]).status == 2)
+    }
 }
