@@ -12,9 +12,9 @@ public enum Activation: Sendable, Hashable {
         case .identity: return x
         case .relu: return x > 0 ? x : 0
         case .relu6: return min(max(x, 0), 6)
-        case .silu: return x / (1 + expf(-x))
+        case .silu: return x / (1 + FastMath.exp(-x))
         case .gelu: return 0.5 * x * (1 + erff(x * 0.70710678118654752))  // nn.GELU(): the erf form
-        case .sigmoid: return 1 / (1 + expf(-x))
+        case .sigmoid: return 1 / (1 + FastMath.exp(-x))
         }
     }
 }
@@ -193,6 +193,12 @@ extension Tensor {
                 for index in range {
                     let o = index / inner, i = index % inner
                     let start = base! + o * size * inner + i
+                    if inner == 1 {
+                        let largest = FastMath.maximum(start, count: size)
+                        let inverse = 1 / FastMath.expSubtracting(start, count: size, shift: largest)
+                        for j in 0..<size { start[j] *= inverse }
+                        continue
+                    }
                     var largest = -Float.infinity
                     for j in 0..<size { largest = max(largest, start[j * inner]) }
                     var sum: Float = 0

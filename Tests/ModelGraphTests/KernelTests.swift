@@ -233,4 +233,33 @@ struct KernelTests {
         #expect(indices[0] == [3, 1, 5, 0])
         #expect(values[0][1] == 0.9)
     }
+
+    @Test func projectedDeformableAttentionEqualsProjectingFirst() {
+        // sampling raw features then projecting per head == projecting every token then sampling
+        let levels = [(height: 5, width: 4), (height: 3, width: 2)]
+        let (batch, queries, heads, d, points, channels) = (2, 4, 2, 3, 2, 5)
+        let length = 26
+        let features = Self.random([batch, length, channels], seed: 21)
+        let weight = Self.random([heads * d, channels], seed: 22), bias = Self.random([heads * d], seed: 23)
+        let locations = Self.random([batch, queries, heads, levels.count * points, 2], seed: 24, range: -0.2...1.2)
+        let attention = Self.random([batch, queries, heads, levels.count * points], seed: 25, range: 0...1)
+        let projected = features.linear(weight: weight, bias: bias).reshaped([batch, length, heads, d])
+        let expected = Tensor.deformableAttention(value: projected, levelShapes: levels, locations: locations, weights: attention)
+        let fast = Tensor.projectedDeformableAttention(features: features, levelShapes: levels, locations: locations,
+                                                       weights: attention, valueWeight: weight, valueBias: bias, heads: heads)
+        #expect(Self.close(fast, expected))
+    }
+
+    @Test func fastActivationsMatchLibm() {
+        var worst: Float = 0
+        for step in 0...20000 {
+            let x = Float(step) / 100 - 100  // −100…100
+            let expected = 1 / (1 + expf(-x))
+            worst = max(worst, abs(Activation.sigmoid.apply(x) - expected) / max(expected, 1e-30))
+        }
+        #expect(worst < 1e-6)
+        let softmax = Tensor(shape: [1, 4], storage: [1, 2, -.infinity, 3]).softmax(axis: 1)
+        let total = expf(1) + expf(2) + expf(3)
+        #expect(Self.close(softmax, Tensor(shape: [1, 4], storage: [expf(1) / total, expf(2) / total, 0, expf(3) / total]), tolerance: 1e-6))
+    }
 }

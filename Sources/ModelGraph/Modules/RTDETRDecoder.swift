@@ -220,8 +220,6 @@ public struct RTDETRDecoder: LayerModule {
                         levelShapes: [(height: Int, width: Int)]) -> Tensor {
         let (batch, queries) = (query.shape[0], query.shape[1])
         let totalPoints = levels * decoderPoints
-        let projected = weights.child("value_proj").linear(value)
-            .reshaped([batch, value.shape[1], headCount, hiddenChannels / headCount])
         var locations = weights.child("sampling_offsets").linear(query)  // [B, Lq, heads·L·P·2]
         let attention = weights.child("attention_weights").linear(query)
             .reshaped([batch, queries, headCount, totalPoints]).softmax(axis: 3)
@@ -240,9 +238,20 @@ public struct RTDETRDecoder: LayerModule {
                 }
             }
         }
-        let sampled = Tensor.deformableAttention(value: projected, levelShapes: levelShapes,
+        let sampled: Tensor
+        let valueProjection = weights.child("value_proj")
+        if weights.cache != nil {
+            // the plan samples the raw features and projects afterwards (same result, ~20× fewer MACs)
+            sampled = Tensor.projectedDeformableAttention(features: value, levelShapes: levelShapes,
+                                                          locations: locations.reshaped([batch, queries, headCount, totalPoints, 2]),
+                                                          weights: attention, valueWeight: valueProjection["weight"],
+                                                          valueBias: valueProjection["bias"], heads: headCount)
+        } else {
+            let projected = valueProjection.linear(value).reshaped([batch, value.shape[1], headCount, hiddenChannels / headCount])
+            sampled = Tensor.deformableAttention(value: projected, levelShapes: levelShapes,
                                                  locations: locations.reshaped([batch, queries, headCount, totalPoints, 2]),
                                                  weights: attention)
+        }
         return weights.child("output_proj").linear(sampled)
     }
 
