@@ -156,9 +156,13 @@ public struct RTDETRDecoder: LayerModule {
 
         // encoder head: score every anchor, keep the top k as queries
         var masked = features
-        for n in 0..<batch {
-            for anchor in 0..<anchorCount where !valid[anchor] {
-                for c in 0..<hidden { masked.storage[(n * anchorCount + anchor) * hidden + c] = 0 }
+        if valid.contains(false) {
+            masked.storage.withUnsafeMutableBufferPointer { values in
+                for n in 0..<batch {
+                    for anchor in 0..<anchorCount where !valid[anchor] {
+                        for c in 0..<hidden { values[(n * anchorCount + anchor) * hidden + c] = 0 }
+                    }
+                }
             }
         }
         let encoded = weights.child("enc_output").child("1").layerNorm(weights.child("enc_output").child("0").linear(masked))
@@ -258,15 +262,21 @@ public struct RTDETRDecoder: LayerModule {
     /// `_generate_anchors`: per level, cell centres and a 0.05·2^level box, in logit space;
     /// anchors touching the border (any value outside (0.01, 0.99)) are invalid (+inf).
     static func anchors(_ levelShapes: [(height: Int, width: Int)]) -> (logits: [Float], valid: [Bool]) {
-        var logits = [Float](), valid = [Bool]()
+        let total = levelShapes.reduce(0) { $0 + $1.height * $1.width }
+        var logits = [Float](repeating: 0, count: total * 4), valid = [Bool](repeating: false, count: total)
+        var anchor = 0
         for (level, shape) in levelShapes.enumerated() {
             let size = Float(0.05) * Float(1 << level)
             for y in 0..<shape.height {
                 for x in 0..<shape.width {
-                    let box = [(Float(x) + 0.5) / Float(shape.width), (Float(y) + 0.5) / Float(shape.height), size, size]
-                    let inside = box.allSatisfy { $0 > 0.01 && $0 < 1 - 0.01 }
-                    valid.append(inside)
-                    logits += box.map { inside ? logf($0 / (1 - $0)) : .infinity }
+                    let box = ((Float(x) + 0.5) / Float(shape.width), (Float(y) + 0.5) / Float(shape.height), size, size)
+                    let inside = [box.0, box.1, box.2, box.3].allSatisfy { $0 > 0.01 && $0 < 1 - 0.01 }
+                    valid[anchor] = inside
+                    logits[anchor * 4] = inside ? logf(box.0 / (1 - box.0)) : .infinity
+                    logits[anchor * 4 + 1] = inside ? logf(box.1 / (1 - box.1)) : .infinity
+                    logits[anchor * 4 + 2] = inside ? logf(box.2 / (1 - box.2)) : .infinity
+                    logits[anchor * 4 + 3] = inside ? logf(box.3 / (1 - box.3)) : .infinity
+                    anchor += 1
                 }
             }
         }
