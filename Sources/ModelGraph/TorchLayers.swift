@@ -13,6 +13,13 @@ extension LayerWeights {
         let geometry = ConvolutionGeometry(kernelHeight: weight.shape[2], kernelWidth: weight.shape[3], stride: stride,
                                            padding: padding, dilation: dilation)
         let bias = tensors[prefix + "bias"]
+        if let cache, WinogradConvolution.applies(weight: weight, geometry: geometry, groups: groups) {
+            // one transformed weight set per conv, any input size
+            let winograd = cache.winograd("\(prefix)|\(activation)") {
+                WinogradConvolution(weight: weight, bias: bias, activation: activation, scratch: cache.scratch)
+            }
+            return winograd(x)
+        }
         if let cache {
             let key = "\(prefix)|\(x.shape)|\(stride),\(padding),\(dilation),\(groups)|\(activation)"
             if let convolution = cache.convolution(key, make: {

@@ -225,6 +225,16 @@ public final class KernelCache: Sendable {
 
     public init() {}
 
+    private let winograds = Mutex<[String: WinogradConvolution]>([:])
+
+    /// The cached Winograd convolution for `key`, created by `make` the first time.
+    public func winograd(_ key: String, make: () -> WinogradConvolution) -> WinogradConvolution {
+        if let cached = winograds.withLock({ $0[key] }) { return cached }
+        let created = make()
+        winograds.withLock { $0[key] = created }
+        return created
+    }
+
     /// The cached convolution for `key`, created by `make` the first time (nil: not available).
     public func convolution(_ key: String, make: () -> DNNLConvolution?) -> DNNLConvolution? {
         if let cached = convolutions.withLock({ $0[key] }) { return cached }

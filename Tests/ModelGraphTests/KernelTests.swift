@@ -263,3 +263,16 @@ struct KernelTests {
         #expect(Self.close(softmax, Tensor(shape: [1, 4], storage: [expf(1) / total, expf(2) / total, 0, expf(3) / total]), tolerance: 1e-6))
     }
 }
+
+extension KernelTests {
+    @Test(arguments: [(8, 12, 7, 9), (16, 8, 10, 10), (3, 5, 1, 2), (32, 16, 5, 6)])
+    func winogradMatchesDefinition(inputChannels: Int, outputChannels: Int, height: Int, width: Int) {
+        let x = Self.random([2, inputChannels, height, width], seed: 30)
+        let w = Self.random([outputChannels, inputChannels, 3, 3], seed: 31), b = Self.random([outputChannels], seed: 32)
+        let naive = Self.naiveConvolution(x, w, b, stride: 1, padding: 1, dilation: 1, groups: 1)
+        for activation in [Activation.identity, .silu] {
+            let winograd = WinogradConvolution(weight: w, bias: b, activation: activation, scratch: Scratch())
+            #expect(Self.close(winograd(x), naive.activated(activation), tolerance: 1e-5), "\(activation)")
+        }
+    }
+}
