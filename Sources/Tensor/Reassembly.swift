@@ -8,34 +8,53 @@ extension Tensor {
         precondition(mask.shape == [batch, k * k, outHeight, outWidth], "carafe mask \(mask.shape) for \(shape)")
         let pad = k / 2
         let outPositions = outHeight * outWidth
-        // reflected source offsets per output pixel and tap, shared by all channels
-        var taps = [Int32](repeating: 0, count: k * k * outPositions)
-        for oy in 0..<outHeight {
-            for ox in 0..<outWidth {
-                for ky in 0..<k {
-                    let iy = reflect(oy / up + ky - pad, height)
-                    for kx in 0..<k {
-                        let ix = reflect(ox / up + kx - pad, width)
-                        taps[(ky * k + kx) * outPositions + oy * outWidth + ox] = Int32(iy * width + ix)
-                    }
-                }
-            }
-        }
+        let paddedWidth = width + 2 * pad
+        let columns = (0..<paddedWidth).map { reflect($0 - pad, width) }
         return Tensor(shape: [batch, channels, outHeight, outWidth]) { out in
             storage.withUnsafeBufferPointer { x in
                 mask.storage.withUnsafeBufferPointer { m in
-                    taps.withUnsafeBufferPointer { t in
-                        let destination = out.baseAddress, source = x.baseAddress, weights = m.baseAddress, tapBase = t.baseAddress
-                        Threads.parallelFor(batch * channels) { plane in
-                            let n = plane / channels
-                            let input = source! + plane * height * width
-                            let output = destination! + plane * outPositions
-                            let maskBase = weights! + n * k * k * outPositions
-                            for p in 0..<outPositions { output[p] = 0 }
-                            for tap in 0..<(k * k) {
-                                let maskRow = maskBase + tap * outPositions
-                                let tapRow = tapBase! + tap * outPositions
-                                for p in 0..<outPositions { output[p] += input[Int(tapRow[p])] * maskRow[p] }
+                    columns.withUnsafeBufferPointer { reflected in
+                        let destination = out.baseAddress, source = x.baseAddress, weights = m.baseAddress, columnOf = reflected.baseAddress
+                        // one task per output row, all channels: each mask row is loaded once and
+                        // used for every channel while it is in cache
+                        Threads.parallelFor(batch * outHeight) { task in
+                            let n = task / outHeight, oy = task % outHeight
+                            let maskBase = weights! + n * k * k * outPositions + oy * outWidth
+                            let padded = UnsafeMutablePointer<Float>.allocate(capacity: channels * paddedWidth)
+                            defer { padded.deallocate() }
+                            for c in 0..<channels {
+                                let row = destination! + (n * channels + c) * outPositions + oy * outWidth
+                                for i in 0..<outWidth { row[i] = 0 }
+                            }
+                            for ky in 0..<k {
+                                let sourceRow = reflect(oy / up + ky - pad, height)
+                                for c in 0..<channels {
+                                    let line = source! + ((n * channels + c) * height + sourceRow) * width
+                                    let target = padded + c * paddedWidth
+                                    for j in 0..<paddedWidth { target[j] = line[columnOf![j]] }
+                                }
+                                for kx in 0..<k {
+                                    let weightsRow = maskBase + (ky * k + kx) * outPositions
+                                    for c in 0..<channels {
+                                        let row = destination! + (n * channels + c) * outPositions + oy * outWidth
+                                        let shifted = padded + c * paddedWidth + kx
+                                        switch up {
+                                        case 1:
+                                            for i in 0..<outWidth { row[i] += shifted[i] * weightsRow[i] }
+                                        case 2:
+                                            for sx in 0..<width {
+                                                let value = shifted[sx]
+                                                row[2 * sx] += value * weightsRow[2 * sx]
+                                                row[2 * sx + 1] += value * weightsRow[2 * sx + 1]
+                                            }
+                                        default:
+                                            for sx in 0..<width {
+                                                let value = shifted[sx]
+                                                for r in 0..<up { row[sx * up + r] += value * weightsRow[sx * up + r] }
+                                            }
+                                        }
+                                    }
+                                }
                             }
                         }
                     }
