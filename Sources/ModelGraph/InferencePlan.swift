@@ -17,6 +17,7 @@ public struct InferencePlan: Sendable {
         self.weights = fuse ? Fusion.fused(weights, for: graph) : weights
         self.isFused = fuse
         self.cache = fuse ? KernelCache() : nil
+        if fuse { Allocator.keepFreedMemory() }
     }
 
     /// Runs the model; see `ModelGraph.forward`.

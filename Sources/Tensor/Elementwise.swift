@@ -20,13 +20,16 @@ public enum Activation: Sendable, Hashable {
 }
 
 extension Tensor {
-    /// Applies `f` to every element, in parallel for large tensors.
+    /// Applies `f` to every element, in parallel for large tensors. Inlined, so `f` is
+    /// specialised into the loop at each call site.
+    @inline(__always)
     public func map(_ f: (Float) -> Float) -> Tensor {
         var out = self
         out.apply(f)
         return out
     }
 
+    @inline(__always)
     public mutating func apply(_ f: (Float) -> Float) {
         storage.withUnsafeMutableBufferPointer { x in
             let base = x.baseAddress
@@ -37,13 +40,23 @@ extension Tensor {
     }
 
     public func activated(_ activation: Activation) -> Tensor {
-        activation == .identity ? self : map { activation.apply($0) }
+        // one specialised loop per activation rather than a switch per element
+        switch activation {
+        case .identity: return self
+        case .relu: return map { Activation.relu.apply($0) }
+        case .relu6: return map { Activation.relu6.apply($0) }
+        case .silu: return map { Activation.silu.apply($0) }
+        case .gelu: return map { Activation.gelu.apply($0) }
+        case .sigmoid: return map { Activation.sigmoid.apply($0) }
+        }
     }
 
     public func sigmoid() -> Tensor { activated(.sigmoid) }
 
     /// The element-wise `op` of two tensors under NumPy broadcasting (shapes aligned from the
-    /// right). Runs row by row over the output's last axis, rows in parallel.
+    /// right). Runs row by row over the output's last axis, rows in parallel. Inlined, so `op`
+    /// is specialised into the loops at each call site.
+    @inline(__always)
     public static func broadcast(_ a: Tensor, _ b: Tensor, _ op: (Float, Float) -> Float) -> Tensor {
         let rank = max(a.rank, b.rank, 1)
         let shapeA = [Int](repeating: 1, count: rank - a.rank) + a.shape
