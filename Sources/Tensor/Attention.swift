@@ -157,11 +157,12 @@ extension Tensor {
                                                               width: levelWidth, height: height, padding: .zeros)
                                         let a = attention![index * totalPoints + point]
                                         let plane = source! + (n * valueLength + starts[level]) * channels
-                                        tap.forEachCorner { offset, cornerWeight in
+                                        for corner in 0..<4 {
+                                            let (offset, cornerWeight) = tap.corner(corner)
+                                            if cornerWeight == 0 { continue }
                                             let scale = a * cornerWeight
                                             weightSum += scale
-                                            let row = plane + offset * channels
-                                            for c in 0..<channels { output[c] += scale * row[c] }
+                                            addScaled(plane + offset * channels, scale, into: output, count: channels)
                                         }
                                     }
                                     total![index] = weightSum
@@ -195,4 +196,18 @@ extension Tensor {
         }
         return out
     }
+}
+
+/// target[i] += scale · source[i], eight lanes at a time.
+@inline(__always)
+func addScaled(_ source: UnsafePointer<Float>, _ scale: Float, into target: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    let factor = SIMD8<Float>(repeating: scale)
+    while i + 8 <= count {
+        let value = UnsafeRawPointer(source + i).loadUnaligned(as: SIMD8<Float>.self)
+        let sum = UnsafeRawPointer(target + i).loadUnaligned(as: SIMD8<Float>.self) + factor * value
+        UnsafeMutableRawPointer(target + i).storeBytes(of: sum, as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < count { target[i] += scale * source[i]; i += 1 }
 }

@@ -150,12 +150,8 @@ extension Tensor {
             Threads.parallelRanges(rows, minimumPerChunk: max(1, 8192 / max(width, 1))) { range in
             for row in range {
                 let start = row * width
-                var mean: Float = 0
-                for i in 0..<width { mean += x[start + i] }
-                mean /= Float(width)
-                var variance: Float = 0
-                for i in 0..<width { let d = x[start + i] - mean; variance += d * d }
-                variance /= Float(width)
+                let mean = FastMath.sum(x + start, count: width) / Float(width)
+                let variance = FastMath.sumOfSquaredDeviations(x + start, count: width, from: mean) / Float(width)
                 let inverse = 1 / (variance + epsilon).squareRoot()
                 for i in 0..<width {
                     x[start + i] = (x[start + i] - mean) * inverse * weight.storage[i] + bias.storage[i]

@@ -48,3 +48,32 @@ extension FastMath {
         return largest
     }
 }
+
+extension FastMath {
+    /// Σ p[i] with eight running sums (vectorises; float addition is not reassociated otherwise).
+    @inline(__always)
+    static func sum(_ p: UnsafePointer<Float>, count: Int) -> Float {
+        var lanes = SIMD8<Float>(repeating: 0)
+        var i = 0
+        while i + 8 <= count { lanes += UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self); i += 8 }
+        var total = lanes.sum()
+        while i < count { total += p[i]; i += 1 }
+        return total
+    }
+
+    /// Σ (p[i] − mean)², eight lanes at a time.
+    @inline(__always)
+    static func sumOfSquaredDeviations(_ p: UnsafePointer<Float>, count: Int, from mean: Float) -> Float {
+        var lanes = SIMD8<Float>(repeating: 0)
+        let centre = SIMD8<Float>(repeating: mean)
+        var i = 0
+        while i + 8 <= count {
+            let d = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self) - centre
+            lanes += d * d
+            i += 8
+        }
+        var total = lanes.sum()
+        while i < count { let d = p[i] - mean; total += d * d; i += 1 }
+        return total
+    }
+}

@@ -165,6 +165,17 @@ public struct BilinearTap {
         weights = (a.1, b.1, c.1, d.1)
     }
 
+    /// Corner `index` (0…3) as (pixel offset, weight); weight 0 outside the map.
+    @inline(__always)
+    public func corner(_ index: Int) -> (Int, Float) {
+        switch index {
+        case 0: return (offsets.0, weights.0)
+        case 1: return (offsets.1, weights.1)
+        case 2: return (offsets.2, weights.2)
+        default: return (offsets.3, weights.3)
+        }
+    }
+
     /// Calls `body(pixel offset, weight)` for each corner inside the map.
     @inline(__always)
     public func forEachCorner(_ body: (Int, Float) -> Void) {
