@@ -14,12 +14,7 @@ struct BenchCommand: ParsableCommand {
             """)
 
     @OptionGroup var model: ModelOptions
-
-    @Option(help: ArgumentHelp("Weights: a safetensors state dict (PyTorch key names).", valueName: "file"))
-    var weights: String?
-
-    @Option(help: "Threads for the kernels (default: OMP_NUM_THREADS or all cores).")
-    var threads: Int?
+    @OptionGroup var execution: ExecutionOptions
 
     @Option(help: "Timed forward passes.")
     var runs: Int = 10
@@ -33,26 +28,15 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print milliseconds and GFLOP/s per layer.")
     var profile = false
 
-    @Flag(help: "Run the reference path: no BatchNorm folding or RepConv re-parameterisation.")
-    var unfused = false
-
     func validate() throws {
-        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be from 1 to 256, found \(threads)") }
         guard (1...100_000).contains(runs) else { throw ValidationError("--runs must be from 1 to 100000, found \(runs)") }
         guard (0...100_000).contains(warmup) else { throw ValidationError("--warmup must be from 0 to 100000, found \(warmup)") }
     }
 
     func run() throws {
-        Threads.set(threads ?? Threads.defaultCount)
-        let graph = try model.loadGraph()
-        for diagnostic in graph.diagnostics { printError(diagnostic.description) }
-        guard graph.errors.isEmpty else {
-            printError("\(model.config): \(graph.errors.count) error\(graph.errors.count == 1 ? "" : "s"); nothing was run")
-            throw ExitCode(1)
-        }
-        let parameters = try loadWeights(weights, for: graph, seed: 0)
-        let plan = unfused ? InferencePlan(graph: graph, weights: parameters, fuse: false)
-                           : InferencePlan(graph: graph, weights: parameters)
+        execution.configureThreads()
+        let graph = try model.loadRunnableGraph()
+        let plan = try execution.plan(for: graph, seed: 0)
         let input = randomImage(shape: graph.inputShape, seed: 0)
         var times = [Double]()
         var layerTimes = [[Double]](repeating: [], count: graph.layers.count)
@@ -105,18 +89,4 @@ func peakResidentMegabytes() -> Double {
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
     return Double(usage.ru_maxrss) / 1024
-}
-
-/// Checked weights from a safetensors file, or a seeded initialisation; errors print and exit 1.
-func loadWeights(_ path: String?, for graph: ModelGraph, seed: UInt64) throws -> [String: Tensor] {
-    guard let path else { return Weights.initialized(for: graph, seed: seed) }
-    do {
-        return try Weights.checked(SafeTensors.read(file: path), for: graph, file: path)
-    } catch let error as SafeTensorsError {
-        printError(error.description)
-        throw ExitCode(1)
-    } catch let error as WeightsError {
-        printError(error.description)
-        throw ExitCode(1)
-    }
 }

@@ -16,9 +16,7 @@ struct RunCommand: ParsableCommand {
             """)
 
     @OptionGroup var model: ModelOptions
-
-    @Option(help: ArgumentHelp("Weights: a safetensors state dict (PyTorch key names).", valueName: "file"))
-    var weights: String?
+    @OptionGroup var execution: ExecutionOptions
 
     @Option(help: ArgumentHelp("Input: a safetensors file with the tensor `images` [N, C, H, W] (or one tensor).", valueName: "file"))
     var input: String?
@@ -26,23 +24,11 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write the final output here as the tensor `output`.", valueName: "file"))
     var output: String?
 
-    @Option(help: "Threads for the kernels (default: OMP_NUM_THREADS or all cores).")
-    var threads: Int?
-
     @Option(help: "Seed for the initialisation (without --weights) and the random input (without --input).")
     var seed: UInt64 = 0
 
-    @Flag(help: "Run the reference path: no BatchNorm folding or RepConv re-parameterisation.")
-    var unfused = false
-
-    func validate() throws {
-        if let threads, !(1...256).contains(threads) {
-            throw ValidationError("--threads must be from 1 to 256, found \(threads)")
-        }
-    }
-
     func run() throws {
-        if let threads { Threads.set(threads) } else { Threads.set(Threads.defaultCount) }
+        execution.configureThreads()
         let started = DispatchTime.now()
         var options = model
         var image: Tensor?
@@ -52,17 +38,12 @@ struct RunCommand: ParsableCommand {
             options.batch = tensor.shape[0]
             image = tensor
         }
-        let graph = try options.loadGraph()
-        for diagnostic in graph.diagnostics { printError(diagnostic.description) }
-        guard graph.errors.isEmpty else {
-            printError("\(model.config): \(graph.errors.count) error\(graph.errors.count == 1 ? "" : "s"); nothing was run")
-            throw ExitCode(1)
-        }
+        let graph = try options.loadRunnableGraph()
         if let given = image, given.shape[1] != graph.inputShape[1] {
             printError("\(input!): error: tensor has \(given.shape[1]) channels, \(model.config) takes \(graph.inputShape[1]) (ch)")
             throw ExitCode(1)
         }
-        let plan = InferencePlan(graph: graph, weights: try loadWeights(weights, for: graph, seed: seed), fuse: !unfused)
+        let plan = try execution.plan(for: graph, seed: seed)
         let x = image ?? randomImage(shape: graph.inputShape, seed: seed)
         let prepared = DispatchTime.now()
 
@@ -82,7 +63,7 @@ struct RunCommand: ParsableCommand {
         if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
 
         print("input \(describeShape(x.shape))\(input.map { " from \($0)" } ?? " (random, seed \(seed))"), "
-              + "weights \(weights ?? "initialised (seed \(seed))"), \(Threads.count) thread\(Threads.count == 1 ? "" : "s")")
+               + "weights \(execution.weights ?? "initialised (seed \(seed))"), \(Threads.count) thread\(Threads.count == 1 ? "" : "s")")
         for (position, tensor) in result.outputs.enumerated() {
             let label = result.outputs.count == 1 ? "output" : "output.\(position)"
             let values = tensor.storage
@@ -122,16 +103,6 @@ struct RunCommand: ParsableCommand {
         }
         return tensor
     }
-}
-
-/// A seeded uniform [0, 1) image.
-func randomImage(shape: [Int], seed: UInt64) -> Tensor {
-    var generator = SplitMix64(seed: seed ^ 0x1234_5678)
-    return Tensor(shape: shape, storage: (0..<Tensor.count(of: shape)).map { _ in Float.random(in: 0..<1, using: &generator) })
-}
-
-func milliseconds(_ start: DispatchTime, _ end: DispatchTime) -> Double {
-    Double(end.uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
 }
 
 private func format(_ value: Float) -> String { String(format: "%.5g", value) }
