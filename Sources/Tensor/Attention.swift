@@ -46,12 +46,8 @@ extension Tensor {
                                            locations: Tensor, weights: Tensor) -> Tensor {
         let (batch, valueLength, heads, headWidth) = (value.shape[0], value.shape[1], value.shape[2], value.shape[3])
         let queryLength = locations.shape[1]
-        let totalPoints = locations.shape[3]
-        let points = totalPoints / levelShapes.count
-        var starts = [Int]()
-        var running = 0
-        for level in levelShapes { starts.append(running); running += level.height * level.width }
-        precondition(running == valueLength, "value length \(valueLength) for levels \(levelShapes)")
+        let sampling = DeformableSampling(levelShapes: levelShapes, valueLength: valueLength, totalPoints: locations.shape[3])
+        let totalPoints = sampling.totalPoints
         let width = heads * headWidth
         return Tensor(shape: [batch, queryLength, width]) { out in
             value.storage.withUnsafeBufferPointer { v in
@@ -65,14 +61,9 @@ extension Tensor {
                                 let output = destination! + index * headWidth
                                 for i in 0..<headWidth { output[i] = 0 }
                                 for point in 0..<totalPoints {
-                                    let level = point / points
-                                    let (height, levelWidth) = levelShapes[level]
-                                    let location = where_! + (index * totalPoints + point) * 2
-                                    // grid_sample coordinates: 2·loc − 1
-                                    let tap = BilinearTap(x: 2 * location[0] - 1, y: 2 * location[1] - 1,
-                                                          width: levelWidth, height: height, padding: .zeros)
+                                    let (level, tap) = sampling.tap(where_!, sample: index * totalPoints + point)
                                     let a = attention![index * totalPoints + point]
-                                    let plane = values! + ((n * valueLength + starts[level]) * heads + head) * headWidth
+                                    let plane = values! + ((n * valueLength + sampling.starts[level]) * heads + head) * headWidth
                                     for i in 0..<headWidth {
                                         output[i] += a * tap.sample(plane + i, stride: width)
                                     }
@@ -106,14 +97,38 @@ extension Tensor {
     }
 }
 
+/// The levels of a multi-scale deformable attention: where each level's tokens start, and the
+/// bilinear tap of each sampling location (grid_sample coordinates 2·loc − 1, zero padding).
+struct DeformableSampling {
+    let levelShapes: [(height: Int, width: Int)]
+    let starts: [Int]
+    let totalPoints: Int
+    let pointsPerLevel: Int
+
+    init(levelShapes: [(height: Int, width: Int)], valueLength: Int, totalPoints: Int) {
+        var starts = [Int](), running = 0
+        for level in levelShapes { starts.append(running); running += level.height * level.width }
+        precondition(running == valueLength, "value length \(valueLength) for levels \(levelShapes)")
+        self.levelShapes = levelShapes
+        self.starts = starts
+        self.totalPoints = totalPoints
+        pointsPerLevel = totalPoints / levelShapes.count
+    }
+
+    /// The level and tap of sample `sample` (= (query·heads + head)·totalPoints + point) in
+    /// `locations`, pairs of (x, y) in [0, 1].
+    @inline(__always)
+    func tap(_ locations: UnsafePointer<Float>, sample: Int) -> (level: Int, tap: BilinearTap) {
+        let level = (sample % totalPoints) / pointsPerLevel
+        let (height, width) = levelShapes[level]
+        let location = locations + sample * 2
+        return (level, BilinearTap(x: 2 * location[0] - 1, y: 2 * location[1] - 1, width: width, height: height, padding: .zeros))
+    }
+}
+
 /// In-place softmax of each row.
 func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
-    for row in 0..<rows {
-        let start = x + row * width
-        let largest = FastMath.maximum(start, count: width)
-        let inverse = 1 / FastMath.expSubtracting(start, count: width, shift: largest)
-        for i in 0..<width { start[i] *= inverse }
-    }
+    for row in 0..<rows { FastMath.softmax(x + row * width, count: width) }
 }
 
 extension Tensor {
@@ -127,13 +142,9 @@ extension Tensor {
                                                     valueWeight: Tensor, valueBias: Tensor, heads: Int) -> Tensor {
         let (batch, valueLength, channels) = (features.shape[0], features.shape[1], features.shape[2])
         let queryLength = locations.shape[1]
-        let totalPoints = locations.shape[3]
-        let points = totalPoints / levelShapes.count
+        let sampling = DeformableSampling(levelShapes: levelShapes, valueLength: valueLength, totalPoints: locations.shape[3])
+        let totalPoints = sampling.totalPoints
         let width = valueWeight.shape[0], headWidth = width / heads
-        var starts = [Int]()
-        var running = 0
-        for level in levelShapes { starts.append(running); running += level.height * level.width }
-        precondition(running == valueLength, "feature length \(valueLength) for levels \(levelShapes)")
         // per (query, head): Σ a·w·feature (C values) and Σ a·w over in-map corners
         var sums = [Float](repeating: 0, count: batch * queryLength * heads * channels)
         var mass = [Float](repeating: 0, count: batch * queryLength * heads)
@@ -150,13 +161,9 @@ extension Tensor {
                                     let output = target! + index * channels
                                     var weightSum: Float = 0
                                     for point in 0..<totalPoints {
-                                        let level = point / points
-                                        let (height, levelWidth) = levelShapes[level]
-                                        let location = where_! + (index * totalPoints + point) * 2
-                                        let tap = BilinearTap(x: 2 * location[0] - 1, y: 2 * location[1] - 1,
-                                                              width: levelWidth, height: height, padding: .zeros)
+                                        let (level, tap) = sampling.tap(where_!, sample: index * totalPoints + point)
                                         let a = attention![index * totalPoints + point]
-                                        let plane = source! + (n * valueLength + starts[level]) * channels
+                                        let plane = source! + (n * valueLength + sampling.starts[level]) * channels
                                         for corner in 0..<4 {
                                             let (offset, cornerWeight) = tap.corner(corner)
                                             if cornerWeight == 0 { continue }

@@ -134,22 +134,6 @@ extension Tensor {
         }
     }
 
-    /// Adds `bias[c]` to every element of channel c of an NCHW tensor.
-    public mutating func addChannelBias(_ bias: Tensor) {
-        let (batch, channels) = (shape[0], shape[1])
-        let plane = count / max(batch * channels, 1)
-        bias.storage.withUnsafeBufferPointer { b in
-            storage.withUnsafeMutableBufferPointer { x in
-                for n in 0..<batch {
-                    for c in 0..<channels {
-                        let base = (n * channels + c) * plane
-                        let value = b[c]
-                        for i in 0..<plane { x[base + i] += value }
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// Lays out every kernel tap of every channel as a row over output positions (zero padding).

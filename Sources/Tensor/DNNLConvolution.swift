@@ -220,26 +220,27 @@ public final class Scratch: @unchecked Sendable {
 /// (weight name and input shape). Thread-safe.
 public final class KernelCache: Sendable {
     private let convolutions = Mutex<[String: DNNLConvolution?]>([:])
+    private let winograds = Mutex<[String: WinogradConvolution]>([:])
     /// Blocked-layout buffers shared by this cache's convolutions.
     public let scratch = Scratch()
 
     public init() {}
 
-    private let winograds = Mutex<[String: WinogradConvolution]>([:])
-
     /// The cached Winograd convolution for `key`, created by `make` the first time.
     public func winograd(_ key: String, make: () -> WinogradConvolution) -> WinogradConvolution {
-        if let cached = winograds.withLock({ $0[key] }) { return cached }
-        let created = make()
-        winograds.withLock { $0[key] = created }
-        return created
+        KernelCache.cached(key, in: winograds, make: make)
     }
 
     /// The cached convolution for `key`, created by `make` the first time (nil: not available).
     public func convolution(_ key: String, make: () -> DNNLConvolution?) -> DNNLConvolution? {
-        if let cached = convolutions.withLock({ $0[key] }) { return cached }
+        KernelCache.cached(key, in: convolutions, make: make)
+    }
+
+    /// Get-or-create; `make` runs outside the lock (creating a primitive takes milliseconds).
+    private static func cached<Value: Sendable>(_ key: String, in table: borrowing Mutex<[String: Value]>, make: () -> Value) -> Value {
+        if let cached = table.withLock({ $0[key] }) { return cached }
         let created = make()
-        convolutions.withLock { $0[key] = created }
+        table.withLock { $0[key] = created }
         return created
     }
 }

@@ -203,9 +203,7 @@ extension Tensor {
                     let o = index / inner, i = index % inner
                     let start = base! + o * size * inner + i
                     if inner == 1 {
-                        let largest = FastMath.maximum(start, count: size)
-                        let inverse = 1 / FastMath.expSubtracting(start, count: size, shift: largest)
-                        for j in 0..<size { start[j] *= inverse }
+                        FastMath.softmax(start, count: size)
                         continue
                     }
                     var largest = -Float.infinity

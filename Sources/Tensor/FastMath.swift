@@ -77,3 +77,12 @@ extension FastMath {
         return total
     }
 }
+
+extension FastMath {
+    /// In-place softmax of one contiguous row (max-subtracted, as PyTorch).
+    @inline(__always)
+    static func softmax(_ p: UnsafeMutablePointer<Float>, count: Int) {
+        let inverse = 1 / expSubtracting(p, count: count, shift: maximum(p, count: count))
+        for i in 0..<count { p[i] *= inverse }
+    }
+}

@@ -176,15 +176,6 @@ public struct BilinearTap {
         }
     }
 
-    /// Calls `body(pixel offset, weight)` for each corner inside the map.
-    @inline(__always)
-    public func forEachCorner(_ body: (Int, Float) -> Void) {
-        if weights.0 != 0 { body(offsets.0, weights.0) }
-        if weights.1 != 0 { body(offsets.1, weights.1) }
-        if weights.2 != 0 { body(offsets.2, weights.2) }
-        if weights.3 != 0 { body(offsets.3, weights.3) }
-    }
-
     /// The interpolated value of a plane whose pixel i is at `plane[i * stride]`.
     @inline(__always)
     public func sample(_ plane: UnsafePointer<Float>, stride: Int) -> Float {

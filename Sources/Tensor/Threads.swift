@@ -79,7 +79,7 @@ enum OpenMP {
     typealias Parallel = @convention(c) (@convention(c) (UnsafeMutableRawPointer?) -> Void, UnsafeMutableRawPointer?, UInt32, UInt32) -> Void
 
     static let parallel: Parallel? = {
-        guard getenv("MODELGRAPH_DISPATCH") == nil, let symbol = dlsym(nil, "GOMP_parallel") else { return nil }
+        guard let symbol = dlsym(nil, "GOMP_parallel") else { return nil }
         return unsafeBitCast(symbol, to: Parallel.self)
     }()
 
