@@ -82,40 +82,31 @@ extension Tensor {
 
     /// One output channel per input channel (groups = channels), as a direct loop.
     func depthwiseConv2d(weight: Tensor, bias: Tensor?, geometry g: ConvolutionGeometry) -> Tensor {
-        let (batch, channels, height, width) = (shape[0], shape[1], shape[2], shape[3])
+        let (channels, height, width) = (shape[1], shape[2], shape[3])
         let outHeight = g.outputHeight(height), outWidth = g.outputWidth(width)
         let kh = g.kernelHeight, kw = g.kernelWidth
-        var out = Tensor(shape: [batch, channels, outHeight, outWidth])
-        storage.withUnsafeBufferPointer { input in
-            weight.storage.withUnsafeBufferPointer { weights in
-                out.storage.withUnsafeMutableBufferPointer { output in
-                    let base = output.baseAddress!
-                    Threads.parallelFor(batch * channels) { plane in
-                        let channel = plane % channels
-                        let source = input.baseAddress! + plane * height * width
-                        let destination = base + plane * outHeight * outWidth
-                        let kernel = weights.baseAddress! + channel * kh * kw
-                        let biasValue = bias?.storage[channel] ?? 0
-                        for oy in 0..<outHeight {
-                            for ox in 0..<outWidth {
-                                var sum: Float = biasValue
-                                for ky in 0..<kh {
-                                    let iy = oy * g.stride - g.padding + ky * g.dilation
-                                    if iy < 0 || iy >= height { continue }
-                                    for kx in 0..<kw {
-                                        let ix = ox * g.stride - g.padding + kx * g.dilation
-                                        if ix < 0 || ix >= width { continue }
-                                        sum += source[iy * width + ix] * kernel[ky * kw + kx]
-                                    }
-                                }
-                                destination[oy * outWidth + ox] = sum
+        return weight.storage.withUnsafeBufferPointer { weights in
+            mappingPlanes(height: outHeight, width: outWidth) { plane, source, destination in
+                let channel = plane % channels
+                let kernel = weights.baseAddress! + channel * kh * kw
+                let biasValue = bias?.storage[channel] ?? 0
+                for oy in 0..<outHeight {
+                    for ox in 0..<outWidth {
+                        var sum: Float = biasValue
+                        for ky in 0..<kh {
+                            let iy = oy * g.stride - g.padding + ky * g.dilation
+                            if iy < 0 || iy >= height { continue }
+                            for kx in 0..<kw {
+                                let ix = ox * g.stride - g.padding + kx * g.dilation
+                                if ix < 0 || ix >= width { continue }
+                                sum += source[iy * width + ix] * kernel[ky * kw + kx]
                             }
                         }
+                        destination[oy * outWidth + ox] = sum
                     }
                 }
             }
         }
-        return out
     }
 
     /// `F.unfold(x, kernel, dilation, padding, stride)`: [N, C·kh·kw, L] with zero padding,

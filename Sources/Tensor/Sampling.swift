@@ -6,23 +6,16 @@ extension Tensor {
     /// source step per output pixel: 1/scale_factor when a factor was given, else input/output.
     public func interpolateNearest(height outHeight: Int, width outWidth: Int,
                                    scaleHeight: Float? = nil, scaleWidth: Float? = nil, exact: Bool = false) -> Tensor {
-        let (batch, channels, height, width) = (shape[0], shape[1], shape[2], shape[3])
+        let (height, width) = (shape[2], shape[3])
         let stepY = scaleHeight ?? Float(height) / Float(outHeight)
         let stepX = scaleWidth ?? Float(width) / Float(outWidth)
         let offset: Float = exact ? 0.5 : 0
         let rows = (0..<outHeight).map { min(Int(((Float($0) + offset) * stepY).rounded(.down)), height - 1) }
         let columns = (0..<outWidth).map { min(Int(((Float($0) + offset) * stepX).rounded(.down)), width - 1) }
-        return Tensor(shape: [batch, channels, outHeight, outWidth]) { out in
-            storage.withUnsafeBufferPointer { x in
-                let destination = out.baseAddress, source = x.baseAddress
-                Threads.parallelFor(batch * channels) { plane in
-                    let input = source! + plane * height * width
-                    let output = destination! + plane * outHeight * outWidth
-                    for oy in 0..<outHeight {
-                        let line = input + rows[oy] * width
-                        for ox in 0..<outWidth { output[oy * outWidth + ox] = line[columns[ox]] }
-                    }
-                }
+        return mappingPlanes(height: outHeight, width: outWidth) { _, input, output in
+            for oy in 0..<outHeight {
+                let line = input + rows[oy] * width
+                for ox in 0..<outWidth { output[oy * outWidth + ox] = line[columns[ox]] }
             }
         }
     }
@@ -30,7 +23,7 @@ extension Tensor {
     /// `F.interpolate(mode="bilinear", align_corners=…)` to a size; `scale` as in `interpolateNearest`.
     public func interpolateBilinear(height outHeight: Int, width outWidth: Int, alignCorners: Bool,
                                     scaleHeight: Float? = nil, scaleWidth: Float? = nil) -> Tensor {
-        let (batch, channels, height, width) = (shape[0], shape[1], shape[2], shape[3])
+        let (height, width) = (shape[2], shape[3])
         func taps(_ outSize: Int, _ inSize: Int, _ scale: Float?) -> [(Int, Int, Float)] {
             (0..<outSize).map { o in
                 var source: Float
@@ -46,21 +39,30 @@ extension Tensor {
             }
         }
         let rowTaps = taps(outHeight, height, scaleHeight), columnTaps = taps(outWidth, width, scaleWidth)
+        return mappingPlanes(height: outHeight, width: outWidth) { _, input, output in
+            for oy in 0..<outHeight {
+                let (y0, y1, fy) = rowTaps[oy]
+                for ox in 0..<outWidth {
+                    let (x0, x1, fx) = columnTaps[ox]
+                    let top = input[y0 * width + x0] * (1 - fx) + input[y0 * width + x1] * fx
+                    let bottom = input[y1 * width + x0] * (1 - fx) + input[y1 * width + x1] * fx
+                    output[oy * outWidth + ox] = top * (1 - fy) + bottom * fy
+                }
+            }
+        }
+    }
+
+    /// A new [N, C, outHeight, outWidth] tensor whose planes `body(plane index, input plane,
+    /// output plane)` fills from this NCHW tensor's planes, in parallel.
+    @inline(__always)
+    func mappingPlanes(height outHeight: Int, width outWidth: Int,
+                       _ body: (Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) -> Tensor {
+        let (batch, channels, height, width) = (shape[0], shape[1], shape[2], shape[3])
         return Tensor(shape: [batch, channels, outHeight, outWidth]) { out in
             storage.withUnsafeBufferPointer { x in
                 let destination = out.baseAddress, source = x.baseAddress
                 Threads.parallelFor(batch * channels) { plane in
-                    let input = source! + plane * height * width
-                    let output = destination! + plane * outHeight * outWidth
-                    for oy in 0..<outHeight {
-                        let (y0, y1, fy) = rowTaps[oy]
-                        for ox in 0..<outWidth {
-                            let (x0, x1, fx) = columnTaps[ox]
-                            let top = input[y0 * width + x0] * (1 - fx) + input[y0 * width + x1] * fx
-                            let bottom = input[y1 * width + x0] * (1 - fx) + input[y1 * width + x1] * fx
-                            output[oy * outWidth + ox] = top * (1 - fy) + bottom * fy
-                        }
-                    }
+                    body(plane, source! + plane * height * width, destination! + plane * outHeight * outWidth)
                 }
             }
         }
