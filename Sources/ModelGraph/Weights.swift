@@ -17,9 +17,9 @@ public enum Weights {
         var declared = Set<String>()
         var missing = [String](), mismatched = [String]()
         for layer in graph.layers {
+            let owner = "layer \(layer.index) (\(layer.moduleName)), \(graph.spec.file):\(layer.row.location.line)"
             for declaration in layer.tree.stateDictionary(prefix: layer.keyPrefix) {
                 declared.insert(declaration.name)
-                let owner = "layer \(layer.index) (\(layer.moduleName)), \(graph.spec.file):\(layer.row.location.line)"
                 guard let tensor = tensors[declaration.name] else {
                     missing.append("  \(declaration.name) \(describeShape(declaration.shape)) — \(owner)")
                     continue
