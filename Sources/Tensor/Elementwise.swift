@@ -17,6 +17,20 @@ public enum Activation: Sendable, Hashable {
         case .sigmoid: return 1 / (1 + FastMath.exp(-x))
         }
     }
+
+    /// In place over a contiguous run: one loop per activation, so each one vectorises
+    /// (a switch per element keeps the loop scalar — 5× slower for SiLU).
+    @inline(__always)
+    public func apply(_ p: UnsafeMutablePointer<Float>, count: Int) {
+        switch self {
+        case .identity: return
+        case .relu: for i in 0..<count { p[i] = Activation.relu.apply(p[i]) }
+        case .relu6: for i in 0..<count { p[i] = Activation.relu6.apply(p[i]) }
+        case .silu: for i in 0..<count { p[i] = Activation.silu.apply(p[i]) }
+        case .gelu: for i in 0..<count { p[i] = Activation.gelu.apply(p[i]) }
+        case .sigmoid: for i in 0..<count { p[i] = Activation.sigmoid.apply(p[i]) }
+        }
+    }
 }
 
 extension Tensor {
@@ -134,7 +148,8 @@ extension Tensor {
                 let c = index % channels
                 let s = scale[c], t = shift[c]
                 let start = base! + index * plane
-                for i in 0..<plane { start[i] = activation.apply(start[i] * s + t) }
+                for i in 0..<plane { start[i] = start[i] * s + t }
+                activation.apply(start, count: plane)
             }
         }
         return out

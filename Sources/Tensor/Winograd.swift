@@ -144,13 +144,14 @@ public final class WinogradConvolution: @unchecked Sendable {
                                     let (r0, r1, r2, r3) = (partial + (4 * i) * tilesX, partial + (4 * i + 1) * tilesX,
                                                             partial + (4 * i + 2) * tilesX, partial + (4 * i + 3) * tilesX)
                                     for tx in 0..<tilesX {
-                                        y[2 * tx] = activation.apply(r0[tx] + r1[tx] + r2[tx] + b)
-                                        y[2 * tx + 1] = activation.apply(r1[tx] - r2[tx] - r3[tx] + b)
+                                        y[2 * tx] = r0[tx] + r1[tx] + r2[tx] + b
+                                        y[2 * tx + 1] = r1[tx] - r2[tx] - r3[tx] + b
                                     }
                                     let outputRow = 2 * ty + i
                                     if outputRow < height {
                                         let line = plane + outputRow * width
                                         for j in 0..<width { line[j] = y[j] }
+                                        activation.apply(line, count: width)
                                     }
                                 }
                             }
