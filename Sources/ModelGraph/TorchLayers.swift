@@ -14,9 +14,10 @@ extension LayerWeights {
                                            padding: padding, dilation: dilation)
         let bias = tensors[prefix + "bias"]
         if let cache, WinogradConvolution.applies(weight: weight, geometry: geometry, groups: groups) {
-            // one transformed weight set per conv, any input size
-            let winograd = cache.winograd("\(prefix)|\(activation)") {
-                WinogradConvolution(weight: weight, bias: bias, activation: activation, scratch: cache.scratch)
+            // one transformed weight set per conv and tile size, any input size
+            let tile = WinogradConvolution.outputTile(height: x.shape[2], width: x.shape[3])
+            let winograd = cache.winograd("\(prefix)|\(activation)|\(tile)") {
+                WinogradConvolution(weight: weight, bias: bias, activation: activation, outputTile: tile, scratch: cache.scratch)
             }
             return winograd(x)
         }

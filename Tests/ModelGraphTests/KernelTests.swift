@@ -265,14 +265,16 @@ struct KernelTests {
 }
 
 extension KernelTests {
-    @Test(arguments: [(8, 12, 7, 9), (16, 8, 10, 10), (3, 5, 1, 2), (32, 16, 5, 6)])
+    @Test(arguments: [(8, 12, 7, 9), (16, 8, 10, 10), (3, 5, 1, 2), (32, 16, 5, 6), (64, 64, 13, 11)])
     func winogradMatchesDefinition(inputChannels: Int, outputChannels: Int, height: Int, width: Int) {
         let x = Self.random([2, inputChannels, height, width], seed: 30)
         let w = Self.random([outputChannels, inputChannels, 3, 3], seed: 31), b = Self.random([outputChannels], seed: 32)
         let naive = Self.naiveConvolution(x, w, b, stride: 1, padding: 1, dilation: 1, groups: 1)
         for activation in [Activation.identity, .silu] {
-            let winograd = WinogradConvolution(weight: w, bias: b, activation: activation, scratch: Scratch())
-            #expect(Self.close(winograd(x), naive.activated(activation), tolerance: 1e-5), "\(activation)")
+            for tile in [2, 4] {
+                let winograd = WinogradConvolution(weight: w, bias: b, activation: activation, outputTile: tile, scratch: Scratch())
+                #expect(Self.close(winograd(x), naive.activated(activation), tolerance: 1e-5), "\(activation) F(\(tile)×\(tile))")
+            }
         }
     }
 }
