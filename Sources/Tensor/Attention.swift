@@ -156,23 +156,27 @@ extension Tensor {
                             let source = f.baseAddress, where_ = l.baseAddress, attention = w.baseAddress
                             let target = s.baseAddress, total = m.baseAddress
                             Threads.parallelRanges(batch * queryLength * heads, minimumPerChunk: 16) { range in
+                                // the in-map corners of all points: (feature row, weight)
+                                let taps = UnsafeMutablePointer<(row: Int, weight: Float)>.allocate(capacity: 4 * totalPoints)
+                                defer { taps.deallocate() }
                                 for index in range {
                                     let n = index / (queryLength * heads)
-                                    let output = target! + index * channels
-                                    var weightSum: Float = 0
+                                    var weightSum: Float = 0, tapCount = 0
                                     for point in 0..<totalPoints {
                                         let (level, tap) = sampling.tap(where_!, sample: index * totalPoints + point)
                                         let a = attention![index * totalPoints + point]
-                                        let plane = source! + (n * valueLength + sampling.starts[level]) * channels
+                                        let first = n * valueLength + sampling.starts[level]
                                         for corner in 0..<4 {
                                             let (offset, cornerWeight) = tap.corner(corner)
                                             if cornerWeight == 0 { continue }
                                             let scale = a * cornerWeight
                                             weightSum += scale
-                                            addScaled(plane + offset * channels, scale, into: output, count: channels)
+                                            taps[tapCount] = (first + offset, scale)
+                                            tapCount += 1
                                         }
                                     }
                                     total![index] = weightSum
+                                    weightedRowSum(source!, rows: taps, count: tapCount, width: channels, into: target! + index * channels)
                                 }
                             }
                         }
@@ -205,16 +209,34 @@ extension Tensor {
     }
 }
 
-/// target[i] += scale · source[i], eight lanes at a time.
+/// target = Σ_t rows[t].weight · source[rows[t].row · width ..< +width], taps in order: 32
+/// columns at a time held in registers across all taps, so the target is written once instead
+/// of loaded and stored per tap (the loop was bound by that traffic).
 @inline(__always)
-func addScaled(_ source: UnsafePointer<Float>, _ scale: Float, into target: UnsafeMutablePointer<Float>, count: Int) {
-    var i = 0
-    let factor = SIMD8<Float>(repeating: scale)
-    while i + 8 <= count {
-        let value = UnsafeRawPointer(source + i).loadUnaligned(as: SIMD8<Float>.self)
-        let sum = UnsafeRawPointer(target + i).loadUnaligned(as: SIMD8<Float>.self) + factor * value
-        UnsafeMutableRawPointer(target + i).storeBytes(of: sum, as: SIMD8<Float>.self)
-        i += 8
+func weightedRowSum(_ source: UnsafePointer<Float>, rows: UnsafePointer<(row: Int, weight: Float)>, count: Int, width: Int,
+                    into target: UnsafeMutablePointer<Float>) {
+    func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
+    func store(_ value: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: value, as: SIMD8<Float>.self) }
+    var column = 0
+    while column + 32 <= width {
+        var (a0, a1, a2, a3) = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
+        for t in 0..<count {
+            let p = source + rows[t].row * width + column, w = SIMD8<Float>(repeating: rows[t].weight)
+            a0 += w * load(p)
+            a1 += w * load(p + 8)
+            a2 += w * load(p + 16)
+            a3 += w * load(p + 24)
+        }
+        store(a0, target + column)
+        store(a1, target + column + 8)
+        store(a2, target + column + 16)
+        store(a3, target + column + 24)
+        column += 32
     }
-    while i < count { target[i] += scale * source[i]; i += 1 }
+    while column < width {
+        var sum: Float = 0
+        for t in 0..<count { sum += rows[t].weight * source[rows[t].row * width + column] }
+        target[column] = sum
+        column += 1
+    }
 }

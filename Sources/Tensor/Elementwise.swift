@@ -161,17 +161,21 @@ extension Tensor {
         let rows = count / max(width, 1)
         var out = self
         out.storage.withUnsafeMutableBufferPointer { buffer in
-            let x = buffer.baseAddress!
-            Threads.parallelRanges(rows, minimumPerChunk: max(1, 8192 / max(width, 1))) { range in
-            for row in range {
-                let start = row * width
-                let mean = FastMath.sum(x + start, count: width) / Float(width)
-                let variance = FastMath.sumOfSquaredDeviations(x + start, count: width, from: mean) / Float(width)
-                let inverse = 1 / (variance + epsilon).squareRoot()
-                for i in 0..<width {
-                    x[start + i] = (x[start + i] - mean) * inverse * weight.storage[i] + bias.storage[i]
+            weight.storage.withUnsafeBufferPointer { weights in
+                bias.storage.withUnsafeBufferPointer { biases in
+                    // raw pointers in the workers: Array accesses there retain and release the
+                    // shared buffer, and the two cores then fight over its reference count
+                    let (x, scale, shift) = (buffer.baseAddress!, weights.baseAddress!, biases.baseAddress!)
+                    Threads.parallelRanges(rows, minimumPerChunk: max(1, 8192 / max(width, 1))) { range in
+                        for row in range {
+                            let start = x + row * width
+                            let mean = FastMath.sum(start, count: width) / Float(width)
+                            let variance = FastMath.sumOfSquaredDeviations(start, count: width, from: mean) / Float(width)
+                            let inverse = 1 / (variance + epsilon).squareRoot()
+                            for i in 0..<width { start[i] = (start[i] - mean) * inverse * scale[i] + shift[i] }
+                        }
+                    }
                 }
-            }
             }
         }
         return out

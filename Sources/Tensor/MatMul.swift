@@ -47,24 +47,68 @@ extension Tensor {
 
     /// `nn.Linear`: x[..., in] · weightᵀ[in, out] + bias.
     public func linear(weight: Tensor, bias: Tensor?) -> Tensor {
-        var out = matmul(weight, transposeOther: true)
-        if let bias { out.addRowBias(bias) }
-        return out
+        guard let bias else { return matmul(weight, transposeOther: true) }
+        let k = shape[rank - 1], n = weight.shape[0]
+        precondition(weight.shape[1] == k && bias.count == n, "linear \(shape) × \(weight.shape)ᵀ + \(bias.shape)")
+        var outShape = shape
+        outShape[rank - 1] = n
+        let rows = count / max(k, 1)
+        // the output starts as the bias rows and the GEMM adds the product (beta = 1): one pass
+        // over the output instead of a zero fill and then a bias pass
+        return Tensor(shape: outShape) { out in
+            guard let c = out.baseAddress, n > 0 else { return }
+            Tensor.fillRows(c, rows: rows, with: bias)
+            storage.withUnsafeBufferPointer { a in
+                weight.storage.withUnsafeBufferPointer { b in
+                    if rows > 0 && k > 0 {
+                        Gemm.multiply(m: rows, n: n, k: k, a: a.baseAddress!, lda: k, b: b.baseAddress!, ldb: k, transposeB: true,
+                                      c: c, ldc: n, beta: 1)
+                    }
+                }
+            }
+        }
     }
 
-    /// Adds a vector to every row of the last axis.
-    public mutating func addRowBias(_ bias: Tensor) {
-        let width = bias.count
-        precondition(shape.last == width)
-        let rows = count / max(width, 1)
-        bias.storage.withUnsafeBufferPointer { b in
-            storage.withUnsafeMutableBufferPointer { x in
-                let source = b.baseAddress, target = x.baseAddress
-                Threads.parallelRanges(rows, minimumPerChunk: max(1, 16384 / max(width, 1))) { range in
-                    for row in range {
-                        let base = target! + row * width
-                        for i in 0..<width { base[i] += source![i] }
+    /// Writes `row` into each of `rows` consecutive rows at `target`, rows in parallel.
+    static func fillRows(_ target: UnsafeMutablePointer<Float>, rows: Int, with row: Tensor) {
+        let width = row.count
+        row.storage.withUnsafeBufferPointer { values in
+            let source = values.baseAddress!
+            Threads.parallelRanges(rows, minimumPerChunk: max(1, 16384 / max(width, 1))) { range in
+                for r in range { (target + r * width).update(from: source, count: width) }
+            }
+        }
+    }
+
+    /// `nn.Conv2d` 1×1 (weight [out, C] or [out, C, 1, 1], optional bias) over NCHW maps,
+    /// written as tokens: [B, Σ H·W, out], each map's positions in raster order after the
+    /// previous map's — the flatten-permute-concatenate of a detection head's input, done by
+    /// one transposed GEMM per map straight into place.
+    public static func tokens(projecting maps: [Tensor], weights: [Tensor], biases: [Tensor?]) -> Tensor {
+        precondition(maps.count == weights.count && maps.count == biases.count && !maps.isEmpty)
+        let batch = maps[0].shape[0], width = weights[0].shape[0]
+        let total = maps.reduce(0) { $0 + $1.shape[2] * $1.shape[3] }
+        return Tensor(shape: [batch, total, width]) { out in
+            guard let base = out.baseAddress else { return }
+            for n in 0..<batch {
+                var start = 0
+                for (level, map) in maps.enumerated() {
+                    let (channels, positions) = (map.shape[1], map.shape[2] * map.shape[3])
+                    precondition(weights[level].count == width * channels && map.shape[0] == batch)
+                    let target = base + (n * total + start) * width
+                    if let bias = biases[level] {
+                        fillRows(target, rows: positions, with: bias)
+                    } else {
+                        target.update(repeating: 0, count: positions * width)
                     }
+                    map.storage.withUnsafeBufferPointer { a in
+                        weights[level].storage.withUnsafeBufferPointer { b in
+                            Gemm.multiply(m: positions, n: width, k: channels,
+                                          a: a.baseAddress! + n * channels * positions, lda: positions, transposeA: true,
+                                          b: b.baseAddress!, ldb: channels, transposeB: true, c: target, ldc: width, beta: 1)
+                        }
+                    }
+                    start += positions
                 }
             }
         }

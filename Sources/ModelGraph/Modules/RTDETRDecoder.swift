@@ -141,31 +141,37 @@ public struct RTDETRDecoder: LayerModule {
     public func forward(_ inputs: [Tensor], _ weights: LayerWeights) throws(LayerError) -> [Tensor] {
         let batch = inputs[0].shape[0], hidden = hiddenChannels
         // encoder input: project each level, flatten to tokens, concatenate
-        var levelShapes = [(height: Int, width: Int)]()
-        var tokens = [Tensor]()
-        for (level, input) in inputs.enumerated() {
-            let projection = weights.child("input_proj").child(String(level))
-            let projected = projection.convBatchNorm(input, conv: "0", norm: "1", activation: .identity)
-            let (height, width) = (input.shape[2], input.shape[3])
-            levelShapes.append((height, width))
-            tokens.append(projected.reshaped([batch, hidden, height * width]).permuted([0, 2, 1]))
+        let levelShapes = inputs.map { (height: $0.shape[2], width: $0.shape[3]) }
+        let projections = inputs.indices.map { weights.child("input_proj").child(String($0)) }
+        let features: Tensor
+        if projections.allSatisfy({ !$0.child("1").has("weight") }) {
+            // BatchNorms folded by the plan: each level's 1×1 conv straight into its token rows
+            features = Tensor.tokens(projecting: inputs, weights: projections.map { $0.child("0")["weight"] },
+                                     biases: projections.map { $0.child("0").tensors[$0.child("0").prefix + "bias"] })
+        } else {
+            features = Tensor.concatenate(zip(inputs, projections).map { input, projection in
+                projection.convBatchNorm(input, conv: "0", norm: "1", activation: .identity)
+                    .reshaped([batch, hidden, input.shape[2] * input.shape[3]]).permuted([0, 2, 1])
+            }, axis: 1)
         }
-        let features = Tensor.concatenate(tokens, axis: 1)
         let anchorCount = features.shape[1]
         let (anchors, valid) = RTDETRDecoder.anchors(levelShapes)
 
-        // encoder head: score every anchor, keep the top k as queries
-        var masked = features
+        // encoder head: score every anchor, keep the top k as queries. Invalid anchors' features
+        // are zeroed first (valid_mask · feats), so their enc_output row is the linear's bias.
+        let encoderLinear = weights.child("enc_output").child("0")
+        var projected = encoderLinear.linear(features)
         if valid.contains(false) {
-            masked.storage.withUnsafeMutableBufferPointer { values in
+            let bias = encoderLinear["bias"]
+            projected.storage.withUnsafeMutableBufferPointer { values in
                 for n in 0..<batch {
                     for anchor in 0..<anchorCount where !valid[anchor] {
-                        for c in 0..<hidden { values[(n * anchorCount + anchor) * hidden + c] = 0 }
+                        for c in 0..<hidden { values[(n * anchorCount + anchor) * hidden + c] = bias.storage[c] }
                     }
                 }
             }
         }
-        let encoded = weights.child("enc_output").child("1").layerNorm(weights.child("enc_output").child("0").linear(masked))
+        let encoded = weights.child("enc_output").child("1").layerNorm(projected)
         let encoderScores = weights.child("enc_score_head").linear(encoded)
         let k = min(queryCount, anchorCount)
         let best = Tensor(shape: [batch, anchorCount], storage: (0..<(batch * anchorCount)).map { row in
