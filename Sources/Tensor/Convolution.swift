@@ -26,7 +26,7 @@ public struct ConvolutionGeometry: Sendable, Hashable {
         (width + 2 * padding - dilation * (kernelWidth - 1) - 1) / stride + 1
     }
 
-    var isPointwise: Bool { kernelHeight == 1 && kernelWidth == 1 && stride == 1 && padding == 0 }
+    public var isPointwise: Bool { kernelHeight == 1 && kernelWidth == 1 && stride == 1 && padding == 0 }
 }
 
 extension Tensor {
@@ -42,6 +42,9 @@ extension Tensor {
         let outHeight = geometry.outputHeight(height), outWidth = geometry.outputWidth(width)
         if groups == inputChannels && groups == outputChannels && groups > 1 {
             return depthwiseConv2d(weight: weight, bias: bias, geometry: geometry).activated(activation)
+        }
+        if geometry.isPointwise && groups == 1 {
+            return pointwiseConv2d(weight: weight, bias: bias, activation: activation)
         }
         let groupIn = inputChannels / groups, groupOut = outputChannels / groups
         let reduction = groupIn * geometry.kernelHeight * geometry.kernelWidth
@@ -78,6 +81,35 @@ extension Tensor {
                                        shift: bias?.storage ?? [Float](repeating: 0, count: outputChannels), activation: activation)
         }
         return out
+    }
+
+    /// A 1×1 convolution as one GEMM per image, out[O, H·W] = W[O, C] · x[C, H·W], straight on
+    /// the NCHW planes, then bias and activation in one pass per plane — no layout change.
+    func pointwiseConv2d(weight: Tensor, bias: Tensor?, activation: Activation) -> Tensor {
+        let (batch, inputChannels, height, width) = (shape[0], shape[1], shape[2], shape[3])
+        let outputChannels = weight.shape[0], positions = height * width
+        return Tensor(shape: [batch, outputChannels, height, width]) { out in
+            guard let destination = out.baseAddress, positions > 0 else { return }
+            storage.withUnsafeBufferPointer { input in
+                weight.storage.withUnsafeBufferPointer { weights in
+                    for n in 0..<batch {
+                        Gemm.multiply(m: outputChannels, n: positions, k: inputChannels, a: weights.baseAddress!, lda: inputChannels,
+                                      b: input.baseAddress! + n * inputChannels * positions, ldb: positions,
+                                      c: destination + n * outputChannels * positions, ldc: positions)
+                    }
+                }
+            }
+            guard bias != nil || activation != .identity else { return }
+            let biases = bias?.storage ?? [Float](repeating: 0, count: outputChannels)
+            biases.withUnsafeBufferPointer { b in
+                let values = b.baseAddress!
+                Threads.parallelFor(batch * outputChannels) { plane in
+                    let row = destination + plane * positions, shift = values[plane % outputChannels]
+                    for i in 0..<positions { row[i] += shift }
+                    activation.apply(row, count: positions)
+                }
+            }
+        }
     }
 
     /// One output channel per input channel (groups = channels), as a direct loop.

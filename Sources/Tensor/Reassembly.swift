@@ -9,52 +9,38 @@ extension Tensor {
         let pad = k / 2
         let outPositions = outHeight * outWidth
         let paddedWidth = width + 2 * pad
-        let columns = (0..<paddedWidth).map { reflect($0 - pad, width) }
+        // expanded column j holds source column reflect(j / up − pad): the padded row repeated
+        // `up` times per pixel, so output column ox's tap kx is expanded[ox + up·kx]
+        let expandedWidth = up * paddedWidth
+        let columns = (0..<expandedWidth).map { reflect($0 / up - pad, width) }
         return Tensor(shape: [batch, channels, outHeight, outWidth]) { out in
             storage.withUnsafeBufferPointer { x in
                 mask.storage.withUnsafeBufferPointer { m in
                     columns.withUnsafeBufferPointer { reflected in
                         let destination = out.baseAddress, source = x.baseAddress, weights = m.baseAddress, columnOf = reflected.baseAddress
-                        // one task per output row, all channels: each mask row is loaded once and
-                        // used for every channel while it is in cache
+                        // one task per output row, all channels: the row's k² mask rows stay in
+                        // cache for every channel, and each output row is summed in a local buffer
+                        // and written once (the target rows of 256 channels lie a plane apart and
+                        // evicted each other when updated tap by tap)
                         Threads.parallelFor(batch * outHeight) { task in
                             let n = task / outHeight, oy = task % outHeight
                             let maskBase = weights! + n * k * k * outPositions + oy * outWidth
-                            let padded = UnsafeMutablePointer<Float>.allocate(capacity: channels * paddedWidth)
-                            defer { padded.deallocate() }
+                            let expanded = UnsafeMutablePointer<Float>.allocate(capacity: expandedWidth + outWidth)
+                            defer { expanded.deallocate() }
+                            let sum = expanded + expandedWidth
                             for c in 0..<channels {
-                                let row = destination! + (n * channels + c) * outPositions + oy * outWidth
-                                for i in 0..<outWidth { row[i] = 0 }
-                            }
-                            for ky in 0..<k {
-                                let sourceRow = reflect(oy / up + ky - pad, height)
-                                for c in 0..<channels {
-                                    let line = source! + ((n * channels + c) * height + sourceRow) * width
-                                    let target = padded + c * paddedWidth
-                                    for j in 0..<paddedWidth { target[j] = line[columnOf![j]] }
-                                }
-                                for kx in 0..<k {
-                                    let weightsRow = maskBase + (ky * k + kx) * outPositions
-                                    for c in 0..<channels {
-                                        let row = destination! + (n * channels + c) * outPositions + oy * outWidth
-                                        let shifted = padded + c * paddedWidth + kx
-                                        switch up {
-                                        case 1:
-                                            for i in 0..<outWidth { row[i] += shifted[i] * weightsRow[i] }
-                                        case 2:
-                                            for sx in 0..<width {
-                                                let value = shifted[sx]
-                                                row[2 * sx] += value * weightsRow[2 * sx]
-                                                row[2 * sx + 1] += value * weightsRow[2 * sx + 1]
-                                            }
-                                        default:
-                                            for sx in 0..<width {
-                                                let value = shifted[sx]
-                                                for r in 0..<up { row[sx * up + r] += value * weightsRow[sx * up + r] }
-                                            }
-                                        }
+                                let plane = source! + (n * channels + c) * height * width
+                                for i in 0..<outWidth { sum[i] = 0 }
+                                for ky in 0..<k {
+                                    let line = plane + reflect(oy / up + ky - pad, height) * width
+                                    for j in 0..<expandedWidth { expanded[j] = line[columnOf![j]] }
+                                    for kx in 0..<k {
+                                        let weightsRow = maskBase + (ky * k + kx) * outPositions
+                                        let shifted = expanded + up * kx
+                                        for i in 0..<outWidth { sum[i] += shifted[i] * weightsRow[i] }
                                     }
                                 }
+                                (destination! + (n * channels + c) * outPositions + oy * outWidth).update(from: sum, count: outWidth)
                             }
                         }
                     }
