@@ -3,6 +3,39 @@ extension Tensor {
     /// the k×k reflect-padded neighbourhood of its source pixel. x [N, C, H, W], mask
     /// [N, k², H·up, W·up] → [N, C, H·up, W·up].
     public func carafeReassembled(mask: Tensor, kernelSize k: Int, up: Int) -> Tensor {
+        reassembled(mask: mask, kernelSize: k, up: up) { sum, _, target, count in target.update(from: sum, count: count) }
+    }
+
+    /// `combine(x, carafe(x))` element by element, plus `addend` when given — the high-pass
+    /// branches of FreqFusion (`x − carafe(x)`, then `+ x`, then `+ the low-pass branch`) in the
+    /// reassembly's own pass, in the reference's order of operations. up = 1: the output has
+    /// this tensor's shape.
+    @inline(__always)
+    public func carafeCombined(mask: Tensor, kernelSize k: Int, adding addend: Tensor? = nil,
+                               _ combine: @escaping (Float, Float) -> Float) -> Tensor {
+        precondition(addend.map { $0.shape == shape } ?? true, "carafe addend \(addend?.shape ?? []) for \(shape)")
+        return storage.withUnsafeBufferPointer { x in
+            (addend?.storage ?? []).withUnsafeBufferPointer { a in
+                // (an empty array's buffer may still have a base address)
+                let (input, extra) = (x.baseAddress!, addend == nil ? nil : a.baseAddress)
+                return reassembled(mask: mask, kernelSize: k, up: 1) { sum, at, target, count in
+                    let source = input + at
+                    if let extra {
+                        let more = extra + at
+                        for i in 0..<count { target[i] = combine(source[i], sum[i]) + more[i] }
+                    } else {
+                        for i in 0..<count { target[i] = combine(source[i], sum[i]) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The CARAFE reassembly, handing each summed output row to `finish(sum, offset, target,
+    /// count)` (offset: the row's element offset in the output).
+    @inline(__always)
+    func reassembled(mask: Tensor, kernelSize k: Int, up: Int,
+                     finish: (UnsafeMutablePointer<Float>, Int, UnsafeMutablePointer<Float>, Int) -> Void) -> Tensor {
         let (batch, channels, height, width) = (shape[0], shape[1], shape[2], shape[3])
         let outHeight = height * up, outWidth = width * up
         precondition(mask.shape == [batch, k * k, outHeight, outWidth], "carafe mask \(mask.shape) for \(shape)")
@@ -40,7 +73,8 @@ extension Tensor {
                                         for i in 0..<outWidth { sum[i] += shifted[i] * weightsRow[i] }
                                     }
                                 }
-                                (destination! + (n * channels + c) * outPositions + oy * outWidth).update(from: sum, count: outWidth)
+                                let offset = (n * channels + c) * outPositions + oy * outWidth
+                                finish(sum, offset, destination! + offset, outWidth)
                             }
                         }
                     }
@@ -88,6 +122,61 @@ extension Tensor {
                                     output[p] += input[Int(tapRow[p])] * maskRow[p]
                                 }
                             }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension Tensor {
+    /// FreqFusion's `kernel_normalizer` on reassembly kernels [N, T, H, W] (T = k² taps per
+    /// pixel): softmax over the taps, times `window` ([T], or one value for all), renormalised
+    /// to sum 1 — in one pass per image row (T × W values in cache) instead of four passes
+    /// over the whole tensor.
+    public func kernelsNormalized(window: Tensor) -> Tensor {
+        let (batch, taps, height, width) = (shape[0], shape[1], shape[2], shape[3])
+        precondition(window.count == taps || window.count == 1, "window of \(window.count) for \(taps) taps")
+        let plane = height * width
+        let weights = window.count == taps ? window.storage : [Float](repeating: window.storage[0], count: taps)
+        return Tensor(shape: shape) { out in
+            storage.withUnsafeBufferPointer { x in
+                weights.withUnsafeBufferPointer { w in
+                    let (source, destination, windowValues) = (x.baseAddress!, out.baseAddress!, w.baseAddress!)
+                    Threads.parallelFor(batch * height) { task in
+                        let n = task / height, y = task % height
+                        let first = n * taps * plane + y * width
+                        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * width)
+                        defer { scratch.deallocate() }
+                        let (largest, total) = (scratch, scratch + width)
+                        for i in 0..<width { largest[i] = -.infinity; total[i] = 0 }
+                        for t in 0..<taps {
+                            let row = source + first + t * plane
+                            for i in 0..<width { largest[i] = row[i] > largest[i] ? row[i] : largest[i] }
+                        }
+                        for t in 0..<taps {
+                            let row = source + first + t * plane, target = destination + first + t * plane
+                            for i in 0..<width {
+                                let e = FastMath.exp(row[i] - largest[i])
+                                target[i] = e
+                                total[i] += e
+                            }
+                        }
+                        // softmax · window, then over its sum
+                        for i in 0..<width { largest[i] = 0 }
+                        let weightedTotal = largest
+                        for t in 0..<taps {
+                            let target = destination + first + t * plane, factor = windowValues[t]
+                            for i in 0..<width {
+                                let weighted = target[i] / total[i] * factor
+                                target[i] = weighted
+                                weightedTotal[i] += weighted
+                            }
+                        }
+                        for t in 0..<taps {
+                            let target = destination + first + t * plane
+                            for i in 0..<width { target[i] /= weightedTotal[i] }
                         }
                     }
                 }

@@ -186,6 +186,26 @@ struct KernelTests {
         #expect(Self.close(fast, expected))
     }
 
+    @Test func carafeCombinedMatchesSeparatePasses() {
+        let x = Self.random([2, 4, 6, 5], seed: 21), addend = Self.random([2, 4, 6, 5], seed: 22)
+        let mask = Self.random([2, 9, 6, 5], seed: 23, range: 0...1)
+        let carafe = x.carafeReassembled(mask: mask, kernelSize: 3, up: 1)
+        #expect(x.carafeCombined(mask: mask, kernelSize: 3, adding: addend) { v, c in (v - c) + v } == (x - carafe) + x + addend)
+        #expect(x.carafeCombined(mask: mask, kernelSize: 3) { v, c in v + v - c } == x + x - carafe)
+    }
+
+    @Test(arguments: [9, 25])
+    func kernelNormalizerMatchesSeedComposition(taps: Int) {
+        // seed 000's kernel_normalizer: F.softmax(mask, dim=1) · window, then / its sum over dim 1
+        let mask = Self.random([2, taps, 5, 7], seed: 19, range: -6...6)
+        let window = Self.random([taps], seed: 20, range: 0.1...1)
+        let weighted = mask.softmax(axis: 1) * window.reshaped([1, taps, 1, 1])
+        let expected = weighted / weighted.sum(axis: 1).reshaped([2, 1, 5, 7])
+        #expect(Self.close(mask.kernelsNormalized(window: window), expected, tolerance: 1e-6))
+        let uniform = Tensor(shape: [1], storage: [0.5])
+        #expect(Self.close(mask.kernelsNormalized(window: uniform), mask.softmax(axis: 1), tolerance: 1e-6))
+    }
+
     @Test func carafeModuleMatchesSeedComposition() {
         // seed 003: unfold(upsample(X), k, dilation=s, padding=k//2·s) then einsum with the kernels
         let (k, s) = (3, 2)

@@ -204,8 +204,7 @@ public struct FreqFusion: LayerModule {
         // semi_conv, comp_feat_upsample and use_high_pass: the seed's default path
         let maskHighHigh = encode("content_encoder2", compressedHigh)
         let maskHighInitial = FreqFusion.normalizeKernels(maskHighHigh, kernelSize: highPassKernel, window: highWindow)
-        compressedHigh = compressedHigh + compressedHigh
-            - compressedHigh.carafeReassembled(mask: maskHighInitial, kernelSize: highPassKernel, up: 1)
+        compressedHigh = compressedHigh.carafeCombined(mask: maskHighInitial, kernelSize: highPassKernel) { x, carafe in x + x - carafe }
         let maskLowHigh = encode("content_encoder", compressedHigh)
         var maskLowInitial = FreqFusion.normalizeKernels(maskLowHigh, kernelSize: lowPassKernel, window: lowWindow)
         let maskLowLow = upsampleToHigh(encode("content_encoder", compressedLow)
@@ -218,20 +217,21 @@ public struct FreqFusion: LayerModule {
         maskLow = FreqFusion.normalizeKernels(maskLow, kernelSize: lowPassKernel, window: lowWindow)
         var lowFeatures = low.carafeReassembled(mask: maskLow, kernelSize: lowPassKernel, up: 2)
         maskHigh = FreqFusion.normalizeKernels(maskHigh, kernelSize: highPassKernel, window: highWindow)
-        let highFrequencies = high - high.carafeReassembled(mask: maskHigh, kernelSize: highPassKernel, up: 1)
-        let highFeatures = highResolutionResidual ? highFrequencies + high : highFrequencies
         if featureResample {
             lowFeatures = resample(weights.child("dysampler"), high: compressedHigh, low: compressedLow, features: lowFeatures)
         }
-        return [highFeatures + lowFeatures]
+        // (high − carafe(high)) [+ high] + low-pass branch, in one pass
+        if highResolutionResidual {
+            return [high.carafeCombined(mask: maskHigh, kernelSize: highPassKernel, adding: lowFeatures) { x, carafe in (x - carafe) + x }]
+        }
+        return [high.carafeCombined(mask: maskHigh, kernelSize: highPassKernel, adding: lowFeatures) { x, carafe in x - carafe }]
     }
 
     /// `kernel_normalizer`: softmax over each pixel's k² kernel, times the hamming window,
     /// renormalised to sum 1.
     static func normalizeKernels(_ mask: Tensor, kernelSize: Int, window: Tensor) -> Tensor {
-        let taps = kernelSize * kernelSize
-        let weighted = mask.softmax(axis: 1) * window.reshaped(window.count == 1 ? [1, 1, 1, 1] : [1, taps, 1, 1])
-        return weighted / weighted.sum(axis: 1).reshaped([mask.shape[0], 1, mask.shape[2], mask.shape[3]])
+        precondition(mask.shape[1] == kernelSize * kernelSize)
+        return mask.kernelsNormalized(window: window)
     }
 
     /// The seed's `LocalSimGuidedSampler`: offsets from the compressed features and their local
