@@ -23,6 +23,34 @@ struct ForwardTests {
         }
     }
 
+    @Test("the inference plan gives the reference path's outputs (batch 2)", arguments: ModuleRegistry.allNames)
+    func planMatchesReferencePath(_ name: String) throws {
+        // every fast path of the plan (folding, Winograd, oneDNN primitives, 1×1 GEMMs, fused
+        // CARAFE passes, token projections) against the unfused reference, with two images
+        let base = try RegistryTests.sampleGraph(name)
+        let graph = try ModelGraph.build(spec: base.spec, options: BuildOptions(imageHeight: 64, imageWidth: 64, batch: 2))
+        let input = KernelTests.random(graph.inputShape, seed: 4, range: 0...1)
+        // random BatchNorm statistics and biases too (initialised ones are 0/1, which would hide
+        // a dropped bias or a wrong fold)
+        var weights = Weights.initialized(for: graph, seed: 5)
+        for (offset, key) in weights.keys.sorted().enumerated() where key.hasSuffix("running_mean") || key.hasSuffix("running_var")
+            || key.hasSuffix("bn.weight") || key.hasSuffix(".bias") {
+            let shape = weights[key]!.shape
+            weights[key] = key.hasSuffix("running_var") ? KernelTests.random(shape, seed: UInt64(100 + offset), range: 0.5...1.5)
+                : KernelTests.random(shape, seed: UInt64(100 + offset), range: -0.5...0.5)
+        }
+        let reference = try graph.forward(input, weights: weights, keepAll: true)
+        let planned = try InferencePlan(graph: graph, weights: weights, fuse: true).forward(input, keepAll: true)
+        for layer in graph.layers {
+            for index in layer.indices {
+                let (actual, expected) = (try #require(planned.layerOutputs[index]), try #require(reference.layerOutputs[index]))
+                #expect(actual.shape == expected.shape, "layer \(index) \(layer.moduleName)")
+                let error = ParityTests.difference(actual, expected, detections: layer.module is RTDETRDecoder)
+                #expect(error <= ParityTests.relativeTolerance * max(1, expected.maxMagnitude), "layer \(index) \(layer.moduleName): \(error)")
+            }
+        }
+    }
+
     @Test("variant configs run and match their inferred shapes",
           arguments: ["conv-variants", "dysample-variants", "carafe-variants", "freqfusion-variants", "decoder-variants"])
     func variantConfigs(_ name: String) throws {
