@@ -12,7 +12,7 @@ extension Tensor {
     /// this tensor's shape.
     @inline(__always)
     public func carafeCombined(mask: Tensor, kernelSize k: Int, adding addend: Tensor? = nil,
-                               _ combine: @escaping (Float, Float) -> Float) -> Tensor {
+                               _ combine: (Float, Float) -> Float) -> Tensor {
         precondition(addend.map { $0.shape == shape } ?? true, "carafe addend \(addend?.shape ?? []) for \(shape)")
         return storage.withUnsafeBufferPointer { x in
             (addend?.storage ?? []).withUnsafeBufferPointer { a in
