@@ -76,10 +76,7 @@ extension Tensor {
                 }
             }
         }
-        if bias != nil || activation != .identity {
-            out = out.scaledPerChannel(scale: [Float](repeating: 1, count: outputChannels),
-                                       shift: bias?.storage ?? [Float](repeating: 0, count: outputChannels), activation: activation)
-        }
+        out.addChannelBias(bias, activation: activation)
         return out
     }
 
@@ -88,7 +85,7 @@ extension Tensor {
     func pointwiseConv2d(weight: Tensor, bias: Tensor?, activation: Activation) -> Tensor {
         let (batch, inputChannels, height, width) = (shape[0], shape[1], shape[2], shape[3])
         let outputChannels = weight.shape[0], positions = height * width
-        return Tensor(shape: [batch, outputChannels, height, width]) { out in
+        var out = Tensor(shape: [batch, outputChannels, height, width]) { out in
             guard let destination = out.baseAddress, positions > 0 else { return }
             storage.withUnsafeBufferPointer { input in
                 weight.storage.withUnsafeBufferPointer { weights in
@@ -99,17 +96,9 @@ extension Tensor {
                     }
                 }
             }
-            guard bias != nil || activation != .identity else { return }
-            let biases = bias?.storage ?? [Float](repeating: 0, count: outputChannels)
-            biases.withUnsafeBufferPointer { b in
-                let values = b.baseAddress!
-                Threads.parallelFor(batch * outputChannels) { plane in
-                    let row = destination + plane * positions, shift = values[plane % outputChannels]
-                    for i in 0..<positions { row[i] += shift }
-                    activation.apply(row, count: positions)
-                }
-            }
         }
+        out.addChannelBias(bias, activation: activation)
+        return out
     }
 
     /// One output channel per input channel (groups = channels), as a direct loop.

@@ -54,14 +54,33 @@ extension Tensor {
     }
 
     public func activated(_ activation: Activation) -> Tensor {
-        // one specialised loop per activation rather than a switch per element
-        switch activation {
-        case .identity: return self
-        case .relu: return map { Activation.relu.apply($0) }
-        case .relu6: return map { Activation.relu6.apply($0) }
-        case .silu: return map { Activation.silu.apply($0) }
-        case .gelu: return map { Activation.gelu.apply($0) }
-        case .sigmoid: return map { Activation.sigmoid.apply($0) }
+        if activation == .identity { return self }
+        var out = self
+        out.storage.withUnsafeMutableBufferPointer { x in
+            let base = x.baseAddress!
+            Threads.parallelRanges(x.count, minimumPerChunk: 32768) { range in
+                activation.apply(base + range.lowerBound, count: range.count)
+            }
+        }
+        return out
+    }
+
+    /// In place on NCHW planes: plane p gets `bias[p % channels]` added (when given), then the
+    /// activation — a convolution's epilogue, one pass per plane.
+    mutating func addChannelBias(_ bias: Tensor?, activation: Activation) {
+        guard bias != nil || activation != .identity else { return }
+        let (planes, channels) = (shape[0] * shape[1], shape[1])
+        let positions = count / max(planes, 1)
+        let biases = bias?.storage ?? [Float](repeating: 0, count: channels)
+        storage.withUnsafeMutableBufferPointer { x in
+            biases.withUnsafeBufferPointer { b in
+                let (base, values) = (x.baseAddress!, b.baseAddress!)
+                Threads.parallelFor(planes) { plane in
+                    let row = base + plane * positions, shift = values[plane % channels]
+                    for i in 0..<positions { row[i] += shift }
+                    activation.apply(row, count: positions)
+                }
+            }
         }
     }
 
