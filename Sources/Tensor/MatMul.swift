@@ -11,8 +11,9 @@ public enum Gemm {
                                 alpha: Float = 1, beta: Float = 0) {
         if m == 0 || n == 0 { return }
         if k == 0 {
-            // oneDNN rejects K = 0; the product is empty, so C = beta · C
-            for row in 0..<m { for column in 0..<n { c[row * ldc + column] *= beta } }
+            // oneDNN rejects K = 0; the product is empty, so C = beta · C (beta 0: C need not
+            // have been initialised, as in BLAS)
+            for row in 0..<m { for column in 0..<n { c[row * ldc + column] = beta == 0 ? 0 : c[row * ldc + column] * beta } }
             return
         }
         let status = dnnl_sgemm(transposeA ? 84 : 78, transposeB ? 84 : 78,  // 'T' : 'N'
