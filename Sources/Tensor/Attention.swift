@@ -146,7 +146,10 @@ extension Tensor {
         let totalPoints = sampling.totalPoints
         let width = valueWeight.shape[0], headWidth = width / heads
         // per (query, head): Σ a·w·feature (C values) and Σ a·w over in-map corners
-        var sums = [Float](repeating: 0, count: batch * queryLength * heads * channels)
+        // (every element is written by weightedRowSum, so no zero fill first)
+        var sums = [Float](unsafeUninitializedCapacity: batch * queryLength * heads * channels) { _, initialized in
+            initialized = batch * queryLength * heads * channels
+        }
         var mass = [Float](repeating: 0, count: batch * queryLength * heads)
         features.storage.withUnsafeBufferPointer { f in
             locations.storage.withUnsafeBufferPointer { l in
