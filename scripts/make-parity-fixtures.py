@@ -24,6 +24,11 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     model = build.Model(cfg).eval()
+    # as build.py and Ultralytics' initialize_weights: BatchNorm eps 1e-3 unless a classifier
+    if not any(type(m).__name__ == "Classify" for m in model.model):
+        for mod in model.modules():
+            if isinstance(mod, nn.BatchNorm2d):
+                mod.eps = 1e-3
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for mod in model.modules():  # non-trivial norms, as build.py does

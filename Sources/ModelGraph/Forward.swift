@@ -2,31 +2,6 @@ import ModelSpec
 import Tensor
 import YAMLFrontEnd
 
-/// The tensors of one module, by their names under it (`cv1.conv.weight` under `model.8.`).
-/// Keys are checked against the module trees before a forward pass, so a lookup cannot miss.
-public struct LayerWeights: Sendable {
-    public let tensors: [String: Tensor]
-    public let prefix: String
-    /// Where a plan keeps the primitives it creates once (nil: the plain reference kernels).
-    public let cache: KernelCache?
-
-    public init(_ tensors: [String: Tensor], prefix: String, cache: KernelCache? = nil) {
-        self.tensors = tensors
-        self.prefix = prefix
-        self.cache = cache
-    }
-
-    public subscript(_ name: String) -> Tensor {
-        guard let tensor = tensors[prefix + name] else {
-            preconditionFailure("weight \(prefix + name) missing: Weights.check should have caught it")
-        }
-        return tensor
-    }
-
-    /// The weights of a submodule (`weights.child("cv1")["conv.weight"]`).
-    public func child(_ name: String) -> LayerWeights { LayerWeights(tensors, prefix: prefix + name + ".", cache: cache) }
-}
-
 /// The result of a forward pass: the last layer's outputs and, when asked for, every index's.
 public struct ForwardResult: Sendable {
     public var outputs: [Tensor]
@@ -34,44 +9,90 @@ public struct ForwardResult: Sendable {
     public var layerOutputs: [Int: Tensor]
 }
 
-extension ModelGraph {
-    /// Runs the model on `input` (the shape the graph was built for) with checked `weights`.
-    /// `keepAll` keeps every index's output (for parity tests); otherwise each is released after
-    /// its last use. `progress` is called after each row with its position.
-    public func forward(_ input: Tensor, weights: [String: Tensor], keepAll: Bool = false, cache: KernelCache? = nil,
-                        progress: ((ResolvedLayer, Int) -> Void)? = nil) throws(DiagnosticList) -> ForwardResult {
-        guard errors.isEmpty else { throw DiagnosticList(errors) }
-        guard input.shape == inputShape else {
-            throw DiagnosticList([Diagnostic(file: spec.file, location: nil,
-                                             message: "the input has shape \(describeShape(input.shape)), the model was built for \(describeShape(inputShape))")])
+/// A model with its weights loaded into its blocks, ready to run: by default fused as
+/// Ultralytics' `fuse()` does (every block that knows how: BatchNorm folded into the conv before
+/// it, RepConv branches merged) and then prepared — one shape walk at the graph's input shape
+/// that chooses each convolution's kernel (Winograd, a oneDNN primitive or a GEMM) once.
+/// `fuse: false` keeps the reference path the tests compare against.
+public struct InferencePlan: Sendable {
+    public let graph: ModelGraph
+    public let isFused: Bool
+    /// Each row's chained copies with their tensors.
+    let instances: [[any LayerModule]]
+    let tape: KernelTape?
+
+    /// `weights` must have passed `Weights.checked` for this graph.
+    public init(graph: ModelGraph, weights: [String: Tensor], fuse: Bool = true) {
+        self.graph = graph
+        isFused = fuse
+        instances = graph.layers.map { layer in
+            zip(layer.instances, layer.instancePrefixes).map { instance, prefix in
+                var loaded = instance
+                loaded.load(weights, prefix: prefix)
+                return fuse ? loaded.fused() : loaded
+            }
         }
+        guard fuse, graph.errors.isEmpty else {
+            tape = nil
+            return
+        }
+        let tape = KernelTape()
+        self.tape = tape
+        Allocator.keepFreedMemory()
+        // the shape walk calls every convolution in the order the forward pass will
+        let recorder = Pass(tape: tape, recording: true)
+        _ = try? walk(Feature(shape: graph.inputShape), pass: recorder, keepAll: false, progress: nil)
+    }
+
+    /// Runs the model on `input` (the shape the graph was built for). `keepAll` keeps every
+    /// index's output (for parity tests); otherwise each is released after its last use.
+    /// `progress` is called after each row with its position.
+    public func forward(_ input: Tensor, keepAll: Bool = false,
+                        progress: ((ResolvedLayer, Int) -> Void)? = nil) throws(DiagnosticList) -> ForwardResult {
+        guard graph.errors.isEmpty else { throw DiagnosticList(graph.errors) }
+        guard input.shape == graph.inputShape else {
+            throw DiagnosticList([Diagnostic(file: graph.spec.file, location: nil,
+                                             message: "the input has shape \(describeShape(input.shape)), the model was built for \(describeShape(graph.inputShape))")])
+        }
+        let pass = tape.map { Pass(tape: $0, recording: false) } ?? Pass()
+        return try walk(Feature(input), pass: pass, keepAll: keepAll, progress: progress)
+    }
+
+    private func walk(_ input: Feature, pass: Pass, keepAll: Bool,
+                      progress: ((ResolvedLayer, Int) -> Void)?) throws(DiagnosticList) -> ForwardResult {
+        let layers = graph.layers
         // last row position that reads each index, so outputs are released once nothing needs them
         var lastUse = [Int: Int]()
         for (position, layer) in layers.enumerated() {
             for source in layer.from { lastUse[source] = position }
         }
-        var values: [Int: Tensor] = [-1: input]
+        var values: [Int: Feature] = [-1: input]
         var kept = [Int: Tensor]()
-        var outputs = [Tensor]()
+        var outputs = [Feature]()
         for (position, layer) in layers.enumerated() {
             var current = layer.from.map { values[$0]! }  // every source precedes the row (builder invariant)
             do {
-                for copy in 0..<layer.copies {
-                    let prefix = layer.copies > 1 ? "\(layer.keyPrefix).\(copy)." : "\(layer.keyPrefix)."
-                    current = try layer.module.forward(current, LayerWeights(weights, prefix: prefix, cache: cache))
-                }
+                for instance in instances[position] { current = try instance(current, pass) }
             } catch {
-                throw DiagnosticList([Diagnostic(file: spec.file, location: layer.row.location(of: error.blame),
+                throw DiagnosticList([Diagnostic(file: graph.spec.file, location: layer.row.location(of: error.blame),
                                                  layerIndex: layer.index, module: layer.moduleName, message: error.message)])
             }
-            for (offset, tensor) in current.enumerated() {
-                values[layer.index + offset] = tensor
-                if keepAll { kept[layer.index + offset] = tensor }
+            for (offset, feature) in current.enumerated() {
+                values[layer.index + offset] = feature
+                if keepAll, let tensor = feature.tensor { kept[layer.index + offset] = tensor }
             }
             for source in layer.from where lastUse[source] == position && !keepAll { values[source] = nil }
             outputs = current
             progress?(layer, position)
         }
-        return ForwardResult(outputs: outputs, layerOutputs: kept)
+        return ForwardResult(outputs: outputs.compactMap(\.tensor), layerOutputs: kept)
+    }
+}
+
+extension ModelGraph {
+    /// Runs the model on the reference path (no fusion, plain kernels) with checked `weights`.
+    public func forward(_ input: Tensor, weights: [String: Tensor], keepAll: Bool = false,
+                        progress: ((ResolvedLayer, Int) -> Void)? = nil) throws(DiagnosticList) -> ForwardResult {
+        try InferencePlan(graph: self, weights: weights, fuse: false).forward(input, keepAll: keepAll, progress: progress)
     }
 }

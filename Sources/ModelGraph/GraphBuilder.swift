@@ -26,22 +26,42 @@ public struct ResolvedLayer: Sendable {
     public var from: [Int]
     /// Repeats after the depth gain (the summary's `n`).
     public var repeats: Int
-    /// How many chained copies of the module the row builds (repeats, unless the module takes them).
-    public var copies: Int
-    public var module: any LayerModule
-    /// The PyTorch module tree (a Sequential of copies when repeats chain the module).
-    public var tree: ModuleNode
+    /// The module as built for this row (the first of its chained copies).
+    public var module: any LayerModule { instances[0] }
+    /// The chained copies the row builds (one unless repeats chain the module), each with its own tensors.
+    public var instances: [any LayerModule]
+    /// How many chained copies of the module the row builds.
+    public var copies: Int { instances.count }
+    /// The constructor arguments as Ultralytics prints them (channels filled in by the channel rule).
+    public var printedArguments: [ArgumentValue]
     public var outputChannels: [Int]
     /// Output shapes, one per index; nil when shape inference stopped before this layer.
     public var outputShapes: [[Int]]?
     public var multiplyAdds: Double?
+
+    /// The PyTorch module tree (a Sequential of copies when repeats chain the module).
+    public var tree: ModuleNode { ResolvedLayer.tree(of: instances) }
+    /// The tree after Ultralytics' `fuse()`.
+    public var fusedTree: ModuleNode { ResolvedLayer.tree(of: instances.map { $0.fused(ultralyticsOnly: true) }) }
+
+    static func tree(of instances: [any LayerModule]) -> ModuleNode {
+        guard instances.count > 1 else { return instances[0].tree }
+        return ModuleNode("", "Sequential", children: instances.enumerated().map { index, instance in
+            var node = instance.tree
+            node.name = String(index)
+            return node
+        })
+    }
 
     /// The indices the row occupies.
     public var indices: Range<Int> { index..<(index + outputChannels.count) }
     public var parameterCount: Int { tree.parameterCount }
     /// The state_dict prefix, as the reference's `nn.Sequential` names the row.
     public var keyPrefix: String { "model.\(row.row)" }
-    public var printedArguments: [ArgumentValue] { module.printedArguments }
+    /// The key prefix of each chained copy ("model.8." or "model.8.0.", "model.8.1.", …).
+    var instancePrefixes: [String] {
+        copies > 1 ? (0..<copies).map { "\(keyPrefix).\($0)." } : ["\(keyPrefix)."]
+    }
     public var gflops: Double? { multiplyAdds.map { 2 * $0 / 1e9 } }
 }
 
@@ -77,12 +97,12 @@ public struct ModelGraph: Sendable {
     }
 
     /// Parameters after Ultralytics' `fuse()` (BatchNorm folded into Convs, RepConv re-parameterised).
-    public var fusedParameterCount: Int { layers.reduce(0) { $0 + $1.tree.fused().parameterCount } }
+    public var fusedParameterCount: Int { layers.reduce(0) { $0 + $1.fusedTree.parameterCount } }
 
     /// `len(list(model.modules()))` after `fuse()`.
     public var fusedModuleCount: Int {
         var seen = Set<String>()
-        return 2 + layers.reduce(0) { $0 + $1.tree.fused().countModules(seen: &seen) }
+        return 2 + layers.reduce(0) { $0 + $1.fusedTree.countModules(seen: &seen) }
     }
 
     /// Every parameter and buffer with its PyTorch state_dict key.
@@ -117,6 +137,7 @@ extension ModelGraph {
         var builder = Builder(spec: spec, options: options, depth: factors.depth, width: factors.width, maxChannels: factors.maxChannels)
         builder.resolveLayers()
         builder.inferShapes()
+        builder.assignStrides()
         return ModelGraph(spec: spec, options: options, scale: factors.chosen, scaleNote: factors.note,
                           layers: builder.layers, diagnostics: spec.warnings + builder.diagnostics)
     }
@@ -134,6 +155,9 @@ private struct Builder {
     var channels: [Int?] = []
     /// Layer index → position in `layers`.
     var layerOfIndex: [Int] = []
+    /// Ultralytics' `initialize_weights` gives every BatchNorm eps 1e-3 except in classification models.
+    var batchNormEpsilon: Float
+    var settings: ModelSettings
 
     init(spec: ModelSpec, options: BuildOptions, depth: Double, width: Double, maxChannels: Int?) {
         self.spec = spec
@@ -141,6 +165,8 @@ private struct Builder {
         self.depth = depth
         self.width = width
         self.maxChannels = maxChannels
+        batchNormEpsilon = spec.rows.contains { $0.module.value == "Classify" } ? 1e-5 : 1e-3
+        settings = ModelSettings(regressionMaximum: spec.regressionMaximum ?? 16, endToEnd: spec.endToEnd)
     }
 
     mutating func report(_ error: LayerError, row: LayerRow, index: Int, module: String) {
@@ -183,25 +209,34 @@ private struct Builder {
             let written = row.repeats.value
             // Ultralytics: n = max(round(n * depth), 1) if n > 1 else n, with Python's half-to-even round
             let repeats = written > 1 ? max(Int((Double(written) * depth).rounded(.toNearestOrEven)), 1) : written
+            let inputChannels = sourceChannels.map { $0! }
             let module: any LayerModule
+            let printed: [ArgumentValue]
             do {
                 let arguments = try type.signature.bind(row.arguments)
-                let context = LayerContext(moduleName: name, inputChannels: sourceChannels.map { $0! }, arguments: arguments,
-                                           repeats: repeats, classCount: spec.classCount?.value, width: width, maxChannels: maxChannels)
+                var scaled = 0
+                if case .scaledOutput = type.channelRule { scaled = scaledChannels(arguments.int("outputChannels")) }
+                let context = LayerContext(moduleName: name, inputChannels: inputChannels, arguments: arguments, repeats: repeats,
+                                           classCount: spec.classCount?.value, scaledOutputChannels: scaled,
+                                           batchNormEpsilon: batchNormEpsilon, model: settings)
                 module = try type.init(context)
+                printed = Builder.printedArguments(type, arguments: arguments, inputChannels: inputChannels, scaled: scaled,
+                                                   repeats: repeats, settings: settings)
             } catch {
                 report(error, row: row, index: index, module: name)
                 fail()
                 continue
             }
-            var tree = module.tree
             if let channel = module.outputChannels.first(where: { $0 > Builder.largestDimension }) {
                 report(LayerError("would have \(channel) output channels, beyond the \(Builder.largestDimension) ModelGraph handles",
                                   blame: .arguments), row: row, index: index, module: name)
                 fail(count: module.outputChannels.count)
                 continue
             }
-            if repeats > 1 && !type.takesRepeats {
+            // parse_model clears `legacy` at these rows; Detect-family heads after them build the new branches
+            if ["C3k2", "A2C2f", "C2fCIB"].contains(name) { settings.legacy = false }
+            let copies = repeats > 1 && !type.takesRepeats ? repeats : 1
+            if copies > 1 {
                 // Ultralytics chains n copies in an nn.Sequential, so each copy's output feeds the next.
                 guard module.outputChannels.count == 1, module.outputChannels[0] == sourceChannels[0] else {
                     report(LayerError("repeats \(repeats) chains \(repeats) copies, so output channels (\(module.outputChannels.map(String.init).joined(separator: ", "))) must equal input channels (\(sourceChannels[0]!))",
@@ -209,23 +244,50 @@ private struct Builder {
                     fail()
                     continue
                 }
-                tree = .indexed("", "Sequential", Array(repeating: tree, count: repeats))
             }
-            tree.name = ""
-            guard tree.parameterCount <= Builder.largestParameterCount else {
+            let layer = ResolvedLayer(row: row, index: index, moduleName: name, from: sources, repeats: repeats,
+                                      instances: Array(repeating: module, count: copies), printedArguments: printed,
+                                      outputChannels: module.outputChannels)
+            guard layer.parameterCount <= Builder.largestParameterCount else {
                 report(LayerError("would have more than \(groupedThousands(Builder.largestParameterCount)) parameters; check its channels and kernel sizes",
                                   blame: .arguments), row: row, index: index, module: name)
                 fail(count: module.outputChannels.count)
                 continue
             }
-            let layer = ResolvedLayer(row: row, index: index, moduleName: name, from: sources, repeats: repeats,
-                                      copies: type.takesRepeats ? 1 : repeats, module: module,
-                                      tree: tree, outputChannels: module.outputChannels)
             for channel in module.outputChannels {
                 channels.append(channel)
                 layerOfIndex.append(layers.count)
             }
             layers.append(layer)
+        }
+    }
+
+    /// Ultralytics' width rule: `make_divisible(min(c, max_channels) * width, 8)`.
+    func scaledChannels(_ channels: Int) -> Int {
+        let capped = Double(min(channels, maxChannels ?? Int.max)) * width
+        return Int((capped / 8).rounded(.up)) * 8
+    }
+
+    /// The constructor arguments as parse_model prints them, by the module's channel rule.
+    static func printedArguments(_ type: any LayerModule.Type, arguments: BoundArguments, inputChannels: [Int], scaled: Int,
+                                 repeats: Int, settings: ModelSettings) -> [ArgumentValue] {
+        let written = arguments.writtenValues
+        switch type.channelRule {
+        case .scaledOutput:
+            return [.int(inputChannels[0]), .int(scaled)] + (type.takesRepeats ? [.int(repeats)] : []) + written.dropFirst()
+        case .sameAsInputWithChannels:
+            return [.int(inputChannels[0])] + written
+        case .sameAsInput, .concatenation, .own:
+            return written
+        case .inputPair:
+            return [.list(inputChannels.map(ArgumentValue.int))] + written
+        case .channelListInserted(let position):
+            var printed = written
+            printed.insert(.list(inputChannels.map(ArgumentValue.int)), at: min(position, printed.count))
+            return printed
+        case .detectionHead:
+            return written + [.int(settings.regressionMaximum), settings.endToEnd.map(ArgumentValue.bool) ?? .null,
+                              .list(inputChannels.map(ArgumentValue.int))]
         }
     }
 
@@ -294,10 +356,11 @@ private struct Builder {
     static func propagate(_ layer: ResolvedLayer, _ inputs: [[Int]]) throws(LayerError) -> (outputs: [[Int]], multiplyAdds: Double) {
         var current = inputs
         var macs = 0.0
-        for _ in 0..<layer.copies {
-            let outputs = try layer.module.outputShapes(current)
+        for instance in layer.instances {
+            let pass = Pass()
+            let outputs = try instance(current.map(Feature.init(shape:)), pass).map(\.shape)
             try checkSize(outputs)
-            macs += layer.module.multiplyAdds(current, outputs)
+            macs += pass.multiplyAdds
             current = outputs
         }
         return (current, macs)
@@ -307,6 +370,37 @@ private struct Builder {
         for shape in shapes {
             guard shape.allSatisfy({ $0 >= 1 && $0 <= largestDimension }), elements(shape) <= Double(largestElementCount) else {
                 throw LayerError("its output \(describeShape(shape)) is empty or beyond the sizes ModelGraph handles (each side ≤ \(largestDimension), ≤ 2^50 elements)")
+            }
+        }
+    }
+
+    /// Gives stride-dependent heads (Detect) each input level's stride as Ultralytics measures it:
+    /// 256 / the level's height in a forward of a 256×256 image (the requested size when that fails).
+    mutating func assignStrides() {
+        guard layers.contains(where: { $0.module is any StrideDependent }) else { return }
+        let probe = 256
+        var shapes: [Int: [Int]] = [-1: [1, spec.inputChannels, probe, probe]]
+        var probeFailed = false
+        for position in layers.indices {
+            let layer = layers[position]
+            let inputs = layer.from.compactMap { shapes[$0] }
+            guard inputs.count == layer.from.count, let (outputs, _) = try? Builder.propagate(layer, inputs) else { probeFailed = true; break }
+            for (offset, shape) in outputs.enumerated() { shapes[layer.index + offset] = shape }
+        }
+        let actual: [Int: [Int]] = Dictionary(uniqueKeysWithValues: layers.flatMap { layer in
+            (layer.outputShapes ?? []).enumerated().map { (layer.index + $0.offset, $0.element) }
+        })
+        for position in layers.indices where layers[position].module is any StrideDependent {
+            let layer = layers[position]
+            let strides: [Float] = layer.from.map { source in
+                if !probeFailed, let shape = shapes[source], shape.count == 4 { return Float(probe) / Float(shape[2]) }
+                if let shape = actual[source], shape.count == 4 { return Float(options.imageHeight) / Float(shape[2]) }
+                return 1
+            }
+            layers[position].instances = layer.instances.map { instance in
+                guard var dependent = instance as? any LayerModule & StrideDependent else { return instance }
+                dependent.strides = strides
+                return dependent
             }
         }
     }

@@ -24,6 +24,30 @@ public enum InputArity: Sendable {
     }
 }
 
+/// How a module's channels and printed arguments follow from its row, as Ultralytics'
+/// `parse_model` applies it. The builder applies the rule; modules read the result.
+public enum ChannelRule: Sendable {
+    /// `base_modules`: the first argument is the output width, scaled as
+    /// `make_divisible(min(c2, max_channels) × width, 8)`; printed `[c1, c2, *rest]` (with the
+    /// repeats inserted after c2 for modules that take them).
+    case scaledOutput
+    /// Output channels equal the input's; printed `[c1, *args]` (AIFI and the seed's upsamplers).
+    case sameAsInputWithChannels
+    /// Output channels equal the input's; printed as written (`nn.Upsample`, `nn.MaxPool2d`).
+    case sameAsInput
+    /// Output channels are the sum of the inputs'; printed as written (`Concat`).
+    case concatenation
+    /// Two sources `[hr, lr]`; printed `[[c_hr, c_lr], *args]` (FreqFusion).
+    case inputPair
+    /// A head that takes every source's channels as a list, inserted at this argument position
+    /// (RTDETRDecoder: 1).
+    case channelListInserted(at: Int)
+    /// Ultralytics' Detect family: `args + [reg_max, end2end, [channels…]]`.
+    case detectionHead
+    /// The module sets its own outputs (a backbone); printed as written.
+    case own
+}
+
 /// What a module's constructor gets: its resolved input channels, bound arguments and the
 /// model-wide settings, passed by value.
 public struct LayerContext: Sendable {
@@ -34,61 +58,59 @@ public struct LayerContext: Sendable {
     /// Repeats after the depth gain.
     public var repeats: Int
     public var classCount: Int?
-    public var width: Double
-    public var maxChannels: Int?
-
-    /// Ultralytics' width rule: `make_divisible(min(c, max_channels) * width, 8)`.
-    public func scaledChannels(_ channels: Int) -> Int {
-        let capped = Double(min(channels, maxChannels ?? Int.max)) * width
-        return Int((capped / 8).rounded(.up)) * 8
-    }
+    /// Output channels after the width rule, for `.scaledOutput` modules.
+    public var scaledOutputChannels: Int
+    /// BatchNorm2d eps: 1e-3 in detection-family models (Ultralytics' `initialize_weights`),
+    /// PyTorch's 1e-5 in classification models.
+    public var batchNormEpsilon: Float
+    /// Top-level keys a detection head reads (`reg_max`, `end2end`).
+    public var model: ModelSettings
 
     /// The single input's channels (for `.one` modules).
     public var inputChannel: Int { inputChannels[0] }
 }
 
-/// One module type of the YAML vocabulary. Each conforming type lives in its own file and
-/// declares, in one place, its YAML name and arguments, channel rule (in `init`), PyTorch
-/// module tree (parameter names and shapes), shape rule and cost.
-public protocol LayerModule: Sendable {
+/// Model-wide settings read from the file's top-level keys.
+public struct ModelSettings: Sendable {
+    /// DFL bins of the Detect family (`reg_max`, default 16).
+    public var regressionMaximum: Int = 16
+    /// `end2end` (None when absent).
+    public var endToEnd: Bool?
+    /// Ultralytics' `legacy` flag (v3/v5/v8/v9 heads), cleared by C3k2, A2C2f and C2fCIB rows.
+    public var legacy = true
+}
+
+/// One module type of the YAML vocabulary: its YAML names and positional signature (defaults as
+/// the PyTorch constructor), its channel rule, and — as a `Block` — its PyTorch module tree and
+/// one forward over features that serves shape inference, multiply-add counts and execution.
+public protocol LayerModule: Block {
     /// YAML spellings this type answers to.
     static var names: [String] { get }
     static var signature: Signature { get }
     static var inputArity: InputArity { get }
-    /// True when the row's repeats go into the constructor (RepC3) rather than chaining copies.
+    static var channelRule: ChannelRule { get }
+    /// True when the row's repeats go into the constructor (Ultralytics' `repeat_modules`)
+    /// rather than chaining copies.
     static var takesRepeats: Bool { get }
 
-    /// Resolves channels and checks the arguments; throws when they cannot build.
+    /// Builds the blocks and checks the arguments; throws when they cannot build.
     init(_ context: LayerContext) throws(LayerError)
 
-    /// The constructor arguments as Ultralytics prints them (channels filled in).
-    var printedArguments: [ArgumentValue] { get }
     /// One entry per layer index the row occupies (five for a StarNet backbone).
     var outputChannels: [Int] { get }
     /// Names for the outputs of a multi-output module (the index map); empty otherwise.
     var outputNames: [String] { get }
-    /// The PyTorch module tree: parameter names and shapes, buffers, submodules.
-    var tree: ModuleNode { get }
 
-    /// Output shapes for the given input shapes; throws a message naming expected vs found.
-    func outputShapes(_ inputs: [[Int]]) throws(LayerError) -> [[Int]]
-    /// Multiply-accumulate count for these shapes (GFLOPs = 2 × this / 1e9). A Double, so no
-    /// input size or width can overflow it.
-    func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Double
-
-    /// Runs the module (eval mode) on inputs of the shapes `outputShapes` accepted, with its
-    /// tensors under `weights`. Throws only for what the shape rule cannot see in advance.
-    func forward(_ inputs: [Tensor], _ weights: LayerWeights) throws(LayerError) -> [Tensor]
-    /// Buffers whose values the module computes (hamming windows, sampling grids), by name;
-    /// an initialisation without a weights file uses them.
-    var fixedBuffers: [String: Tensor] { get }
+    /// The forward pass (eval mode) over features: with tensors it computes, with shapes only it
+    /// infers the output shapes. Multiply-adds are counted into `pass` by the blocks that do them.
+    /// Throws a message naming expected vs found when the inputs do not fit.
+    func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature]
 }
 
 extension LayerModule {
     public static var inputArity: InputArity { .one }
     public static var takesRepeats: Bool { false }
     public var outputNames: [String] { [] }
-    public var fixedBuffers: [String: Tensor] { [:] }
 }
 
 // Shape helpers shared by the modules' shape rules.

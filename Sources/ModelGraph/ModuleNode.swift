@@ -145,29 +145,3 @@ func saturatingSum(_ a: Int, _ b: Int) -> Int {
     return overflow ? Int.max : result
 }
 
-extension ModuleNode {
-    /// The tree after Ultralytics' `fuse()`: each `Conv`'s BatchNorm folded into a biased conv,
-    /// each `RepConv`'s 3×3 and 1×1 branches re-parameterised into one biased 3×3 conv.
-    public func fused() -> ModuleNode {
-        var node = self
-        switch typeName {
-        case "Conv":
-            if let convolution = children.first(where: { $0.name == "conv" }), children.contains(where: { $0.name == "bn" }) {
-                var biased = convolution
-                if !biased.parameters.contains(where: { $0.name == "bias" }), let weight = biased.parameters.first {
-                    biased.parameters.append(TensorDeclaration("bias", [weight.shape[0]]))
-                }
-                node.children = children.filter { $0.name != "bn" }.map { $0.name == "conv" ? biased : $0 }
-            }
-        case "RepConv":
-            if let branch = children.first(where: { $0.name == "conv1" }),
-               let weight = branch.children.first(where: { $0.name == "conv" })?.parameters.first {
-                node.children = children.filter { $0.name != "conv1" && $0.name != "conv2" }
-                    + [.conv2d("conv", inputChannels: weight.shape[1], outputChannels: weight.shape[0], kernelSize: 3)]
-            }
-        default:
-            node.children = children.map { $0.fused() }
-        }
-        return node
-    }
-}

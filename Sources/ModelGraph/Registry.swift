@@ -11,6 +11,10 @@ public enum ModuleRegistry {
         DySample.self,
         CARAFE.self,
         RTDETRDecoder.self,
+        C2f.self,
+        SPPF.self,
+        MaxPool.self,
+        Detect.self,
     ]
 
     /// Every YAML name, in registry order.

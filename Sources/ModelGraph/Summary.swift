@@ -95,7 +95,7 @@ extension ModelGraph {
             let flops = layer.gflops.map { String(format2: $0) } ?? "?"
             let first = shapes.first.map(describeShape) ?? "?"
             lines.append(pad(String(layer.index), 3, right: true) + pad(from, 20, right: true) + pad(String(layer.repeats), 3, right: true)
-                + pad(String(fused ? layer.tree.fused().parameterCount : layer.parameterCount), 10, right: true) + "  " + pad(layer.moduleName, 16)
+                + pad(String(fused ? layer.fusedTree.parameterCount : layer.parameterCount), 10, right: true) + "  " + pad(layer.moduleName, 16)
                 + pad(layer.printedArguments.description, argumentsWidth) + pad(first, 20) + pad(flops, 8, right: true))
             let names = layer.module.outputNames
             for offset in shapes.indices.dropFirst() {
@@ -121,7 +121,7 @@ extension ModelGraph {
                     ("repeats", .int(layer.repeats)),
                     ("module", .string(layer.moduleName)),
                     ("arguments", .array(layer.printedArguments.map(JSONValue.init))),
-                    ("parameters", .int(fused ? layer.tree.fused().parameterCount : layer.parameterCount)),
+                    ("parameters", .int(fused ? layer.fusedTree.parameterCount : layer.parameterCount)),
                     ("outputs", .array((layer.outputShapes ?? []).map { .array($0.map(JSONValue.int)) })),
                 ])
             })),

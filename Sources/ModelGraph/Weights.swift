@@ -47,61 +47,21 @@ public enum Weights {
         return tensors.filter { declared.contains($0.key) }
     }
 
-    /// A deterministic initialisation following PyTorch's default schemes: Conv2d and Linear
-    /// weights and biases uniform in ±1/√fan_in, norms weight 1 bias 0 (running var 1),
-    /// attention input projections Xavier-uniform with zero biases, embeddings N(0, 1); buffers a
-    /// module computes (hamming windows, sampling grids) take their computed values.
+    /// A deterministic initialisation following PyTorch's default schemes, as each block declares
+    /// them: Conv2d and Linear weights and biases uniform in ±1/√fan_in, norms weight 1 bias 0
+    /// (running var 1), attention input projections Xavier-uniform with zero biases, embeddings
+    /// N(0, 1); buffers a module computes (hamming windows, sampling grids, DFL's bins) computed.
     public static func initialized(for graph: ModelGraph, seed: UInt64) -> [String: Tensor] {
-        var generator = SplitMix64(seed: seed)
-        var tensors = [String: Tensor]()
+        var action = InitializeAction(generator: SplitMix64(seed: seed))
         for layer in graph.layers {
-            visit(layer.tree, prefix: layer.keyPrefix, parentType: nil, generator: &generator, into: &tensors)
-            let fixed = layer.module.fixedBuffers
-            for copy in 0..<layer.copies {
-                let prefix = layer.copies > 1 ? "\(layer.keyPrefix).\(copy)." : "\(layer.keyPrefix)."
-                for (name, tensor) in fixed { tensors[prefix + name] = tensor }
+            for (instance, prefix) in zip(layer.instances, layer.instancePrefixes) {
+                var copy = instance
+                var walk = ParameterWalk(prefix: prefix, action: action)
+                copy.visit(&walk)
+                action = walk.action
             }
         }
-        return tensors
-    }
-
-    private static func visit(_ node: ModuleNode, prefix: String, parentType: String?, generator: inout SplitMix64,
-                              into tensors: inout [String: Tensor]) {
-        let base = prefix.isEmpty ? "" : prefix + "."
-        // a bias's bound comes from its weight's fan-in, as in Conv2d/Linear.reset_parameters
-        let fanIn = node.parameters.first { $0.name == "weight" }.map { $0.shape.dropFirst().reduce(1, *) } ?? 1
-        for declaration in node.parameters + node.buffers {
-            tensors[base + declaration.name] = initialValue(declaration, typeName: node.typeName, parentType: parentType,
-                                                            fanIn: fanIn, generator: &generator)
-        }
-        for child in node.children {
-            visit(child, prefix: base + child.name, parentType: node.typeName, generator: &generator, into: &tensors)
-        }
-    }
-
-    private static func initialValue(_ declaration: TensorDeclaration, typeName: String, parentType: String?,
-                                     fanIn: Int, generator: inout SplitMix64) -> Tensor {
-        let shape = declaration.shape
-        func uniform(_ bound: Float) -> Tensor {
-            Tensor(shape: shape, storage: (0..<Tensor.count(of: shape)).map { _ in Float.random(in: -bound...bound, using: &generator) })
-        }
-        switch (typeName, declaration.name) {
-        case ("BatchNorm2d", "weight"), ("LayerNorm", "weight"), ("GroupNorm", "weight"), (_, "running_var"):
-            return Tensor(shape: shape, repeating: 1)
-        case ("BatchNorm2d", _), ("LayerNorm", _), ("GroupNorm", _):
-            return Tensor(shape: shape, repeating: 0)
-        case ("MultiheadAttention", "in_proj_weight"):
-            return uniform((6 / Float(shape[0] / 3 + shape[1])).squareRoot())
-        case ("MultiheadAttention", "in_proj_bias"):
-            return Tensor(shape: shape, repeating: 0)
-        case ("NonDynamicallyQuantizableLinear", "bias") where parentType == "MultiheadAttention":
-            return Tensor(shape: shape, repeating: 0)
-        case ("Embedding", _):
-            return Tensor(shape: shape, storage: (0..<Tensor.count(of: shape)).map { _ in generator.nextNormal() })
-        default:
-            // Conv2d / Linear weight and bias: kaiming_uniform(a=√5) gives ±1/√fan_in for both
-            return uniform(1 / Float(max(fanIn, 1)).squareRoot())
-        }
+        return action.tensors
     }
 }
 

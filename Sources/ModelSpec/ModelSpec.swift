@@ -50,6 +50,10 @@ public struct ModelSpec: Sendable {
     public var depthMultiple: Double
     public var widthMultiple: Double
     public var rows: [LayerRow]
+    /// `reg_max`: DFL bins of the Detect family (Ultralytics' default 16 when absent).
+    public var regressionMaximum: Int?
+    /// `end2end`: whether Detect-family heads get one-to-one branches (None when absent).
+    public var endToEnd: Bool?
     /// Warnings found while reading (unknown top-level keys), for the caller to show.
     public var warnings: [Diagnostic] = []
 
@@ -79,7 +83,7 @@ public struct ModelSpec: Sendable {
 
 extension ModelSpec {
     static let knownKeys = ["nc", "ch", "channels", "scales", "depth_multiple", "width_multiple", "max_channels",
-                            "backbone", "head", "activation", "kpt_shape", "anchors"]
+                            "backbone", "head", "activation", "kpt_shape", "anchors", "reg_max", "end2end"]
 
     /// Reads a model file's YAML text. Every problem found is reported, each with its line:column.
     public static func parse(_ text: String, file: String, name: String? = nil) throws(DiagnosticList) -> ModelSpec {
@@ -158,6 +162,23 @@ private struct SpecReader {
         if let node = root["scales"] {
             scales = readScales(node)
         }
+        var regressionMaximum: Int?
+        if let node = root["reg_max"] {
+            if let value = integer(node), value >= 1, value <= 1024 {
+                regressionMaximum = value
+            } else {
+                error(node.location, "`reg_max` is the number of DFL bins, an int from 1 to 1024; found \(node.kindDescription)")
+            }
+        }
+        var endToEnd: Bool?
+        if let node = root["end2end"] {
+            switch node.scalar {
+            case "True", "true": endToEnd = true
+            case "False", "false": endToEnd = false
+            case "None", "null", "~": endToEnd = nil
+            default: error(node.location, "`end2end` is True or False; found \(node.kindDescription)")
+            }
+        }
         var rows: [LayerRow] = []
         for section in [LayerRow.Section.backbone, .head] {
             guard let node = root[section.rawValue] else {
@@ -183,7 +204,8 @@ private struct SpecReader {
             error(root.location, "the model has no layers: `backbone:` and `head:` are empty")
         }
         return ModelSpec(file: file, name: name, classCount: classCount, inputChannels: inputChannels, scales: scales,
-                         depthMultiple: depth, widthMultiple: width, rows: rows)
+                         depthMultiple: depth, widthMultiple: width, rows: rows, regressionMaximum: regressionMaximum,
+                         endToEnd: endToEnd)
     }
 
     func integer(_ node: YAMLNode) -> Int? {
@@ -330,5 +352,8 @@ public func nearestNames(to name: String, in candidates: [String], limit: Int = 
         return (candidate, previous[other.count])
     }
     let threshold = max(2, target.count / 2)
-    return scored.filter { $0.1 <= threshold }.sorted { ($0.1, $0.0) < ($1.1, $1.0) }.prefix(limit).map(\.0)
+    let near = scored.filter { $0.1 <= threshold }
+    // only the closest: with a large vocabulary a typo is nearer to one name than to the rest
+    guard let best = near.map(\.1).min() else { return [] }
+    return near.filter { $0.1 == best }.sorted { $0.0 < $1.0 }.prefix(limit).map(\.0)
 }

@@ -17,6 +17,10 @@ struct RegistryTests {
         "DySample": ("-1", "[2, 'pl', 2, True]"),
         "CARAFE": ("-1", "[3, 5, 16]"),
         "RTDETRDecoder": ("[0, -1]", "[3, 64, 50, 2, 4, 2, 128]"),
+        "C2f": ("-1", "[48, True]"),
+        "SPPF": ("-1", "[32, 5]"),
+        "nn.MaxPool2d": ("-1", "[3, 2, 1]"),
+        "Detect": ("[0, -1]", "[5]"),
     ]
 
     @Test("YAML names are unique across types")

@@ -17,11 +17,18 @@ public struct AIFI: LayerModule {
         .init("normalize_before", "normalizeBefore", .bool, default: .bool(false)),
     ])
 
+    public static let channelRule = ChannelRule.sameAsInputWithChannels
+
+    public var typeName: String { "AIFI" }
     public let channels: Int
     public let feedForwardChannels: Int
     public let headCount: Int
     public let normalizeBefore: Bool
-    public let printedArguments: [ArgumentValue]
+    public var ma: MultiheadAttention
+    public var fc1: Linear
+    public var fc2: Linear
+    public var norm1: LayerNorm
+    public var norm2: LayerNorm
 
     public init(_ context: LayerContext) throws(LayerError) {
         let arguments = context.arguments
@@ -37,50 +44,52 @@ public struct AIFI: LayerModule {
             throw LayerError("width \(channels) must be divisible by 4 for the 2-D sin-cos position embedding",
                              blame: .from(nil))
         }
-        printedArguments = [.int(channels)] + arguments.writtenValues
+        ma = MultiheadAttention(width: channels, heads: headCount)
+        fc1 = Linear(channels, feedForwardChannels)
+        fc2 = Linear(feedForwardChannels, channels)
+        norm1 = LayerNorm(channels)
+        norm2 = LayerNorm(channels)
     }
 
     public var outputChannels: [Int] { [channels] }
 
-    public var tree: ModuleNode {
-        ModuleNode("", "AIFI", children: [
-            .multiheadAttention("ma", width: channels),
-            .linear("fc1", inputFeatures: channels, outputFeatures: feedForwardChannels),
-            .linear("fc2", inputFeatures: feedForwardChannels, outputFeatures: channels),
-            .layerNorm("norm1", features: channels),
-            .layerNorm("norm2", features: channels),
-            .leaf("dropout", "Dropout"),
-            .leaf("dropout1", "Dropout"),
-            .leaf("dropout2", "Dropout"),
-            .leaf("act", "GELU"),
-        ])
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        visitor.child("ma", &ma)
+        visitor.child("fc1", &fc1)
+        visitor.child("fc2", &fc2)
+        visitor.child("norm1", &norm1)
+        visitor.child("norm2", &norm2)
+        for name in ["dropout", "dropout1", "dropout2"] { visitor.leaf(name, "Dropout") }
+        visitor.leaf("act", "GELU")
     }
 
-    public func outputShapes(_ inputs: [[Int]]) throws(LayerError) -> [[Int]] {
-        try requireFeatureMap(inputs[0], channels: channels)
-        return [inputs[0]]
+    public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
+        let shape = inputs[0].shape
+        try requireFeatureMap(shape, channels: channels)
+        // Q/K/V and output projections with both attention matmuls, then the two FFN linears
+        let (batch, tokens) = (Double(shape[0]), Double(shape[2]) * Double(shape[3]))
+        pass.count(MultiheadAttention.multiplyAdds(batch: batch, queries: tokens, keys: tokens, width: Double(channels))
+                   + 2 * batch * tokens * Double(channels) * Double(feedForwardChannels))
+        return [inputs[0].map(run)]
     }
 
-    public func forward(_ inputs: [Tensor], _ weights: LayerWeights) throws(LayerError) -> [Tensor] {
-        let x = inputs[0]
+    func run(_ x: Tensor) -> Tensor {
         let (batch, height, width) = (x.shape[0], x.shape[2], x.shape[3])
         var source = x.reshaped([batch, channels, height * width]).permuted([0, 2, 1])
         let position = AIFI.positionEmbedding(width: width, height: height, channels: channels)
         func attend(_ input: Tensor) -> Tensor {
             let query = input + position
-            return weights.child("ma").multiheadAttention(query: query, key: query, value: input, heads: headCount)
+            return ma(query: query, key: query, value: input)
         }
-        func feedForward(_ input: Tensor) -> Tensor {
-            weights.child("fc2").linear(weights.child("fc1").linear(input).activated(.gelu))
-        }
+        func feedForward(_ input: Tensor) -> Tensor { fc2(fc1(input).activated(.gelu)) }
         if normalizeBefore {
-            source = source + attend(weights.child("norm1").layerNorm(source))
-            source = source + feedForward(weights.child("norm2").layerNorm(source))
+            source = source + attend(norm1(source))
+            source = source + feedForward(norm2(source))
         } else {
-            source = weights.child("norm1").layerNorm(source + attend(source))
-            source = weights.child("norm2").layerNorm(source + feedForward(source))
+            source = norm1(source + attend(source))
+            source = norm2(source + feedForward(source))
         }
-        return [source.permuted([0, 2, 1]).reshaped([batch, channels, height, width])]
+        return source.permuted([0, 2, 1]).reshaped([batch, channels, height, width])
     }
 
     /// `build_2d_sincos_position_embedding(w, h, embed_dim, temperature=10000)`: [1, h·w, C] of
@@ -102,15 +111,5 @@ public struct AIFI: LayerModule {
                 }
             }
         }
-    }
-
-    /// Q/K/V and output projections, the two attention matmuls (tokens² × width each) and the FFN.
-    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Double {
-        let batch = Double(inputs[0][0]), tokens = Double(inputs[0][2]) * Double(inputs[0][3])
-        let channels = Double(self.channels), feedForwardChannels = Double(self.feedForwardChannels)
-        let projections = batch * tokens * channels * channels * 4
-        let attention = batch * tokens * tokens * channels * 2
-        let feedForward = batch * tokens * channels * feedForwardChannels * 2
-        return projections + attention + feedForward
     }
 }

@@ -13,19 +13,21 @@ public struct CARAFE: LayerModule {
         .init("scale", "scale", .int(min: 1), default: .int(2)),
     ])
 
+    public static let channelRule = ChannelRule.sameAsInputWithChannels
+
+    public var typeName: String { "CARAFE" }
     public let channels: Int
-    public let encoderKernel: Int
     public let upKernel: Int
-    public let compressedChannels: Int
     public let scale: Int
-    public let printedArguments: [ArgumentValue]
+    public var comp: Conv
+    public var enc: Conv
 
     public init(_ context: LayerContext) throws(LayerError) {
         let arguments = context.arguments
         channels = context.inputChannel
-        encoderKernel = arguments.int("encoderKernel")
+        let encoderKernel = arguments.int("encoderKernel")
         upKernel = arguments.int("upKernel")
-        compressedChannels = arguments.int("compressedChannels")
+        let compressedChannels = arguments.int("compressedChannels")
         scale = arguments.int("scale")
         guard encoderKernel % 2 == 1 else {
             throw LayerError("k_enc=\(encoderKernel) must be odd: an even kernel changes the map's size and the kernels no longer line up with the pixels",
@@ -39,39 +41,27 @@ public struct CARAFE: LayerModule {
             throw LayerError("scale × k_up must be ≤ 1024 (the encoder predicts (scale × k_up)² weights per pixel), found scale \(scale), k_up \(upKernel)",
                              blame: .argument(3))
         }
-        printedArguments = [.int(channels)] + arguments.writtenValues
+        comp = Conv(channels, compressedChannels, epsilon: context.batchNormEpsilon)
+        enc = Conv(compressedChannels, (scale * upKernel) * (scale * upKernel), kernelSize: encoderKernel, activation: .identity,
+                   epsilon: context.batchNormEpsilon)
     }
 
     public var outputChannels: [Int] { [channels] }
 
-    var encoderOutputChannels: Int { (scale * upKernel) * (scale * upKernel) }
-
-    public var tree: ModuleNode {
-        ModuleNode("", "CARAFE", children: [
-            Conv.node("comp", inputChannels: channels, outputChannels: compressedChannels, kernelSize: 1, activation: true),
-            Conv.node("enc", inputChannels: compressedChannels, outputChannels: encoderOutputChannels, kernelSize: encoderKernel, activation: false),
-            .leaf("pix_shf", "PixelShuffle"),
-            .leaf("upsmp", "Upsample"),
-            .leaf("unfold", "Unfold"),
-        ])
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        visitor.child("comp", &comp)
+        visitor.child("enc", &enc)
+        visitor.leaf("pix_shf", "PixelShuffle")
+        visitor.leaf("upsmp", "Upsample")
+        visitor.leaf("unfold", "Unfold")
     }
 
-    public func outputShapes(_ inputs: [[Int]]) throws(LayerError) -> [[Int]] {
-        try upsampledFeatureMap(inputs[0], channels: channels, scale: scale)
-    }
-
-    public func forward(_ inputs: [Tensor], _ weights: LayerWeights) throws(LayerError) -> [Tensor] {
+    public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
         let x = inputs[0]
-        let compressed = Conv.apply(x, weights.child("comp"), activation: .silu)
-        let kernels = Conv.apply(compressed, weights.child("enc"), activation: .identity).pixelShuffle(scale).softmax(axis: 1)
-        return [x.carafeModuleReassembled(weights: kernels, kernelSize: upKernel, scale: scale)]
-    }
-
-    /// Compressor and encoder convs, plus k_up² MACs per output element for the reassembly.
-    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Double {
-        let pixels = spatialPositions(inputs[0])
-        let compress = pixels * Double(channels) * Double(compressedChannels)
-        let encode = pixels * Double(compressedChannels) * Double(encoderKernel * encoderKernel) * Double(encoderOutputChannels)
-        return compress + encode + elements(outputs[0]) * Double(upKernel * upKernel)
+        let output = try upsampledFeatureMap(x.shape, channels: channels, scale: scale)[0]
+        let encoded = try enc(comp(x, pass), pass)
+        pass.count(elements(output) * Double(upKernel * upKernel))  // the reassembly: k_up² taps per output element
+        guard let kernels = encoded.tensor, let features = x.tensor else { return [Feature(shape: output)] }
+        return [Feature(features.carafeModuleReassembled(weights: kernels.pixelShuffle(scale).softmax(axis: 1), kernelSize: upKernel, scale: scale))]
     }
 }

@@ -8,9 +8,10 @@ public struct Concat: LayerModule {
         .init("dimension", "dimension", .int(min: -4), default: .int(1)),
     ])
     public static let inputArity = InputArity.atLeast(1)
+    public static let channelRule = ChannelRule.concatenation
 
+    public var typeName: String { "Concat" }
     public let inputChannels: [Int]
-    public let printedArguments: [ArgumentValue]
 
     public init(_ context: LayerContext) throws(LayerError) {
         let dimension = context.arguments.int("dimension")
@@ -19,13 +20,13 @@ public struct Concat: LayerModule {
                              blame: .argument(0))
         }
         inputChannels = context.inputChannels
-        printedArguments = context.arguments.writtenValues
     }
 
     public var outputChannels: [Int] { [inputChannels.reduce(0, +)] }
-    public var tree: ModuleNode { .leaf("", "Concat") }
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {}
 
-    public func outputShapes(_ inputs: [[Int]]) throws(LayerError) -> [[Int]] {
+    public func callAsFunction(_ features: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
+        let inputs = features.map(\.shape)
         let first = inputs[0]
         for (position, shape) in inputs.enumerated() {
             try requireFeatureMap(shape, channels: inputChannels[position], source: position)
@@ -35,12 +36,6 @@ public struct Concat: LayerModule {
                                  blame: .from(position))
             }
         }
-        return [[first[0], outputChannels[0], first[2], first[3]]]
-    }
-
-    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Double { 0 }
-
-    public func forward(_ inputs: [Tensor], _ weights: LayerWeights) throws(LayerError) -> [Tensor] {
-        [Tensor.concatenate(inputs, axis: 1)]
+        return [.concatenate(features)]
     }
 }

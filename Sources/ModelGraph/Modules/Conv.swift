@@ -1,8 +1,9 @@
 import ModelSpec
 import Tensor
 
-/// Ultralytics `Conv`: Conv2d (no bias) → BatchNorm2d → SiLU (or Identity with `act=False`).
-/// Port of `ultralytics/nn/modules/conv.py: Conv`.
+/// Ultralytics `Conv(c1, c2, k=1, s=1, p=None, g=1, d=1, act=True)`: Conv2d (no bias) →
+/// BatchNorm2d → SiLU (the class-wide `Conv.default_act`) or Identity. Both a YAML module and the
+/// block most other modules are made of. Fuses by folding its BatchNorm into the conv.
 public struct Conv: LayerModule {
     public static let names = ["Conv"]
     public static let signature = Signature([
@@ -14,65 +15,57 @@ public struct Conv: LayerModule {
         .init("d", "dilation", .int(min: 1), default: .int(1)),
         .init("act", "activation", .bool, default: .bool(true)),
     ])
+    public static let channelRule = ChannelRule.scaledOutput
 
-    public let inputChannels: Int
-    public let outputChannel: Int
-    public let kernelSize: Int
-    public let stride: Int
-    public let padding: Int
-    public let groups: Int
-    public let dilation: Int
-    public let activation: Bool
-    public let printedArguments: [ArgumentValue]
+    /// "Conv", or "DWConv" for the depthwise subclass.
+    public var typeName = "Conv"
+    public var conv: Conv2d
+    /// nil once folded into `conv`.
+    public var bn: BatchNorm2d?
+    public let activation: Activation
+
+    public init(_ inputChannels: Int, _ outputChannels: Int, kernelSize: Int = 1, stride: Int = 1, padding: Int? = nil,
+                groups: Int = 1, dilation: Int = 1, activation: Activation = .silu, epsilon: Float) {
+        conv = Conv2d(inputChannels, outputChannels, kernelSize: kernelSize, stride: stride,
+                      padding: padding ?? Conv.autoPadding(kernelSize: kernelSize, dilation: dilation),
+                      dilation: dilation, groups: groups, bias: false)
+        bn = BatchNorm2d(outputChannels, epsilon: epsilon)
+        self.activation = activation
+    }
 
     public init(_ context: LayerContext) throws(LayerError) {
         let arguments = context.arguments
-        inputChannels = context.inputChannel
-        // width scaling applies to the written output channels
-        outputChannel = context.scaledChannels(arguments.int("outputChannels"))
-        kernelSize = arguments.int("kernelSize")
-        stride = arguments.int("stride")
-        dilation = arguments.int("dilation")
-        padding = arguments.optionalInt("padding") ?? Conv.autoPadding(kernelSize: kernelSize, dilation: dilation)
-        groups = arguments.int("groups")
-        activation = arguments.bool("activation")
-        try Conv.checkGroups(input: inputChannels, output: outputChannel, groups: groups, position: arguments.position("groups"))
-        printedArguments = [.int(inputChannels), .int(outputChannel)] + arguments.writtenValues.dropFirst()
+        let output = context.scaledOutputChannels, groups = arguments.int("groups")
+        try Conv.checkGroups(input: context.inputChannel, output: output, groups: groups, position: arguments.position("groups"))
+        self.init(context.inputChannel, output, kernelSize: arguments.int("kernelSize"), stride: arguments.int("stride"),
+                  padding: arguments.optionalInt("padding"), groups: groups, dilation: arguments.int("dilation"),
+                  activation: arguments.bool("activation") ? .silu : .identity, epsilon: context.batchNormEpsilon)
     }
 
-    public var outputChannels: [Int] { [outputChannel] }
+    public var outputChannels: [Int] { [conv.outputChannels] }
 
-    public var tree: ModuleNode {
-        Conv.node("", inputChannels: inputChannels, outputChannels: outputChannel, kernelSize: kernelSize,
-                  groups: groups, activation: activation)
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        visitor.child("conv", &conv)
+        visitor.child("bn", &bn, absent: nil)
+        visitor.leaf("act", activation == .identity ? "Identity" : Activation.moduleName(activation),
+                     shared: activation == .silu ? "Conv.default_act" : nil)
     }
 
-    public func outputShapes(_ inputs: [[Int]]) throws(LayerError) -> [[Int]] {
-        let input = inputs[0]
-        try requireFeatureMap(input, channels: inputChannels)
-        return [try Conv.outputShape(input, outputChannels: outputChannel, kernelSize: kernelSize, stride: stride,
-                                     padding: padding, dilation: dilation)]
+    public mutating func fuse() {
+        guard let norm = bn else { return }
+        conv.fold(norm)
+        bn = nil
     }
 
-    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Double {
-        convolutionMultiplyAdds(output: outputs[0], inputChannelsPerGroup: inputChannels / groups, kernelSize: kernelSize)
+    /// act(bn(conv(x))), or act(conv(x)) with the BatchNorm folded (one kernel with its epilogue).
+    public func callAsFunction(_ x: Feature, _ pass: Pass) throws(LayerError) -> Feature {
+        guard let bn else { return try conv(x, pass, activation: activation) }
+        return bn(try conv(x, pass), activation: activation)
     }
 
-    public func forward(_ inputs: [Tensor], _ weights: LayerWeights) throws(LayerError) -> [Tensor] {
-        [Conv.apply(inputs[0], weights, stride: stride, padding: padding, dilation: dilation, groups: groups,
-                    activation: activation ? .silu : .identity)]
-    }
-
-    // Shared with modules built from Ultralytics Convs (RepC3, RepConv, CARAFE).
-
-    /// One Ultralytics Conv's forward: conv (no bias) → BatchNorm → activation; `padding` nil
-    /// means `autopad`.
-    static func apply(_ x: Tensor, _ weights: LayerWeights, stride: Int = 1, padding: Int? = nil, dilation: Int = 1,
-                      groups: Int = 1, activation: Activation) -> Tensor {
-        let kernelSize = weights["conv.weight"].shape[2]
-        return weights.convBatchNorm(x, conv: "conv", norm: "bn", stride: stride,
-                                     padding: padding ?? autoPadding(kernelSize: kernelSize, dilation: dilation),
-                                     dilation: dilation, groups: groups, activation: activation)
+    public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
+        try requireFeatureMap(inputs[0].shape, channels: conv.inputChannels)
+        return [try self(inputs[0], pass)]
     }
 
     /// Ultralytics' `autopad`: same-size padding for stride 1.
@@ -87,28 +80,18 @@ public struct Conv: LayerModule {
                              blame: .argument(position))
         }
     }
+}
 
-    /// The module tree of one Ultralytics Conv. With `activation`, its SiLU is the class-wide
-    /// `Conv.default_act` instance.
-    public static func node(_ name: String, inputChannels: Int, outputChannels: Int, kernelSize: Int, groups: Int = 1,
-                            activation: Bool) -> ModuleNode {
-        ModuleNode(name, "Conv", children: [
-            .conv2d("conv", inputChannels: inputChannels, outputChannels: outputChannels, kernelSize: kernelSize,
-                    groups: groups, bias: false),
-            .batchNorm2d("bn", channels: outputChannels),
-            activation ? .leaf("act", "SiLU", sharedInstance: "Conv.default_act") : .leaf("act", "Identity"),
-        ])
-    }
-
-    /// NCHW output of a convolution; throws when the input is too small for the kernel.
-    public static func outputShape(_ input: [Int], outputChannels: Int, kernelSize: Int, stride: Int, padding: Int,
-                                   dilation: Int = 1) throws(LayerError) -> [Int] {
-        let height = convolvedSize(input[2], kernelSize: kernelSize, stride: stride, padding: padding, dilation: dilation)
-        let width = convolvedSize(input[3], kernelSize: kernelSize, stride: stride, padding: padding, dilation: dilation)
-        guard height > 0, width > 0 else {
-            throw LayerError("a \(kernelSize)×\(kernelSize) kernel (padding \(padding), dilation \(dilation)) does not fit the \(input[2])×\(input[3]) input \(describeShape(input))",
-                             blame: .row)
+extension Activation {
+    /// The torch.nn class of an activation, for module trees.
+    static func moduleName(_ activation: Activation) -> String {
+        switch activation {
+        case .identity: return "Identity"
+        case .relu: return "ReLU"
+        case .relu6: return "ReLU6"
+        case .silu: return "SiLU"
+        case .gelu: return "GELU"
+        case .sigmoid: return "Sigmoid"
         }
-        return [input[0], outputChannels, height, width]
     }
 }

@@ -13,12 +13,16 @@ public struct DySample: LayerModule {
         .init("dyscope", "dynamicScope", .bool, default: .bool(false)),
     ])
 
+    public static let channelRule = ChannelRule.sameAsInputWithChannels
+
+    public var typeName: String { "DySample" }
     public let channels: Int
     public let scale: Int
     public let pixelShuffleFirst: Bool
     public let groups: Int
-    public let dynamicScope: Bool
-    public let printedArguments: [ArgumentValue]
+    public var offset: Conv2d
+    public var scope: Conv2d?
+    public var initialPositions: Parameter
 
     public init(_ context: LayerContext) throws(LayerError) {
         let arguments = context.arguments
@@ -26,7 +30,7 @@ public struct DySample: LayerModule {
         scale = arguments.int("scale")
         pixelShuffleFirst = arguments.string("style") == "pl"
         groups = arguments.int("groups")
-        dynamicScope = arguments.bool("dynamicScope")
+        let dynamicScope = arguments.bool("dynamicScope")
         if pixelShuffleFirst {
             let square = scale * scale
             guard channels >= square, channels % square == 0 else {
@@ -38,41 +42,43 @@ public struct DySample: LayerModule {
             throw LayerError("input channels (\(channels)) must be a multiple of groups=\(groups)",
                              blame: .argument(arguments.position("groups")))
         }
-        printedArguments = [.int(channels)] + arguments.writtenValues
+        let offsetInput = pixelShuffleFirst ? channels / (scale * scale) : channels
+        let offsetOutput = pixelShuffleFirst ? 2 * groups : 2 * groups * scale * scale
+        offset = Conv2d(offsetInput, offsetOutput, kernelSize: 1)
+        scope = dynamicScope ? Conv2d(offsetInput, offsetOutput, kernelSize: 1, bias: false) : nil
+        initialPositions = DySample.initialPositionsBuffer(scale: scale, groups: groups)
+    }
+
+    /// The seed's `init_pos` buffer, computed.
+    static func initialPositionsBuffer(scale: Int, groups: Int) -> Parameter {
+        Parameter([1, 2 * groups * scale * scale, 1, 1], initialization: .computed { DySample.initialPositions(scale: scale, groups: groups) },
+                  isBuffer: true)
     }
 
     public var outputChannels: [Int] { [channels] }
 
-    var offsetInputChannels: Int { pixelShuffleFirst ? channels / (scale * scale) : channels }
-    var offsetOutputChannels: Int { pixelShuffleFirst ? 2 * groups : 2 * groups * scale * scale }
-
-    public var tree: ModuleNode {
-        var children: [ModuleNode] = [.conv2d("offset", inputChannels: offsetInputChannels, outputChannels: offsetOutputChannels, kernelSize: 1)]
-        if dynamicScope {
-            children.append(.conv2d("scope", inputChannels: offsetInputChannels, outputChannels: offsetOutputChannels, kernelSize: 1, bias: false))
-        }
-        return ModuleNode("", "DySample", buffers: [TensorDeclaration("init_pos", [1, 2 * groups * scale * scale, 1, 1])], children: children)
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        visitor.parameter("init_pos", &initialPositions)
+        visitor.child("offset", &offset)
+        visitor.child("scope", &scope, absent: nil)
     }
 
-    public func outputShapes(_ inputs: [[Int]]) throws(LayerError) -> [[Int]] {
-        try upsampledFeatureMap(inputs[0], channels: channels, scale: scale)
-    }
-
-    public var fixedBuffers: [String: Tensor] {
-        ["init_pos": DySample.initialPositions(scale: scale, groups: groups)]
-    }
-
-    public func forward(_ inputs: [Tensor], _ weights: LayerWeights) throws(LayerError) -> [Tensor] {
+    public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
         let x = inputs[0]
-        let source = pixelShuffleFirst ? x.pixelShuffle(scale) : x
-        var offset = weights.child("offset").conv2d(source)
-        if dynamicScope {
-            offset = Tensor.broadcast(offset, weights.child("scope").conv2d(source)) { $0 * Activation.sigmoid.apply($1) * 0.5 }
+        let output = try upsampledFeatureMap(x.shape, channels: channels, scale: scale)[0]
+        let source = pixelShuffleFirst
+            ? x.map(shape: [x.shape[0], channels / (scale * scale), x.shape[2] * scale, x.shape[3] * scale]) { $0.pixelShuffle(scale) } : x
+        var moved = try offset(source, pass)
+        if let scope {
+            let gate = try scope(source, pass)
+            moved = moved.map { Tensor.broadcast($0, gate.tensor!) { $0 * Activation.sigmoid.apply($1) * 0.5 } }
         } else {
-            offset = offset * 0.25
+            moved = moved.map { $0 * 0.25 }
         }
-        if pixelShuffleFirst { offset = offset.pixelUnshuffle(scale) }
-        return [DySample.sample(x, offset: offset + weights["init_pos"], scale: scale, groups: groups)]
+        pass.count(elements(output) * 4)  // bilinear sampling: 4 taps per output element
+        guard let features = x.tensor, var offsets = moved.tensor else { return [Feature(shape: output)] }
+        if pixelShuffleFirst { offsets = offsets.pixelUnshuffle(scale) }
+        return [Feature(DySample.sample(features, offset: offsets + initialPositions.tensor, scale: scale, groups: groups))]
     }
 
     /// The seed's `_init_pos`: [1, 2·groups·s², 1, 1], the sub-pixel centres of an s×s block
@@ -124,12 +130,5 @@ public struct DySample: LayerModule {
         let channels = x.shape[1]
         let sampled = x.reshaped([batch * groups, channels / groups, x.shape[2], x.shape[3]]).gridSample(grid, padding: .border)
         return sampled.reshaped([batch, channels, scale * height, scale * width])
-    }
-
-    /// Offset (and scope) 1×1 convs plus bilinear sampling: 4 taps per output element.
-    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Double {
-        let pixels = spatialPositions(inputs[0])
-        let convolutions = pixels * Double(channels) * Double(2 * groups * (dynamicScope ? 2 : 1))  // same count for lp and pl
-        return convolutions * Double(scale * scale) + elements(outputs[0]) * 4
     }
 }

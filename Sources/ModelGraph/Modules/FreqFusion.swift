@@ -34,6 +34,9 @@ public struct FreqFusion: LayerModule {
         .init("feature_resample_norm", "featureResampleNorm", .bool, default: .bool(true)),
     ])
 
+    public static let channelRule = ChannelRule.inputPair
+
+    public var typeName: String { "FreqFusion" }
     public let highResolutionChannels: Int
     public let lowResolutionChannels: Int
     public let compressedChannels: Int
@@ -46,7 +49,13 @@ public struct FreqFusion: LayerModule {
     public let featureResampleNorm: Bool
     public let hammingWindow: Bool
     public let highResolutionResidual: Bool
-    public let printedArguments: [ArgumentValue]
+    public var hammingLowPass: Parameter
+    public var hammingHighPass: Parameter
+    public var hrChannelCompressor: Conv2d
+    public var lrChannelCompressor: Conv2d
+    public var contentEncoder: Conv2d
+    public var dysampler: LocalSimGuidedSampler?
+    public var contentEncoder2: Conv2d
 
     public init(_ context: LayerContext) throws(LayerError) {
         let arguments = context.arguments
@@ -107,44 +116,40 @@ public struct FreqFusion: LayerModule {
                                  blame: .from(nil))
             }
         }
-        printedArguments = [.list([.int(highResolutionChannels), .int(lowResolutionChannels)])] + arguments.writtenValues
+        let (compressed, lowPassKernel, highPassKernel) = (compressedChannels, lowPassKernel, highPassKernel)
+        let (encoderKernel, encoderDilation) = (encoderKernel, encoderDilation)
+        let hammingWindow = hammingWindow
+        hammingLowPass = Parameter(hammingWindow ? [1, 1, lowPassKernel, lowPassKernel] : [1],
+                                   initialization: .computed { hammingWindow ? FreqFusion.hamming2D(lowPassKernel) : Tensor(shape: [1], repeating: 1) },
+                                   isBuffer: true)
+        hammingHighPass = Parameter(hammingWindow ? [1, 1, highPassKernel, highPassKernel] : [1],
+                                    initialization: .computed { hammingWindow ? FreqFusion.hamming2D(highPassKernel) : Tensor(shape: [1], repeating: 1) },
+                                    isBuffer: true)
+        let padding = (encoderKernel - 1) * encoderDilation / 2
+        hrChannelCompressor = Conv2d(highResolutionChannels, compressed, kernelSize: 1)
+        lrChannelCompressor = Conv2d(lowResolutionChannels, compressed, kernelSize: 1)
+        contentEncoder = Conv2d(compressed, lowPassKernel * lowPassKernel, kernelSize: encoderKernel, padding: padding, dilation: encoderDilation)
+        contentEncoder2 = Conv2d(compressed, highPassKernel * highPassKernel, kernelSize: encoderKernel, padding: padding, dilation: encoderDilation)
+        dysampler = featureResample
+            ? LocalSimGuidedSampler(compressed, groups: featureResampleGroups, kernelSize: encoderKernel, normalized: featureResampleNorm)
+            : nil
     }
 
     public var outputChannels: [Int] { [highResolutionChannels] }
 
     var encoderPadding: Int { (encoderKernel - 1) * encoderDilation / 2 }
 
-    public var tree: ModuleNode {
-        let compressed = compressedChannels
-        var children: [ModuleNode] = [
-            .conv2d("hr_channel_compressor", inputChannels: highResolutionChannels, outputChannels: compressed, kernelSize: 1),
-            .conv2d("lr_channel_compressor", inputChannels: lowResolutionChannels, outputChannels: compressed, kernelSize: 1),
-            .conv2d("content_encoder", inputChannels: compressed, outputChannels: lowPassKernel * lowPassKernel, kernelSize: encoderKernel),
-        ]
-        if featureResample {
-            let input = compressed + 3 * 3 - 1  // features + local similarity of a 3×3 window
-            let groups = featureResampleGroups
-            var sampler: [ModuleNode] = [
-                .conv2d("offset", inputChannels: input, outputChannels: 2 * groups * 4, kernelSize: encoderKernel),
-                .conv2d("direct_scale", inputChannels: input, outputChannels: 2 * groups * 4, kernelSize: encoderKernel),
-                .conv2d("hr_offset", inputChannels: input, outputChannels: 2 * groups, kernelSize: encoderKernel),
-                .conv2d("hr_direct_scale", inputChannels: input, outputChannels: 2 * groups, kernelSize: encoderKernel),
-            ]
-            sampler += featureResampleNorm
-                ? [.groupNorm("norm_hr", channels: compressed), .groupNorm("norm_lr", channels: compressed)]
-                : [.leaf("norm_hr", "Identity"), .leaf("norm_lr", "Identity")]
-            children.append(ModuleNode("dysampler", "LocalSimGuidedSampler", buffers: [TensorDeclaration("init_pos", [1, 2 * groups * 4, 1, 1])],
-                                       children: sampler))
-        }
-        children.append(.conv2d("content_encoder2", inputChannels: compressed, outputChannels: highPassKernel * highPassKernel, kernelSize: encoderKernel))
-        let windows = hammingWindow
-            ? [TensorDeclaration("hamming_lowpass", [1, 1, lowPassKernel, lowPassKernel]), TensorDeclaration("hamming_highpass", [1, 1, highPassKernel, highPassKernel])]
-            : [TensorDeclaration("hamming_lowpass", [1]), TensorDeclaration("hamming_highpass", [1])]
-        return ModuleNode("", "FreqFusion", buffers: windows, children: children)
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        visitor.parameter("hamming_lowpass", &hammingLowPass)
+        visitor.parameter("hamming_highpass", &hammingHighPass)
+        visitor.child("hr_channel_compressor", &hrChannelCompressor)
+        visitor.child("lr_channel_compressor", &lrChannelCompressor)
+        visitor.child("content_encoder", &contentEncoder)
+        visitor.child("dysampler", &dysampler, absent: nil)
+        visitor.child("content_encoder2", &contentEncoder2)
     }
 
-    public func outputShapes(_ inputs: [[Int]]) throws(LayerError) -> [[Int]] {
-        let high = inputs[0], low = inputs[1]
+    func checkShapes(_ high: [Int], _ low: [Int]) throws(LayerError) {
         try requireFeatureMap(high, channels: highResolutionChannels, source: 0)
         try requireFeatureMap(low, channels: lowResolutionChannels, source: 1)
         guard high[0] == low[0] else {
@@ -168,18 +173,6 @@ public struct FreqFusion: LayerModule {
                                  blame: .argument(FreqFusion.signature.parameters.firstIndex { $0.label == "encoderKernel" } ?? 0))
             }
         }
-        return [high]
-    }
-
-    public var fixedBuffers: [String: Tensor] {
-        var buffers = [
-            "hamming_lowpass": hammingWindow ? FreqFusion.hamming2D(lowPassKernel) : Tensor(shape: [1], repeating: 1),
-            "hamming_highpass": hammingWindow ? FreqFusion.hamming2D(highPassKernel) : Tensor(shape: [1], repeating: 1),
-        ]
-        if featureResample {
-            buffers["dysampler.init_pos"] = DySample.initialPositions(scale: 2, groups: featureResampleGroups)
-        }
-        return buffers
     }
 
     /// `np.outer(np.hamming(k), np.hamming(k))` as [1, 1, k, k].
@@ -190,41 +183,48 @@ public struct FreqFusion: LayerModule {
         return Tensor(shape: [1, 1, size, size], storage: window.flatMap { a in window.map { b in Float(a * b) } })
     }
 
-    public func forward(_ inputs: [Tensor], _ weights: LayerWeights) throws(LayerError) -> [Tensor] {
+    public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
         let high = inputs[0], low = inputs[1]
-        let lowWindow = weights["hamming_lowpass"], highWindow = weights["hamming_highpass"]
-        func encode(_ name: String, _ x: Tensor) -> Tensor {
-            weights.child(name).conv2d(x, padding: encoderPadding, dilation: encoderDilation)
+        try checkShapes(high.shape, low.shape)
+        let (lowWindow, highWindow) = (hammingLowPass, hammingHighPass)
+        // CARAFE reassembly of `x` by per-pixel k×k kernels: k² multiply-adds per output element
+        func reassemble(_ x: Feature, mask: Feature, kernelSize: Int) -> Feature {
+            let output = [x.shape[0], x.shape[1], mask.shape[2], mask.shape[3]]
+            pass.count(elements(output) * Double(kernelSize * kernelSize))
+            return x.map(shape: output) { $0.carafeReassembled(mask: mask.tensor!, kernelSize: kernelSize, up: mask.shape[2] / x.shape[2]) }
         }
-        func upsampleToHigh(_ x: Tensor, like reference: Tensor) -> Tensor {
-            x.interpolateNearest(height: reference.shape[2], width: reference.shape[3])
+        func combine(_ x: Feature, mask: Feature, kernelSize: Int, adding addend: Feature? = nil,
+                     _ body: @escaping (Float, Float) -> Float) -> Feature {
+            pass.count(elements(x.shape) * Double(kernelSize * kernelSize))
+            return x.map { $0.carafeCombined(mask: mask.tensor!, kernelSize: kernelSize, adding: addend?.tensor, body) }
         }
-        var compressedHigh = weights.child("hr_channel_compressor").conv2d(high)
-        let compressedLow = weights.child("lr_channel_compressor").conv2d(low)
+        func normalize(_ mask: Feature, _ window: Parameter) -> Feature {
+            mask.map { FreqFusion.normalizeKernels($0, kernelSize: Int(Double($0.shape[1]).squareRoot()), window: window.tensor) }
+        }
         // semi_conv, comp_feat_upsample and use_high_pass: the seed's default path
-        let maskHighHigh = encode("content_encoder2", compressedHigh)
-        let maskHighInitial = FreqFusion.normalizeKernels(maskHighHigh, kernelSize: highPassKernel, window: highWindow)
-        compressedHigh = compressedHigh.carafeCombined(mask: maskHighInitial, kernelSize: highPassKernel) { x, carafe in x + x - carafe }
-        let maskLowHigh = encode("content_encoder", compressedHigh)
-        var maskLowInitial = FreqFusion.normalizeKernels(maskLowHigh, kernelSize: lowPassKernel, window: lowWindow)
-        let maskLowLow = upsampleToHigh(encode("content_encoder", compressedLow)
-            .carafeReassembled(mask: maskLowInitial, kernelSize: lowPassKernel, up: 2), like: compressedHigh)
+        var compressedHigh = try hrChannelCompressor(high, pass)
+        let compressedLow = try lrChannelCompressor(low, pass)
+        let maskHighHigh = try contentEncoder2(compressedHigh, pass)
+        let maskHighInitial = normalize(maskHighHigh, highWindow)
+        compressedHigh = combine(compressedHigh, mask: maskHighInitial, kernelSize: highPassKernel) { x, carafe in x + x - carafe }
+        let maskLowHigh = try contentEncoder(compressedHigh, pass)
+        var maskLowInitial = normalize(maskLowHigh, lowWindow)
+        let maskLowLow = reassemble(try contentEncoder(compressedLow, pass), mask: maskLowInitial, kernelSize: lowPassKernel)
         var maskLow = maskLowHigh + maskLowLow
-        maskLowInitial = FreqFusion.normalizeKernels(maskLow, kernelSize: lowPassKernel, window: lowWindow)
-        let maskHighLow = upsampleToHigh(encode("content_encoder2", compressedLow)
-            .carafeReassembled(mask: maskLowInitial, kernelSize: lowPassKernel, up: 2), like: compressedHigh)
+        maskLowInitial = normalize(maskLow, lowWindow)
+        let maskHighLow = reassemble(try contentEncoder2(compressedLow, pass), mask: maskLowInitial, kernelSize: lowPassKernel)
         var maskHigh = maskHighHigh + maskHighLow
-        maskLow = FreqFusion.normalizeKernels(maskLow, kernelSize: lowPassKernel, window: lowWindow)
-        var lowFeatures = low.carafeReassembled(mask: maskLow, kernelSize: lowPassKernel, up: 2)
-        maskHigh = FreqFusion.normalizeKernels(maskHigh, kernelSize: highPassKernel, window: highWindow)
-        if featureResample {
-            lowFeatures = resample(weights.child("dysampler"), high: compressedHigh, low: compressedLow, features: lowFeatures)
+        maskLow = normalize(maskLow, lowWindow)
+        var lowFeatures = reassemble(low, mask: maskLow, kernelSize: lowPassKernel)
+        maskHigh = normalize(maskHigh, highWindow)
+        if let dysampler {
+            lowFeatures = try dysampler(high: compressedHigh, low: compressedLow, features: lowFeatures, pass)
         }
         // (high − carafe(high)) [+ high] + low-pass branch, in one pass
         if highResolutionResidual {
-            return [high.carafeCombined(mask: maskHigh, kernelSize: highPassKernel, adding: lowFeatures) { x, carafe in (x - carafe) + x }]
+            return [combine(high, mask: maskHigh, kernelSize: highPassKernel, adding: lowFeatures) { x, carafe in (x - carafe) + x }]
         }
-        return [high.carafeCombined(mask: maskHigh, kernelSize: highPassKernel, adding: lowFeatures) { x, carafe in x - carafe }]
+        return [combine(high, mask: maskHigh, kernelSize: highPassKernel, adding: lowFeatures) { x, carafe in x - carafe }]
     }
 
     /// `kernel_normalizer`: softmax over each pixel's k² kernel, times the hamming window,
@@ -232,21 +232,6 @@ public struct FreqFusion: LayerModule {
     static func normalizeKernels(_ mask: Tensor, kernelSize: Int, window: Tensor) -> Tensor {
         precondition(mask.shape[1] == kernelSize * kernelSize)
         return mask.kernelsNormalized(window: window)
-    }
-
-    /// The seed's `LocalSimGuidedSampler`: offsets from the compressed features and their local
-    /// cosine similarity, at lr and (pixel-unshuffled) hr resolution, then DySample-style sampling.
-    func resample(_ weights: LayerWeights, high: Tensor, low: Tensor, features: Tensor) -> Tensor {
-        let groups = compressedChannels / 8
-        let normalizedHigh = featureResampleNorm ? weights.child("norm_hr").groupNorm(high, groups: groups) : high
-        let normalizedLow = featureResampleNorm ? weights.child("norm_lr").groupNorm(low, groups: groups) : low
-        let highSimilarity = Tensor.concatenate([normalizedHigh, FreqFusion.localSimilarity(normalizedHigh)], axis: 1)
-        let lowSimilarity = Tensor.concatenate([normalizedLow, FreqFusion.localSimilarity(normalizedLow)], axis: 1)
-        let padding = encoderKernel / 2
-        func conv(_ name: String, _ x: Tensor) -> Tensor { weights.child(name).conv2d(x, padding: padding) }
-        let offset = conv("offset", lowSimilarity) + conv("hr_offset", highSimilarity).pixelUnshuffle(2)
-        let scope = (conv("direct_scale", lowSimilarity) + conv("hr_direct_scale", highSimilarity).pixelUnshuffle(2)).sigmoid()
-        return DySample.sample(features, offset: offset * scope + weights["init_pos"], scale: 2, groups: featureResampleGroups)
     }
 
     /// The seed's `compute_similarity(t, 3, dilation=2)`: cosine similarity of each pixel with its
@@ -284,31 +269,62 @@ public struct FreqFusion: LayerModule {
             }
         }
     }
+}
 
-    /// Compressors, content encoders, the CARAFE reassemblies (k² MACs per output element) and,
-    /// with feature_resample, the offset convs and bilinear sampling (4 taps per element).
-    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Double {
-        let high = inputs[0], low = inputs[1]
-        let highPixels = spatialPositions(high), lowPixels = spatialPositions(low)
-        let compressed = Double(compressedChannels)
-        let low2 = Double(lowPassKernel * lowPassKernel), high2 = Double(highPassKernel * highPassKernel)
-        let encoder2 = Double(encoderKernel * encoderKernel)
-        let highChannels = Double(highResolutionChannels), lowChannels = Double(lowResolutionChannels)
-        var total = highPixels * highChannels * compressed + lowPixels * lowChannels * compressed
-        // content_encoder on chr and clr, content_encoder2 on chr (twice: before and after the high-pass) and clr
-        total += (highPixels + lowPixels) * compressed * encoder2 * low2
-        total += (2 * highPixels + lowPixels) * compressed * encoder2 * high2
-        // CARAFE: chr high-pass (k_h²·cc per hr pixel), mask upsampling (k_l²·k_l² and k_l²·k_h² per hr pixel),
-        // lr upsampling (k_l²·C per hr pixel), hr high-pass (k_h²·C per hr pixel)
-        total += highPixels * (high2 * compressed + low2 * low2 + low2 * high2)
-        total += highPixels * (low2 * lowChannels + high2 * highChannels)
-        if featureResample {
-            let input = compressed + 8, groups = Double(featureResampleGroups)
-            total += lowPixels * input * encoder2 * (2 * 2 * groups * 4)
-            total += highPixels * input * encoder2 * (2 * 2 * groups)
-            total += (highPixels + lowPixels) * compressed * 8 * 9  // cosine similarity over 8 neighbours
-            total += highPixels * lowChannels * 4
+/// The seed's `LocalSimGuidedSampler`: offsets from the compressed features and their local
+/// cosine similarity, at lr and (pixel-unshuffled) hr resolution, then DySample-style sampling.
+public struct LocalSimGuidedSampler: Block {
+    public var typeName: String { "LocalSimGuidedSampler" }
+    let groups: Int
+    let normGroups: Int
+    public var initialPositions: Parameter
+    public var offset: Conv2d
+    public var directScale: Conv2d
+    public var hrOffset: Conv2d
+    public var hrDirectScale: Conv2d
+    public var normHigh: GroupNorm?
+    public var normLow: GroupNorm?
+
+    init(_ channels: Int, groups: Int, kernelSize: Int, normalized: Bool) {
+        self.groups = groups
+        normGroups = channels / 8
+        let input = channels + 3 * 3 - 1  // features + local similarity of a 3×3 window
+        initialPositions = DySample.initialPositionsBuffer(scale: 2, groups: groups)
+        offset = Conv2d(input, 2 * groups * 4, kernelSize: kernelSize, padding: kernelSize / 2)
+        directScale = Conv2d(input, 2 * groups * 4, kernelSize: kernelSize, padding: kernelSize / 2)
+        hrOffset = Conv2d(input, 2 * groups, kernelSize: kernelSize, padding: kernelSize / 2)
+        hrDirectScale = Conv2d(input, 2 * groups, kernelSize: kernelSize, padding: kernelSize / 2)
+        normHigh = normalized ? GroupNorm(groups: channels / 8, channels: channels) : nil
+        normLow = normalized ? GroupNorm(groups: channels / 8, channels: channels) : nil
+    }
+
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        visitor.parameter("init_pos", &initialPositions)
+        visitor.child("offset", &offset)
+        visitor.child("direct_scale", &directScale)
+        visitor.child("hr_offset", &hrOffset)
+        visitor.child("hr_direct_scale", &hrDirectScale)
+        visitor.child("norm_hr", &normHigh, absent: "Identity")
+        visitor.child("norm_lr", &normLow, absent: "Identity")
+    }
+
+    func callAsFunction(high: Feature, low: Feature, features: Feature, _ pass: Pass) throws(LayerError) -> Feature {
+        func withSimilarity(_ x: Feature, _ norm: GroupNorm?) -> Feature {
+            let normalized = norm.map { norm in x.map { norm($0) } } ?? x
+            // cosine similarity with 8 neighbours, per channel and pixel
+            pass.count(elements(x.shape) * 8)
+            var shape = x.shape
+            shape[1] += 8
+            return normalized.map(shape: shape) { Tensor.concatenate([$0, FreqFusion.localSimilarity($0)], axis: 1) }
         }
-        return total
+        let highSimilarity = withSimilarity(high, normHigh), lowSimilarity = withSimilarity(low, normLow)
+        func unshuffled(_ x: Feature) -> Feature {
+            x.map(shape: [x.shape[0], x.shape[1] * 4, x.shape[2] / 2, x.shape[3] / 2]) { $0.pixelUnshuffle(2) }
+        }
+        let moved = try offset(lowSimilarity, pass) + unshuffled(try hrOffset(highSimilarity, pass))
+        let scope = (try directScale(lowSimilarity, pass) + unshuffled(try hrDirectScale(highSimilarity, pass))).map { $0.sigmoid() }
+        pass.count(elements(features.shape) * 4)  // bilinear sampling: 4 taps per output element
+        guard let source = features.tensor, let offsets = moved.tensor, let scale = scope.tensor else { return Feature(shape: features.shape) }
+        return Feature(DySample.sample(source, offset: offsets * scale + initialPositions.tensor, scale: 2, groups: groups))
     }
 }

@@ -30,6 +30,9 @@ public struct RTDETRDecoder: LayerModule {
         .init("learnt_init_query", "learntInitialQuery", .bool, default: .bool(false)),
     ])
 
+    public static let channelRule = ChannelRule.channelListInserted(at: 1)
+
+    public var typeName: String { "RTDETRDecoder" }
     public let inputChannels: [Int]
     public let classCount: Int
     public let hiddenChannels: Int
@@ -41,7 +44,16 @@ public struct RTDETRDecoder: LayerModule {
     public let learntInitialQuery: Bool
     /// The decoder layer whose boxes and scores inference returns (eval_idx, counted from 0).
     public let evaluationIndex: Int
-    public let printedArguments: [ArgumentValue]
+    public var inputProjections: Indexed<InputProjection>
+    public var decoder: DecoderStack
+    public var denoisingClassEmbedding: Embedding
+    public var targetEmbedding: Embedding?
+    public var queryPositionHead: MLP
+    public var encoderOutput: EncoderOutput
+    public var encoderScoreHead: Linear
+    public var encoderBoxHead: MLP
+    public var decoderScoreHeads: Indexed<Linear>
+    public var decoderBoxHeads: Indexed<MLP>
 
     public init(_ context: LayerContext) throws(LayerError) {
         let arguments = context.arguments
@@ -64,9 +76,20 @@ public struct RTDETRDecoder: LayerModule {
                              blame: .argument(arguments.position("evaluationLayer")))
         }
         evaluationIndex = evaluationLayer >= 0 ? evaluationLayer : decoderLayers + evaluationLayer
-        var printed = arguments.writtenValues
-        printed.insert(.list(inputChannels.map(ArgumentValue.int)), at: min(1, printed.count))
-        printedArguments = printed
+        let hidden = hiddenChannels, epsilon = context.batchNormEpsilon
+        inputProjections = Indexed(inputChannels.map { InputProjection($0, hidden, epsilon: epsilon) }, typeName: "ModuleList")
+        let samplingPoints = headCount * inputChannels.count * decoderPoints
+        decoder = DecoderStack(layers: Indexed(Array(repeating: DecoderLayer(hidden: hidden, heads: headCount, samplingPoints: samplingPoints,
+                                                                              feedForward: feedForwardChannels), count: decoderLayers),
+                                               typeName: "ModuleList"))
+        denoisingClassEmbedding = Embedding(count: classCount, features: hidden)
+        targetEmbedding = learntInitialQuery ? Embedding(count: queryCount, features: hidden) : nil
+        queryPositionHead = MLP([4, 2 * hidden, hidden])
+        encoderOutput = EncoderOutput(linear: Linear(hidden, hidden), norm: LayerNorm(hidden))
+        encoderScoreHead = Linear(hidden, classCount)
+        encoderBoxHead = MLP([hidden, hidden, hidden, 4])
+        decoderScoreHeads = Indexed(Array(repeating: Linear(hidden, classCount), count: decoderLayers), typeName: "ModuleList")
+        decoderBoxHeads = Indexed(Array(repeating: MLP([hidden, hidden, hidden, 4]), count: decoderLayers), typeName: "ModuleList")
     }
 
     /// Values per detection: box (4), score, class index.
@@ -75,57 +98,29 @@ public struct RTDETRDecoder: LayerModule {
     public var outputChannels: [Int] { [RTDETRDecoder.detectionWidth] }
     var levels: Int { inputChannels.count }
 
-    public var tree: ModuleNode {
-        let hidden = hiddenChannels
-        func mlp(_ name: String, _ input: Int, _ inner: Int, _ output: Int, layers: Int) -> ModuleNode {
-            let sizes = [input] + Array(repeating: inner, count: layers - 1) + [output]
-            let linears = (0..<layers).map { ModuleNode.linear("", inputFeatures: sizes[$0], outputFeatures: sizes[$0 + 1]) }
-            return ModuleNode(name, "MLP", children: [.indexed("layers", "ModuleList", linears), .leaf("act", "ReLU"), .leaf("out_norm", "Identity")])
-        }
-        let samplingPoints = headCount * levels * decoderPoints
-        let decoderLayer = ModuleNode("", "DeformableTransformerDecoderLayer", children: [
-            .multiheadAttention("self_attn", width: hidden),
-            .leaf("dropout1", "Dropout"),
-            .layerNorm("norm1", features: hidden),
-            ModuleNode("cross_attn", "MSDeformAttn", children: [
-                .linear("sampling_offsets", inputFeatures: hidden, outputFeatures: samplingPoints * 2),
-                .linear("attention_weights", inputFeatures: hidden, outputFeatures: samplingPoints),
-                .linear("value_proj", inputFeatures: hidden, outputFeatures: hidden),
-                .linear("output_proj", inputFeatures: hidden, outputFeatures: hidden),
-            ]),
-            .leaf("dropout2", "Dropout"),
-            .layerNorm("norm2", features: hidden),
-            .linear("linear1", inputFeatures: hidden, outputFeatures: feedForwardChannels),
-            .leaf("act", "ReLU"),
-            .leaf("dropout3", "Dropout"),
-            .linear("linear2", inputFeatures: feedForwardChannels, outputFeatures: hidden),
-            .leaf("dropout4", "Dropout"),
-            .layerNorm("norm3", features: hidden),
-        ])
-        var children: [ModuleNode] = [
-            .indexed("input_proj", "ModuleList", inputChannels.map { channels in
-                .indexed("", "Sequential", [.conv2d("", inputChannels: channels, outputChannels: hidden, kernelSize: 1, bias: false),
-                                            .batchNorm2d("", channels: hidden)])
-            }),
-            ModuleNode("decoder", "DeformableTransformerDecoder",
-                       children: [.indexed("layers", "ModuleList", Array(repeating: decoderLayer, count: decoderLayers))]),
-            .embedding("denoising_class_embed", count: classCount, features: hidden),
-        ]
-        if learntInitialQuery {
-            children.append(.embedding("tgt_embed", count: queryCount, features: hidden))
-        }
-        children += [
-            mlp("query_pos_head", 4, 2 * hidden, hidden, layers: 2),
-            .indexed("enc_output", "Sequential", [.linear("", inputFeatures: hidden, outputFeatures: hidden), .layerNorm("", features: hidden)]),
-            .linear("enc_score_head", inputFeatures: hidden, outputFeatures: classCount),
-            mlp("enc_bbox_head", hidden, hidden, 4, layers: 3),
-            .indexed("dec_score_head", "ModuleList", Array(repeating: .linear("", inputFeatures: hidden, outputFeatures: classCount), count: decoderLayers)),
-            .indexed("dec_bbox_head", "ModuleList", Array(repeating: mlp("", hidden, hidden, 4, layers: 3), count: decoderLayers)),
-        ]
-        return ModuleNode("", "RTDETRDecoder", children: children)
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        visitor.child("input_proj", &inputProjections)
+        visitor.child("decoder", &decoder)
+        visitor.child("denoising_class_embed", &denoisingClassEmbedding)
+        visitor.child("tgt_embed", &targetEmbedding, absent: nil)
+        visitor.child("query_pos_head", &queryPositionHead)
+        visitor.child("enc_output", &encoderOutput)
+        visitor.child("enc_score_head", &encoderScoreHead)
+        visitor.child("enc_bbox_head", &encoderBoxHead)
+        visitor.child("dec_score_head", &decoderScoreHeads)
+        visitor.child("dec_bbox_head", &decoderBoxHeads)
     }
 
-    public func outputShapes(_ inputs: [[Int]]) throws(LayerError) -> [[Int]] {
+    public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
+        let shapes = inputs.map(\.shape)
+        let output = try outputShapes(shapes)
+        pass.count(multiplyAdds(shapes))
+        let tensors = inputs.compactMap(\.tensor)
+        guard tensors.count == inputs.count else { return [Feature(shape: output)] }
+        return [Feature(run(tensors, pass))]
+    }
+
+    func outputShapes(_ inputs: [[Int]]) throws(LayerError) -> [Int] {
         for (position, shape) in inputs.enumerated() {
             try requireFeatureMap(shape, channels: inputChannels[position], source: position)
             guard shape[0] == inputs[0][0] else {
@@ -135,23 +130,22 @@ public struct RTDETRDecoder: LayerModule {
         }
         let anchors = inputs.reduce(0) { $0 + $1[2] * $1[3] }
         let queries = min(queryCount, anchors)
-        return [[inputs[0][0], min(queryCount, queries * classCount), RTDETRDecoder.detectionWidth]]
+        return [inputs[0][0], min(queryCount, queries * classCount), RTDETRDecoder.detectionWidth]
     }
 
-    public func forward(_ inputs: [Tensor], _ weights: LayerWeights) throws(LayerError) -> [Tensor] {
+    func run(_ inputs: [Tensor], _ pass: Pass) -> Tensor {
         let batch = inputs[0].shape[0], hidden = hiddenChannels
         // encoder input: project each level, flatten to tokens, concatenate
         let levelShapes = inputs.map { (height: $0.shape[2], width: $0.shape[3]) }
-        let projections = inputs.indices.map { weights.child("input_proj").child(String($0)) }
+        let projections = inputProjections.items
         let features: Tensor
-        if projections.allSatisfy({ !$0.child("1").has("weight") }) {
+        if projections.allSatisfy({ $0.bn == nil }) {
             // BatchNorms folded by the plan: each level's 1×1 conv straight into its token rows
-            features = Tensor.tokens(projecting: inputs, weights: projections.map { $0.child("0")["weight"] },
-                                     biases: projections.map { $0.child("0").tensors[$0.child("0").prefix + "bias"] })
+            features = Tensor.tokens(projecting: inputs, weights: projections.map { $0.conv.weight.tensor },
+                                     biases: projections.map { $0.conv.bias?.value })
         } else {
             features = Tensor.concatenate(zip(inputs, projections).map { input, projection in
-                projection.convBatchNorm(input, conv: "0", norm: "1", activation: .identity)
-                    .reshaped([batch, hidden, input.shape[2] * input.shape[3]]).permuted([0, 2, 1])
+                projection.run(input, pass).reshaped([batch, hidden, input.shape[2] * input.shape[3]]).permuted([0, 2, 1])
             }, axis: 1)
         }
         let anchorCount = features.shape[1]
@@ -159,10 +153,8 @@ public struct RTDETRDecoder: LayerModule {
 
         // encoder head: score every anchor, keep the top k as queries. Invalid anchors' features
         // are zeroed first (valid_mask · feats), so their enc_output row is the linear's bias.
-        let encoderLinear = weights.child("enc_output").child("0")
-        var projected = encoderLinear.linear(features)
-        if valid.contains(false) {
-            let bias = encoderLinear["bias"]
+        var projected = encoderOutput.linear(features)
+        if valid.contains(false), let bias = encoderOutput.linear.bias?.value {
             projected.storage.withUnsafeMutableBufferPointer { values in
                 for n in 0..<batch {
                     for anchor in 0..<anchorCount where !valid[anchor] {
@@ -171,8 +163,8 @@ public struct RTDETRDecoder: LayerModule {
                 }
             }
         }
-        let encoded = weights.child("enc_output").child("1").layerNorm(projected)
-        let encoderScores = weights.child("enc_score_head").linear(encoded)
+        let encoded = encoderOutput.norm(projected)
+        let encoderScores = encoderScoreHead(encoded)
         let k = min(queryCount, anchorCount)
         let best = Tensor(shape: [batch, anchorCount], storage: (0..<(batch * anchorCount)).map { row in
             encoderScores.storage[(row * classCount)..<((row + 1) * classCount)].max() ?? -.infinity
@@ -186,10 +178,10 @@ public struct RTDETRDecoder: LayerModule {
                 for c in 0..<4 { selectedAnchors.storage[(n * k + q) * 4 + c] = anchors[anchor * 4 + c] }
             }
         }
-        let referenceLogits = weights.child("enc_bbox_head").mlp(selected, layerCount: 3) + selectedAnchors
+        let referenceLogits = encoderBoxHead(selected) + selectedAnchors
         var embedding = selected
-        if learntInitialQuery {
-            let queries = weights["tgt_embed.weight"].slice(axis: 0, 0..<k)
+        if let targetEmbedding {
+            let queries = targetEmbedding.weight.tensor.slice(axis: 0, 0..<k)
             embedding = Tensor.concatenate(Array(repeating: queries.reshaped([1, k, hidden]), count: batch), axis: 0)
         }
 
@@ -198,71 +190,17 @@ public struct RTDETRDecoder: LayerModule {
         var reference = referenceLogits.sigmoid()
         var boxes = reference, scores = Tensor(shape: [batch, k, classCount])
         for layer in 0...evaluationIndex {
-            let position = weights.child("query_pos_head").mlp(reference, layerCount: 2)
-            embedding = decoderLayer(weights.child("decoder").child("layers").child(String(layer)), embedding: embedding,
-                                     position: position, reference: reference, value: value, levelShapes: levelShapes)
-            let delta = weights.child("dec_bbox_head").child(String(layer)).mlp(embedding, layerCount: 3)
+            let position = queryPositionHead(reference)
+            embedding = decoder.layers.items[layer](embedding: embedding, position: position, reference: reference, value: value,
+                                                    levelShapes: levelShapes, heads: headCount, points: decoderPoints, planned: pass.isPlanned)
+            let delta = decoderBoxHeads.items[layer](embedding)
             boxes = Tensor.broadcast(delta, reference) { d, r in Activation.sigmoid.apply(d + RTDETRDecoder.inverseSigmoid(r)) }
             if layer == evaluationIndex {
-                scores = weights.child("dec_score_head").child(String(layer)).linear(embedding)
+                scores = decoderScoreHeads.items[layer](embedding)
             }
             reference = boxes
         }
-        return [RTDETRDecoder.postprocess(boxes: boxes, scores: scores.sigmoid(), classCount: classCount, queryCount: queryCount)]
-    }
-
-    /// `DeformableTransformerDecoderLayer.forward` (eval, no attention mask).
-    func decoderLayer(_ weights: LayerWeights, embedding: Tensor, position: Tensor, reference: Tensor, value: Tensor,
-                      levelShapes: [(height: Int, width: Int)]) -> Tensor {
-        let query = embedding + position
-        let attended = weights.child("self_attn").multiheadAttention(query: query, key: query, value: embedding, heads: headCount)
-        var embedding = weights.child("norm1").layerNorm(embedding + attended)
-        let crossed = crossAttention(weights.child("cross_attn"), query: embedding + position, reference: reference,
-                                     value: value, levelShapes: levelShapes)
-        embedding = weights.child("norm2").layerNorm(embedding + crossed)
-        let feedForward = weights.child("linear2").linear(weights.child("linear1").linear(embedding).activated(.relu))
-        return weights.child("norm3").layerNorm(embedding + feedForward)
-    }
-
-    /// `MSDeformAttn.forward` with 4-value reference boxes: each head samples `decoderPoints`
-    /// points per level around the box centre, offsets scaled by the box size.
-    func crossAttention(_ weights: LayerWeights, query: Tensor, reference: Tensor, value: Tensor,
-                        levelShapes: [(height: Int, width: Int)]) -> Tensor {
-        let (batch, queries) = (query.shape[0], query.shape[1])
-        let totalPoints = levels * decoderPoints
-        var locations = weights.child("sampling_offsets").linear(query)  // [B, Lq, heads·L·P·2]
-        let attention = weights.child("attention_weights").linear(query)
-            .reshaped([batch, queries, headCount, totalPoints]).softmax(axis: 3)
-        let perQuery = headCount * totalPoints
-        let points = Float(decoderPoints)
-        locations.storage.withUnsafeMutableBufferPointer { l in
-            for n in 0..<batch {
-                for q in 0..<queries {
-                    let box = (n * queries + q) * 4
-                    let (cx, cy, w, h) = (reference.storage[box], reference.storage[box + 1], reference.storage[box + 2], reference.storage[box + 3])
-                    for p in 0..<perQuery {
-                        let at = ((n * queries + q) * perQuery + p) * 2
-                        l[at] = cx + l[at] / points * w * 0.5
-                        l[at + 1] = cy + l[at + 1] / points * h * 0.5
-                    }
-                }
-            }
-        }
-        let sampled: Tensor
-        let valueProjection = weights.child("value_proj")
-        if weights.cache != nil {
-            // the plan samples the raw features and projects afterwards (same result, ~20× fewer MACs)
-            sampled = Tensor.projectedDeformableAttention(features: value, levelShapes: levelShapes,
-                                                          locations: locations.reshaped([batch, queries, headCount, totalPoints, 2]),
-                                                          weights: attention, valueWeight: valueProjection["weight"],
-                                                          valueBias: valueProjection["bias"], heads: headCount)
-        } else {
-            let projected = valueProjection.linear(value).reshaped([batch, value.shape[1], headCount, hiddenChannels / headCount])
-            sampled = Tensor.deformableAttention(value: projected, levelShapes: levelShapes,
-                                                 locations: locations.reshaped([batch, queries, headCount, totalPoints, 2]),
-                                                 weights: attention)
-        }
-        return weights.child("output_proj").linear(sampled)
+        return RTDETRDecoder.postprocess(boxes: boxes, scores: scores.sigmoid(), classCount: classCount, queryCount: queryCount)
     }
 
     /// `_generate_anchors`: per level, cell centres and a 0.05·2^level box, in logit space;
@@ -317,7 +255,7 @@ public struct RTDETRDecoder: LayerModule {
     /// Input projections, encoder head over all anchors, and per decoder layer: self-attention
     /// (projections and both matmuls), deformable cross-attention (value projection over all
     /// anchors, offsets, weights, 4-tap bilinear sampling per point), FFN and box heads.
-    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Double {
+    func multiplyAdds(_ inputs: [[Int]]) -> Double {
         let anchorCount = inputs.reduce(0) { $0 + $1[2] * $1[3] }
         let anchors = Double(anchorCount), batch = Double(inputs[0][0])
         let hidden = Double(hiddenChannels), queries = Double(min(queryCount, anchorCount))
@@ -339,5 +277,188 @@ public struct RTDETRDecoder: LayerModule {
             + queries * boxHead
         total += batch * (Double(decoderLayers) * perLayer + queries * hidden * classes)
         return total
+    }
+}
+
+/// One level's input projection: `nn.Sequential(Conv2d 1×1 no bias, BatchNorm2d)`; fuses by folding.
+public struct InputProjection: Block {
+    public var typeName: String { "Sequential" }
+    /// Ultralytics' `fuse()` leaves it alone; the inference plan folds it.
+    public var fusesLikeUltralytics: Bool { false }
+    public var conv: Conv2d
+    public var bn: BatchNorm2d?
+
+    init(_ inputChannels: Int, _ hidden: Int, epsilon: Float) {
+        conv = Conv2d(inputChannels, hidden, kernelSize: 1, bias: false)
+        bn = BatchNorm2d(hidden, epsilon: epsilon)
+    }
+
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        visitor.child("0", &conv)
+        visitor.child("1", &bn, absent: nil)
+    }
+
+    public mutating func fuse() {
+        guard let norm = bn else { return }
+        conv.fold(norm)
+        bn = nil
+    }
+
+    func run(_ x: Tensor, _ pass: Pass) -> Tensor {
+        let y = conv.run(x, pass)
+        guard let bn else { return y }
+        return bn(Feature(y)).tensor!
+    }
+}
+
+/// `enc_output`: `nn.Sequential(Linear, LayerNorm)`.
+public struct EncoderOutput: Block {
+    public var typeName: String { "Sequential" }
+    public var linear: Linear
+    public var norm: LayerNorm
+
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        visitor.child("0", &linear)
+        visitor.child("1", &norm)
+    }
+}
+
+/// Ultralytics `MLP`: Linear layers with ReLU between them.
+public struct MLP: Block {
+    public var typeName: String { "MLP" }
+    public var layers: Indexed<Linear>
+
+    init(_ sizes: [Int]) {
+        layers = Indexed((0..<(sizes.count - 1)).map { Linear(sizes[$0], sizes[$0 + 1]) }, typeName: "ModuleList")
+    }
+
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        visitor.child("layers", &layers)
+        visitor.leaf("act", "ReLU")
+        visitor.leaf("out_norm", "Identity")
+    }
+
+    func callAsFunction(_ x: Tensor) -> Tensor {
+        var x = x
+        for (index, layer) in layers.items.enumerated() {
+            x = layer(x)
+            if index < layers.items.count - 1 { x = x.activated(.relu) }
+        }
+        return x
+    }
+}
+
+/// `DeformableTransformerDecoder`: its layers.
+public struct DecoderStack: Block {
+    public var typeName: String { "DeformableTransformerDecoder" }
+    public var layers: Indexed<DecoderLayer>
+
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) { visitor.child("layers", &layers) }
+}
+
+/// `MSDeformAttn`: sampling offsets and attention weights per head, level and point, value and output projections.
+public struct DeformableAttention: Block {
+    public var typeName: String { "MSDeformAttn" }
+    public var samplingOffsets: Linear
+    public var attentionWeights: Linear
+    public var valueProjection: Linear
+    public var outputProjection: Linear
+
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        visitor.child("sampling_offsets", &samplingOffsets)
+        visitor.child("attention_weights", &attentionWeights)
+        visitor.child("value_proj", &valueProjection)
+        visitor.child("output_proj", &outputProjection)
+    }
+}
+
+/// `DeformableTransformerDecoderLayer`: self-attention, deformable cross-attention, FFN, each with a norm.
+public struct DecoderLayer: Block {
+    public var typeName: String { "DeformableTransformerDecoderLayer" }
+    public var selfAttention: MultiheadAttention
+    public var norm1: LayerNorm
+    public var crossAttention: DeformableAttention
+    public var norm2: LayerNorm
+    public var linear1: Linear
+    public var linear2: Linear
+    public var norm3: LayerNorm
+
+    init(hidden: Int, heads: Int, samplingPoints: Int, feedForward: Int) {
+        selfAttention = MultiheadAttention(width: hidden, heads: heads)
+        norm1 = LayerNorm(hidden)
+        crossAttention = DeformableAttention(samplingOffsets: Linear(hidden, samplingPoints * 2), attentionWeights: Linear(hidden, samplingPoints),
+                                             valueProjection: Linear(hidden, hidden), outputProjection: Linear(hidden, hidden))
+        norm2 = LayerNorm(hidden)
+        linear1 = Linear(hidden, feedForward)
+        linear2 = Linear(feedForward, hidden)
+        norm3 = LayerNorm(hidden)
+    }
+
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        visitor.child("self_attn", &selfAttention)
+        visitor.leaf("dropout1", "Dropout")
+        visitor.child("norm1", &norm1)
+        visitor.child("cross_attn", &crossAttention)
+        visitor.leaf("dropout2", "Dropout")
+        visitor.child("norm2", &norm2)
+        visitor.child("linear1", &linear1)
+        visitor.leaf("act", "ReLU")
+        visitor.leaf("dropout3", "Dropout")
+        visitor.child("linear2", &linear2)
+        visitor.leaf("dropout4", "Dropout")
+        visitor.child("norm3", &norm3)
+    }
+
+    /// `DeformableTransformerDecoderLayer.forward` (eval, no attention mask).
+    func callAsFunction(embedding: Tensor, position: Tensor, reference: Tensor, value: Tensor,
+                        levelShapes: [(height: Int, width: Int)], heads: Int, points: Int, planned: Bool) -> Tensor {
+        let query = embedding + position
+        let attended = selfAttention(query: query, key: query, value: embedding)
+        var embedding = norm1(embedding + attended)
+        let crossed = cross(query: embedding + position, reference: reference, value: value, levelShapes: levelShapes,
+                            heads: heads, points: points, planned: planned)
+        embedding = norm2(embedding + crossed)
+        return norm3(embedding + linear2(linear1(embedding).activated(.relu)))
+    }
+
+    /// `MSDeformAttn.forward` with 4-value reference boxes: each head samples `points` points
+    /// per level around the box centre, offsets scaled by the box size.
+    func cross(query: Tensor, reference: Tensor, value: Tensor, levelShapes: [(height: Int, width: Int)],
+               heads: Int, points decoderPoints: Int, planned: Bool) -> Tensor {
+        let (batch, queries) = (query.shape[0], query.shape[1])
+        let totalPoints = levelShapes.count * decoderPoints
+        var locations = crossAttention.samplingOffsets(query)  // [B, Lq, heads·L·P·2]
+        let attention = crossAttention.attentionWeights(query).reshaped([batch, queries, heads, totalPoints]).softmax(axis: 3)
+        let perQuery = heads * totalPoints
+        let points = Float(decoderPoints)
+        locations.storage.withUnsafeMutableBufferPointer { l in
+            for n in 0..<batch {
+                for q in 0..<queries {
+                    let box = (n * queries + q) * 4
+                    let (cx, cy, w, h) = (reference.storage[box], reference.storage[box + 1], reference.storage[box + 2], reference.storage[box + 3])
+                    for p in 0..<perQuery {
+                        let at = ((n * queries + q) * perQuery + p) * 2
+                        l[at] = cx + l[at] / points * w * 0.5
+                        l[at + 1] = cy + l[at + 1] / points * h * 0.5
+                    }
+                }
+            }
+        }
+        let sampled: Tensor
+        let valueProjection = crossAttention.valueProjection
+        let hidden = valueProjection.outputFeatures
+        if planned {
+            // the plan samples the raw features and projects afterwards (same result, ~20× fewer MACs)
+            sampled = Tensor.projectedDeformableAttention(features: value, levelShapes: levelShapes,
+                                                          locations: locations.reshaped([batch, queries, heads, totalPoints, 2]),
+                                                          weights: attention, valueWeight: valueProjection.weight.tensor,
+                                                          valueBias: valueProjection.bias?.value ?? Tensor(shape: [hidden]), heads: heads)
+        } else {
+            let projected = valueProjection(value).reshaped([batch, value.shape[1], heads, hidden / heads])
+            sampled = Tensor.deformableAttention(value: projected, levelShapes: levelShapes,
+                                                 locations: locations.reshaped([batch, queries, heads, totalPoints, 2]),
+                                                 weights: attention)
+        }
+        return crossAttention.outputProjection(sampled)
     }
 }

@@ -22,12 +22,15 @@ public struct StarNet: LayerModule {
 
     public static let names = variants.map(\.name)
     public static let signature = Signature.empty
+    public static let channelRule = ChannelRule.own
     /// The seed hard-codes the stem's input to 3 channels.
     static let stemInputChannels = 3
     static let stemChannels = 32
 
+    public var typeName: String { "StarNet" }
     let variant: Variant
-    public let printedArguments: [ArgumentValue] = []
+    public var stem: Indexed<StarLayer>
+    public var stages: Indexed<StarStage>
 
     public init(_ context: LayerContext) throws(LayerError) {
         guard let variant = StarNet.variants.first(where: { $0.name == context.moduleName })?.variant else {
@@ -41,6 +44,18 @@ public struct StarNet: LayerModule {
             throw LayerError("a backbone row cannot repeat; found repeats \(context.repeats)", blame: .repeats)
         }
         self.variant = variant
+        let epsilon = context.batchNormEpsilon
+        stem = Indexed([.convBN(ConvBN(StarNet.stemInputChannels, StarNet.stemChannels, kernelSize: 3, stride: 2, epsilon: epsilon)),
+                        .activation("ReLU6")])
+        var previous = StarNet.stemChannels
+        var stages: [StarStage] = []
+        for (stage, width) in (0..<variant.depths.count).map({ variant.baseChannels << $0 }).enumerated() {
+            stages.append(StarStage(down: ConvBN(previous, width, kernelSize: 3, stride: 2, epsilon: epsilon),
+                                    blocks: Array(repeating: StarBlock(width, mlpRatio: variant.mlpRatio, epsilon: epsilon),
+                                                  count: variant.depths[stage])))
+            previous = width
+        }
+        self.stages = Indexed(stages, typeName: "ModuleList")
     }
 
     var stageChannels: [Int] { (0..<variant.depths.count).map { variant.baseChannels << $0 } }
@@ -48,89 +63,128 @@ public struct StarNet: LayerModule {
     public var outputChannels: [Int] { [StarNet.stemChannels] + stageChannels }
     public var outputNames: [String] { ["stem (stride 2)"] + (1...variant.depths.count).map { "stage \($0) (stride \(2 << $0))" } }
 
-    public var tree: ModuleNode {
-        func convBN(_ name: String, _ input: Int, _ output: Int, kernelSize: Int, groups: Int = 1, batchNorm: Bool = true) -> ModuleNode {
-            var children = [ModuleNode.conv2d("conv", inputChannels: input, outputChannels: output, kernelSize: kernelSize, groups: groups)]
-            if batchNorm { children.append(.batchNorm2d("bn", channels: output)) }
-            return ModuleNode(name, "ConvBN", children: children)
-        }
-        func starBlock(_ width: Int) -> ModuleNode {
-            let hidden = variant.mlpRatio * width
-            return ModuleNode("", "Block", children: [
-                convBN("dwconv", width, width, kernelSize: 7, groups: width),
-                convBN("f1", width, hidden, kernelSize: 1, batchNorm: false),
-                convBN("f2", width, hidden, kernelSize: 1, batchNorm: false),
-                convBN("g", hidden, width, kernelSize: 1),
-                convBN("dwconv2", width, width, kernelSize: 7, groups: width, batchNorm: false),
-                .leaf("act", "ReLU6"),
-            ])
-        }
-        var previous = StarNet.stemChannels
-        var stages: [ModuleNode] = []
-        for (stage, width) in stageChannels.enumerated() {
-            let down = convBN("", previous, width, kernelSize: 3)
-            stages.append(.indexed("", "Sequential", [down] + Array(repeating: starBlock(width), count: variant.depths[stage])))
-            previous = width
-        }
-        return ModuleNode("", "StarNet", children: [
-            .indexed("stem", "Sequential", [convBN("", StarNet.stemInputChannels, StarNet.stemChannels, kernelSize: 3), .leaf("", "ReLU6")]),
-            .indexed("stages", "ModuleList", stages),
-        ])
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        visitor.child("stem", &stem)
+        visitor.child("stages", &stages)
     }
 
-    public func outputShapes(_ inputs: [[Int]]) throws(LayerError) -> [[Int]] {
-        var shape = inputs[0]
-        try requireFeatureMap(shape, channels: StarNet.stemInputChannels)
-        var outputs: [[Int]] = []
-        for channels in outputChannels {
-            // every stage starts with a 3×3 stride-2 conv, padding 1
-            shape = try Conv.outputShape(shape, outputChannels: channels, kernelSize: 3, stride: 2, padding: 1)
-            outputs.append(shape)
-        }
-        return outputs
-    }
-
-    public func forward(_ inputs: [Tensor], _ weights: LayerWeights) throws(LayerError) -> [Tensor] {
-        // ConvBN: Conv2d (with bias) then BatchNorm when present
-        func convBN(_ x: Tensor, _ scope: LayerWeights, stride: Int = 1, groups: Int = 1, batchNorm: Bool = true,
-                    activation: Activation = .identity) -> Tensor {
-            let kernelSize = scope["conv.weight"].shape[2]
-            if batchNorm {
-                return scope.convBatchNorm(x, conv: "conv", norm: "bn", stride: stride, padding: kernelSize / 2, groups: groups,
-                                           activation: activation)
-            }
-            return scope.child("conv").conv2d(x, stride: stride, padding: kernelSize / 2, groups: groups, activation: activation)
-        }
-        var x = convBN(inputs[0], weights.child("stem").child("0"), stride: 2, activation: .relu6)
+    public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
+        try requireFeatureMap(inputs[0].shape, channels: StarNet.stemInputChannels)
+        guard case .convBN(let stemConv) = stem.items[0] else { preconditionFailure("StarNet stem starts with a ConvBN") }
+        var x = try stemConv(inputs[0], pass, activation: .relu6)
         var features = [x]
-        for (stage, width) in stageChannels.enumerated() {
-            let scope = weights.child("stages").child(String(stage))
-            x = convBN(x, scope.child("0"), stride: 2)
-            for block in 1...variant.depths[stage] {
-                let b = scope.child(String(block))
-                let y = convBN(x, b.child("dwconv"), groups: width)
-                // star operation: relu6(f1(y)) * f2(y)
-                let star = Tensor.broadcast(convBN(y, b.child("f1"), batchNorm: false),
-                                            convBN(y, b.child("f2"), batchNorm: false)) { min(max($0, 0), 6) * $1 }
-                x = x + convBN(convBN(star, b.child("g")), b.child("dwconv2"), groups: width, batchNorm: false)
-            }
+        for stage in stages.items {
+            x = try stage.down(x, pass)
+            for block in stage.blocks { x = try block(x, pass) }
             features.append(x)
         }
         return features
     }
+}
 
-    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Double {
-        var total = convolutionMultiplyAdds(output: outputs[0], inputChannelsPerGroup: StarNet.stemInputChannels, kernelSize: 3)
-        var previous = StarNet.stemChannels
-        for (stage, width) in stageChannels.enumerated() {
-            let pixels = spatialPositions(outputs[stage + 1])
-            total += pixels * Double(width * previous * 9)
-            let hidden = variant.mlpRatio * width
-            // two depthwise 7×7, f1 and f2 (width→hidden), g (hidden→width), the star product
-            let block = pixels * Double(2 * width * 49 + 2 * width * hidden + hidden * width + hidden)
-            total += Double(variant.depths[stage]) * block
-            previous = width
+/// The seed's `ConvBN`: Conv2d (with bias, "same" padding) then an optional BatchNorm2d; fuses
+/// by folding the BatchNorm.
+public struct ConvBN: Block {
+    public var typeName: String { "ConvBN" }
+    /// Ultralytics' `fuse()` leaves it alone; the inference plan folds it.
+    public var fusesLikeUltralytics: Bool { false }
+    public var conv: Conv2d
+    public var bn: BatchNorm2d?
+
+    init(_ inputChannels: Int, _ outputChannels: Int, kernelSize: Int, stride: Int = 1, groups: Int = 1, batchNorm: Bool = true,
+         epsilon: Float) {
+        conv = Conv2d(inputChannels, outputChannels, kernelSize: kernelSize, stride: stride, padding: kernelSize / 2, groups: groups)
+        bn = batchNorm ? BatchNorm2d(outputChannels, epsilon: epsilon) : nil
+    }
+
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        visitor.child("conv", &conv)
+        visitor.child("bn", &bn, absent: nil)
+    }
+
+    public mutating func fuse() {
+        guard let norm = bn else { return }
+        conv.fold(norm)
+        bn = nil
+    }
+
+    func callAsFunction(_ x: Feature, _ pass: Pass, activation: Activation = .identity) throws(LayerError) -> Feature {
+        guard let bn else { return try conv(x, pass, activation: activation) }
+        return bn(try conv(x, pass), activation: activation)
+    }
+}
+
+/// An item of StarNet's stem Sequential: the ConvBN or its ReLU6.
+public enum StarLayer: Block {
+    public var fusesLikeUltralytics: Bool { false }
+    case convBN(ConvBN)
+    case activation(String)
+
+    public var typeName: String {
+        switch self {
+        case .convBN(let block): return block.typeName
+        case .activation(let name): return name
         }
-        return total
+    }
+
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        guard case .convBN(var block) = self else { return }
+        block.visit(&visitor)
+        self = .convBN(block)
+    }
+
+    public mutating func fuse() {
+        guard case .convBN(var block) = self else { return }
+        block.fuse()
+        self = .convBN(block)
+    }
+}
+
+/// A StarNet stage: `nn.Sequential(ConvBN down-sampler, Block, Block, …)`.
+public struct StarStage: Block {
+    public var typeName: String { "Sequential" }
+    public var down: ConvBN
+    public var blocks: [StarBlock]
+
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        visitor.child("0", &down)
+        for index in blocks.indices { visitor.child(String(index + 1), &blocks[index]) }
+    }
+}
+
+/// The seed's StarNet `Block`: depthwise 7×7 ConvBN, the star operation relu6(f1(y)) · f2(y),
+/// g back to the width (ConvBN), a second depthwise 7×7, plus the input.
+public struct StarBlock: Block {
+    public var typeName: String { "Block" }
+    public var dwconv: ConvBN
+    public var f1: ConvBN
+    public var f2: ConvBN
+    public var g: ConvBN
+    public var dwconv2: ConvBN
+
+    init(_ width: Int, mlpRatio: Int, epsilon: Float) {
+        let hidden = mlpRatio * width
+        dwconv = ConvBN(width, width, kernelSize: 7, groups: width, epsilon: epsilon)
+        f1 = ConvBN(width, hidden, kernelSize: 1, batchNorm: false, epsilon: epsilon)
+        f2 = ConvBN(width, hidden, kernelSize: 1, batchNorm: false, epsilon: epsilon)
+        g = ConvBN(hidden, width, kernelSize: 1, epsilon: epsilon)
+        dwconv2 = ConvBN(width, width, kernelSize: 7, groups: width, batchNorm: false, epsilon: epsilon)
+    }
+
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        visitor.child("dwconv", &dwconv)
+        visitor.child("f1", &f1)
+        visitor.child("f2", &f2)
+        visitor.child("g", &g)
+        visitor.child("dwconv2", &dwconv2)
+        visitor.leaf("act", "ReLU6")
+    }
+
+    func callAsFunction(_ x: Feature, _ pass: Pass) throws(LayerError) -> Feature {
+        let y = try dwconv(x, pass)
+        let (a, b) = (try f1(y, pass), try f2(y, pass))
+        pass.count(elements(a.shape))  // the star product
+        let star = a.map { Tensor.broadcast($0, b.tensor!) { min(max($0, 0), 6) * $1 } }
+        return x + (try dwconv2(g(star, pass), pass))
     }
 }

@@ -11,12 +11,14 @@ public struct Upsample: LayerModule {
         .init("align_corners", "alignCorners", .anything, default: .null),
     ])
 
+    public static let channelRule = ChannelRule.sameAsInput
+
+    public var typeName: String { "Upsample" }
     public let channels: Int
     public let size: [Int]?
     public let scaleFactor: Double?
     public let mode: String
     let alignCornersArgument: ArgumentValue
-    public let printedArguments: [ArgumentValue]
 
     public init(_ context: LayerContext) throws(LayerError) {
         let arguments = context.arguments
@@ -43,16 +45,14 @@ public struct Upsample: LayerModule {
         if let scaleFactor, scaleFactor <= 0 {
             throw LayerError("scale_factor must be positive, found \(pythonFloat(scaleFactor))", blame: .argument(1))
         }
-        printedArguments = arguments.writtenValues
     }
 
     public var outputChannels: [Int] { [channels] }
-    public var tree: ModuleNode { .leaf("", "Upsample") }
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {}
 
-    public func outputShapes(_ inputs: [[Int]]) throws(LayerError) -> [[Int]] {
-        let input = inputs[0]
+    func outputShape(_ input: [Int]) throws(LayerError) -> [Int] {
         try requireFeatureMap(input, channels: channels)
-        if let size { return [[input[0], channels, size[0], size[1]]] }
+        if let size { return [input[0], channels, size[0], size[1]] }
         let factor = scaleFactor ?? 1
         // PyTorch: floor(input_size * scale_factor)
         let height = Int((Double(input[2]) * factor).rounded(.down))
@@ -60,12 +60,14 @@ public struct Upsample: LayerModule {
         guard height > 0, width > 0 else {
             throw LayerError("scale_factor \(pythonFloat(factor)) turns \(input[2])×\(input[3]) into an empty map", blame: .argument(1))
         }
-        return [[input[0], channels, height, width]]
+        return [input[0], channels, height, width]
     }
 
-    public func forward(_ inputs: [Tensor], _ weights: LayerWeights) throws(LayerError) -> [Tensor] {
-        let input = inputs[0]
-        let output = try outputShapes([input.shape])[0]
+    public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
+        let output = try outputShape(inputs[0].shape)
+        // interpolation taps per output element: 1 nearest, 4 bilinear, 16 bicubic
+        pass.count(elements(output) * (["bilinear": 4, "bicubic": 16][mode] ?? 0))
+        guard let input = inputs[0].tensor else { return [Feature(shape: output)] }
         // with a scale_factor PyTorch steps the source by 1/factor, else by input/output size
         let step = scaleFactor.map { Float(1 / $0) }
         let alignCorners: Bool
@@ -75,20 +77,14 @@ public struct Upsample: LayerModule {
         }
         switch mode {
         case "nearest", "nearest-exact":
-            return [input.interpolateNearest(height: output[2], width: output[3], scaleHeight: step, scaleWidth: step,
-                                             exact: mode == "nearest-exact")]
+            return [Feature(input.interpolateNearest(height: output[2], width: output[3], scaleHeight: step, scaleWidth: step,
+                                                     exact: mode == "nearest-exact"))]
         case "bilinear":
-            return [input.interpolateBilinear(height: output[2], width: output[3], alignCorners: alignCorners,
-                                              scaleHeight: alignCorners ? nil : step, scaleWidth: alignCorners ? nil : step)]
+            return [Feature(input.interpolateBilinear(height: output[2], width: output[3], alignCorners: alignCorners,
+                                                      scaleHeight: alignCorners ? nil : step, scaleWidth: alignCorners ? nil : step))]
         default:
             throw LayerError("mode '\(mode)' is not implemented by the forward pass yet (nearest, nearest-exact and bilinear are)",
                              blame: .argument(2))
         }
-    }
-
-    /// Interpolation taps per output element: 1 nearest, 4 bilinear, 16 bicubic.
-    public func multiplyAdds(_ inputs: [[Int]], _ outputs: [[Int]]) -> Double {
-        let taps: Double = ["bilinear": 4, "bicubic": 16][mode] ?? 0
-        return elements(outputs[0]) * taps
     }
 }

@@ -1,0 +1,129 @@
+import Tensor
+
+/// What flows between blocks: a tensor when the model runs, only its shape in a shape walk.
+/// Every block has one forward over features, so the same code infers shapes, counts
+/// multiply-adds and computes outputs.
+public struct Feature: Sendable {
+    public let shape: [Int]
+    /// nil in a shape-only walk (summary, check, plan preparation).
+    public let tensor: Tensor?
+
+    public init(shape: [Int]) {
+        self.shape = shape
+        self.tensor = nil
+    }
+
+    public init(_ tensor: Tensor) {
+        self.shape = tensor.shape
+        self.tensor = tensor
+    }
+
+    /// The result of an operation whose output shape is `shape`: `body` runs only when there is
+    /// data.
+    public func map(shape: [Int], _ body: (Tensor) -> Tensor) -> Feature {
+        guard let tensor else { return Feature(shape: shape) }
+        let result = body(tensor)
+        precondition(result.shape == shape, "an operation promised \(shape), produced \(result.shape)")
+        return Feature(result)
+    }
+
+    /// A shape-preserving element-wise operation.
+    public func map(_ body: (Tensor) -> Tensor) -> Feature { map(shape: shape, body) }
+
+    public func activated(_ activation: Activation) -> Feature {
+        activation == .identity ? self : map { $0.activated(activation) }
+    }
+
+    /// Element-wise sum of two features of one shape (residual connections).
+    public static func + (a: Feature, b: Feature) -> Feature {
+        precondition(a.shape == b.shape, "adding \(a.shape) and \(b.shape)")
+        guard let x = a.tensor, let y = b.tensor else { return Feature(shape: a.shape) }
+        return Feature(x + y)
+    }
+
+    /// `torch.cat(features, axis)`.
+    public static func concatenate(_ features: [Feature], axis: Int = 1) -> Feature {
+        var shape = features[0].shape
+        shape[axis] = features.reduce(0) { $0 + $1.shape[axis] }
+        let tensors = features.compactMap(\.tensor)
+        guard tensors.count == features.count else { return Feature(shape: shape) }
+        return Feature(Tensor.concatenate(tensors, axis: axis))
+    }
+
+    /// `x.split(sizes, axis)` / `x.chunk(n, axis)`.
+    public func split(axis: Int = 1, sizes: [Int]) -> [Feature] {
+        guard let tensor else {
+            return sizes.map { size in
+                var part = shape
+                part[axis] = size
+                return Feature(shape: part)
+            }
+        }
+        return tensor.split(axis: axis, sizes: sizes).map(Feature.init)
+    }
+}
+
+/// The state of one walk through the blocks: the multiply-adds counted so far and, in an
+/// inference plan, the convolution kernels chosen when the plan was prepared.
+public final class Pass {
+    /// Multiply-accumulates of the operations run (or shape-walked) so far.
+    public var multiplyAdds: Double = 0
+    let tape: KernelTape?
+    let recording: Bool
+    private var cursor = 0
+
+    /// A plain walk: reference kernels when running, counting only when shape-walking.
+    public init() {
+        tape = nil
+        recording = false
+    }
+
+    /// A plan's walk: records kernels while preparing (a shape-only walk), replays them when running.
+    init(tape: KernelTape, recording: Bool) {
+        self.tape = tape
+        self.recording = recording
+    }
+
+    public func count(_ multiplyAdds: Double) { self.multiplyAdds += multiplyAdds }
+
+    /// Whether fast kernels (and the plan's fused paths) are in use.
+    var isPlanned: Bool { tape != nil }
+
+    /// The next prepared kernel, in call order; nil outside a plan.
+    func nextKernel() -> ConvolutionKernel? {
+        guard let tape else { return nil }
+        if recording { return nil }
+        defer { cursor += 1 }
+        return tape.kernel(at: cursor)
+    }
+
+    func record(_ kernel: ConvolutionKernel) {
+        precondition(recording)
+        tape?.append(kernel)
+    }
+}
+
+/// How a plan runs one convolution, chosen once per convolution and input shape.
+enum ConvolutionKernel: Sendable {
+    /// 3×3 stride-1 convs wide enough for Winograd's transforms to pay off.
+    case winograd(WinogradConvolution, inputShape: [Int])
+    /// A oneDNN primitive in its blocked layout (strided, grouped, dilated, large kernels).
+    case primitive(DNNLConvolution, inputShape: [Int])
+    /// im2col / 1×1 GEMM on NCHW planes (1×1 convs: faster than the primitive's reorders).
+    case gemm
+}
+
+/// The kernels of a prepared plan, in the order its forward pass calls them.
+final class KernelTape: @unchecked Sendable {
+    private var kernels: [ConvolutionKernel] = []
+    /// Blocked-layout buffers shared by the plan's oneDNN primitives (one runs at a time).
+    let scratch = Scratch()
+
+    func append(_ kernel: ConvolutionKernel) { kernels.append(kernel) }
+
+    func kernel(at position: Int) -> ConvolutionKernel? {
+        position < kernels.count ? kernels[position] : nil
+    }
+
+    var count: Int { kernels.count }
+}

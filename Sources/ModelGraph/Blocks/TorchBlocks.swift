@@ -1,0 +1,294 @@
+import Tensor
+
+// The torch.nn modules the Ultralytics and seed modules are made of: each declares its tensors
+// with PyTorch's names, its shape rule, its multiply-adds and its forward in one place.
+
+/// `nn.Conv2d(in, out, k, stride, padding, dilation, groups, bias)`.
+public struct Conv2d: Block {
+    public var typeName: String { "Conv2d" }
+    public let inputChannels: Int
+    public let outputChannels: Int
+    public let kernelSize: Int
+    public let stride: Int
+    public let padding: Int
+    public let dilation: Int
+    public let groups: Int
+    public var weight: Parameter
+    public var bias: Parameter?
+
+    public init(_ inputChannels: Int, _ outputChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+                dilation: Int = 1, groups: Int = 1, bias: Bool = true) {
+        self.inputChannels = inputChannels
+        self.outputChannels = outputChannels
+        self.kernelSize = kernelSize
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+        self.groups = groups
+        let fanIn = inputChannels / max(groups, 1) * kernelSize * kernelSize
+        weight = Parameter([outputChannels, inputChannels / max(groups, 1), kernelSize, kernelSize], initialization: .uniformFanIn(fanIn))
+        self.bias = bias ? Parameter([outputChannels], initialization: .uniformFanIn(fanIn)) : nil
+    }
+
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        visitor.parameter("weight", &weight)
+        visitor.parameter("bias", &bias)
+    }
+
+    var geometry: ConvolutionGeometry {
+        ConvolutionGeometry(kernelSize: kernelSize, stride: stride, padding: padding, dilation: dilation)
+    }
+
+    /// The NCHW output shape; throws when the kernel does not fit the input.
+    public func outputShape(_ input: [Int]) throws(LayerError) -> [Int] {
+        let height = convolvedSize(input[2], kernelSize: kernelSize, stride: stride, padding: padding, dilation: dilation)
+        let width = convolvedSize(input[3], kernelSize: kernelSize, stride: stride, padding: padding, dilation: dilation)
+        guard height > 0, width > 0 else {
+            throw LayerError("a \(kernelSize)×\(kernelSize) kernel (padding \(padding), dilation \(dilation)) does not fit the \(input[2])×\(input[3]) input \(describeShape(input))",
+                             blame: .row)
+        }
+        return [input[0], outputChannels, height, width]
+    }
+
+    /// The convolution, then `activation` (fused into the kernel's epilogue when planned).
+    public func callAsFunction(_ x: Feature, _ pass: Pass, activation: Activation = .identity) throws(LayerError) -> Feature {
+        precondition(x.shape.count == 4 && x.shape[1] == inputChannels, "Conv2d(\(inputChannels)→\(outputChannels)) got \(x.shape)")
+        let output = try outputShape(x.shape)
+        pass.count(elements(output) * Double(inputChannels / groups * kernelSize * kernelSize))
+        guard let tensor = x.tensor else {
+            if pass.recording { pass.record(prepareKernel(inputShape: x.shape, activation: activation, scratch: pass.tape!.scratch)) }
+            return Feature(shape: output)
+        }
+        return Feature(run(tensor, pass, activation: activation))
+    }
+
+    /// The convolution on a tensor (for modules whose forward works on tensors directly).
+    public func run(_ x: Tensor, _ pass: Pass, activation: Activation = .identity) -> Tensor {
+        switch pass.nextKernel() {
+        case .winograd(let kernel, let shape) where shape == x.shape: return kernel(x)
+        case .primitive(let kernel, let shape) where shape == x.shape: return kernel(x)
+        default:
+            return x.conv2d(weight: weight.tensor, bias: bias?.value, geometry: geometry, groups: groups, activation: activation)
+        }
+    }
+
+    /// The plan's choice for this convolution at this input shape.
+    func prepareKernel(inputShape: [Int], activation: Activation, scratch: Scratch) -> ConvolutionKernel {
+        let weight = weight.tensor
+        if WinogradConvolution.applies(weight: weight, geometry: geometry, groups: groups) {
+            let tile = WinogradConvolution.outputTile(height: inputShape[2], width: inputShape[3])
+            return .winograd(WinogradConvolution(weight: weight, bias: bias?.value, activation: activation, outputTile: tile, scratch: scratch),
+                             inputShape: inputShape)
+        }
+        // 1×1 convs stay a plain GEMM on the NCHW planes: oneDNN's layout reorders around them
+        // cost more than they save (512→256 at 81²: 13.5 ms through the primitive)
+        if !geometry.isPointwise || groups != 1,
+           let primitive = DNNLConvolution(inputShape: inputShape, weight: weight, bias: bias?.value, geometry: geometry,
+                                           groups: groups, activation: activation, scratch: scratch) {
+            return .primitive(primitive, inputShape: inputShape)
+        }
+        return .gemm
+    }
+
+    /// Folds a following BatchNorm: W' = W·γ/√(var + ε) per output channel, b' = (b − mean)·γ/√(var + ε) + β.
+    mutating func fold(_ norm: BatchNorm2d) {
+        if bias == nil { bias = Parameter([outputChannels], initialization: .zeros) }
+        guard var w = weight.value, let gamma = norm.weight.value, let beta = norm.bias.value,
+              let mean = norm.runningMean.value, let variance = norm.runningVariance.value else { return }
+        var b = bias?.value ?? Tensor(shape: [outputChannels])
+        let perOutput = w.count / outputChannels
+        for o in 0..<outputChannels {
+            let scale = gamma.storage[o] / (variance.storage[o] + norm.epsilon).squareRoot()
+            for i in 0..<perOutput { w.storage[o * perOutput + i] *= scale }
+            b.storage[o] = (b.storage[o] - mean.storage[o]) * scale + beta.storage[o]
+        }
+        weight.value = w
+        bias?.value = b
+    }
+}
+
+/// `nn.BatchNorm2d(channels, eps)` in eval mode. Ultralytics' detection-family models set every
+/// eps to 1e-3 (`initialize_weights`); classification models keep PyTorch's 1e-5.
+public struct BatchNorm2d: Block {
+    public var typeName: String { "BatchNorm2d" }
+    public let channels: Int
+    public let epsilon: Float
+    public var weight: Parameter
+    public var bias: Parameter
+    public var runningMean: Parameter
+    public var runningVariance: Parameter
+
+    public init(_ channels: Int, epsilon: Float) {
+        self.channels = channels
+        self.epsilon = epsilon
+        weight = Parameter([channels], initialization: .ones)
+        bias = Parameter([channels], initialization: .zeros)
+        runningMean = Parameter([channels], initialization: .zeros, isBuffer: true)
+        runningVariance = Parameter([channels], initialization: .ones, isBuffer: true)
+    }
+
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        visitor.parameter("weight", &weight)
+        visitor.parameter("bias", &bias)
+        visitor.parameter("running_mean", &runningMean)
+        visitor.parameter("running_var", &runningVariance)
+    }
+
+    public func callAsFunction(_ x: Feature, activation: Activation = .identity) -> Feature {
+        x.map { $0.batchNorm(weight: weight.tensor, bias: bias.tensor, mean: runningMean.tensor, variance: runningVariance.tensor,
+                             epsilon: epsilon, activation: activation) }
+    }
+}
+
+/// `nn.Linear(in, out, bias)` over the last axis.
+public struct Linear: Block {
+    public var typeName: String
+    public let inputFeatures: Int
+    public let outputFeatures: Int
+    public var weight: Parameter
+    public var bias: Parameter?
+
+    public init(_ inputFeatures: Int, _ outputFeatures: Int, bias: Bool = true, typeName: String = "Linear",
+                zeroBias: Bool = false) {
+        self.typeName = typeName
+        self.inputFeatures = inputFeatures
+        self.outputFeatures = outputFeatures
+        weight = Parameter([outputFeatures, inputFeatures], initialization: .uniformFanIn(inputFeatures))
+        self.bias = bias ? Parameter([outputFeatures], initialization: zeroBias ? .zeros : .uniformFanIn(inputFeatures)) : nil
+    }
+
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        visitor.parameter("weight", &weight)
+        visitor.parameter("bias", &bias)
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        x.linear(weight: weight.tensor, bias: bias?.value)
+    }
+}
+
+/// `nn.LayerNorm(features)` over the last axis.
+public struct LayerNorm: Block {
+    public var typeName: String { "LayerNorm" }
+    public var weight: Parameter
+    public var bias: Parameter
+
+    public init(_ features: Int) {
+        weight = Parameter([features], initialization: .ones)
+        bias = Parameter([features], initialization: .zeros)
+    }
+
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        visitor.parameter("weight", &weight)
+        visitor.parameter("bias", &bias)
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { x.layerNorm(weight: weight.tensor, bias: bias.tensor) }
+}
+
+/// `nn.GroupNorm(groups, channels)`.
+public struct GroupNorm: Block {
+    public var typeName: String { "GroupNorm" }
+    public let groups: Int
+    public var weight: Parameter
+    public var bias: Parameter
+
+    public init(groups: Int, channels: Int) {
+        self.groups = groups
+        weight = Parameter([channels], initialization: .ones)
+        bias = Parameter([channels], initialization: .zeros)
+    }
+
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        visitor.parameter("weight", &weight)
+        visitor.parameter("bias", &bias)
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor { x.groupNorm(groups: groups, weight: weight.tensor, bias: bias.tensor) }
+}
+
+/// `nn.Embedding(count, features)`.
+public struct Embedding: Block {
+    public var typeName: String { "Embedding" }
+    public var weight: Parameter
+
+    public init(count: Int, features: Int) {
+        weight = Parameter([count, features], initialization: .normal)
+    }
+
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) { visitor.parameter("weight", &weight) }
+}
+
+/// `nn.MultiheadAttention(width, heads, batch_first=True)`: a packed Q/K/V input projection and
+/// an output Linear.
+public struct MultiheadAttention: Block {
+    public var typeName: String { "MultiheadAttention" }
+    public let width: Int
+    public let heads: Int
+    public var inputWeight: Parameter
+    public var inputBias: Parameter
+    public var outputProjection: Linear
+
+    public init(width: Int, heads: Int) {
+        self.width = width
+        self.heads = heads
+        inputWeight = Parameter([3 * width, width], initialization: .xavier(fanIn: width, fanOut: width))
+        inputBias = Parameter([3 * width], initialization: .zeros)
+        outputProjection = Linear(width, width, typeName: "NonDynamicallyQuantizableLinear", zeroBias: true)
+    }
+
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        visitor.parameter("in_proj_weight", &inputWeight)
+        visitor.parameter("in_proj_bias", &inputBias)
+        visitor.child("out_proj", &outputProjection)
+    }
+
+    /// Batch first: [B, L, E] in and out.
+    public func callAsFunction(query: Tensor, key: Tensor, value: Tensor) -> Tensor {
+        let parts = inputWeight.tensor.split(axis: 0, sizes: [width, width, width])
+        let biases = inputBias.tensor.split(axis: 0, sizes: [width, width, width])
+        let q = query.linear(weight: parts[0], bias: biases[0])
+        let k = key.linear(weight: parts[1], bias: biases[1])
+        let v = value.linear(weight: parts[2], bias: biases[2])
+        return outputProjection(Tensor.attention(query: q, key: k, value: v, heads: heads))
+    }
+
+    /// Projections of `queries` query and `keys` key/value tokens, and the two attention matmuls.
+    static func multiplyAdds(batch: Double, queries: Double, keys: Double, width: Double) -> Double {
+        batch * (2 * queries * width * width + 2 * keys * width * width + 2 * queries * keys * width)
+    }
+}
+
+/// `nn.MaxPool2d(kernel_size, stride, padding)` (dilation 1, floor mode).
+public struct MaxPool2d: Block {
+    public var typeName: String { "MaxPool2d" }
+    public let kernelSize: Int
+    public let stride: Int
+    public let padding: Int
+
+    public init(kernelSize: Int, stride: Int, padding: Int) {
+        self.kernelSize = kernelSize
+        self.stride = stride
+        self.padding = padding
+    }
+
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {}
+
+    public func outputShape(_ input: [Int]) throws(LayerError) -> [Int] {
+        guard padding * 2 <= kernelSize else {
+            throw LayerError("padding \(padding) must be at most half the kernel size \(kernelSize) (PyTorch's max_pool2d rule)", blame: .row)
+        }
+        let height = convolvedSize(input[2], kernelSize: kernelSize, stride: stride, padding: padding)
+        let width = convolvedSize(input[3], kernelSize: kernelSize, stride: stride, padding: padding)
+        guard height > 0, width > 0 else {
+            throw LayerError("a \(kernelSize)×\(kernelSize) pooling window (padding \(padding)) does not fit the \(input[2])×\(input[3]) input \(describeShape(input))",
+                             blame: .row)
+        }
+        return [input[0], input[1], height, width]
+    }
+
+    public func callAsFunction(_ x: Feature) throws(LayerError) -> Feature {
+        let output = try outputShape(x.shape)
+        return x.map(shape: output) { $0.maxPooled(kernelSize: kernelSize, stride: stride, padding: padding) }
+    }
+}

@@ -1,0 +1,134 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Tensor
+
+// Ultralytics building blocks that are not YAML modules of their own here (Conv is both).
+
+/// Ultralytics `DWConv(c1, c2, k=1, s=1, d=1, act=True)`: a Conv with gcd(c1, c2) groups.
+func depthwiseConv(_ inputChannels: Int, _ outputChannels: Int, kernelSize: Int, stride: Int = 1, epsilon: Float) -> Conv {
+    var conv = Conv(inputChannels, outputChannels, kernelSize: kernelSize, stride: stride,
+                    groups: greatestCommonDivisor(inputChannels, outputChannels), epsilon: epsilon)
+    conv.typeName = "DWConv"
+    return conv
+}
+
+func greatestCommonDivisor(_ a: Int, _ b: Int) -> Int { b == 0 ? a : greatestCommonDivisor(b, a % b) }
+
+/// Ultralytics `RepConv(c1, c2, k=3, s=1, p=1, act=True, bn=False)` as RepC3 builds it: a 3×3
+/// Conv and a 1×1 Conv (no activation, no identity BatchNorm branch), summed, then SiLU. Fuses
+/// into one biased 3×3 conv (`fuse_convs`).
+public struct RepConv: Block {
+    public var typeName: String { "RepConv" }
+    public var conv1: Conv?
+    public var conv2: Conv?
+    /// The merged conv after fusion.
+    public var conv: Conv2d?
+
+    public init(_ channels: Int, epsilon: Float) {
+        conv1 = Conv(channels, channels, kernelSize: 3, padding: 1, activation: .identity, epsilon: epsilon)
+        conv2 = Conv(channels, channels, kernelSize: 1, padding: 0, activation: .identity, epsilon: epsilon)
+    }
+
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        visitor.leaf("act", "SiLU", shared: "RepConv.default_act")
+        visitor.child("conv1", &conv1, absent: nil)
+        visitor.child("conv2", &conv2, absent: nil)
+        visitor.child("conv", &conv, absent: nil)
+    }
+
+    /// The 1×1 kernel (both branches already folded) added at the centre of the 3×3.
+    public mutating func fuse() {
+        guard let three = conv1?.conv, let one = conv2?.conv else { return }
+        var merged = three
+        if var weight = three.weight.value, let point = one.weight.value, let b3 = three.bias?.value, let b1 = one.bias?.value {
+            let (outputs, inputs) = (weight.shape[0], weight.shape[1])
+            for o in 0..<outputs {
+                for i in 0..<inputs { weight.storage[((o * inputs + i) * 3 + 1) * 3 + 1] += point.storage[o * inputs + i] }
+            }
+            merged.weight.value = weight
+            merged.bias?.value = b3 + b1
+        }
+        conv = merged
+        conv1 = nil
+        conv2 = nil
+    }
+
+    public func callAsFunction(_ x: Feature, _ pass: Pass) throws(LayerError) -> Feature {
+        if let conv { return try conv(x, pass, activation: .silu) }
+        return (try conv1!(x, pass) + conv2!(x, pass)).activated(.silu)
+    }
+}
+
+/// Ultralytics `Bottleneck(c1, c2, shortcut=True, g=1, k=(3, 3), e=0.5)`: two Convs, plus the
+/// input when `shortcut` and c1 == c2.
+public struct Bottleneck: Block {
+    public var typeName: String { "Bottleneck" }
+    public var cv1: Conv
+    public var cv2: Conv
+    public let adds: Bool
+
+    public init(_ inputChannels: Int, _ outputChannels: Int, shortcut: Bool = true, groups: Int = 1,
+                kernelSizes: (Int, Int) = (3, 3), expansion: Double = 0.5, epsilon: Float) {
+        let hidden = Int(Double(outputChannels) * expansion)
+        cv1 = Conv(inputChannels, hidden, kernelSize: kernelSizes.0, epsilon: epsilon)
+        cv2 = Conv(hidden, outputChannels, kernelSize: kernelSizes.1, groups: groups, epsilon: epsilon)
+        adds = shortcut && inputChannels == outputChannels
+    }
+
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        visitor.child("cv1", &cv1)
+        visitor.child("cv2", &cv2)
+    }
+
+    public func callAsFunction(_ x: Feature, _ pass: Pass) throws(LayerError) -> Feature {
+        let y = try cv2(cv1(x, pass), pass)
+        return adds ? x + y : y
+    }
+}
+
+/// Ultralytics `DFL(c1=16)`: the expected value of each box side's distribution over `bins`
+/// distances, as a fixed 1×1 conv with weights 0…bins−1 (a parameter, saved and counted).
+public struct DFL: Block {
+    public var typeName: String { "DFL" }
+    public let bins: Int
+    public var conv: Conv2d
+
+    public init(bins: Int) {
+        self.bins = bins
+        conv = Conv2d(bins, 1, kernelSize: 1, bias: false)
+        conv.weight.initialization = .computed { Tensor(shape: [1, bins, 1, 1], storage: (0..<bins).map(Float.init)) }
+    }
+
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) { visitor.child("conv", &conv) }
+
+    /// [B, 4·bins, A] → [B, 4, A]: softmax over each side's bins, weighted by the conv's weights.
+    public func callAsFunction(_ x: Feature, _ pass: Pass) -> Feature {
+        let (batch, anchors) = (x.shape[0], x.shape[2])
+        pass.count(Double(batch) * 4 * Double(anchors) * Double(bins))
+        return x.map(shape: [batch, 4, anchors]) { distributions in
+            let weights = conv.weight.tensor.storage
+            return Tensor(shape: [batch, 4, anchors]) { out in
+                distributions.storage.withUnsafeBufferPointer { d in
+                    var probabilities = [Float](repeating: 0, count: bins)
+                    for n in 0..<batch {
+                        for side in 0..<4 {
+                            let base = (n * 4 + side) * bins * anchors
+                            for a in 0..<anchors {
+                                var largest = -Float.infinity
+                                for k in 0..<bins { probabilities[k] = d[base + k * anchors + a]; largest = max(largest, probabilities[k]) }
+                                var total: Float = 0, weighted: Float = 0
+                                for k in 0..<bins {
+                                    let e = expf(probabilities[k] - largest)
+                                    total += e
+                                    weighted += e * weights[k]
+                                }
+                                out[(n * 4 + side) * anchors + a] = weighted / total
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
