@@ -12,6 +12,7 @@ public enum ModuleRegistry {
         CARAFE.self,
         RTDETRDecoder.self,
         C2f.self,
+        C2.self,
         SPPF.self,
         MaxPool.self,
         Detect.self,

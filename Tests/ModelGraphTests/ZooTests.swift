@@ -1,0 +1,154 @@
+import Foundation
+import Testing
+@testable import ModelGraph
+import Tensor
+
+/// Official Ultralytics configs against Ultralytics' own classes (Fixtures/zoo, from
+/// scripts/make-zoo-goldens), and forward parity of the Ultralytics modules (Fixtures/zoo-parity,
+/// from scripts/make-zoo-parity-fixtures).
+@Suite("Ultralytics zoo")
+struct ZooTests {
+    struct Golden: Decodable {
+        struct Row: Decodable {
+            var index: Int
+            var row: Int
+            var frm: Golden.FromValue
+            var n: Int
+            var params: Int
+            var module: String
+            var args: String
+        }
+        enum FromValue: Decodable {
+            case one(Int), many([Int])
+            init(from decoder: Decoder) throws {
+                let container = try decoder.singleValueContainer()
+                if let value = try? container.decode(Int.self) { self = .one(value) } else { self = .many(try container.decode([Int].self)) }
+            }
+            var values: [Int] { switch self { case .one(let v): return [v]; case .many(let v): return v } }
+        }
+        var config: String
+        var scale: String?
+        var imgsz: [Int]
+        var batch: Int
+        var params: Int
+        var params_fused: Int?
+        var bn_eps: [Double]
+        var stride: [Double]?
+        var rows: [Row]
+        var row_outputs: [String: [[Int]]]
+    }
+
+    static let directory = Paths.fixtures.appendingPathComponent("zoo")
+    static var goldenNames: [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).filter { $0.hasSuffix(".json") }.sorted()
+    }
+
+    @Test("yolov8 n/s/m/l/x, -p2 and -p6 are present")
+    func goldensPresent() {
+        let names = Set(Self.goldenNames)
+        for scale in ["n", "s", "m", "l", "x"] {
+            #expect(names.contains("yolov8\(scale)-640.json") && names.contains("yolov8\(scale)-512x384-b2.json"))
+        }
+        #expect(names.contains("yolov8-p2n-640.json") && names.contains("yolov8-p6n-640.json"))
+    }
+
+    @Test("parameters per row and in total, fused totals, arguments and output shapes equal Ultralytics'", arguments: goldenNames)
+    func matchesUltralytics(_ name: String) throws {
+        let golden = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: Self.directory.appendingPathComponent(name)))
+        let path = Paths.packageRoot.appendingPathComponent(golden.config).path
+        let graph = try ModelGraph.build(yaml: String(contentsOfFile: path, encoding: .utf8), file: golden.config,
+                                         options: BuildOptions(scale: golden.scale, imageHeight: golden.imgsz[0], imageWidth: golden.imgsz[1],
+                                                               batch: golden.batch))
+        #expect(graph.errors.isEmpty, "\(graph.errors)")
+        #expect(graph.parameterCount == golden.params)
+        if let fused = golden.params_fused { #expect(graph.fusedParameterCount == fused) }
+        #expect(graph.layers.count == golden.rows.count)
+        for (layer, row) in zip(graph.layers, golden.rows) {
+            let label = "\(name) row \(row.row) \(row.module)"
+            #expect(layer.index == row.index, "\(label)")
+            #expect(layer.moduleName == row.module, "\(label)")
+            #expect(layer.row.from.map(\.value) == row.frm.values, "\(label)")
+            #expect(layer.repeats == row.n, "\(label)")
+            #expect(layer.parameterCount == row.params, "\(label)")
+            #expect(layer.printedArguments.description == row.args, "\(label)")
+            #expect(layer.outputShapes == golden.row_outputs[String(row.index)], "\(label)")
+        }
+        // every BatchNorm of a detection model has Ultralytics' eps 1e-3
+        #expect(golden.bn_eps == [1e-3])
+        let norms = graph.layers.flatMap { layer in layer.instances.flatMap { BatchNormEpsilons.of($0) } }
+        #expect(!norms.isEmpty && norms.allSatisfy { Double($0) == Double(Float(1e-3)) })
+        if let stride = golden.stride, let detect = graph.layers.last?.module as? Detect {
+            #expect(detect.strides.map(Double.init) == stride)
+        }
+    }
+
+    struct ParityCase: CustomTestStringConvertible, Sendable {
+        var size: String
+        var fused: Bool
+        var testDescription: String { "yolo-blocks \(size)\(fused ? " fused" : "")" }
+    }
+
+    @Test("forward parity with Ultralytics per part (boxes; scores) and at the head's inputs",
+          arguments: ["64x64", "96x128"].flatMap { size in [false, true].map { ParityCase(size: size, fused: $0) } })
+    func parity(_ parityCase: ParityCase) throws {
+        let directory = Paths.fixtures.appendingPathComponent("zoo-parity")
+        let configPath = directory.appendingPathComponent("yolo-blocks.yaml").path
+        let size = parityCase.size.split(separator: "x").compactMap { Int($0) }
+        let graph = try ModelGraph.build(yaml: String(contentsOfFile: configPath, encoding: .utf8), file: configPath,
+                                         options: BuildOptions(imageHeight: size[0], imageWidth: size[1], batch: 2))
+        #expect(graph.errors.isEmpty, "\(graph.errors)")
+        let weightsPath = directory.appendingPathComponent("yolo-blocks/weights.safetensors").path
+        let weights = try Weights.checked(SafeTensors.read(file: weightsPath), for: graph, file: weightsPath)
+        let input = try #require(SafeTensors.read(file: directory.appendingPathComponent("yolo-blocks/\(parityCase.size)/input.safetensors").path)["images"])
+        let reference = try SafeTensors.read(file: directory.appendingPathComponent("yolo-blocks/\(parityCase.size)/output.safetensors").path)
+        let result = try InferencePlan(graph: graph, weights: weights, fuse: parityCase.fused).forward(input, keepAll: true)
+
+        let output = try #require(result.outputs.last), expected = try #require(reference["output.0"])
+        #expect(output.shape == expected.shape)
+        let classes = try #require((graph.layers.last?.module as? Detect)?.classCount)
+        for (part, channels) in [("boxes", 0..<4), ("scores", 4..<(4 + classes))] {
+            let (mine, theirs) = (output.slice(axis: 1, channels), expected.slice(axis: 1, channels))
+            let error = mine.maxDifference(to: theirs), bound = ParityTests.relativeTolerance * theirs.maxMagnitude
+            #expect(error <= bound, "\(part): max error \(error) > \(bound)")
+        }
+        // the Detect head's inputs (layers 4, 12, 9) as Ultralytics returns them in `feats`
+        for (position, index) in [4, 12, 9].enumerated() {
+            let (mine, theirs) = (try #require(result.layerOutputs[index]), try #require(reference["output.1.feats.\(position)"]))
+            #expect(mine.maxDifference(to: theirs) <= ParityTests.relativeTolerance * theirs.maxMagnitude, "layer \(index)")
+        }
+    }
+
+    @Test("every registered module has a sample row and appears in a parity fixture")
+    func everyModuleHasFixtures() throws {
+        var modules = Set<String>()
+        for (folder, config) in [("parity", "blocks"), ("parity", "seedlike"), ("zoo-parity", "yolo-blocks")] {
+            let path = Paths.fixtures.appendingPathComponent("\(folder)/\(config).yaml").path
+            let graph = try ModelGraph.build(yaml: String(contentsOfFile: path, encoding: .utf8), file: path)
+            modules.formUnion(graph.layers.map(\.moduleName))
+        }
+        for type in ModuleRegistry.types {
+            // StarNet variants share one type; one of them in a fixture covers its code
+            #expect(type.names.contains { modules.contains($0) }, "\(type.names) has no parity fixture")
+            for name in type.names where !name.hasPrefix("starnet") {
+                #expect(RegistryTests.samples[name] != nil, "\(name) has no sample row in RegistryTests")
+            }
+        }
+    }
+}
+
+/// Collects the eps of every BatchNorm2d in a block tree.
+struct BatchNormEpsilons: BlockVisitor {
+    var values: [Float] = []
+    static func of(_ module: any LayerModule) -> [Float] {
+        var copy = module
+        var visitor = BatchNormEpsilons()
+        copy.visit(&visitor)
+        return visitor.values
+    }
+    mutating func parameter(_ name: String, _ parameter: inout Parameter) {}
+    mutating func child<B: Block>(_ name: String, _ block: inout B) {
+        if let norm = block as? BatchNorm2d { values.append(norm.epsilon) }
+        block.visit(&self)
+    }
+    mutating func leaf(_ name: String, _ typeName: String, shared: String?) {}
+}

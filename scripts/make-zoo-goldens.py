@@ -1,0 +1,37 @@
+"""Runs the zoo oracle (../shared/reference/zoo.py: Ultralytics' own classes and parse_model) on an
+official config and writes the figures ModelGraph's zoo goldens compare against: per row the index,
+from, repeats, parameters, module and printed arguments, each row's output shape(s), the totals
+(unfused and after Ultralytics' fuse()), the BatchNorm eps and the head's strides.
+
+usage: REFENV/bin/python scripts/make-zoo-goldens.py OUT.json OFFICIAL.yaml OUR_CONFIG [--scale s] [--imgsz H,W] [--batch N]
+"""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ZOO = Path(__file__).resolve().parents[2] / "shared" / "reference" / "zoo.py"
+
+
+def main():
+    out, official, ours, rest = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+    text = subprocess.run([sys.executable, str(ZOO), official, "--fuse", *rest], check=True, capture_output=True, text=True).stdout
+    report = json.loads(text[text.index("{"):])
+    golden = {
+        "config": ours,
+        "official": report["cfg"],
+        "scale": report.get("scale"),
+        "imgsz": report["imgsz"],
+        "batch": report["batch"],
+        "params": report["params"],
+        "params_fused": report.get("params_fused"),
+        "bn_eps": report["bn_eps"],
+        "stride": report["head"].get("stride"),
+        "rows": [{k: row[k] for k in ("index", "row", "frm", "n", "params", "module", "args")} for row in report["layers"]],
+        "row_outputs": report["row_outputs"],
+    }
+    Path(out).write_text(json.dumps(golden, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
