@@ -30,6 +30,8 @@ public struct ModuleNode: Sendable, Hashable {
     /// Set for a module that is one shared instance in PyTorch (Ultralytics' `Conv.default_act`
     /// is a class attribute): `modules()` yields it once however often it appears.
     public var sharedInstance: String?
+    /// Names of parameters that take no gradient.
+    public var frozenParameters: [String] = []
 
     public init(_ name: String, _ typeName: String, parameters: [TensorDeclaration] = [],
                 buffers: [TensorDeclaration] = [], children: [ModuleNode] = [], sharedInstance: String? = nil) {
@@ -45,6 +47,12 @@ public struct ModuleNode: Sendable, Hashable {
     public var parameterCount: Int {
         let own = parameters.reduce(0) { saturatingSum($0, $1.elementCount) }
         return children.reduce(own) { saturatingSum($0, $1.parameterCount) }
+    }
+
+    /// The number of scalars that take gradients (Ultralytics' "gradients").
+    public var trainableParameterCount: Int {
+        let own = parameters.filter { !frozenParameters.contains($0.name) }.reduce(0) { saturatingSum($0, $1.elementCount) }
+        return children.reduce(own) { saturatingSum($0, $1.trainableParameterCount) }
     }
 
     /// The number of modules in the tree, this one included, as `len(list(m.modules()))`.

@@ -74,8 +74,9 @@ extension ModelGraph {
     public func summaryLine(fused: Bool) -> String {
         let flops = gflops.map { String(format1: $0) } ?? "?"
         let modules = fused ? fusedModuleCount : moduleCount, parameters = fused ? fusedParameterCount : parameterCount
+        let gradients = layers.reduce(0) { saturatingSum($0, (fused ? $1.fusedTree : $1.tree).trainableParameterCount) }
         return "\(spec.name) summary\(fused ? " (fused)" : ""): \(groupedThousands(modules)) layers, \(groupedThousands(parameters)) parameters, "
-            + "\(groupedThousands(parameters)) gradients, \(flops) GFLOPs"
+            + "\(groupedThousands(gradients)) gradients, \(flops) GFLOPs"
     }
 
     /// The Ultralytics-style table plus output shape and GFLOPs columns. Rows of a multi-output

@@ -62,6 +62,8 @@ struct ZooTests {
         #expect(graph.errors.isEmpty, "\(graph.errors)")
         #expect(graph.parameterCount == golden.params)
         if let fused = golden.params_fused { #expect(graph.fusedParameterCount == fused) }
+        // Ultralytics' "gradients" leave out DFL's fixed 16 bins (yolov8n: 3,157,200 parameters, 3,157,184 gradients)
+        #expect(graph.summaryLine.contains(" \(groupedThousands(golden.params)) parameters, \(groupedThousands(golden.params - 16)) gradients"))
         #expect(graph.layers.count == golden.rows.count)
         for (layer, row) in zip(graph.layers, golden.rows) {
             let label = "\(name) row \(row.row) \(row.module)"

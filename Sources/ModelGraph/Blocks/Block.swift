@@ -21,6 +21,9 @@ public struct Parameter: Sendable {
     /// A buffer (saved in the state dict, not trained) rather than a parameter.
     public var isBuffer: Bool
     public var initialization: Initialization
+    /// False for a parameter PyTorch keeps with `requires_grad_(False)` (DFL's bins): counted as a
+    /// parameter, not as a gradient.
+    public var isTrainable = true
     public var value: Tensor?
 
     public init(_ shape: [Int], initialization: Initialization, isBuffer: Bool = false) {

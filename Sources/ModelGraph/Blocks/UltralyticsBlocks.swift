@@ -98,6 +98,7 @@ public struct DFL: Block {
         self.bins = bins
         conv = Conv2d(bins, 1, kernelSize: 1, bias: false)
         conv.weight.initialization = .computed { Tensor(shape: [1, bins, 1, 1], storage: (0..<bins).map(Float.init)) }
+        conv.weight.isTrainable = false
     }
 
     public mutating func visit<V: BlockVisitor>(_ visitor: inout V) { visitor.child("conv", &conv) }

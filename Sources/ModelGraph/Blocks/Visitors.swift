@@ -16,6 +16,7 @@ struct TreeBuilder: BlockVisitor {
     mutating func parameter(_ name: String, _ parameter: inout Parameter) {
         let declaration = TensorDeclaration(name, parameter.shape)
         if parameter.isBuffer { node.buffers.append(declaration) } else { node.parameters.append(declaration) }
+        if !parameter.isTrainable { node.frozenParameters.append(name) }
     }
 
     mutating func child<B: Block>(_ name: String, _ block: inout B) {
