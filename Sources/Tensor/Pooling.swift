@@ -24,3 +24,43 @@ extension Tensor {
         }
     }
 }
+
+extension Tensor {
+    /// DFL's decoding: for x [B, sides·bins, A], each side's softmax over its bins weighted by
+    /// `weights` (the bin distances), summed: [B, sides, A]. Anchors run in the inner loops, so
+    /// the max, exp and sums vectorise.
+    public func distributionExpectation(bins: Int, weights: [Float]) -> Tensor {
+        let (batch, anchors) = (shape[0], shape[2])
+        let sides = shape[1] / bins
+        return Tensor(shape: [batch, sides, anchors]) { out in
+            storage.withUnsafeBufferPointer { source in
+                for plane in 0..<(batch * sides) {
+                    let input = source.baseAddress! + plane * bins * anchors
+                    let output = out.baseAddress! + plane * anchors
+                    Threads.parallelRanges(anchors, minimumPerChunk: 512) { range in
+                        let count = range.count
+                        var largest = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                            for i in 0..<count { buffer[i] = input[range.lowerBound + i] }
+                            initialized = count
+                        }
+                        for k in 1..<max(bins, 1) {
+                            let row = input + k * anchors + range.lowerBound
+                            for i in 0..<count { largest[i] = Swift.max(largest[i], row[i]) }
+                        }
+                        var total = [Float](repeating: 0, count: count), weighted = [Float](repeating: 0, count: count)
+                        for k in 0..<bins {
+                            let row = input + k * anchors + range.lowerBound
+                            let weight = weights[k]
+                            for i in 0..<count {
+                                let e = FastMath.exp(row[i] - largest[i])
+                                total[i] += e
+                                weighted[i] += e * weight
+                            }
+                        }
+                        for i in 0..<count { output[range.lowerBound + i] = weighted[i] / total[i] }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -297,4 +297,47 @@ extension KernelTests {
             }
         }
     }
+
+    /// DFL's fused softmax + weighted sum against its definition: softmax over each side's bins,
+    /// then the 1×1 conv with the bin weights; max pooling against a loop over each window.
+    @Test func distributionExpectationAndMaxPoolMatchDefinition() {
+        let (batch, bins, anchors) = (2, 16, 1300)
+        let x = Self.random([batch, 4 * bins, anchors], seed: 31, range: -6...6)
+        let weights = (0..<bins).map(Float.init)
+        let fast = x.distributionExpectation(bins: bins, weights: weights)
+        var naive = Tensor(shape: [batch, 4, anchors])
+        for n in 0..<batch {
+            for side in 0..<4 {
+                for a in 0..<anchors {
+                    let logits = (0..<bins).map { Double(x.storage[((n * 4 + side) * bins + $0) * anchors + a]) }
+                    let top = logits.max()!
+                    let exps = logits.map { Foundation.exp($0 - top) }
+                    let total = exps.reduce(0, +)
+                    naive.storage[(n * 4 + side) * anchors + a] = Float(zip(exps, weights).reduce(0) { $0 + $1.0 / total * Double($1.1) })
+                }
+            }
+        }
+        #expect(Self.close(fast, naive, tolerance: 1e-5))
+
+        let maps = Self.random([2, 3, 9, 7], seed: 32)
+        for (k, stride, padding) in [(5, 1, 2), (3, 2, 1), (2, 2, 0)] {
+            let pooled = maps.maxPooled(kernelSize: k, stride: stride, padding: padding)
+            let (height, width) = ((9 + 2 * padding - k) / stride + 1, (7 + 2 * padding - k) / stride + 1)
+            #expect(pooled.shape == [2, 3, height, width])
+            for plane in 0..<6 {
+                for y in 0..<height {
+                    for x in 0..<width {
+                        var best = -Float.infinity
+                        for dy in 0..<k {
+                            for dx in 0..<k {
+                                let (row, column) = (y * stride - padding + dy, x * stride - padding + dx)
+                                if row >= 0, row < 9, column >= 0, column < 7 { best = max(best, maps.storage[(plane * 9 + row) * 7 + column]) }
+                            }
+                        }
+                        #expect(pooled.storage[(plane * height + y) * width + x] == best)
+                    }
+                }
+            }
+        }
+    }
 }

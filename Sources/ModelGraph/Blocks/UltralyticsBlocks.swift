@@ -107,29 +107,6 @@ public struct DFL: Block {
     public func callAsFunction(_ x: Feature, _ pass: Pass) -> Feature {
         let (batch, anchors) = (x.shape[0], x.shape[2])
         pass.count(Double(batch) * 4 * Double(anchors) * Double(bins))
-        return x.map(shape: [batch, 4, anchors]) { distributions in
-            let weights = conv.weight.tensor.storage
-            return Tensor(shape: [batch, 4, anchors]) { out in
-                distributions.storage.withUnsafeBufferPointer { d in
-                    var probabilities = [Float](repeating: 0, count: bins)
-                    for n in 0..<batch {
-                        for side in 0..<4 {
-                            let base = (n * 4 + side) * bins * anchors
-                            for a in 0..<anchors {
-                                var largest = -Float.infinity
-                                for k in 0..<bins { probabilities[k] = d[base + k * anchors + a]; largest = max(largest, probabilities[k]) }
-                                var total: Float = 0, weighted: Float = 0
-                                for k in 0..<bins {
-                                    let e = expf(probabilities[k] - largest)
-                                    total += e
-                                    weighted += e * weights[k]
-                                }
-                                out[(n * 4 + side) * anchors + a] = weighted / total
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        return x.map(shape: [batch, 4, anchors]) { $0.distributionExpectation(bins: bins, weights: conv.weight.tensor.storage) }
     }
 }
