@@ -8,23 +8,15 @@ import Tensor
 /// from scripts/make-zoo-parity-fixtures).
 @Suite("Ultralytics zoo")
 struct ZooTests {
-    struct Golden: Decodable {
+    struct ZooGolden: Decodable {
         struct Row: Decodable {
             var index: Int
             var row: Int
-            var frm: Golden.FromValue
+            var frm: Golden.FromValue  // GoldenTests' int-or-list `from`
             var n: Int
             var params: Int
             var module: String
             var args: String
-        }
-        enum FromValue: Decodable {
-            case one(Int), many([Int])
-            init(from decoder: Decoder) throws {
-                let container = try decoder.singleValueContainer()
-                if let value = try? container.decode(Int.self) { self = .one(value) } else { self = .many(try container.decode([Int].self)) }
-            }
-            var values: [Int] { switch self { case .one(let v): return [v]; case .many(let v): return v } }
         }
         var config: String
         var scale: String?
@@ -54,7 +46,7 @@ struct ZooTests {
 
     @Test("parameters per row and in total, fused totals, arguments and output shapes equal Ultralytics'", arguments: goldenNames)
     func matchesUltralytics(_ name: String) throws {
-        let golden = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: Self.directory.appendingPathComponent(name)))
+        let golden = try JSONDecoder().decode(ZooGolden.self, from: Data(contentsOf: Self.directory.appendingPathComponent(name)))
         let path = Paths.packageRoot.appendingPathComponent(golden.config).path
         let graph = try ModelGraph.build(yaml: String(contentsOfFile: path, encoding: .utf8), file: golden.config,
                                          options: BuildOptions(scale: golden.scale, imageHeight: golden.imgsz[0], imageWidth: golden.imgsz[1],

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import ModelSpec
 import Tensor
 
 // Ultralytics building blocks that are not YAML modules of their own here (Conv is both).
@@ -11,6 +12,30 @@ func depthwiseConv(_ inputChannels: Int, _ outputChannels: Int, kernelSize: Int,
                     groups: greatestCommonDivisor(inputChannels, outputChannels), epsilon: epsilon)
     conv.typeName = "DWConv"
     return conv
+}
+
+/// A hidden width `int(c2 × e)` (Python truncates), checked to be at least 1.
+func hiddenChannels(_ output: Int, expansion: Double, position: Int) throws(LayerError) -> Int {
+    let hidden = Int(Double(output) * expansion)
+    guard hidden >= 1 else {
+        throw LayerError("e=\(pythonFloat(expansion)) leaves int(\(output) × e) = \(hidden) hidden channels; need ≥ 1", blame: .argument(position))
+    }
+    return hidden
+}
+
+/// A conv followed by an optional BatchNorm that folds into it (Ultralytics' Conv, the seed's
+/// ConvBN, the decoder's input projections).
+protocol FoldsBatchNorm: Block {
+    var conv: Conv2d { get set }
+    var bn: BatchNorm2d? { get set }
+}
+
+extension FoldsBatchNorm {
+    public mutating func fuse() {
+        guard let norm = bn else { return }
+        conv.fold(norm)
+        bn = nil
+    }
 }
 
 func greatestCommonDivisor(_ a: Int, _ b: Int) -> Int { b == 0 ? a : greatestCommonDivisor(b, a % b) }

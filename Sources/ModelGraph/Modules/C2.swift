@@ -23,11 +23,7 @@ public struct C2: LayerModule {
     public init(_ context: LayerContext) throws(LayerError) {
         let (input, output, epsilon) = (context.inputChannel, context.scaledOutputChannels, context.batchNormEpsilon)
         let arguments = context.arguments
-        hidden = Int(Double(output) * arguments.double("expansion"))
-        guard hidden >= 1 else {
-            throw LayerError("e=\(pythonFloat(arguments.double("expansion"))) leaves int(\(output) × e) = \(hidden) hidden channels; need ≥ 1",
-                             blame: .argument(arguments.position("expansion")))
-        }
+        hidden = try hiddenChannels(output, expansion: arguments.double("expansion"), position: arguments.position("expansion"))
         try Conv.checkGroups(input: hidden, output: hidden, groups: arguments.int("groups"), position: arguments.position("groups"))
         cv1 = Conv(input, 2 * hidden, epsilon: epsilon)
         cv2 = Conv(2 * hidden, output, epsilon: epsilon)

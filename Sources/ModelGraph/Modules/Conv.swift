@@ -4,7 +4,7 @@ import Tensor
 /// Ultralytics `Conv(c1, c2, k=1, s=1, p=None, g=1, d=1, act=True)`: Conv2d (no bias) →
 /// BatchNorm2d → SiLU (the class-wide `Conv.default_act`) or Identity. Both a YAML module and the
 /// block most other modules are made of. Fuses by folding its BatchNorm into the conv.
-public struct Conv: LayerModule {
+public struct Conv: LayerModule, FoldsBatchNorm {
     public static let names = ["Conv"]
     public static let signature = Signature([
         .init("c2", "outputChannels", .int(min: 1)),
@@ -49,12 +49,6 @@ public struct Conv: LayerModule {
         visitor.child("bn", &bn, absent: nil)
         visitor.leaf("act", activation == .identity ? "Identity" : Activation.moduleName(activation),
                      shared: activation == .silu ? "Conv.default_act" : nil)
-    }
-
-    public mutating func fuse() {
-        guard let norm = bn else { return }
-        conv.fold(norm)
-        bn = nil
     }
 
     /// act(bn(conv(x))), or act(conv(x)) with the BatchNorm folded (one kernel with its epilogue).

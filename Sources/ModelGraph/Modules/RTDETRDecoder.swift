@@ -281,7 +281,7 @@ public struct RTDETRDecoder: LayerModule {
 }
 
 /// One level's input projection: `nn.Sequential(Conv2d 1×1 no bias, BatchNorm2d)`; fuses by folding.
-public struct InputProjection: Block {
+public struct InputProjection: FoldsBatchNorm {
     public var typeName: String { "Sequential" }
     /// Ultralytics' `fuse()` leaves it alone; the inference plan folds it.
     public var fusesLikeUltralytics: Bool { false }
@@ -296,12 +296,6 @@ public struct InputProjection: Block {
     public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
         visitor.child("0", &conv)
         visitor.child("1", &bn, absent: nil)
-    }
-
-    public mutating func fuse() {
-        guard let norm = bn else { return }
-        conv.fold(norm)
-        bn = nil
     }
 
     func run(_ x: Tensor, _ pass: Pass) -> Tensor {

@@ -22,11 +22,7 @@ public struct RepC3: LayerModule {
     public init(_ context: LayerContext) throws(LayerError) {
         let (input, output, epsilon) = (context.inputChannel, context.scaledOutputChannels, context.batchNormEpsilon)
         let expansion = context.arguments.double("expansion")
-        let hidden = Int(Double(output) * expansion)  // Python int() truncates
-        guard hidden >= 1 else {
-            throw LayerError("e=\(pythonFloat(expansion)) leaves int(\(output) × e) = \(hidden) hidden channels; need ≥ 1",
-                             blame: .argument(1))
-        }
+        let hidden = try hiddenChannels(output, expansion: expansion, position: 1)
         cv1 = Conv(input, hidden, epsilon: epsilon)
         cv2 = Conv(input, hidden, epsilon: epsilon)
         m = Indexed(Array(repeating: RepConv(hidden, epsilon: epsilon), count: context.repeats))

@@ -84,7 +84,7 @@ public struct StarNet: LayerModule {
 
 /// The seed's `ConvBN`: Conv2d (with bias, "same" padding) then an optional BatchNorm2d; fuses
 /// by folding the BatchNorm.
-public struct ConvBN: Block {
+public struct ConvBN: FoldsBatchNorm {
     public var typeName: String { "ConvBN" }
     /// Ultralytics' `fuse()` leaves it alone; the inference plan folds it.
     public var fusesLikeUltralytics: Bool { false }
@@ -100,12 +100,6 @@ public struct ConvBN: Block {
     public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
         visitor.child("conv", &conv)
         visitor.child("bn", &bn, absent: nil)
-    }
-
-    public mutating func fuse() {
-        guard let norm = bn else { return }
-        conv.fold(norm)
-        bn = nil
     }
 
     func callAsFunction(_ x: Feature, _ pass: Pass, activation: Activation = .identity) throws(LayerError) -> Feature {
