@@ -379,21 +379,14 @@ private struct Builder {
     mutating func assignStrides() {
         guard layers.contains(where: { $0.module is any StrideDependent }) else { return }
         let probe = 256
-        var shapes: [Int: [Int]] = [-1: [1, spec.inputChannels, probe, probe]]
-        var probeFailed = false
-        for position in layers.indices {
-            let layer = layers[position]
-            let inputs = layer.from.compactMap { shapes[$0] }
-            guard inputs.count == layer.from.count, let (outputs, _) = try? Builder.propagate(layer, inputs) else { probeFailed = true; break }
-            for (offset, shape) in outputs.enumerated() { shapes[layer.index + offset] = shape }
-        }
+        let probed = probeShapes(size: probe)
         let actual: [Int: [Int]] = Dictionary(uniqueKeysWithValues: layers.flatMap { layer in
             (layer.outputShapes ?? []).enumerated().map { (layer.index + $0.offset, $0.element) }
         })
         for position in layers.indices where layers[position].module is any StrideDependent {
             let layer = layers[position]
             let strides: [Float] = layer.from.map { source in
-                if !probeFailed, let shape = shapes[source], shape.count == 4 { return Float(probe) / Float(shape[2]) }
+                if let shape = probed?[source], shape.count == 4 { return Float(probe) / Float(shape[2]) }
                 if let shape = actual[source], shape.count == 4 { return Float(options.imageHeight) / Float(shape[2]) }
                 return 1
             }
@@ -405,21 +398,26 @@ private struct Builder {
         }
     }
 
+    /// Every index's output shape for a batch-1 `size`×`size` image, or nil when a layer's shape
+    /// rule rejects it. Both probes (the input-size hint and the strides) use it.
+    func probeShapes(size: Int) -> [Int: [Int]]? {
+        var shapes: [Int: [Int]] = [-1: [1, spec.inputChannels, size, size]]
+        for layer in layers {
+            let inputs = layer.from.compactMap { shapes[$0] }
+            guard inputs.count == layer.from.count, let (outputs, _) = try? Builder.propagate(layer, inputs) else { return nil }
+            for (offset, shape) in outputs.enumerated() { shapes[layer.index + offset] = shape }
+        }
+        return shapes
+    }
+
     /// When the requested input is not a multiple of the network's largest stride, says which
     /// multiple it needs (found by inferring shapes at a large size every stride divides).
     func inputSizeHint() -> String? {
         let probeSize = 2048
-        var shapes: [Int: [Int]] = [-1: [1, spec.inputChannels, probeSize, probeSize]]
+        guard let shapes = probeShapes(size: probeSize) else { return nil }
         var stride = 1
-        for layer in layers {
-            let inputs = layer.from.compactMap { shapes[$0] }
-            guard inputs.count == layer.from.count, let (outputs, _) = try? Builder.propagate(layer, inputs) else { return nil }
-            for (offset, shape) in outputs.enumerated() {
-                shapes[layer.index + offset] = shape
-                if shape.count == 4, shape[2] > 0, probeSize % shape[2] == 0 {
-                    stride = max(stride, probeSize / shape[2])
-                }
-            }
+        for shape in shapes.values where shape.count == 4 && shape[2] > 0 && probeSize % shape[2] == 0 {
+            stride = max(stride, probeSize / shape[2])
         }
         let height = options.imageHeight, width = options.imageWidth
         guard stride > 1, height % stride != 0 || width % stride != 0 else { return nil }

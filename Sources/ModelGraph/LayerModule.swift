@@ -136,9 +136,16 @@ func requireFeatureMap(_ shape: [Int], channels: Int, source: Int = 0) throws(La
     }
 }
 
-/// MACs of a convolution producing `output` with the given per-output-element reduction.
-func convolutionMultiplyAdds(output: [Int], inputChannelsPerGroup: Int, kernelSize: Int) -> Double {
-    elements(output) * Double(inputChannelsPerGroup) * Double(kernelSize * kernelSize)
+/// Checks a head's inputs: one NCHW map per level with the channels it was built for, all of
+/// one batch size.
+func requireLevels(_ shapes: [[Int]], channels: [Int]) throws(LayerError) {
+    for (position, shape) in shapes.enumerated() {
+        try requireFeatureMap(shape, channels: channels[position], source: position)
+        guard shape[0] == shapes[0][0] else {
+            throw LayerError("all levels must share the batch size; level \(position + 1) has \(shape[0]), level 1 has \(shapes[0][0])",
+                             blame: .from(position))
+        }
+    }
 }
 
 /// N·H·W of an NCHW shape: the positions a per-pixel op (a 1×1 conv, a sampler) runs over.

@@ -91,59 +91,10 @@ public struct ModuleNode: Sendable, Hashable {
     }
 }
 
-// Building blocks of torch.nn, named as PyTorch names their tensors.
 extension ModuleNode {
-    public static func conv2d(_ name: String, inputChannels: Int, outputChannels: Int, kernelSize: Int,
-                              groups: Int = 1, bias: Bool = true) -> ModuleNode {
-        var parameters = [TensorDeclaration("weight", [outputChannels, inputChannels / groups, kernelSize, kernelSize])]
-        if bias { parameters.append(TensorDeclaration("bias", [outputChannels])) }
-        return ModuleNode(name, "Conv2d", parameters: parameters)
-    }
-
-    public static func batchNorm2d(_ name: String, channels: Int) -> ModuleNode {
-        ModuleNode(name, "BatchNorm2d",
-                   parameters: [TensorDeclaration("weight", [channels]), TensorDeclaration("bias", [channels])],
-                   buffers: [TensorDeclaration("running_mean", [channels]), TensorDeclaration("running_var", [channels])])
-    }
-
-    public static func linear(_ name: String, inputFeatures: Int, outputFeatures: Int, bias: Bool = true,
-                              typeName: String = "Linear") -> ModuleNode {
-        var parameters = [TensorDeclaration("weight", [outputFeatures, inputFeatures])]
-        if bias { parameters.append(TensorDeclaration("bias", [outputFeatures])) }
-        return ModuleNode(name, typeName, parameters: parameters)
-    }
-
-    public static func layerNorm(_ name: String, features: Int) -> ModuleNode {
-        ModuleNode(name, "LayerNorm", parameters: [TensorDeclaration("weight", [features]), TensorDeclaration("bias", [features])])
-    }
-
-    public static func groupNorm(_ name: String, channels: Int) -> ModuleNode {
-        ModuleNode(name, "GroupNorm", parameters: [TensorDeclaration("weight", [channels]), TensorDeclaration("bias", [channels])])
-    }
-
-    public static func embedding(_ name: String, count: Int, features: Int) -> ModuleNode {
-        ModuleNode(name, "Embedding", parameters: [TensorDeclaration("weight", [count, features])])
-    }
-
-    /// `nn.MultiheadAttention(width, heads)`: packed input projection plus an output Linear.
-    public static func multiheadAttention(_ name: String, width: Int) -> ModuleNode {
-        ModuleNode(name, "MultiheadAttention",
-                   parameters: [TensorDeclaration("in_proj_weight", [3 * width, width]), TensorDeclaration("in_proj_bias", [3 * width])],
-                   children: [.linear("out_proj", inputFeatures: width, outputFeatures: width, typeName: "NonDynamicallyQuantizableLinear")])
-    }
-
     /// A module without tensors (activation, dropout, identity, pixel shuffle…).
     public static func leaf(_ name: String, _ typeName: String, sharedInstance: String? = nil) -> ModuleNode {
         ModuleNode(name, typeName, sharedInstance: sharedInstance)
-    }
-
-    /// `nn.Sequential` / `nn.ModuleList`: children named "0", "1", ….
-    public static func indexed(_ name: String, _ typeName: String = "Sequential", _ items: [ModuleNode]) -> ModuleNode {
-        ModuleNode(name, typeName, children: items.enumerated().map { index, item in
-            var item = item
-            item.name = String(index)
-            return item
-        })
     }
 }
 

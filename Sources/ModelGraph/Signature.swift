@@ -181,11 +181,6 @@ public struct BoundArguments: Sendable {
         signature.parameters.firstIndex { $0.label == label } ?? 0
     }
 
-    /// Replaces a value after binding (width scaling of output channels).
-    mutating func set(_ label: String, _ value: ArgumentValue) {
-        values[label] = value
-    }
-
     /// The written arguments as values, the first one replaced (Ultralytics prints scaled channels).
     public var writtenValues: [ArgumentValue] { written.map(\.value) }
 }

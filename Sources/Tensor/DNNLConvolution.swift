@@ -216,32 +216,3 @@ public final class Scratch: @unchecked Sendable {
     }
 }
 
-/// Kernels a plan creates once and reuses across forward passes, keyed by the caller
-/// (weight name and input shape). Thread-safe.
-public final class KernelCache: Sendable {
-    private let convolutions = Mutex<[String: DNNLConvolution?]>([:])
-    private let winograds = Mutex<[String: WinogradConvolution]>([:])
-    /// Blocked-layout buffers shared by this cache's convolutions.
-    public let scratch = Scratch()
-
-    public init() {}
-
-    /// The cached Winograd convolution for `key`, created by `make` the first time.
-    public func winograd(_ key: String, make: () -> WinogradConvolution) -> WinogradConvolution {
-        KernelCache.cached(key, in: winograds, make: make)
-    }
-
-    /// The cached convolution for `key`, created by `make` the first time (nil: not available).
-    public func convolution(_ key: String, make: () -> DNNLConvolution?) -> DNNLConvolution? {
-        KernelCache.cached(key, in: convolutions, make: make)
-    }
-
-    /// Get-or-create; `make` runs outside the lock (creating a primitive takes milliseconds).
-    private static func cached<Value: Sendable>(_ key: String, in table: borrowing Mutex<[String: Value]>, make: () -> Value) -> Value {
-        if let cached = table.withLock({ $0[key] }) { return cached }
-        let created = make()
-        table.withLock { $0[key] = created }
-        return created
-    }
-}
-

@@ -108,14 +108,3 @@ public struct Indexed<Item: Block>: Block {
         for index in items.indices { visitor.child(String(index), &items[index]) }
     }
 }
-
-/// A tensor-less module as a block (a Sequential item such as StarNet's stem ReLU6).
-public struct LeafBlock: Block {
-    public var typeName: String
-    public var sharedInstance: String?
-    public init(_ typeName: String, shared: String? = nil) {
-        self.typeName = typeName
-        self.sharedInstance = shared
-    }
-    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {}
-}

@@ -124,6 +124,4 @@ final class KernelTape: @unchecked Sendable {
     func kernel(at position: Int) -> ConvolutionKernel? {
         position < kernels.count ? kernels[position] : nil
     }
-
-    var count: Int { kernels.count }
 }

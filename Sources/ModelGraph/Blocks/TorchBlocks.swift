@@ -274,10 +274,15 @@ public struct MaxPool2d: Block {
 
     public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {}
 
-    public func outputShape(_ input: [Int]) throws(LayerError) -> [Int] {
+    /// PyTorch's max_pool2d rule: padding at most half the kernel.
+    static func checkPadding(kernelSize: Int, padding: Int, blame: LayerError.Blame) throws(LayerError) {
         guard padding * 2 <= kernelSize else {
-            throw LayerError("padding \(padding) must be at most half the kernel size \(kernelSize) (PyTorch's max_pool2d rule)", blame: .row)
+            throw LayerError("padding \(padding) must be at most half the kernel size \(kernelSize) (PyTorch's max_pool2d rule)", blame: blame)
         }
+    }
+
+    public func outputShape(_ input: [Int]) throws(LayerError) -> [Int] {
+        try MaxPool2d.checkPadding(kernelSize: kernelSize, padding: padding, blame: .row)
         let height = convolvedSize(input[2], kernelSize: kernelSize, stride: stride, padding: padding)
         let width = convolvedSize(input[3], kernelSize: kernelSize, stride: stride, padding: padding)
         guard height > 0, width > 0 else {

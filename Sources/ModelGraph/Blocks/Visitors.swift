@@ -103,8 +103,7 @@ extension Block {
     public func fused(ultralyticsOnly: Bool = false) -> Self {
         var copy = self
         var fuser = Fuser(ultralyticsOnly: ultralyticsOnly)
-        copy.visit(&fuser)
-        if !ultralyticsOnly || fusesLikeUltralytics { copy.fuse() }
+        fuser.child("", &copy)
         return copy
     }
 

@@ -60,13 +60,7 @@ public struct Detect: LayerModule, StrideDependent {
     }
 
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
-        for (position, input) in inputs.enumerated() {
-            try requireFeatureMap(input.shape, channels: inputChannels[position], source: position)
-            guard input.shape[0] == inputs[0].shape[0] else {
-                throw LayerError("all levels must share the batch size; level \(position + 1) has \(input.shape[0]), level 1 has \(inputs[0].shape[0])",
-                                 blame: .from(position))
-            }
-        }
+        try requireLevels(inputs.map(\.shape), channels: inputChannels)
         let batch = inputs[0].shape[0]
         let anchors = inputs.reduce(0) { $0 + $1.shape[2] * $1.shape[3] }
         var boxes = [Feature](), scores = [Feature]()

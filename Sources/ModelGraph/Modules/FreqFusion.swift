@@ -198,25 +198,25 @@ public struct FreqFusion: LayerModule {
             pass.count(elements(x.shape) * Double(kernelSize * kernelSize))
             return x.map { $0.carafeCombined(mask: mask.tensor!, kernelSize: kernelSize, adding: addend?.tensor, body) }
         }
-        func normalize(_ mask: Feature, _ window: Parameter) -> Feature {
-            mask.map { FreqFusion.normalizeKernels($0, kernelSize: Int(Double($0.shape[1]).squareRoot()), window: window.tensor) }
+        func normalize(_ mask: Feature, _ window: Parameter, kernelSize: Int) -> Feature {
+            mask.map { FreqFusion.normalizeKernels($0, kernelSize: kernelSize, window: window.tensor) }
         }
         // semi_conv, comp_feat_upsample and use_high_pass: the seed's default path
         var compressedHigh = try hrChannelCompressor(high, pass)
         let compressedLow = try lrChannelCompressor(low, pass)
         let maskHighHigh = try contentEncoder2(compressedHigh, pass)
-        let maskHighInitial = normalize(maskHighHigh, highWindow)
+        let maskHighInitial = normalize(maskHighHigh, highWindow, kernelSize: highPassKernel)
         compressedHigh = combine(compressedHigh, mask: maskHighInitial, kernelSize: highPassKernel) { x, carafe in x + x - carafe }
         let maskLowHigh = try contentEncoder(compressedHigh, pass)
-        var maskLowInitial = normalize(maskLowHigh, lowWindow)
+        var maskLowInitial = normalize(maskLowHigh, lowWindow, kernelSize: lowPassKernel)
         let maskLowLow = reassemble(try contentEncoder(compressedLow, pass), mask: maskLowInitial, kernelSize: lowPassKernel)
         var maskLow = maskLowHigh + maskLowLow
-        maskLowInitial = normalize(maskLow, lowWindow)
+        maskLowInitial = normalize(maskLow, lowWindow, kernelSize: lowPassKernel)
         let maskHighLow = reassemble(try contentEncoder2(compressedLow, pass), mask: maskLowInitial, kernelSize: lowPassKernel)
         var maskHigh = maskHighHigh + maskHighLow
-        maskLow = normalize(maskLow, lowWindow)
+        maskLow = normalize(maskLow, lowWindow, kernelSize: lowPassKernel)
         var lowFeatures = reassemble(low, mask: maskLow, kernelSize: lowPassKernel)
-        maskHigh = normalize(maskHigh, highWindow)
+        maskHigh = normalize(maskHigh, highWindow, kernelSize: highPassKernel)
         if let dysampler {
             lowFeatures = try dysampler(high: compressedHigh, low: compressedLow, features: lowFeatures, pass)
         }

@@ -19,10 +19,7 @@ public struct MaxPool: LayerModule {
         let arguments = context.arguments
         let kernelSize = arguments.int("kernelSize")
         let padding = arguments.int("padding")
-        guard padding * 2 <= kernelSize else {
-            throw LayerError("padding \(padding) must be at most half the kernel size \(kernelSize) (PyTorch's max_pool2d rule)",
-                             blame: .argument(2))
-        }
+        try MaxPool2d.checkPadding(kernelSize: kernelSize, padding: padding, blame: .argument(2))
         pool = MaxPool2d(kernelSize: kernelSize, stride: arguments.optionalInt("stride") ?? kernelSize, padding: padding)
         channels = context.inputChannel
     }

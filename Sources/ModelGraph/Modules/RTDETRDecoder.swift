@@ -121,13 +121,7 @@ public struct RTDETRDecoder: LayerModule {
     }
 
     func outputShapes(_ inputs: [[Int]]) throws(LayerError) -> [Int] {
-        for (position, shape) in inputs.enumerated() {
-            try requireFeatureMap(shape, channels: inputChannels[position], source: position)
-            guard shape[0] == inputs[0][0] else {
-                throw LayerError("all levels must share the batch size; level \(position + 1) has \(shape[0]), level 1 has \(inputs[0][0])",
-                                 blame: .from(position))
-            }
-        }
+        try requireLevels(inputs, channels: inputChannels)
         let anchors = inputs.reduce(0) { $0 + $1[2] * $1[3] }
         let queries = min(queryCount, anchors)
         return [inputs[0][0], min(queryCount, queries * classCount), RTDETRDecoder.detectionWidth]

@@ -1,3 +1,5 @@
+// Reductions over windows and bins: max pooling, and DFL's expectation over distance bins.
+
 extension Tensor {
     /// `F.max_pool2d(x, kernel_size, stride, padding)` (dilation 1, floor mode): padding counts as −∞.
     public func maxPooled(kernelSize k: Int, stride: Int, padding: Int) -> Tensor {
