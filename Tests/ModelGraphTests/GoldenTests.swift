@@ -74,6 +74,17 @@ struct Golden: Decodable {
     }
 }
 
+/// One printed row against a reference's: index, module, `from`, repeats, parameters, arguments.
+func expectRow(_ layer: ResolvedLayer, index: Int, module: String, from: Golden.FromValue, repeats: Int, parameters: Int,
+               arguments: String, label: String) {
+    #expect(layer.index == index, "\(label)")
+    #expect(layer.moduleName == module, "\(label)")
+    #expect(layer.row.from.map(\.value) == from.values, "\(label)")
+    #expect(layer.repeats == repeats, "\(label)")
+    #expect(layer.parameterCount == parameters, "\(label)")
+    #expect(layer.printedArguments.description == arguments, "\(label)")
+}
+
 @Suite("Goldens from the PyTorch reference")
 struct GoldenTests {
     @Test("at least 35 golden fixtures are present")
@@ -91,13 +102,9 @@ struct GoldenTests {
         #expect(graph.layers.count == golden.rows.count)
         for (layer, row) in zip(graph.layers, golden.rows) {
             let label = "\(name) row \(row.row) \(row.module)"
-            #expect(layer.index == row.index, "\(label)")
-            #expect(layer.moduleName == row.module, "\(label)")
-            #expect(layer.row.from.map(\.value) == row.frm.values, "\(label)")
-            #expect(layer.repeats == row.n, "\(label)")
-            #expect(layer.parameterCount == row.params, "\(label)")
+            expectRow(layer, index: row.index, module: row.module, from: row.frm, repeats: row.n, parameters: row.params,
+                      arguments: row.args, label: label)
             #expect(layer.tree.moduleCount == row.modules, "\(label)")
-            #expect(layer.printedArguments.description == row.args, "\(label)")
             for (offset, shape) in (layer.outputShapes ?? []).enumerated() {
                 #expect(golden.shapes[String(layer.index + offset)]?.primary == shape, "\(label) output \(offset)")
             }

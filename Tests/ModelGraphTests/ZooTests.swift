@@ -59,12 +59,8 @@ struct ZooTests {
         #expect(graph.layers.count == golden.rows.count)
         for (layer, row) in zip(graph.layers, golden.rows) {
             let label = "\(name) row \(row.row) \(row.module)"
-            #expect(layer.index == row.index, "\(label)")
-            #expect(layer.moduleName == row.module, "\(label)")
-            #expect(layer.row.from.map(\.value) == row.frm.values, "\(label)")
-            #expect(layer.repeats == row.n, "\(label)")
-            #expect(layer.parameterCount == row.params, "\(label)")
-            #expect(layer.printedArguments.description == row.args, "\(label)")
+            expectRow(layer, index: row.index, module: row.module, from: row.frm, repeats: row.n, parameters: row.params,
+                      arguments: row.args, label: label)
             #expect(layer.outputShapes == golden.row_outputs[String(row.index)], "\(label)")
         }
         // every BatchNorm of a detection model has Ultralytics' eps 1e-3
