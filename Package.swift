@@ -52,6 +52,7 @@ let package = Package(
         .executableTarget(
             name: "ModelGraphCLI",
             dependencies: ["ModelGraph", "ModelSpec", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "KernelBench", dependencies: ["Tensor"], path: "examples/KernelBench", swiftSettings: vectorSettings),
         .executableTarget(name: "BuildFromString", dependencies: ["ModelGraph"], path: "examples/BuildFromString"),
         .testTarget(
             name: "ModelGraphTests",

@@ -5,20 +5,33 @@ extension Tensor {
     public func maxPooled(kernelSize k: Int, stride: Int, padding: Int) -> Tensor {
         let (batch, channels, height, width) = (shape[0], shape[1], shape[2], shape[3])
         let outHeight = (height + 2 * padding - k) / stride + 1, outWidth = (width + 2 * padding - k) / stride + 1
+        // separable: the max over each window's columns per input row, then over its rows
+        // (max is exact in any order, so this equals the 2-D window max)
+        let left = (0..<outWidth).map { Swift.max($0 * stride - padding, 0) }
+        let right = (0..<outWidth).map { Swift.min($0 * stride - padding + k, width) }
         return Tensor(shape: [batch, channels, outHeight, outWidth]) { out in
             storage.withUnsafeBufferPointer { source in
                 Threads.parallelFor(batch * channels) { plane in
                     let input = source.baseAddress! + plane * height * width
                     let output = out.baseAddress! + plane * outHeight * outWidth
-                    for y in 0..<outHeight {
-                        let top = max(y * stride - padding, 0), bottom = min(y * stride - padding + k, height)
-                        for x in 0..<outWidth {
-                            let left = max(x * stride - padding, 0), right = min(x * stride - padding + k, width)
-                            var best = -Float.infinity
-                            for row in top..<bottom {
-                                for column in left..<right { best = Swift.max(best, input[row * width + column]) }
+                    var rowMaxima = [Float](repeating: 0, count: height * outWidth)
+                    rowMaxima.withUnsafeMutableBufferPointer { rowMaxima in
+                        for row in 0..<height {
+                            let line = input + row * width
+                            for x in 0..<outWidth {
+                                var best = -Float.infinity
+                                for column in left[x]..<right[x] { best = Swift.max(best, line[column]) }
+                                rowMaxima[row * outWidth + x] = best
                             }
-                            output[y * outWidth + x] = best
+                        }
+                        for y in 0..<outHeight {
+                            let top = Swift.max(y * stride - padding, 0), bottom = Swift.min(y * stride - padding + k, height)
+                            let destination = output + y * outWidth
+                            for x in 0..<outWidth { destination[x] = -Float.infinity }
+                            for row in top..<bottom {
+                                let maxima = rowMaxima.baseAddress! + row * outWidth
+                                for x in 0..<outWidth { destination[x] = Swift.max(destination[x], maxima[x]) }
+                            }
                         }
                     }
                 }

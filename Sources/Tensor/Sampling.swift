@@ -14,8 +14,16 @@ extension Tensor {
         let columns = (0..<outWidth).map { min(Int(((Float($0) + offset) * stepX).rounded(.down)), width - 1) }
         return mappingPlanes(height: outHeight, width: outWidth) { _, input, output in
             for oy in 0..<outHeight {
+                let destination = output + oy * outWidth
+                // rows that repeat the previous source row (upsampling) are one copy
+                if oy > 0 && rows[oy] == rows[oy - 1] {
+                    destination.update(from: destination - outWidth, count: outWidth)
+                    continue
+                }
                 let line = input + rows[oy] * width
-                for ox in 0..<outWidth { output[oy * outWidth + ox] = line[columns[ox]] }
+                columns.withUnsafeBufferPointer { columns in
+                    for ox in 0..<outWidth { destination[ox] = line[columns[ox]] }
+                }
             }
         }
     }

@@ -97,16 +97,25 @@ public struct Tensor: Sendable, Equatable {
         var newShape = tensors[0].shape
         newShape[axis] = tensors.reduce(0) { $0 + $1.shape[axis] }
         let outer = tensors[0].around(axis: axis).outer
+        let runs = tensors.map { $0.shape[axis...].reduce(1, *) }
+        let total = runs.reduce(0, +)
         return Tensor(shape: newShape) { out in
-            var position = 0
-            for o in 0..<outer {
-                for tensor in tensors {
-                    let run = tensor.shape[axis...].reduce(1, *)
-                    tensor.storage.withUnsafeBufferPointer { source in
-                        let start = o * run
-                        for i in 0..<run { out[position + i] = source[start + i] }
+            guard let destination = out.baseAddress else { return }
+            // one memcpy per (outer index, piece); the pieces of one outer index in parallel
+            for (piece, tensor) in tensors.enumerated() {
+                let run = runs[piece], before = runs[..<piece].reduce(0, +)
+                tensor.storage.withUnsafeBufferPointer { source in
+                    guard let source = source.baseAddress, run > 0 else { return }
+                    Threads.parallelRanges(outer * run, minimumPerChunk: 1 << 15) { range in
+                        // a range of the piece's elements, cut at its runs
+                        var index = range.lowerBound
+                        while index < range.upperBound {
+                            let o = index / run, offset = index % run
+                            let count = min(run - offset, range.upperBound - index)
+                            (destination + o * total + before + offset).update(from: source + index, count: count)
+                            index += count
+                        }
                     }
-                    position += run
                 }
             }
         }
@@ -119,12 +128,10 @@ public struct Tensor: Sendable, Equatable {
         newShape[axis] = range.count
         return Tensor(shape: newShape) { out in
             storage.withUnsafeBufferPointer { source in
-                var position = 0
+                guard let destination = out.baseAddress, let source = source.baseAddress else { return }
+                let run = range.count * inner
                 for o in 0..<outer {
-                    let start = (o * size + range.lowerBound) * inner
-                    let run = range.count * inner
-                    for i in 0..<run { out[position + i] = source[start + i] }
-                    position += run
+                    (destination + o * run).update(from: source + (o * size + range.lowerBound) * inner, count: run)
                 }
             }
         }

@@ -110,7 +110,9 @@ public final class WinogradConvolution: @unchecked Sendable {
                     }
                 }
                 transformedWeights.withUnsafeBufferPointer { u in
-                    for position in 0..<positions {
+                    // the α² products split between the threads, each GEMM on one thread (oneDNN
+                    // runs single-threaded inside a parallel region): one fork/join instead of α²
+                    Threads.parallelFor(positions) { position in
                         Gemm.multiply(m: outputChannels, n: tiles, k: inputChannels,
                                       a: u.baseAddress! + position * outputChannels * inputChannels, lda: inputChannels,
                                       b: v + position * inputChannels * tiles, ldb: tiles,
