@@ -105,6 +105,18 @@ public struct ModelGraph: Sendable {
         return 2 + layers.reduce(0) { $0 + $1.fusedTree.countModules(seen: &seen) }
     }
 
+    /// Ultralytics 8.4's "layers": distinct leaf modules (`model.info()`), unfused or fused.
+    public func leafLayerCount(fused: Bool = false) -> Int {
+        var seen = Set<String>()
+        return layers.reduce(0) { $0 + (fused ? $1.fusedTree : $1.tree).countLeaves(seen: &seen) }
+    }
+
+    /// Whether the model uses a module only the community's forks register (StarNet, FreqFusion…):
+    /// those forks run an older Ultralytics whose summary line counts every module, not leaves.
+    public var usesCommunityModules: Bool {
+        layers.contains { layer in layer.instances.contains { type(of: $0).isCommunityModule } }
+    }
+
     /// Every parameter and buffer with its PyTorch state_dict key.
     public var stateDictionary: [TensorDeclaration] {
         layers.flatMap { $0.tree.stateDictionary(prefix: $0.keyPrefix) }
@@ -134,7 +146,8 @@ extension ModelGraph {
         } catch {
             throw DiagnosticList([error])
         }
-        var builder = Builder(spec: spec, options: options, depth: factors.depth, width: factors.width, maxChannels: factors.maxChannels)
+        var builder = Builder(spec: spec, options: options, depth: factors.depth, width: factors.width, maxChannels: factors.maxChannels,
+                              scaleName: factors.chosen?.name)
         builder.resolveLayers()
         builder.inferShapes()
         builder.assignStrides()
@@ -149,6 +162,8 @@ private struct Builder {
     let depth: Double
     let width: Double
     let maxChannels: Int?
+    /// The scale's name (parse_model's `scale`), which some modules' arguments depend on.
+    let scaleName: String?
     var layers: [ResolvedLayer] = []
     var diagnostics: [Diagnostic] = []
     /// Channels per layer index; nil where the layer failed (its dependants are skipped quietly).
@@ -159,8 +174,9 @@ private struct Builder {
     var batchNormEpsilon: Float
     var settings: ModelSettings
 
-    init(spec: ModelSpec, options: BuildOptions, depth: Double, width: Double, maxChannels: Int?) {
+    init(spec: ModelSpec, options: BuildOptions, depth: Double, width: Double, maxChannels: Int?, scaleName: String?) {
         self.spec = spec
+        self.scaleName = scaleName
         self.options = options
         self.depth = depth
         self.width = width
@@ -213,12 +229,12 @@ private struct Builder {
             let module: any LayerModule
             let printed: [ArgumentValue]
             do {
-                let arguments = try type.signature.bind(row.arguments)
+                let arguments = try type.signature.bind(type.scaleAdjusted(row.arguments, scale: scaleName, at: row.argumentsLocation))
                 var scaled = 0
                 if case .scaledOutput = type.channelRule { scaled = scaledChannels(arguments.int("outputChannels")) }
                 let context = LayerContext(moduleName: name, inputChannels: inputChannels, arguments: arguments, repeats: repeats,
                                            classCount: spec.classCount?.value, scaledOutputChannels: scaled,
-                                           batchNormEpsilon: batchNormEpsilon, model: settings)
+                                           batchNormEpsilon: batchNormEpsilon, model: settings, layerIndex: index)
                 module = try type.init(context)
                 printed = Builder.printedArguments(type, arguments: arguments, inputChannels: inputChannels, scaled: scaled,
                                                    repeats: repeats, settings: settings)
@@ -234,7 +250,7 @@ private struct Builder {
                 continue
             }
             // parse_model clears `legacy` at these rows; Detect-family heads after them build the new branches
-            if ["C3k2", "A2C2f", "C2fCIB"].contains(name) { settings.legacy = false }
+            if type.clearsLegacy { settings.legacy = false }
             let copies = repeats > 1 && !type.takesRepeats ? repeats : 1
             if copies > 1 {
                 // Ultralytics chains n copies in an nn.Sequential, so each copy's output feeds the next.
@@ -277,6 +293,10 @@ private struct Builder {
             return [.int(inputChannels[0]), .int(scaled)] + (type.takesRepeats ? [.int(repeats)] : []) + written.dropFirst()
         case .sameAsInputWithChannels:
             return [.int(inputChannels[0])] + written
+        case .inputChannelsFirst(let position):
+            var printed = [.int(inputChannels[0])] + written
+            if let position, type.takesRepeats { printed.insert(.int(repeats), at: min(position, printed.count)) }
+            return printed
         case .sameAsInput, .concatenation, .own:
             return written
         case .inputPair:

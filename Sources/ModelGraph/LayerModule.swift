@@ -1,4 +1,5 @@
 import ModelSpec
+import YAMLFrontEnd
 import Tensor
 
 /// How many `from` sources a module takes.
@@ -46,6 +47,9 @@ public enum ChannelRule: Sendable {
     case detectionHead
     /// The module sets its own outputs (a backbone); printed as written.
     case own
+    /// Widths written as given (HGStem, HGBlock: `[cm, c2, …]`, never scaled); printed
+    /// `[c1, *args]` with the repeats inserted at `repeatsAt` for modules that take them.
+    case inputChannelsFirst(repeatsAt: Int?)
 }
 
 /// What a module's constructor gets: its resolved input channels, bound arguments and the
@@ -65,6 +69,8 @@ public struct LayerContext: Sendable {
     public var batchNormEpsilon: Float
     /// Top-level keys a detection head reads (`reg_max`, `end2end`).
     public var model: ModelSettings
+    /// The row's first layer index (names instances PyTorch shares within one module).
+    public var layerIndex: Int = 0
 
     /// The single input's channels (for `.one` modules).
     public var inputChannel: Int { inputChannels[0] }
@@ -93,6 +99,17 @@ public protocol LayerModule: Block {
     /// rather than chaining copies.
     static var takesRepeats: Bool { get }
 
+    /// True for modules only the community's forks of Ultralytics register (the seed's
+    /// StarNet, FreqFusion, DySample, CARAFE), which changes how the summary counts layers.
+    static var isCommunityModule: Bool { get }
+    /// Whether a row of this module clears Ultralytics' `legacy` flag for the heads after it
+    /// (C3k2, A2C2f, C2fCIB).
+    static var clearsLegacy: Bool { get }
+    /// The written arguments as parse_model changes them for a scale name (C3k2's `c3k` at
+    /// m/l/x, A2C2f's appended `residual, mlp_ratio` at l/x); `location` stands for values the
+    /// YAML does not hold.
+    static func scaleAdjusted(_ arguments: [Argument], scale: String?, at location: SourceLocation) -> [Argument]
+
     /// Builds the blocks and checks the arguments; throws when they cannot build.
     init(_ context: LayerContext) throws(LayerError)
 
@@ -110,6 +127,9 @@ public protocol LayerModule: Block {
 extension LayerModule {
     public static var inputArity: InputArity { .one }
     public static var takesRepeats: Bool { false }
+    public static var clearsLegacy: Bool { false }
+    public static var isCommunityModule: Bool { false }
+    public static func scaleAdjusted(_ arguments: [Argument], scale: String?, at location: SourceLocation) -> [Argument] { arguments }
     public var outputNames: [String] { [] }
 }
 

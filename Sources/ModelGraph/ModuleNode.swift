@@ -69,6 +69,15 @@ public struct ModuleNode: Sendable, Hashable {
         return 1 + children.reduce(0) { $0 + $1.countModules(seen: &seen) }
     }
 
+    /// Counts leaf modules (no submodules), each shared instance once across calls sharing
+    /// `seen`: Ultralytics 8.4's "layers" (`named_modules()` entries without children).
+    public func countLeaves(seen: inout Set<String>) -> Int {
+        if let sharedInstance {
+            guard seen.insert(sharedInstance).inserted else { return 0 }
+        }
+        return children.isEmpty ? 1 : children.reduce(0) { $0 + $1.countLeaves(seen: &seen) }
+    }
+
     /// Every parameter and float buffer with its dotted key under `prefix`, in PyTorch's order.
     public func stateDictionary(prefix: String) -> [TensorDeclaration] {
         let base = prefix.isEmpty ? "" : prefix + "."

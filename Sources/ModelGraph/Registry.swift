@@ -16,6 +16,12 @@ public enum ModuleRegistry {
         SPPF.self,
         MaxPool.self,
         Detect.self,
+        C3k2.self,
+        C2PSA.self,
+        HGStem.self,
+        HGBlock.self,
+        DWConv.self,
+        ResNetLayer.self,
     ]
 
     /// Every YAML name, in registry order.

@@ -67,13 +67,17 @@ public func groupedThousands(_ value: Int) -> String {
 }
 
 extension ModelGraph {
-    /// The closing line: `NAME summary: L layers, P parameters, P gradients, G GFLOPs`.
+    /// The closing line: `NAME summary: L layers, P parameters, P gradients, G GFLOPs`, with
+    /// layers counted as the Ultralytics that builds the model counts them.
     public var summaryLine: String { summaryLine(fused: false) }
 
     /// The closing line; `fused` counts layers and parameters after Ultralytics' `fuse()`.
     public func summaryLine(fused: Bool) -> String {
         let flops = gflops.map { String(format1: $0) } ?? "?"
-        let modules = fused ? fusedModuleCount : moduleCount, parameters = fused ? fusedParameterCount : parameterCount
+        // Ultralytics 8.4 counts leaf modules; the forks that build the community's modules
+        // (an older Ultralytics) count every module
+        let modules = usesCommunityModules ? (fused ? fusedModuleCount : moduleCount) : leafLayerCount(fused: fused)
+        let parameters = fused ? fusedParameterCount : parameterCount
         let gradients = layers.reduce(0) { saturatingSum($0, (fused ? $1.fusedTree : $1.tree).trainableParameterCount) }
         return "\(spec.name) summary\(fused ? " (fused)" : ""): \(groupedThousands(modules)) layers, \(groupedThousands(parameters)) parameters, "
             + "\(groupedThousands(gradients)) gradients, \(flops) GFLOPs"

@@ -243,3 +243,49 @@ func weightedRowSum(_ source: UnsafePointer<Float>, rows: UnsafePointer<(row: In
         column += 1
     }
 }
+
+extension Tensor {
+    /// The core of Ultralytics' `Attention` (PSABlock, C2PSA, ABlock) on a qkv map
+    /// [B, heads·(2·keyDim + headDim), H, W] whose channels are per head q, k, v:
+    /// per head softmax((q·scale)ᵀ k) over the N = H·W keys, then v · attnᵀ.
+    /// Returns the attended values and v itself, both [B, heads·headDim, H, W].
+    public static func positionalAttention(qkv: Tensor, heads: Int, keyDimension: Int, headDimension: Int,
+                                           scale: Float) -> (attended: Tensor, values: Tensor) {
+        let (batch, height, width) = (qkv.shape[0], qkv.shape[2], qkv.shape[3])
+        let positions = height * width, perHead = 2 * keyDimension + headDimension
+        precondition(qkv.shape[1] == heads * perHead, "qkv \(qkv.shape) for \(heads) heads of \(perHead)")
+        let outputShape = [batch, heads * headDimension, height, width]
+        var attended = Tensor(shape: outputShape), values = Tensor(shape: outputShape)
+        if positions == 0 { return (attended, values) }
+        var query = [Float](repeating: 0, count: keyDimension * positions)
+        var scores = [Float](repeating: 0, count: positions * positions)
+        qkv.storage.withUnsafeBufferPointer { source in
+            attended.storage.withUnsafeMutableBufferPointer { output in
+                values.storage.withUnsafeMutableBufferPointer { valueOutput in
+                    for task in 0..<(batch * heads) {
+                        let n = task / heads, head = task % heads
+                        let base = source.baseAddress! + (n * heads + head) * perHead * positions
+                        let (q, k, v) = (base, base + keyDimension * positions, base + 2 * keyDimension * positions)
+                        let target = (n * heads + head) * headDimension * positions
+                        (valueOutput.baseAddress! + target).update(from: v, count: headDimension * positions)
+                        // PyTorch scales q before the product, so the rounding matches
+                        query.withUnsafeMutableBufferPointer { scaled in
+                            for i in 0..<(keyDimension * positions) { scaled[i] = q[i] * scale }
+                            scores.withUnsafeMutableBufferPointer { s in
+                                // scores[i, j] = Σ_d q[d, i] k[d, j]
+                                Gemm.multiply(m: positions, n: positions, k: keyDimension, a: scaled.baseAddress!, lda: positions,
+                                              transposeA: true, b: k, ldb: positions, c: s.baseAddress!, ldc: positions)
+                                softmaxRows(s.baseAddress!, rows: positions, width: positions)
+                                // out[c, i] = Σ_j v[c, j] scores[i, j]
+                                Gemm.multiply(m: headDimension, n: positions, k: positions, a: v, lda: positions,
+                                              b: s.baseAddress!, ldb: positions, transposeB: true,
+                                              c: output.baseAddress! + target, ldc: positions)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (attended, values)
+    }
+}

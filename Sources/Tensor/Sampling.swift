@@ -193,3 +193,18 @@ public struct BilinearTap {
             + plane[offsets.2 * stride] * weights.2 + plane[offsets.3 * stride] * weights.3
     }
 }
+
+extension Tensor {
+    /// `F.pad(x, [0, right, 0, bottom])` on an NCHW map: zero columns on the right, zero rows at the bottom.
+    public func zeroPadded(right: Int, bottom: Int) -> Tensor {
+        let (height, width) = (shape[2], shape[3])
+        let (outHeight, outWidth) = (height + bottom, width + right)
+        return mappingPlanes(height: outHeight, width: outWidth) { _, input, output in
+            for y in 0..<height {
+                (output + y * outWidth).update(from: input + y * width, count: width)
+                (output + y * outWidth + width).update(repeating: 0, count: right)
+            }
+            (output + height * outWidth).update(repeating: 0, count: bottom * outWidth)
+        }
+    }
+}

@@ -22,6 +22,12 @@ struct RegistryTests {
         "SPPF": ("-1", "[32, 5]"),
         "nn.MaxPool2d": ("-1", "[3, 2, 1]"),
         "Detect": ("[0, -1]", "[5]"),
+        "C3k2": ("-1", "[32, True, 0.5]"),
+        "C2PSA": ("-1", "[32]"),
+        "HGStem": ("-1", "[16, 24]"),
+        "HGBlock": ("-1", "[16, 32, 3, True, True]"),
+        "DWConv": ("-1", "[32, 3, 2]"),
+        "ResNetLayer": ("-1", "[32, 16, 2, False, 2]"),
     ]
 
     @Test("YAML names are unique across types")

@@ -26,6 +26,14 @@ struct ZooTests {
         var params_fused: Int?
         var bn_eps: [Double]
         var stride: [Double]?
+        struct Info: Decodable {
+            var layers: Int
+            var parameters: Int
+            var gradients: Int
+        }
+        /// model.info()'s figures, unfused and after fuse().
+        var info: Info?
+        var info_fused: Info?
         var rows: [Row]
         var row_outputs: [String: [[Int]]]
     }
@@ -54,8 +62,14 @@ struct ZooTests {
         #expect(graph.errors.isEmpty, "\(graph.errors)")
         #expect(graph.parameterCount == golden.params)
         if let fused = golden.params_fused { #expect(graph.fusedParameterCount == fused) }
-        // Ultralytics' "gradients" leave out DFL's fixed 16 bins (yolov8n: 3,157,200 parameters, 3,157,184 gradients)
-        #expect(graph.summaryLine.contains(" \(groupedThousands(golden.params)) parameters, \(groupedThousands(golden.params - 16)) gradients"))
+        // Ultralytics' summary line: leaf layers, parameters, and gradients without DFL's fixed bins
+        let info = try #require(golden.info)
+        #expect(graph.summaryLine.contains(": \(groupedThousands(info.layers)) layers, \(groupedThousands(info.parameters)) parameters, \(groupedThousands(info.gradients)) gradients"),
+                "\(graph.summaryLine)")
+        if let fused = golden.info_fused {
+            #expect(graph.summaryLine(fused: true).contains(": \(groupedThousands(fused.layers)) layers, \(groupedThousands(fused.parameters)) parameters, \(groupedThousands(fused.gradients)) gradients"),
+                    "\(graph.summaryLine(fused: true))")
+        }
         #expect(graph.layers.count == golden.rows.count)
         for (layer, row) in zip(graph.layers, golden.rows) {
             let label = "\(name) row \(row.row) \(row.module)"
@@ -72,37 +86,43 @@ struct ZooTests {
         }
     }
 
+    /// The narrow models of Fixtures/zoo-parity, each holding every module of one issue.
+    static let parityModels = ["yolo-blocks", "yolo11-blocks", "rtdetr-blocks"]
+
     struct ParityCase: CustomTestStringConvertible, Sendable {
+        var model: String
         var size: String
         var fused: Bool
-        var testDescription: String { "yolo-blocks \(size)\(fused ? " fused" : "")" }
+        var testDescription: String { "\(model) \(size)\(fused ? " fused" : "")" }
     }
 
     @Test("forward parity with Ultralytics per part (boxes; scores) and at the head's inputs",
-          arguments: ["64x64", "96x128"].flatMap { size in [false, true].map { ParityCase(size: size, fused: $0) } })
+          arguments: parityModels.flatMap { model in ["64x64", "96x128"].flatMap { size in [false, true].map { ParityCase(model: model, size: size, fused: $0) } } })
     func parity(_ parityCase: ParityCase) throws {
         let directory = Paths.fixtures.appendingPathComponent("zoo-parity")
-        let configPath = directory.appendingPathComponent("yolo-blocks.yaml").path
+        let model = parityCase.model
+        let configPath = directory.appendingPathComponent("\(model).yaml").path
         let size = parityCase.size.split(separator: "x").compactMap { Int($0) }
         let graph = try ModelGraph.build(yaml: String(contentsOfFile: configPath, encoding: .utf8), file: configPath,
                                          options: BuildOptions(imageHeight: size[0], imageWidth: size[1], batch: 2))
         #expect(graph.errors.isEmpty, "\(graph.errors)")
-        let weightsPath = directory.appendingPathComponent("yolo-blocks/weights.safetensors").path
+        let weightsPath = directory.appendingPathComponent("\(model)/weights.safetensors").path
         let weights = try Weights.checked(SafeTensors.read(file: weightsPath), for: graph, file: weightsPath)
-        let input = try #require(SafeTensors.read(file: directory.appendingPathComponent("yolo-blocks/\(parityCase.size)/input.safetensors").path)["images"])
-        let reference = try SafeTensors.read(file: directory.appendingPathComponent("yolo-blocks/\(parityCase.size)/output.safetensors").path)
+        let input = try #require(SafeTensors.read(file: directory.appendingPathComponent("\(model)/\(parityCase.size)/input.safetensors").path)["images"])
+        let reference = try SafeTensors.read(file: directory.appendingPathComponent("\(model)/\(parityCase.size)/output.safetensors").path)
         let result = try InferencePlan(graph: graph, weights: weights, fuse: parityCase.fused).forward(input, keepAll: true)
 
         let output = try #require(result.outputs.last), expected = try #require(reference["output.0"])
         #expect(output.shape == expected.shape)
-        let classes = try #require((graph.layers.last?.module as? Detect)?.classCount)
+        let head = try #require(graph.layers.last)
+        let classes = try #require((head.module as? Detect)?.classCount)
         for (part, channels) in [("boxes", 0..<4), ("scores", 4..<(4 + classes))] {
             let (mine, theirs) = (output.slice(axis: 1, channels), expected.slice(axis: 1, channels))
             let error = mine.maxDifference(to: theirs), bound = ParityTests.relativeTolerance * theirs.maxMagnitude
             #expect(error <= bound, "\(part): max error \(error) > \(bound)")
         }
-        // the Detect head's inputs (layers 4, 12, 9) as Ultralytics returns them in `feats`
-        for (position, index) in [4, 12, 9].enumerated() {
+        // the Detect head's inputs as Ultralytics returns them in `feats`
+        for (position, index) in head.from.enumerated() {
             let (mine, theirs) = (try #require(result.layerOutputs[index]), try #require(reference["output.1.feats.\(position)"]))
             #expect(mine.maxDifference(to: theirs) <= ParityTests.relativeTolerance * theirs.maxMagnitude, "layer \(index)")
         }
@@ -111,7 +131,7 @@ struct ZooTests {
     @Test("every registered module has a sample row and appears in a parity fixture")
     func everyModuleHasFixtures() throws {
         var modules = Set<String>()
-        for (folder, config) in [("parity", "blocks"), ("parity", "seedlike"), ("zoo-parity", "yolo-blocks")] {
+        for (folder, config) in [("parity", "blocks"), ("parity", "seedlike")] + Self.parityModels.map { ("zoo-parity", $0) } {
             let path = Paths.fixtures.appendingPathComponent("\(folder)/\(config).yaml").path
             let graph = try ModelGraph.build(yaml: String(contentsOfFile: path, encoding: .utf8), file: path)
             modules.formUnion(graph.layers.map(\.moduleName))

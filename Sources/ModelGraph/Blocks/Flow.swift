@@ -41,6 +41,11 @@ public struct Feature: Sendable {
         return Feature(x + y)
     }
 
+    /// `F.pad(x, [0, right, 0, bottom])`: zeros after the last column and row of an NCHW map.
+    public func zeroPadded(right: Int, bottom: Int) -> Feature {
+        map(shape: [shape[0], shape[1], shape[2] + bottom, shape[3] + right]) { $0.zeroPadded(right: right, bottom: bottom) }
+    }
+
     /// `torch.cat(features, axis)`.
     public static func concatenate(_ features: [Feature], axis: Int = 1) -> Feature {
         var shape = features[0].shape

@@ -93,6 +93,9 @@ public struct Conv2d: Block {
     /// Folds a following BatchNorm: W' = W·γ/√(var + ε) per output channel, b' = (b − mean)·γ/√(var + ε) + β.
     mutating func fold(_ norm: BatchNorm2d) {
         if bias == nil { bias = Parameter([outputChannels], initialization: .zeros) }
+        // Ultralytics' fuse_conv_and_bn makes the fused conv with requires_grad_(False)
+        weight.isTrainable = false
+        bias?.isTrainable = false
         guard var w = weight.value, let gamma = norm.weight.value, let beta = norm.bias.value,
               let mean = norm.runningMean.value, let variance = norm.runningVariance.value else { return }
         var b = bias?.value ?? Tensor(shape: [outputChannels])

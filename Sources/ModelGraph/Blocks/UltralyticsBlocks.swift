@@ -1,4 +1,7 @@
 import ModelSpec
+#if canImport(Glibc)
+import Glibc
+#endif
 import Tensor
 
 // Ultralytics building blocks that are not YAML modules of their own here (Conv is both).
@@ -130,5 +133,122 @@ public struct DFL: Block {
         let (batch, anchors) = (x.shape[0], x.shape[2])
         pass.count(Double(batch) * 4 * Double(anchors) * Double(bins))
         return x.map(shape: [batch, 4, anchors]) { $0.distributionExpectation(bins: bins, weights: conv.weight.tensor.storage) }
+    }
+}
+
+/// Ultralytics `C3(c1, c2, n=1, shortcut=True, g=1, e=0.5)` and its subclass `C3k(…, k=3)`: two
+/// 1×1 Convs side by side, `n` Bottlenecks (e = 1) on the first, concatenated and merged by a
+/// 1×1 Conv. C3's Bottlenecks are 1×1 then 3×3; C3k's are k×k twice.
+public struct CSPBottleneck: Block {
+    public let typeName: String
+    public var cv1: Conv
+    public var cv2: Conv
+    public var cv3: Conv
+    public var m: Indexed<Bottleneck>
+
+    public init(_ inputChannels: Int, _ outputChannels: Int, repeats: Int, shortcut: Bool = true, groups: Int = 1,
+                expansion: Double = 0.5, kernelSize: Int? = nil, epsilon: Float) {
+        typeName = kernelSize == nil ? "C3" : "C3k"
+        let hidden = Int(Double(outputChannels) * expansion)
+        cv1 = Conv(inputChannels, hidden, epsilon: epsilon)
+        cv2 = Conv(inputChannels, hidden, epsilon: epsilon)
+        cv3 = Conv(2 * hidden, outputChannels, epsilon: epsilon)
+        let kernels = kernelSize.map { ($0, $0) } ?? (1, 3)
+        m = Indexed(Array(repeating: Bottleneck(hidden, hidden, shortcut: shortcut, groups: groups, kernelSizes: kernels,
+                                                expansion: 1.0, epsilon: epsilon), count: repeats))
+    }
+
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        visitor.child("cv1", &cv1)
+        visitor.child("cv2", &cv2)
+        visitor.child("cv3", &cv3)
+        visitor.child("m", &m)
+    }
+
+    public func callAsFunction(_ x: Feature, _ pass: Pass) throws(LayerError) -> Feature {
+        var y = try cv1(x, pass)
+        for bottleneck in m.items { y = try bottleneck(y, pass) }
+        return try cv3(.concatenate([y, try cv2(x, pass)]), pass)
+    }
+}
+
+/// Ultralytics `Attention(dim, num_heads=8, attn_ratio=0.5)`: a 1×1 Conv to per-head q, k
+/// (keyDim = int(headDim · attn_ratio) each) and v (headDim), attention over all positions, plus
+/// a depthwise 3×3 Conv of v as positional encoding, then a 1×1 Conv. No activations.
+public struct PositionalAttention: Block {
+    public var typeName: String { "Attention" }
+    public let heads: Int
+    public let headDimension: Int
+    public let keyDimension: Int
+    public var qkv: Conv
+    public var proj: Conv
+    public var pe: Conv
+
+    public init(_ channels: Int, heads: Int, attentionRatio: Double = 0.5, epsilon: Float) {
+        self.heads = heads
+        headDimension = channels / heads
+        keyDimension = Int(Double(headDimension) * attentionRatio)
+        qkv = Conv(channels, channels + 2 * keyDimension * heads, activation: .identity, epsilon: epsilon)
+        proj = Conv(channels, channels, activation: .identity, epsilon: epsilon)
+        pe = Conv(channels, channels, kernelSize: 3, groups: channels, activation: .identity, epsilon: epsilon)
+    }
+
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        visitor.child("qkv", &qkv)
+        visitor.child("proj", &proj)
+        visitor.child("pe", &pe)
+    }
+
+    public func callAsFunction(_ x: Feature, _ pass: Pass) throws(LayerError) -> Feature {
+        let qkvMap = try qkv(x, pass)
+        let shape = x.shape
+        let positions = Double(shape[2] * shape[3])
+        // qᵀk and v·attnᵀ per head
+        pass.count(Double(shape[0] * heads) * positions * positions * Double(keyDimension + headDimension))
+        let valueShape = [shape[0], heads * headDimension, shape[2], shape[3]]
+        guard let tensor = qkvMap.tensor else {
+            // the shape walk still visits pe and proj, so their multiply-adds and kernels are prepared
+            return try proj(Feature(shape: valueShape) + pe(Feature(shape: valueShape), pass), pass)
+        }
+        let (attended, values) = Tensor.positionalAttention(qkv: tensor, heads: heads, keyDimension: keyDimension,
+                                                            headDimension: headDimension, scale: Float(pow(Double(keyDimension), -0.5)))
+        return try proj(Feature(attended) + pe(Feature(values), pass), pass)
+    }
+}
+
+/// Ultralytics `PSABlock(c, attn_ratio=0.5, num_heads=4, shortcut=True)`: attention, then a
+/// 1×1 Conv pair (c → 2c → c, the second linear), each added to its input when `shortcut`.
+public struct PSABlock: Block {
+    public var typeName: String { "PSABlock" }
+    public var attn: PositionalAttention
+    public var ffn: Indexed<Conv>
+    public let adds: Bool
+
+    public init(_ channels: Int, attentionRatio: Double = 0.5, heads: Int, shortcut: Bool = true, epsilon: Float) {
+        attn = PositionalAttention(channels, heads: heads, attentionRatio: attentionRatio, epsilon: epsilon)
+        ffn = Indexed([Conv(channels, 2 * channels, epsilon: epsilon),
+                       Conv(2 * channels, channels, activation: .identity, epsilon: epsilon)])
+        adds = shortcut
+    }
+
+    /// Ultralytics gives a PSABlock of c channels max(c // 64, 1) heads; its forward views the
+    /// heads' values back as c channels, so c must split evenly.
+    static func checkHeads(_ channels: Int, position: Int) throws(LayerError) {
+        let heads = max(channels / 64, 1)
+        guard channels % heads == 0 else {
+            throw LayerError("its PSABlock of \(channels) channels has \(heads) heads (c // 64), which do not divide the channels", blame: .argument(position))
+        }
+    }
+
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        visitor.child("attn", &attn)
+        visitor.child("ffn", &ffn)
+    }
+
+    public func callAsFunction(_ x: Feature, _ pass: Pass) throws(LayerError) -> Feature {
+        let attended = try attn(x, pass)
+        let y = adds ? x + attended : attended
+        let fed = try ffn.items[1](ffn.items[0](y, pass), pass)
+        return adds ? y + fed : fed
     }
 }

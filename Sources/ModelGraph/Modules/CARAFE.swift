@@ -13,6 +13,7 @@ public struct CARAFE: LayerModule {
         .init("scale", "scale", .int(min: 1), default: .int(2)),
     ])
 
+    public static let isCommunityModule = true
     public static let channelRule = ChannelRule.sameAsInputWithChannels
 
     public var typeName: String { "CARAFE" }

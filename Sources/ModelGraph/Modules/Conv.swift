@@ -23,6 +23,9 @@ public struct Conv: LayerModule, FoldsBatchNorm {
     /// nil once folded into `conv`.
     public var bn: BatchNorm2d?
     public let activation: Activation
+    /// The name of the activation instance PyTorch shares (SiLU: the class-wide `default_act`;
+    /// HGBlock passes one ReLU to all its convs); nil for an instance of its own.
+    public var sharedActivation: String?
 
     public init(_ inputChannels: Int, _ outputChannels: Int, kernelSize: Int = 1, stride: Int = 1, padding: Int? = nil,
                 groups: Int = 1, dilation: Int = 1, activation: Activation = .silu, epsilon: Float) {
@@ -31,6 +34,7 @@ public struct Conv: LayerModule, FoldsBatchNorm {
                       dilation: dilation, groups: groups, bias: false)
         bn = BatchNorm2d(outputChannels, epsilon: epsilon)
         self.activation = activation
+        sharedActivation = activation == .silu ? "Conv.default_act" : nil
     }
 
     public init(_ context: LayerContext) throws(LayerError) {
@@ -48,7 +52,7 @@ public struct Conv: LayerModule, FoldsBatchNorm {
         visitor.child("conv", &conv)
         visitor.child("bn", &bn, absent: nil)
         visitor.leaf("act", activation == .identity ? "Identity" : Activation.moduleName(activation),
-                     shared: activation == .silu ? "Conv.default_act" : nil)
+                     shared: activation == .identity ? nil : sharedActivation)
     }
 
     /// act(bn(conv(x))), or act(conv(x)) with the BatchNorm folded (one kernel with its epilogue).

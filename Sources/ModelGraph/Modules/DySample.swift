@@ -13,6 +13,7 @@ public struct DySample: LayerModule {
         .init("dyscope", "dynamicScope", .bool, default: .bool(false)),
     ])
 
+    public static let isCommunityModule = true
     public static let channelRule = ChannelRule.sameAsInputWithChannels
 
     public var typeName: String { "DySample" }

@@ -34,6 +34,7 @@ public struct FreqFusion: LayerModule {
         .init("feature_resample_norm", "featureResampleNorm", .bool, default: .bool(true)),
     ])
 
+    public static let isCommunityModule = true
     public static let channelRule = ChannelRule.inputPair
 
     public var typeName: String { "FreqFusion" }

@@ -22,6 +22,7 @@ public struct StarNet: LayerModule {
 
     public static let names = variants.map(\.name)
     public static let signature = Signature.empty
+    public static let isCommunityModule = true
     public static let channelRule = ChannelRule.own
     /// The seed hard-codes the stem's input to 3 channels.
     static let stemInputChannels = 3
