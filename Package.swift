@@ -51,7 +51,9 @@ let package = Package(
         .target(name: "ModelGraph", dependencies: ["ModelSpec", "Tensor"], swiftSettings: vectorSettings, linkerSettings: [.linkedLibrary("m")]),
         .executableTarget(
             name: "ModelGraphCLI",
-            dependencies: ["ModelGraph", "ModelSpec", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["ModelGraph", "ModelSpec", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            // the official architectures, so `modelgraph summary yolo11n.yaml` needs no file (configs/ultralytics links here)
+            resources: [.copy("Architectures")]),
         .executableTarget(name: "KernelBench", dependencies: ["Tensor"], path: "examples/KernelBench", swiftSettings: vectorSettings),
         .executableTarget(name: "BuildFromString", dependencies: ["ModelGraph"], path: "examples/BuildFromString"),
         .testTarget(

@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import ModelGraph
 import enum ModelSpec.Limits
+import enum ModelSpec.ModelNames
+import struct ModelSpec.ModelSpec
 import YAMLFrontEnd
 
 /// `--imgsz 640` or `--imgsz 512,384` (height, width).
@@ -54,20 +56,82 @@ struct ModelOptions: ParsableArguments {
     }
 
     /// Reads and builds the model; on a syntax or schema error prints every diagnostic and exits 1.
+    /// A name that is no file here but an official architecture (`yolo11n.yaml`, `rtdetr-l.yaml`)
+    /// reads the package's own YAML; the scale comes from --scale, else from the name as
+    /// Ultralytics reads it (`yolov8s.yaml` → s), else the file's first.
     func loadGraph() throws -> ModelGraph {
-        let text: String
+        let source = try ModelSource.resolve(config)
+        let spec: ModelSpec
         do {
-            text = try String(contentsOfFile: config, encoding: .utf8)
-        } catch {
-            printError("\(config): error: cannot read the model file (\(describeFileError(error)))")
-            throw ExitCode(1)
-        }
-        do {
-            return try ModelGraph.build(yaml: text, file: config, options: buildOptions)
+            // the summary is named as the user named the model (yolo11n), as Ultralytics does
+            spec = try ModelSpec.parse(source.text, file: source.file,
+                                       name: URL(fileURLWithPath: config).deletingPathExtension().lastPathComponent)
         } catch {
             for diagnostic in error.diagnostics { printError(diagnostic.description) }
             throw ExitCode(1)
         }
+        var options = buildOptions
+        if options.scale == nil, let named = ModelNames.scale(fromFileName: config), !spec.scales.isEmpty {
+            guard spec.scales.contains(where: { $0.name == named }) else {
+                printError("\(source.file): error: the name \(config) asks for scale '\(named)', but the file's `scales:` lists \(spec.scales.map(\.name).joined(separator: ", "))")
+                throw ExitCode(1)
+            }
+            options.scale = named
+        }
+        do {
+            return try ModelGraph.build(spec: spec, options: options)
+        } catch {
+            for diagnostic in error.diagnostics { printError(diagnostic.description) }
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// Where a model's YAML comes from: the file named, or the package's copy of an official
+/// architecture of that name.
+struct ModelSource {
+    var text: String
+    /// The name diagnostics show.
+    var file: String
+
+    /// The official architectures shipped with the tool, next to its executable.
+    static var architecturesDirectory: URL? {
+        guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
+        let directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
+            .appendingPathComponent("ModelGraph_ModelGraphCLI.resources/Architectures")
+        return FileManager.default.fileExists(atPath: directory.path) ? directory : nil
+    }
+
+    static var architectureNames: [String] {
+        guard let directory = architecturesDirectory,
+              let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return [] }
+        return names.filter { $0.hasSuffix(".yaml") }.sorted()
+    }
+
+    static func resolve(_ path: String) throws -> ModelSource {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) || path.contains("/") {
+            do {
+                guard !isDirectory.boolValue else { throw CocoaError(.fileReadUnknown) }
+                return ModelSource(text: try String(contentsOfFile: path, encoding: .utf8), file: path)
+            } catch {
+                printError("\(path): error: cannot read the model file (\(isDirectory.boolValue ? "a directory" : describeFileError(error)))")
+                throw ExitCode(1)
+            }
+        }
+        // Ultralytics' order: the architecture without the scale letter, then the name itself
+        let name = path.hasSuffix(".yaml") || path.hasSuffix(".yml") ? path : path + ".yaml"
+        for candidate in [ModelNames.unifiedFileName(name), name] {
+            if let directory = architecturesDirectory,
+               let text = try? String(contentsOf: directory.appendingPathComponent(candidate), encoding: .utf8) {
+                return ModelSource(text: text, file: candidate)
+            }
+        }
+        let known = architectureNames
+        printError("\(path): error: no such file, and not an official architecture ModelGraph ships"
+                   + (known.isEmpty ? " (its architectures folder is missing next to the executable)"
+                                    : "; known: \(known.joined(separator: ", ")) (add n/s/m/l/x for a scale: yolo11s.yaml)"))
+        throw ExitCode(1)
     }
 }
 

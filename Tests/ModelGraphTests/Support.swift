@@ -43,11 +43,11 @@ struct CommandResult {
 }
 
 /// Runs the built CLI with arguments and captures its output.
-func runCLI(_ arguments: [String]) throws -> CommandResult {
+func runCLI(_ arguments: [String], in directory: URL = Paths.packageRoot) throws -> CommandResult {
     let process = Process()
     process.executableURL = Paths.executable
     process.arguments = arguments
-    process.currentDirectoryURL = Paths.packageRoot
+    process.currentDirectoryURL = directory
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
