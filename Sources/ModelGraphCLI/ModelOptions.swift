@@ -128,7 +128,7 @@ struct ModelSource {
             }
         }
         let known = architectureNames
-        printError("\(path): error: no such file, and not an official architecture ModelGraph ships"
+        printError("\(path): error: cannot read the model file (no such file), and it is not an official architecture ModelGraph ships"
                    + (known.isEmpty ? " (its architectures folder is missing next to the executable)"
                                     : "; known: \(known.joined(separator: ", ")) (add n/s/m/l/x for a scale: yolo11s.yaml)"))
         throw ExitCode(1)

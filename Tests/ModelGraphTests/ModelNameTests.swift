@@ -46,6 +46,6 @@ struct ModelNameTests {
         #expect(own.stdout.contains("yolo11n summary: 3 layers, 464 parameters"))
         let unknown = try runCLI(["summary", "yolov99.yaml"], in: empty)
         #expect(unknown.status == 1)
-        #expect(unknown.stderr.contains("yolov99.yaml: error: no such file, and not an official architecture ModelGraph ships; known: rtdetr-l.yaml"))
+        #expect(unknown.stderr.contains("yolov99.yaml: error: cannot read the model file (no such file), and it is not an official architecture ModelGraph ships; known: rtdetr-l.yaml"))
     }
 }
