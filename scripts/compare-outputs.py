@@ -2,7 +2,8 @@
 
 usage: python compare-outputs.py REFERENCE_OUTPUT.safetensors OURS.safetensors
 Reference tensor: `output.0` (RTDETRDecoder's y) or `output`; ours: `output`. Prints the max
-absolute error, max |reference| and their ratio; exits 1 when the ratio exceeds 1e-5.
+absolute error, max |reference| and their ratio; exits 1 when the ratio exceeds 1e-5. Detections
+[B, n, 6] are compared per part: boxes and scores each against their own max |ref|, classes equal.
 Detections [B, n, 6] sorted by score may swap rows whose scores tie to within float rounding:
 each reference row is matched to the closest unused row of ours at most 3 ranks away, and the
 score column is also compared position by position, so the check stays strict.
@@ -15,22 +16,22 @@ import numpy as np
 TOLERANCE = 1e-5
 
 
-def detection_error(ours, ref):
-    worst, swaps = 0.0, 0
+def match_rows(ours, ref):
+    """For each reference row, the index of the row of ours it is compared with: the same rank,
+    else the closest unused row at most 3 ranks away (near-tie scores may swap rows)."""
+    matches, swaps = [], 0
     for n in range(ref.shape[0]):
-        used = set()
+        used, row = set(), []
         for i in range(ref.shape[1]):
-            worst = max(worst, abs(float(ours[n, i, 4]) - float(ref[n, i, 4])))
             candidates = [j for j in range(max(0, i - 3), min(ref.shape[1], i + 4)) if j not in used]
-            # the same rank first (rows can be exact duplicates), else the closest unused row
-            errors = [(float(np.abs(ours[n, j] - ref[n, i]).max()), j != i, j) for j in candidates]
-            if not errors:
-                return float("inf"), swaps
-            error, _, j = min(errors)
+            if not candidates:
+                return None, swaps
+            _, _, j = min((float(np.abs(ours[n, j] - ref[n, i]).max()), j != i, j) for j in candidates)
             used.add(j)
             swaps += j != i
-            worst = max(worst, error)
-    return worst, swaps
+            row.append(j)
+        matches.append(row)
+    return matches, swaps
 
 
 def main():
@@ -42,17 +43,34 @@ def main():
         print(f"shape mismatch: reference {ref.shape}, ours {ours.shape}")
         sys.exit(1)
     plain = float(np.abs(ours - ref).max())
-    swaps = 0
-    scale_ = float(np.abs(ref).max())
-    if ref.ndim == 3 and ref.shape[2] == 6 and plain > TOLERANCE * scale_:
-        error, swaps = detection_error(ours, ref)
-    else:
-        error = plain
-    scale = float(np.abs(ref).max())
-    ratio = error / scale if scale else error
-    verdict = "ok" if ratio <= TOLERANCE else "FAIL"
-    note = f", {swaps} rows swapped on near-tie scores (plain elementwise max error {plain:.3g})" if swaps else ""
-    print(f"{verdict}: shape {list(ref.shape)}, max error {error:.3g}, max |ref| {scale:.3g}, ratio {ratio:.3g}{note}")
+    if not (ref.ndim == 3 and ref.shape[2] == 6):
+        scale = float(np.abs(ref).max())
+        ratio = plain / scale if scale else plain
+        verdict = "ok" if ratio <= TOLERANCE else "FAIL"
+        print(f"{verdict}: shape {list(ref.shape)}, max error {plain:.3g}, max |ref| {scale:.3g}, ratio {ratio:.3g}")
+        sys.exit(0 if verdict == "ok" else 1)
+    # detections [B, n, 6] = box (4), score, class: each part against its own max |ref|, so
+    # class indices (up to nc - 1) cannot hide a box or score error; classes must be equal
+    matches, swaps = match_rows(ours, ref)
+    if matches is None:
+        print("FAIL: rows could not be matched")
+        sys.exit(1)
+    matched = np.stack([ours[n, matches[n]] for n in range(ref.shape[0])])
+    worst, lines = 0.0, []
+    for name, part in (("boxes", slice(0, 4)), ("scores", slice(4, 5))):
+        error = float(np.abs(matched[..., part] - ref[..., part]).max())
+        # the score sequence position by position too, so a swap cannot hide a wrong score
+        if name == "scores":
+            error = max(error, float(np.abs(ours[..., 4] - ref[..., 4]).max()))
+        scale = float(np.abs(ref[..., part]).max())
+        ratio = error / scale if scale else error
+        worst = max(worst, ratio)
+        lines.append(f"{name} max error {error:.3g}, max |ref| {scale:.3g}, ratio {ratio:.3g}")
+    classes_equal = bool((matched[..., 5] == ref[..., 5]).all())
+    lines.append("classes equal" if classes_equal else "classes DIFFER")
+    verdict = "ok" if worst <= TOLERANCE and classes_equal else "FAIL"
+    note = f"; {swaps} rows swapped on near-tie scores (plain elementwise max error {plain:.3g})" if swaps else ""
+    print(f"{verdict}: shape {list(ref.shape)}, " + "; ".join(lines) + note)
     sys.exit(0 if verdict == "ok" else 1)
 
 
