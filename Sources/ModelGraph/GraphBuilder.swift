@@ -243,6 +243,15 @@ private struct Builder {
                 fail()
                 continue
             }
+            // a width rule can leave an inner block with no channels (C3k2 [8, False, 0.125]:
+            // one hidden channel, its Bottleneck half of that); PyTorch builds such a conv, but
+            // nothing can run it
+            if let empty = module.tree.stateDictionary(prefix: "").first(where: { $0.shape.contains(0) }) {
+                report(LayerError("builds `\(empty.name)` with shape \(describeShape(empty.shape)): a block with 0 channels; widen the row's channels or expansion",
+                                  blame: .arguments), row: row, index: index, module: name)
+                fail(count: module.outputChannels.count)
+                continue
+            }
             if let channel = module.outputChannels.first(where: { $0 > Builder.largestDimension }) {
                 report(LayerError("would have \(channel) output channels, beyond the \(Builder.largestDimension) ModelGraph handles",
                                   blame: .arguments), row: row, index: index, module: name)

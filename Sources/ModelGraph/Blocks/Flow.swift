@@ -46,8 +46,19 @@ public struct Feature: Sendable {
         map(shape: [shape[0], shape[1], shape[2] + bottom, shape[3] + right]) { $0.zeroPadded(right: right, bottom: bottom) }
     }
 
-    /// `torch.cat(features, axis)`.
-    public static func concatenate(_ features: [Feature], axis: Int = 1) -> Feature {
+    /// `torch.cat(features, axis)`; throws, as PyTorch does, when the shapes differ off `axis`
+    /// (a block whose even kernel grows the map by one, such as HGBlock with k = 2).
+    public static func concatenate(_ features: [Feature], axis: Int = 1) throws(LayerError) -> Feature {
+        for feature in features.dropFirst() {
+            var (first, other) = (features[0].shape, feature.shape)
+            guard first.count == other.count, first.count > axis else {
+                throw LayerError("cannot concatenate \(describeShape(features[0].shape)) and \(describeShape(feature.shape)): different ranks")
+            }
+            (first[axis], other[axis]) = (0, 0)
+            guard first == other else {
+                throw LayerError("cannot concatenate \(describeShape(features[0].shape)) and \(describeShape(feature.shape)) along axis \(axis): the other sizes must match (torch.cat)")
+            }
+        }
         var shape = features[0].shape
         shape[axis] = features.reduce(0) { $0 + $1.shape[axis] }
         let tensors = features.compactMap(\.tensor)

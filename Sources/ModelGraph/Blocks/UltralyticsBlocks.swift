@@ -168,7 +168,7 @@ public struct CSPBottleneck: Block {
     public func callAsFunction(_ x: Feature, _ pass: Pass) throws(LayerError) -> Feature {
         var y = try cv1(x, pass)
         for bottleneck in m.items { y = try bottleneck(y, pass) }
-        return try cv3(.concatenate([y, try cv2(x, pass)]), pass)
+        return try cv3(try .concatenate([y, try cv2(x, pass)]), pass)
     }
 }
 

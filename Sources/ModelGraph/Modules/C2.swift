@@ -45,6 +45,6 @@ public struct C2: LayerModule {
         let halves = try cv1(inputs[0], pass).split(sizes: [hidden, hidden])
         var a = halves[0]
         for bottleneck in m.items { a = try bottleneck(a, pass) }
-        return [try cv2(.concatenate([a, halves[1]]), pass)]
+        return [try cv2(try .concatenate([a, halves[1]]), pass)]
     }
 }

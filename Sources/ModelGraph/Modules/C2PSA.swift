@@ -44,6 +44,6 @@ public struct C2PSA: LayerModule {
         let halves = try cv1(inputs[0], pass).split(sizes: [hidden, hidden])
         var b = halves[1]
         for block in m.items { b = try block(b, pass) }
-        return [try cv2(.concatenate([halves[0], b]), pass)]
+        return [try cv2(try .concatenate([halves[0], b]), pass)]
     }
 }

@@ -44,6 +44,6 @@ public struct C2f: LayerModule {
         try requireFeatureMap(inputs[0].shape, channels: cv1.conv.inputChannels)
         var pieces = try cv1(inputs[0], pass).split(sizes: [hidden, hidden])
         for bottleneck in m.items { pieces.append(try bottleneck(pieces[pieces.count - 1], pass)) }
-        return [try cv2(.concatenate(pieces), pass)]
+        return [try cv2(try .concatenate(pieces), pass)]
     }
 }

@@ -64,7 +64,7 @@ public struct C3k2: LayerModule {
         try requireFeatureMap(inputs[0].shape, channels: cv1.conv.inputChannels)
         var pieces = try cv1(inputs[0], pass).split(sizes: [hidden, hidden])
         for block in m.items { pieces.append(try block(pieces[pieces.count - 1], pass)) }
-        return [try cv2(.concatenate(pieces), pass)]
+        return [try cv2(try .concatenate(pieces), pass)]
     }
 
     /// One of C3k2's inner blocks: the block itself, or `nn.Sequential(Bottleneck, PSABlock)`.

@@ -36,6 +36,6 @@ public struct Concat: LayerModule {
                                  blame: .from(position))
             }
         }
-        return [.concatenate(features)]
+        return [try .concatenate(features)]
     }
 }

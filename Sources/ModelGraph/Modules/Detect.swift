@@ -66,13 +66,13 @@ public struct Detect: LayerModule, StrideDependent {
         var boxes = [Feature](), scores = [Feature]()
         for (level, input) in inputs.enumerated() { boxes.append(try cv2.items[level](input, pass)) }
         for (level, input) in inputs.enumerated() { scores.append(try cv3.items[level](input, pass)) }
-        func flattened(_ maps: [Feature], _ channels: Int) -> Feature {
-            .concatenate(maps.map { map in map.map(shape: [batch, channels, map.shape[2] * map.shape[3]]) { $0.reshaped([batch, channels, map.shape[2] * map.shape[3]]) } }, axis: 2)
+        func flattened(_ maps: [Feature], _ channels: Int) throws(LayerError) -> Feature {
+            try .concatenate(maps.map { map in map.map(shape: [batch, channels, map.shape[2] * map.shape[3]]) { $0.reshaped([batch, channels, map.shape[2] * map.shape[3]]) } }, axis: 2)
         }
-        let distributions = flattened(boxes, 4 * regressionMaximum)
+        let distributions = try flattened(boxes, 4 * regressionMaximum)
         let distances = dfl.map { $0(distributions, pass) } ?? distributions
         let output = [batch, 4 + classCount, anchors]
-        guard let distances = distances.tensor, let logits = flattened(scores, classCount).tensor else { return [Feature(shape: output)] }
+        guard let distances = distances.tensor, let logits = try flattened(scores, classCount).tensor else { return [Feature(shape: output)] }
         precondition(strides.count == inputs.count, "Detect strides not set by the builder")
         return [Feature(Detect.decode(distances: distances, logits: logits, levels: inputs.map { ($0.shape[2], $0.shape[3]) }, strides: strides))]
     }

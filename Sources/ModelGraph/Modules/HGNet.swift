@@ -50,7 +50,7 @@ public struct HGStem: LayerModule {
         let x = try stem1(inputs[0], pass).zeroPadded(right: 1, bottom: 1)
         let x2 = try stem2b(stem2a(x, pass).zeroPadded(right: 1, bottom: 1), pass)
         let x1 = try pool(x)
-        return [try stem4(stem3(.concatenate([x1, x2]), pass), pass)]
+        return [try stem4(stem3(try .concatenate([x1, x2]), pass), pass)]
     }
 }
 
@@ -117,7 +117,7 @@ public struct HGBlock: LayerModule {
         try requireFeatureMap(x.shape, channels: inputChannels)
         var pieces = [x]
         for block in m.items { pieces.append(try block(pieces[pieces.count - 1], pass)) }
-        let y = try ec(sc(.concatenate(pieces), pass), pass)
+        let y = try ec(sc(try .concatenate(pieces), pass), pass)
         return [adds ? y + x : y]
     }
 

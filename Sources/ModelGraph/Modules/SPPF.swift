@@ -49,7 +49,7 @@ public struct SPPF: LayerModule {
         try requireFeatureMap(x.shape, channels: cv1.conv.inputChannels)
         var pieces = [try cv1(x, pass)]
         for _ in 0..<poolCount { pieces.append(try m(pieces[pieces.count - 1])) }
-        let y = try cv2(.concatenate(pieces), pass)
+        let y = try cv2(try .concatenate(pieces), pass)
         return [adds ? y + x : y]
     }
 }
