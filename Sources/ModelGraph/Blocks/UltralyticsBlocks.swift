@@ -85,9 +85,24 @@ public struct RepConv: Block {
     }
 }
 
+/// A block with one feature in and one out, as the inner blocks of C2f-style modules are.
+protocol FeatureBlock: Block {
+    func callAsFunction(_ x: Feature, _ pass: Pass) throws(LayerError) -> Feature
+}
+
+/// C2f's forward, which C3k2 inherits: cv1, its output split in two halves, each block applied
+/// to the newest piece, every piece concatenated, cv2.
+func splitAndChain<Inner: FeatureBlock>(_ x: Feature, cv1: Conv, blocks: Indexed<Inner>, cv2: Conv, hidden: Int,
+                                        _ pass: Pass) throws(LayerError) -> Feature {
+    try requireFeatureMap(x.shape, channels: cv1.conv.inputChannels)
+    var pieces = try cv1(x, pass).split(sizes: [hidden, hidden])
+    for block in blocks.items { pieces.append(try block(pieces[pieces.count - 1], pass)) }
+    return try cv2(try .concatenate(pieces), pass)
+}
+
 /// Ultralytics `Bottleneck(c1, c2, shortcut=True, g=1, k=(3, 3), e=0.5)`: two Convs, plus the
 /// input when `shortcut` and c1 == c2.
-public struct Bottleneck: Block {
+public struct Bottleneck: FeatureBlock {
     public var typeName: String { "Bottleneck" }
     public var cv1: Conv
     public var cv2: Conv

@@ -41,9 +41,6 @@ public struct C2f: LayerModule {
     }
 
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
-        try requireFeatureMap(inputs[0].shape, channels: cv1.conv.inputChannels)
-        var pieces = try cv1(inputs[0], pass).split(sizes: [hidden, hidden])
-        for bottleneck in m.items { pieces.append(try bottleneck(pieces[pieces.count - 1], pass)) }
-        return [try cv2(try .concatenate(pieces), pass)]
+        [try splitAndChain(inputs[0], cv1: cv1, blocks: m, cv2: cv2, hidden: hidden, pass)]
     }
 }

@@ -61,14 +61,11 @@ public struct C3k2: LayerModule {
     }
 
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
-        try requireFeatureMap(inputs[0].shape, channels: cv1.conv.inputChannels)
-        var pieces = try cv1(inputs[0], pass).split(sizes: [hidden, hidden])
-        for block in m.items { pieces.append(try block(pieces[pieces.count - 1], pass)) }
-        return [try cv2(try .concatenate(pieces), pass)]
+        [try splitAndChain(inputs[0], cv1: cv1, blocks: m, cv2: cv2, hidden: hidden, pass)]
     }
 
     /// One of C3k2's inner blocks: the block itself, or `nn.Sequential(Bottleneck, PSABlock)`.
-    public enum InnerBlock: Block {
+    public enum InnerBlock: FeatureBlock {
         case bottleneck(Bottleneck)
         case c3k(CSPBottleneck)
         case attention(Bottleneck, PSABlock)

@@ -91,8 +91,7 @@ public struct HGBlock: LayerModule {
         m = Indexed((0..<context.repeats).map { i in
             let from = i == 0 ? input : middle
             if light {
-                var pointwise = Conv(from, middle, activation: .identity, epsilon: epsilon)
-                pointwise.sharedActivation = nil
+                let pointwise = Conv(from, middle, activation: .identity, epsilon: epsilon)
                 var depthwise = conv(middle, middle, kernelSize: kernel, groups: middle)
                 depthwise.typeName = "DWConv"
                 return .light(pointwise, depthwise)

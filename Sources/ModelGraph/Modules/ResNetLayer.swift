@@ -18,9 +18,8 @@ public struct ResNetLayer: LayerModule {
     public static let channelRule = ChannelRule.own
 
     public var typeName: String { "ResNetLayer" }
-    public var stem: Conv?
-    var pool: MaxPool2d?
-    public var blocks: [ResNetBlock] = []
+    /// `self.layer`.
+    var layer = Layer()
     let inputChannels: Int
 
     public init(_ context: LayerContext) throws(LayerError) {
@@ -32,33 +31,31 @@ public struct ResNetLayer: LayerModule {
         }
         let (width, stride, expansion) = (arguments.int("outputChannels"), arguments.int("stride"), arguments.int("expansion"))
         if arguments.bool("isFirst") {
-            stem = Conv(inputChannels, width, kernelSize: 7, stride: 2, padding: 3, epsilon: epsilon)
-            pool = MaxPool2d(kernelSize: 3, stride: 2, padding: 1)
+            layer.stem = Conv(inputChannels, width, kernelSize: 7, stride: 2, padding: 3, epsilon: epsilon)
+            layer.pool = MaxPool2d(kernelSize: 3, stride: 2, padding: 1)
             return
         }
         guard expansion == 4 else {
             throw LayerError("e=\(expansion) makes \(expansion)·c2 output channels, but parse_model records 4·c2; only e=4 builds",
                              blame: .argument(5))
         }
-        blocks = [ResNetBlock(inputChannels, width, stride: stride, expansion: expansion, epsilon: epsilon)]
+        layer.blocks = [ResNetBlock(inputChannels, width, stride: stride, expansion: expansion, epsilon: epsilon)]
         for _ in 1..<arguments.int("blocks") {
-            blocks.append(ResNetBlock(expansion * width, width, stride: 1, expansion: expansion, epsilon: epsilon))
+            layer.blocks.append(ResNetBlock(expansion * width, width, stride: 1, expansion: expansion, epsilon: epsilon))
         }
     }
 
-    public var outputChannels: [Int] { [stem?.conv.outputChannels ?? blocks[blocks.count - 1].cv3.conv.outputChannels] }
-
-    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
-        var layer = Layer(stem: stem, pool: pool, blocks: blocks)
-        visitor.child("layer", &layer)
-        (stem, pool, blocks) = (layer.stem, layer.pool, layer.blocks)
+    public var outputChannels: [Int] {
+        [layer.stem?.conv.outputChannels ?? layer.blocks[layer.blocks.count - 1].cv3.conv.outputChannels]
     }
+
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) { visitor.child("layer", &layer) }
 
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
         try requireFeatureMap(inputs[0].shape, channels: inputChannels)
-        if let stem, let pool { return [try pool(stem(inputs[0], pass))] }
+        if let stem = layer.stem, let pool = layer.pool { return [try pool(stem(inputs[0], pass))] }
         var x = inputs[0]
-        for block in blocks { x = try block(x, pass) }
+        for block in layer.blocks { x = try block(x, pass) }
         return [x]
     }
 
@@ -67,7 +64,7 @@ public struct ResNetLayer: LayerModule {
         var typeName: String { "Sequential" }
         var stem: Conv?
         var pool: MaxPool2d?
-        var blocks: [ResNetBlock]
+        var blocks: [ResNetBlock] = []
 
         mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
             if stem != nil {
@@ -86,7 +83,8 @@ public struct ResNetBlock: Block {
     public var cv1: Conv
     public var cv2: Conv
     public var cv3: Conv
-    public var shortcut: Conv?
+    /// `nn.Sequential(Conv)` when the shape changes, else Identity.
+    var shortcut: Indexed<Conv>?
 
     init(_ inputChannels: Int, _ width: Int, stride: Int, expansion: Int, epsilon: Float) {
         let output = expansion * width
@@ -94,25 +92,19 @@ public struct ResNetBlock: Block {
         cv2 = Conv(width, width, kernelSize: 3, stride: stride, padding: 1, epsilon: epsilon)
         cv3 = Conv(width, output, activation: .identity, epsilon: epsilon)
         shortcut = stride != 1 || inputChannels != output
-            ? Conv(inputChannels, output, stride: stride, activation: .identity, epsilon: epsilon) : nil
+            ? Indexed([Conv(inputChannels, output, stride: stride, activation: .identity, epsilon: epsilon)]) : nil
     }
 
     public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
         visitor.child("cv1", &cv1)
         visitor.child("cv2", &cv2)
         visitor.child("cv3", &cv3)
-        if shortcut != nil {
-            var projection = Indexed([shortcut!])
-            visitor.child("shortcut", &projection)
-            shortcut = projection.items[0]
-        } else {
-            visitor.leaf("shortcut", "Identity")
-        }
+        visitor.child("shortcut", &shortcut, absent: "Identity")
     }
 
     public func callAsFunction(_ x: Feature, _ pass: Pass) throws(LayerError) -> Feature {
         let y = try cv3(cv2(cv1(x, pass), pass), pass)
-        let skip = try shortcut.map { conv throws(LayerError) in try conv(x, pass) } ?? x
+        let skip = try shortcut.map { projection throws(LayerError) in try projection.items[0](x, pass) } ?? x
         return (y + skip).activated(.relu)
     }
 }
