@@ -77,7 +77,7 @@ public struct InferencePlan: Sendable {
                 throw DiagnosticList([Diagnostic(file: graph.spec.file, location: layer.row.location(of: error.blame),
                                                  layerIndex: layer.index, module: layer.moduleName, message: error.message)])
             }
-            for (offset, feature) in current.enumerated() {
+            for (offset, feature) in current.prefix(layer.outputChannels.count).enumerated() {
                 values[layer.index + offset] = feature
                 if keepAll, let tensor = feature.tensor { kept[layer.index + offset] = tensor }
             }

@@ -7,9 +7,13 @@ public struct BuildOptions: Sendable {
     public var imageHeight: Int
     public var imageWidth: Int
     public var batch: Int
+    /// Run end-to-end heads through their one-to-one branches, returning the top-k detections
+    /// (Ultralytics' `model.end2end = True`).
+    public var endToEnd: Bool
 
-    public init(scale: String? = nil, imageHeight: Int = 640, imageWidth: Int = 640, batch: Int = 1) {
+    public init(scale: String? = nil, imageHeight: Int = 640, imageWidth: Int = 640, batch: Int = 1, endToEnd: Bool = false) {
         self.scale = scale
+        self.endToEnd = endToEnd
         self.imageHeight = imageHeight
         self.imageWidth = imageWidth
         self.batch = batch
@@ -182,7 +186,7 @@ private struct Builder {
         self.width = width
         self.maxChannels = maxChannels
         batchNormEpsilon = spec.rows.contains { $0.module.value == "Classify" } ? 1e-5 : 1e-3
-        settings = ModelSettings(regressionMaximum: spec.regressionMaximum ?? 16, endToEnd: spec.endToEnd)
+        settings = ModelSettings(regressionMaximum: spec.regressionMaximum ?? 16, endToEnd: spec.endToEnd, inferenceEndToEnd: options.endToEnd)
     }
 
     mutating func report(_ error: LayerError, row: LayerRow, index: Int, module: String) {
@@ -228,10 +232,21 @@ private struct Builder {
             let inputChannels = sourceChannels.map { $0! }
             let module: any LayerModule
             let printed: [ArgumentValue]
-            do {
+            do throws(LayerError) {
                 let arguments = try type.signature.bind(type.scaleAdjusted(row.arguments, scale: scaleName, at: row.argumentsLocation))
                 var scaled = 0
-                if case .scaledOutput = type.channelRule { scaled = scaledChannels(arguments.int("outputChannels")) }
+                switch type.channelRule {
+                case .scaledOutput: scaled = scaledChannels(arguments.int("outputChannels"))
+                case .writtenOutput: scaled = arguments.int("outputChannels")
+                case .detectionHead(let position?):
+                    // parse_model appends reg_max, end2end and ch first, then scales args[position]
+                    guard arguments.written.count > position, case .int(let width) = arguments.written[position].value else {
+                        throw LayerError("needs argument \(position + 1) (\(type.signature.parameters[position].yamlName)) written: parse_model scales args[\(position)] after appending reg_max, so a shorter row builds another head",
+                                         blame: .arguments)
+                    }
+                    scaled = scaledChannels(width)
+                default: break
+                }
                 let context = LayerContext(moduleName: name, inputChannels: inputChannels, arguments: arguments, repeats: repeats,
                                            classCount: spec.classCount?.value, scaledOutputChannels: scaled,
                                            batchNormEpsilon: batchNormEpsilon, model: settings, layerIndex: index)
@@ -298,7 +313,7 @@ private struct Builder {
                                  repeats: Int, settings: ModelSettings) -> [ArgumentValue] {
         let written = arguments.writtenValues
         switch type.channelRule {
-        case .scaledOutput:
+        case .scaledOutput, .writtenOutput:
             return [.int(inputChannels[0]), .int(scaled)] + (type.takesRepeats ? [.int(repeats)] : []) + written.dropFirst()
         case .sameAsInputWithChannels:
             return [.int(inputChannels[0])] + written
@@ -314,7 +329,9 @@ private struct Builder {
             var printed = written
             printed.insert(.list(inputChannels.map(ArgumentValue.int)), at: min(position, printed.count))
             return printed
-        case .detectionHead:
+        case .detectionHead(let position):
+            var written = written
+            if let position, position < written.count { written[position] = .int(scaled) }
             return written + [.int(settings.regressionMaximum), settings.endToEnd.map(ArgumentValue.bool) ?? .null,
                               .list(inputChannels.map(ArgumentValue.int))]
         }
@@ -362,7 +379,8 @@ private struct Builder {
                 let (outputs, macs) = try Builder.propagate(layer, inputs)
                 layers[position].outputShapes = outputs
                 layers[position].multiplyAdds = macs
-                for (offset, shape) in outputs.enumerated() {
+                // a head's further results (Segment's prototypes) feed no index
+                for (offset, shape) in outputs.prefix(layer.outputChannels.count).enumerated() {
                     shapes[layer.index + offset] = shape
                 }
             } catch {
@@ -410,7 +428,7 @@ private struct Builder {
         let probe = 256
         let probed = probeShapes(size: probe)
         let actual: [Int: [Int]] = Dictionary(uniqueKeysWithValues: layers.flatMap { layer in
-            (layer.outputShapes ?? []).enumerated().map { (layer.index + $0.offset, $0.element) }
+            (layer.outputShapes ?? []).prefix(layer.outputChannels.count).enumerated().map { (layer.index + $0.offset, $0.element) }
         })
         for position in layers.indices where layers[position].module is any StrideDependent {
             let layer = layers[position]
@@ -434,7 +452,7 @@ private struct Builder {
         for layer in layers {
             let inputs = layer.from.compactMap { shapes[$0] }
             guard inputs.count == layer.from.count, let (outputs, _) = try? Builder.propagate(layer, inputs) else { return nil }
-            for (offset, shape) in outputs.enumerated() { shapes[layer.index + offset] = shape }
+            for (offset, shape) in outputs.prefix(layer.outputChannels.count).enumerated() { shapes[layer.index + offset] = shape }
         }
         return shapes
     }

@@ -43,8 +43,12 @@ public enum ChannelRule: Sendable {
     /// A head that takes every source's channels as a list, inserted at this argument position
     /// (RTDETRDecoder: 1).
     case channelListInserted(at: Int)
-    /// Ultralytics' Detect family: `args + [reg_max, end2end, [channels…]]`.
-    case detectionHead
+    /// Ultralytics' Detect family: `args + [reg_max, end2end, [channels…]]`; the Segment family
+    /// scales the argument at `scaledWidthAt` (its proto channels) like a width.
+    case detectionHead(scaledWidthAt: Int?)
+    /// `base_modules` whose first argument is the output width as written (Classify's nc);
+    /// printed `[c1, c2, *rest]`.
+    case writtenOutput
     /// The module sets its own outputs (a backbone); printed as written.
     case own
     /// Widths written as given (HGStem, HGBlock: `[cm, c2, …]`, never scaled); printed
@@ -62,7 +66,8 @@ public struct LayerContext: Sendable {
     /// Repeats after the depth gain.
     public var repeats: Int
     public var classCount: Int?
-    /// Output channels after the width rule, for `.scaledOutput` modules.
+    /// Output channels after the width rule, for `.scaledOutput` modules (as written for
+    /// `.writtenOutput`); for `.detectionHead(scaledWidthAt:)` the scaled argument.
     public var scaledOutputChannels: Int
     /// BatchNorm2d eps: 1e-3 in detection-family models (Ultralytics' `initialize_weights`),
     /// PyTorch's 1e-5 in classification models.
@@ -84,6 +89,9 @@ public struct ModelSettings: Sendable {
     public var endToEnd: Bool?
     /// Ultralytics' `legacy` flag (v3/v5/v8/v9 heads), cleared by C3k2, A2C2f and C2fCIB rows.
     public var legacy = true
+    /// Inference through the one-to-one branches with the top-k output (Ultralytics'
+    /// `model.end2end = True`; `--end2end`), for heads that have them.
+    public var inferenceEndToEnd = false
 }
 
 /// One module type of the YAML vocabulary: its YAML names and positional signature (defaults as
@@ -117,6 +125,9 @@ public protocol LayerModule: Block {
     var outputChannels: [Int] { get }
     /// Names for the outputs of a multi-output module (the index map); empty otherwise.
     var outputNames: [String] { get }
+    /// Names of a head's eval-output tensors when it returns several (Segment: `output`, `proto`),
+    /// for `run --output`; only the first feeds a layer index.
+    var resultNames: [String] { get }
 
     /// The forward pass (eval mode) over features: with tensors it computes, with shapes only it
     /// infers the output shapes. Multiply-adds are counted into `pass` by the blocks that do them.
@@ -131,6 +142,7 @@ extension LayerModule {
     public static var isCommunityModule: Bool { false }
     public static func scaleAdjusted(_ arguments: [Argument], scale: String?, at location: SourceLocation) -> [Argument] { arguments }
     public var outputNames: [String] { [] }
+    public var resultNames: [String] { [] }
 }
 
 // Shape helpers shared by the modules' shape rules.

@@ -22,6 +22,10 @@ public enum ModuleRegistry {
         HGBlock.self,
         DWConv.self,
         ResNetLayer.self,
+        Segment.self,
+        Pose.self,
+        OBB.self,
+        Classify.self,
     ]
 
     /// Every YAML name, in registry order.

@@ -30,6 +30,8 @@ public struct Signature: Sendable {
         case choice([String])
         /// An int or a list of ints (nn.Upsample's size).
         case optionalIntOrList
+        /// A list of exactly `count` ints, each ≥ `min` (Pose's `kpt_shape`).
+        case intList(count: Int, min: Int)
         /// Accepted and shown but not used by shape or parameter rules (e.g. an activation given as text).
         case anything
 
@@ -42,6 +44,7 @@ public struct Signature: Sendable {
             case .bool: return "True or False"
             case .choice(let options): return "one of " + options.map { "'\($0)'" }.joined(separator: ", ")
             case .optionalIntOrList: return "an int, a list of ints, or None"
+            case .intList(let count, let min): return "a list of \(count) ints ≥ \(min)"
             case .anything: return "any value"
             }
         }
@@ -58,6 +61,8 @@ public struct Signature: Sendable {
             case (.optionalIntOrList, .null), (.optionalIntOrList, .int): return true
             case (.optionalIntOrList, .list(let items)):
                 return !items.isEmpty && items.allSatisfy { if case .int(let v) = $0 { return v >= 1 } else { return false } }
+            case (.intList(let count, let min), .list(let items)):
+                return items.count == count && items.allSatisfy { if case .int(let v) = $0 { return v >= min } else { return false } }
             case (.anything, _): return true
             default: return false
             }
@@ -169,6 +174,14 @@ public struct BoundArguments: Sendable {
     public func bool(_ label: String) -> Bool {
         if case .bool(let v) = value(label) { return v }
         preconditionFailure("\(label) is not a bool")
+    }
+
+    public func ints(_ label: String) -> [Int] {
+        guard case .list(let items) = value(label) else { preconditionFailure("\(label) is not a list") }
+        return items.map { item in
+            guard case .int(let v) = item else { preconditionFailure("\(label) holds a non-int") }
+            return v
+        }
     }
 
     public func string(_ label: String) -> String {

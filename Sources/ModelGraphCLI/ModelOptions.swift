@@ -42,6 +42,10 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Batch size.")
     var batch: Int = 1
 
+    @Flag(name: .customLong("end2end"),
+          help: "Heads with one-to-one branches (end2end: True, YOLO26) infer through them and return the top-300 detections [B, 300, 6 + extra] (Ultralytics' model.end2end = True).")
+    var endToEnd = false
+
     func validate() throws {
         // the library checks these too; here they are usage errors (exit 2)
         let largest = Limits.largestNumber
@@ -52,7 +56,7 @@ struct ModelOptions: ParsableArguments {
     }
 
     var buildOptions: BuildOptions {
-        BuildOptions(scale: scale, imageHeight: imgsz.height, imageWidth: imgsz.width, batch: batch)
+        BuildOptions(scale: scale, imageHeight: imgsz.height, imageWidth: imgsz.width, batch: batch, endToEnd: endToEnd)
     }
 
     /// Reads and builds the model; on a syntax or schema error prints every diagnostic and exits 1.

@@ -11,7 +11,7 @@ struct RunCommand: ParsableCommand {
             Weights come from --weights (a safetensors state dict with PyTorch key names, checked strictly) or, \
             without it, from a seeded PyTorch-style initialisation. The input is --input's tensor `images` (or its \
             only tensor), whose shape then sets the batch and size; otherwise a seeded uniform [0, 1) image of \
-            --imgsz and --batch. --output writes the final output as the tensor `output` (atomically).
+            --imgsz and --batch. --output writes the final output as the tensor `output` (and a head's further results by name, e.g. Segment's `proto`), atomically.
             Exit status: 0 ok, 1 a bad model, weights or input file, 2 usage error.
             """)
 
@@ -21,7 +21,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Input: a safetensors file with the tensor `images` [N, C, H, W] (or one tensor).", valueName: "file"))
     var input: String?
 
-    @Option(help: ArgumentHelp("Write the final output here as the tensor `output`.", valueName: "file"))
+    @Option(help: ArgumentHelp("Write the final output here as the tensor `output` (plus `proto` for Segment heads).", valueName: "file"))
     var output: String?
 
     @Option(help: "Seed for the initialisation (without --weights) and the random input (without --input).")
@@ -64,23 +64,30 @@ struct RunCommand: ParsableCommand {
 
         print("input \(describeShape(x.shape))\(input.map { " from \($0)" } ?? " (random, seed \(seed))"), "
                + "weights \(execution.weights ?? "initialised (seed \(seed))"), \(Threads.count) thread\(Threads.count == 1 ? "" : "s")")
-        for (position, tensor) in result.outputs.enumerated() {
-            let label = result.outputs.count == 1 ? "output" : "output.\(position)"
+        let names = resultNames(graph, count: result.outputs.count)
+        for (name, tensor) in zip(names, result.outputs) {
             let values = tensor.storage
             let mean = values.isEmpty ? 0 : values.reduce(0.0) { $0 + Double($1) } / Double(values.count)
-            print("\(label) \(describeShape(tensor.shape))  min \(format(values.min() ?? 0))  max \(format(values.max() ?? 0))  mean \(format(Float(mean)))")
+            print("\(name) \(describeShape(tensor.shape))  min \(format(values.min() ?? 0))  max \(format(values.max() ?? 0))  mean \(format(Float(mean)))")
         }
         print(String(format: "forward %.1f ms (build and load %.1f ms)", milliseconds(prepared, finished), milliseconds(started, prepared)))
 
-        if let output, let last = result.outputs.last {
+        if let output, !result.outputs.isEmpty {
             do {
-                try SafeTensors.write(["output": last], to: output)
+                try SafeTensors.write(Dictionary(uniqueKeysWithValues: zip(names, result.outputs)), to: output)
             } catch {
                 printError(error.description)
                 throw ExitCode(1)
             }
             print("wrote \(output)")
         }
+    }
+
+    /// Names of the last row's results: the head's own (Segment: `output`, `proto`), else `output`
+    /// (or `output.N` for a module with several outputs).
+    func resultNames(_ graph: ModelGraph, count: Int) -> [String] {
+        if let names = graph.layers.last?.module.resultNames, names.count == count { return names }
+        return count == 1 ? ["output"] : (0..<count).map { "output.\($0)" }
     }
 
     /// The tensor `images` (or the file's only tensor), which must be [N, C, H, W].

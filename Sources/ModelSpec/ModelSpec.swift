@@ -179,6 +179,17 @@ private struct SpecReader {
             default: error(node.location, "`end2end` is True or False; found \(node.kindDescription)")
             }
         }
+        // parse_model resolves a string argument by its local variables first: `nc` and `kpt_shape`
+        var symbols: [String: Argument] = [:]
+        if let classCount { symbols["nc"] = Argument(value: .int(classCount.value), location: classCount.location, symbol: "nc") }
+        if let node = root["kpt_shape"] {
+            if let items = node.sequence, items.count == 2, let count = integer(items[0]), let dimensions = integer(items[1]),
+               count >= 1, count <= Limits.largestNumber, dimensions == 2 || dimensions == 3 {
+                symbols["kpt_shape"] = Argument(value: .list([.int(count), .int(dimensions)]), location: node.location, symbol: "kpt_shape")
+            } else {
+                error(node.location, "`kpt_shape` is [keypoints, dims] with dims 2 (x, y) or 3 (x, y, visible); found \(node.kindDescription)")
+            }
+        }
         var rows: [LayerRow] = []
         for section in [LayerRow.Section.backbone, .head] {
             guard let node = root[section.rawValue] else {
@@ -190,7 +201,7 @@ private struct SpecReader {
                 continue
             }
             for item in items {
-                if let row = readRow(item, index: rows.count, section: section, classCount: classCount) {
+                if let row = readRow(item, index: rows.count, section: section, symbols: symbols) {
                     rows.append(row)
                 } else {
                     // keep indices stable so later rows still report the right layer
@@ -251,7 +262,7 @@ private struct SpecReader {
         return scales
     }
 
-    mutating func readRow(_ node: YAMLNode, index: Int, section: LayerRow.Section, classCount: Located<Int>?) -> LayerRow? {
+    mutating func readRow(_ node: YAMLNode, index: Int, section: LayerRow.Section, symbols: [String: Argument]) -> LayerRow? {
         guard let items = node.sequence else {
             error(node.location, "row \(index) of `\(section.rawValue):` must be [from, repeats, module, args], found \(node.kindDescription)")
             return nil
@@ -293,7 +304,7 @@ private struct SpecReader {
         var arguments: [Argument] = []
         if let list = items[3].sequence {
             for entry in list {
-                if let argument = readArgument(entry, classCount: classCount, row: index) {
+                if let argument = readArgument(entry, symbols: symbols, row: index) {
                     arguments.append(argument)
                 } else {
                     ok = false
@@ -311,21 +322,22 @@ private struct SpecReader {
                         arguments: arguments, argumentsLocation: items[3].location)
     }
 
-    mutating func readArgument(_ node: YAMLNode, classCount: Located<Int>?, row: Int) -> Argument? {
+    mutating func readArgument(_ node: YAMLNode, symbols: [String: Argument], row: Int) -> Argument? {
         switch node.kind {
         case .scalar(let text, let style):
-            if text == "nc" {
-                guard let classCount else {
-                    error(node.location, "row \(row): argument `nc` used, but the file sets no top-level `nc:`")
+            if ["nc", "kpt_shape"].contains(text) {
+                guard let symbol = symbols[text] else {
+                    if diagnostics.contains(where: { $0.message.hasPrefix("`\(text)`") }) { return nil }  // already reported
+                    error(node.location, "row \(row): argument `\(text)` used, but the file sets no top-level `\(text):`")
                     return nil
                 }
-                return Argument(value: .int(classCount.value), location: node.location, symbol: "nc")
+                return Argument(value: symbol.value, location: node.location, symbol: text)
             }
             return Argument(value: ScalarReader.value(of: text, plain: style == .plain && node.tag == nil), location: node.location)
         case .sequence(let items):
             var values: [ArgumentValue] = []
             for item in items {
-                guard let argument = readArgument(item, classCount: classCount, row: row) else { return nil }
+                guard let argument = readArgument(item, symbols: symbols, row: row) else { return nil }
                 values.append(argument.value)
             }
             return Argument(value: .list(values), location: node.location)

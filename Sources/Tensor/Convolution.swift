@@ -176,3 +176,42 @@ func im2col(_ source: UnsafePointer<Float>, channels: Int, height: Int, width: I
         }
     }
 }
+
+extension Tensor {
+    /// `nn.ConvTranspose2d` with stride equal to its kernel and no padding (Proto's 2×2 stride-2
+    /// upsampler): the kernel windows do not overlap, so it is one GEMM per image, Wᵀ[(O·k·k)×C] ·
+    /// X[C×HW], scattered into k×k output blocks. `weight` is PyTorch's [C, O, k, k].
+    public func transposedConv2dNonOverlapping(weight: Tensor, bias: Tensor?) -> Tensor {
+        let (batch, channels, height, width) = (shape[0], shape[1], shape[2], shape[3])
+        let (outputs, k) = (weight.shape[1], weight.shape[2])
+        precondition(weight.shape[0] == channels && weight.shape[3] == k, "conv_transpose2d \(shape) with weight \(weight.shape)")
+        let (rows, positions) = (outputs * k * k, height * width)
+        var product = [Float](repeating: 0, count: rows * positions)
+        return Tensor(shape: [batch, outputs, height * k, width * k]) { out in
+            for n in 0..<batch {
+                storage.withUnsafeBufferPointer { x in
+                    weight.storage.withUnsafeBufferPointer { w in
+                        product.withUnsafeMutableBufferPointer { p in
+                            Gemm.multiply(m: rows, n: positions, k: channels, a: w.baseAddress!, lda: rows, transposeA: true,
+                                          b: x.baseAddress! + n * channels * positions, ldb: positions, c: p.baseAddress!, ldc: positions)
+                        }
+                    }
+                }
+                let outWidth = width * k
+                for o in 0..<outputs {
+                    let shift = bias?.storage[o] ?? 0
+                    let plane = (n * outputs + o) * height * k * outWidth
+                    for i in 0..<k {
+                        for j in 0..<k {
+                            let source = ((o * k + i) * k + j) * positions
+                            for y in 0..<height {
+                                let row = plane + (y * k + i) * outWidth + j
+                                for x in 0..<width { out[row + x * k] = product[source + y * width + x] + shift }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -28,6 +28,13 @@ struct RegistryTests {
         "HGBlock": ("-1", "[16, 32, 3, True, True]"),
         "DWConv": ("-1", "[32, 3, 2]"),
         "ResNetLayer": ("-1", "[32, 16, 2, False, 2]"),
+        "Segment": ("[0, -1]", "[5, 8, 16]"),
+        "Segment26": ("[0, -1]", "[5, 8, 16]"),
+        "Pose": ("[0, -1]", "[2, [4, 3]]"),
+        "Pose26": ("[0, -1]", "[2, [4, 2]]"),
+        "OBB": ("[0, -1]", "[3, 1]"),
+        "OBB26": ("[0, -1]", "[3]"),
+        "Classify": ("-1", "[10, 3]"),
     ]
 
     @Test("YAML names are unique across types")
@@ -79,9 +86,10 @@ struct RegistryTests {
         let layer = try #require(graph.layers.last)
         #expect(layer.moduleName == name)
         let shapes = try #require(layer.outputShapes)
-        #expect(shapes.count == layer.outputChannels.count)
+        // one shape per index, then a head's further results (Segment's prototypes)
+        #expect(shapes.count == layer.outputChannels.count + max(layer.module.resultNames.count - 1, 0))
         if name != "RTDETRDecoder" {
-            #expect(shapes.map { $0[1] } == layer.outputChannels)
+            #expect(shapes.prefix(layer.outputChannels.count).map { $0[1] } == layer.outputChannels)
         }
         let declared = layer.tree.parameterKeys(prefix: "").reduce(0) { $0 + $1.elementCount }
         #expect(declared == layer.parameterCount)

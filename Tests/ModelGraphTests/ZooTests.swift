@@ -77,17 +77,17 @@ struct ZooTests {
                       arguments: row.args, label: label)
             #expect(layer.outputShapes == golden.row_outputs[String(row.index)], "\(label)")
         }
-        // every BatchNorm of a detection model has Ultralytics' eps 1e-3
-        #expect(golden.bn_eps == [1e-3])
+        // one BatchNorm eps throughout: 1e-3 in detection-family models, 1e-5 in classifiers
+        #expect(golden.bn_eps.count == 1)
         let norms = graph.layers.flatMap { layer in layer.instances.flatMap { BatchNormEpsilons.of($0) } }
-        #expect(!norms.isEmpty && norms.allSatisfy { Double($0) == Double(Float(1e-3)) })
-        if let stride = golden.stride, let detect = graph.layers.last?.module as? Detect {
-            #expect(detect.strides.map(Double.init) == stride)
+        #expect(!norms.isEmpty && norms.allSatisfy { Double($0) == Double(Float(golden.bn_eps[0])) })
+        if let stride = golden.stride, let head = graph.layers.last?.module as? any DetectionHeadModule {
+            #expect(head.strides.map(Double.init) == stride)
         }
     }
 
     /// The narrow models of Fixtures/zoo-parity, each holding every module of one issue.
-    static let parityModels = ["yolo-blocks", "yolo11-blocks", "rtdetr-blocks"]
+    static let parityModels = ["yolo-blocks", "yolo11-blocks", "rtdetr-blocks", "segment-head", "pose-head", "obb-head", "classify-head"]
 
     struct ParityCase: CustomTestStringConvertible, Sendable {
         var model: String
@@ -112,20 +112,33 @@ struct ZooTests {
         let reference = try SafeTensors.read(file: directory.appendingPathComponent("\(model)/\(parityCase.size)/output.safetensors").path)
         let result = try InferencePlan(graph: graph, weights: weights, fuse: parityCase.fused).forward(input, keepAll: true)
 
-        let output = try #require(result.outputs.last), expected = try #require(reference["output.0"])
-        #expect(output.shape == expected.shape)
         let head = try #require(graph.layers.last)
-        let classes = try #require((head.module as? Detect)?.classCount)
-        for (part, channels) in [("boxes", 0..<4), ("scores", 4..<(4 + classes))] {
-            let (mine, theirs) = (output.slice(axis: 1, channels), expected.slice(axis: 1, channels))
-            let error = mine.maxDifference(to: theirs), bound = ParityTests.relativeTolerance * theirs.maxMagnitude
-            #expect(error <= bound, "\(part): max error \(error) > \(bound)")
+        // Ultralytics' eval output: (y, preds) for the Detect family, ((y, proto), preds) for
+        // Segment, (probabilities, logits) for Classify
+        let keys = result.outputs.count > 1 ? result.outputs.indices.map { "output.0.\($0)" } : ["output.0"]
+        for (output, key) in zip(result.outputs, keys) {
+            let expected = try #require(reference[key], "\(key)")
+            #expect(output.shape == expected.shape, "\(key)")
+            for (part, channels) in Self.parts(of: output, head: head.module, isFirst: key == keys[0]) {
+                let (mine, theirs) = (output.slice(axis: 1, channels), expected.slice(axis: 1, channels))
+                let error = mine.maxDifference(to: theirs), bound = ParityTests.relativeTolerance * theirs.maxMagnitude
+                #expect(error <= bound, "\(key) \(part): max error \(error) > \(bound)")
+            }
         }
-        // the Detect head's inputs as Ultralytics returns them in `feats`
+        // a detection head's inputs as Ultralytics returns them in `feats`
+        guard head.module is any DetectionHeadModule else { return }
         for (position, index) in head.from.enumerated() {
             let (mine, theirs) = (try #require(result.layerOutputs[index]), try #require(reference["output.1.feats.\(position)"]))
             #expect(mine.maxDifference(to: theirs) <= ParityTests.relativeTolerance * theirs.maxMagnitude, "layer \(index)")
         }
+    }
+
+    /// The parts of a head's output that are compared each against its own max |ref|: a detection
+    /// head's boxes (pixels), scores (0…1) and extras (mask coefficients, keypoints, angles) apart.
+    static func parts(of output: Tensor, head: any LayerModule, isFirst: Bool) -> [(String, Range<Int>)] {
+        guard isFirst, let detection = head as? any DetectionHeadModule else { return [("all", 0..<output.shape[1])] }
+        let classes = detection.classCount, channels = output.shape[1]
+        return [("boxes", 0..<4), ("scores", 4..<(4 + classes))] + (channels > 4 + classes ? [("extras", (4 + classes)..<channels)] : [])
     }
 
     @Test("every registered module has a sample row and appears in a parity fixture")

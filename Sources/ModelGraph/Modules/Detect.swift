@@ -4,124 +4,306 @@ import Tensor
 /// Ultralytics 8.4 `Detect(nc=80, reg_max=16, end2end=False, ch=())`: per level a box branch
 /// (two 3×3 Convs, a 1×1 Conv2d to 4·reg_max) and a class branch (legacy: two 3×3 Convs; else
 /// depthwise + pointwise pairs; a 1×1 Conv2d to nc). Eval output `[B, 4 + nc, anchors]`: boxes
-/// (cx, cy, w, h) in input pixels from the DFL distances around each anchor, then sigmoid scores.
-public struct Detect: LayerModule, StrideDependent {
+/// (cx, cy, w, h) in input pixels from the DFL distances around each anchor, then sigmoid scores;
+/// with `--end2end` on a head with one-to-one branches, the top-k `[B, 300, 6]`.
+public struct Detect: DetectionHeadModule {
     public static let names = ["Detect"]
     public static let signature = Signature([
         .init("nc", "classCount", .int(min: 1), default: .int(80)),
     ])
-    public static let channelRule = ChannelRule.detectionHead
+    public static let channelRule = ChannelRule.detectionHead(scaledWidthAt: nil)
     public static let inputArity = InputArity.atLeast(1)
 
     public var typeName: String { "Detect" }
-    public let classCount: Int
-    public let regressionMaximum: Int
-    public var cv2: Indexed<HeadBranch>
-    public var cv3: Indexed<HeadBranch>
-    public var dfl: DFL?
-    /// Input pixels per feature-map cell of each level, as Ultralytics measures them (256×256 probe).
-    public var strides: [Float] = []
-    let inputChannels: [Int]
+    public var core: DetectionBranches
 
     public init(_ context: LayerContext) throws(LayerError) {
-        classCount = context.arguments.int("classCount")
+        core = try DetectionBranches(context, classCount: context.arguments.int("classCount"))
+    }
+
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) { core.visit(&visitor) }
+
+    public mutating func fuse() { core.dropUnusedBranches() }
+
+    public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
+        let raw = try core.raw(inputs, pass)
+        return [core.output(raw, extras: nil, extraChannels: 0)]
+    }
+}
+
+/// A head of the Detect family (Detect, Segment, Pose, OBB and their YOLO26 forms): its shared
+/// branches and the strides the builder measures for them.
+public protocol DetectionHeadModule: LayerModule, StrideDependent {
+    var core: DetectionBranches { get set }
+    /// Values per anchor the head appends after the scores (mask coefficients, keypoints, angles).
+    var extraChannels: Int { get }
+}
+
+extension DetectionHeadModule {
+    public var classCount: Int { core.classCount }
+    /// Input pixels per feature-map cell of each level, as Ultralytics measures them (256×256 probe).
+    public var strides: [Float] {
+        get { core.strides }
+        set { core.strides = newValue }
+    }
+    public var extraChannels: Int { 0 }
+    /// Channels per anchor of the eval output (heads end models: Ultralytics leaves the previous
+    /// row's channels for a row after one).
+    public var outputChannels: [Int] { [core.outputChannels + extraChannels] }
+}
+
+/// A per-level branch list and, for `end2end` heads, its one-to-one copy (`one2one_<name>`).
+/// Inference reads one of them; Ultralytics' `Detect.fuse` deletes the other.
+public struct BranchPair<Branch: Block>: Sendable {
+    public var oneToMany: Branch?
+    public var oneToOne: Branch?
+    let usesOneToOne: Bool
+
+    init(_ branch: Branch, copied: Bool, usesOneToOne: Bool) {
+        oneToMany = branch
+        oneToOne = copied ? branch : nil
+        self.usesOneToOne = usesOneToOne && copied
+    }
+
+    /// The branch inference uses (both exist until fusion removes the other).
+    var active: Branch {
+        guard let branch = usesOneToOne ? oneToOne : oneToMany else { preconditionFailure("the active head branch was fused away") }
+        return branch
+    }
+
+    mutating func dropUnused() {
+        guard oneToOne != nil else { return }
+        if usesOneToOne { oneToMany = nil } else { oneToOne = nil }
+    }
+
+    mutating func visitOneToMany<V: BlockVisitor>(_ name: String, _ visitor: inout V) { visitor.child(name, &oneToMany, absent: nil) }
+    mutating func visitOneToOne<V: BlockVisitor>(_ name: String, _ visitor: inout V) { visitor.child("one2one_" + name, &oneToOne, absent: nil) }
+}
+
+/// What every Detect-family head shares: box (`cv2`) and class (`cv3`) branches per level, `dfl`,
+/// their one-to-one copies when the file sets `end2end: True`, and the decoding of Ultralytics'
+/// `_inference` (anchors, distances to boxes, sigmoid scores) and `postprocess` (top-k).
+public struct DetectionBranches: Sendable {
+    public let classCount: Int
+    public let regressionMaximum: Int
+    let inputChannels: [Int]
+    public var cv2: BranchPair<Indexed<HeadBranch>>
+    public var cv3: BranchPair<Indexed<HeadBranch>>
+    public var dfl: DFL?
+    /// The head has one-to-one branches (`end2end: True` in the file).
+    public let hasOneToOne: Bool
+    /// Inference reads the one-to-one branches and returns the top-k (`model.end2end = True`).
+    public let isEndToEnd: Bool
+    /// Rows of the end-to-end output (`max_det`).
+    static let maximumDetections = 300
+    public var strides: [Float] = []
+
+    init(_ context: LayerContext, classCount: Int) throws(LayerError) {
+        self.classCount = classCount
         regressionMaximum = context.model.regressionMaximum
         inputChannels = context.inputChannels
-        guard context.model.endToEnd != true else {
-            throw LayerError("end2end heads (one-to-one branches) are not supported yet", blame: .module)
-        }
+        hasOneToOne = context.model.endToEnd == true
+        isEndToEnd = hasOneToOne && context.model.inferenceEndToEnd
         guard regressionMaximum >= 1 else {
             throw LayerError("reg_max must be at least 1, found \(regressionMaximum)", blame: .module)
         }
-        let (epsilon, bins, classes, legacy) = (context.batchNormEpsilon, regressionMaximum, classCount, context.model.legacy)
-        let (boxWidth, classWidth) = (max(16, inputChannels[0] / 4, 4 * regressionMaximum), max(inputChannels[0], min(classCount, 100)))
-        cv2 = Indexed(inputChannels.map { channels in
+        let (epsilon, bins, legacy) = (context.batchNormEpsilon, regressionMaximum, context.model.legacy)
+        let (boxWidth, classWidth) = (max(16, inputChannels[0] / 4, 4 * bins), max(inputChannels[0], min(classCount, 100)))
+        let boxes = Indexed(inputChannels.map { channels in
             HeadBranch(convs: [Conv(channels, boxWidth, kernelSize: 3, epsilon: epsilon), Conv(boxWidth, boxWidth, kernelSize: 3, epsilon: epsilon)],
                        output: Conv2d(boxWidth, 4 * bins, kernelSize: 1))
         }, typeName: "ModuleList")
-        cv3 = Indexed(inputChannels.map { channels in
+        let classes = Indexed(inputChannels.map { channels in
             legacy
                 ? HeadBranch(convs: [Conv(channels, classWidth, kernelSize: 3, epsilon: epsilon), Conv(classWidth, classWidth, kernelSize: 3, epsilon: epsilon)],
-                             output: Conv2d(classWidth, classes, kernelSize: 1))
+                             output: Conv2d(classWidth, classCount, kernelSize: 1))
                 : HeadBranch(pairs: [[depthwiseConv(channels, channels, kernelSize: 3, epsilon: epsilon), Conv(channels, classWidth, epsilon: epsilon)],
                                      [depthwiseConv(classWidth, classWidth, kernelSize: 3, epsilon: epsilon), Conv(classWidth, classWidth, epsilon: epsilon)]],
-                             output: Conv2d(classWidth, classes, kernelSize: 1))
+                             output: Conv2d(classWidth, classCount, kernelSize: 1))
         }, typeName: "ModuleList")
+        cv2 = BranchPair(boxes, copied: hasOneToOne, usesOneToOne: isEndToEnd)
+        cv3 = BranchPair(classes, copied: hasOneToOne, usesOneToOne: isEndToEnd)
         dfl = regressionMaximum > 1 ? DFL(bins: regressionMaximum) : nil
     }
 
-    /// Channels of the eval output: 4 box values and the class scores.
-    public var outputChannels: [Int] { [4 + classCount] }
+    /// A per-level branch of the head's own (`cv4`: mask coefficients, keypoints, angles) paired
+    /// like the box and class branches: two 3×3 Convs of `width`, then a 1×1 Conv2d to `outputs`.
+    func extraBranch(width: Int, outputs: Int?, epsilon: Float) -> BranchPair<Indexed<HeadBranch>> {
+        let branch = Indexed(inputChannels.map { channels in
+            HeadBranch(convs: [Conv(channels, width, kernelSize: 3, epsilon: epsilon), Conv(width, width, kernelSize: 3, epsilon: epsilon)],
+                       output: outputs.map { Conv2d(width, $0, kernelSize: 1) })
+        }, typeName: "ModuleList")
+        return BranchPair(branch, copied: hasOneToOne, usesOneToOne: isEndToEnd)
+    }
 
-    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
-        visitor.child("cv2", &cv2)
-        visitor.child("cv3", &cv3)
+    /// A branch pair of its own kind (Pose26's 1×1 keypoint convs), copied when the head is end2end.
+    func pair<Branch: Block>(_ branch: Branch) -> BranchPair<Branch> {
+        BranchPair(branch, copied: hasOneToOne, usesOneToOne: isEndToEnd)
+    }
+
+    /// Channels of the eval output per anchor without the head's extras (4 box values, nc scores),
+    /// or 6 (box, score, class) for the end-to-end top-k.
+    var outputChannels: Int { isEndToEnd ? 6 : 4 + classCount }
+
+    /// PyTorch's order: cv2, cv3, dfl, then one2one_cv2, one2one_cv3.
+    mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        cv2.visitOneToMany("cv2", &visitor)
+        cv3.visitOneToMany("cv3", &visitor)
         visitor.child("dfl", &dfl, absent: "Identity")
+        cv2.visitOneToOne("cv2", &visitor)
+        cv3.visitOneToOne("cv3", &visitor)
     }
 
-    public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
+    mutating func dropUnusedBranches() {
+        cv2.dropUnused()
+        cv3.dropUnused()
+    }
+
+    /// The active branches' box distances and class logits, flattened over the levels.
+    struct Raw {
+        var batch: Int
+        var anchors: Int
+        var levels: [(height: Int, width: Int)]
+        /// [B, 4, A] after DFL (shape only in a shape walk).
+        var distances: Feature
+        /// [B, nc, A].
+        var logits: Feature
+    }
+
+    func raw(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> Raw {
         try requireLevels(inputs.map(\.shape), channels: inputChannels)
-        let batch = inputs[0].shape[0]
-        let anchors = inputs.reduce(0) { $0 + $1.shape[2] * $1.shape[3] }
+        let (boxBranches, classBranches) = (cv2.active, cv3.active)
         var boxes = [Feature](), scores = [Feature]()
-        for (level, input) in inputs.enumerated() { boxes.append(try cv2.items[level](input, pass)) }
-        for (level, input) in inputs.enumerated() { scores.append(try cv3.items[level](input, pass)) }
-        func flattened(_ maps: [Feature], _ channels: Int) throws(LayerError) -> Feature {
-            try .concatenate(maps.map { map in map.map(shape: [batch, channels, map.shape[2] * map.shape[3]]) { $0.reshaped([batch, channels, map.shape[2] * map.shape[3]]) } }, axis: 2)
-        }
-        let distributions = try flattened(boxes, 4 * regressionMaximum)
-        let distances = dfl.map { $0(distributions, pass) } ?? distributions
-        let output = [batch, 4 + classCount, anchors]
-        guard let distances = distances.tensor, let logits = try flattened(scores, classCount).tensor else { return [Feature(shape: output)] }
-        precondition(strides.count == inputs.count, "Detect strides not set by the builder")
-        return [Feature(Detect.decode(distances: distances, logits: logits, levels: inputs.map { ($0.shape[2], $0.shape[3]) }, strides: strides))]
+        for (level, input) in inputs.enumerated() { boxes.append(try boxBranches.items[level](input, pass)) }
+        for (level, input) in inputs.enumerated() { scores.append(try classBranches.items[level](input, pass)) }
+        let distributions = try flattenedLevels(boxes, channels: 4 * regressionMaximum)
+        return Raw(batch: inputs[0].shape[0], anchors: distributions.shape[2], levels: inputs.map { ($0.shape[2], $0.shape[3]) },
+                   distances: dfl.map { $0(distributions, pass) } ?? distributions,
+                   logits: try flattenedLevels(scores, channels: classCount))
     }
 
-    /// `make_anchors` (cell centres, offset 0.5) and `dist2bbox(xywh=True)` × stride, then the
-    /// sigmoid scores: [B, 4 + nc, A].
-    static func decode(distances: Tensor, logits: Tensor, levels: [(height: Int, width: Int)], strides: [Float]) -> Tensor {
-        let (batch, classes, anchors) = (logits.shape[0], logits.shape[1], logits.shape[2])
-        var points = [(x: Float, y: Float, stride: Float)]()
-        points.reserveCapacity(anchors)
-        for (level, size) in levels.enumerated() {
+    /// Runs a per-level extra branch and flattens its outputs to [B, channels, A].
+    func extras(_ branch: Indexed<HeadBranch>, _ inputs: [Feature], channels: Int, _ pass: Pass) throws(LayerError) -> Feature {
+        var maps = [Feature]()
+        for (level, input) in inputs.enumerated() { maps.append(try branch.items[level](input, pass)) }
+        return try flattenedLevels(maps, channels: channels)
+    }
+
+    /// `make_anchors` (cell centres, offset 0.5) with each anchor's stride.
+    func anchorPoints(_ raw: Raw) -> [AnchorPoint] {
+        precondition(strides.count == raw.levels.count, "Detect strides not set by the builder")
+        var points = [AnchorPoint]()
+        points.reserveCapacity(raw.anchors)
+        for (level, size) in raw.levels.enumerated() {
             for y in 0..<size.height {
                 for x in 0..<size.width { points.append((Float(x) + 0.5, Float(y) + 0.5, strides[level])) }
             }
         }
-        return Tensor(shape: [batch, 4 + classes, anchors]) { out in
+        return points
+    }
+
+    /// `_inference` and, end to end, `postprocess`: `[B, 4 + nc + extra, A]` (boxes, sigmoid
+    /// scores, then `extras` as the head made them), or the top-k `[B, k, 6 + extra]`. `decode`
+    /// turns the [B, 4, A] distances into boxes in input pixels (default `dist2bbox`, xywh except
+    /// end to end, as Ultralytics' `decode_bboxes`).
+    func output(_ raw: Raw, extras: Tensor?, extraChannels: Int,
+                decode: ((_ distances: Tensor, _ points: [AnchorPoint]) -> Tensor)? = nil) -> Feature {
+        let (batch, anchors) = (raw.batch, raw.anchors)
+        let shape = isEndToEnd ? [batch, min(DetectionBranches.maximumDetections, anchors), 6 + extraChannels]
+                               : [batch, 4 + classCount + extraChannels, anchors]
+        guard let distances = raw.distances.tensor, let logits = raw.logits.tensor else { return Feature(shape: shape) }
+        let points = anchorPoints(raw)
+        let boxes = decode?(distances, points) ?? DetectionBranches.boxes(distances: distances, points: points, xywh: !isEndToEnd)
+        var parts = [boxes, logits.activated(.sigmoid)]
+        if let extras { parts.append(extras) }
+        let decoded = Tensor.concatenate(parts, axis: 1)
+        return Feature(isEndToEnd ? DetectionBranches.topK(decoded, classes: classCount, count: shape[1]) : decoded)
+    }
+
+    /// `dist2bbox`: (left, top, right, bottom) distances around each anchor to (cx, cy, w, h) or
+    /// (x1, y1, x2, y2), times the anchor's stride.
+    static func boxes(distances: Tensor, points: [AnchorPoint], xywh: Bool) -> Tensor {
+        let (batch, anchors) = (distances.shape[0], distances.shape[2])
+        return Tensor(shape: [batch, 4, anchors]) { out in
             distances.storage.withUnsafeBufferPointer { d in
                 for n in 0..<batch {
-                    let source = n * 4 * anchors, target = n * (4 + classes) * anchors
+                    let base = n * 4 * anchors
                     for a in 0..<anchors {
-                        let (left, top, right, bottom) = (d[source + a], d[source + anchors + a], d[source + 2 * anchors + a], d[source + 3 * anchors + a])
+                        let (left, top, right, bottom) = (d[base + a], d[base + anchors + a], d[base + 2 * anchors + a], d[base + 3 * anchors + a])
                         let point = points[a]
                         let (x1, y1, x2, y2) = (point.x - left, point.y - top, point.x + right, point.y + bottom)
-                        out[target + a] = (x1 + x2) / 2 * point.stride
-                        out[target + anchors + a] = (y1 + y2) / 2 * point.stride
-                        out[target + 2 * anchors + a] = (x2 - x1) * point.stride
-                        out[target + 3 * anchors + a] = (y2 - y1) * point.stride
+                        if xywh {
+                            out[base + a] = (x1 + x2) / 2 * point.stride
+                            out[base + anchors + a] = (y1 + y2) / 2 * point.stride
+                            out[base + 2 * anchors + a] = (x2 - x1) * point.stride
+                            out[base + 3 * anchors + a] = (y2 - y1) * point.stride
+                        } else {
+                            out[base + a] = x1 * point.stride
+                            out[base + anchors + a] = y1 * point.stride
+                            out[base + 2 * anchors + a] = x2 * point.stride
+                            out[base + 3 * anchors + a] = y2 * point.stride
+                        }
                     }
-                }
-            }
-            let scores = logits.activated(.sigmoid)
-            scores.storage.withUnsafeBufferPointer { s in
-                for n in 0..<batch {
-                    for i in 0..<(classes * anchors) { out[n * (4 + classes) * anchors + 4 * anchors + i] = s[n * classes * anchors + i] }
                 }
             }
         }
     }
+
+    /// `postprocess` → `get_topk_index` (class-aware): the `count` anchors with the highest best
+    /// score, then the `count` best (anchor, class) pairs among them, each row
+    /// `[box…, score, class, extra…]`. Ties keep the lower index first.
+    static func topK(_ predictions: Tensor, classes: Int, count: Int) -> Tensor {
+        let (batch, channels, anchors) = (predictions.shape[0], predictions.shape[1], predictions.shape[2])
+        let extra = channels - 4 - classes
+        return Tensor(shape: [batch, count, 6 + extra]) { out in
+            predictions.storage.withUnsafeBufferPointer { p in
+                for n in 0..<batch {
+                    let base = n * channels * anchors
+                    func score(_ anchor: Int, _ cls: Int) -> Float { p[base + (4 + cls) * anchors + anchor] }
+                    let best = (0..<anchors).map { a in (0..<classes).reduce(-Float.infinity) { max($0, score(a, $1)) } }
+                    let candidates = topIndices(count, of: anchors) { best[$0] }
+                    let pairs = topIndices(count, of: candidates.count * classes) { score(candidates[$0 / classes], $0 % classes) }
+                    for (row, pair) in pairs.enumerated() {
+                        let (anchor, cls) = (candidates[pair / classes], pair % classes)
+                        let target = (n * count + row) * (6 + extra)
+                        for side in 0..<4 { out[target + side] = p[base + side * anchors + anchor] }
+                        out[target + 4] = score(anchor, cls)
+                        out[target + 5] = Float(cls)
+                        for e in 0..<extra { out[target + 6 + e] = p[base + (4 + classes + e) * anchors + anchor] }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Indices of the `count` largest values, largest first (lower index first among equals).
+    static func topIndices(_ count: Int, of total: Int, value: (Int) -> Float) -> [Int] {
+        let values = (0..<total).map(value)
+        return Array((0..<total).sorted { values[$0] > values[$1] || (values[$0] == values[$1] && $0 < $1) }.prefix(count))
+    }
+}
+
+/// An anchor (a cell centre, in cells) and its level's stride.
+typealias AnchorPoint = (x: Float, y: Float, stride: Float)
+
+/// Flattens per-level maps [B, C, H, W] into one [B, C, ΣHW] (Ultralytics' `view(bs, C, -1)` + cat).
+func flattenedLevels(_ maps: [Feature], channels: Int) throws(LayerError) -> Feature {
+    let batch = maps[0].shape[0]
+    return try .concatenate(maps.map { map in
+        map.map(shape: [batch, channels, map.shape[2] * map.shape[3]]) { $0.reshaped([batch, channels, map.shape[2] * map.shape[3]]) }
+    }, axis: 2)
 }
 
 /// One level's branch of a Detect head: `nn.Sequential(Conv, Conv, Conv2d)`, or with non-legacy
-/// class branches `nn.Sequential(Sequential(DWConv, Conv), Sequential(DWConv, Conv), Conv2d)`.
+/// class branches `nn.Sequential(Sequential(DWConv, Conv), Sequential(DWConv, Conv), Conv2d)`;
+/// Pose26's keypoint trunk has no final Conv2d.
 public struct HeadBranch: Block {
     public var typeName: String { "Sequential" }
     public var convs: [Conv] = []
     public var pairs: [Indexed<Conv>] = []
-    public var output: Conv2d
+    public var output: Conv2d?
 
-    init(convs: [Conv], output: Conv2d) {
+    init(convs: [Conv], output: Conv2d?) {
         self.convs = convs
         self.output = output
     }
@@ -134,19 +316,20 @@ public struct HeadBranch: Block {
     public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
         for index in convs.indices { visitor.child(String(index), &convs[index]) }
         for index in pairs.indices { visitor.child(String(index), &pairs[index]) }
-        visitor.child(String(convs.count + pairs.count), &output)
+        visitor.child(String(convs.count + pairs.count), &output, absent: nil)
     }
 
     public func callAsFunction(_ x: Feature, _ pass: Pass) throws(LayerError) -> Feature {
         var y = x
         for conv in convs { y = try conv(y, pass) }
         for pair in pairs { for conv in pair.items { y = try conv(y, pass) } }
+        guard let output else { return y }
         return try output(y, pass)
     }
 }
 
 /// A module whose forward needs each input level's stride (input pixels per cell), which
 /// Ultralytics measures once with a 256×256 probe; the builder sets them.
-protocol StrideDependent {
+public protocol StrideDependent {
     var strides: [Float] { get set }
 }
