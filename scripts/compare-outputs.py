@@ -1,14 +1,20 @@
 """Compares ModelGraph's output with the PyTorch reference's.
 
 usage: python compare-outputs.py REFERENCE_OUTPUT.safetensors OURS.safetensors
-Reference tensor: `output.0` (RTDETRDecoder's y) or `output`; ours: `output`. Prints the max
-absolute error, max |reference| and their ratio; exits 1 when the ratio exceeds 1e-5. Detections
-[B, n, 6] are compared per part: boxes and scores each against their own max |ref|, classes equal.
+Reference tensors: the eval output's primary part as zoo.py flattens it (`output.0`, or
+`output.0.0` and `output.0.1` for Segment's (y, proto), or `output`); ours: `output` (and `proto`).
+Prints the max absolute error, max |reference| and their ratio per part; exits 1 when a ratio
+exceeds 1e-5. A Detect-family output [B, 4 + nc + extra, A] is compared per part (boxes, scores,
+extras such as mask coefficients, keypoints or angles), nc read from zoo.py's meta.json beside the
+reference. Detections [B, n, 6 + extra] are compared per part: boxes, scores and extras each
+against their own max |ref|, classes equal.
 Detections [B, n, 6] sorted by score may swap rows whose scores tie to within float rounding:
 each reference row is matched to the closest unused row of ours at most 3 ranks away, and the
 score column is also compared position by position, so the check stays strict.
 """
+import json
 import sys
+from pathlib import Path
 
 from safetensors.numpy import load_file
 import numpy as np
@@ -34,30 +40,27 @@ def match_rows(ours, ref):
     return matches, swaps
 
 
-def main():
-    ref_file, ours_file = sys.argv[1], sys.argv[2]
-    refs = load_file(ref_file)
-    ref = refs.get("output.0", refs.get("output"))
-    ours = load_file(ours_file)["output"]
-    if ref.shape != ours.shape:
-        print(f"shape mismatch: reference {ref.shape}, ours {ours.shape}")
-        sys.exit(1)
-    plain = float(np.abs(ours - ref).max())
-    if not (ref.ndim == 3 and ref.shape[2] == 6):
-        scale = float(np.abs(ref).max())
-        ratio = plain / scale if scale else plain
-        verdict = "ok" if ratio <= TOLERANCE else "FAIL"
-        print(f"{verdict}: shape {list(ref.shape)}, max error {plain:.3g}, max |ref| {scale:.3g}, ratio {ratio:.3g}")
-        sys.exit(0 if verdict == "ok" else 1)
-    # detections [B, n, 6] = box (4), score, class: each part against its own max |ref|, so
-    # class indices (up to nc - 1) cannot hide a box or score error; classes must be equal
+def compare_dense(ours, ref, parts):
+    """Each part (name, channel slice) against its own max |ref|; returns (ok, text)."""
+    worst, lines = 0.0, []
+    for name, part in parts:
+        error = float(np.abs(ours[:, part] - ref[:, part]).max())
+        scale = float(np.abs(ref[:, part]).max())
+        ratio = error / scale if scale else error
+        worst = max(worst, ratio)
+        lines.append(f"{name} max error {error:.3g}, max |ref| {scale:.3g}, ratio {ratio:.3g}")
+    return worst <= TOLERANCE, "; ".join(lines)
+
+
+def compare_detections(ours, ref):
+    """Detections [B, n, 6 + extra]: boxes, scores and extras apart, classes equal."""
     matches, swaps = match_rows(ours, ref)
     if matches is None:
-        print("FAIL: rows could not be matched")
-        sys.exit(1)
+        return False, "rows could not be matched"
     matched = np.stack([ours[n, matches[n]] for n in range(ref.shape[0])])
     worst, lines = 0.0, []
-    for name, part in (("boxes", slice(0, 4)), ("scores", slice(4, 5))):
+    parts = [("boxes", slice(0, 4)), ("scores", slice(4, 5))] + ([("extras", slice(6, None))] if ref.shape[2] > 6 else [])
+    for name, part in parts:
         error = float(np.abs(matched[..., part] - ref[..., part]).max())
         # the score sequence position by position too, so a swap cannot hide a wrong score
         if name == "scores":
@@ -68,10 +71,39 @@ def main():
         lines.append(f"{name} max error {error:.3g}, max |ref| {scale:.3g}, ratio {ratio:.3g}")
     classes_equal = bool((matched[..., 5] == ref[..., 5]).all())
     lines.append("classes equal" if classes_equal else "classes DIFFER")
-    verdict = "ok" if worst <= TOLERANCE and classes_equal else "FAIL"
-    note = f"; {swaps} rows swapped on near-tie scores (plain elementwise max error {plain:.3g})" if swaps else ""
-    print(f"{verdict}: shape {list(ref.shape)}, " + "; ".join(lines) + note)
-    sys.exit(0 if verdict == "ok" else 1)
+    if swaps:
+        lines.append(f"{swaps} rows swapped on near-tie scores (plain elementwise max error {float(np.abs(ours - ref).max()):.3g})")
+    return worst <= TOLERANCE and classes_equal, "; ".join(lines)
+
+
+def main():
+    ref_file, ours_file = sys.argv[1], sys.argv[2]
+    refs, mine = load_file(ref_file), load_file(ours_file)
+    meta_file = Path(ref_file).with_name("meta.json")
+    meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+    head = meta.get("head", {})
+    if "output.0.0" in refs:  # Segment: ((y, proto), preds)
+        pairs = [("output", refs["output.0.0"]), ("proto", refs["output.0.1"])]
+    else:
+        pairs = [("output", refs.get("output.0", refs.get("output")))]
+    all_ok, reports = True, []
+    for name, ref in pairs:
+        ours = mine.get(name)
+        if ours is None or ref.shape != ours.shape:
+            print(f"FAIL: {name}: reference {ref.shape}, ours {None if ours is None else ours.shape}")
+            sys.exit(1)
+        nc = head.get("nc")
+        if ref.ndim == 3 and ref.shape[2] >= 6 and name == "output" and (meta.get("topk") or (not meta and ref.shape[2] == 6)):
+            ok, text = compare_detections(ours, ref)
+        elif name == "output" and ref.ndim == 3 and nc is not None and ref.shape[1] >= 4 + nc:
+            parts = [("boxes", slice(0, 4)), ("scores", slice(4, 4 + nc))] + ([("extras", slice(4 + nc, None))] if ref.shape[1] > 4 + nc else [])
+            ok, text = compare_dense(ours, ref, parts)
+        else:
+            ok, text = compare_dense(ours, ref, [("all", slice(None))])
+        all_ok &= ok
+        reports.append(f"{name} {list(ref.shape)}: {text}")
+    print(("ok: " if all_ok else "FAIL: ") + " | ".join(reports))
+    sys.exit(0 if all_ok else 1)
 
 
 if __name__ == "__main__":
