@@ -3,7 +3,7 @@ official config and writes the figures ModelGraph's zoo goldens compare against:
 from, repeats, parameters, module and printed arguments, each row's output shape(s), the totals
 (unfused and after Ultralytics' fuse()), model.info()'s layers/parameters/gradients, the BatchNorm eps and the head's strides.
 
-usage: REFENV/bin/python scripts/make-zoo-goldens.py OUT.json OFFICIAL.yaml OUR_CONFIG [--scale s] [--imgsz H,W] [--batch N]
+usage: REFENV/bin/python scripts/make-zoo-goldens.py OUT.json OFFICIAL.yaml OUR_CONFIG [--scale s] [--imgsz H,W] [--batch N] [--end2end]
 """
 import json
 import subprocess
@@ -23,6 +23,8 @@ def main():
         "scale": report.get("scale"),
         "imgsz": report["imgsz"],
         "batch": report["batch"],
+        # model.end2end = True: heads with one-to-one branches return the top-k
+        "end2end": "--end2end" in rest,
         "params": report["params"],
         "params_fused": report.get("params_fused"),
         "bn_eps": report["bn_eps"],

@@ -22,10 +22,13 @@ public enum ModuleRegistry {
         HGBlock.self,
         DWConv.self,
         ResNetLayer.self,
+        A2C2f.self,
         Segment.self,
         Pose.self,
         OBB.self,
         Classify.self,
+        SemanticSegment.self,
+        Depth.self,
     ]
 
     /// Every YAML name, in registry order.

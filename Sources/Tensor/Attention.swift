@@ -250,36 +250,45 @@ extension Tensor {
     /// per head softmax((q·scale)ᵀ k) over the N = H·W keys, then v · attnᵀ.
     /// Returns the attended values and v itself, both [B, heads·headDim, H, W].
     public static func positionalAttention(qkv: Tensor, heads: Int, keyDimension: Int, headDimension: Int,
-                                           scale: Float) -> (attended: Tensor, values: Tensor) {
+                                           scale: Float, areas: Int = 1) -> (attended: Tensor, values: Tensor) {
         let (batch, height, width) = (qkv.shape[0], qkv.shape[2], qkv.shape[3])
         let positions = height * width, perHead = 2 * keyDimension + headDimension
         precondition(qkv.shape[1] == heads * perHead, "qkv \(qkv.shape) for \(heads) heads of \(perHead)")
+        precondition(areas >= 1 && positions % areas == 0, "\(positions) positions in \(areas) areas")
         let outputShape = [batch, heads * headDimension, height, width]
         var attended = Tensor(shape: outputShape), values = Tensor(shape: outputShape)
         if positions == 0 { return (attended, values) }
-        var query = [Float](repeating: 0, count: keyDimension * positions)
-        var scores = [Float](repeating: 0, count: positions * positions)
+        // AAttn's areas: runs of consecutive positions (horizontal strips), each attending only
+        // within itself; channel rows keep their full stride, so an area is a column window
+        let span = positions / areas
+        var query = [Float](repeating: 0, count: keyDimension * span)
+        var scores = [Float](repeating: 0, count: span * span)
         qkv.storage.withUnsafeBufferPointer { source in
             attended.storage.withUnsafeMutableBufferPointer { output in
                 values.storage.withUnsafeMutableBufferPointer { valueOutput in
                     for task in 0..<(batch * heads) {
                         let n = task / heads, head = task % heads
                         let base = source.baseAddress! + (n * heads + head) * perHead * positions
-                        let (q, k, v) = (base, base + keyDimension * positions, base + 2 * keyDimension * positions)
                         let target = (n * heads + head) * headDimension * positions
-                        (valueOutput.baseAddress! + target).update(from: v, count: headDimension * positions)
-                        // PyTorch scales q before the product, so the rounding matches
-                        query.withUnsafeMutableBufferPointer { scaled in
-                            for i in 0..<(keyDimension * positions) { scaled[i] = q[i] * scale }
-                            scores.withUnsafeMutableBufferPointer { s in
-                                // scores[i, j] = Σ_d q[d, i] k[d, j]
-                                Gemm.multiply(m: positions, n: positions, k: keyDimension, a: scaled.baseAddress!, lda: positions,
-                                              transposeA: true, b: k, ldb: positions, c: s.baseAddress!, ldc: positions)
-                                softmaxRows(s.baseAddress!, rows: positions, width: positions)
-                                // out[c, i] = Σ_j v[c, j] scores[i, j]
-                                Gemm.multiply(m: headDimension, n: positions, k: positions, a: v, lda: positions,
-                                              b: s.baseAddress!, ldb: positions, transposeB: true,
-                                              c: output.baseAddress! + target, ldc: positions)
+                        (valueOutput.baseAddress! + target).update(from: base + 2 * keyDimension * positions, count: headDimension * positions)
+                        for area in 0..<areas {
+                            let offset = area * span
+                            let (q, k, v) = (base + offset, base + keyDimension * positions + offset, base + 2 * keyDimension * positions + offset)
+                            // PyTorch scales q before the product, so the rounding matches
+                            query.withUnsafeMutableBufferPointer { scaled in
+                                for d in 0..<keyDimension {
+                                    for i in 0..<span { scaled[d * span + i] = q[d * positions + i] * scale }
+                                }
+                                scores.withUnsafeMutableBufferPointer { s in
+                                    // scores[i, j] = Σ_d q[d, i] k[d, j]
+                                    Gemm.multiply(m: span, n: span, k: keyDimension, a: scaled.baseAddress!, lda: span,
+                                                  transposeA: true, b: k, ldb: positions, c: s.baseAddress!, ldc: span)
+                                    softmaxRows(s.baseAddress!, rows: span, width: span)
+                                    // out[c, i] = Σ_j v[c, j] scores[i, j]
+                                    Gemm.multiply(m: headDimension, n: span, k: span, a: v, lda: positions,
+                                                  b: s.baseAddress!, ldb: span, transposeB: true,
+                                                  c: output.baseAddress! + target + offset, ldc: positions)
+                                }
                             }
                         }
                     }

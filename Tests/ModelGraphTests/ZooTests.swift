@@ -22,6 +22,7 @@ struct ZooTests {
         var scale: String?
         var imgsz: [Int]
         var batch: Int
+        var end2end: Bool?
         var params: Int
         var params_fused: Int?
         var bn_eps: [Double]
@@ -58,7 +59,7 @@ struct ZooTests {
         let path = Paths.packageRoot.appendingPathComponent(golden.config).path
         let graph = try ModelGraph.build(yaml: String(contentsOfFile: path, encoding: .utf8), file: golden.config,
                                          options: BuildOptions(scale: golden.scale, imageHeight: golden.imgsz[0], imageWidth: golden.imgsz[1],
-                                                               batch: golden.batch))
+                                                               batch: golden.batch, endToEnd: golden.end2end ?? false))
         #expect(graph.errors.isEmpty, "\(graph.errors)")
         #expect(graph.parameterCount == golden.params)
         if let fused = golden.params_fused { #expect(graph.fusedParameterCount == fused) }
@@ -87,40 +88,67 @@ struct ZooTests {
     }
 
     /// The narrow models of Fixtures/zoo-parity, each holding every module of one issue.
-    static let parityModels = ["yolo-blocks", "yolo11-blocks", "rtdetr-blocks", "segment-head", "pose-head", "obb-head", "classify-head"]
+    static let parityModels = ["yolo-blocks", "yolo11-blocks", "rtdetr-blocks", "yolo12-blocks", "segment-head", "pose-head", "obb-head", "classify-head",
+                                "segment26-head", "pose26-head", "obb26-head", "dense-heads", "depth-head"]
 
     struct ParityCase: CustomTestStringConvertible, Sendable {
         var model: String
         var size: String
         var fused: Bool
-        var testDescription: String { "\(model) \(size)\(fused ? " fused" : "")" }
+        /// Through the one-to-one branches, with the top-k output (fixture folder `<size>-end2end`).
+        var endToEnd = false
+        var testDescription: String { "\(model) \(size)\(endToEnd ? " end2end" : "")\(fused ? " fused" : "")" }
+    }
+
+    static var parityCases: [ParityCase] {
+        parityModels.flatMap { model in
+            let path = Paths.fixtures.appendingPathComponent("zoo-parity/\(model).yaml").path
+            let endToEnd = ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").contains("\nend2end: True")
+            return ["64x64", "96x128"].flatMap { size in
+                [false, true].flatMap { fused in
+                    [ParityCase(model: model, size: size, fused: fused)] + (endToEnd ? [ParityCase(model: model, size: size, fused: fused, endToEnd: true)] : [])
+                }
+            }
+        }
     }
 
     @Test("forward parity with Ultralytics per part (boxes; scores) and at the head's inputs",
-          arguments: parityModels.flatMap { model in ["64x64", "96x128"].flatMap { size in [false, true].map { ParityCase(model: model, size: size, fused: $0) } } })
+          arguments: parityCases)
     func parity(_ parityCase: ParityCase) throws {
         let directory = Paths.fixtures.appendingPathComponent("zoo-parity")
         let model = parityCase.model
         let configPath = directory.appendingPathComponent("\(model).yaml").path
         let size = parityCase.size.split(separator: "x").compactMap { Int($0) }
         let graph = try ModelGraph.build(yaml: String(contentsOfFile: configPath, encoding: .utf8), file: configPath,
-                                         options: BuildOptions(imageHeight: size[0], imageWidth: size[1], batch: 2))
+                                         options: BuildOptions(imageHeight: size[0], imageWidth: size[1], batch: 2, endToEnd: parityCase.endToEnd))
         #expect(graph.errors.isEmpty, "\(graph.errors)")
         let weightsPath = directory.appendingPathComponent("\(model)/weights.safetensors").path
         let weights = try Weights.checked(SafeTensors.read(file: weightsPath), for: graph, file: weightsPath)
-        let input = try #require(SafeTensors.read(file: directory.appendingPathComponent("\(model)/\(parityCase.size)/input.safetensors").path)["images"])
-        let reference = try SafeTensors.read(file: directory.appendingPathComponent("\(model)/\(parityCase.size)/output.safetensors").path)
+        let folder = "\(model)/\(parityCase.size)\(parityCase.endToEnd ? "-end2end" : "")"
+        let input = try #require(SafeTensors.read(file: directory.appendingPathComponent("\(folder)/input.safetensors").path)["images"])
+        let reference = try SafeTensors.read(file: directory.appendingPathComponent("\(folder)/output.safetensors").path)
         let result = try InferencePlan(graph: graph, weights: weights, fuse: parityCase.fused).forward(input, keepAll: true)
 
         let head = try #require(graph.layers.last)
         // Ultralytics' eval output: (y, preds) for the Detect family, ((y, proto), preds) for
         // Segment, (probabilities, logits) for Classify
-        let keys = result.outputs.count > 1 ? result.outputs.indices.map { "output.0.\($0)" } : ["output.0"]
-        for (output, key) in zip(result.outputs, keys) {
+        // Segment, (probabilities, logits) for Classify; a plain tensor for Depth and SemanticSegment
+        let keys = result.outputs.count > 1 ? result.outputs.indices.map { "output.0.\($0)" } : [reference["output"] != nil ? "output" : "output.0"]
+        for (found, key) in zip(result.outputs, keys) {
+            var output = found
             let expected = try #require(reference[key], "\(key)")
             #expect(output.shape == expected.shape, "\(key)")
-            for (part, channels) in Self.parts(of: output, head: head.module, isFirst: key == keys[0]) {
-                let (mine, theirs) = (output.slice(axis: 1, channels), expected.slice(axis: 1, channels))
+            // the top-k [B, k, 6 + extra] has its parts along the last axis; rows whose scores
+            // tie to float rounding may come in another order (matched within 3 ranks), and the
+            // scores are also compared rank by rank
+            let axis = parityCase.endToEnd && key == keys[0] ? 2 : 1
+            if axis == 2 {
+                let scores = (output.slice(axis: 2, 4..<5), expected.slice(axis: 2, 4..<5))
+                #expect(scores.0.maxDifference(to: scores.1) <= ParityTests.relativeTolerance * scores.1.maxMagnitude, "scores by rank")
+                output = Self.matchingRows(output, to: expected)
+            }
+            for (part, channels) in Self.parts(of: output, head: head.module, isFirst: key == keys[0], endToEnd: parityCase.endToEnd) {
+                let (mine, theirs) = (output.slice(axis: axis, channels), expected.slice(axis: axis, channels))
                 let error = mine.maxDifference(to: theirs), bound = ParityTests.relativeTolerance * theirs.maxMagnitude
                 #expect(error <= bound, "\(key) \(part): max error \(error) > \(bound)")
             }
@@ -128,15 +156,47 @@ struct ZooTests {
         // a detection head's inputs as Ultralytics returns them in `feats`
         guard head.module is any DetectionHeadModule else { return }
         for (position, index) in head.from.enumerated() {
-            let (mine, theirs) = (try #require(result.layerOutputs[index]), try #require(reference["output.1.feats.\(position)"]))
+            let feats = reference["output.1.feats.\(position)"] ?? reference["output.1.one2many.feats.\(position)"]
+            let (mine, theirs) = (try #require(result.layerOutputs[index]), try #require(feats))
             #expect(mine.maxDifference(to: theirs) <= ParityTests.relativeTolerance * theirs.maxMagnitude, "layer \(index)")
         }
     }
 
+    /// `output`'s rows [B, k, width] reordered to follow `reference`'s: each reference row takes
+    /// the closest unused row of ours at most 3 ranks away (rows tied at the top-k's cut excepted).
+    static func matchingRows(_ output: Tensor, to reference: Tensor) -> Tensor {
+        let (batch, rows, width) = (output.shape[0], output.shape[1], output.shape[2])
+        var matched = output
+        for n in 0..<batch {
+            var used = Set<Int>()
+            for i in 0..<rows {
+                func distance(_ j: Int) -> Float {
+                    (0..<width).map { abs(output.storage[(n * rows + j) * width + $0] - reference.storage[(n * rows + i) * width + $0]) }.max() ?? 0
+                }
+                let candidates = (max(0, i - 3)...min(rows - 1, i + 3)).filter { !used.contains($0) }
+                guard let best = candidates.min(by: { (distance($0), $0 != i ? 1 : 0) < (distance($1), $1 != i ? 1 : 0) }) else { continue }
+                used.insert(best)
+                // at the top-k's cut, a pair whose score ties the last one kept to float rounding
+                // may be kept by one side and dropped by the other: such a row is not compared
+                let score = reference.storage[(n * rows + i) * width + 4], last = reference.storage[(n * rows + rows - 1) * width + 4]
+                let atCut = score - last <= ParityTests.relativeTolerance * abs(reference.storage[n * rows * width + 4]) && distance(best) > 0.01
+                for c in 0..<width {
+                    matched.storage[(n * rows + i) * width + c] = atCut ? reference.storage[(n * rows + i) * width + c] : output.storage[(n * rows + best) * width + c]
+                }
+            }
+        }
+        return matched
+    }
+
     /// The parts of a head's output that are compared each against its own max |ref|: a detection
     /// head's boxes (pixels), scores (0…1) and extras (mask coefficients, keypoints, angles) apart.
-    static func parts(of output: Tensor, head: any LayerModule, isFirst: Bool) -> [(String, Range<Int>)] {
+    static func parts(of output: Tensor, head: any LayerModule, isFirst: Bool, endToEnd: Bool) -> [(String, Range<Int>)] {
         guard isFirst, let detection = head as? any DetectionHeadModule else { return [("all", 0..<output.shape[1])] }
+        if endToEnd {
+            // rows [box, score, class, extra…]: classes must match exactly (a bound of 0 for them)
+            let width = output.shape[2]
+            return [("boxes", 0..<4), ("scores", 4..<5), ("classes", 5..<6)] + (width > 6 ? [("extras", 6..<width)] : [])
+        }
         let classes = detection.classCount, channels = output.shape[1]
         return [("boxes", 0..<4), ("scores", 4..<(4 + classes))] + (channels > 4 + classes ? [("extras", (4 + classes)..<channels)] : [])
     }

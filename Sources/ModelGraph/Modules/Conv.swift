@@ -48,6 +48,11 @@ public struct Conv: LayerModule, FoldsBatchNorm {
 
     public var outputChannels: [Int] { [conv.outputChannels] }
 
+    /// After `copy.deepcopy` of an enclosing module the copy shares one activation of its own.
+    mutating func renameSharedActivation(under owner: String) {
+        if let shared = sharedActivation { sharedActivation = "\(owner)/\(shared)" }
+    }
+
     public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
         visitor.child("conv", &conv)
         visitor.child("bn", &bn, absent: nil)

@@ -59,10 +59,11 @@ public struct BranchPair<Branch: Block>: Sendable {
     public var oneToOne: Branch?
     let usesOneToOne: Bool
 
-    init(_ branch: Branch, copied: Bool, usesOneToOne: Bool) {
+    /// `copy` is the one-to-one branch (`copy.deepcopy` of `branch`), nil without end2end.
+    init(_ branch: Branch, copy: Branch?, usesOneToOne: Bool) {
         oneToMany = branch
-        oneToOne = copied ? branch : nil
-        self.usesOneToOne = usesOneToOne && copied
+        oneToOne = copy
+        self.usesOneToOne = usesOneToOne && copy != nil
     }
 
     /// The branch inference uses (both exist until fusion removes the other).
@@ -121,8 +122,8 @@ public struct DetectionBranches: Sendable {
                                      [depthwiseConv(classWidth, classWidth, kernelSize: 3, epsilon: epsilon), Conv(classWidth, classWidth, epsilon: epsilon)]],
                              output: Conv2d(classWidth, classCount, kernelSize: 1))
         }, typeName: "ModuleList")
-        cv2 = BranchPair(boxes, copied: hasOneToOne, usesOneToOne: isEndToEnd)
-        cv3 = BranchPair(classes, copied: hasOneToOne, usesOneToOne: isEndToEnd)
+        cv2 = BranchPair(boxes, copy: hasOneToOne ? boxes.deepCopied(as: "one2one_cv2") : nil, usesOneToOne: isEndToEnd)
+        cv3 = BranchPair(classes, copy: hasOneToOne ? classes.deepCopied(as: "one2one_cv3") : nil, usesOneToOne: isEndToEnd)
         dfl = regressionMaximum > 1 ? DFL(bins: regressionMaximum) : nil
     }
 
@@ -133,12 +134,13 @@ public struct DetectionBranches: Sendable {
             HeadBranch(convs: [Conv(channels, width, kernelSize: 3, epsilon: epsilon), Conv(width, width, kernelSize: 3, epsilon: epsilon)],
                        output: outputs.map { Conv2d(width, $0, kernelSize: 1) })
         }, typeName: "ModuleList")
-        return BranchPair(branch, copied: hasOneToOne, usesOneToOne: isEndToEnd)
+        return BranchPair(branch, copy: hasOneToOne ? branch.deepCopied(as: "one2one_cv4") : nil, usesOneToOne: isEndToEnd)
     }
 
-    /// A branch pair of its own kind (Pose26's 1×1 keypoint convs), copied when the head is end2end.
+    /// A branch pair of its own kind without activations (Pose26's 1×1 keypoint convs), copied
+    /// when the head is end2end.
     func pair<Branch: Block>(_ branch: Branch) -> BranchPair<Branch> {
-        BranchPair(branch, copied: hasOneToOne, usesOneToOne: isEndToEnd)
+        BranchPair(branch, copy: hasOneToOne ? branch : nil, usesOneToOne: isEndToEnd)
     }
 
     /// Channels of the eval output per anchor without the head's extras (4 box values, nc scores),
@@ -285,6 +287,21 @@ public struct DetectionBranches: Sendable {
 
 /// An anchor (a cell centre, in cells) and its level's stride.
 typealias AnchorPoint = (x: Float, y: Float, stride: Float)
+
+extension Indexed where Item == HeadBranch {
+    /// `copy.deepcopy` of a branch list: the copy's Convs share one new activation instance of
+    /// their own instead of `Conv.default_act` (what Ultralytics' layer count sees).
+    func deepCopied(as name: String) -> Self {
+        var copy = self
+        for level in copy.items.indices {
+            for index in copy.items[level].convs.indices { copy.items[level].convs[index].renameSharedActivation(under: name) }
+            for pair in copy.items[level].pairs.indices {
+                for index in copy.items[level].pairs[pair].items.indices { copy.items[level].pairs[pair].items[index].renameSharedActivation(under: name) }
+            }
+        }
+        return copy
+    }
+}
 
 /// Flattens per-level maps [B, C, H, W] into one [B, C, ΣHW] (Ultralytics' `view(bs, C, -1)` + cat).
 func flattenedLevels(_ maps: [Feature], channels: Int) throws(LayerError) -> Feature {
