@@ -139,8 +139,8 @@ struct ZooTests {
             let expected = try #require(reference[key], "\(key)")
             #expect(output.shape == expected.shape, "\(key)")
             // the top-k [B, k, 6 + extra] has its parts along the last axis; rows whose scores
-            // tie to float rounding may come in another order (matched within 3 ranks), and the
-            // scores are also compared rank by rank
+            // tie to float rounding may come in another order (matched among their ties), and
+            // the scores are also compared rank by rank
             let axis = parityCase.endToEnd && key == keys[0] ? 2 : 1
             if axis == 2 {
                 let scores = (output.slice(axis: 2, 4..<5), expected.slice(axis: 2, 4..<5))
@@ -163,25 +163,27 @@ struct ZooTests {
     }
 
     /// `output`'s rows [B, k, width] reordered to follow `reference`'s: each reference row takes
-    /// the closest unused row of ours at most 3 ranks away (rows tied at the top-k's cut excepted).
+    /// the closest unused row of ours among those whose score ties with its own (rows tied with
+    /// the last kept score, which one side may drop at the cut, are not compared).
     static func matchingRows(_ output: Tensor, to reference: Tensor) -> Tensor {
         let (batch, rows, width) = (output.shape[0], output.shape[1], output.shape[2])
+        func row(_ tensor: Tensor, _ n: Int, _ i: Int) -> ArraySlice<Float> { tensor.storage[((n * rows + i) * width)..<((n * rows + i + 1) * width)] }
         var matched = output
         for n in 0..<batch {
+            let tie = ParityTests.relativeTolerance * abs(reference.storage[n * rows * width + 4])
+            let last = reference.storage[(n * rows + rows - 1) * width + 4]
             var used = Set<Int>()
             for i in 0..<rows {
-                func distance(_ j: Int) -> Float {
-                    (0..<width).map { abs(output.storage[(n * rows + j) * width + $0] - reference.storage[(n * rows + i) * width + $0]) }.max() ?? 0
-                }
-                let candidates = (max(0, i - 3)...min(rows - 1, i + 3)).filter { !used.contains($0) }
-                guard let best = candidates.min(by: { (distance($0), $0 != i ? 1 : 0) < (distance($1), $1 != i ? 1 : 0) }) else { continue }
-                used.insert(best)
-                // at the top-k's cut, a pair whose score ties the last one kept to float rounding
-                // may be kept by one side and dropped by the other: such a row is not compared
-                let score = reference.storage[(n * rows + i) * width + 4], last = reference.storage[(n * rows + rows - 1) * width + 4]
-                let atCut = score - last <= ParityTests.relativeTolerance * abs(reference.storage[n * rows * width + 4]) && distance(best) > 0.01
+                let wanted = row(reference, n, i)
+                func distance(_ j: Int) -> Float { zip(row(output, n, j), wanted).map { abs($0 - $1) }.max() ?? 0 }
+                // rows whose scores tie to within the tolerance may come in any order
+                let candidates = (0..<rows).filter { !used.contains($0) && abs(output.storage[(n * rows + $0) * width + 4] - wanted[wanted.startIndex + 4]) <= tie }
+                let best = candidates.min { distance($0) < distance($1) }
+                // at the top-k's cut a pair tied with the last one kept may be kept by one side only: not compared
+                let atCut = wanted[wanted.startIndex + 4] - last <= tie && (best.map { distance($0) > 0.01 } ?? true)
+                if let best, !atCut { used.insert(best) }
                 for c in 0..<width {
-                    matched.storage[(n * rows + i) * width + c] = atCut ? reference.storage[(n * rows + i) * width + c] : output.storage[(n * rows + best) * width + c]
+                    matched.storage[(n * rows + i) * width + c] = atCut || best == nil ? wanted[wanted.startIndex + c] : output.storage[(n * rows + best!) * width + c]
                 }
             }
         }
