@@ -25,7 +25,7 @@ struct ImageSize: ExpressibleByArgument, Sendable {
         self.width = width
     }
 
-    static var defaultValueDescription: String { "640" }
+    var defaultValueDescription: String { height == width ? "\(height)" : "\(height),\(width)" }
 }
 
 /// Options every model command shares.
