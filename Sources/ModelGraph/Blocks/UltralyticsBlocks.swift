@@ -100,6 +100,16 @@ func splitAndChain<Inner: FeatureBlock>(_ x: Feature, cv1: Conv, blocks: Indexed
     return try cv2(try .concatenate(pieces), pass)
 }
 
+/// SPPF's and A2C2f's forward: cv1, `steps` times `step` applied to the newest piece, every
+/// piece concatenated, cv2.
+func chainAndMerge(_ x: Feature, cv1: Conv, steps: Int, _ step: (Int, Feature) throws(LayerError) -> Feature, cv2: Conv,
+                   _ pass: Pass) throws(LayerError) -> Feature {
+    try requireFeatureMap(x.shape, channels: cv1.conv.inputChannels)
+    var pieces = [try cv1(x, pass)]
+    for index in 0..<steps { pieces.append(try step(index, pieces[pieces.count - 1])) }
+    return try cv2(try .concatenate(pieces), pass)
+}
+
 /// Ultralytics `Bottleneck(c1, c2, shortcut=True, g=1, k=(3, 3), e=0.5)`: two Convs, plus the
 /// input when `shortcut` and c1 == c2.
 public struct Bottleneck: FeatureBlock {
@@ -189,23 +199,41 @@ public struct CSPBottleneck: Block {
 
 /// Ultralytics `Attention(dim, num_heads=8, attn_ratio=0.5)`: a 1×1 Conv to per-head q, k
 /// (keyDim = int(headDim · attn_ratio) each) and v (headDim), attention over all positions, plus
-/// a depthwise 3×3 Conv of v as positional encoding, then a 1×1 Conv. No activations.
+/// a depthwise 3×3 Conv of v as positional encoding, then a 1×1 Conv. No activations. YOLO12's
+/// `AAttn(dim, num_heads, area=1)` is the same with keyDim = headDim, a 7×7 encoding, and
+/// attention only within each of `area` runs of consecutive positions (horizontal strips).
 public struct PositionalAttention: Block {
-    public var typeName: String { "Attention" }
+    public let typeName: String
     public let heads: Int
     public let headDimension: Int
     public let keyDimension: Int
+    /// AAttn's areas (1: every position attends to every other).
+    public let areas: Int
     public var qkv: Conv
     public var proj: Conv
     public var pe: Conv
 
     public init(_ channels: Int, heads: Int, attentionRatio: Double = 0.5, epsilon: Float) {
+        let headDimension = channels / heads
+        self.init("Attention", channels, heads: heads, keyDimension: Int(Double(headDimension) * attentionRatio), encodingKernel: 3,
+                  areas: 1, epsilon: epsilon)
+    }
+
+    /// `AAttn(dim, num_heads, area)`.
+    public init(areaAttention channels: Int, heads: Int, areas: Int, epsilon: Float) {
+        self.init("AAttn", channels, heads: heads, keyDimension: channels / heads, encodingKernel: 7, areas: max(areas, 1), epsilon: epsilon)
+    }
+
+    private init(_ typeName: String, _ channels: Int, heads: Int, keyDimension: Int, encodingKernel: Int, areas: Int, epsilon: Float) {
+        self.typeName = typeName
         self.heads = heads
+        self.areas = areas
         headDimension = channels / heads
-        keyDimension = Int(Double(headDimension) * attentionRatio)
-        qkv = Conv(channels, channels + 2 * keyDimension * heads, activation: .identity, epsilon: epsilon)
-        proj = Conv(channels, channels, activation: .identity, epsilon: epsilon)
-        pe = Conv(channels, channels, kernelSize: 3, groups: channels, activation: .identity, epsilon: epsilon)
+        self.keyDimension = keyDimension
+        let width = headDimension * heads
+        qkv = Conv(channels, width + 2 * keyDimension * heads, activation: .identity, epsilon: epsilon)
+        proj = Conv(width, channels, activation: .identity, epsilon: epsilon)
+        pe = Conv(width, width, kernelSize: encodingKernel, groups: width, activation: .identity, epsilon: epsilon)
     }
 
     public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
@@ -217,16 +245,21 @@ public struct PositionalAttention: Block {
     public func callAsFunction(_ x: Feature, _ pass: Pass) throws(LayerError) -> Feature {
         let qkvMap = try qkv(x, pass)
         let shape = x.shape
-        let positions = Double(shape[2] * shape[3])
-        // qᵀk and v·attnᵀ per head
-        pass.count(Double(shape[0] * heads) * positions * positions * Double(keyDimension + headDimension))
+        let positions = shape[2] * shape[3]
+        guard positions % areas == 0 else {
+            throw LayerError("AAttn splits the \(shape[2])×\(shape[3]) = \(positions) positions into \(areas) areas, which must divide them; choose an input size whose feature maps divide evenly",
+                             blame: .row)
+        }
+        let span = Double(positions / areas)
+        // qᵀk and v·attnᵀ per head and area
+        pass.count(Double(shape[0] * heads * areas) * span * span * Double(keyDimension + headDimension))
         let valueShape = [shape[0], heads * headDimension, shape[2], shape[3]]
         guard let tensor = qkvMap.tensor else {
             // the shape walk still visits pe and proj, so their multiply-adds and kernels are prepared
             return try proj(Feature(shape: valueShape) + pe(Feature(shape: valueShape), pass), pass)
         }
-        let (attended, values) = Tensor.positionalAttention(qkv: tensor, heads: heads, keyDimension: keyDimension,
-                                                            headDimension: headDimension, scale: Float(pow(Double(keyDimension), -0.5)))
+        let (attended, values) = Tensor.positionalAttention(qkv: tensor, heads: heads, keyDimension: keyDimension, headDimension: headDimension,
+                                                            scale: Float(pow(Double(keyDimension), -0.5)), areas: areas)
         return try proj(Feature(attended) + pe(Feature(values), pass), pass)
     }
 }

@@ -1,4 +1,3 @@
-import Foundation
 import ModelSpec
 import YAMLFrontEnd
 import Tensor
@@ -80,10 +79,7 @@ public struct A2C2f: LayerModule {
 
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
         let x = inputs[0]
-        try requireFeatureMap(x.shape, channels: cv1.conv.inputChannels)
-        var pieces = [try cv1(x, pass)]
-        for block in m.items { pieces.append(try block(pieces[pieces.count - 1], pass)) }
-        let y = try cv2(try .concatenate(pieces), pass)
+        let y = try chainAndMerge(x, cv1: cv1, steps: m.items.count, { index, piece throws(LayerError) in try m.items[index](piece, pass) }, cv2: cv2, pass)
         guard let gamma else { return [y] }
         return [x + y.map { $0.scaledPerChannel(scale: gamma.tensor.storage, shift: Array(repeating: 0, count: gamma.shape[0])) }]
     }
@@ -127,11 +123,11 @@ public struct A2C2f: LayerModule {
 /// MLP of two 1×1 Convs (dim → int(dim·mlp_ratio) → dim, the second linear).
 public struct AreaBlock: Block {
     public var typeName: String { "ABlock" }
-    public var attn: AreaAttention
+    public var attn: PositionalAttention
     public var mlp: Indexed<Conv>
 
     public init(_ channels: Int, heads: Int, mlpRatio: Double, areas: Int, epsilon: Float) {
-        attn = AreaAttention(channels, heads: heads, areas: areas, epsilon: epsilon)
+        attn = PositionalAttention(areaAttention: channels, heads: heads, areas: areas, epsilon: epsilon)
         let hidden = Int(Double(channels) * mlpRatio)
         mlp = Indexed([Conv(channels, hidden, epsilon: epsilon), Conv(hidden, channels, activation: .identity, epsilon: epsilon)])
     }
@@ -144,54 +140,5 @@ public struct AreaBlock: Block {
     public func callAsFunction(_ x: Feature, _ pass: Pass) throws(LayerError) -> Feature {
         let y = x + (try attn(x, pass))
         return y + (try mlp.items[1](mlp.items[0](y, pass), pass))
-    }
-}
-
-/// Ultralytics `AAttn(dim, num_heads, area=1)`: a linear 1×1 Conv to per-head q, k, v (headDim =
-/// dim // heads each), attention within each of `area` runs of consecutive positions (all of
-/// them when area ≤ 1), plus a depthwise 7×7 Conv of v, then a linear 1×1 Conv.
-public struct AreaAttention: Block {
-    public var typeName: String { "AAttn" }
-    public let heads: Int
-    public let headDimension: Int
-    public let areas: Int
-    public var qkv: Conv
-    public var proj: Conv
-    public var pe: Conv
-
-    public init(_ channels: Int, heads: Int, areas: Int, epsilon: Float) {
-        self.heads = heads
-        self.areas = areas
-        headDimension = channels / heads
-        let width = headDimension * heads
-        qkv = Conv(channels, 3 * width, activation: .identity, epsilon: epsilon)
-        proj = Conv(width, channels, activation: .identity, epsilon: epsilon)
-        pe = Conv(width, width, kernelSize: 7, padding: 3, groups: width, activation: .identity, epsilon: epsilon)
-    }
-
-    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
-        visitor.child("qkv", &qkv)
-        visitor.child("proj", &proj)
-        visitor.child("pe", &pe)
-    }
-
-    public func callAsFunction(_ x: Feature, _ pass: Pass) throws(LayerError) -> Feature {
-        let qkvMap = try qkv(x, pass)
-        let shape = x.shape
-        let positions = shape[2] * shape[3], areas = max(self.areas, 1)
-        guard positions % areas == 0 else {
-            throw LayerError("AAttn splits the \(shape[2])×\(shape[3]) = \(positions) positions into \(areas) areas, which must divide them; choose an input size whose feature maps divide evenly",
-                             blame: .row)
-        }
-        let span = Double(positions / areas)
-        // qᵀk and v·attnᵀ per head and area
-        pass.count(Double(shape[0] * heads * areas) * span * span * Double(2 * headDimension))
-        let valueShape = [shape[0], heads * headDimension, shape[2], shape[3]]
-        guard let tensor = qkvMap.tensor else {
-            return try proj(Feature(shape: valueShape) + pe(Feature(shape: valueShape), pass), pass)
-        }
-        let (attended, values) = Tensor.positionalAttention(qkv: tensor, heads: heads, keyDimension: headDimension, headDimension: headDimension,
-                                                            scale: Float(pow(Double(headDimension), -0.5)), areas: areas)
-        return try proj(Feature(attended) + pe(Feature(values), pass), pass)
     }
 }

@@ -79,6 +79,11 @@ public struct BranchPair<Branch: Block>: Sendable {
 
     mutating func visitOneToMany<V: BlockVisitor>(_ name: String, _ visitor: inout V) { visitor.child(name, &oneToMany, absent: nil) }
     mutating func visitOneToOne<V: BlockVisitor>(_ name: String, _ visitor: inout V) { visitor.child("one2one_" + name, &oneToOne, absent: nil) }
+    /// `name` then `one2one_<name>`, for a branch the head registers after its Detect branches.
+    mutating func visitBoth<V: BlockVisitor>(_ name: String, _ visitor: inout V) {
+        visitOneToMany(name, &visitor)
+        visitOneToOne(name, &visitor)
+    }
 }
 
 /// What every Detect-family head shares: box (`cv2`) and class (`cv3`) branches per level, `dfl`,

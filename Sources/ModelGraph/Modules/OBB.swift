@@ -35,8 +35,7 @@ public struct OBB: DetectionHeadModule {
 
     public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
         core.visit(&visitor)
-        cv4.visitOneToMany("cv4", &visitor)
-        cv4.visitOneToOne("cv4", &visitor)
+        cv4.visitBoth("cv4", &visitor)
     }
 
     public mutating func fuse() {

@@ -54,8 +54,7 @@ public struct Pose: DetectionHeadModule {
 
     public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
         core.visit(&visitor)
-        cv4.visitOneToMany("cv4", &visitor)
-        cv4.visitOneToOne("cv4", &visitor)
+        cv4.visitBoth("cv4", &visitor)
         visitor.child("flow_model", &flowModel, absent: nil)
         kpts?.visitOneToMany("cv4_kpts", &visitor)
         sigma?.visitOneToMany("cv4_sigma", &visitor)

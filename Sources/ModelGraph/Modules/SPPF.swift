@@ -46,10 +46,7 @@ public struct SPPF: LayerModule {
 
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
         let x = inputs[0]
-        try requireFeatureMap(x.shape, channels: cv1.conv.inputChannels)
-        var pieces = [try cv1(x, pass)]
-        for _ in 0..<poolCount { pieces.append(try m(pieces[pieces.count - 1])) }
-        let y = try cv2(try .concatenate(pieces), pass)
+        let y = try chainAndMerge(x, cv1: cv1, steps: poolCount, { _, piece throws(LayerError) in try m(piece) }, cv2: cv2, pass)
         return [adds ? y + x : y]
     }
 }

@@ -42,8 +42,7 @@ public struct Segment: DetectionHeadModule {
     public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
         core.visit(&visitor)
         visitor.child("proto", &proto)
-        cv4.visitOneToMany("cv4", &visitor)
-        cv4.visitOneToOne("cv4", &visitor)
+        cv4.visitBoth("cv4", &visitor)
     }
 
     public mutating func fuse() {
