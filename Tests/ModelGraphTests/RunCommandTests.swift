@@ -33,6 +33,29 @@ struct RunCommandTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["y.safetensors"])
     }
 
+    @Test("a Segment head's run writes `output` and `proto`, equal to Ultralytics' (y, proto)")
+    func segmentWritesPrototypes() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let fixture = Paths.fixtures.appendingPathComponent("zoo-parity")
+        let output = directory.appendingPathComponent("y.safetensors").path
+        let result = try runCLI(["run", fixture.appendingPathComponent("segment-head.yaml").path,
+                                 "--weights", fixture.appendingPathComponent("segment-head/weights.safetensors").path,
+                                 "--input", fixture.appendingPathComponent("segment-head/64x64/input.safetensors").path,
+                                 "--output", output, "--threads", "1"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("output [2, 15, 84]  min ") && result.stdout.contains("proto [2, 6, 16, 16]  min "), "\(result.stdout)")
+        let written = try SafeTensors.read(file: output)
+        let reference = try SafeTensors.read(file: fixture.appendingPathComponent("segment-head/64x64/output.safetensors").path)
+        #expect(Set(written.keys) == ["output", "proto"])
+        for (name, key) in [("output", "output.0.0"), ("proto", "output.0.1")] {
+            let (mine, theirs) = (try #require(written[name]), try #require(reference[key]))
+            #expect(mine.shape == theirs.shape)
+            // the prototypes alone; the detections' parts are compared by the zoo parity test
+            if name == "proto" { #expect(mine.maxDifference(to: theirs) <= ParityTests.relativeTolerance * theirs.maxMagnitude) }
+        }
+    }
+
     @Test("run without weights initialises from the seed, deterministically")
     func seededInitialisation() throws {
         let first = try runCLI(["run", Self.config, "--imgsz", "64", "--seed", "5"])
