@@ -155,8 +155,15 @@ extension ModelGraph {
         builder.resolveLayers()
         builder.inferShapes()
         builder.assignStrides()
+        var warnings = spec.warnings
+        let hasOneToOne = builder.layers.contains { ($0.module as? any DetectionHeadModule)?.core.hasOneToOne == true }
+        if options.endToEnd && !hasOneToOne && builder.diagnostics.isEmpty {
+            // Ultralytics' Detect.end2end setter warns the same way
+            warnings.append(Diagnostic(.warning, file: spec.file, location: nil,
+                                       message: "--end2end: the model has no one-to-one head (a Detect-family head with `end2end: True`); using the one-to-many outputs"))
+        }
         return ModelGraph(spec: spec, options: options, scale: factors.chosen, scaleNote: factors.note,
-                          layers: builder.layers, diagnostics: spec.warnings + builder.diagnostics)
+                          layers: builder.layers, diagnostics: warnings + builder.diagnostics)
     }
 }
 
