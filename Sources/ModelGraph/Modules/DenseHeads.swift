@@ -16,18 +16,20 @@ public struct SemanticSegment: LayerModule {
     public var typeName: String { "SemanticSegment" }
     public var classifier: HeadBranch
     public var auxHead: HeadBranch?
+    let classCount: Int
     let inputChannels: [Int]
 
     public init(_ context: LayerContext) throws(LayerError) {
         inputChannels = context.inputChannels
-        let (classes, epsilon, width) = (context.arguments.int("classCount"), context.batchNormEpsilon, context.inputChannels[0])
+        classCount = context.arguments.int("classCount")
+        let (classes, epsilon, width) = (classCount, context.batchNormEpsilon, context.inputChannels[0])
         classifier = HeadBranch(convs: [Conv(width, width, kernelSize: 3, epsilon: epsilon)], output: Conv2d(width, classes, kernelSize: 1))
         if inputChannels.count > 1 {
             auxHead = HeadBranch(convs: [Conv(inputChannels[1], width, kernelSize: 3, epsilon: epsilon)], output: Conv2d(width, classes, kernelSize: 1))
         }
     }
 
-    public var outputChannels: [Int] { [classifier.output?.outputChannels ?? 0] }
+    public var outputChannels: [Int] { [classCount] }
 
     public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
         visitor.child("classifier", &classifier)

@@ -27,7 +27,7 @@ public struct Detect: DetectionHeadModule {
 
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
         let raw = try core.raw(inputs, pass)
-        return [core.output(raw, extras: nil, extraChannels: 0)]
+        return [core.output(raw)]
     }
 }
 
@@ -210,19 +210,25 @@ public struct DetectionBranches: Sendable {
     }
 
     /// `_inference` and, end to end, `postprocess`: `[B, 4 + nc + extra, A]` (boxes, sigmoid
-    /// scores, then `extras` as the head made them), or the top-k `[B, k, 6 + extra]`. `decode`
-    /// turns the [B, 4, A] distances into boxes in input pixels (default `dist2bbox`, xywh except
-    /// end to end, as Ultralytics' `decode_bboxes`).
-    func output(_ raw: Raw, extras: Tensor?, extraChannels: Int,
-                decode: ((_ distances: Tensor, _ points: [AnchorPoint]) -> Tensor)? = nil) -> Feature {
+    /// scores, then the head's `extras` after `decodeExtras`), or the top-k `[B, k, 6 + extra]`.
+    /// `decodeBoxes` turns the [B, 4, A] distances into boxes in input pixels given the decoded
+    /// extras (OBB's angles; default `dist2bbox`, xywh except end to end, as Ultralytics' `decode_bboxes`). The
+    /// anchors are made once for both.
+    func output(_ raw: Raw, extras: Feature? = nil, extraChannels: Int = 0,
+                decodeExtras: ((_ extras: Tensor, _ points: [AnchorPoint]) -> Tensor)? = nil,
+                decodeBoxes: ((_ distances: Tensor, _ extras: Tensor, _ points: [AnchorPoint]) -> Tensor)? = nil) -> Feature {
         let (batch, anchors) = (raw.batch, raw.anchors)
         let shape = isEndToEnd ? [batch, min(DetectionBranches.maximumDetections, anchors), 6 + extraChannels]
                                : [batch, 4 + classCount + extraChannels, anchors]
-        guard let distances = raw.distances.tensor, let logits = raw.logits.tensor else { return Feature(shape: shape) }
+        guard let distances = raw.distances.tensor, let logits = raw.logits.tensor, extras == nil || extras?.tensor != nil else {
+            return Feature(shape: shape)
+        }
         let points = anchorPoints(raw)
-        let boxes = decode?(distances, points) ?? DetectionBranches.boxes(distances: distances, points: points, xywh: !isEndToEnd)
+        let decodedExtras = extras?.tensor.map { encoded in decodeExtras?(encoded, points) ?? encoded }
+        let boxes = decodeBoxes.flatMap { decode in decodedExtras.map { decode(distances, $0, points) } }
+            ?? DetectionBranches.boxes(distances: distances, points: points, xywh: !isEndToEnd)
         var parts = [boxes, logits.activated(.sigmoid)]
-        if let extras { parts.append(extras) }
+        if let decodedExtras { parts.append(decodedExtras) }
         let decoded = Tensor.concatenate(parts, axis: 1)
         return Feature(isEndToEnd ? DetectionBranches.topK(decoded, classes: classCount, count: shape[1]) : decoded)
     }

@@ -46,10 +46,10 @@ public struct OBB: DetectionHeadModule {
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
         let raw = try core.raw(inputs, pass)
         let logits = try core.extras(cv4.active, inputs, channels: 1, pass)
-        let angles = typeName == "OBB26" ? logits.tensor : logits.tensor?.map { (1 / (1 + Foundation.exp(-$0)) - 0.25) * Float.pi }
-        return [core.output(raw, extras: angles, extraChannels: 1) { distances, points in
-            OBB.rotatedBoxes(distances: distances, angles: angles!, points: points)
-        }]
+        let isRaw = typeName == "OBB26"
+        return [core.output(raw, extras: logits, extraChannels: 1,
+                            decodeExtras: { logits, _ in isRaw ? logits : logits.map { (1 / (1 + Foundation.exp(-$0)) - 0.25) * Float.pi } },
+                            decodeBoxes: OBB.rotatedBoxes)]
     }
 
     /// `dist2rbox` × stride: the box centre offset (r − l, b − t)/2 rotated by the angle, plus the

@@ -80,10 +80,8 @@ public struct Pose: DetectionHeadModule {
             let trunk = try branch.items[level](input, pass)
             if let kpts { maps.append(try kpts.active.items[level](trunk, pass)) } else { maps.append(trunk) }
         }
-        let encoded = try flattenedLevels(maps, channels: values)
-        let points = encoded.tensor == nil ? [] : core.anchorPoints(raw)
-        let decoded = encoded.tensor.map { decodeKeypoints($0, points: points) }
-        return [core.output(raw, extras: decoded, extraChannels: values)]
+        return [core.output(raw, extras: try flattenedLevels(maps, channels: values), extraChannels: values,
+                            decodeExtras: decodeKeypoints)]
     }
 
     /// `kpts_decode` (not exported): x, y around the anchor times its stride, visibility sigmoid.

@@ -53,7 +53,7 @@ public struct Segment: DetectionHeadModule {
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
         let raw = try core.raw(inputs, pass)
         let coefficients = try core.extras(cv4.active, inputs, channels: maskCount, pass)
-        let predictions = core.output(raw, extras: coefficients.tensor, extraChannels: maskCount)
+        let predictions = core.output(raw, extras: coefficients, extraChannels: maskCount)
         return [predictions, try proto(inputs, pass)]
     }
 
@@ -80,9 +80,10 @@ public struct Segment: DetectionHeadModule {
             }
         }
 
+        /// The case's own fuse (the Fuser sees the case's children, not the case's block).
         public mutating func fuse() {
             if case .levels(var block) = self {
-                block.semseg = nil  // Proto26.fuse: the semantic branch only trains
+                block.fuse()
                 self = .levels(block)
             }
         }
@@ -142,6 +143,9 @@ public struct Proto26: Block {
         semseg = HeadBranch(convs: [Conv(channels[0], hidden, kernelSize: 3, epsilon: epsilon), Conv(hidden, hidden, kernelSize: 3, epsilon: epsilon)],
                             output: Conv2d(hidden, classes, kernelSize: 1))
     }
+
+    /// `Proto26.fuse`: the semantic branch only trains.
+    public mutating func fuse() { semseg = nil }
 
     public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
         base.visit(&visitor)  // a subclass: Proto's children come first under the same names
