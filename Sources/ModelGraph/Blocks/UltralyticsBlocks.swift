@@ -100,6 +100,26 @@ func splitAndChain<Inner: FeatureBlock>(_ x: Feature, cv1: Conv, blocks: Indexed
     return try cv2(try .concatenate(pieces), pass)
 }
 
+/// Ultralytics' cross-stage modules (C2, C2f, C3k2, C2PSA, SPPF, A2C2f): a 1×1 Conv `cv1`, the
+/// inner blocks `m`, and a merging 1×1 Conv `cv2` whose width is the module's output; PyTorch
+/// registers them cv1, cv2, m.
+public protocol CrossStageModule: LayerModule {
+    associatedtype Inner: Block
+    var cv1: Conv { get set }
+    var cv2: Conv { get set }
+    var m: Inner { get set }
+}
+
+extension CrossStageModule {
+    public var outputChannels: [Int] { [cv2.conv.outputChannels] }
+
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        visitor.child("cv1", &cv1)
+        visitor.child("cv2", &cv2)
+        visitor.child("m", &m)
+    }
+}
+
 /// SPPF's and A2C2f's forward: cv1, `steps` times `step` applied to the newest piece, every
 /// piece concatenated, cv2.
 func chainAndMerge(_ x: Feature, cv1: Conv, steps: Int, _ step: (Int, Feature) throws(LayerError) -> Feature, cv2: Conv,

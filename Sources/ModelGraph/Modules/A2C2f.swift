@@ -7,7 +7,7 @@ import Tensor
 /// it — each two ABlocks (area attention + MLP) with `a2`, else a C3k — every piece concatenated
 /// and merged by a 1×1 Conv; with `a2` and `residual`, the input plus γ·output (γ per channel).
 /// parse_model appends `residual=True, mlp_ratio=1.2` at scales l and x and clears `legacy`.
-public struct A2C2f: LayerModule {
+public struct A2C2f: CrossStageModule {
     public static let names = ["A2C2f"]
     public static let signature = Signature([
         .init("c2", "outputChannels", .int(min: 1)),
@@ -67,8 +67,6 @@ public struct A2C2f: LayerModule {
         }
         m = Indexed(Array(repeating: block, count: context.repeats), typeName: "ModuleList")
     }
-
-    public var outputChannels: [Int] { [cv2.conv.outputChannels] }
 
     public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
         visitor.parameter("gamma", &gamma)

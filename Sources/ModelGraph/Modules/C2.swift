@@ -3,7 +3,7 @@ import Tensor
 
 /// Ultralytics `C2(c1, c2, n=1, shortcut=True, g=1, e=0.5)`: a 1×1 Conv split in two halves,
 /// `n` Bottlenecks on the first, concatenated with the second and merged by a 1×1 Conv.
-public struct C2: LayerModule {
+public struct C2: CrossStageModule {
     public static let names = ["C2"]
     public static let signature = Signature([
         .init("c2", "outputChannels", .int(min: 1)),
@@ -30,14 +30,6 @@ public struct C2: LayerModule {
         m = Indexed(Array(repeating: Bottleneck(hidden, hidden, shortcut: arguments.bool("shortcut"), groups: arguments.int("groups"),
                                                 expansion: 1.0, epsilon: epsilon),
                           count: context.repeats))
-    }
-
-    public var outputChannels: [Int] { [cv2.conv.outputChannels] }
-
-    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
-        visitor.child("cv1", &cv1)
-        visitor.child("cv2", &cv2)
-        visitor.child("m", &m)
     }
 
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {

@@ -3,7 +3,7 @@ import Tensor
 
 /// Ultralytics `C2PSA(c1, c2, n=1, e=0.5)`: a 1×1 Conv split in two halves, `n` PSABlocks on
 /// the second, both halves concatenated and merged by a 1×1 Conv. Needs c1 == c2.
-public struct C2PSA: LayerModule {
+public struct C2PSA: CrossStageModule {
     public static let names = ["C2PSA"]
     public static let signature = Signature([
         .init("c2", "outputChannels", .int(min: 1)),
@@ -29,14 +29,6 @@ public struct C2PSA: LayerModule {
         cv1 = Conv(input, 2 * hidden, epsilon: epsilon)
         cv2 = Conv(2 * hidden, input, epsilon: epsilon)
         m = Indexed(Array(repeating: PSABlock(hidden, heads: max(hidden / 64, 1), epsilon: epsilon), count: context.repeats))
-    }
-
-    public var outputChannels: [Int] { [cv2.conv.outputChannels] }
-
-    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
-        visitor.child("cv1", &cv1)
-        visitor.child("cv2", &cv2)
-        visitor.child("m", &m)
     }
 
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {

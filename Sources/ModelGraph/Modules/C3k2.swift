@@ -5,7 +5,7 @@ import Tensor
 /// Ultralytics `C3k2(c1, c2, n=1, c3k=False, e=0.5, attn=False, g=1, shortcut=True)`: C2f's
 /// split-and-chain with each inner block a Bottleneck, a C3k (`c3k`), or a Bottleneck followed
 /// by a PSABlock (`attn`). parse_model sets `c3k` at scales m, l and x and clears `legacy`.
-public struct C3k2: LayerModule {
+public struct C3k2: CrossStageModule {
     public static let names = ["C3k2"]
     public static let signature = Signature([
         .init("c2", "outputChannels", .int(min: 1)),
@@ -50,14 +50,6 @@ public struct C3k2: LayerModule {
             block = .bottleneck(Bottleneck(hidden, hidden, shortcut: shortcut, groups: groups, epsilon: epsilon))
         }
         m = Indexed(Array(repeating: block, count: context.repeats), typeName: "ModuleList")
-    }
-
-    public var outputChannels: [Int] { [cv2.conv.outputChannels] }
-
-    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
-        visitor.child("cv1", &cv1)
-        visitor.child("cv2", &cv2)
-        visitor.child("m", &m)
     }
 
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {

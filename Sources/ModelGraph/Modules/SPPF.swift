@@ -5,7 +5,7 @@ import Tensor
 /// max-pools (stride 1, same size), all concatenated and merged by a 1×1 Conv; plus the input
 /// when `shortcut` and c1 == c2. Since 8.4 `cv1` is linear, except in legacy rows of at most
 /// [c2, k] where parse_model gives it back the SiLU.
-public struct SPPF: LayerModule {
+public struct SPPF: CrossStageModule {
     public static let names = ["SPPF"]
     public static let signature = Signature([
         .init("c2", "outputChannels", .int(min: 1)),
@@ -34,14 +34,6 @@ public struct SPPF: LayerModule {
         cv2 = Conv(hidden * (poolCount + 1), output, epsilon: epsilon)
         m = MaxPool2d(kernelSize: kernelSize, stride: 1, padding: kernelSize / 2)
         adds = arguments.bool("shortcut") && input == output
-    }
-
-    public var outputChannels: [Int] { [cv2.conv.outputChannels] }
-
-    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
-        visitor.child("cv1", &cv1)
-        visitor.child("cv2", &cv2)
-        visitor.child("m", &m)
     }
 
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
