@@ -80,25 +80,41 @@ extension Tensor {
         return out
     }
 
-    /// A 1×1 convolution as one GEMM per image, out[O, H·W] = W[O, C] · x[C, H·W], straight on
-    /// the NCHW planes, then bias and activation in one pass per plane — no layout change.
+    /// A 1×1 convolution as GEMMs straight on the NCHW planes, out[O, H·W] = W[O, C] · x[C, H·W]
+    /// — no layout change. The positions are cut into column blocks, one single-threaded GEMM
+    /// each, and bias and activation run on a block while it is still in cache (a separate pass
+    /// over the whole output cost ~5 % of a YOLOv8n forward).
     func pointwiseConv2d(weight: Tensor, bias: Tensor?, activation: Activation) -> Tensor {
         let (batch, inputChannels, height, width) = (shape[0], shape[1], shape[2], shape[3])
         let outputChannels = weight.shape[0], positions = height * width
-        var out = Tensor(shape: [batch, outputChannels, height, width]) { out in
+        // blocks of ≤ 256 KB of output, a multiple of 16 columns, at least 4 per thread when the map allows
+        let cacheColumns = max(64, (65536 / max(outputChannels, 1)) & ~15)
+        let spread = (positions + 4 * Threads.count - 1) / (4 * Threads.count)
+        let blockWidth = max(16, min(cacheColumns, (spread + 15) & ~15))
+        let blocks = (positions + blockWidth - 1) / blockWidth
+        let biases = bias?.storage ?? [Float](repeating: 0, count: outputChannels)
+        return Tensor(shape: [batch, outputChannels, height, width]) { out in
             guard let destination = out.baseAddress, positions > 0 else { return }
             storage.withUnsafeBufferPointer { input in
                 weight.storage.withUnsafeBufferPointer { weights in
-                    for n in 0..<batch {
-                        Gemm.multiply(m: outputChannels, n: positions, k: inputChannels, a: weights.baseAddress!, lda: inputChannels,
-                                      b: input.baseAddress! + n * inputChannels * positions, ldb: positions,
-                                      c: destination + n * outputChannels * positions, ldc: positions)
+                    biases.withUnsafeBufferPointer { shifts in
+                        Threads.parallelFor(batch * blocks) { chunk in
+                            let (n, start) = (chunk / blocks, (chunk % blocks) * blockWidth)
+                            let columns = min(blockWidth, positions - start)
+                            let block = destination + n * outputChannels * positions + start
+                            Gemm.multiply(m: outputChannels, n: columns, k: inputChannels, a: weights.baseAddress!, lda: inputChannels,
+                                          b: input.baseAddress! + n * inputChannels * positions + start, ldb: positions,
+                                          c: block, ldc: positions)
+                            for o in 0..<outputChannels {
+                                let row = block + o * positions, shift = shifts[o]
+                                for i in 0..<columns { row[i] += shift }
+                                activation.apply(row, count: columns)
+                            }
+                        }
                     }
                 }
             }
         }
-        out.addChannelBias(bias, activation: activation)
-        return out
     }
 
     /// One output channel per input channel (groups = channels), as a direct loop.
