@@ -47,18 +47,20 @@ let package = Package(
                        providers: [.apt(["libdnnl-dev"])]),
         .target(name: "Tensor", dependencies: ["CDNNL"], swiftSettings: vectorSettings, linkerSettings: [.linkedLibrary("m")]),
         .target(name: "ModelSpec", dependencies: ["YAMLFrontEnd"]),
+        // PyTorch checkpoints (.pt): the zip archive, an inert pickle machine, Ultralytics' layout
+        .target(name: "Checkpoint", dependencies: ["Tensor"]),
         // rounding (Double.rounded) calls libm; Foundation-free targets must link it themselves
         .target(name: "ModelGraph", dependencies: ["ModelSpec", "Tensor"], swiftSettings: vectorSettings, linkerSettings: [.linkedLibrary("m")]),
         .executableTarget(
             name: "ModelGraphCLI",
-            dependencies: ["ModelGraph", "ModelSpec", "Tensor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["ModelGraph", "ModelSpec", "Tensor", "Checkpoint", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             // the official architectures, so `modelgraph summary yolo11n.yaml` needs no file (configs/ultralytics links here)
             resources: [.copy("Architectures")]),
         .executableTarget(name: "KernelBench", dependencies: ["Tensor"], path: "examples/KernelBench", swiftSettings: vectorSettings),
         .executableTarget(name: "BuildFromString", dependencies: ["ModelGraph"], path: "examples/BuildFromString"),
         .testTarget(
             name: "ModelGraphTests",
-            dependencies: ["ModelGraph", "ModelSpec", "YAMLFrontEnd", "Tensor", "ModelGraphCLI"],
+            dependencies: ["ModelGraph", "ModelSpec", "YAMLFrontEnd", "Tensor", "Checkpoint", "ModelGraphCLI"],
             resources: [.copy("Fixtures")]),
     ]
 )

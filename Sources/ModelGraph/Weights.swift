@@ -47,6 +47,37 @@ public enum Weights {
         return tensors.filter { declared.contains($0.key) }
     }
 
+    /// The eps of every BatchNorm the graph declares, by key prefix (`model.0.bn`), as the
+    /// builder's rule set them (1e-3 in detection-family models, PyTorch's 1e-5 otherwise).
+    public static func normEpsilons(for graph: ModelGraph) -> [String: Float] {
+        var all: [String: Float] = [:]
+        for layer in graph.layers {
+            for (instance, prefix) in zip(layer.instances, layer.instancePrefixes) {
+                var copy = instance
+                var walk = NormEpsilonWalk(prefix: prefix)
+                copy.visit(&walk)
+                all.merge(walk.epsilons) { first, _ in first }
+            }
+        }
+        return all
+    }
+
+    /// Makes the graph's norms compute with another eps without rebuilding them: running_var +
+    /// (eps_wanted − eps_graph), so that var + eps comes out as in the file's model. Returns the
+    /// prefixes changed.
+    public static func adjustNormEpsilons(_ tensors: inout [String: Tensor], wanted: [String: Double], graph: ModelGraph) -> [String] {
+        var changed: [String] = []
+        for (prefix, graphEpsilon) in normEpsilons(for: graph).sorted(by: { $0.key < $1.key }) {
+            guard let target = wanted[prefix], var variance = tensors[prefix + ".running_var"] else { continue }
+            let shift = Float(target) - graphEpsilon
+            guard abs(shift) > graphEpsilon * 1e-6 else { continue }
+            for index in variance.storage.indices { variance.storage[index] += shift }
+            tensors[prefix + ".running_var"] = variance
+            changed.append(prefix)
+        }
+        return changed
+    }
+
     /// A deterministic initialisation following PyTorch's default schemes, as each block declares
     /// them: Conv2d and Linear weights and biases uniform in ±1/√fan_in, norms weight 1 bias 0
     /// (running var 1), attention input projections Xavier-uniform with zero biases, embeddings

@@ -35,8 +35,8 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         execution.configureThreads()
-        let graph = try model.loadRunnableGraph()
-        let plan = try execution.plan(for: graph, seed: 0)
+        let (graph, checkpoint) = try model.loadRunnableModel()
+        let plan = try execution.plan(for: graph, checkpoint: checkpoint, seed: 0)
         let input = randomImage(shape: graph.inputShape, seed: 0)
         var times = [Double]()
         var layerTimes = [[Double]](repeating: [], count: graph.layers.count)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoint
 import Foundation
 import ModelGraph
 import enum ModelSpec.Limits
@@ -30,7 +31,7 @@ struct ImageSize: ExpressibleByArgument, Sendable {
 
 /// Options every model command shares.
 struct ModelOptions: ParsableArguments {
-    @Argument(help: "The model YAML file.")
+    @Argument(help: "The model: a YAML file, an official architecture name (yolo11n.yaml), or an Ultralytics .pt checkpoint (its own YAML and weights).")
     var config: String
 
     @Option(help: "Scale from the file's `scales:` (default: the first one listed).")
@@ -64,18 +65,37 @@ struct ModelOptions: ParsableArguments {
     /// reads the package's own YAML; the scale comes from --scale, else from the name as
     /// Ultralytics reads it (`yolov8s.yaml` → s), else the file's first.
     func loadGraph() throws -> ModelGraph {
-        let source = try ModelSource.resolve(config)
+        try loadModel().graph
+    }
+
+    /// The graph, and the checkpoint when the model is a `.pt` (built from the YAML it carries,
+    /// at the scale it was trained at unless --scale says otherwise).
+    func loadModel() throws -> (graph: ModelGraph, checkpoint: UltralyticsCheckpoint?) {
+        var checkpoint: UltralyticsCheckpoint?
+        let source: ModelSource
+        var name = URL(fileURLWithPath: config).deletingPathExtension().lastPathComponent
+        var checkpointScale: String?
+        if Checkpoints.isCheckpoint(config) {
+            let read = try Checkpoints.read(config)
+            let yaml = try Checkpoints.modelYAML(read)
+            source = ModelSource(text: yaml.text, file: "\(config) (its model YAML)")
+            if let file = yaml.sourceFile { name = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent }
+            checkpointScale = yaml.scale.flatMap { $0.isEmpty ? nil : $0 }
+            checkpoint = read
+        } else {
+            source = try ModelSource.resolve(config)
+        }
         let spec: ModelSpec
         do {
             // the summary is named as the user named the model (yolo11n), as Ultralytics does
-            spec = try ModelSpec.parse(source.text, file: source.file,
-                                       name: URL(fileURLWithPath: config).deletingPathExtension().lastPathComponent)
+            spec = try ModelSpec.parse(source.text, file: source.file, name: name)
         } catch {
             for diagnostic in error.diagnostics { printError(diagnostic.description) }
             throw ExitCode(1)
         }
         var options = buildOptions
-        if options.scale == nil, let named = ModelNames.scale(fromFileName: config), !spec.scales.isEmpty {
+        if options.scale == nil, let checkpointScale { options.scale = checkpointScale }
+        if options.scale == nil, checkpoint == nil, let named = ModelNames.scale(fromFileName: config), !spec.scales.isEmpty {
             guard spec.scales.contains(where: { $0.name == named }) else {
                 printError("\(source.file): error: the name \(config) asks for scale '\(named)', but the file's `scales:` lists \(spec.scales.map(\.name).joined(separator: ", "))")
                 throw ExitCode(1)
@@ -83,7 +103,7 @@ struct ModelOptions: ParsableArguments {
             options.scale = named
         }
         do {
-            return try ModelGraph.build(spec: spec, options: options)
+            return (try ModelGraph.build(spec: spec, options: options), checkpoint)
         } catch {
             for diagnostic in error.diagnostics { printError(diagnostic.description) }
             throw ExitCode(1)

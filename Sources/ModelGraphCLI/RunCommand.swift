@@ -38,12 +38,12 @@ struct RunCommand: ParsableCommand {
             options.batch = tensor.shape[0]
             image = tensor
         }
-        let graph = try options.loadRunnableGraph()
+        let (graph, checkpoint) = try options.loadRunnableModel()
         if let given = image, given.shape[1] != graph.inputShape[1] {
             printError("\(input!): error: tensor has \(given.shape[1]) channels, \(model.config) takes \(graph.inputShape[1]) (ch)")
             throw ExitCode(1)
         }
-        let plan = try execution.plan(for: graph, seed: seed)
+        let plan = try execution.plan(for: graph, checkpoint: checkpoint, seed: seed)
         let x = image ?? randomImage(shape: graph.inputShape, seed: seed)
         let prepared = DispatchTime.now()
 
@@ -63,7 +63,7 @@ struct RunCommand: ParsableCommand {
         if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
 
         print("input \(describeShape(x.shape))\(input.map { " from \($0)" } ?? " (random, seed \(seed))"), "
-               + "weights \(execution.weights ?? "initialised (seed \(seed))"), \(Threads.count) thread\(Threads.count == 1 ? "" : "s")")
+               + "weights \(execution.weightsDescription(checkpoint: checkpoint, seed: seed)), \(Threads.count) thread\(Threads.count == 1 ? "" : "s")")
         let names = resultNames(graph, count: result.outputs.count)
         for (name, tensor) in zip(names, result.outputs) {
             let values = tensor.storage

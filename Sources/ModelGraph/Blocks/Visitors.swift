@@ -113,3 +113,21 @@ extension Block {
         visit(&walk)
     }
 }
+
+/// Collects every BatchNorm's eps by its key prefix (`model.0.bn`).
+struct NormEpsilonWalk: BlockVisitor {
+    var prefix: String
+    var epsilons: [String: Float] = [:]
+
+    mutating func parameter(_ name: String, _ parameter: inout Parameter) {}
+
+    mutating func child<B: Block>(_ name: String, _ block: inout B) {
+        if let norm = block as? BatchNorm2d { epsilons[prefix + name] = norm.epsilon }
+        let saved = prefix
+        prefix += name + "."
+        block.visit(&self)
+        prefix = saved
+    }
+
+    mutating func leaf(_ name: String, _ typeName: String, shared: String?) {}
+}
