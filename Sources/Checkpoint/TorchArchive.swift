@@ -130,6 +130,57 @@ public struct TensorReference: Sendable {
 
     /// As a float32 tensor.
     public var tensor: Tensor { Tensor(shape: shape, storage: floats()) }
+
+    /// The elements' bytes in row-major order, in the storage's own type.
+    public func contiguousBytes() -> Data {
+        let width = storage.type.byteWidth, count = elementCount
+        if strides == Tensor.strides(of: shape) {
+            return storage.data.subdata(in: storage.data.startIndex + offset * width ..< storage.data.startIndex + (offset + count) * width)
+        }
+        var out = Data(count: count * width)
+        var index = [Int](repeating: 0, count: shape.count)
+        out.withUnsafeMutableBytes { (target: UnsafeMutableRawBufferPointer) in
+            storage.data.withUnsafeBytes { (source: UnsafeRawBufferPointer) in
+                for position in 0..<count {
+                    var element = offset
+                    for axis in shape.indices { element += index[axis] * strides[axis] }
+                    for byte in 0..<width { target[position * width + byte] = source[element * width + byte] }
+                    var axis = shape.count - 1
+                    while axis >= 0 {
+                        index[axis] += 1
+                        if index[axis] < shape[axis] { break }
+                        index[axis] = 0
+                        axis -= 1
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// The tensor for a safetensors file: floating point as F32 (or F16 when `half`), integers
+    /// and bools in their own type (`num_batches_tracked` stays I64, as PyTorch's strict loading wants).
+    public func encoded(half: Bool) -> SafeTensors.RawTensor {
+        switch storage.type {
+        case .float16, .bfloat16, .float32, .float64:
+            if half {
+                if storage.type == .float16 { return .init(dtype: "F16", shape: shape, bytes: contiguousBytes()) }
+                var bytes = Data(capacity: elementCount * 2)
+                for value in floats() { var bits = Float16(value).bitPattern.littleEndian; withUnsafeBytes(of: &bits) { bytes.append(contentsOf: $0) } }
+                return .init(dtype: "F16", shape: shape, bytes: bytes)
+            }
+            if storage.type == .float32 { return .init(dtype: "F32", shape: shape, bytes: contiguousBytes()) }
+            var bytes = Data(capacity: elementCount * 4)
+            for value in floats() { var bits = value.bitPattern.littleEndian; withUnsafeBytes(of: &bits) { bytes.append(contentsOf: $0) } }
+            return .init(dtype: "F32", shape: shape, bytes: bytes)
+        case .int64: return .init(dtype: "I64", shape: shape, bytes: contiguousBytes())
+        case .int32: return .init(dtype: "I32", shape: shape, bytes: contiguousBytes())
+        case .int16: return .init(dtype: "I16", shape: shape, bytes: contiguousBytes())
+        case .int8: return .init(dtype: "I8", shape: shape, bytes: contiguousBytes())
+        case .uint8: return .init(dtype: "U8", shape: shape, bytes: contiguousBytes())
+        case .bool: return .init(dtype: "BOOL", shape: shape, bytes: contiguousBytes())
+        }
+    }
 }
 
 /// A `torch.save` archive: its pickled object with every storage resolved to the bytes of its

@@ -9,6 +9,8 @@ public struct UltralyticsCheckpoint: Sendable {
     public let tensors: [(key: String, tensor: TensorReference)]
     /// eps of each BatchNorm, by its key prefix (`model.0.bn`).
     public let normEpsilons: [String: Double]
+    /// Keys that are buffers (running statistics, counters), not parameters; empty for a bare state dict.
+    public let bufferKeys: Set<String>
     /// Where the weights came from: `ema`, `model`, `state_dict` or `file` (a bare state dict).
     public let source: String
     /// The pickled model's class (`ultralytics.nn.tasks.DetectionModel`), when there is one.
@@ -38,6 +40,7 @@ public struct UltralyticsCheckpoint: Sendable {
                 try walk.module(object, prefix: "", depth: 0)
                 tensors = walk.tensors
                 normEpsilons = walk.epsilons
+                bufferKeys = walk.bufferKeys
                 source = "model"
                 modelClass = object.className
                 yaml = object.attributes?["yaml"]
@@ -50,6 +53,7 @@ public struct UltralyticsCheckpoint: Sendable {
         }
         var tensors: [(key: String, tensor: TensorReference)] = []
         var epsilons: [String: Double] = [:]
+        var buffers: Set<String> = []
         var modelObject: PickleObject?
         var chosen = "file"
         if let ema = top["ema"]?.object {
@@ -64,6 +68,7 @@ public struct UltralyticsCheckpoint: Sendable {
             try walk.module(modelObject, prefix: "", depth: 0)
             tensors = walk.tensors
             epsilons = walk.epsilons
+            buffers = walk.bufferKeys
             budget = walk.budget
         } else {
             // a state dict: the file's dict itself, or its `state_dict` / `model` entry
@@ -82,6 +87,7 @@ public struct UltralyticsCheckpoint: Sendable {
         }
         self.tensors = tensors
         normEpsilons = epsilons
+        bufferKeys = buffers
         source = chosen
         modelClass = modelObject?.className
         yaml = modelObject?.attributes?["yaml"]
@@ -107,9 +113,13 @@ public struct UltralyticsCheckpoint: Sendable {
         return value?.items?.map { $0.string ?? describe($0) } ?? []
     }
 
-    /// Parameters (floating-point elements of the state dict, BatchNorm's counters excluded).
+    /// Parameters, as PyTorch counts them (buffers excluded; in a bare state dict, whose buffers
+    /// cannot be told apart, BatchNorm's running statistics and counters are excluded by name).
     public var parameterCount: Int {
-        tensors.filter { !$0.key.hasSuffix("num_batches_tracked") }.reduce(0) { $0 + $1.tensor.elementCount }
+        tensors.filter { entry in
+            if bufferKeys.contains(entry.key) { return false }
+            return !["num_batches_tracked", "running_mean", "running_var"].contains { entry.key.hasSuffix($0) }
+        }.reduce(0) { $0 + $1.tensor.elementCount }
     }
 
     /// The dtypes of the floating-point tensors, most frequent first.
@@ -140,6 +150,7 @@ struct ModuleWalk {
     var budget: Int
     var tensors: [(key: String, tensor: TensorReference)] = []
     var epsilons: [String: Double] = [:]
+    var bufferKeys: Set<String> = []
 
     init(file: String, budget: Int) {
         self.file = file
@@ -163,6 +174,7 @@ struct ModuleWalk {
                     throw CheckpointError(file: file, "\(prefix)\(name) in \(group) of \(object.className) is \(describe(value)), not a tensor")
                 }
                 tensors.append((prefix + name, tensor))
+                if isBuffer { bufferKeys.insert(prefix + name) }
             }
         }
         if object.shortClassName.hasPrefix("BatchNorm"), let eps = attributes["eps"]?.double {

@@ -15,7 +15,8 @@ public struct SafeTensorsError: Error, CustomStringConvertible, Sendable {
 
 /// Reading and writing the safetensors format: an 8-byte little-endian header length, a JSON
 /// header `{name: {"dtype", "shape", "data_offsets": [begin, end]}}`, then the raw data.
-/// F32, F16, BF16 and F64 tensors are read (converted to float32); float32 is written.
+/// F32, F16, BF16, F64 and I64 tensors are read (converted to float32); float32 is written, or
+/// any of them from raw little-endian bytes (`encode(raw:)`).
 public enum SafeTensors {
     /// Headers larger than this are refused (the format's own reference limit is 100 MB).
     public static let largestHeader = 100_000_000
@@ -73,8 +74,8 @@ public enum SafeTensors {
             switch dtype {
             case "F32": width = 4
             case "F16", "BF16": width = 2
-            case "F64": width = 8
-            default: throw fail("tensor '\(name)': dtype \(dtype) is not supported (F32, F16, BF16, F64)")
+            case "F64", "I64": width = 8
+            default: throw fail("tensor '\(name)': dtype \(dtype) is not supported (F32, F16, BF16, F64, I64)")
             }
             var elementCount = 1
             for size in shape {
@@ -90,7 +91,9 @@ public enum SafeTensors {
                 (0..<elementCount).map { i in
                     switch width {
                     case 4: return Float(bitPattern: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self).littleEndian)
-                    case 8: return Float(Double(bitPattern: raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self).littleEndian))
+                    case 8:
+                        let bits = raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self).littleEndian
+                        return dtype == "I64" ? Float(Int64(bitPattern: bits)) : Float(Double(bitPattern: bits))
                     default:
                         let bits = raw.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self).littleEndian
                         return dtype == "BF16" ? Float(bitPattern: UInt32(bits) << 16) : Float(Float16(bitPattern: bits))
@@ -128,6 +131,39 @@ public enum SafeTensors {
                 }
             }
         }
+        return out
+    }
+
+    /// A tensor already in its file encoding: dtype name (`F16`, `I64`…), shape, little-endian bytes.
+    public struct RawTensor: Sendable {
+        public var dtype: String
+        public var shape: [Int]
+        public var bytes: Data
+        public init(dtype: String, shape: [Int], bytes: Data) {
+            self.dtype = dtype
+            self.shape = shape
+            self.bytes = bytes
+        }
+    }
+
+    /// The bytes of a safetensors file holding raw tensors, names sorted.
+    public static func encode(raw tensors: [String: RawTensor], metadata: [String: String] = [:]) -> Data {
+        var header = [String: Any]()
+        var offset = 0
+        let names = tensors.keys.sorted()
+        for name in names {
+            let tensor = tensors[name]!
+            header[name] = ["dtype": tensor.dtype, "shape": tensor.shape, "data_offsets": [offset, offset + tensor.bytes.count]]
+            offset += tensor.bytes.count
+        }
+        if !metadata.isEmpty { header["__metadata__"] = metadata }
+        var json = (try? JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])) ?? Data("{}".utf8)
+        while (json.count + 8) % 8 != 0 { json.append(0x20) }
+        var out = Data(capacity: 8 + json.count + offset)
+        var length = UInt64(json.count).littleEndian
+        withUnsafeBytes(of: &length) { out.append(contentsOf: $0) }
+        out.append(json)
+        for name in names { out.append(tensors[name]!.bytes) }
         return out
     }
 
