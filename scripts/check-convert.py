@@ -5,7 +5,7 @@
 For each checkpoint: converts it (F32, and F16 with --half), loads the safetensors into the
 checkpoint's own PyTorch model with load_state_dict(strict=True), and compares the model's
 output on a seeded input with the original's (bit-identical: F32 against the model, F16 against the
-model rounded to half precision as torch's .half() does).
+model whose state dict torch rounded to half precision).
 """
 import copy, subprocess, sys, tempfile
 from pathlib import Path
@@ -22,8 +22,11 @@ for path in files:
     def first(y):
         y = y[0] if isinstance(y, tuple) else y
         return y[0] if isinstance(y, tuple) else y
+    # F16's reference: the same model with its state dict rounded to half precision by torch
+    rounded = copy.deepcopy(model)
+    rounded.load_state_dict({k: v.half().float() if v.is_floating_point() else v for k, v in model.state_dict().items()})
     with torch.no_grad():
-        outputs = {False: first(model(x)), True: first(copy.deepcopy(model).half().float()(x))}
+        outputs = {False: first(model(x)), True: first(rounded(x))}
     for half in (False, True):
         ref = outputs[half]
         with tempfile.TemporaryDirectory() as d:
