@@ -6,6 +6,7 @@ For each tiny config in that folder it builds the model with Ultralytics' classe
 BatchNorm statistics (so a wrong eps or a dropped buffer shows), and writes
   NAME-fp16.pt   Model.save()'s layout (the model in half precision, date, version, ...)
   NAME-fp32.pt   the same dict with the model in float32 (yolov8-tiny only)
+  yolov8-tiny-eps-fp16.pt   every BatchNorm with eps 1e-5 instead of Ultralytics' 1e-3
 and NAME.input.safetensors / NAME.output.safetensors: a seeded 64×64 input and the model's eval
 output (`output`, and `proto` for Segment) computed by PyTorch in float32 from the saved file.
 It also trains yolov8-tiny for 2 epochs on a synthetic 8-image dataset (offline: plots and AMP
@@ -90,6 +91,17 @@ for seed, (name, cls) in enumerate(kinds.items()):
         path = out / f"{name}-{suffix}.pt"
         torch.save(checkpoint(model, half), path)
         reference(path, f"{name}-{suffix}", x)
+
+# BatchNorm eps is a property of the pickled module: a model whose norms use 1e-5 (not the 1e-3
+# Ultralytics' initialize_weights sets) must run with 1e-5
+model = DetectionModel(str(out / "yolov8-tiny.yaml"), verbose=False)
+randomise_norms(model, 9)
+for m in model.modules():
+    if isinstance(m, torch.nn.BatchNorm2d):
+        m.eps = 1e-5
+model.eval()
+torch.save(checkpoint(model, True), out / "yolov8-tiny-eps-fp16.pt")
+reference(out / "yolov8-tiny-eps-fp16.pt", "yolov8-tiny-eps-fp16", image(10))
 
 # a real training run: best.pt / last.pt through strip_optimizer
 from PIL import Image
