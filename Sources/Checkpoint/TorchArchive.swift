@@ -41,7 +41,7 @@ public struct StorageReference: Sendable {
     public var type: StorageType
     /// Elements in the storage.
     public var count: Int
-    /// Where its bytes are in the file.
+    /// Its bytes: a slice of the mapped file, not a copy.
     var data: Data
 }
 
@@ -135,7 +135,7 @@ public struct TensorReference: Sendable {
     public func contiguousBytes() -> Data {
         let width = storage.type.byteWidth, count = elementCount
         if strides == Tensor.strides(of: shape) {
-            return storage.data.subdata(in: storage.data.startIndex + offset * width ..< storage.data.startIndex + (offset + count) * width)
+            return Data(storage.data[(storage.data.startIndex + offset * width)..<(storage.data.startIndex + (offset + count) * width)])
         }
         var out = Data(count: count * width)
         var index = [Int](repeating: 0, count: shape.count)
@@ -253,7 +253,7 @@ public struct TorchArchive {
             guard !overflow, bytes <= entry.size else {
                 throw fail("storage \(key) claims \(count) \(type.dtypeName) elements, but its record holds \(entry.size) bytes")
             }
-            return .storage(StorageReference(key: key, type: type, count: count, data: data.subdata(in: entry.offset..<(entry.offset + bytes))))
+            return .storage(StorageReference(key: key, type: type, count: count, data: data[(data.startIndex + entry.offset)..<(data.startIndex + entry.offset + bytes)]))
         }
         let root = try machine.run()
         return TorchArchive(file: file, root: root, folder: folder, byteOrder: byteOrder, fileSize: data.count)
