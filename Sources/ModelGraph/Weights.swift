@@ -125,3 +125,53 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
     }
 }
+
+/// What `--partial` loading transferred into one layer, and what not, with the reason.
+public struct TransferReport: Sendable {
+    public struct Layer: Sendable {
+        public var index: Int
+        public var module: String
+        public var line: Int
+        public var transferred: Int
+        public var declared: Int
+        /// `key: reason` for each tensor left at its initial value.
+        public var problems: [String]
+    }
+    public var layers: [Layer]
+    /// Keys in the file the config does not declare.
+    public var unused: [String]
+    public var transferred: Int { layers.reduce(0) { $0 + $1.transferred } }
+    public var declared: Int { layers.reduce(0) { $0 + $1.declared } }
+}
+
+extension Weights {
+    /// Loads what fits: each declared tensor present in `tensors` with its shape is taken; the
+    /// rest keep the seeded initialisation. The report says, row by row, what was transferred
+    /// and why the rest was not (not in the file, shape mismatch with both shapes).
+    public static func partial(_ tensors: [String: Tensor], for graph: ModelGraph, seed: UInt64) -> (weights: [String: Tensor], report: TransferReport) {
+        var weights = initialized(for: graph, seed: seed)
+        var declared = Set<String>()
+        var layers: [TransferReport.Layer] = []
+        for layer in graph.layers {
+            var row = TransferReport.Layer(index: layer.index, module: layer.moduleName, line: layer.row.location.line,
+                                           transferred: 0, declared: 0, problems: [])
+            for declaration in layer.tree.stateDictionary(prefix: layer.keyPrefix) {
+                declared.insert(declaration.name)
+                row.declared += 1
+                guard let tensor = tensors[declaration.name] else {
+                    row.problems.append("\(declaration.name): not in the file (new in the config)")
+                    continue
+                }
+                guard tensor.shape == declaration.shape else {
+                    row.problems.append("\(declaration.name): shape mismatch — file \(describeShape(tensor.shape)), config \(describeShape(declaration.shape))")
+                    continue
+                }
+                weights[declaration.name] = tensor
+                row.transferred += 1
+            }
+            layers.append(row)
+        }
+        let unused = tensors.keys.filter { !declared.contains($0) && !isIgnored($0) }.sorted()
+        return (weights, TransferReport(layers: layers, unused: unused))
+    }
+}

@@ -12,6 +12,9 @@ struct ExecutionOptions: ParsableArguments {
     @Option(help: "Threads for the kernels (default: OMP_NUM_THREADS or all cores).")
     var threads: Int?
 
+    @Flag(help: "Load what fits from the weights (--weights or the .pt model) into the config, initialise the rest, and report row by row what was and was not transferred, with the reason (default: strict).")
+    var partial = false
+
     @Flag(help: "Run the reference path: no BatchNorm folding or RepConv re-parameterisation.")
     var unfused = false
 
@@ -38,19 +41,59 @@ struct ExecutionOptions: ParsableArguments {
     }
 
     private func loadWeights(for graph: ModelGraph, checkpoint: UltralyticsCheckpoint?, seed: UInt64) throws -> [String: Tensor] {
-        guard let weights else {
-            if let checkpoint { return try Checkpoints.weights(checkpoint, for: graph) }
+        if weights == nil && checkpoint == nil {
+            if partial { printError("note: --partial without --weights or a .pt model: every tensor is initialised (seed \(seed))") }
             return Weights.initialized(for: graph, seed: seed)
         }
-        if Checkpoints.isCheckpoint(weights) { return try Checkpoints.weights(Checkpoints.read(weights), for: graph) }
+        let source = try weights.map { Checkpoints.isCheckpoint($0) ? try Checkpoints.read($0) : nil } ?? checkpoint
+        if partial {
+            var tensors: [String: Tensor]
+            let file: String
+            if let source {
+                tensors = [:]
+                for (key, reference) in source.tensors { tensors[key] = reference.tensor }
+                file = source.file
+            } else {
+                file = weights!
+                tensors = try readSafeTensors(file)
+            }
+            let (loaded, report) = Weights.partial(tensors, for: graph, seed: seed)
+            printTransferReport(report, file: file, graph: graph)
+            var adjusted = loaded
+            if let source { _ = Weights.adjustNormEpsilons(&adjusted, wanted: source.normEpsilons, graph: graph) }
+            return adjusted
+        }
+        if let source { return try Checkpoints.weights(source, for: graph) }
+        let file = weights!
         do {
-            return try Weights.checked(SafeTensors.read(file: weights), for: graph, file: weights)
-        } catch let error as SafeTensorsError {
-            printError(error.description)
-            throw ExitCode(1)
+            return try Weights.checked(readSafeTensors(file), for: graph, file: file)
         } catch let error as WeightsError {
             printError(error.description)
             throw ExitCode(1)
+        }
+    }
+
+    private func readSafeTensors(_ file: String) throws -> [String: Tensor] {
+        do {
+            return try SafeTensors.read(file: file)
+        } catch {
+            printError(error.description)
+            throw ExitCode(1)
+        }
+    }
+
+    /// Row by row: what --partial transferred, and for the rest why not (on stderr).
+    private func printTransferReport(_ report: TransferReport, file: String, graph: ModelGraph) {
+        printError("transferred \(report.transferred)/\(report.declared) tensors from \(file) into \(graph.spec.file):")
+        for layer in report.layers where layer.declared > 0 {
+            let status = layer.transferred == layer.declared ? "all" : "\(layer.transferred)/\(layer.declared)"
+            printError("  layer \(layer.index) (\(layer.module), line \(layer.line)): \(status) transferred")
+            for problem in layer.problems.prefix(8) { printError("    \(problem)") }
+            if layer.problems.count > 8 { printError("    … and \(layer.problems.count - 8) more") }
+        }
+        if !report.unused.isEmpty {
+            printError("  \(report.unused.count) tensor\(report.unused.count == 1 ? "" : "s") of the file not in the config: "
+                       + report.unused.prefix(8).joined(separator: ", ") + (report.unused.count > 8 ? ", …" : ""))
         }
     }
 }

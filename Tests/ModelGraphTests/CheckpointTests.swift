@@ -282,3 +282,29 @@ enum HostileCheckpoints {
         },
     ]
 }
+
+@Suite("Partial loading")
+struct PartialLoadingTests {
+    @Test("--partial loads what fits into an edited config and says, row by row, what was not transferred and why")
+    func partialReport() throws {
+        let yaml = try String(contentsOfFile: fixture("yolov8-tiny.yaml"), encoding: .utf8)
+            .replacingOccurrences(of: "nc: 3", with: "nc: 5")
+            .replacingOccurrences(of: "  - [-1, 6, C2f, [256, True]]", with: "  - [-1, 12, C2f, [256, True]]")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("mg-edited-\(UUID()).yaml")
+        try yaml.write(to: url, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let strict = try runCLI(["run", url.path, "--weights", fixture("yolov8-tiny-fp16.pt"), "--imgsz", "64"])
+        #expect(strict.status == 1)
+        #expect(strict.stderr.contains("the weights do not fit"))
+        let partial = try runCLI(["run", url.path, "--weights", fixture("yolov8-tiny-fp16.pt"), "--imgsz", "64", "--partial"])
+        #expect(partial.status == 0, "\(partial.stderr)")
+        for expected in ["transferred 291/318 tensors from", "layer 0 (Conv, line 7): all transferred",
+                         "layer 4 (C2f, line 11): 29/50 transferred",
+                         "model.4.cv2.conv.weight: shape mismatch — file [16, 32, 1, 1], config [16, 48, 1, 1]",
+                         "model.4.m.2.cv1.conv.weight: not in the file (new in the config)",
+                         "layer 22 (Detect, line 33): 67/73 transferred",
+                         "model.22.cv3.0.2.bias: shape mismatch — file [3], config [5]"] {
+            #expect(partial.stderr.contains(expected), "missing '\(expected)' in\n\(partial.stderr)")
+        }
+    }
+}

@@ -122,10 +122,13 @@ struct ForwardTests {
         let f16 = file(#"{"h":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}"#, [0x00, 0x3C, 0x00, 0xC0])
         let half = try SafeTensors.decode(f16, file: "x")
         #expect(half["h"]?.storage == [1, -2])
+        // I64 (num_batches_tracked, as `convert` writes it) reads as float
+        let counter = file(#"{"n":{"dtype":"I64","shape":[],"data_offsets":[0,8]}}"#, [7, 0, 0, 0, 0, 0, 0, 0])
+        #expect(try SafeTensors.decode(counter, file: "x")["n"]?.storage == [7])
         let broken: [(String, Data)] = [
             ("not JSON", file("{nope")),
             ("not an object", file("[1, 2]")),
-            ("bad dtype", file(#"{"a":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}"#, Array(repeating: 0, count: 8))),
+            ("bad dtype", file(#"{"a":{"dtype":"C64","shape":[1],"data_offsets":[0,8]}}"#, Array(repeating: 0, count: 8))),
             ("size mismatch", file(#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, Array(repeating: 0, count: 8))),
             ("offsets past the end", file(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#, Array(repeating: 0, count: 8))),
             ("negative shape", file(#"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}}"#)),
