@@ -132,3 +132,32 @@ x = image(20)
 save_input("yolov8-tiny-trained", x)
 reference(out / "yolov8-tiny-trained-best.pt", "yolov8-tiny-trained-best", x)
 print("fixtures written to", out)
+
+# the seed's kind of model, saved as the community forks save it: their own module classes,
+# pickled under ultralytics.nn.AddModules.<Name>, inside an RT-DETR model object
+reference_dir = Path(__file__).resolve().parent.parent.parent / "shared" / "reference"
+sys.path.insert(0, str(reference_dir))
+import build as seed_build
+import seedmods
+import ultralytics.nn.tasks as tasks
+for cls in (seedmods.ConvBN, seedmods.StarBlock, seedmods.StarNet, seedmods.LocalSimGuidedSampler, seedmods.FreqFusion,
+            seedmods.DySample, seedmods.CARAFE):
+    module_name = f"ultralytics.nn.AddModules.{cls.__name__}"
+    fake = types.ModuleType(module_name)
+    setattr(fake, cls.__name__, cls)
+    sys.modules[module_name] = fake
+    cls.__module__ = module_name
+seed_yaml = out.parent / "parity" / "seedlike.yaml"
+model = seed_build.Model(str(seed_yaml))
+randomise_norms(model, 11)
+model.eval()
+original = tasks.RTDETRDetectionModel
+seed_build.Model.__module__, seed_build.Model.__qualname__, seed_build.Model.__name__ = "ultralytics.nn.tasks", "RTDETRDetectionModel", "RTDETRDetectionModel"
+tasks.RTDETRDetectionModel = seed_build.Model
+try:
+    x = image(30, 128, 128)
+    save_input("seedlike-fork", x)
+    torch.save(checkpoint(model, True), out / "seedlike-fork-fp16.pt")
+    reference(out / "seedlike-fork-fp16.pt", "seedlike-fork-fp16", x)
+finally:
+    tasks.RTDETRDetectionModel = original
