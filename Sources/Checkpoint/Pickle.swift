@@ -144,10 +144,9 @@ struct PickleMachine {
         return bytes[position..<(position + count)]
     }
 
+    /// A little-endian length or index, which must fit in Int.
     private mutating func unsigned(_ count: Int, _ at: Int) throws(CheckpointError) -> Int {
-        let slice = try read(count, at)
-        var value: UInt64 = 0
-        for (shift, byte) in slice.enumerated() { value |= UInt64(byte) << (8 * UInt64(shift)) }
+        let value = try unsignedBits(count, at)
         guard value <= UInt64(Int.max) else { throw fail("a length of \(value)", at: at) }
         return Int(value)
     }

@@ -111,20 +111,26 @@ public struct TensorReference: Sendable {
             }
             if contiguous { return (0..<count).map { element(offset + $0) } }
             var out = [Float](repeating: 0, count: count)
-            var index = [Int](repeating: 0, count: shape.count)
-            for position in 0..<count {
-                var source = offset
-                for axis in shape.indices { source += index[axis] * strides[axis] }
-                out[position] = element(source)
-                var axis = shape.count - 1
-                while axis >= 0 {
-                    index[axis] += 1
-                    if index[axis] < shape[axis] { break }
-                    index[axis] = 0
-                    axis -= 1
-                }
-            }
+            forEachElement { position, source in out[position] = element(source) }
             return out
+        }
+    }
+
+    /// Calls `body(position, element)` for each element in row-major order with its index in
+    /// the storage (offset plus the strided index).
+    private func forEachElement(_ body: (Int, Int) -> Void) {
+        var index = [Int](repeating: 0, count: shape.count)
+        for position in 0..<elementCount {
+            var element = offset
+            for axis in shape.indices { element += index[axis] * strides[axis] }
+            body(position, element)
+            var axis = shape.count - 1
+            while axis >= 0 {
+                index[axis] += 1
+                if index[axis] < shape[axis] { break }
+                index[axis] = 0
+                axis -= 1
+            }
         }
     }
 
@@ -138,20 +144,10 @@ public struct TensorReference: Sendable {
             return Data(storage.data[(storage.data.startIndex + offset * width)..<(storage.data.startIndex + (offset + count) * width)])
         }
         var out = Data(count: count * width)
-        var index = [Int](repeating: 0, count: shape.count)
         out.withUnsafeMutableBytes { (target: UnsafeMutableRawBufferPointer) in
             storage.data.withUnsafeBytes { (source: UnsafeRawBufferPointer) in
-                for position in 0..<count {
-                    var element = offset
-                    for axis in shape.indices { element += index[axis] * strides[axis] }
+                forEachElement { position, element in
                     for byte in 0..<width { target[position * width + byte] = source[element * width + byte] }
-                    var axis = shape.count - 1
-                    while axis >= 0 {
-                        index[axis] += 1
-                        if index[axis] < shape[axis] { break }
-                        index[axis] = 0
-                        axis -= 1
-                    }
                 }
             }
         }

@@ -40,14 +40,19 @@ enum Checkpoints {
         }
     }
 
+    /// The checkpoint's state dict as float32 tensors, unchecked.
+    static func floatTensors(_ checkpoint: UltralyticsCheckpoint) -> [String: Tensor] {
+        var tensors: [String: Tensor] = [:]
+        for (key, reference) in checkpoint.tensors { tensors[key] = reference.tensor }
+        return tensors
+    }
+
     /// The checkpoint's weights for `graph` as float32, checked strictly, with every BatchNorm
     /// computing with the eps pickled in the file (a note says which differ from the rule).
     static func weights(_ checkpoint: UltralyticsCheckpoint, for graph: ModelGraph) throws -> [String: Tensor] {
-        var tensors: [String: Tensor] = [:]
-        for (key, reference) in checkpoint.tensors { tensors[key] = reference.tensor }
         var checked: [String: Tensor]
         do {
-            checked = try Weights.checked(tensors, for: graph, file: checkpoint.file)
+            checked = try Weights.checked(floatTensors(checkpoint), for: graph, file: checkpoint.file)
         } catch {
             printError(error.description)
             throw ExitCode(1)

@@ -47,16 +47,8 @@ struct ExecutionOptions: ParsableArguments {
         }
         let source = try weights.map { Checkpoints.isCheckpoint($0) ? try Checkpoints.read($0) : nil } ?? checkpoint
         if partial {
-            var tensors: [String: Tensor]
-            let file: String
-            if let source {
-                tensors = [:]
-                for (key, reference) in source.tensors { tensors[key] = reference.tensor }
-                file = source.file
-            } else {
-                file = weights!
-                tensors = try readSafeTensors(file)
-            }
+            let file = source?.file ?? weights!
+            let tensors = try source.map(Checkpoints.floatTensors) ?? readSafeTensors(file)
             let (loaded, report) = Weights.partial(tensors, for: graph, seed: seed)
             printTransferReport(report, file: file, graph: graph)
             var adjusted = loaded

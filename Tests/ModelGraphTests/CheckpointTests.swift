@@ -131,6 +131,20 @@ struct CheckpointTests {
         }
     }
 
+    @Test("a strided (transposed) tensor reads in row-major order, as floats and as bytes")
+    func stridedTensor() throws {
+        let values: [Float] = [0, 1, 2, 3]
+        let record = values.flatMap { value in withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) } }
+        let tensor = HostileCheckpoints.tensor(HostileCheckpoints.storage("FloatStorage", key: "0", count: 4), offset: 0, size: [2, 2], stride: [1, 2])
+        let pickle = HostileCheckpoints.proto + [0x7D, 0x28] + HostileCheckpoints.text("w") + tensor + [0x75] + HostileCheckpoints.stop
+        let data = HostileCheckpoints.zip([("archive/data.pkl", pickle), ("archive/data/0", record)])
+        let read = try UltralyticsCheckpoint(archive: TorchArchive.decode(data, file: "strided.pt"))
+        let w = try #require(read.tensors.first { $0.key == "w" }?.tensor)
+        #expect(w.floats() == [0, 2, 1, 3])
+        let bytes = w.encoded(half: false).bytes
+        #expect(bytes == Data([0, 2, 1, 3].flatMap { (value: Float) in withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) } }))
+    }
+
     @Test("the CLI reports a broken .pt with exit 1 and no trace")
     func cliBrokenCheckpoint() throws {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("mg-broken-\(UUID()).pt")
