@@ -47,20 +47,27 @@ let package = Package(
                        providers: [.apt(["libdnnl-dev"])]),
         .target(name: "Tensor", dependencies: ["CDNNL"], swiftSettings: vectorSettings, linkerSettings: [.linkedLibrary("m")]),
         .target(name: "ModelSpec", dependencies: ["YAMLFrontEnd"]),
+        // JPEG and PNG through Debian's libjpeg-turbo and libpng (scripts/setup installs them);
+        // the C wrapper owns their setjmp error handling.
+        .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
+        // Images: decoding as OpenCV's imread, Ultralytics' letterbox and resizes byte for byte, drawing
+        .target(name: "Imaging", dependencies: ["CImageCodecs"], swiftSettings: vectorSettings),
+        // Ultralytics' predictors' post-processing: NMS, masks, keypoints, rotated boxes, top-5
+        .target(name: "Prediction", dependencies: ["Imaging", "Tensor"], swiftSettings: vectorSettings, linkerSettings: [.linkedLibrary("m")]),
         // PyTorch checkpoints (.pt): the zip archive, an inert pickle machine, Ultralytics' layout
         .target(name: "Checkpoint", dependencies: ["Tensor"]),
         // rounding (Double.rounded) calls libm; Foundation-free targets must link it themselves
         .target(name: "ModelGraph", dependencies: ["ModelSpec", "Tensor"], swiftSettings: vectorSettings, linkerSettings: [.linkedLibrary("m")]),
         .executableTarget(
             name: "ModelGraphCLI",
-            dependencies: ["ModelGraph", "ModelSpec", "Tensor", "Checkpoint", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["ModelGraph", "ModelSpec", "Tensor", "Checkpoint", "Imaging", "Prediction", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             // the official architectures, so `modelgraph summary yolo11n.yaml` needs no file (configs/ultralytics links here)
             resources: [.copy("Architectures")]),
         .executableTarget(name: "KernelBench", dependencies: ["Tensor"], path: "examples/KernelBench", swiftSettings: vectorSettings),
         .executableTarget(name: "BuildFromString", dependencies: ["ModelGraph"], path: "examples/BuildFromString"),
         .testTarget(
             name: "ModelGraphTests",
-            dependencies: ["ModelGraph", "ModelSpec", "YAMLFrontEnd", "Tensor", "Checkpoint", "ModelGraphCLI"],
+            dependencies: ["ModelGraph", "ModelSpec", "YAMLFrontEnd", "Tensor", "Checkpoint", "Imaging", "Prediction", "ModelGraphCLI"],
             resources: [.copy("Fixtures")]),
     ]
 )

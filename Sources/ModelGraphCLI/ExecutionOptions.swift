@@ -40,7 +40,7 @@ struct ExecutionOptions: ParsableArguments {
         weights ?? checkpoint.map { "\($0.file) (\($0.source))" } ?? "initialised (seed \(seed))"
     }
 
-    private func loadWeights(for graph: ModelGraph, checkpoint: UltralyticsCheckpoint?, seed: UInt64) throws -> [String: Tensor] {
+    func loadWeights(for graph: ModelGraph, checkpoint: UltralyticsCheckpoint?, seed: UInt64) throws -> [String: Tensor] {
         if weights == nil && checkpoint == nil {
             if partial { printError("note: --partial without --weights or a .pt model: every tensor is initialised (seed \(seed))") }
             return Weights.initialized(for: graph, seed: seed)

@@ -25,8 +25,9 @@ public struct Pose: DetectionHeadModule {
     public var kpts: BranchPair<Indexed<Conv2d>>?
     public var sigma: BranchPair<Indexed<Conv2d>>?
     public var flowModel: RealNVP?
-    let keypoints: Int
-    let dimensions: Int
+    /// `kpt_shape`: keypoints per object and values per keypoint (2: x, y; 3: x, y, visibility).
+    public let keypoints: Int
+    public let dimensions: Int
     var values: Int { keypoints * dimensions }
 
     public var extraChannels: Int { values }
