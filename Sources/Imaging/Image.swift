@@ -93,6 +93,14 @@ public enum ImageFile {
             let head = data.prefix(8).map { String(format: "%02x", $0) }.joined(separator: " ")
             throw ImageError(file: file, "not a JPEG or PNG image (it starts with bytes \(head))")
         }
+        // PNG's first chunk is IHDR: refuse an oversized image before libpng reads further
+        if format == .png, data.count >= 24 {
+            let bytes = [UInt8](data[data.startIndex + 16..<data.startIndex + 24])
+            let width = bytes[0..<4].reduce(0) { $0 << 8 | Int($1) }, height = bytes[4..<8].reduce(0) { $0 << 8 | Int($1) }
+            if width.multipliedReportingOverflow(by: height).partialValue > maximumPixels {
+                throw ImageError(file: file, "the PNG header says \(width)x\(height) pixels, more than the \(maximumPixels) allowed")
+            }
+        }
         var decoded = mg_image()
         var message = [CChar](repeating: 0, count: 256)
         let status = data.withUnsafeBytes { raw -> Int32 in
