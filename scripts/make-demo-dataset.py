@@ -39,7 +39,7 @@ def background(rng, height, width):
 def draw_shape(rng, image, kind, boxes):
     height, width = image.shape[:2]
     for _ in range(20):  # find a place that does not overlap earlier shapes much
-        size = int(rng.integers(24, 96))
+        size = int(rng.integers(24, 96) * height / 320)
         cx, cy = int(rng.integers(size // 2, width - size // 2)), int(rng.integers(size // 2, height - size // 2))
         box = (cx - size // 2, cy - size // 2, cx + size // 2, cy + size // 2)
         if all(min(box[2], b[2]) - max(box[0], b[0]) < 8 or min(box[3], b[3]) - max(box[1], b[1]) < 8 for b in boxes):
@@ -86,11 +86,12 @@ def main():
     parser.add_argument("out")
     parser.add_argument("--train", type=int, default=600)
     parser.add_argument("--val", type=int, default=100)
+    parser.add_argument("--size", type=int, default=320, help="image height (widths vary from 0.75 to 1.33 times it)")
     args = parser.parse_args()
     out = Path(args.out).resolve()
     rng = np.random.default_rng(2026)
-    make(rng, out, "train", args.train, (320, 320))
-    make(rng, out, "val", args.val, (320, 320))
+    make(rng, out, "train", args.train, (args.size, args.size))
+    make(rng, out, "val", args.val, (args.size, args.size))
     names = "\n".join(f"  {i}: {name}" for i, name in enumerate(NAMES))
     (out / "shapes.yaml").write_text(f"path: {out}\ntrain: images/train\nval: images/val\nnames:\n{names}\n")
     print(f"wrote {args.train} training and {args.val} validation images to {out}")

@@ -19,7 +19,7 @@ epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 30
 model = YOLO("yolov8n.yaml")
 model.train(data=str(data / "shapes.yaml"), epochs=epochs, imgsz=320, batch=16, workers=0, device="cpu", seed=0,
             deterministic=True, plots=False, amp=False, pretrained=False, project=str(data / "runs"), name="train",
-            exist_ok=True, mosaic=1.0, close_mosaic=5, verbose=False)
+            exist_ok=True, mosaic=1.0, close_mosaic=3, verbose=False)
 best = data / "runs" / "train" / "weights" / "best.pt"
 target = root / "examples" / "demo"
 target.mkdir(parents=True, exist_ok=True)
