@@ -328,8 +328,11 @@ final class Predictor {
                 }
             }
         }
+        // building a plan for a new input shape is set-up, not preprocessing (Ultralytics' warm-up)
+        let building = DispatchTime.now()
         let plan = try plan(for: shape)
         let prepared = DispatchTime.now()
+        let buildTime = milliseconds(building, prepared)
         let result: ForwardResult
         do { result = try plan.forward(tensor) } catch {
             for diagnostic in error.diagnostics { printError(diagnostic.description) }
@@ -342,6 +345,6 @@ final class Predictor {
         }
         let finished = DispatchTime.now()
         return BatchResult(predictions: predictions, inputShape: shape,
-                           speed: (readTime + milliseconds(started, prepared), milliseconds(prepared, inferred), milliseconds(inferred, finished)))
+                           speed: (readTime + milliseconds(started, prepared) - buildTime, milliseconds(prepared, inferred), milliseconds(inferred, finished)))
     }
 }
