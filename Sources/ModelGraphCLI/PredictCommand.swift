@@ -201,7 +201,7 @@ struct PredictCommand: ParsableCommand {
     }
 }
 
-func name(_ index: Int, _ names: [String]) -> String { names.indices.contains(index) ? names[index] : "class\(index)" }
+func name(_ index: Int, _ names: [String]) -> String { Annotator.className(index, names) }
 
 /// The model, its weights and Ultralytics' settings, with one plan per input shape.
 final class Predictor {
@@ -212,7 +212,8 @@ final class Predictor {
     let stride: Int
     let size: ImageSize
     let settings: PredictionSettings
-    private let modelOptions: ModelOptions
+    /// The model as built first: later shapes rebuild from its spec and options (scale resolved).
+    private let graph: ModelGraph
     private let weights: [String: Tensor]
     private let fuse: Bool
     private var plans: [[Int]: InferencePlan] = [:]
@@ -253,7 +254,6 @@ final class Predictor {
         }
         self.head = head
         self.endToEnd = endToEnd
-        options.endToEnd = endToEnd
         classCount = (last as? any DetectionHeadModule)?.classCount ?? (last as? RTDETRDecoder)?.classCount ?? graph.layers.last?.outputChannels.first ?? 0
         stride = Int(strides.max() ?? 32)
         // imgsz: the option, else the checkpoint's training size, rounded up to the stride
@@ -282,7 +282,7 @@ final class Predictor {
         } else {
             names = checkpoint?.names ?? []
         }
-        modelOptions = options
+        self.graph = graph
         weights = try command.execution.loadWeights(for: graph, checkpoint: checkpoint, seed: 0)
         fuse = !command.execution.unfused
     }
@@ -290,11 +290,19 @@ final class Predictor {
     /// The plan for input `shape` [B, 3, H, W], built once per shape.
     func plan(for shape: [Int]) throws -> InferencePlan {
         if let plan = plans[shape] { return plan }
-        var options = modelOptions
-        options.imgsz = ImageSize(height: shape[2], width: shape[3])
-        options.batch = shape[0]
-        let (graph, _) = try options.loadRunnableModel()
-        let plan = InferencePlan(graph: graph, weights: weights, fuse: fuse)
+        var options = graph.options
+        (options.imageHeight, options.imageWidth, options.batch) = (shape[2], shape[3], shape[0])
+        options.endToEnd = endToEnd
+        let sized: ModelGraph
+        do { sized = try ModelGraph.build(spec: graph.spec, options: options) } catch {
+            for diagnostic in error.diagnostics { printError(diagnostic.description) }
+            throw ExitCode(1)
+        }
+        guard sized.errors.isEmpty else {
+            for diagnostic in sized.errors { printError(diagnostic.description) }
+            throw ExitCode(1)
+        }
+        let plan = InferencePlan(graph: sized, weights: weights, fuse: fuse)
         plans[shape] = plan
         return plan
     }

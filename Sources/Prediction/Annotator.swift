@@ -22,6 +22,11 @@ public enum Annotator {
     static let skeleton = [(16, 14), (14, 12), (17, 15), (15, 13), (12, 13), (6, 12), (7, 13), (6, 7), (6, 8), (7, 9),
                            (8, 10), (9, 11), (2, 3), (1, 2), (1, 3), (2, 4), (3, 5), (4, 6), (5, 7)]
 
+    /// The class's name, or Ultralytics' `class<i>` when the names do not cover it.
+    public static func className(_ index: Int, _ names: [String]) -> String {
+        names.indices.contains(index) ? names[index] : "class\(index)"
+    }
+
     public static func color(forClass index: Int) -> Color { palette[((index % palette.count) + palette.count) % palette.count] }
 
     public static func annotate(_ image: RGBImage, _ prediction: ImagePrediction, names: [String]) -> RGBImage {
@@ -29,12 +34,11 @@ public enum Annotator {
         let lineWidth = max(Int((Double(image.width + image.height + 3) / 2 * 0.003).rounded(.toNearestOrEven)), 2)
         let fontPixels = Double(image.width + image.height + 3) / 2 * 0.035
         let fontScale = max(Int((fontPixels / Double(RGBImage.textSize("A", scale: 1).height)).rounded()), 1)
-        func label(_ index: Int) -> String { names.indices.contains(index) ? names[index] : "class\(index)" }
 
         if let top5 = prediction.top5 {
             var y: Int = 8 * fontScale
             for entry in top5 {
-                let text = "\(label(entry.classIndex)) \(format(entry.probability))"
+                let text = "\(className(entry.classIndex, names)) \(format(entry.probability))"
                 let size = RGBImage.textSize(text, scale: fontScale)
                 canvas.fill(x0: 4 * fontScale - fontScale, y0: y - fontScale, x1: 4 * fontScale + size.width + fontScale, y1: y + size.height + fontScale, Color(40, 40, 40))
                 canvas.text(text, x: 4 * fontScale, y: y, scale: fontScale, .white)
@@ -56,7 +60,7 @@ public enum Annotator {
         }
         for detection in prediction.detections.reversed() {
             let tint = color(forClass: detection.classIndex)
-            let text = "\(label(detection.classIndex)) \(format(detection.score))"
+            let text = "\(className(detection.classIndex, names)) \(format(detection.score))"
             if let rotated = detection.rotated {
                 let corners = rotated.corners
                 for index in corners.indices {

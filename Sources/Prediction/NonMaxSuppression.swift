@@ -9,7 +9,6 @@ enum NonMaxSuppression {
                        rotated: Bool, settings: PredictionSettings) -> [[Float]] {
         let (values, anchors) = (prediction.values, prediction.anchors)
         precondition(values == 4 + classCount + extra, "prediction has \(values) values per anchor, expected \(4 + classCount + extra)")
-        let base = prediction.data.startIndex
         var rows = [[Float]]()
         prediction.data.withUnsafeBufferPointer { data in
             func value(_ v: Int, _ a: Int) -> Float { data[v * anchors + a] }
@@ -33,11 +32,9 @@ enum NonMaxSuppression {
                 rows.append(row)
             }
         }
-        _ = base
         if rows.isEmpty { return [] }
         if rows.count > settings.maximumCandidates {
-            rows = stableSortedByScore(rows)
-            rows.removeLast(rows.count - settings.maximumCandidates)
+            rows = byDescendingScore(rows).prefix(settings.maximumCandidates).map { rows[$0] }
         }
         let offsets = rows.map { settings.agnostic ? 0 : $0[5] * settings.classOffset }
         let kept = rotated ? fastRotated(rows, offsets: offsets, threshold: settings.iou)
@@ -45,14 +42,16 @@ enum NonMaxSuppression {
         return kept.prefix(settings.maximumDetections).map { rows[$0] }
     }
 
-    static func stableSortedByScore(_ rows: [[Float]]) -> [[Float]] {
-        rows.indices.sorted { rows[$0][4] > rows[$1][4] || (rows[$0][4] == rows[$1][4] && $0 < $1) }.map { rows[$0] }
+    /// Row indices by descending score (column 4), equal scores in row order — torch's stable
+    /// `argsort(descending=True)`, which NMS and `max_nms` both use.
+    static func byDescendingScore(_ rows: [[Float]]) -> [Int] {
+        rows.indices.sorted { rows[$0][4] > rows[$1][4] || (rows[$0][4] == rows[$1][4] && $0 < $1) }
     }
 
     /// torchvision's `nms`: by descending score (stable), keep a box, drop every later box whose
     /// IoU with it exceeds `threshold`; float32 arithmetic on the class-offset boxes.
     static func greedy(_ rows: [[Float]], offsets: [Float], threshold: Float) -> [Int] {
-        let order = rows.indices.sorted { rows[$0][4] > rows[$1][4] || (rows[$0][4] == rows[$1][4] && $0 < $1) }
+        let order = byDescendingScore(rows)
         let boxes = rows.indices.map { i in (rows[i][0] + offsets[i], rows[i][1] + offsets[i], rows[i][2] + offsets[i], rows[i][3] + offsets[i]) }
         let areas = boxes.map { ($0.2 - $0.0) * ($0.3 - $0.1) }
         var suppressed = [Bool](repeating: false, count: rows.count)
@@ -73,7 +72,7 @@ enum NonMaxSuppression {
     /// Ultralytics' `TorchNMS.fast_nms` with `batch_probiou`: by descending score, a box is
     /// dropped when any higher-scoring box (kept or not) overlaps it beyond `threshold`.
     static func fastRotated(_ rows: [[Float]], offsets: [Float], threshold: Float) -> [Int] {
-        let order = rows.indices.sorted { rows[$0][4] > rows[$1][4] || (rows[$0][4] == rows[$1][4] && $0 < $1) }
+        let order = byDescendingScore(rows)
         let boxes = order.map { i in ProbabilisticBox(x: rows[i][0] + offsets[i], y: rows[i][1] + offsets[i], width: rows[i][2], height: rows[i][3], angle: rows[i][6]) }
         var kept = [Int]()
         for j in boxes.indices {

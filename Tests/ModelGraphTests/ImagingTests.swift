@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ModelGraph
 @testable import Imaging
 @testable import Prediction
 
@@ -125,7 +126,7 @@ struct ImagingTests {
     func mutatedImages() throws {
         for name in ["baseline.jpg", "progressive.jpg", "rgb.png", "interlaced.png"] {
             let original = try Data(contentsOf: URL(fileURLWithPath: image(name)))
-            var generator = SplitMix(seed: 11)
+            var generator = SplitMix64(seed: 11)
             for trial in 0..<60 {
                 var bytes = [UInt8](original)
                 if trial % 3 == 0 { bytes = Array(bytes.prefix(Int(generator.next() % UInt64(bytes.count)))) }
@@ -160,16 +161,4 @@ private func crc32(_ bytes: [UInt8]) -> [UInt8] {
     }
     crc ^= 0xFFFF_FFFF
     return [UInt8(crc >> 24), UInt8(crc >> 16 & 0xFF), UInt8(crc >> 8 & 0xFF), UInt8(crc & 0xFF)]
-}
-
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
