@@ -137,10 +137,12 @@ extension Tensor {
         }
     }
 
-    public static func + (a: Tensor, b: Tensor) -> Tensor { broadcast(a, b, +) }
-    public static func - (a: Tensor, b: Tensor) -> Tensor { broadcast(a, b, -) }
-    public static func * (a: Tensor, b: Tensor) -> Tensor { broadcast(a, b, *) }
-    public static func / (a: Tensor, b: Tensor) -> Tensor { broadcast(a, b, /) }
+    // closures, not `Float.+` itself: an operator reference stays a call per element, and
+    // the loops would not vectorise
+    public static func + (a: Tensor, b: Tensor) -> Tensor { broadcast(a, b) { $0 + $1 } }
+    public static func - (a: Tensor, b: Tensor) -> Tensor { broadcast(a, b) { $0 - $1 } }
+    public static func * (a: Tensor, b: Tensor) -> Tensor { broadcast(a, b) { $0 * $1 } }
+    public static func / (a: Tensor, b: Tensor) -> Tensor { broadcast(a, b) { $0 / $1 } }
     public static func * (a: Tensor, s: Float) -> Tensor { a.map { $0 * s } }
     public static func + (a: Tensor, s: Float) -> Tensor { a.map { $0 + s } }
 

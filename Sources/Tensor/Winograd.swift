@@ -79,7 +79,7 @@ public final class WinogradConvolution: @unchecked Sendable {
         let tilesY = (height + m - 1) / m, tilesX = (width + m - 1) / m
         let tiles = tilesY * tilesX
         let paddedWidth = m * tilesX + 2  // columns −1 … m·tilesX, zero outside the map
-        var out = Tensor(shape: [batch, outputChannels, height, width])
+        var out = Tensor(shape: [batch, outputChannels, height, width]) { _ in }  // every element is written below
         let inputBytes = positions * inputChannels * tiles * 4, productBytes = positions * outputChannels * tiles * 4
         scratch.use(inputBytes, productBytes) { inputBuffer, productBuffer in
             let v = inputBuffer.assumingMemoryBound(to: Float.self)
