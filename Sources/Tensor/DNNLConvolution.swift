@@ -15,6 +15,7 @@ public final class DNNLConvolution: @unchecked Sendable {
     // the reordered weights and the bias, owned here for the primitive's lifetime
     private var weightBuffer: UnsafeMutableRawPointer?
     private var biasValues: [Float]
+    public let inputShape: [Int]
     public let outputShape: [Int]
     private var sourceReorder: Reorder?
     private var destinationReorder: Reorder?
@@ -24,19 +25,28 @@ public final class DNNLConvolution: @unchecked Sendable {
     private let scratch: Scratch
     /// oneDNN's name for the implementation it chose (e.g. `brgconv:avx512_core`).
     public private(set) var implementation = ""
+    /// Whether the input is taken, and the output given, channels-last ([N, H, W, C], oneDNN's
+    /// own layout for its AVX-512 kernels) instead of NCHW — no reorder on that side.
+    public let channelsLastSource: Bool
+    public let channelsLastDestination: Bool
+
+    static func channelsLast(_ shape: [Int]) -> [Int] { [shape[0], shape[2], shape[3], shape[1]] }
 
     /// Whether the primitive reads the NCHW input itself: oneDNN's direct kernel for few input
     /// channels (an image's 3) takes NCHW and writes its blocked layout, which saves the input
     /// reorder (3→16 stride 2 at 640²: 1.18 → 0.93 ms on a 2-core AVX-512 EPYC). With more
     /// channels oneDNN would fall back to im2col + GEMM, 2–5× slower than reorder + blocked kernel.
-    static func readsPlainSource(inputChannels: Int, groups: Int) -> Bool { groups == 1 && inputChannels < 8 }
+    public static func readsPlainSource(inputChannels: Int, groups: Int) -> Bool { groups == 1 && inputChannels < 8 }
 
     /// Returns nil when oneDNN cannot build the primitive (the caller then uses the GEMM path).
     public init?(inputShape: [Int], weight: Tensor, bias: Tensor?, geometry g: ConvolutionGeometry, groups: Int,
-                 activation: Activation, scratch: Scratch) {
+                 activation: Activation, scratch: Scratch, channelsLastSource: Bool = false, channelsLastDestination: Bool = false) {
         self.scratch = scratch
+        self.channelsLastSource = channelsLastSource
+        self.channelsLastDestination = channelsLastDestination
         let (batch, inputChannels, height, width) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
         let outputChannels = weight.shape[0]
+        self.inputShape = inputShape
         outputShape = [batch, outputChannels, g.outputHeight(height), g.outputWidth(width)]
         biasValues = bias?.storage ?? [Float](repeating: 0, count: outputChannels)
         var engine: dnnl_engine_t?
@@ -58,8 +68,10 @@ public final class DNNLConvolution: @unchecked Sendable {
         let sourceDims = dims(inputShape), destinationDims = dims(outputShape), wDims = dims(weightDims), bDims = dims([outputChannels])
         guard dnnl_memory_desc_init_by_tag(&sourceDesc, 4, sourceDims, dnnl_f32, dnnl_nchw) == dnnl_success,
               dnnl_memory_desc_init_by_tag(&destinationDesc, 4, destinationDims, dnnl_f32, dnnl_nchw) == dnnl_success,
-              dnnl_memory_desc_init_by_tag(&sourceAny, 4, sourceDims, dnnl_f32, DNNLConvolution.readsPlainSource(inputChannels: inputChannels, groups: groups) ? dnnl_nchw : dnnl_format_tag_any) == dnnl_success,
-              dnnl_memory_desc_init_by_tag(&destinationAny, 4, destinationDims, dnnl_f32, dnnl_format_tag_any) == dnnl_success,
+              dnnl_memory_desc_init_by_tag(&sourceAny, 4, sourceDims, dnnl_f32,
+                                           channelsLastSource ? dnnl_nhwc
+                                               : DNNLConvolution.readsPlainSource(inputChannels: inputChannels, groups: groups) ? dnnl_nchw : dnnl_format_tag_any) == dnnl_success,
+              dnnl_memory_desc_init_by_tag(&destinationAny, 4, destinationDims, dnnl_f32, channelsLastDestination ? dnnl_nhwc : dnnl_format_tag_any) == dnnl_success,
               dnnl_memory_desc_init_by_tag(&biasDesc, 1, bDims, dnnl_f32, dnnl_x) == dnnl_success,
               dnnl_memory_desc_init_by_tag(&weightAny, Int32(weightDims.count), wDims, dnnl_f32, dnnl_format_tag_any) == dnnl_success,
               dnnl_memory_desc_init_by_tag(&weightUser, Int32(weightDims.count), wDims, dnnl_f32, grouped ? dnnl_goihw : dnnl_oihw) == dnnl_success
@@ -97,15 +109,15 @@ public final class DNNLConvolution: @unchecked Sendable {
               let chosenSource = dnnl_primitive_desc_query_md(descriptor, dnnl_query_src_md, 0),
               let chosenDestination = dnnl_primitive_desc_query_md(descriptor, dnnl_query_dst_md, 0),
               dnnl_primitive_create(&primitive, descriptor) == dnnl_success else { return nil }
-        // the blocked layouts oneDNN prefers (nChw16c) are reached by reorders around the call
+        // the layouts oneDNN prefers (NHWC for brgconv, nChw16c for others) are reached by reorders around the call
         guard let toBlocked = Reorder(from: &sourceDesc, to: chosenSource, engine: engine),
               let fromBlocked = Reorder(from: chosenDestination, to: &destinationDesc, engine: engine) else { return nil }
         // a plain (NCHW) choice needs no reorder: the primitive reads or writes the tensor itself
-        if dnnl_memory_desc_equal(&sourceDesc, chosenSource) == 0 {
+        if !channelsLastSource && dnnl_memory_desc_equal(&sourceDesc, chosenSource) == 0 {
             sourceReorder = toBlocked
             blockedSourceBytes = dnnl_memory_desc_get_size(chosenSource)
         }
-        if dnnl_memory_desc_equal(&destinationDesc, chosenDestination) == 0 {
+        if !channelsLastDestination && dnnl_memory_desc_equal(&destinationDesc, chosenDestination) == 0 {
             destinationReorder = fromBlocked
             blockedDestinationBytes = dnnl_memory_desc_get_size(chosenDestination)
         }
@@ -149,10 +161,12 @@ public final class DNNLConvolution: @unchecked Sendable {
         dnnl_engine_destroy(engine)
     }
 
-    /// Runs the convolution on an input of the shape it was built for.
+    /// Runs the convolution on an input of the shape it was built for, NCHW or (`channelsLastSource`)
+    /// NHWC; the output is NCHW or (`channelsLastDestination`) NHWC.
     public func callAsFunction(_ x: Tensor) -> Tensor {
+        precondition(x.shape == (channelsLastSource ? DNNLConvolution.channelsLast(inputShape) : inputShape), "conv built for \(inputShape) got \(x.shape)")
         // every element is written by the primitive or its reorder: no zero fill first
-        Tensor(shape: outputShape) { destination in
+        return Tensor(shape: channelsLastDestination ? DNNLConvolution.channelsLast(outputShape) : outputShape) { destination in
             scratch.use(blockedSourceBytes, blockedDestinationBytes) { blockedSource, blockedDestination in
                 x.storage.withUnsafeBufferPointer { source in
                     biasValues.withUnsafeMutableBytes { bias in

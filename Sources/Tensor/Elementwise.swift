@@ -139,7 +139,21 @@ extension Tensor {
 
     // closures, not `Float.+` itself: an operator reference stays a call per element, and
     // the loops would not vectorise
-    public static func + (a: Tensor, b: Tensor) -> Tensor { broadcast(a, b) { $0 + $1 } }
+    public static func + (a: Tensor, b: Tensor) -> Tensor {
+        // same shapes (residual connections): one flat loop the compiler vectorises; the
+        // broadcasting path calls its operation per element from inside the parallel closure
+        guard a.shape == b.shape else { return broadcast(a, b) { $0 + $1 } }
+        return Tensor(shape: a.shape) { out in
+            a.storage.withUnsafeBufferPointer { x in
+                b.storage.withUnsafeBufferPointer { y in
+                    guard let left = x.baseAddress, let right = y.baseAddress, let sum = out.baseAddress else { return }
+                    Threads.parallelRanges(out.count, minimumPerChunk: 32768) { range in
+                        for i in range { sum[i] = left[i] + right[i] }
+                    }
+                }
+            }
+        }
+    }
     public static func - (a: Tensor, b: Tensor) -> Tensor { broadcast(a, b) { $0 - $1 } }
     public static func * (a: Tensor, b: Tensor) -> Tensor { broadcast(a, b) { $0 * $1 } }
     public static func / (a: Tensor, b: Tensor) -> Tensor { broadcast(a, b) { $0 / $1 } }

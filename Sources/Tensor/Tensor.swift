@@ -112,7 +112,8 @@ public struct Tensor: Sendable, Equatable {
                         while index < range.upperBound {
                             let o = index / run, offset = index % run
                             let count = min(run - offset, range.upperBound - index)
-                            (destination + o * total + before + offset).update(from: source + index, count: count)
+                            let to = destination + o * total + before + offset, from = source + index
+                            if count <= 256 { for i in 0..<count { to[i] = from[i] } } else { to.update(from: from, count: count) }
                             index += count
                         }
                     }
@@ -130,8 +131,13 @@ public struct Tensor: Sendable, Equatable {
             storage.withUnsafeBufferPointer { source in
                 guard let destination = out.baseAddress, let source = source.baseAddress else { return }
                 let run = range.count * inner
-                for o in 0..<outer {
-                    (destination + o * run).update(from: source + (o * size + range.lowerBound) * inner, count: run)
+                // short runs (channels of an NHWC map) by an inline loop: a memcpy call per
+                // 16–64 floats costs more than the copy; rows in parallel when there are many
+                Threads.parallelRanges(outer, minimumPerChunk: Swift.max(1, 32768 / Swift.max(run, 1))) { rows in
+                    for o in rows {
+                        let from = source + (o * size + range.lowerBound) * inner, to = destination + o * run
+                        if run <= 256 { for i in 0..<run { to[i] = from[i] } } else { to.update(from: from, count: run) }
+                    }
                 }
             }
         }

@@ -5,18 +5,51 @@ import Tensor
 /// multiply-adds and computes outputs.
 public struct Feature: Sendable {
     public let shape: [Int]
-    /// nil in a shape-only walk (summary, check, plan preparation).
-    public let tensor: Tensor?
+    /// Whether the map is held channels-last (NHWC), as oneDNN's convolutions leave it in a plan.
+    /// Known in shape walks too, so a plan's kernels are chosen for the layout they will get.
+    public let isChannelsLast: Bool
+    private let plain: Tensor?
+    private let channelsLastMap: ChannelsLastMap?
 
     public init(shape: [Int]) {
+        self.init(shape: shape, channelsLast: false)
+    }
+
+    /// A shape-walk feature that will be held channels-last when the plan runs.
+    init(shape: [Int], channelsLast: Bool) {
         self.shape = shape
-        self.tensor = nil
+        isChannelsLast = channelsLast
+        plain = nil
+        channelsLastMap = nil
     }
 
     public init(_ tensor: Tensor) {
-        self.shape = tensor.shape
-        self.tensor = tensor
+        shape = tensor.shape
+        isChannelsLast = false
+        plain = tensor
+        channelsLastMap = nil
     }
+
+    /// A map given as its NHWC elements [N, H, W, C]; `shape` stays NCHW.
+    init(channelsLast data: Tensor, converter: LayoutConverter) {
+        precondition(data.rank == 4)
+        shape = [data.shape[0], data.shape[3], data.shape[1], data.shape[2]]
+        isChannelsLast = true
+        plain = nil
+        channelsLastMap = ChannelsLastMap(data: data, converter: converter)
+    }
+
+    /// The NCHW tensor (nil in a shape-only walk: summary, check, plan preparation); a
+    /// channels-last map is converted once, on first use, and kept.
+    public var tensor: Tensor? { plain ?? channelsLastMap?.plain }
+
+    /// Whether the feature holds elements (false in a shape-only walk), without converting a
+    /// channels-last map.
+    public var hasData: Bool { plain != nil || channelsLastMap != nil }
+
+    /// The NHWC elements [N, H, W, C] of a channels-last map.
+    var channelsLastData: Tensor? { channelsLastMap?.data }
+    var converter: LayoutConverter? { channelsLastMap?.converter }
 
     /// The result of an operation whose output shape is `shape`: `body` runs only when there is
     /// data.
@@ -37,6 +70,13 @@ public struct Feature: Sendable {
     /// Element-wise sum of two features of one shape (residual connections).
     public static func + (a: Feature, b: Feature) -> Feature {
         precondition(a.shape == b.shape, "adding \(a.shape) and \(b.shape)")
+        if a.isChannelsLast && b.isChannelsLast {
+            // element-wise, so the layout needs no conversion
+            guard let x = a.channelsLastData, let y = b.channelsLastData, let converter = a.converter else {
+                return Feature(shape: a.shape, channelsLast: true)
+            }
+            return Feature(channelsLast: x + y, converter: converter)
+        }
         guard let x = a.tensor, let y = b.tensor else { return Feature(shape: a.shape) }
         return Feature(x + y)
     }
@@ -61,6 +101,12 @@ public struct Feature: Sendable {
         }
         var shape = features[0].shape
         shape[axis] = features.reduce(0) { $0 + $1.shape[axis] }
+        if axis == 1 && shape.count == 4 && features.allSatisfy(\.isChannelsLast) {
+            // channels are NHWC's last axis
+            let data = features.compactMap(\.channelsLastData)
+            guard data.count == features.count, let converter = features[0].converter else { return Feature(shape: shape, channelsLast: true) }
+            return Feature(channelsLast: Tensor.concatenate(data, axis: 3), converter: converter)
+        }
         let tensors = features.compactMap(\.tensor)
         guard tensors.count == features.count else { return Feature(shape: shape) }
         return Feature(Tensor.concatenate(tensors, axis: axis))
@@ -68,6 +114,12 @@ public struct Feature: Sendable {
 
     /// `x.split(sizes, axis)` / `x.chunk(n, axis)`.
     public func split(axis: Int = 1, sizes: [Int]) -> [Feature] {
+        if isChannelsLast && axis == 1 {
+            guard let data = channelsLastData, let converter else {
+                return sizes.map { Feature(shape: [shape[0], $0, shape[2], shape[3]], channelsLast: true) }
+            }
+            return data.split(axis: 3, sizes: sizes).map { Feature(channelsLast: $0, converter: converter) }
+        }
         guard let tensor else {
             return sizes.map { size in
                 var part = shape
@@ -76,6 +128,26 @@ public struct Feature: Sendable {
             }
         }
         return tensor.split(axis: axis, sizes: sizes).map(Feature.init)
+    }
+}
+
+/// A channels-last map's elements and, once asked for, its NCHW copy (a forward pass is
+/// single-threaded above the kernels, so the cache needs no lock).
+final class ChannelsLastMap: @unchecked Sendable {
+    let data: Tensor
+    let converter: LayoutConverter
+    private var cached: Tensor?
+
+    init(data: Tensor, converter: LayoutConverter) {
+        self.data = data
+        self.converter = converter
+    }
+
+    var plain: Tensor {
+        if let cached { return cached }
+        let converted = converter.channelsFirst(data)
+        cached = converted
+        return converted
     }
 }
 
@@ -127,6 +199,12 @@ enum ConvolutionKernel: Sendable {
     case primitive(DNNLConvolution, inputShape: [Int])
     /// im2col / 1×1 GEMM on NCHW planes (1×1 convs: faster than the primitive's reorders).
     case gemm
+
+    /// Whether the kernel's output is a channels-last map.
+    var leavesChannelsLast: Bool {
+        if case .primitive(let primitive, _) = self { return primitive.channelsLastDestination }
+        return false
+    }
 }
 
 /// The kernels of a prepared plan, in the order its forward pass calls them.
@@ -134,6 +212,9 @@ final class KernelTape: @unchecked Sendable {
     private var kernels: [ConvolutionKernel] = []
     /// Blocked-layout buffers shared by the plan's oneDNN primitives (one runs at a time).
     let scratch = Scratch()
+    /// NCHW⇄NHWC reorders for the channels-last maps the plan's primitives leave (nil: oneDNN
+    /// could not make an engine, and every map stays NCHW).
+    let converter = LayoutConverter()
 
     func append(_ kernel: ConvolutionKernel) { kernels.append(kernel) }
 

@@ -1,0 +1,73 @@
+import CDNNL
+import Synchronization
+
+/// Channels-last maps: NHWC, held as tensors of shape [N, H, W, C]. oneDNN's fastest convolution
+/// kernels on AVX-512 (brgconv) read and write this layout, so chains of them skip the
+/// NCHW⇄NHWC reorders that otherwise surround every call (16→32 stride 2 at 320²: 0.63 ms in
+/// NHWC against 0.89 ms with the reorders, on a 2-core AVX-512 EPYC).
+///
+/// A plan's converter between the two layouts: oneDNN reorders (several times faster than a
+/// plain transposing loop), made once per shape and kept.
+public final class LayoutConverter: @unchecked Sendable {
+    private struct Key: Hashable {
+        let shape: [Int]
+        let toChannelsLast: Bool
+    }
+
+    private let engine: dnnl_engine_t
+    private let stream: dnnl_stream_t
+    private let reorders = Mutex<[Key: Reorder]>([:])
+
+    public init?() {
+        var engine: dnnl_engine_t?
+        var stream: dnnl_stream_t?
+        guard dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success, let engine else { return nil }
+        guard dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue) == dnnl_success, let stream else {
+            dnnl_engine_destroy(engine)
+            return nil
+        }
+        self.engine = engine
+        self.stream = stream
+    }
+
+    deinit {
+        reorders.withLock { $0.removeAll() }
+        dnnl_stream_destroy(stream)
+        dnnl_engine_destroy(engine)
+    }
+
+    /// NCHW [N, C, H, W] → NHWC [N, H, W, C].
+    public func channelsLast(_ x: Tensor) -> Tensor {
+        precondition(x.rank == 4)
+        return convert(x, logicalShape: x.shape, to: [x.shape[0], x.shape[2], x.shape[3], x.shape[1]], toChannelsLast: true)
+    }
+
+    /// NHWC [N, H, W, C] → NCHW [N, C, H, W].
+    public func channelsFirst(_ x: Tensor) -> Tensor {
+        precondition(x.rank == 4)
+        let (batch, height, width, channels) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        return convert(x, logicalShape: [batch, channels, height, width], to: [batch, channels, height, width], toChannelsLast: false)
+    }
+
+    private func convert(_ x: Tensor, logicalShape: [Int], to shape: [Int], toChannelsLast: Bool) -> Tensor {
+        if x.count == 0 { return Tensor(shape: shape) }
+        let key = Key(shape: logicalShape, toChannelsLast: toChannelsLast)
+        let reorder = reorders.withLock { cache -> Reorder in
+            if let known = cache[key] { return known }
+            let dims = logicalShape.map { dnnl_dim_t($0) }
+            var plain = dnnl_memory_desc_t(), last = dnnl_memory_desc_t()
+            let made = dnnl_memory_desc_init_by_tag(&plain, 4, dims, dnnl_f32, dnnl_nchw) == dnnl_success
+                && dnnl_memory_desc_init_by_tag(&last, 4, dims, dnnl_f32, dnnl_nhwc) == dnnl_success
+            precondition(made, "oneDNN memory descriptors for \(logicalShape)")
+            let created = toChannelsLast ? Reorder(from: &plain, to: &last, engine: engine) : Reorder(from: &last, to: &plain, engine: engine)
+            guard let created else { preconditionFailure("oneDNN reorder for \(logicalShape)") }
+            cache[key] = created
+            return created
+        }
+        return Tensor(shape: shape) { out in
+            x.storage.withUnsafeBufferPointer { source in
+                reorder.run(from: UnsafeMutableRawPointer(mutating: source.baseAddress!), to: UnsafeMutableRawPointer(out.baseAddress!), stream: stream)
+            }
+        }
+    }
+}
