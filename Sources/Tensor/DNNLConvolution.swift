@@ -32,12 +32,6 @@ public final class DNNLConvolution: @unchecked Sendable {
 
     static func channelsLast(_ shape: [Int]) -> [Int] { [shape[0], shape[2], shape[3], shape[1]] }
 
-    /// Whether the primitive reads the NCHW input itself: oneDNN's direct kernel for few input
-    /// channels (an image's 3) takes NCHW and writes its blocked layout, which saves the input
-    /// reorder (3→16 stride 2 at 640²: 1.18 → 0.93 ms on a 2-core AVX-512 EPYC). With more
-    /// channels oneDNN would fall back to im2col + GEMM, 2–5× slower than reorder + blocked kernel.
-    public static func readsPlainSource(inputChannels: Int, groups: Int) -> Bool { groups == 1 && inputChannels < 8 }
-
     /// Returns nil when oneDNN cannot build the primitive (the caller then uses the GEMM path).
     public init?(inputShape: [Int], weight: Tensor, bias: Tensor?, geometry g: ConvolutionGeometry, groups: Int,
                  activation: Activation, scratch: Scratch, channelsLastSource: Bool = false, channelsLastDestination: Bool = false) {
@@ -69,8 +63,7 @@ public final class DNNLConvolution: @unchecked Sendable {
         guard dnnl_memory_desc_init_by_tag(&sourceDesc, 4, sourceDims, dnnl_f32, dnnl_nchw) == dnnl_success,
               dnnl_memory_desc_init_by_tag(&destinationDesc, 4, destinationDims, dnnl_f32, dnnl_nchw) == dnnl_success,
               dnnl_memory_desc_init_by_tag(&sourceAny, 4, sourceDims, dnnl_f32,
-                                           channelsLastSource ? dnnl_nhwc
-                                               : DNNLConvolution.readsPlainSource(inputChannels: inputChannels, groups: groups) ? dnnl_nchw : dnnl_format_tag_any) == dnnl_success,
+                                           channelsLastSource ? dnnl_nhwc : dnnl_format_tag_any) == dnnl_success,
               dnnl_memory_desc_init_by_tag(&destinationAny, 4, destinationDims, dnnl_f32, channelsLastDestination ? dnnl_nhwc : dnnl_format_tag_any) == dnnl_success,
               dnnl_memory_desc_init_by_tag(&biasDesc, 1, bDims, dnnl_f32, dnnl_x) == dnnl_success,
               dnnl_memory_desc_init_by_tag(&weightAny, Int32(weightDims.count), wDims, dnnl_f32, dnnl_format_tag_any) == dnnl_success,
