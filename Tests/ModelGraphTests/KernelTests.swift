@@ -298,6 +298,37 @@ extension KernelTests {
         }
     }
 
+    /// The channels-last path: the converter's reorders equal a permutation, and oneDNN
+    /// primitives reading and writing NHWC (strided, 1×1, depthwise, the image's 3 channels)
+    /// equal the naive convolution; channel slices and concatenation along NHWC's last axis
+    /// equal the NCHW ones.
+    @Test func channelsLastConvolutionsMatchDefinition() throws {
+        let converter = try #require(LayoutConverter())
+        let x = Self.random([2, 24, 13, 11], seed: 41)
+        let last = converter.channelsLast(x)
+        #expect(last == x.permuted([0, 2, 3, 1]))
+        #expect(converter.channelsFirst(last) == x)
+        for (inputs, outputs, kernel, stride, groups) in [(24, 32, 3, 2, 1), (24, 16, 1, 1, 1), (24, 24, 3, 1, 24), (3, 16, 3, 2, 1)] {
+            let input = inputs == 24 ? x : Self.random([2, inputs, 13, 11], seed: 43)
+            let w = Self.random([outputs, inputs / groups, kernel, kernel], seed: 42)
+            let b = Self.random([outputs], seed: 44)
+            let geometry = ConvolutionGeometry(kernelSize: kernel, stride: stride, padding: kernel / 2)
+            let naive = Self.naiveConvolution(input, w, b, stride: stride, padding: kernel / 2, dilation: 1, groups: groups).activated(.silu)
+            for (sourceLast, destinationLast) in [(true, true), (false, true), (true, false)] {
+                let primitive = try #require(DNNLConvolution(inputShape: input.shape, weight: w, bias: b, geometry: geometry, groups: groups,
+                                                             activation: .silu, scratch: Scratch(),
+                                                             channelsLastSource: sourceLast, channelsLastDestination: destinationLast))
+                let y = primitive(sourceLast ? converter.channelsLast(input) : input)
+                #expect(Self.close(destinationLast ? converter.channelsFirst(y) : y, naive, tolerance: 1e-5),
+                        "\(inputs)→\(outputs) k\(kernel) s\(stride) g\(groups) NHWC in \(sourceLast) out \(destinationLast)")
+            }
+        }
+        let pieces = last.split(axis: 3, sizes: [8, 16])
+        #expect(converter.channelsFirst(pieces[1]) == x.slice(axis: 1, 8..<24))
+        #expect(converter.channelsFirst(Tensor.concatenate([pieces[1], pieces[0]], axis: 3))
+                == Tensor.concatenate([x.slice(axis: 1, 8..<24), x.slice(axis: 1, 0..<8)], axis: 1))
+    }
+
     /// DFL's fused softmax + weighted sum against its definition: softmax over each side's bins,
     /// then the 1×1 conv with the bin weights; max pooling against a loop over each window.
     @Test func distributionExpectationAndMaxPoolMatchDefinition() {
