@@ -30,8 +30,6 @@ public final class DNNLConvolution: @unchecked Sendable {
     public let channelsLastSource: Bool
     public let channelsLastDestination: Bool
 
-    static func channelsLast(_ shape: [Int]) -> [Int] { [shape[0], shape[2], shape[3], shape[1]] }
-
     /// Returns nil when oneDNN cannot build the primitive (the caller then uses the GEMM path).
     public init?(inputShape: [Int], weight: Tensor, bias: Tensor?, geometry g: ConvolutionGeometry, groups: Int,
                  activation: Activation, scratch: Scratch, channelsLastSource: Bool = false, channelsLastDestination: Bool = false) {
@@ -102,16 +100,16 @@ public final class DNNLConvolution: @unchecked Sendable {
               let chosenSource = dnnl_primitive_desc_query_md(descriptor, dnnl_query_src_md, 0),
               let chosenDestination = dnnl_primitive_desc_query_md(descriptor, dnnl_query_dst_md, 0),
               dnnl_primitive_create(&primitive, descriptor) == dnnl_success else { return nil }
-        // the layouts oneDNN prefers (NHWC for brgconv, nChw16c for others) are reached by reorders around the call
-        guard let toBlocked = Reorder(from: &sourceDesc, to: chosenSource, engine: engine),
-              let fromBlocked = Reorder(from: chosenDestination, to: &destinationDesc, engine: engine) else { return nil }
-        // a plain (NCHW) choice needs no reorder: the primitive reads or writes the tensor itself
+        // the layouts oneDNN prefers (NHWC for brgconv, nChw16c for others) are reached from
+        // NCHW by reorders around the call; a channels-last side, or an NCHW choice, needs none
         if !channelsLastSource && dnnl_memory_desc_equal(&sourceDesc, chosenSource) == 0 {
-            sourceReorder = toBlocked
+            guard let toChosen = Reorder(from: &sourceDesc, to: chosenSource, engine: engine) else { return nil }
+            sourceReorder = toChosen
             blockedSourceBytes = dnnl_memory_desc_get_size(chosenSource)
         }
         if !channelsLastDestination && dnnl_memory_desc_equal(&destinationDesc, chosenDestination) == 0 {
-            destinationReorder = fromBlocked
+            guard let fromChosen = Reorder(from: chosenDestination, to: &destinationDesc, engine: engine) else { return nil }
+            destinationReorder = fromChosen
             blockedDestinationBytes = dnnl_memory_desc_get_size(chosenDestination)
         }
         var name: UnsafePointer<CChar>?
@@ -157,9 +155,9 @@ public final class DNNLConvolution: @unchecked Sendable {
     /// Runs the convolution on an input of the shape it was built for, NCHW or (`channelsLastSource`)
     /// NHWC; the output is NCHW or (`channelsLastDestination`) NHWC.
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        precondition(x.shape == (channelsLastSource ? DNNLConvolution.channelsLast(inputShape) : inputShape), "conv built for \(inputShape) got \(x.shape)")
+        precondition(x.shape == (channelsLastSource ? ChannelsLast.shape(ofPlain: inputShape) : inputShape), "conv built for \(inputShape) got \(x.shape)")
         // every element is written by the primitive or its reorder: no zero fill first
-        return Tensor(shape: channelsLastDestination ? DNNLConvolution.channelsLast(outputShape) : outputShape) { destination in
+        return Tensor(shape: channelsLastDestination ? ChannelsLast.shape(ofPlain: outputShape) : outputShape) { destination in
             scratch.use(blockedSourceBytes, blockedDestinationBytes) { blockedSource, blockedDestination in
                 x.storage.withUnsafeBufferPointer { source in
                     biasValues.withUnsafeMutableBytes { bias in

@@ -137,12 +137,10 @@ extension Tensor {
         }
     }
 
-    // closures, not `Float.+` itself: an operator reference stays a call per element, and
-    // the loops would not vectorise
     public static func + (a: Tensor, b: Tensor) -> Tensor {
         // same shapes (residual connections): one flat loop the compiler vectorises; the
         // broadcasting path calls its operation per element from inside the parallel closure
-        guard a.shape == b.shape else { return broadcast(a, b) { $0 + $1 } }
+        guard a.shape == b.shape else { return broadcast(a, b, +) }
         return Tensor(shape: a.shape) { out in
             a.storage.withUnsafeBufferPointer { x in
                 b.storage.withUnsafeBufferPointer { y in
@@ -154,9 +152,9 @@ extension Tensor {
             }
         }
     }
-    public static func - (a: Tensor, b: Tensor) -> Tensor { broadcast(a, b) { $0 - $1 } }
-    public static func * (a: Tensor, b: Tensor) -> Tensor { broadcast(a, b) { $0 * $1 } }
-    public static func / (a: Tensor, b: Tensor) -> Tensor { broadcast(a, b) { $0 / $1 } }
+    public static func - (a: Tensor, b: Tensor) -> Tensor { broadcast(a, b, -) }
+    public static func * (a: Tensor, b: Tensor) -> Tensor { broadcast(a, b, *) }
+    public static func / (a: Tensor, b: Tensor) -> Tensor { broadcast(a, b, /) }
     public static func * (a: Tensor, s: Float) -> Tensor { a.map { $0 * s } }
     public static func + (a: Tensor, s: Float) -> Tensor { a.map { $0 + s } }
 

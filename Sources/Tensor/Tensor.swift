@@ -112,13 +112,23 @@ public struct Tensor: Sendable, Equatable {
                         while index < range.upperBound {
                             let o = index / run, offset = index % run
                             let count = min(run - offset, range.upperBound - index)
-                            let to = destination + o * total + before + offset, from = source + index
-                            if count <= 256 { for i in 0..<count { to[i] = from[i] } } else { to.update(from: from, count: count) }
+                            Tensor.copy(source + index, to: destination + o * total + before + offset, count: count)
                             index += count
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// Copies `count` floats; short runs (an NHWC map's channels) by an inline loop, since a
+    /// memcpy call per 16–64 floats costs more than the copy.
+    @inline(__always)
+    static func copy(_ source: UnsafePointer<Float>, to target: UnsafeMutablePointer<Float>, count: Int) {
+        if count <= 256 {
+            for i in 0..<count { target[i] = source[i] }
+        } else {
+            target.update(from: source, count: count)
         }
     }
 
@@ -131,13 +141,9 @@ public struct Tensor: Sendable, Equatable {
             storage.withUnsafeBufferPointer { source in
                 guard let destination = out.baseAddress, let source = source.baseAddress else { return }
                 let run = range.count * inner
-                // short runs (channels of an NHWC map) by an inline loop: a memcpy call per
-                // 16–64 floats costs more than the copy; rows in parallel when there are many
+                // rows in parallel when there are many (the channels of an NHWC map)
                 Threads.parallelRanges(outer, minimumPerChunk: Swift.max(1, 32768 / Swift.max(run, 1))) { rows in
-                    for o in rows {
-                        let from = source + (o * size + range.lowerBound) * inner, to = destination + o * run
-                        if run <= 256 { for i in 0..<run { to[i] = from[i] } } else { to.update(from: from, count: run) }
-                    }
+                    for o in rows { Tensor.copy(source + (o * size + range.lowerBound) * inner, to: destination + o * run, count: run) }
                 }
             }
         }

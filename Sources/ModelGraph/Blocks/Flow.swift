@@ -33,7 +33,7 @@ public struct Feature: Sendable {
     /// A map given as its NHWC elements [N, H, W, C]; `shape` stays NCHW.
     init(channelsLast data: Tensor, converter: LayoutConverter) {
         precondition(data.rank == 4)
-        shape = [data.shape[0], data.shape[3], data.shape[1], data.shape[2]]
+        shape = ChannelsLast.plainShape(of: data.shape)
         isChannelsLast = true
         plain = nil
         channelsLastMap = ChannelsLastMap(data: data, converter: converter)

@@ -76,10 +76,11 @@ public struct Conv2d: Block {
         case .winograd(let kernel, let shape) where shape == x.shape:
             return Feature(kernel(x.tensor!))
         case .primitive(let kernel, let shape) where shape == x.shape:
-            guard let converter = pass.tape?.converter else { break }
-            let input = kernel.channelsLastSource ? x.channelsLastData ?? converter.channelsLast(x.tensor!) : x.tensor!
-            let y = kernel(input)
-            return kernel.channelsLastDestination ? Feature(channelsLast: y, converter: converter) : Feature(y)
+            // a plan makes channels-last primitives only when it has a converter
+            let converter = pass.tape?.converter
+            let y = kernel(kernel.channelsLastSource ? x.channelsLastData ?? converter!.channelsLast(x.tensor!) : x.tensor!)
+            guard kernel.channelsLastDestination, let converter else { return Feature(y) }
+            return Feature(channelsLast: y, converter: converter)
         default:
             break
         }
