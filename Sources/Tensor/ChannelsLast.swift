@@ -79,3 +79,62 @@ public final class LayoutConverter: @unchecked Sendable {
         }
     }
 }
+
+extension Tensor {
+    /// `interpolateNearest` on a channels-last map [N, H, W, C]: each output pixel copies its
+    /// source pixel's channel run.
+    public func interpolateNearestChannelsLast(height outHeight: Int, width outWidth: Int,
+                                               scaleHeight: Float? = nil, scaleWidth: Float? = nil, exact: Bool = false) -> Tensor {
+        let (batch, height, width, channels) = (shape[0], shape[1], shape[2], shape[3])
+        let rows = Tensor.nearestSources(outHeight, from: height, step: scaleHeight, exact: exact)
+        let columns = Tensor.nearestSources(outWidth, from: width, step: scaleWidth, exact: exact)
+        let rowFloats = outWidth * channels
+        return Tensor(shape: [batch, outHeight, outWidth, channels]) { out in
+            storage.withUnsafeBufferPointer { source in
+                Threads.parallelFor(batch) { n in
+                    let input = source.baseAddress! + n * height * width * channels
+                    let output = out.baseAddress! + n * outHeight * rowFloats
+                    for oy in 0..<outHeight {
+                        let destination = output + oy * rowFloats
+                        // rows that repeat the previous source row (upsampling) are one copy
+                        if oy > 0 && rows[oy] == rows[oy - 1] {
+                            destination.update(from: destination - rowFloats, count: rowFloats)
+                            continue
+                        }
+                        let line = input + rows[oy] * width * channels
+                        for ox in 0..<outWidth {
+                            (destination + ox * channels).update(from: line + columns[ox] * channels, count: channels)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `maxPooled` on a channels-last map [N, H, W, C]: each window's maximum taken a channel run
+    /// at a time (the loops over channels vectorise).
+    public func maxPooledChannelsLast(kernelSize k: Int, stride: Int, padding: Int) -> Tensor {
+        let (batch, height, width, channels) = (shape[0], shape[1], shape[2], shape[3])
+        let outHeight = (height + 2 * padding - k) / stride + 1, outWidth = (width + 2 * padding - k) / stride + 1
+        return Tensor(shape: [batch, outHeight, outWidth, channels]) { out in
+            storage.withUnsafeBufferPointer { source in
+                Threads.parallelFor(batch * outHeight) { line in
+                    let (n, y) = (line / outHeight, line % outHeight)
+                    let input = source.baseAddress! + n * height * width * channels
+                    let top = Swift.max(y * stride - padding, 0), bottom = Swift.min(y * stride - padding + k, height)
+                    for x in 0..<outWidth {
+                        let destination = out.baseAddress! + ((n * outHeight + y) * outWidth + x) * channels
+                        destination.update(repeating: -Float.infinity, count: channels)
+                        let left = Swift.max(x * stride - padding, 0), right = Swift.min(x * stride - padding + k, width)
+                        for row in top..<bottom {
+                            for column in left..<right {
+                                let pixel = input + (row * width + column) * channels
+                                for c in 0..<channels { destination[c] = Swift.max(destination[c], pixel[c]) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

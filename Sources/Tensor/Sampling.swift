@@ -7,11 +7,8 @@ extension Tensor {
     public func interpolateNearest(height outHeight: Int, width outWidth: Int,
                                    scaleHeight: Float? = nil, scaleWidth: Float? = nil, exact: Bool = false) -> Tensor {
         let (height, width) = (shape[2], shape[3])
-        let stepY = scaleHeight ?? Float(height) / Float(outHeight)
-        let stepX = scaleWidth ?? Float(width) / Float(outWidth)
-        let offset: Float = exact ? 0.5 : 0
-        let rows = (0..<outHeight).map { min(Int(((Float($0) + offset) * stepY).rounded(.down)), height - 1) }
-        let columns = (0..<outWidth).map { min(Int(((Float($0) + offset) * stepX).rounded(.down)), width - 1) }
+        let rows = Tensor.nearestSources(outHeight, from: height, step: scaleHeight, exact: exact)
+        let columns = Tensor.nearestSources(outWidth, from: width, step: scaleWidth, exact: exact)
         return mappingPlanes(height: outHeight, width: outWidth) { _, input, output in
             for oy in 0..<outHeight {
                 let destination = output + oy * outWidth
@@ -26,6 +23,13 @@ extension Tensor {
                 }
             }
         }
+    }
+
+    /// The source index of each of `count` nearest-interpolated outputs along an axis of `size`.
+    static func nearestSources(_ count: Int, from size: Int, step: Float?, exact: Bool) -> [Int] {
+        let step = step ?? Float(size) / Float(count)
+        let offset: Float = exact ? 0.5 : 0
+        return (0..<count).map { min(Int(((Float($0) + offset) * step).rounded(.down)), size - 1) }
     }
 
     /// `F.interpolate(mode="bilinear", align_corners=…)` to a size; `scale` as in `interpolateNearest`.

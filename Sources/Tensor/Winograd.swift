@@ -1,64 +1,78 @@
-/// A 3×3, stride-1, padding-1 convolution by Winograd's F(m×m, 3×3), m = 2 or 4: each m×m
-/// output tile comes from an α×α input tile (α = m + 2) through α² element-wise products, done
-/// as α² oneDNN GEMMs ([out × in] · [in × tiles]) — 2.25× (m = 2) or 4× (m = 4) fewer
-/// multiplications than direct convolution, for the CPUs where oneDNN has no Winograd of its
-/// own (it has one for AVX-512 only). The weights are transformed once; the transforms run a
-/// whole tile row at a time so their loops vectorise; bias and activation are applied in the
-/// output transform.
+/// A 3×3, stride-1, padding-1 convolution by Winograd's F(4×4, 3×3) (Lavin & Gray 2015) on
+/// channels-last maps: each 4×4 output tile comes from a 6×6 input tile through 36
+/// element-wise products over the channels — 4× fewer multiplications than direct convolution.
+///
+/// The tiles are processed in blocks small enough for the core's L2 cache: a block's input
+/// tiles are transformed (Bᵀ d B), multiplied by the transformed weights (36 products
+/// [tiles × in] · [in × out], by a register-blocked 6×32 kernel), and transformed back (Aᵀ M A)
+/// with bias and activation straight into the NHWC output, so nothing the size of the map
+/// goes through memory between the three steps. Every step works on 16 channels at once:
+/// channels-last makes them contiguous. The weights are transformed once, in double.
 public final class WinogradConvolution: @unchecked Sendable {
+    typealias Vector = SIMD16<Float>
+    static let lanes = 16
+    /// Rows of the multiply kernel (tiles per register block).
+    static let rows = 6
+
     let inputChannels: Int
     let outputChannels: Int
+    /// Channels rounded up to whole vectors; the padding of the transformed weights is zero.
+    let paddedInput: Int
+    let paddedOutput: Int
     let activation: Activation
-    /// m: 2 or 4.
-    let outputTile: Int
-    /// U[ξ][o][i] = (G g Gᵀ)[ξ] for each of the α² tile positions ξ.
+    /// U[ξ][i][o] = (G g Gᵀ)[ξ] for each of the 36 tile positions ξ, [paddedInput × paddedOutput] each.
     let transformedWeights: [Float]
     let bias: [Float]
     let scratch: Scratch
 
-    /// Where a plan uses it: 3×3, stride 1, padding 1, no dilation or groups, and wide enough
-    /// (≥ 64 channels each way) that the GEMMs dominate the transforms.
+    /// Where a plan uses it: 3×3, stride 1, padding 1, no dilation or groups, and at least 16
+    /// channels each way (below that the transforms cost more than the products save).
     public static func applies(weight: Tensor, geometry: ConvolutionGeometry, groups: Int) -> Bool {
         geometry.kernelHeight == 3 && geometry.kernelWidth == 3 && geometry.stride == 1 && geometry.padding == 1
-            && geometry.dilation == 1 && groups == 1 && weight.shape[0] >= 64 && weight.shape[1] >= 64
+            && geometry.dilation == 1 && groups == 1 && weight.shape[0] >= 16 && weight.shape[1] >= 16
     }
 
-    /// The output tile for a map: 4×4 (fewest multiplications) unless the map is tiny. Measured
-    /// on 256→256 channels, 2 threads (transforms + GEMMs): 80² 19.4 ms vs F(2×2) 27.1 ms,
-    /// 40² 6.2 vs 7.0, 20² 2.2 vs 2.4.
-    public static func outputTile(height: Int, width: Int) -> Int {
-        ((height + 3) / 4) * ((width + 3) / 4) >= 16 ? 4 : 2
-    }
+    /// G (6×3) for the kernels, points 0, ±1, ±2 and ∞.
+    private static let g: [Double] = [1.0 / 4, 0, 0,
+                                      -1.0 / 6, -1.0 / 6, -1.0 / 6,
+                                      -1.0 / 6, 1.0 / 6, -1.0 / 6,
+                                      1.0 / 24, 1.0 / 12, 1.0 / 6,
+                                      1.0 / 24, -1.0 / 12, 1.0 / 6,
+                                      0, 0, 1]
 
-    public init(weight: Tensor, bias: Tensor?, activation: Activation, outputTile: Int = 4, scratch: Scratch) {
-        precondition(weight.shape[2] == 3 && weight.shape[3] == 3 && (outputTile == 2 || outputTile == 4))
-        self.outputTile = outputTile
+    public init(weight: Tensor, bias: Tensor?, activation: Activation, scratch: Scratch) {
+        precondition(weight.rank == 4 && weight.shape[2] == 3 && weight.shape[3] == 3)
         outputChannels = weight.shape[0]
         inputChannels = weight.shape[1]
+        paddedInput = (inputChannels + Self.lanes - 1) / Self.lanes * Self.lanes
+        paddedOutput = (outputChannels + Self.lanes - 1) / Self.lanes * Self.lanes
         self.activation = activation
-        self.bias = bias?.storage ?? [Float](repeating: 0, count: weight.shape[0])
+        var paddedBias = [Float](repeating: 0, count: paddedOutput)
+        if let bias { for o in 0..<outputChannels { paddedBias[o] = bias.storage[o] } }
+        self.bias = paddedBias
         self.scratch = scratch
-        let g = outputTile == 4 ? F4x4.g : F2x2.g
-        let alpha = outputTile + 2
-        let pairs = outputChannels * inputChannels
-        var u = [Float](repeating: 0, count: alpha * alpha * pairs)
+        let g = Self.g
+        let (inputs, outputs, paddedInput, paddedOutput) = (inputChannels, outputChannels, paddedInput, paddedOutput)
+        var u = [Float](repeating: 0, count: 36 * paddedInput * paddedOutput)
         weight.storage.withUnsafeBufferPointer { w in
-            var left = [Double](repeating: 0, count: alpha * 3)
-            for pair in 0..<pairs {
-                let kernel = w.baseAddress! + pair * 9
-                // G · kernel (α×3), then (G · kernel) · Gᵀ (α×α), in double, rounded once
-                for row in 0..<alpha {
-                    for column in 0..<3 {
-                        var sum = 0.0
-                        for k in 0..<3 { sum += g[row * 3 + k] * Double(kernel[k * 3 + column]) }
-                        left[row * 3 + column] = sum
+            var left = [Double](repeating: 0, count: 18)
+            for o in 0..<outputs {
+                for i in 0..<inputs {
+                    let kernel = w.baseAddress! + (o * inputs + i) * 9
+                    // G · kernel (6×3), then (G · kernel) · Gᵀ (6×6), in double, rounded once
+                    for row in 0..<6 {
+                        for column in 0..<3 {
+                            var sum = 0.0
+                            for k in 0..<3 { sum += g[row * 3 + k] * Double(kernel[k * 3 + column]) }
+                            left[row * 3 + column] = sum
+                        }
                     }
-                }
-                for row in 0..<alpha {
-                    for column in 0..<alpha {
-                        var sum = 0.0
-                        for k in 0..<3 { sum += left[row * 3 + k] * g[column * 3 + k] }
-                        u[(row * alpha + column) * pairs + pair] = Float(sum)
+                    for row in 0..<6 {
+                        for column in 0..<6 {
+                            var sum = 0.0
+                            for k in 0..<3 { sum += left[row * 3 + k] * g[column * 3 + k] }
+                            u[((row * 6 + column) * paddedInput + i) * paddedOutput + o] = Float(sum)
+                        }
                     }
                 }
             }
@@ -66,86 +80,31 @@ public final class WinogradConvolution: @unchecked Sendable {
         transformedWeights = u
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        outputTile == 4 ? run(x, F4x4.self) : run(x, F2x2.self)
+    /// Tiles per block: the block's transformed inputs and products (36 vectors of each channel
+    /// per tile) within about 512 KB, a whole number of kernel rows.
+    private var blockCapacity: Int {
+        let perTile = 36 * (paddedInput + paddedOutput) * 4
+        return max(1, min(16, 512 * 1024 / perTile / Self.rows)) * Self.rows
     }
 
-    /// Specialised per tile size, so the transforms' α and coefficients are constants.
-    private func run<T: WinogradTile>(_ x: Tensor, _: T.Type) -> Tensor {
-        let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        precondition(channels == inputChannels)
-        let (m, alpha) = (T.outputTile, T.outputTile + 2)
-        let positions = alpha * alpha
-        let tilesY = (height + m - 1) / m, tilesX = (width + m - 1) / m
-        let tiles = tilesY * tilesX
-        let paddedWidth = m * tilesX + 2  // columns −1 … m·tilesX, zero outside the map
-        var out = Tensor(shape: [batch, outputChannels, height, width]) { _ in }  // every element is written below
-        let inputBytes = positions * inputChannels * tiles * 4, productBytes = positions * outputChannels * tiles * 4
-        scratch.use(inputBytes, productBytes) { inputBuffer, productBuffer in
-            let v = inputBuffer.assumingMemoryBound(to: Float.self)
-            let products = productBuffer.assumingMemoryBound(to: Float.self)
-            for n in 0..<batch {
-                x.storage.withUnsafeBufferPointer { source in
-                    let image = source.baseAddress! + n * channels * height * width
-                    Threads.parallelFor(channels) { c in
-                        let plane = image + c * height * width
-                        // α padded input rows, their Bᵀ combinations (whole rows), then · B per tile
-                        let rows = UnsafeMutablePointer<Float>.allocate(capacity: 2 * alpha * paddedWidth)
-                        defer { rows.deallocate() }
-                        let combined = rows + alpha * paddedWidth
-                        for ty in 0..<tilesY {
-                            for i in 0..<alpha {
-                                let y = m * ty - 1 + i
-                                let row = rows + i * paddedWidth
-                                row.update(repeating: 0, count: paddedWidth)
-                                if y >= 0 && y < height { (row + 1).update(from: plane + y * width, count: width) }
-                            }
-                            T.input(rows, stride: paddedWidth, step: 1, into: combined, stride: paddedWidth, step: 1, count: paddedWidth)
-                            for r in 0..<alpha {
-                                let row = combined + r * paddedWidth
-                                let target = v + ((r * alpha) * channels + c) * tiles + ty * tilesX
-                                T.input(row, stride: 1, step: m, into: target, stride: channels * tiles, step: 1, count: tilesX)
-                            }
-                        }
-                    }
-                }
-                transformedWeights.withUnsafeBufferPointer { u in
-                    // the α² products split between the threads, each GEMM on one thread (oneDNN
-                    // runs single-threaded inside a parallel region): one fork/join instead of α²
-                    Threads.parallelFor(positions) { position in
-                        Gemm.multiply(m: outputChannels, n: tiles, k: inputChannels,
-                                      a: u.baseAddress! + position * outputChannels * inputChannels, lda: inputChannels,
-                                      b: v + position * inputChannels * tiles, ldb: tiles,
-                                      c: products + position * outputChannels * tiles, ldc: tiles)
-                    }
-                }
-                out.storage.withUnsafeMutableBufferPointer { destination in
-                    let image = destination.baseAddress! + n * outputChannels * height * width
-                    let outputs = outputChannels, activation = activation
-                    bias.withUnsafeBufferPointer { biases in
-                        Threads.parallelFor(outputs) { o in
-                            let plane = image + o * height * width
-                            let b = biases[o]
-                            // Aᵀ M A for a whole tile row: Aᵀ over the tile's rows into m·α partial
-                            // rows, then · A over its columns into m output rows
-                            let partial = UnsafeMutablePointer<Float>.allocate(capacity: m * alpha * tilesX + m * tilesX)
-                            defer { partial.deallocate() }
-                            let line = partial + m * alpha * tilesX
-                            for ty in 0..<tilesY {
-                                let first = products + o * tiles + ty * tilesX
-                                for column in 0..<alpha {
-                                    let source = first + column * outputs * tiles, target = partial + column * tilesX
-                                    T.output(source, stride: alpha * outputs * tiles, step: 1, into: target, stride: alpha * tilesX, step: 1,
-                                             count: tilesX)
-                                }
-                                for i in 0..<m where m * ty + i < height {
-                                    let rowPartial = partial + i * alpha * tilesX
-                                    T.output(rowPartial, stride: tilesX, step: 1, into: line, stride: 1, step: m, count: tilesX)
-                                    let target = plane + (m * ty + i) * width
-                                    for j in 0..<width { target[j] = line[j] + b }
-                                    activation.apply(target, count: width)
-                                }
-                            }
+    /// NHWC [N, H, W, in] → NHWC [N, H, W, out].
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        precondition(x.rank == 4 && x.shape[3] == inputChannels, "Winograd(\(inputChannels)→\(outputChannels)) got \(x.shape)")
+        let geometry = TileGeometry(batch: x.shape[0], height: x.shape[1], width: x.shape[2])
+        var out = Tensor(shape: [geometry.batch, geometry.height, geometry.width, outputChannels]) { _ in }  // every element is written below
+        guard geometry.tiles > 0 else { return out }
+        x.storage.withUnsafeBufferPointer { source in
+            out.storage.withUnsafeMutableBufferPointer { destination in
+                transformedWeights.withUnsafeBufferPointer { weights in
+                    bias.withUnsafeBufferPointer { bias in
+                        let operands = Operands(input: source.baseAddress!, output: destination.baseAddress!,
+                                                weights: weights.baseAddress!, bias: bias.baseAddress!)
+                        // blocks pay for a pass over the transformed weights each; where those
+                        // outweigh the transformed map, transform the whole map at once instead
+                        if geometry.tiles * (paddedInput + paddedOutput) <= 2 * paddedInput * paddedOutput {
+                            runWhole(operands, geometry)
+                        } else {
+                            runBlocks(operands, geometry)
                         }
                     }
                 }
@@ -153,103 +112,315 @@ public final class WinogradConvolution: @unchecked Sendable {
         }
         return out
     }
-}
 
-/// One Winograd F(m×m, 3×3) (Lavin & Gray 2015): G (α×3) for the kernels, Bᵀ (α×α) for the
-/// input tiles and Aᵀ (m×α) for the output tiles, α = m + 2, with Bᵀ and Aᵀ written out as
-/// code so their zeros and ±1s cost nothing. Each applies to `count` vectors at once: vector t
-/// has element k at source[k·stride + t·step] and its result r goes to target[r·stride + t·step]
-/// — one pointer per element, so the loops over t vectorise.
-protocol WinogradTile {
-    static var outputTile: Int { get }
-    static var g: [Double] { get }
-    /// Bᵀ · d for each vector d (α elements to α).
-    static func input(_ source: UnsafePointer<Float>, stride: Int, step: Int,
-                      into target: UnsafeMutablePointer<Float>, stride targetStride: Int, step targetStep: Int, count: Int)
-    /// Aᵀ · d for each vector d (α elements to m).
-    static func output(_ source: UnsafePointer<Float>, stride: Int, step: Int,
-                       into target: UnsafeMutablePointer<Float>, stride targetStride: Int, step targetStep: Int, count: Int)
-}
+    private struct Operands {
+        let input: UnsafePointer<Float>
+        let output: UnsafeMutablePointer<Float>
+        let weights: UnsafePointer<Float>
+        let bias: UnsafePointer<Float>
+    }
 
-/// Points 0, 1, −1 and ∞.
-enum F2x2: WinogradTile {
-    static let outputTile = 2
-    static let g: [Double] = [1, 0, 0,
-                              0.5, 0.5, 0.5,
-                              0.5, -0.5, 0.5,
-                              0, 0, 1]
-
-    /// Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1].
-    @inline(__always)
-    static func input(_ s: UnsafePointer<Float>, stride: Int, step: Int,
-                      into t: UnsafeMutablePointer<Float>, stride ts: Int, step tStep: Int, count: Int) {
-        let (s0, s1, s2, s3) = (s, s + stride, s + 2 * stride, s + 3 * stride)
-        let (t0, t1, t2, t3) = (t, t + ts, t + 2 * ts, t + 3 * ts)
-        for i in 0..<count {
-            let (d0, d1, d2, d3) = (s0[i * step], s1[i * step], s2[i * step], s3[i * step])
-            t0[i * tStep] = d0 - d2
-            t1[i * tStep] = d1 + d2
-            t2[i * tStep] = d2 - d1
-            t3[i * tStep] = d1 - d3
+    /// Blocks of tiles through all three steps while they are in the core's cache, spread over
+    /// the threads in equal blocks, a whole number per thread.
+    private func runBlocks(_ operands: Operands, _ geometry: TileGeometry) {
+        let workers = max(1, min(Threads.count, (geometry.tiles + Self.rows - 1) / Self.rows))
+        var blocks = (geometry.tiles + blockCapacity - 1) / blockCapacity
+        blocks = (blocks + workers - 1) / workers * workers
+        let perBlock = ((geometry.tiles + blocks - 1) / blocks + Self.rows - 1) / Self.rows * Self.rows
+        blocks = (geometry.tiles + perBlock - 1) / perBlock
+        let workerFloats = 36 * perBlock * (paddedInput + paddedOutput) + 2 * 36 * Self.lanes
+        scratch.use(workers * workerFloats * 4, 0) { buffer, _ in
+            Threads.parallelFor(workers) { worker in
+                let v = buffer.assumingMemoryBound(to: Float.self) + worker * workerFloats
+                let products = v + 36 * perBlock * paddedInput
+                let patch = products + 36 * perBlock * paddedOutput
+                var block = worker
+                while block < blocks {
+                    let first = block * perBlock, count = min(perBlock, geometry.tiles - first)
+                    let rows = (count + Self.rows - 1) / Self.rows * Self.rows
+                    transformInput(operands.input, geometry, tiles: first..<first + count, into: v, firstRow: 0, capacity: perBlock, patch: patch)
+                    zeroRows(count..<rows, of: v, capacity: perBlock)
+                    multiply(v, operands.weights, into: products, capacity: perBlock, rows: rows, positions: 0..<36)
+                    transformOutput(products, capacity: perBlock, bias: operands.bias, geometry, tiles: first..<first + count, firstRow: 0,
+                                    into: operands.output, patch: patch)
+                    block += workers
+                }
+            }
         }
     }
 
-    /// Aᵀ = [1 1 1 0; 0 1 −1 −1].
-    @inline(__always)
-    static func output(_ s: UnsafePointer<Float>, stride: Int, step: Int,
-                       into t: UnsafeMutablePointer<Float>, stride ts: Int, step tStep: Int, count: Int) {
-        let (s0, s1, s2, s3) = (s, s + stride, s + 2 * stride, s + 3 * stride)
-        let (t0, t1) = (t, t + ts)
-        for i in 0..<count {
-            let (m0, m1, m2, m3) = (s0[i * step], s1[i * step], s2[i * step], s3[i * step])
-            t0[i * tStep] = m0 + m1 + m2
-            t1[i * tStep] = m1 - m2 - m3
+    /// The whole map's tiles at once, in three parallel steps: the transformed weights are read
+    /// once in all (each thread multiplies its own positions), not once per block.
+    private func runWhole(_ operands: Operands, _ geometry: TileGeometry) {
+        let rows = (geometry.tiles + Self.rows - 1) / Self.rows * Self.rows
+        let workers = max(1, Threads.count)
+        let patchFloats = 2 * 36 * Self.lanes
+        let perWorker = (geometry.tiles + workers - 1) / workers
+        scratch.use(36 * rows * (paddedInput + paddedOutput) * 4, workers * patchFloats * 4) { buffer, patches in
+            let v = buffer.assumingMemoryBound(to: Float.self)
+            let products = v + 36 * rows * paddedInput
+            Threads.parallelFor(workers) { worker in
+                let tiles = min(geometry.tiles, worker * perWorker)..<min(geometry.tiles, (worker + 1) * perWorker)
+                transformInput(operands.input, geometry, tiles: tiles, into: v, firstRow: tiles.lowerBound, capacity: rows,
+                               patch: patches.assumingMemoryBound(to: Float.self) + worker * patchFloats)
+            }
+            zeroRows(geometry.tiles..<rows, of: v, capacity: rows)
+            Threads.parallelFor(36) { position in
+                multiply(v, operands.weights, into: products, capacity: rows, rows: rows, positions: position..<position + 1)
+            }
+            Threads.parallelFor(workers) { worker in
+                let tiles = min(geometry.tiles, worker * perWorker)..<min(geometry.tiles, (worker + 1) * perWorker)
+                transformOutput(products, capacity: rows, bias: operands.bias, geometry, tiles: tiles, firstRow: tiles.lowerBound,
+                                into: operands.output, patch: patches.assumingMemoryBound(to: Float.self) + worker * patchFloats)
+            }
         }
     }
-}
 
-/// Points 0, ±1, ±2 and ∞.
-enum F4x4: WinogradTile {
-    static let outputTile = 4
-    static let g: [Double] = [1.0 / 4, 0, 0,
-                              -1.0 / 6, -1.0 / 6, -1.0 / 6,
-                              -1.0 / 6, 1.0 / 6, -1.0 / 6,
-                              1.0 / 24, 1.0 / 12, 1.0 / 6,
-                              1.0 / 24, -1.0 / 12, 1.0 / 6,
-                              0, 0, 1]
+    /// Zeroes transformed-input rows past the last tile up to the kernel's row multiple (the
+    /// multiply kernel reads them; their products are never used).
+    private func zeroRows(_ rows: Range<Int>, of v: UnsafeMutablePointer<Float>, capacity: Int) {
+        guard !rows.isEmpty else { return }
+        for position in 0..<36 {
+            (v + (position * capacity + rows.lowerBound) * paddedInput).update(repeating: 0, count: rows.count * paddedInput)
+        }
+    }
 
+    struct TileGeometry {
+        let batch, height, width, tilesY, tilesX, perImage, tiles: Int
+        init(batch: Int, height: Int, width: Int) {
+            (self.batch, self.height, self.width) = (batch, height, width)
+            tilesY = (height + 3) / 4
+            tilesX = (width + 3) / 4
+            perImage = tilesY * tilesX
+            tiles = batch * perImage
+        }
+
+        /// Image, first row and first column of a tile's 4×4 outputs.
+        func origin(_ tile: Int) -> (image: Int, y: Int, x: Int) {
+            let image = tile / perImage, within = tile % perImage
+            return (image, within / tilesX * 4, within % tilesX * 4)
+        }
+    }
+
+    /// V[ξ][row][c] = (Bᵀ d B)[ξ] for the tiles, from `firstRow` on.
+    private func transformInput(_ input: UnsafePointer<Float>, _ geometry: TileGeometry, tiles: Range<Int>,
+                                into v: UnsafeMutablePointer<Float>, firstRow: Int, capacity: Int, patch: UnsafeMutablePointer<Float>) {
+        let (channels, padded, lanes) = (inputChannels, paddedInput, Self.lanes)
+        let columnsFull = channels % lanes == 0
+        for (index, tile) in tiles.enumerated() {
+            let row = firstRow + index
+            let (image, y0, x0) = geometry.origin(tile)
+            let (top, left) = (y0 - 1, x0 - 1)
+            let interior = columnsFull && top >= 0 && left >= 0 && top + 6 <= geometry.height && left + 6 <= geometry.width
+            let imageBase = input + image * geometry.height * geometry.width * channels
+            for c in stride(from: 0, to: padded, by: lanes) {
+                let target = v + row * padded + c
+                if interior {
+                    Self.inputTile(imageBase + (top * geometry.width + left) * channels + c, rowStride: geometry.width * channels,
+                                   columnStride: channels, into: target, positionStride: capacity * padded, scratch: patch)
+                } else {
+                    // the 6×6 patch with zeros outside the map and past the last channel
+                    let live = min(lanes, channels - c)
+                    for i in 0..<6 {
+                        for j in 0..<6 {
+                            let cell = patch + 36 * lanes + (i * 6 + j) * lanes
+                            let (y, x) = (top + i, left + j)
+                            if y >= 0 && y < geometry.height && x >= 0 && x < geometry.width {
+                                let from = imageBase + (y * geometry.width + x) * channels + c
+                                if live == lanes {
+                                    cell.update(from: from, count: lanes)
+                                } else {
+                                    cell.update(from: from, count: live)
+                                    (cell + live).update(repeating: 0, count: lanes - live)
+                                }
+                            } else {
+                                cell.update(repeating: 0, count: lanes)
+                            }
+                        }
+                    }
+                    Self.inputTile(patch + 36 * lanes, rowStride: 6 * lanes, columnStride: lanes, into: target,
+                                   positionStride: capacity * padded, scratch: patch)
+                }
+            }
+        }
+    }
+
+    /// Bᵀ d B for one 16-channel 6×6 tile: Bᵀ down each column into `scratch`, then along each row.
     /// Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1].
     @inline(__always)
-    static func input(_ s: UnsafePointer<Float>, stride: Int, step: Int,
-                      into t: UnsafeMutablePointer<Float>, stride ts: Int, step tStep: Int, count: Int) {
-        let (s0, s1, s2, s3, s4, s5) = (s, s + stride, s + 2 * stride, s + 3 * stride, s + 4 * stride, s + 5 * stride)
-        let (t0, t1, t2, t3, t4, t5) = (t, t + ts, t + 2 * ts, t + 3 * ts, t + 4 * ts, t + 5 * ts)
-        for i in 0..<count {
-            let (d0, d1, d2, d3, d4, d5) = (s0[i * step], s1[i * step], s2[i * step], s3[i * step], s4[i * step], s5[i * step])
-            let a = d4 - 4 * d2, b = d3 - 4 * d1  // rows 1 and 2: a ± b
-            let c = d4 - d2, e = 2 * (d3 - d1)     // rows 3 and 4: c ± e
-            t0[i * tStep] = 4 * d0 - 5 * d2 + d4
-            t1[i * tStep] = a + b
-            t2[i * tStep] = a - b
-            t3[i * tStep] = c + e
-            t4[i * tStep] = c - e
-            t5[i * tStep] = 4 * d1 - 5 * d3 + d5
+    private static func inputTile(_ source: UnsafePointer<Float>, rowStride: Int, columnStride: Int,
+                                  into target: UnsafeMutablePointer<Float>, positionStride: Int, scratch: UnsafeMutablePointer<Float>) {
+        for j in 0..<6 {
+            let s = source + j * columnStride
+            let (d0, d1, d2) = (load(s), load(s + rowStride), load(s + 2 * rowStride))
+            let (d3, d4, d5) = (load(s + 3 * rowStride), load(s + 4 * rowStride), load(s + 5 * rowStride))
+            let t = scratch + j * lanes
+            combineInput(d0, d1, d2, d3, d4, d5) { store(t + $0 * 6 * lanes, $1) }
+        }
+        for i in 0..<6 {
+            let s = scratch + i * 6 * lanes
+            let (d0, d1, d2) = (load(s), load(s + lanes), load(s + 2 * lanes))
+            let (d3, d4, d5) = (load(s + 3 * lanes), load(s + 4 * lanes), load(s + 5 * lanes))
+            let t = target + i * 6 * positionStride
+            combineInput(d0, d1, d2, d3, d4, d5) { store(t + $0 * positionStride, $1) }
         }
     }
 
-    /// Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1].
     @inline(__always)
-    static func output(_ s: UnsafePointer<Float>, stride: Int, step: Int,
-                       into t: UnsafeMutablePointer<Float>, stride ts: Int, step tStep: Int, count: Int) {
-        let (s0, s1, s2, s3, s4, s5) = (s, s + stride, s + 2 * stride, s + 3 * stride, s + 4 * stride, s + 5 * stride)
-        let (t0, t1, t2, t3) = (t, t + ts, t + 2 * ts, t + 3 * ts)
-        for i in 0..<count {
-            let (m0, m1, m2, m3, m4, m5) = (s0[i * step], s1[i * step], s2[i * step], s3[i * step], s4[i * step], s5[i * step])
-            let sum12 = m1 + m2, difference12 = m1 - m2, sum34 = m3 + m4, difference34 = m3 - m4
-            t0[i * tStep] = m0 + sum12 + sum34
-            t1[i * tStep] = difference12 + 2 * difference34
-            t2[i * tStep] = sum12 + 4 * sum34
-            t3[i * tStep] = difference12 + 8 * difference34 + m5
+    private static func combineInput(_ d0: Vector, _ d1: Vector, _ d2: Vector, _ d3: Vector, _ d4: Vector, _ d5: Vector,
+                                     _ emit: (Int, Vector) -> Void) {
+        let four = Vector(repeating: 4), five = Vector(repeating: 5), two = Vector(repeating: 2)
+        let a = d4 - four * d2, b = d3 - four * d1  // rows 1 and 2: a ± b
+        let c = d4 - d2, e = two * (d3 - d1)         // rows 3 and 4: c ± e
+        emit(0, four * d0 - five * d2 + d4)
+        emit(1, a + b)
+        emit(2, a - b)
+        emit(3, c + e)
+        emit(4, c - e)
+        emit(5, four * d1 - five * d3 + d5)
+    }
+
+    /// M[ξ] = V[ξ] · U[ξ] for the 36 positions, [rows × paddedInput] · [paddedInput × paddedOutput].
+    private func multiply(_ v: UnsafePointer<Float>, _ u: UnsafePointer<Float>, into products: UnsafeMutablePointer<Float>,
+                          capacity: Int, rows: Int, positions: Range<Int>) {
+        let (k, n, lanes) = (paddedInput, paddedOutput, Self.lanes)
+        for position in positions {
+            let a = v + position * capacity * k, b = u + position * k * n, c = products + position * capacity * n
+            var column = 0
+            while column + 2 * lanes <= n {
+                for row in stride(from: 0, to: rows, by: Self.rows) {
+                    Self.kernel6x32(a + row * k, lda: k, b + column, ldb: n, c + row * n + column, ldc: n, depth: k)
+                }
+                column += 2 * lanes
+            }
+            if column < n {
+                for row in stride(from: 0, to: rows, by: Self.rows) {
+                    Self.kernel6x16(a + row * k, lda: k, b + column, ldb: n, c + row * n + column, ldc: n, depth: k)
+                }
+            }
         }
+    }
+
+    /// C[6 × 32] = A[6 × depth] · B[depth × 32]: twelve 16-lane accumulators, one broadcast of A
+    /// per row and two vectors of B per step.
+    @inline(__always)
+    private static func kernel6x32(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+                                   _ c: UnsafeMutablePointer<Float>, ldc: Int, depth: Int) {
+        var c00 = Vector(), c01 = Vector(), c10 = Vector(), c11 = Vector(), c20 = Vector(), c21 = Vector()
+        var c30 = Vector(), c31 = Vector(), c40 = Vector(), c41 = Vector(), c50 = Vector(), c51 = Vector()
+        var (a0, a1, a2, a3, a4, a5) = (a, a + lda, a + 2 * lda, a + 3 * lda, a + 4 * lda, a + 5 * lda)
+        var bp = b
+        for _ in 0..<depth {
+            let b0 = load(bp), b1 = load(bp + lanes)
+            var s = Vector(repeating: a0.pointee); c00 = c00.addingProduct(s, b0); c01 = c01.addingProduct(s, b1)
+            s = Vector(repeating: a1.pointee); c10 = c10.addingProduct(s, b0); c11 = c11.addingProduct(s, b1)
+            s = Vector(repeating: a2.pointee); c20 = c20.addingProduct(s, b0); c21 = c21.addingProduct(s, b1)
+            s = Vector(repeating: a3.pointee); c30 = c30.addingProduct(s, b0); c31 = c31.addingProduct(s, b1)
+            s = Vector(repeating: a4.pointee); c40 = c40.addingProduct(s, b0); c41 = c41.addingProduct(s, b1)
+            s = Vector(repeating: a5.pointee); c50 = c50.addingProduct(s, b0); c51 = c51.addingProduct(s, b1)
+            a0 += 1; a1 += 1; a2 += 1; a3 += 1; a4 += 1; a5 += 1
+            bp += ldb
+        }
+        store(c, c00); store(c + lanes, c01)
+        store(c + ldc, c10); store(c + ldc + lanes, c11)
+        store(c + 2 * ldc, c20); store(c + 2 * ldc + lanes, c21)
+        store(c + 3 * ldc, c30); store(c + 3 * ldc + lanes, c31)
+        store(c + 4 * ldc, c40); store(c + 4 * ldc + lanes, c41)
+        store(c + 5 * ldc, c50); store(c + 5 * ldc + lanes, c51)
+    }
+
+    /// C[6 × 16] = A[6 × depth] · B[depth × 16], for an odd number of output vectors.
+    @inline(__always)
+    private static func kernel6x16(_ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int,
+                                   _ c: UnsafeMutablePointer<Float>, ldc: Int, depth: Int) {
+        var c0 = Vector(), c1 = Vector(), c2 = Vector(), c3 = Vector(), c4 = Vector(), c5 = Vector()
+        var (a0, a1, a2, a3, a4, a5) = (a, a + lda, a + 2 * lda, a + 3 * lda, a + 4 * lda, a + 5 * lda)
+        var bp = b
+        for _ in 0..<depth {
+            let b0 = load(bp)
+            c0 = c0.addingProduct(Vector(repeating: a0.pointee), b0)
+            c1 = c1.addingProduct(Vector(repeating: a1.pointee), b0)
+            c2 = c2.addingProduct(Vector(repeating: a2.pointee), b0)
+            c3 = c3.addingProduct(Vector(repeating: a3.pointee), b0)
+            c4 = c4.addingProduct(Vector(repeating: a4.pointee), b0)
+            c5 = c5.addingProduct(Vector(repeating: a5.pointee), b0)
+            a0 += 1; a1 += 1; a2 += 1; a3 += 1; a4 += 1; a5 += 1
+            bp += ldb
+        }
+        store(c, c0); store(c + ldc, c1); store(c + 2 * ldc, c2); store(c + 3 * ldc, c3); store(c + 4 * ldc, c4); store(c + 5 * ldc, c5)
+    }
+
+    /// Aᵀ M A + bias for the block's tiles, activated, into the NHWC output (cropped at the map's
+    /// edges and at the last channel).
+    private func transformOutput(_ products: UnsafePointer<Float>, capacity: Int, bias: UnsafePointer<Float>,
+                                 _ geometry: TileGeometry, tiles: Range<Int>, firstRow: Int,
+                                 into output: UnsafeMutablePointer<Float>, patch: UnsafeMutablePointer<Float>) {
+        let (channels, padded, lanes) = (outputChannels, paddedOutput, Self.lanes)
+        let positionStride = capacity * padded
+        for (index, tile) in tiles.enumerated() {
+            let row = firstRow + index
+            let (image, y0, x0) = geometry.origin(tile)
+            let (rows, columns) = (min(4, geometry.height - y0), min(4, geometry.width - x0))
+            let full = rows == 4 && columns == 4 && channels % lanes == 0
+            let corner = output + ((image * geometry.height + y0) * geometry.width + x0) * channels
+            for c in stride(from: 0, to: padded, by: lanes) {
+                let source = products + row * padded + c
+                let shift = Self.load(bias + c)
+                if full {
+                    Self.outputTile(source, positionStride: positionStride, bias: shift, into: corner + c,
+                                    rowStride: geometry.width * channels, columnStride: channels, scratch: patch)
+                } else {
+                    Self.outputTile(source, positionStride: positionStride, bias: shift, into: patch + 36 * lanes,
+                                    rowStride: 4 * lanes, columnStride: lanes, scratch: patch)
+                    let live = min(lanes, channels - c)
+                    for i in 0..<rows {
+                        for j in 0..<columns {
+                            (corner + (i * geometry.width + j) * channels + c).update(from: patch + 36 * lanes + (i * 4 + j) * lanes, count: live)
+                        }
+                    }
+                }
+            }
+            for i in 0..<rows { activation.apply(corner + i * geometry.width * channels, count: columns * channels) }
+        }
+    }
+
+    /// Aᵀ M A + bias for one 16-channel tile: Aᵀ along each row of M into `scratch`, then down
+    /// each column. Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1].
+    @inline(__always)
+    private static func outputTile(_ source: UnsafePointer<Float>, positionStride: Int, bias: Vector,
+                                   into target: UnsafeMutablePointer<Float>, rowStride: Int, columnStride: Int,
+                                   scratch: UnsafeMutablePointer<Float>) {
+        for i in 0..<6 {
+            let s = source + i * 6 * positionStride
+            let (m0, m1, m2) = (load(s), load(s + positionStride), load(s + 2 * positionStride))
+            let (m3, m4, m5) = (load(s + 3 * positionStride), load(s + 4 * positionStride), load(s + 5 * positionStride))
+            let t = scratch + i * 4 * lanes
+            combineOutput(m0, m1, m2, m3, m4, m5) { store(t + $0 * lanes, $1) }
+        }
+        for j in 0..<4 {
+            let s = scratch + j * lanes
+            let (m0, m1, m2) = (load(s), load(s + 4 * lanes), load(s + 8 * lanes))
+            let (m3, m4, m5) = (load(s + 12 * lanes), load(s + 16 * lanes), load(s + 20 * lanes))
+            let t = target + j * columnStride
+            combineOutput(m0, m1, m2, m3, m4, m5) { store(t + $0 * rowStride, $1 + bias) }
+        }
+    }
+
+    @inline(__always)
+    private static func combineOutput(_ m0: Vector, _ m1: Vector, _ m2: Vector, _ m3: Vector, _ m4: Vector, _ m5: Vector,
+                                      _ emit: (Int, Vector) -> Void) {
+        let sum12 = m1 + m2, difference12 = m1 - m2, sum34 = m3 + m4, difference34 = m3 - m4
+        emit(0, m0 + sum12 + sum34)
+        emit(1, difference12 + Vector(repeating: 2) * difference34)
+        emit(2, sum12 + Vector(repeating: 4) * sum34)
+        emit(3, difference12 + Vector(repeating: 8) * difference34 + m5)
+    }
+
+    @inline(__always)
+    private static func load(_ p: UnsafePointer<Float>) -> Vector { UnsafeRawPointer(p).loadUnaligned(as: Vector.self) }
+
+    @inline(__always)
+    private static func store(_ p: UnsafeMutablePointer<Float>, _ value: Vector) {
+        UnsafeMutableRawPointer(p).storeBytes(of: value, as: Vector.self)
     }
 }

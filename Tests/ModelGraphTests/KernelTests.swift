@@ -285,16 +285,34 @@ struct KernelTests {
 }
 
 extension KernelTests {
-    @Test(arguments: [(8, 12, 7, 9), (16, 8, 10, 10), (3, 5, 1, 2), (32, 16, 5, 6), (64, 64, 13, 11)])
+    /// Channels that are and are not whole vectors, maps with partial edge tiles, interior tiles
+    /// (≥ 10²), one-tile maps, several blocks per thread (40² at 64 channels).
+    @Test(arguments: [(8, 12, 7, 9), (16, 8, 10, 10), (3, 5, 1, 2), (32, 16, 5, 6), (64, 64, 13, 11), (80, 48, 9, 14), (64, 64, 40, 40)])
     func winogradMatchesDefinition(inputChannels: Int, outputChannels: Int, height: Int, width: Int) {
         let x = Self.random([2, inputChannels, height, width], seed: 30)
         let w = Self.random([outputChannels, inputChannels, 3, 3], seed: 31), b = Self.random([outputChannels], seed: 32)
         let naive = Self.naiveConvolution(x, w, b, stride: 1, padding: 1, dilation: 1, groups: 1)
         for activation in [Activation.identity, .silu] {
-            for tile in [2, 4] {
-                let winograd = WinogradConvolution(weight: w, bias: b, activation: activation, outputTile: tile, scratch: Scratch())
-                #expect(Self.close(winograd(x), naive.activated(activation), tolerance: 1e-5), "\(activation) F(\(tile)×\(tile))")
-            }
+            let winograd = WinogradConvolution(weight: w, bias: b, activation: activation, scratch: Scratch())
+            let y = winograd(x.permuted([0, 2, 3, 1]))
+            #expect(y.shape == [2, height, width, outputChannels])
+            #expect(Self.close(y.permuted([0, 3, 1, 2]), naive.activated(activation), tolerance: 1e-5), "\(activation)")
+        }
+    }
+
+    /// Nearest upsampling and max pooling on NHWC maps equal the NCHW kernels (which the parity
+    /// fixtures check against PyTorch), including padded, strided and clipped windows.
+    @Test func channelsLastPoolingAndUpsamplingMatchPlain() {
+        let x = Self.random([2, 19, 7, 9], seed: 45)
+        let last = x.permuted([0, 2, 3, 1])
+        for (k, stride, padding) in [(5, 1, 2), (3, 2, 1), (2, 2, 0)] {
+            let plain = x.maxPooled(kernelSize: k, stride: stride, padding: padding)
+            #expect(last.maxPooledChannelsLast(kernelSize: k, stride: stride, padding: padding) == plain.permuted([0, 2, 3, 1]), "k\(k) s\(stride) p\(padding)")
+        }
+        for (height, width, scale, exact) in [(14, 18, Float(0.5), false), (10, 4, nil, false), (5, 13, nil, true)] {
+            let plain = x.interpolateNearest(height: height, width: width, scaleHeight: scale, scaleWidth: scale, exact: exact)
+            let channelsLast = last.interpolateNearestChannelsLast(height: height, width: width, scaleHeight: scale, scaleWidth: scale, exact: exact)
+            #expect(channelsLast == plain.permuted([0, 2, 3, 1]), "\(height)×\(width)")
         }
     }
 

@@ -1,9 +1,10 @@
-// Times the plan's two paths for 3×3 stride-1 convolutions (own Winograd F(4×4) vs a oneDNN
-// primitive with its layout reorders) at the Detect head's shapes: `swift run -c release KernelBench`.
+// Times the plan's two paths for 3×3 stride-1 convolutions on channels-last maps (own Winograd
+// F(4×4) against oneDNN's direct NHWC primitive) at the shapes of the YOLO and RT-DETR models:
+// `swift run -c release KernelBench [C,O,S ...]`.
 import Tensor
 import Foundation
 
-func time(_ label: String, runs: Int = 30, _ body: () -> Void) {
+func time(runs: Int = 30, _ body: () -> Void) -> Double {
     body(); body()
     var samples: [Double] = []
     for _ in 0..<runs {
@@ -12,16 +13,22 @@ func time(_ label: String, runs: Int = 30, _ body: () -> Void) {
         samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
     }
     samples.sort()
-    print(label, String(format: "min %.3f median %.3f ms", samples[0], samples[runs / 2]))
+    return samples[runs / 2]
 }
 Threads.set(2)
-for (c, o, s) in [(64, 64, 80), (64, 80, 80), (80, 80, 80), (128, 128, 40), (64, 64, 40)] {
-    let x = Tensor(shape: [1, c, s, s], storage: (0..<(c * s * s)).map { Float(($0 * 7919) % 1000) / 1000 - 0.5 })
+let defaults = [(16, 16, 160), (32, 32, 160), (32, 32, 80), (64, 64, 80), (64, 80, 80), (128, 128, 80), (64, 64, 40), (128, 128, 40),
+                (128, 128, 20), (256, 256, 20), (256, 64, 20), (256, 80, 20), (64, 64, 20), (80, 80, 20), (512, 512, 20), (256, 256, 10)]
+let shapes = CommandLine.arguments.count > 1
+    ? CommandLine.arguments.dropFirst().map { a -> (Int, Int, Int) in let p = a.split(separator: ",").map { Int($0)! }; return (p[0], p[1], p[2]) }
+    : defaults
+for (c, o, s) in shapes {
+    let x = Tensor(shape: [1, s, s, c], storage: (0..<(c * s * s)).map { Float(($0 * 7919) % 1000) / 1000 - 0.5 })
     let w = Tensor(shape: [o, c, 3, 3], storage: (0..<(o * c * 9)).map { Float(($0 * 104729) % 1000) / 1000 - 0.5 })
     let b = Tensor(shape: [o], storage: (0..<o).map { Float($0) / 100 })
-    let wino = WinogradConvolution(weight: w, bias: b, activation: .silu, outputTile: 4, scratch: Scratch())
-    time("wino \(c)->\(o) @\(s)") { _ = wino(x) }
+    let winograd = WinogradConvolution(weight: w, bias: b, activation: .silu, scratch: Scratch())
     let g = ConvolutionGeometry(kernelSize: 3, stride: 1, padding: 1)
-    let prim = DNNLConvolution(inputShape: x.shape, weight: w, bias: b, geometry: g, groups: 1, activation: .silu, scratch: Scratch())!
-    time("dnnl \(c)->\(o) @\(s)") { _ = prim(x) }
+    let direct = DNNLConvolution(inputShape: [1, c, s, s], weight: w, bias: b, geometry: g, groups: 1, activation: .silu, scratch: Scratch(),
+                                 channelsLastSource: true, channelsLastDestination: true)!
+    let (tw, td) = (time { _ = winograd(x) }, time { _ = direct(x) })
+    print(String(format: "%4d→%-4d @%-4d winograd %.3f ms  oneDNN %@ %.3f ms  ratio %.2f", c, o, s, tw, direct.implementation, td, tw / td))
 }

@@ -63,6 +63,16 @@ public struct Feature: Sendable {
     /// A shape-preserving element-wise operation.
     public func map(_ body: (Tensor) -> Tensor) -> Feature { map(shape: shape, body) }
 
+    /// An operation that works in either layout (nearest upsampling, max pooling): `plain` on the
+    /// NCHW tensor, `channelsLast` on the NHWC elements of a channels-last map, which stays one.
+    public func map(shape: [Int], plain: (Tensor) -> Tensor, channelsLast: (Tensor) -> Tensor) -> Feature {
+        guard isChannelsLast else { return map(shape: shape, plain) }
+        guard let data = channelsLastData, let converter else { return Feature(shape: shape, channelsLast: true) }
+        let result = channelsLast(data)
+        precondition(result.shape == ChannelsLast.shape(ofPlain: shape), "an operation promised \(shape), produced NHWC \(result.shape)")
+        return Feature(channelsLast: result, converter: converter)
+    }
+
     public func activated(_ activation: Activation) -> Feature {
         activation == .identity ? self : map { $0.activated(activation) }
     }
@@ -101,10 +111,12 @@ public struct Feature: Sendable {
         }
         var shape = features[0].shape
         shape[axis] = features.reduce(0) { $0 + $1.shape[axis] }
-        if axis == 1 && shape.count == 4 && features.allSatisfy(\.isChannelsLast) {
-            // channels are NHWC's last axis
-            let data = features.compactMap(\.channelsLastData)
-            guard data.count == features.count, let converter = features[0].converter else { return Feature(shape: shape, channelsLast: true) }
+        if axis == 1 && shape.count == 4, features.contains(where: \.isChannelsLast) {
+            // channels are NHWC's last axis; NCHW parts are converted (they are the fewer: the
+            // image, 1×1 GEMM outputs)
+            guard let converter = features.lazy.compactMap(\.converter).first else { return Feature(shape: shape, channelsLast: true) }
+            let data = features.compactMap { $0.channelsLastData ?? $0.tensor.map(converter.channelsLast) }
+            guard data.count == features.count else { return Feature(shape: shape, channelsLast: true) }
             return Feature(channelsLast: Tensor.concatenate(data, axis: 3), converter: converter)
         }
         let tensors = features.compactMap(\.tensor)
@@ -193,7 +205,7 @@ public final class Pass {
 
 /// How a plan runs one convolution, chosen once per convolution and input shape.
 enum ConvolutionKernel: Sendable {
-    /// 3×3 stride-1 convs wide enough for Winograd's transforms to pay off.
+    /// 3×3 stride-1 convs wide enough for Winograd's transforms to pay off (channels-last).
     case winograd(WinogradConvolution, inputShape: [Int])
     /// A oneDNN primitive in its blocked layout (strided, grouped, dilated, large kernels).
     case primitive(DNNLConvolution, inputShape: [Int])
@@ -202,8 +214,11 @@ enum ConvolutionKernel: Sendable {
 
     /// Whether the kernel's output is a channels-last map.
     var leavesChannelsLast: Bool {
-        if case .primitive(let primitive, _) = self { return primitive.channelsLastDestination }
-        return false
+        switch self {
+        case .winograd: return true
+        case .primitive(let primitive, _): return primitive.channelsLastDestination
+        case .gemm: return false
+        }
     }
 }
 

@@ -74,7 +74,9 @@ public struct Conv2d: Block {
     private func execute(_ x: Feature, _ pass: Pass, activation: Activation) -> Feature {
         switch pass.nextKernel() {
         case .winograd(let kernel, let shape) where shape == x.shape:
-            return Feature(kernel(x.tensor!))
+            // a plan makes Winograd kernels (channels-last both sides) only when it has a converter
+            let converter = pass.tape!.converter!
+            return Feature(channelsLast: kernel(x.channelsLastData ?? converter.channelsLast(x.tensor!)), converter: converter)
         case .primitive(let kernel, let shape) where shape == x.shape:
             // a plan makes channels-last primitives only when it has a converter
             let converter = pass.tape?.converter
@@ -90,9 +92,8 @@ public struct Conv2d: Block {
     /// The plan's choice for this convolution at this input shape and layout.
     func prepareKernel(inputShape: [Int], inputChannelsLast: Bool, activation: Activation, tape: KernelTape) -> ConvolutionKernel {
         let weight = weight.tensor
-        if WinogradConvolution.applies(weight: weight, geometry: geometry, groups: groups) {
-            let tile = WinogradConvolution.outputTile(height: inputShape[2], width: inputShape[3])
-            return .winograd(WinogradConvolution(weight: weight, bias: bias?.value, activation: activation, outputTile: tile, scratch: tape.scratch),
+        if tape.converter != nil && WinogradConvolution.applies(weight: weight, geometry: geometry, groups: groups) {
+            return .winograd(WinogradConvolution(weight: weight, bias: bias?.value, activation: activation, scratch: tape.scratch),
                              inputShape: inputShape)
         }
         // 1×1 convs on NCHW maps stay a plain GEMM on the planes: oneDNN's layout reorders around
@@ -324,6 +325,7 @@ public struct MaxPool2d: Block {
 
     public func callAsFunction(_ x: Feature) throws(LayerError) -> Feature {
         let output = try outputShape(x.shape)
-        return x.map(shape: output) { $0.maxPooled(kernelSize: kernelSize, stride: stride, padding: padding) }
+        return x.map(shape: output, plain: { $0.maxPooled(kernelSize: kernelSize, stride: stride, padding: padding) },
+                     channelsLast: { $0.maxPooledChannelsLast(kernelSize: kernelSize, stride: stride, padding: padding) })
     }
 }

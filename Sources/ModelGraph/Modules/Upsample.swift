@@ -67,18 +67,23 @@ public struct Upsample: LayerModule {
         let output = try outputShape(inputs[0].shape)
         // interpolation taps per output element: 1 nearest, 4 bilinear, 16 bicubic
         pass.count(elements(output) * (["bilinear": 4, "bicubic": 16][mode] ?? 0))
-        guard let input = inputs[0].tensor else { return [Feature(shape: output)] }
         // with a scale_factor PyTorch steps the source by 1/factor, else by input/output size
         let step = scaleFactor.map { Float(1 / $0) }
+        if mode == "nearest" || mode == "nearest-exact" {
+            let exact = mode == "nearest-exact"
+            return [inputs[0].map(shape: output,
+                                  plain: { $0.interpolateNearest(height: output[2], width: output[3], scaleHeight: step, scaleWidth: step, exact: exact) },
+                                  channelsLast: {
+                                      $0.interpolateNearestChannelsLast(height: output[2], width: output[3], scaleHeight: step, scaleWidth: step, exact: exact)
+                                  })]
+        }
+        guard let input = inputs[0].tensor else { return [Feature(shape: output)] }
         let alignCorners: Bool
         switch alignCornersArgument {
         case .bool(let value): alignCorners = value
         default: alignCorners = false
         }
         switch mode {
-        case "nearest", "nearest-exact":
-            return [Feature(input.interpolateNearest(height: output[2], width: output[3], scaleHeight: step, scaleWidth: step,
-                                                     exact: mode == "nearest-exact"))]
         case "bilinear":
             return [Feature(input.interpolateBilinear(height: output[2], width: output[3], alignCorners: alignCorners,
                                                       scaleHeight: alignCorners ? nil : step, scaleWidth: alignCorners ? nil : step))]
