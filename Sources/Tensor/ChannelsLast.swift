@@ -138,3 +138,25 @@ extension Tensor {
         }
     }
 }
+
+extension Tensor {
+    /// `zeroPadded` on a channels-last map [N, H, W, C]: each row's pixels, then `right` zero
+    /// pixels; then `bottom` zero rows.
+    public func zeroPaddedChannelsLast(right: Int, bottom: Int) -> Tensor {
+        let (batch, height, width, channels) = (shape[0], shape[1], shape[2], shape[3])
+        let (outHeight, outWidth) = (height + bottom, width + right)
+        return Tensor(shape: [batch, outHeight, outWidth, channels]) { out in
+            storage.withUnsafeBufferPointer { source in
+                Threads.parallelFor(batch) { n in
+                    let input = source.baseAddress! + n * height * width * channels
+                    let output = out.baseAddress! + n * outHeight * outWidth * channels
+                    for y in 0..<height {
+                        (output + y * outWidth * channels).update(from: input + y * width * channels, count: width * channels)
+                        (output + (y * outWidth + width) * channels).update(repeating: 0, count: right * channels)
+                    }
+                    (output + height * outWidth * channels).update(repeating: 0, count: bottom * outWidth * channels)
+                }
+            }
+        }
+    }
+}

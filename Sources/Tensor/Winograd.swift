@@ -25,11 +25,16 @@ public final class WinogradConvolution: @unchecked Sendable {
     let bias: [Float]
     let scratch: Scratch
 
-    /// Where a plan uses it: 3×3, stride 1, padding 1, no dilation or groups, and at least 16
-    /// channels each way (below that the transforms cost more than the products save).
-    public static func applies(weight: Tensor, geometry: ConvolutionGeometry, groups: Int) -> Bool {
-        geometry.kernelHeight == 3 && geometry.kernelWidth == 3 && geometry.stride == 1 && geometry.padding == 1
-            && geometry.dilation == 1 && groups == 1 && weight.shape[0] >= 16 && weight.shape[1] >= 16
+    /// Where a plan uses it: 3×3, stride 1, padding 1, no dilation or groups; at least 16
+    /// channels each way (below that the transforms cost more than the products save); at least
+    /// 16 tiles per image and at most 64 MB of transformed weights, since each call reads all of
+    /// them — 4× the kernel's own (oneDNN's direct kernel, 2 threads, AVX-512: 256→256 at 10²
+    /// 0.24 ms against 0.39; 1024→1024 at 20² 18.7 against 19.9; 512→512 at 20² 4.7 against 3.8).
+    public static func applies(weight: Tensor, geometry: ConvolutionGeometry, groups: Int, inputShape: [Int]) -> Bool {
+        guard geometry.kernelHeight == 3 && geometry.kernelWidth == 3 && geometry.stride == 1 && geometry.padding == 1
+            && geometry.dilation == 1 && groups == 1 && weight.shape[0] >= 16 && weight.shape[1] >= 16 else { return false }
+        let tiles = (inputShape[2] + 3) / 4 * ((inputShape[3] + 3) / 4)
+        return tiles >= 16 && 36 * weight.shape[0] * weight.shape[1] * 4 <= 64 << 20
     }
 
     /// G (6×3) for the kernels, points 0, ±1, ±2 and ∞.
@@ -81,10 +86,12 @@ public final class WinogradConvolution: @unchecked Sendable {
     }
 
     /// Tiles per block: the block's transformed inputs and products (36 vectors of each channel
-    /// per tile) within about 512 KB, a whole number of kernel rows.
+    /// per tile) within about 512 KB, a whole number of kernel rows, and at least two of them so
+    /// that wide convs still use each pass over the transformed weights twice (256→256 at 80²:
+    /// about 11 ms with one row, 8–9 with two).
     private var blockCapacity: Int {
         let perTile = 36 * (paddedInput + paddedOutput) * 4
-        return max(1, min(16, 512 * 1024 / perTile / Self.rows)) * Self.rows
+        return max(2, min(16, 512 * 1024 / perTile / Self.rows)) * Self.rows
     }
 
     /// NHWC [N, H, W, in] → NHWC [N, H, W, out].

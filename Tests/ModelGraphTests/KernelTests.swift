@@ -300,7 +300,7 @@ extension KernelTests {
         }
     }
 
-    /// Nearest upsampling and max pooling on NHWC maps equal the NCHW kernels (which the parity
+    /// Nearest upsampling, max pooling and zero padding on NHWC maps equal the NCHW kernels (which the parity
     /// fixtures check against PyTorch), including padded, strided and clipped windows.
     @Test func channelsLastPoolingAndUpsamplingMatchPlain() {
         let x = Self.random([2, 19, 7, 9], seed: 45)
@@ -309,6 +309,7 @@ extension KernelTests {
             let plain = x.maxPooled(kernelSize: k, stride: stride, padding: padding)
             #expect(last.maxPooledChannelsLast(kernelSize: k, stride: stride, padding: padding) == plain.permuted([0, 2, 3, 1]), "k\(k) s\(stride) p\(padding)")
         }
+        #expect(last.zeroPaddedChannelsLast(right: 1, bottom: 2) == x.zeroPadded(right: 1, bottom: 2).permuted([0, 2, 3, 1]))
         for (height, width, scale, exact) in [(14, 18, Float(0.5), false), (10, 4, nil, false), (5, 13, nil, true)] {
             let plain = x.interpolateNearest(height: height, width: width, scaleHeight: scale, scaleWidth: scale, exact: exact)
             let channelsLast = last.interpolateNearestChannelsLast(height: height, width: width, scaleHeight: scale, scaleWidth: scale, exact: exact)

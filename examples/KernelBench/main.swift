@@ -4,6 +4,7 @@
 import Tensor
 import Foundation
 
+/// The median ms (the minimum with KMIN=1 in the environment, steadier on a noisy machine).
 func time(runs: Int = 30, _ body: () -> Void) -> Double {
     body(); body()
     var samples: [Double] = []
@@ -13,7 +14,7 @@ func time(runs: Int = 30, _ body: () -> Void) -> Double {
         samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
     }
     samples.sort()
-    return samples[runs / 2]
+    return ProcessInfo.processInfo.environment["KMIN"] != nil ? samples[0] : samples[runs / 2]
 }
 Threads.set(2)
 let defaults = [(16, 16, 160), (32, 32, 160), (32, 32, 80), (64, 64, 80), (64, 80, 80), (128, 128, 80), (64, 64, 40), (128, 128, 40),

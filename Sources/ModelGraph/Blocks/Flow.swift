@@ -93,7 +93,8 @@ public struct Feature: Sendable {
 
     /// `F.pad(x, [0, right, 0, bottom])`: zeros after the last column and row of an NCHW map.
     public func zeroPadded(right: Int, bottom: Int) -> Feature {
-        map(shape: [shape[0], shape[1], shape[2] + bottom, shape[3] + right]) { $0.zeroPadded(right: right, bottom: bottom) }
+        map(shape: [shape[0], shape[1], shape[2] + bottom, shape[3] + right], plain: { $0.zeroPadded(right: right, bottom: bottom) },
+            channelsLast: { $0.zeroPaddedChannelsLast(right: right, bottom: bottom) })
     }
 
     /// `torch.cat(features, axis)`; throws, as PyTorch does, when the shapes differ off `axis`

@@ -92,7 +92,7 @@ public struct Conv2d: Block {
     /// The plan's choice for this convolution at this input shape and layout.
     func prepareKernel(inputShape: [Int], inputChannelsLast: Bool, activation: Activation, tape: KernelTape) -> ConvolutionKernel {
         let weight = weight.tensor
-        if tape.converter != nil && WinogradConvolution.applies(weight: weight, geometry: geometry, groups: groups) {
+        if tape.converter != nil && WinogradConvolution.applies(weight: weight, geometry: geometry, groups: groups, inputShape: inputShape) {
             return .winograd(WinogradConvolution(weight: weight, bias: bias?.value, activation: activation, scratch: tape.scratch),
                              inputShape: inputShape)
         }
