@@ -101,6 +101,22 @@ public struct Tensor: Sendable, Equatable {
         let total = runs.reduce(0, +)
         return Tensor(shape: newShape) { out in
             guard let destination = out.baseAddress else { return }
+            if outer >= 64 && total <= 4096 {
+                // many short runs (an NHWC map's channels): rows in parallel, each row's pieces
+                // in turn, so the output is written front to back
+                withBaseAddresses(tensors) { sources in
+                    Threads.parallelRanges(outer, minimumPerChunk: Swift.max(1, 32768 / Swift.max(total, 1))) { rows in
+                        for o in rows {
+                            var target = destination + o * total
+                            for (source, run) in zip(sources, runs) {
+                                Tensor.copy(source + o * run, to: target, count: run)
+                                target += run
+                            }
+                        }
+                    }
+                }
+                return
+            }
             // one memcpy per (outer index, piece); the pieces of one outer index in parallel
             for (piece, tensor) in tensors.enumerated() {
                 let run = runs[piece], before = runs[..<piece].reduce(0, +)
@@ -119,6 +135,21 @@ public struct Tensor: Sendable, Equatable {
                 }
             }
         }
+    }
+
+    /// Runs `body` with the element pointers of all `tensors` (nil for empty ones is never
+    /// read: their runs are 0).
+    private static func withBaseAddresses(_ tensors: ArraySlice<Tensor>, _ collected: [UnsafePointer<Float>] = [],
+                                          _ body: ([UnsafePointer<Float>]) -> Void) {
+        guard let first = tensors.first else { return body(collected) }
+        first.storage.withUnsafeBufferPointer { buffer in
+            let pointer = buffer.baseAddress ?? UnsafePointer(bitPattern: MemoryLayout<Float>.alignment)!
+            withBaseAddresses(tensors.dropFirst(), collected + [pointer], body)
+        }
+    }
+
+    private static func withBaseAddresses(_ tensors: [Tensor], _ body: ([UnsafePointer<Float>]) -> Void) {
+        withBaseAddresses(tensors[...], [], body)
     }
 
     /// Copies `count` floats; short runs (an NHWC map's channels) by an inline loop, since a
