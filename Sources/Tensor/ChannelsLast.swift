@@ -88,24 +88,11 @@ extension Tensor {
         let (batch, height, width, channels) = (shape[0], shape[1], shape[2], shape[3])
         let rows = Tensor.nearestSources(outHeight, from: height, step: scaleHeight, exact: exact)
         let columns = Tensor.nearestSources(outWidth, from: width, step: scaleWidth, exact: exact)
-        let rowFloats = outWidth * channels
         return Tensor(shape: [batch, outHeight, outWidth, channels]) { out in
             storage.withUnsafeBufferPointer { source in
                 Threads.parallelFor(batch) { n in
-                    let input = source.baseAddress! + n * height * width * channels
-                    let output = out.baseAddress! + n * outHeight * rowFloats
-                    for oy in 0..<outHeight {
-                        let destination = output + oy * rowFloats
-                        // rows that repeat the previous source row (upsampling) are one copy
-                        if oy > 0 && rows[oy] == rows[oy - 1] {
-                            destination.update(from: destination - rowFloats, count: rowFloats)
-                            continue
-                        }
-                        let line = input + rows[oy] * width * channels
-                        for ox in 0..<outWidth {
-                            (destination + ox * channels).update(from: line + columns[ox] * channels, count: channels)
-                        }
-                    }
+                    Tensor.resampleNearest(source.baseAddress! + n * height * width * channels, width: width, rows: rows, columns: columns,
+                                           element: channels, into: out.baseAddress! + n * outHeight * outWidth * channels)
                 }
             }
         }
@@ -137,24 +124,16 @@ extension Tensor {
             }
         }
     }
-}
 
-extension Tensor {
-    /// `zeroPadded` on a channels-last map [N, H, W, C]: each row's pixels, then `right` zero
-    /// pixels; then `bottom` zero rows.
+    /// `zeroPadded` on a channels-last map [N, H, W, C].
     public func zeroPaddedChannelsLast(right: Int, bottom: Int) -> Tensor {
         let (batch, height, width, channels) = (shape[0], shape[1], shape[2], shape[3])
         let (outHeight, outWidth) = (height + bottom, width + right)
         return Tensor(shape: [batch, outHeight, outWidth, channels]) { out in
             storage.withUnsafeBufferPointer { source in
                 Threads.parallelFor(batch) { n in
-                    let input = source.baseAddress! + n * height * width * channels
-                    let output = out.baseAddress! + n * outHeight * outWidth * channels
-                    for y in 0..<height {
-                        (output + y * outWidth * channels).update(from: input + y * width * channels, count: width * channels)
-                        (output + (y * outWidth + width) * channels).update(repeating: 0, count: right * channels)
-                    }
-                    (output + height * outWidth * channels).update(repeating: 0, count: bottom * outWidth * channels)
+                    Tensor.zeroPad(source.baseAddress! + n * height * width * channels, height: height, width: width, right: right,
+                                   bottom: bottom, element: channels, into: out.baseAddress! + n * outHeight * outWidth * channels)
                 }
             }
         }

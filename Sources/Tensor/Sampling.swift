@@ -10,17 +10,27 @@ extension Tensor {
         let rows = Tensor.nearestSources(outHeight, from: height, step: scaleHeight, exact: exact)
         let columns = Tensor.nearestSources(outWidth, from: width, step: scaleWidth, exact: exact)
         return mappingPlanes(height: outHeight, width: outWidth) { _, input, output in
-            for oy in 0..<outHeight {
-                let destination = output + oy * outWidth
-                // rows that repeat the previous source row (upsampling) are one copy
-                if oy > 0 && rows[oy] == rows[oy - 1] {
-                    destination.update(from: destination - outWidth, count: outWidth)
-                    continue
-                }
-                let line = input + rows[oy] * width
-                columns.withUnsafeBufferPointer { columns in
-                    for ox in 0..<outWidth { destination[ox] = line[columns[ox]] }
-                }
+            Tensor.resampleNearest(input, width: width, rows: rows, columns: columns, element: 1, into: output)
+        }
+    }
+
+    /// One plane of a nearest resampling: output (y, x) copies input (rows[y], columns[x]), an
+    /// element being one float (NCHW) or a pixel's channel run (NHWC).
+    static func resampleNearest(_ input: UnsafePointer<Float>, width: Int, rows: [Int], columns: [Int], element: Int,
+                                into output: UnsafeMutablePointer<Float>) {
+        let line = columns.count * element
+        for oy in 0..<rows.count {
+            let destination = output + oy * line
+            // rows that repeat the previous source row (upsampling) are one copy
+            if oy > 0 && rows[oy] == rows[oy - 1] {
+                destination.update(from: destination - line, count: line)
+                continue
+            }
+            let source = input + rows[oy] * width * element
+            if element == 1 {
+                for ox in 0..<columns.count { destination[ox] = source[columns[ox]] }
+            } else {
+                for ox in 0..<columns.count { Tensor.copy(source + columns[ox] * element, to: destination + ox * element, count: element) }
             }
         }
     }
@@ -204,11 +214,19 @@ extension Tensor {
         let (height, width) = (shape[2], shape[3])
         let (outHeight, outWidth) = (height + bottom, width + right)
         return mappingPlanes(height: outHeight, width: outWidth) { _, input, output in
-            for y in 0..<height {
-                (output + y * outWidth).update(from: input + y * width, count: width)
-                (output + y * outWidth + width).update(repeating: 0, count: right)
-            }
-            (output + height * outWidth).update(repeating: 0, count: bottom * outWidth)
+            Tensor.zeroPad(input, height: height, width: width, right: right, bottom: bottom, element: 1, into: output)
         }
+    }
+
+    /// One plane of `zeroPadded`: each row's elements, then `right` zero elements; then `bottom`
+    /// zero rows; an element being one float (NCHW) or a pixel's channel run (NHWC).
+    static func zeroPad(_ input: UnsafePointer<Float>, height: Int, width: Int, right: Int, bottom: Int, element: Int,
+                        into output: UnsafeMutablePointer<Float>) {
+        let (line, outLine) = (width * element, (width + right) * element)
+        for y in 0..<height {
+            (output + y * outLine).update(from: input + y * line, count: line)
+            (output + y * outLine + line).update(repeating: 0, count: right * element)
+        }
+        (output + height * outLine).update(repeating: 0, count: bottom * outLine)
     }
 }

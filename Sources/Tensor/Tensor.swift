@@ -104,7 +104,7 @@ public struct Tensor: Sendable, Equatable {
             if outer >= 64 && total <= 4096 {
                 // many short runs (an NHWC map's channels): rows in parallel, each row's pieces
                 // in turn, so the output is written front to back
-                withBaseAddresses(tensors) { sources in
+                withBaseAddresses(tensors[...]) { sources in
                     Threads.parallelRanges(outer, minimumPerChunk: Swift.max(1, 32768 / Swift.max(total, 1))) { rows in
                         for o in rows {
                             var target = destination + o * total
@@ -137,8 +137,8 @@ public struct Tensor: Sendable, Equatable {
         }
     }
 
-    /// Runs `body` with the element pointers of all `tensors` (nil for empty ones is never
-    /// read: their runs are 0).
+    /// Runs `body` with the element pointers of all `tensors` (an empty tensor gets a dangling
+    /// placeholder, never read: its runs are 0).
     private static func withBaseAddresses(_ tensors: ArraySlice<Tensor>, _ collected: [UnsafePointer<Float>] = [],
                                           _ body: ([UnsafePointer<Float>]) -> Void) {
         guard let first = tensors.first else { return body(collected) }
@@ -146,10 +146,6 @@ public struct Tensor: Sendable, Equatable {
             let pointer = buffer.baseAddress ?? UnsafePointer(bitPattern: MemoryLayout<Float>.alignment)!
             withBaseAddresses(tensors.dropFirst(), collected + [pointer], body)
         }
-    }
-
-    private static func withBaseAddresses(_ tensors: [Tensor], _ body: ([UnsafePointer<Float>]) -> Void) {
-        withBaseAddresses(tensors[...], [], body)
     }
 
     /// Copies `count` floats; short runs (an NHWC map's channels) by an inline loop, since a

@@ -33,8 +33,7 @@ public final class WinogradConvolution: @unchecked Sendable {
     public static func applies(weight: Tensor, geometry: ConvolutionGeometry, groups: Int, inputShape: [Int]) -> Bool {
         guard geometry.kernelHeight == 3 && geometry.kernelWidth == 3 && geometry.stride == 1 && geometry.padding == 1
             && geometry.dilation == 1 && groups == 1 && weight.shape[0] >= 16 && weight.shape[1] >= 16 else { return false }
-        let tiles = (inputShape[2] + 3) / 4 * ((inputShape[3] + 3) / 4)
-        return tiles >= 16 && 36 * weight.shape[0] * weight.shape[1] * 4 <= 64 << 20
+        return TileGeometry(batch: 1, height: inputShape[2], width: inputShape[3]).tiles >= 16 && 36 * weight.shape[0] * weight.shape[1] * 4 <= 64 << 20
     }
 
     /// G (6×3) for the kernels, points 0, ±1, ±2 and ∞.
@@ -49,8 +48,8 @@ public final class WinogradConvolution: @unchecked Sendable {
         precondition(weight.rank == 4 && weight.shape[2] == 3 && weight.shape[3] == 3)
         outputChannels = weight.shape[0]
         inputChannels = weight.shape[1]
-        paddedInput = (inputChannels + Self.lanes - 1) / Self.lanes * Self.lanes
-        paddedOutput = (outputChannels + Self.lanes - 1) / Self.lanes * Self.lanes
+        paddedInput = roundedUp(inputChannels, to: Self.lanes)
+        paddedOutput = roundedUp(outputChannels, to: Self.lanes)
         self.activation = activation
         var paddedBias = [Float](repeating: 0, count: paddedOutput)
         if let bias { for o in 0..<outputChannels { paddedBias[o] = bias.storage[o] } }
@@ -133,7 +132,7 @@ public final class WinogradConvolution: @unchecked Sendable {
         let workers = max(1, min(Threads.count, (geometry.tiles + Self.rows - 1) / Self.rows))
         var blocks = (geometry.tiles + blockCapacity - 1) / blockCapacity
         blocks = (blocks + workers - 1) / workers * workers
-        let perBlock = ((geometry.tiles + blocks - 1) / blocks + Self.rows - 1) / Self.rows * Self.rows
+        let perBlock = roundedUp((geometry.tiles + blocks - 1) / blocks, to: Self.rows)
         blocks = (geometry.tiles + perBlock - 1) / perBlock
         let workerFloats = 36 * perBlock * (paddedInput + paddedOutput) + 2 * 36 * Self.lanes
         scratch.use(workers * workerFloats * 4, 0) { buffer, _ in
@@ -144,7 +143,7 @@ public final class WinogradConvolution: @unchecked Sendable {
                 var block = worker
                 while block < blocks {
                     let first = block * perBlock, count = min(perBlock, geometry.tiles - first)
-                    let rows = (count + Self.rows - 1) / Self.rows * Self.rows
+                    let rows = roundedUp(count, to: Self.rows)
                     transformInput(operands.input, geometry, tiles: first..<first + count, into: v, firstRow: 0, capacity: perBlock, patch: patch)
                     zeroRows(count..<rows, of: v, capacity: perBlock)
                     multiply(v, operands.weights, into: products, capacity: perBlock, rows: rows, positions: 0..<36)
@@ -159,15 +158,16 @@ public final class WinogradConvolution: @unchecked Sendable {
     /// The whole map's tiles at once, in three parallel steps: the transformed weights are read
     /// once in all (each thread multiplies its own positions), not once per block.
     private func runWhole(_ operands: Operands, _ geometry: TileGeometry) {
-        let rows = (geometry.tiles + Self.rows - 1) / Self.rows * Self.rows
+        let rows = roundedUp(geometry.tiles, to: Self.rows)
         let workers = max(1, Threads.count)
         let patchFloats = 2 * 36 * Self.lanes
         let perWorker = (geometry.tiles + workers - 1) / workers
+        let tilesOf = { (worker: Int) in min(geometry.tiles, worker * perWorker)..<min(geometry.tiles, (worker + 1) * perWorker) }
         scratch.use(36 * rows * (paddedInput + paddedOutput) * 4, workers * patchFloats * 4) { buffer, patches in
             let v = buffer.assumingMemoryBound(to: Float.self)
             let products = v + 36 * rows * paddedInput
             Threads.parallelFor(workers) { worker in
-                let tiles = min(geometry.tiles, worker * perWorker)..<min(geometry.tiles, (worker + 1) * perWorker)
+                let tiles = tilesOf(worker)
                 transformInput(operands.input, geometry, tiles: tiles, into: v, firstRow: tiles.lowerBound, capacity: rows,
                                patch: patches.assumingMemoryBound(to: Float.self) + worker * patchFloats)
             }
@@ -176,7 +176,7 @@ public final class WinogradConvolution: @unchecked Sendable {
                 multiply(v, operands.weights, into: products, capacity: rows, rows: rows, positions: position..<position + 1)
             }
             Threads.parallelFor(workers) { worker in
-                let tiles = min(geometry.tiles, worker * perWorker)..<min(geometry.tiles, (worker + 1) * perWorker)
+                let tiles = tilesOf(worker)
                 transformOutput(products, capacity: rows, bias: operands.bias, geometry, tiles: tiles, firstRow: tiles.lowerBound,
                                 into: operands.output, patch: patches.assumingMemoryBound(to: Float.self) + worker * patchFloats)
             }
@@ -431,3 +431,6 @@ public final class WinogradConvolution: @unchecked Sendable {
         UnsafeMutableRawPointer(p).storeBytes(of: value, as: Vector.self)
     }
 }
+
+/// `value` rounded up to a multiple of `multiple`.
+private func roundedUp(_ value: Int, to multiple: Int) -> Int { (value + multiple - 1) / multiple * multiple }
