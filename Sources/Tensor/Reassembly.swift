@@ -184,3 +184,107 @@ extension Tensor {
         }
     }
 }
+
+extension Tensor {
+    /// `carafeReassembled` on a channels-last map: this tensor is NHWC [N, H, W, C], the mask
+    /// NCHW [N, k², H·up, W·up], the result NHWC [N, H·up, W·up, C]. Each output pixel is k²
+    /// scaled copies of contiguous channel runs — vector work, where the NCHW loop gathers
+    /// reflected columns — summed in the same tap order, so both layouts give the same values.
+    public func carafeReassembledChannelsLast(mask: Tensor, kernelSize k: Int, up: Int) -> Tensor {
+        reassembledChannelsLast(mask: mask, kernelSize: k, up: up) { sum, _, target, count in target.update(from: sum, count: count) }
+    }
+
+    /// `carafeCombined` on a channels-last map (NHWC; the mask NCHW; `addend` NHWC like this one).
+    @inline(__always)
+    public func carafeCombinedChannelsLast(mask: Tensor, kernelSize k: Int, adding addend: Tensor? = nil,
+                                           _ combine: (Float, Float) -> Float) -> Tensor {
+        precondition(addend.map { $0.shape == shape } ?? true, "carafe addend \(addend?.shape ?? []) for \(shape)")
+        return storage.withUnsafeBufferPointer { x in
+            (addend?.storage ?? []).withUnsafeBufferPointer { a in
+                let (input, extra) = (x.baseAddress!, addend == nil ? nil : a.baseAddress)
+                return reassembledChannelsLast(mask: mask, kernelSize: k, up: 1) { sum, at, target, count in
+                    let source = input + at
+                    if let extra {
+                        let more = extra + at
+                        for i in 0..<count { target[i] = combine(source[i], sum[i]) + more[i] }
+                    } else {
+                        for i in 0..<count { target[i] = combine(source[i], sum[i]) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The channels-last reassembly, handing each output pixel's summed channels to
+    /// `finish(sum, offset, target, count)` (offset: the pixel's element offset in the output).
+    @inline(__always)
+    func reassembledChannelsLast(mask: Tensor, kernelSize k: Int, up: Int,
+                                 finish: (UnsafeMutablePointer<Float>, Int, UnsafeMutablePointer<Float>, Int) -> Void) -> Tensor {
+        let (batch, height, width, channels) = (shape[0], shape[1], shape[2], shape[3])
+        let outHeight = height * up, outWidth = width * up, taps = k * k
+        precondition(mask.shape == [batch, taps, outHeight, outWidth], "carafe mask \(mask.shape) for NHWC \(shape)")
+        let pad = k / 2, outPositions = outHeight * outWidth
+        // tap kx of output column ox reads source column reflect(ox / up + kx − pad)
+        let columns = (0..<(outWidth * k)).map { reflect($0 / k / up + $0 % k - pad, width) }
+        return Tensor(shape: [batch, outHeight, outWidth, channels]) { out in
+            storage.withUnsafeBufferPointer { x in
+                mask.storage.withUnsafeBufferPointer { m in
+                    columns.withUnsafeBufferPointer { c in
+                        let destination = out.baseAddress!, source = x.baseAddress!, weights = m.baseAddress!, columnOf = c.baseAddress!
+                        Threads.parallelFor(batch * outHeight) { task in
+                            let n = task / outHeight, oy = task % outHeight
+                            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: channels + taps)
+                            defer { scratch.deallocate() }
+                            let sum = scratch, tapWeights = scratch + channels
+                            let lines = (0..<k).map { ky in UnsafePointer(source + (n * height + reflect(oy / up + ky - pad, height)) * width * channels) }
+                            let pixels = UnsafeMutablePointer<UnsafePointer<Float>>.allocate(capacity: taps)
+                            defer { pixels.deallocate() }
+                            let maskBase = weights + n * taps * outPositions + oy * outWidth
+                            for ox in 0..<outWidth {
+                                for t in 0..<taps { tapWeights[t] = maskBase[t * outPositions + ox] }
+                                for t in 0..<taps { pixels[t] = lines[t / k] + columnOf[ox * k + t % k] * channels }
+                                Tensor.weightedSum(of: pixels, weights: tapWeights, count: taps, channels: channels, into: sum)
+                                let offset = ((n * outHeight + oy) * outWidth + ox) * channels
+                                finish(sum, offset, destination + offset, channels)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension Tensor {
+    /// sum[c] = Σₜ pixels[t][c] · weights[t], over taps in order, 64 channels at a time in
+    /// registers (the same additions, in the same order, as a scalar loop).
+    @inline(__always)
+    static func weightedSum(of pixels: UnsafePointer<UnsafePointer<Float>>, weights: UnsafePointer<Float>, count taps: Int,
+                            channels: Int, into sum: UnsafeMutablePointer<Float>) {
+        typealias Vector = SIMD16<Float>
+        func load(_ p: UnsafePointer<Float>) -> Vector { UnsafeRawPointer(p).loadUnaligned(as: Vector.self) }
+        func store(_ v: Vector, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector.self) }
+        var c = 0
+        while c + 64 <= channels {
+            var s0 = Vector(), s1 = Vector(), s2 = Vector(), s3 = Vector()
+            for t in 0..<taps {
+                let p = pixels[t] + c, w = Vector(repeating: weights[t])
+                s0 = s0 + load(p) * w; s1 = s1 + load(p + 16) * w; s2 = s2 + load(p + 32) * w; s3 = s3 + load(p + 48) * w
+            }
+            store(s0, sum + c); store(s1, sum + c + 16); store(s2, sum + c + 32); store(s3, sum + c + 48)
+            c += 64
+        }
+        while c + 16 <= channels {
+            var s0 = Vector()
+            for t in 0..<taps { s0 = s0 + load(pixels[t] + c) * Vector(repeating: weights[t]) }
+            store(s0, sum + c)
+            c += 16
+        }
+        while c < channels {
+            var s: Float = 0
+            for t in 0..<taps { s += pixels[t][c] * weights[t] }
+            sum[c] = s
+            c += 1
+        }
+    }
+}

@@ -194,6 +194,20 @@ struct KernelTests {
         #expect(x.carafeCombined(mask: mask, kernelSize: 3) { v, c in v + v - c } == x + x - carafe)
     }
 
+    @Test(arguments: [(3, 1), (5, 2)])
+    func channelsLastCarafeMatchesPlain(kernel: Int, up: Int) {
+        // 83 channels: a 64-channel register block, a 16-channel vector and 3 scalar lanes
+        let x = Self.random([2, 83, 5, 6], seed: 24), addend = Self.random([2, 83, 5, 6], seed: 25)
+        let mask = Self.random([2, kernel * kernel, 5 * up, 6 * up], seed: 26, range: 0...1)
+        let last = x.permuted([0, 2, 3, 1])
+        #expect(last.carafeReassembledChannelsLast(mask: mask, kernelSize: kernel, up: up)
+                == x.carafeReassembled(mask: mask, kernelSize: kernel, up: up).permuted([0, 2, 3, 1]))
+        if up == 1 {
+            let combined = last.carafeCombinedChannelsLast(mask: mask, kernelSize: kernel, adding: addend.permuted([0, 2, 3, 1])) { v, c in v - c }
+            #expect(combined == x.carafeCombined(mask: mask, kernelSize: kernel, adding: addend) { v, c in v - c }.permuted([0, 2, 3, 1]))
+        }
+    }
+
     @Test(arguments: [9, 25])
     func kernelNormalizerMatchesSeedComposition(taps: Int) {
         // seed 000's kernel_normalizer: F.softmax(mask, dim=1) · window, then / its sum over dim 1

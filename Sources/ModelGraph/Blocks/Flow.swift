@@ -51,6 +51,11 @@ public struct Feature: Sendable {
     var channelsLastData: Tensor? { channelsLastMap?.data }
     var converter: LayoutConverter? { channelsLastMap?.converter }
 
+    /// The NHWC elements, converting an NCHW map with `converter` (nil in a shape-only walk).
+    func channelsLastData(converting converter: LayoutConverter) -> Tensor? {
+        channelsLastData ?? tensor.map(converter.channelsLast)
+    }
+
     /// The result of an operation whose output shape is `shape`: `body` runs only when there is
     /// data.
     public func map(shape: [Int], _ body: (Tensor) -> Tensor) -> Feature {
@@ -116,7 +121,7 @@ public struct Feature: Sendable {
             // channels are NHWC's last axis; NCHW parts are converted (they are the fewer: the
             // image, 1×1 GEMM outputs)
             guard let converter = features.lazy.compactMap(\.converter).first else { return Feature(shape: shape, channelsLast: true) }
-            let data = features.compactMap { $0.channelsLastData ?? $0.tensor.map(converter.channelsLast) }
+            let data = features.compactMap { $0.channelsLastData(converting: converter) }
             guard data.count == features.count else { return Feature(shape: shape, channelsLast: true) }
             return Feature(channelsLast: Tensor.concatenate(data, axis: 3), converter: converter)
         }

@@ -188,16 +188,21 @@ public struct FreqFusion: LayerModule {
         let high = inputs[0], low = inputs[1]
         try checkShapes(high.shape, low.shape)
         let (lowWindow, highWindow) = (hammingLowPass, hammingHighPass)
-        // CARAFE reassembly of `x` by per-pixel k×k kernels: k² multiply-adds per output element
+        // CARAFE reassembly of `x` by per-pixel k×k kernels: k² multiply-adds per output element.
+        // A channels-last map (a plan's convolution output) is reassembled as one: channel runs
+        // are contiguous, and the next convolution reads it without a reorder.
         func reassemble(_ x: Feature, mask: Feature, kernelSize: Int) -> Feature {
-            let output = [x.shape[0], x.shape[1], mask.shape[2], mask.shape[3]]
+            let output = [x.shape[0], x.shape[1], mask.shape[2], mask.shape[3]], up = mask.shape[2] / x.shape[2]
             pass.count(elements(output) * Double(kernelSize * kernelSize))
-            return x.map(shape: output) { $0.carafeReassembled(mask: mask.tensor!, kernelSize: kernelSize, up: mask.shape[2] / x.shape[2]) }
+            return x.map(shape: output, plain: { $0.carafeReassembled(mask: mask.tensor!, kernelSize: kernelSize, up: up) },
+                         channelsLast: { $0.carafeReassembledChannelsLast(mask: mask.tensor!, kernelSize: kernelSize, up: up) })
         }
         func combine(_ x: Feature, mask: Feature, kernelSize: Int, adding addend: Feature? = nil,
                      _ body: @escaping (Float, Float) -> Float) -> Feature {
             pass.count(elements(x.shape) * Double(kernelSize * kernelSize))
-            return x.map { $0.carafeCombined(mask: mask.tensor!, kernelSize: kernelSize, adding: addend?.tensor, body) }
+            return x.map(shape: x.shape, plain: { $0.carafeCombined(mask: mask.tensor!, kernelSize: kernelSize, adding: addend?.tensor, body) },
+                         channelsLast: { $0.carafeCombinedChannelsLast(mask: mask.tensor!, kernelSize: kernelSize,
+                                                                       adding: addend?.channelsLastData(converting: x.converter!), body) })
         }
         func normalize(_ mask: Feature, _ window: Parameter, kernelSize: Int) -> Feature {
             mask.map { FreqFusion.normalizeKernels($0, kernelSize: kernelSize, window: window.tensor) }
