@@ -81,16 +81,43 @@ extension Tensor {
     public func topK(_ k: Int) -> (values: [[Float]], indices: [[Int]]) {
         let n = shape[rank - 1]
         let rows = count / max(n, 1)
+        let kept = min(k, n)
         var values = [[Float]](), indices = [[Int]]()
         for row in 0..<rows {
             let base = row * n
-            let order = (0..<n).sorted { a, b in
-                // NaN ranks above everything, as in torch.topk
-                let x = storage[base + a].isNaN ? Float.infinity : storage[base + a]
-                let y = storage[base + b].isNaN ? Float.infinity : storage[base + b]
-                return x != y ? x > y : a < b
-            }.prefix(k)
-            indices.append(Array(order))
+            // NaN ranks above everything, as in torch.topk; the index breaks ties, so the order is total
+            func key(_ i: Int) -> Float { storage[base + i].isNaN ? .infinity : storage[base + i] }
+            func better(_ a: Int, _ b: Int) -> Bool { key(a) != key(b) ? key(a) > key(b) : a < b }
+            // a heap of the best `kept` so far, its worst at the root: O(n log k), not a full sort
+            var heap = [Int]()
+            heap.reserveCapacity(kept)
+            func siftDown(_ start: Int) {
+                var parent = start
+                while true {
+                    let left = 2 * parent + 1, right = left + 1
+                    var worst = parent
+                    if left < heap.count && better(heap[worst], heap[left]) { worst = left }
+                    if right < heap.count && better(heap[worst], heap[right]) { worst = right }
+                    if worst == parent { return }
+                    heap.swapAt(parent, worst)
+                    parent = worst
+                }
+            }
+            for i in 0..<n where kept > 0 {
+                if heap.count < kept {
+                    heap.append(i)
+                    var child = heap.count - 1
+                    while child > 0, better(heap[(child - 1) / 2], heap[child]) {
+                        heap.swapAt(child, (child - 1) / 2)
+                        child = (child - 1) / 2
+                    }
+                } else if better(i, heap[0]) {
+                    heap[0] = i
+                    siftDown(0)
+                }
+            }
+            let order = heap.sorted(by: better)
+            indices.append(order)
             values.append(order.map { storage[base + $0] })
         }
         return (values, indices)

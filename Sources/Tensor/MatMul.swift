@@ -81,20 +81,22 @@ extension Tensor {
         }
     }
 
-    /// `nn.Conv2d` 1×1 (weight [out, C] or [out, C, 1, 1], optional bias) over NCHW maps,
-    /// written as tokens: [B, Σ H·W, out], each map's positions in raster order after the
-    /// previous map's — the flatten-permute-concatenate of a detection head's input, done by
-    /// one transposed GEMM per map straight into place.
-    public static func tokens(projecting maps: [Tensor], weights: [Tensor], biases: [Tensor?]) -> Tensor {
-        precondition(maps.count == weights.count && maps.count == biases.count && !maps.isEmpty)
+    /// `nn.Conv2d` 1×1 (weight [out, C] or [out, C, 1, 1], optional bias) over maps, NCHW or
+    /// (where `channelsLast`) NHWC [N, H, W, C], written as tokens: [B, Σ H·W, out], each map's
+    /// positions in raster order after the previous map's — the flatten-permute-concatenate of
+    /// a detection head's input, done by one GEMM per map straight into place (an NHWC map is
+    /// already a [positions, C] matrix).
+    public static func tokens(projecting maps: [Tensor], channelsLast: [Bool], weights: [Tensor], biases: [Tensor?]) -> Tensor {
+        precondition(maps.count == weights.count && maps.count == biases.count && maps.count == channelsLast.count && !maps.isEmpty)
         let batch = maps[0].shape[0], width = weights[0].shape[0]
-        let total = maps.reduce(0) { $0 + $1.shape[2] * $1.shape[3] }
+        let total = zip(maps, channelsLast).reduce(0) { $0 + ($1.1 ? $1.0.shape[1] * $1.0.shape[2] : $1.0.shape[2] * $1.0.shape[3]) }
         return Tensor(shape: [batch, total, width]) { out in
             guard let base = out.baseAddress else { return }
             for n in 0..<batch {
                 var start = 0
                 for (level, map) in maps.enumerated() {
-                    let (channels, positions) = (map.shape[1], map.shape[2] * map.shape[3])
+                    let last = channelsLast[level]
+                    let (channels, positions) = last ? (map.shape[3], map.shape[1] * map.shape[2]) : (map.shape[1], map.shape[2] * map.shape[3])
                     precondition(weights[level].count == width * channels && map.shape[0] == batch)
                     let target = base + (n * total + start) * width
                     if let bias = biases[level] {
@@ -105,7 +107,7 @@ extension Tensor {
                     map.storage.withUnsafeBufferPointer { a in
                         weights[level].storage.withUnsafeBufferPointer { b in
                             Gemm.multiply(m: positions, n: width, k: channels,
-                                          a: a.baseAddress! + n * channels * positions, lda: positions, transposeA: true,
+                                          a: a.baseAddress! + n * channels * positions, lda: last ? channels : positions, transposeA: !last,
                                           b: b.baseAddress!, ldb: channels, transposeB: true, c: target, ldc: width, beta: 1)
                         }
                     }

@@ -268,6 +268,31 @@ struct KernelTests {
         #expect(values[0][1] == 0.9)
     }
 
+    @Test func topKEqualsAFullSort() {
+        // values from a few levels, so ties are common; k below, at and above the row length
+        let x = Tensor(shape: [3, 200], storage: Self.random([600], seed: 31).storage.map { ($0 * 8).rounded() })
+        for k in [1, 7, 200, 250] {
+            let (values, indices) = x.topK(k)
+            for row in 0..<3 {
+                let sorted = (0..<200).sorted { a, b in
+                    let (p, q) = (x.storage[row * 200 + a], x.storage[row * 200 + b])
+                    return p != q ? p > q : a < b
+                }.prefix(k)
+                #expect(indices[row] == Array(sorted), "k = \(k)")
+                #expect(values[row] == sorted.map { x.storage[row * 200 + $0] })
+            }
+        }
+    }
+
+    @Test func tokensFromChannelsLastMapsEqualPlain() {
+        let maps = [Self.random([2, 5, 3, 4], seed: 32), Self.random([2, 5, 2, 2], seed: 33)]
+        let weights = [Self.random([6, 5], seed: 34), Self.random([6, 5], seed: 35)], biases = [Self.random([6], seed: 36), nil]
+        let plain = Tensor.tokens(projecting: maps, channelsLast: [false, false], weights: weights, biases: biases)
+        let mixed = Tensor.tokens(projecting: [maps[0].permuted([0, 2, 3, 1]), maps[1]], channelsLast: [true, false], weights: weights, biases: biases)
+        #expect(plain.shape == [2, 16, 6])
+        #expect(Self.close(mixed, plain))
+    }
+
     @Test func projectedDeformableAttentionEqualsProjectingFirst() {
         // sampling raw features then projecting per head == projecting every token then sampling
         let levels = [(height: 5, width: 4), (height: 3, width: 2)]

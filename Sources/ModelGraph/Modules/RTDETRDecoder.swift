@@ -115,9 +115,8 @@ public struct RTDETRDecoder: LayerModule {
         let shapes = inputs.map(\.shape)
         let output = try outputShapes(shapes)
         pass.count(multiplyAdds(shapes))
-        let tensors = inputs.compactMap(\.tensor)
-        guard tensors.count == inputs.count else { return [Feature(shape: output)] }
-        return [Feature(run(tensors, pass))]
+        guard inputs.allSatisfy(\.hasData) else { return [Feature(shape: output)] }
+        return [Feature(run(inputs, pass))]
     }
 
     func outputShapes(_ inputs: [[Int]]) throws(LayerError) -> [Int] {
@@ -127,19 +126,20 @@ public struct RTDETRDecoder: LayerModule {
         return [inputs[0][0], min(queryCount, queries * classCount), RTDETRDecoder.detectionWidth]
     }
 
-    func run(_ inputs: [Tensor], _ pass: Pass) -> Tensor {
+    func run(_ inputs: [Feature], _ pass: Pass) -> Tensor {
         let batch = inputs[0].shape[0], hidden = hiddenChannels
         // encoder input: project each level, flatten to tokens, concatenate
         let levelShapes = inputs.map { (height: $0.shape[2], width: $0.shape[3]) }
         let projections = inputProjections.items
         let features: Tensor
         if projections.allSatisfy({ $0.bn == nil }) {
-            // BatchNorms folded by the plan: each level's 1×1 conv straight into its token rows
-            features = Tensor.tokens(projecting: inputs, weights: projections.map { $0.conv.weight.tensor },
-                                     biases: projections.map { $0.conv.bias?.value })
+            // BatchNorms folded by the plan: each level's 1×1 conv straight into its token rows,
+            // channels-last maps read as they are
+            features = Tensor.tokens(projecting: inputs.map { $0.channelsLastData ?? $0.tensor! }, channelsLast: inputs.map(\.isChannelsLast),
+                                     weights: projections.map { $0.conv.weight.tensor }, biases: projections.map { $0.conv.bias?.value })
         } else {
             features = Tensor.concatenate(zip(inputs, projections).map { input, projection in
-                projection.run(input, pass).reshaped([batch, hidden, input.shape[2] * input.shape[3]]).permuted([0, 2, 1])
+                projection.run(input.tensor!, pass).reshaped([batch, hidden, input.shape[2] * input.shape[3]]).permuted([0, 2, 1])
             }, axis: 1)
         }
         let anchorCount = features.shape[1]
