@@ -155,7 +155,9 @@ struct DeformableSampling {
 
 /// In-place softmax of each row.
 func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
-    for row in 0..<rows { FastMath.softmax(x + row * width, count: width) }
+    Threads.parallelRanges(rows, minimumPerChunk: max(1, 8192 / max(width, 1))) { range in
+        for row in range { FastMath.softmax(x + row * width, count: width) }
+    }
 }
 
 extension Tensor {

@@ -116,4 +116,37 @@ extension Tensor {
             }
         }
     }
+    /// The transpose of `tokens(projecting:)`: the 1×1 convolutions written as one [B, out, Σ H·W]
+    /// tensor, each map's positions after the previous map's — a detection head's last convs
+    /// and its flatten-and-concatenate in one GEMM per map and image (C = W · X, X read as it
+    /// is held: [C, H·W] planes, or [H·W, C] rows of an NHWC map).
+    public static func flattenedPointwise(_ maps: [Tensor], channelsLast: [Bool], weights: [Tensor], biases: [Tensor?]) -> Tensor {
+        precondition(maps.count == weights.count && maps.count == biases.count && maps.count == channelsLast.count && !maps.isEmpty)
+        let batch = maps[0].shape[0], width = weights[0].shape[0]
+        let positions = zip(maps, channelsLast).map { $1 ? $0.shape[1] * $0.shape[2] : $0.shape[2] * $0.shape[3] }
+        let total = positions.reduce(0, +)
+        return Tensor(shape: [batch, width, total]) { out in
+            guard let base = out.baseAddress else { return }
+            var start = 0
+            for (level, map) in maps.enumerated() {
+                let last = channelsLast[level], count = positions[level]
+                let channels = last ? map.shape[3] : map.shape[1]
+                precondition(weights[level].count == width * channels && map.shape[0] == batch && weights[level].shape[0] == width)
+                for n in 0..<batch {
+                    let target = base + n * width * total + start
+                    for o in 0..<width {
+                        (target + o * total).update(repeating: biases[level]?.storage[o] ?? 0, count: count)
+                    }
+                    map.storage.withUnsafeBufferPointer { b in
+                        weights[level].storage.withUnsafeBufferPointer { a in
+                            Gemm.multiply(m: width, n: count, k: channels, a: a.baseAddress!, lda: channels,
+                                          b: b.baseAddress! + n * channels * count, ldb: last ? channels : count, transposeB: last,
+                                          c: target, ldc: total, beta: 1)
+                        }
+                    }
+                }
+                start += count
+            }
+        }
+    }
 }

@@ -89,6 +89,27 @@ public struct Conv2d: Block {
         return Feature(x.tensor!.conv2d(weight: weight.tensor, bias: bias?.value, geometry: geometry, groups: groups, activation: activation))
     }
 
+    /// A 1×1, stride-1, ungrouped convolution: a matrix product over positions.
+    var isPlainPointwise: Bool { geometry.isPointwise && groups == 1 }
+
+    /// `convs[level](inputs[level])` for plain pointwise convs of one output width, flattened and
+    /// concatenated over the levels into [B, out, ΣH·W] by one GEMM per level (see
+    /// `Tensor.flattenedPointwise`).
+    static func flattenedPointwise(_ convs: [Conv2d], _ inputs: [Feature], _ pass: Pass) throws(LayerError) -> Feature {
+        precondition(convs.count == inputs.count && !convs.isEmpty && convs.allSatisfy { $0.isPlainPointwise && $0.outputChannels == convs[0].outputChannels })
+        var total = 0
+        for (conv, x) in zip(convs, inputs) {
+            precondition(x.shape.count == 4 && x.shape[1] == conv.inputChannels, "Conv2d(\(conv.inputChannels)→\(conv.outputChannels)) got \(x.shape)")
+            let output = try conv.outputShape(x.shape)
+            pass.count(elements(output) * Double(conv.inputChannels))
+            total += output[2] * output[3]
+        }
+        let shape = [inputs[0].shape[0], convs[0].outputChannels, total]
+        guard inputs.allSatisfy(\.hasData) else { return Feature(shape: shape) }
+        return Feature(Tensor.flattenedPointwise(inputs.map { $0.channelsLastData ?? $0.tensor! }, channelsLast: inputs.map(\.isChannelsLast),
+                                                 weights: convs.map(\.weight.tensor), biases: convs.map { $0.bias?.value }))
+    }
+
     /// The plan's choice for this convolution at this input shape and layout.
     func prepareKernel(inputShape: [Int], inputChannelsLast: Bool, activation: Activation, tape: KernelTape) -> ConvolutionKernel {
         let weight = weight.tensor

@@ -181,19 +181,15 @@ public struct DetectionBranches: Sendable {
         try requireLevels(inputs.map(\.shape), channels: inputChannels)
         let (boxBranches, classBranches) = (cv2.active, cv3.active)
         var boxes = [Feature](), scores = [Feature]()
-        for (level, input) in inputs.enumerated() { boxes.append(try boxBranches.items[level](input, pass)) }
-        for (level, input) in inputs.enumerated() { scores.append(try classBranches.items[level](input, pass)) }
-        let distributions = try flattenedLevels(boxes, channels: 4 * regressionMaximum)
+        let distributions = try flattenedBranches(boxBranches, inputs, channels: 4 * regressionMaximum, pass)
+        let logits = try flattenedBranches(classBranches, inputs, channels: classCount, pass)
         return Raw(batch: inputs[0].shape[0], anchors: distributions.shape[2], levels: inputs.map { ($0.shape[2], $0.shape[3]) },
-                   distances: dfl.map { $0(distributions, pass) } ?? distributions,
-                   logits: try flattenedLevels(scores, channels: classCount))
+                   distances: dfl.map { $0(distributions, pass) } ?? distributions, logits: logits)
     }
 
     /// Runs a per-level extra branch and flattens its outputs to [B, channels, A].
     func extras(_ branch: Indexed<HeadBranch>, _ inputs: [Feature], channels: Int, _ pass: Pass) throws(LayerError) -> Feature {
-        var maps = [Feature]()
-        for (level, input) in inputs.enumerated() { maps.append(try branch.items[level](input, pass)) }
-        return try flattenedLevels(maps, channels: channels)
+        try flattenedBranches(branch, inputs, channels: channels, pass)
     }
 
     /// `make_anchors` (cell centres, offset 0.5) with each anchor's stride.
@@ -314,6 +310,21 @@ extension Indexed where Item == HeadBranch {
     }
 }
 
+/// Each level's branch, its outputs flattened into one [B, channels, ΣHW]. Branches ending in a
+/// plain 1×1 Conv2d (all but Pose26's keypoint trunk) write that conv straight into the
+/// flattened tensor, from channels-last maps as they are: no reorders, no concatenation copy.
+func flattenedBranches(_ branch: Indexed<HeadBranch>, _ inputs: [Feature], channels: Int, _ pass: Pass) throws(LayerError) -> Feature {
+    var trunks = [Feature]()
+    for (level, input) in inputs.enumerated() { trunks.append(try branch.items[level].trunk(input, pass)) }
+    let outputs = branch.items.prefix(inputs.count).compactMap(\.output)
+    if outputs.count == trunks.count, outputs.allSatisfy({ $0.isPlainPointwise && $0.outputChannels == channels }) {
+        return try Conv2d.flattenedPointwise(outputs, trunks, pass)
+    }
+    var maps = [Feature]()
+    for (level, trunk) in trunks.enumerated() { maps.append(try branch.items[level].output.map { conv throws(LayerError) in try conv(trunk, pass) } ?? trunk) }
+    return try flattenedLevels(maps, channels: channels)
+}
+
 /// Flattens per-level maps [B, C, H, W] into one [B, C, ΣHW] (Ultralytics' `view(bs, C, -1)` + cat).
 func flattenedLevels(_ maps: [Feature], channels: Int) throws(LayerError) -> Feature {
     let batch = maps[0].shape[0]
@@ -348,11 +359,17 @@ public struct HeadBranch: Block {
     }
 
     public func callAsFunction(_ x: Feature, _ pass: Pass) throws(LayerError) -> Feature {
+        let y = try trunk(x, pass)
+        guard let output else { return y }
+        return try output(y, pass)
+    }
+
+    /// Everything before the final Conv2d.
+    func trunk(_ x: Feature, _ pass: Pass) throws(LayerError) -> Feature {
         var y = x
         for conv in convs { y = try conv(y, pass) }
         for pair in pairs { for conv in pair.items { y = try conv(y, pass) } }
-        guard let output else { return y }
-        return try output(y, pass)
+        return y
     }
 }
 
