@@ -1,7 +1,4 @@
 import CDNNL
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
 
 /// Channels-last maps: NHWC, held as tensors of shape [N, H, W, C]. oneDNN's fastest convolution
@@ -29,9 +26,6 @@ public final class LayoutConverter: @unchecked Sendable {
     private let reorders = Mutex<[Key: Reorder]>([:])
 
     public init?() {
-        // oneDNN marks every primitive it runs for Intel's profilers (ITT) unless told not to:
-        // 0.6 % of a yolo11n pass in __itt_pt_write on a 2-core EPYC. A user's own setting wins.
-        setenv("DNNL_ITT_TASK_LEVEL", "0", 0)
         var engine: dnnl_engine_t?
         var stream: dnnl_stream_t?
         guard dnnl_engine_create(&engine, dnnl_cpu, 0) == dnnl_success, let engine else { return nil }
