@@ -327,3 +327,58 @@ extension Tensor {
         return (attended, values)
     }
 }
+
+extension Tensor {
+    /// `positionalAttention` on a channels-last qkv map (NHWC [N, H, W, heads·(2·key + head)]),
+    /// returning NHWC maps: each head's q, k and v are column blocks of the position rows, read
+    /// in place by the GEMMs (no reorders before or after).
+    public static func positionalAttentionChannelsLast(qkv: Tensor, heads: Int, keyDimension: Int, headDimension: Int,
+                                                       scale: Float, areas: Int = 1) -> (attended: Tensor, values: Tensor) {
+        let (batch, height, width, channels) = (qkv.shape[0], qkv.shape[1], qkv.shape[2], qkv.shape[3])
+        let positions = height * width, perHead = 2 * keyDimension + headDimension, outChannels = heads * headDimension
+        precondition(channels == heads * perHead, "qkv NHWC \(qkv.shape) for \(heads) heads of \(perHead)")
+        precondition(areas >= 1 && positions % areas == 0, "\(positions) positions in \(areas) areas")
+        let outputShape = [batch, height, width, outChannels]
+        var attended = Tensor(shape: outputShape), values = Tensor(shape: outputShape)
+        if positions == 0 { return (attended, values) }
+        let span = positions / areas
+        var query = [Float](repeating: 0, count: span * keyDimension)
+        var scores = [Float](repeating: 0, count: span * span)
+        qkv.storage.withUnsafeBufferPointer { source in
+            attended.storage.withUnsafeMutableBufferPointer { output in
+                values.storage.withUnsafeMutableBufferPointer { valueOutput in
+                    for task in 0..<(batch * heads) {
+                        let n = task / heads, head = task % heads
+                        let rows = source.baseAddress! + n * positions * channels + head * perHead
+                        let (k, v) = (rows + keyDimension, rows + 2 * keyDimension)
+                        for p in 0..<positions {
+                            (valueOutput.baseAddress! + (n * positions + p) * outChannels + head * headDimension)
+                                .update(from: v + p * channels, count: headDimension)
+                        }
+                        for area in 0..<areas {
+                            let first = area * span
+                            // PyTorch scales q before the product, so the rounding matches
+                            query.withUnsafeMutableBufferPointer { scaled in
+                                for i in 0..<span {
+                                    for d in 0..<keyDimension { scaled[i * keyDimension + d] = rows[(first + i) * channels + d] * scale }
+                                }
+                                scores.withUnsafeMutableBufferPointer { s in
+                                    // scores[i, j] = Σ_d q[i, d] k[j, d]
+                                    Gemm.multiply(m: span, n: span, k: keyDimension, a: scaled.baseAddress!, lda: keyDimension,
+                                                  b: k + first * channels, ldb: channels, transposeB: true, c: s.baseAddress!, ldc: span)
+                                    softmaxRows(s.baseAddress!, rows: span, width: span)
+                                    // out[i, c] = Σ_j scores[i, j] v[j, c]
+                                    Gemm.multiply(m: span, n: headDimension, k: span, a: s.baseAddress!, lda: span,
+                                                  b: v + first * channels, ldb: channels,
+                                                  c: output.baseAddress! + (n * positions + first) * outChannels + head * headDimension,
+                                                  ldc: outChannels)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (attended, values)
+    }
+}

@@ -268,6 +268,17 @@ struct KernelTests {
         #expect(values[0][1] == 0.9)
     }
 
+    @Test(arguments: [1, 4])
+    func channelsLastPositionalAttentionMatchesPlain(areas: Int) {
+        // 2 heads of key 3, head 5: qkv has 2·(3 + 3 + 5) channels; 4×6 positions split in areas
+        let qkv = Self.random([2, 22, 4, 6], seed: 37)
+        let plain = Tensor.positionalAttention(qkv: qkv, heads: 2, keyDimension: 3, headDimension: 5, scale: 0.5, areas: areas)
+        let last = Tensor.positionalAttentionChannelsLast(qkv: qkv.permuted([0, 2, 3, 1]), heads: 2, keyDimension: 3, headDimension: 5,
+                                                          scale: 0.5, areas: areas)
+        #expect(last.values == plain.values.permuted([0, 2, 3, 1]))
+        #expect(Self.close(last.attended, plain.attended.permuted([0, 2, 3, 1])))
+    }
+
     @Test func topKEqualsAFullSort() {
         // values from a few levels, so ties are common; k below, at and above the row length
         let x = Tensor(shape: [3, 200], storage: Self.random([600], seed: 31).storage.map { ($0 * 8).rounded() })

@@ -274,13 +274,23 @@ public struct PositionalAttention: Block {
         // qᵀk and v·attnᵀ per head and area
         pass.count(Double(shape[0] * heads * areas) * span * span * Double(keyDimension + headDimension))
         let valueShape = [shape[0], heads * headDimension, shape[2], shape[3]]
-        guard let tensor = qkvMap.tensor else {
-            // the shape walk still visits pe and proj, so their multiply-adds and kernels are prepared
-            return try proj(Feature(shape: valueShape) + pe(Feature(shape: valueShape), pass), pass)
+        let scale = Float(pow(Double(keyDimension), -0.5))
+        let (attended, values): (Feature, Feature)
+        if let data = qkvMap.channelsLastData, let converter = qkvMap.converter {
+            // a plan's channels-last qkv: attention in that layout, and pe and proj after it too
+            let maps = Tensor.positionalAttentionChannelsLast(qkv: data, heads: heads, keyDimension: keyDimension,
+                                                              headDimension: headDimension, scale: scale, areas: areas)
+            (attended, values) = (Feature(channelsLast: maps.attended, converter: converter), Feature(channelsLast: maps.values, converter: converter))
+        } else if let tensor = qkvMap.tensor {
+            let maps = Tensor.positionalAttention(qkv: tensor, heads: heads, keyDimension: keyDimension, headDimension: headDimension,
+                                                  scale: scale, areas: areas)
+            (attended, values) = (Feature(maps.attended), Feature(maps.values))
+        } else {
+            // the shape walk still visits pe and proj (in the layout they will get), so their
+            // multiply-adds and kernels are prepared
+            (attended, values) = (Feature(shape: valueShape, channelsLast: qkvMap.isChannelsLast), Feature(shape: valueShape, channelsLast: qkvMap.isChannelsLast))
         }
-        let (attended, values) = Tensor.positionalAttention(qkv: tensor, heads: heads, keyDimension: keyDimension, headDimension: headDimension,
-                                                            scale: Float(pow(Double(keyDimension), -0.5)), areas: areas)
-        return try proj(Feature(attended) + pe(Feature(values), pass), pass)
+        return try proj(attended + pe(values, pass), pass)
     }
 }
 
