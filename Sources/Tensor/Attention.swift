@@ -10,6 +10,9 @@ extension Tensor {
         let keyLength = key.shape[1]
         let headWidth = width / heads
         let scale = 1 / Float(headWidth).squareRoot()
+        if headWidth % MicroKernel.lanes == 0 && queryLength > 0 && keyLength > 0 {
+            return blockedAttention(query: query, key: key, value: value, heads: heads, scale: scale)
+        }
         var out = Tensor(shape: [batch, queryLength, width])
         query.storage.withUnsafeBufferPointer { q in
             key.storage.withUnsafeBufferPointer { k in
@@ -37,6 +40,80 @@ extension Tensor {
             }
         }
         return out
+    }
+
+    /// `attention` for heads of whole vectors: every (image, head, 6 query rows) is one task —
+    /// scores by the register kernel against the head's transposed keys, softmax, then the
+    /// weighted values — so the heads run in parallel (oneDNN's GEMMs on 300×300×32 products ran
+    /// one head at a time, each too small to keep two cores busy).
+    static func blockedAttention(query: Tensor, key: Tensor, value: Tensor, heads: Int, scale: Float) -> Tensor {
+        let (batch, queryLength, width) = (query.shape[0], query.shape[1], query.shape[2])
+        let keyLength = key.shape[1], headWidth = width / heads
+        let (rows, lanes) = (MicroKernel.rows, MicroKernel.lanes)
+        // keys transposed per (image, head): [headWidth × paddedKeys], zero past the last key
+        let paddedKeys = (keyLength + 2 * lanes - 1) / (2 * lanes) * (2 * lanes)
+        var transposedKeys = [Float](repeating: 0, count: batch * heads * headWidth * paddedKeys)
+        key.storage.withUnsafeBufferPointer { k in
+            transposedKeys.withUnsafeMutableBufferPointer { t in
+                let (source, target) = (k.baseAddress!, t.baseAddress!)
+                Threads.parallelFor(batch * heads) { task in
+                    let n = task / heads, head = task % heads
+                    let keys = source + n * keyLength * width + head * headWidth, into = target + task * headWidth * paddedKeys
+                    for j in 0..<keyLength { for c in 0..<headWidth { into[c * paddedKeys + j] = keys[j * width + c] } }
+                }
+            }
+        }
+        let blocks = (queryLength + rows - 1) / rows
+        return Tensor(shape: [batch, queryLength, width]) { out in
+            query.storage.withUnsafeBufferPointer { q in
+                value.storage.withUnsafeBufferPointer { v in
+                    transposedKeys.withUnsafeBufferPointer { t in
+                        let (queries, values, keysT, output) = (q.baseAddress!, v.baseAddress!, t.baseAddress!, out.baseAddress!)
+                        Threads.parallelFor(batch * heads * blocks) { task in
+                            let block = task % blocks, pair = task / blocks
+                            let n = pair / heads, head = pair % heads
+                            let first = block * rows, live = min(rows, queryLength - first)
+                            withUnsafeTemporaryAllocation(of: Float.self, capacity: rows * (paddedKeys + 2 * headWidth)) { scratch in
+                                let scores = scratch.baseAddress!, padded = scores + rows * paddedKeys, result = padded + rows * headWidth
+                                // the block's query rows; a last partial block is copied and zero-filled to 6
+                                var a = queries + (n * queryLength + first) * width + head * headWidth, lda = width
+                                if live < rows {
+                                    padded.update(repeating: 0, count: rows * headWidth)
+                                    for r in 0..<live { (padded + r * headWidth).update(from: a + r * width, count: headWidth) }
+                                    (a, lda) = (UnsafePointer(padded), headWidth)
+                                }
+                                let keyBlock = keysT + pair * headWidth * paddedKeys
+                                for column in stride(from: 0, to: paddedKeys, by: 2 * lanes) {
+                                    MicroKernel.kernel6x32(a, lda: lda, keyBlock + column, ldb: paddedKeys, scores + column, ldc: paddedKeys, depth: headWidth)
+                                }
+                                for r in 0..<rows {
+                                    let row = scores + r * paddedKeys
+                                    for j in 0..<keyLength { row[j] *= scale }
+                                    FastMath.softmax(row, count: keyLength)
+                                }
+                                // out rows = scores · this head's values; a partial block goes through `result`
+                                let target = live < rows ? result : output + (n * queryLength + first) * width + head * headWidth
+                                let ldc = live < rows ? headWidth : width
+                                let valueBlock = values + n * keyLength * width + head * headWidth
+                                var column = 0
+                                while column + 2 * lanes <= headWidth {
+                                    MicroKernel.kernel6x32(scores, lda: paddedKeys, valueBlock + column, ldb: width, target + column, ldc: ldc, depth: keyLength)
+                                    column += 2 * lanes
+                                }
+                                if column < headWidth {
+                                    MicroKernel.kernel6x16(scores, lda: paddedKeys, valueBlock + column, ldb: width, target + column, ldc: ldc, depth: keyLength)
+                                }
+                                if live < rows {
+                                    for r in 0..<live {
+                                        (output + (n * queryLength + first + r) * width + head * headWidth).update(from: result + r * headWidth, count: headWidth)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// `multi_scale_deformable_attn_pytorch`: per query and head, the attention-weighted sum of

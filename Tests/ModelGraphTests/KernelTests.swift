@@ -279,6 +279,31 @@ struct KernelTests {
         #expect(Self.close(last.attended, plain.attended.permuted([0, 2, 3, 1])))
     }
 
+    @Test(arguments: [16, 48])
+    func blockedAttentionMatchesDefinition(headWidth: Int) {
+        // 13 queries: two register blocks of 6 and a partial one; 37 keys: not a whole vector
+        let (batch, heads, queries, keys) = (2, 3, 13, 37)
+        let width = heads * headWidth
+        let q = Self.random([batch, queries, width], seed: 38), k = Self.random([batch, keys, width], seed: 39)
+        let v = Self.random([batch, keys, width], seed: 40)
+        let fast = Tensor.attention(query: q, key: k, value: v, heads: heads)
+        var expected = Tensor(shape: [batch, queries, width])
+        let scale = 1 / Float(headWidth).squareRoot()
+        for n in 0..<batch { for h in 0..<heads { for i in 0..<queries {
+            var scores = (0..<keys).map { j in
+                (0..<headWidth).reduce(Float(0)) { $0 + q.storage[(n * queries + i) * width + h * headWidth + $1] * k.storage[(n * keys + j) * width + h * headWidth + $1] } * scale
+            }
+            let largest = scores.max()!
+            scores = scores.map { expf($0 - largest) }
+            let total = scores.reduce(0, +)
+            for c in 0..<headWidth {
+                expected.storage[(n * queries + i) * width + h * headWidth + c] =
+                    (0..<keys).reduce(Float(0)) { $0 + scores[$1] / total * v.storage[(n * keys + $1) * width + h * headWidth + c] }
+            }
+        } } }
+        #expect(Self.close(fast, expected, tolerance: 1e-5))
+    }
+
     @Test func topKEqualsAFullSort() {
         // values from a few levels, so ties are common; k below, at and above the row length
         let x = Tensor(shape: [3, 200], storage: Self.random([600], seed: 31).storage.map { ($0 * 8).rounded() })
