@@ -318,29 +318,36 @@ extension Tensor {
     }
 }
 
-/// target = Σ_t rows[t].weight · source[rows[t].row · width ..< +width], taps in order: 32
+/// target = Σ_t rows[t].weight · source[rows[t].row · width ..< +width], taps in order: 64
 /// columns at a time held in registers across all taps, so the target is written once instead
-/// of loaded and stored per tap (the loop was bound by that traffic).
+/// of loaded and stored per tap (the loop was bound by that traffic). Deformable attention's
+/// samples and CARAFE's channels-last taps.
 @inline(__always)
 func weightedRowSum(_ source: UnsafePointer<Float>, rows: UnsafePointer<(row: Int, weight: Float)>, count: Int, width: Int,
                     into target: UnsafeMutablePointer<Float>) {
-    func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
-    func store(_ value: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: value, as: SIMD8<Float>.self) }
+    typealias Vector = MicroKernel.Vector
+    let (load, store) = (MicroKernel.load, MicroKernel.store)
     var column = 0
-    while column + 32 <= width {
-        var (a0, a1, a2, a3) = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
+    while column + 64 <= width {
+        var (a0, a1, a2, a3) = (Vector(), Vector(), Vector(), Vector())
         for t in 0..<count {
-            let p = source + rows[t].row * width + column, w = SIMD8<Float>(repeating: rows[t].weight)
+            let p = source + rows[t].row * width + column, w = Vector(repeating: rows[t].weight)
             a0 += w * load(p)
-            a1 += w * load(p + 8)
-            a2 += w * load(p + 16)
-            a3 += w * load(p + 24)
+            a1 += w * load(p + 16)
+            a2 += w * load(p + 32)
+            a3 += w * load(p + 48)
         }
-        store(a0, target + column)
-        store(a1, target + column + 8)
-        store(a2, target + column + 16)
-        store(a3, target + column + 24)
-        column += 32
+        store(target + column, a0)
+        store(target + column + 16, a1)
+        store(target + column + 32, a2)
+        store(target + column + 48, a3)
+        column += 64
+    }
+    while column + 16 <= width {
+        var a0 = Vector()
+        for t in 0..<count { a0 += Vector(repeating: rows[t].weight) * load(source + rows[t].row * width + column) }
+        store(target + column, a0)
+        column += 16
     }
     while column < width {
         var sum: Float = 0
@@ -357,67 +364,35 @@ extension Tensor {
     /// Returns the attended values and v itself, both [B, heads·headDim, H, W].
     public static func positionalAttention(qkv: Tensor, heads: Int, keyDimension: Int, headDimension: Int,
                                            scale: Float, areas: Int = 1) -> (attended: Tensor, values: Tensor) {
-        let (batch, height, width) = (qkv.shape[0], qkv.shape[2], qkv.shape[3])
-        let positions = height * width, perHead = 2 * keyDimension + headDimension
-        precondition(qkv.shape[1] == heads * perHead, "qkv \(qkv.shape) for \(heads) heads of \(perHead)")
-        precondition(areas >= 1 && positions % areas == 0, "\(positions) positions in \(areas) areas")
-        let outputShape = [batch, heads * headDimension, height, width]
-        var attended = Tensor(shape: outputShape), values = Tensor(shape: outputShape)
-        if positions == 0 { return (attended, values) }
-        // AAttn's areas: runs of consecutive positions (horizontal strips), each attending only
-        // within itself; channel rows keep their full stride, so an area is a column window
-        let span = positions / areas
-        var query = [Float](repeating: 0, count: keyDimension * span)
-        var scores = [Float](repeating: 0, count: span * span)
-        qkv.storage.withUnsafeBufferPointer { source in
-            attended.storage.withUnsafeMutableBufferPointer { output in
-                values.storage.withUnsafeMutableBufferPointer { valueOutput in
-                    for task in 0..<(batch * heads) {
-                        let n = task / heads, head = task % heads
-                        let base = source.baseAddress! + (n * heads + head) * perHead * positions
-                        let target = (n * heads + head) * headDimension * positions
-                        (valueOutput.baseAddress! + target).update(from: base + 2 * keyDimension * positions, count: headDimension * positions)
-                        for area in 0..<areas {
-                            let offset = area * span
-                            let (q, k, v) = (base + offset, base + keyDimension * positions + offset, base + 2 * keyDimension * positions + offset)
-                            // PyTorch scales q before the product, so the rounding matches
-                            query.withUnsafeMutableBufferPointer { scaled in
-                                for d in 0..<keyDimension {
-                                    for i in 0..<span { scaled[d * span + i] = q[d * positions + i] * scale }
-                                }
-                                scores.withUnsafeMutableBufferPointer { s in
-                                    // scores[i, j] = Σ_d q[d, i] k[d, j]
-                                    Gemm.multiply(m: span, n: span, k: keyDimension, a: scaled.baseAddress!, lda: span,
-                                                  transposeA: true, b: k, ldb: positions, c: s.baseAddress!, ldc: span)
-                                    softmaxRows(s.baseAddress!, rows: span, width: span)
-                                    // out[c, i] = Σ_j v[c, j] scores[i, j]
-                                    Gemm.multiply(m: headDimension, n: span, k: span, a: v, lda: positions,
-                                                  b: s.baseAddress!, ldb: span, transposeB: true,
-                                                  c: output.baseAddress! + target + offset, ldc: positions)
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return (attended, values)
+        attendPositions(qkv: qkv, heads: heads, keyDimension: keyDimension, headDimension: headDimension, scale: scale,
+                        areas: areas, channelsLast: false)
     }
-}
 
-extension Tensor {
     /// `positionalAttention` on a channels-last qkv map (NHWC [N, H, W, heads·(2·key + head)]),
     /// returning NHWC maps: each head's q, k and v are column blocks of the position rows, read
     /// in place by the GEMMs (no reorders before or after).
     public static func positionalAttentionChannelsLast(qkv: Tensor, heads: Int, keyDimension: Int, headDimension: Int,
                                                        scale: Float, areas: Int = 1) -> (attended: Tensor, values: Tensor) {
-        let (batch, height, width, channels) = (qkv.shape[0], qkv.shape[1], qkv.shape[2], qkv.shape[3])
+        attendPositions(qkv: qkv, heads: heads, keyDimension: keyDimension, headDimension: headDimension, scale: scale,
+                        areas: areas, channelsLast: true)
+    }
+
+    /// Both layouts: element (channel c, position p) of an image sits at c·channelStride +
+    /// p·positionStride, one of the two strides being 1; the GEMMs read q, k and v in place.
+    private static func attendPositions(qkv: Tensor, heads: Int, keyDimension: Int, headDimension: Int, scale: Float,
+                                        areas: Int, channelsLast: Bool) -> (attended: Tensor, values: Tensor) {
+        let shape = qkv.shape
+        let (batch, channels, height, width) = channelsLast ? (shape[0], shape[3], shape[1], shape[2]) : (shape[0], shape[1], shape[2], shape[3])
         let positions = height * width, perHead = 2 * keyDimension + headDimension, outChannels = heads * headDimension
-        precondition(channels == heads * perHead, "qkv NHWC \(qkv.shape) for \(heads) heads of \(perHead)")
+        precondition(channels == heads * perHead, "qkv \(channelsLast ? "NHWC " : "")\(shape) for \(heads) heads of \(perHead)")
         precondition(areas >= 1 && positions % areas == 0, "\(positions) positions in \(areas) areas")
-        let outputShape = [batch, height, width, outChannels]
+        let (channelStride, positionStride) = channelsLast ? (1, channels) : (positions, 1)
+        let (outChannelStride, outPositionStride) = channelsLast ? (1, outChannels) : (positions, 1)
+        let outputShape = channelsLast ? [batch, height, width, outChannels] : [batch, outChannels, height, width]
         var attended = Tensor(shape: outputShape), values = Tensor(shape: outputShape)
         if positions == 0 { return (attended, values) }
+        // AAttn's areas: runs of consecutive positions (horizontal strips), each attending only
+        // within itself
         let span = positions / areas
         var query = [Float](repeating: 0, count: span * keyDimension)
         var scores = [Float](repeating: 0, count: span * span)
@@ -426,29 +401,41 @@ extension Tensor {
                 values.storage.withUnsafeMutableBufferPointer { valueOutput in
                     for task in 0..<(batch * heads) {
                         let n = task / heads, head = task % heads
-                        let rows = source.baseAddress! + n * positions * channels + head * perHead
-                        let (k, v) = (rows + keyDimension, rows + 2 * keyDimension)
-                        for p in 0..<positions {
-                            (valueOutput.baseAddress! + (n * positions + p) * outChannels + head * headDimension)
-                                .update(from: v + p * channels, count: headDimension)
+                        let q = source.baseAddress! + n * positions * channels + head * perHead * channelStride
+                        let (k, v) = (q + keyDimension * channelStride, q + 2 * keyDimension * channelStride)
+                        let out = output.baseAddress! + n * positions * outChannels + head * headDimension * outChannelStride
+                        let valuesOut = valueOutput.baseAddress! + n * positions * outChannels + head * headDimension * outChannelStride
+                        if channelsLast {
+                            for p in 0..<positions { (valuesOut + p * outPositionStride).update(from: v + p * positionStride, count: headDimension) }
+                        } else {
+                            valuesOut.update(from: v, count: headDimension * positions)
                         }
                         for area in 0..<areas {
                             let first = area * span
                             // PyTorch scales q before the product, so the rounding matches
                             query.withUnsafeMutableBufferPointer { scaled in
                                 for i in 0..<span {
-                                    for d in 0..<keyDimension { scaled[i * keyDimension + d] = rows[(first + i) * channels + d] * scale }
+                                    for d in 0..<keyDimension {
+                                        scaled[i * keyDimension + d] = q[d * channelStride + (first + i) * positionStride] * scale
+                                    }
                                 }
                                 scores.withUnsafeMutableBufferPointer { s in
-                                    // scores[i, j] = Σ_d q[i, d] k[j, d]
+                                    // scores[i, j] = Σ_d q[i, d] k[d, j]; k is [j][d] rows channels-last, [d][j] planes otherwise
                                     Gemm.multiply(m: span, n: span, k: keyDimension, a: scaled.baseAddress!, lda: keyDimension,
-                                                  b: k + first * channels, ldb: channels, transposeB: true, c: s.baseAddress!, ldc: span)
+                                                  b: k + first * positionStride, ldb: channelsLast ? positionStride : channelStride,
+                                                  transposeB: channelsLast, c: s.baseAddress!, ldc: span)
                                     softmaxRows(s.baseAddress!, rows: span, width: span)
-                                    // out[i, c] = Σ_j scores[i, j] v[j, c]
-                                    Gemm.multiply(m: span, n: headDimension, k: span, a: s.baseAddress!, lda: span,
-                                                  b: v + first * channels, ldb: channels,
-                                                  c: output.baseAddress! + (n * positions + first) * outChannels + head * headDimension,
-                                                  ldc: outChannels)
+                                    if channelsLast {
+                                        // out[i, c] = Σ_j scores[i, j] v[j, c]
+                                        Gemm.multiply(m: span, n: headDimension, k: span, a: s.baseAddress!, lda: span,
+                                                      b: v + first * positionStride, ldb: positionStride,
+                                                      c: out + first * outPositionStride, ldc: outPositionStride)
+                                    } else {
+                                        // out[c, i] = Σ_j v[c, j] scores[i, j]
+                                        Gemm.multiply(m: headDimension, n: span, k: span, a: v + first, lda: channelStride,
+                                                      b: s.baseAddress!, ldb: span, transposeB: true,
+                                                      c: out + first, ldc: outChannelStride)
+                                    }
                                 }
                             }
                         }

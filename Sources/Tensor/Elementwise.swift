@@ -62,16 +62,6 @@ extension Tensor {
         }
     }
 
-    @inline(__always)
-    public mutating func apply(_ f: (Float) -> Float) {
-        storage.withUnsafeMutableBufferPointer { x in
-            let base = x.baseAddress
-            Threads.parallelRanges(x.count, minimumPerChunk: 32768) { range in
-                for i in range { base![i] = f(base![i]) }
-            }
-        }
-    }
-
     public func activated(_ activation: Activation) -> Tensor {
         if activation == .identity { return self }
         return transformedCopy(rowWidth: 1, minimumRowsPerChunk: 32768) { base, range in
@@ -270,10 +260,6 @@ extension Tensor {
                 for index in range {
                     let o = index / inner, i = index % inner
                     let start = base! + o * size * inner + i
-                    if inner == 1 {
-                        FastMath.softmax(start, count: size)
-                        continue
-                    }
                     var largest = -Float.infinity
                     for j in 0..<size { largest = max(largest, start[j * inner]) }
                     var sum: Float = 0

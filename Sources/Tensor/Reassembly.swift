@@ -13,12 +13,20 @@ extension Tensor {
     @inline(__always)
     public func carafeCombined(mask: Tensor, kernelSize k: Int, adding addend: Tensor? = nil,
                                _ combine: (Float, Float) -> Float) -> Tensor {
+        combined(mask: mask, kernelSize: k, adding: addend, channelsLast: false, combine)
+    }
+
+    /// Both layouts' `carafeCombined`: the reassembly hands each summed run to combine(x,
+    /// carafe) per element at the run's offset (the same in x, addend and output), plus addend.
+    @inline(__always)
+    private func combined(mask: Tensor, kernelSize k: Int, adding addend: Tensor?, channelsLast: Bool,
+                          _ combine: (Float, Float) -> Float) -> Tensor {
         precondition(addend.map { $0.shape == shape } ?? true, "carafe addend \(addend?.shape ?? []) for \(shape)")
         return storage.withUnsafeBufferPointer { x in
             (addend?.storage ?? []).withUnsafeBufferPointer { a in
                 // (an empty array's buffer may still have a base address)
                 let (input, extra) = (x.baseAddress!, addend == nil ? nil : a.baseAddress)
-                return reassembled(mask: mask, kernelSize: k, up: 1) { sum, at, target, count in
+                func finish(_ sum: UnsafeMutablePointer<Float>, _ at: Int, _ target: UnsafeMutablePointer<Float>, _ count: Int) {
                     let source = input + at
                     if let extra {
                         let more = extra + at
@@ -27,6 +35,8 @@ extension Tensor {
                         for i in 0..<count { target[i] = combine(source[i], sum[i]) }
                     }
                 }
+                return channelsLast ? reassembledChannelsLast(mask: mask, kernelSize: k, up: 1, finish: finish)
+                                    : reassembled(mask: mask, kernelSize: k, up: 1, finish: finish)
             }
         }
     }
@@ -198,21 +208,7 @@ extension Tensor {
     @inline(__always)
     public func carafeCombinedChannelsLast(mask: Tensor, kernelSize k: Int, adding addend: Tensor? = nil,
                                            _ combine: (Float, Float) -> Float) -> Tensor {
-        precondition(addend.map { $0.shape == shape } ?? true, "carafe addend \(addend?.shape ?? []) for \(shape)")
-        return storage.withUnsafeBufferPointer { x in
-            (addend?.storage ?? []).withUnsafeBufferPointer { a in
-                let (input, extra) = (x.baseAddress!, addend == nil ? nil : a.baseAddress)
-                return reassembledChannelsLast(mask: mask, kernelSize: k, up: 1) { sum, at, target, count in
-                    let source = input + at
-                    if let extra {
-                        let more = extra + at
-                        for i in 0..<count { target[i] = combine(source[i], sum[i]) + more[i] }
-                    } else {
-                        for i in 0..<count { target[i] = combine(source[i], sum[i]) }
-                    }
-                }
-            }
-        }
+        combined(mask: mask, kernelSize: k, adding: addend, channelsLast: true, combine)
     }
 
     /// The channels-last reassembly, handing each output pixel's summed channels to
@@ -233,17 +229,19 @@ extension Tensor {
                         let destination = out.baseAddress!, source = x.baseAddress!, weights = m.baseAddress!, columnOf = c.baseAddress!
                         Threads.parallelFor(batch * outHeight) { task in
                             let n = task / outHeight, oy = task % outHeight
-                            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: channels + taps)
-                            defer { scratch.deallocate() }
-                            let sum = scratch, tapWeights = scratch + channels
-                            let lines = (0..<k).map { ky in UnsafePointer(source + (n * height + reflect(oy / up + ky - pad, height)) * width * channels) }
-                            let pixels = UnsafeMutablePointer<UnsafePointer<Float>>.allocate(capacity: taps)
-                            defer { pixels.deallocate() }
+                            let sum = UnsafeMutablePointer<Float>.allocate(capacity: channels)
+                            defer { sum.deallocate() }
+                            // each tap's source pixel (row of the image's [H·W, C] matrix) and weight
+                            let lines = (0..<k).map { ky in reflect(oy / up + ky - pad, height) * width }
+                            let rows = UnsafeMutablePointer<(row: Int, weight: Float)>.allocate(capacity: taps)
+                            defer { rows.deallocate() }
+                            let image = source + n * height * width * channels
                             let maskBase = weights + n * taps * outPositions + oy * outWidth
                             for ox in 0..<outWidth {
-                                for t in 0..<taps { tapWeights[t] = maskBase[t * outPositions + ox] }
-                                for t in 0..<taps { pixels[t] = lines[t / k] + columnOf[ox * k + t % k] * channels }
-                                Tensor.weightedSum(of: pixels, weights: tapWeights, count: taps, channels: channels, into: sum)
+                                for t in 0..<taps {
+                                    rows[t] = (lines[t / k] + columnOf[ox * k + t % k], maskBase[t * outPositions + ox])
+                                }
+                                weightedRowSum(image, rows: rows, count: taps, width: channels, into: sum)
                                 let offset = ((n * outHeight + oy) * outWidth + ox) * channels
                                 finish(sum, offset, destination + offset, channels)
                             }
@@ -251,40 +249,6 @@ extension Tensor {
                     }
                 }
             }
-        }
-    }
-}
-
-extension Tensor {
-    /// sum[c] = Σₜ pixels[t][c] · weights[t], over taps in order, 64 channels at a time in
-    /// registers (the same additions, in the same order, as a scalar loop).
-    @inline(__always)
-    static func weightedSum(of pixels: UnsafePointer<UnsafePointer<Float>>, weights: UnsafePointer<Float>, count taps: Int,
-                            channels: Int, into sum: UnsafeMutablePointer<Float>) {
-        typealias Vector = SIMD16<Float>
-        func load(_ p: UnsafePointer<Float>) -> Vector { UnsafeRawPointer(p).loadUnaligned(as: Vector.self) }
-        func store(_ v: Vector, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector.self) }
-        var c = 0
-        while c + 64 <= channels {
-            var s0 = Vector(), s1 = Vector(), s2 = Vector(), s3 = Vector()
-            for t in 0..<taps {
-                let p = pixels[t] + c, w = Vector(repeating: weights[t])
-                s0 = s0 + load(p) * w; s1 = s1 + load(p + 16) * w; s2 = s2 + load(p + 32) * w; s3 = s3 + load(p + 48) * w
-            }
-            store(s0, sum + c); store(s1, sum + c + 16); store(s2, sum + c + 32); store(s3, sum + c + 48)
-            c += 64
-        }
-        while c + 16 <= channels {
-            var s0 = Vector()
-            for t in 0..<taps { s0 = s0 + load(pixels[t] + c) * Vector(repeating: weights[t]) }
-            store(s0, sum + c)
-            c += 16
-        }
-        while c < channels {
-            var s: Float = 0
-            for t in 0..<taps { s += pixels[t][c] * weights[t] }
-            sum[c] = s
-            c += 1
         }
     }
 }

@@ -259,17 +259,17 @@ public final class WinogradConvolution: @unchecked Sendable {
                                   into target: UnsafeMutablePointer<Float>, positionStride: Int, scratch: UnsafeMutablePointer<Float>) {
         for j in 0..<6 {
             let s = source + j * columnStride
-            let (d0, d1, d2) = (load(s), load(s + rowStride), load(s + 2 * rowStride))
-            let (d3, d4, d5) = (load(s + 3 * rowStride), load(s + 4 * rowStride), load(s + 5 * rowStride))
+            let (d0, d1, d2) = (MicroKernel.load(s), MicroKernel.load(s + rowStride), MicroKernel.load(s + 2 * rowStride))
+            let (d3, d4, d5) = (MicroKernel.load(s + 3 * rowStride), MicroKernel.load(s + 4 * rowStride), MicroKernel.load(s + 5 * rowStride))
             let t = scratch + j * lanes
-            combineInput(d0, d1, d2, d3, d4, d5) { store(t + $0 * 6 * lanes, $1) }
+            combineInput(d0, d1, d2, d3, d4, d5) { MicroKernel.store(t + $0 * 6 * lanes, $1) }
         }
         for i in 0..<6 {
             let s = scratch + i * 6 * lanes
-            let (d0, d1, d2) = (load(s), load(s + lanes), load(s + 2 * lanes))
-            let (d3, d4, d5) = (load(s + 3 * lanes), load(s + 4 * lanes), load(s + 5 * lanes))
+            let (d0, d1, d2) = (MicroKernel.load(s), MicroKernel.load(s + lanes), MicroKernel.load(s + 2 * lanes))
+            let (d3, d4, d5) = (MicroKernel.load(s + 3 * lanes), MicroKernel.load(s + 4 * lanes), MicroKernel.load(s + 5 * lanes))
             let t = target + i * 6 * positionStride
-            combineInput(d0, d1, d2, d3, d4, d5) { store(t + $0 * positionStride, $1) }
+            combineInput(d0, d1, d2, d3, d4, d5) { MicroKernel.store(t + $0 * positionStride, $1) }
         }
     }
 
@@ -323,7 +323,7 @@ public final class WinogradConvolution: @unchecked Sendable {
             let corner = output + ((image * geometry.height + y0) * geometry.width + x0) * channels
             for c in stride(from: 0, to: padded, by: lanes) {
                 let source = products + row * padded + c
-                let shift = Self.load(bias + c)
+                let shift = MicroKernel.load(bias + c)
                 if full {
                     Self.outputTile(source, positionStride: positionStride, bias: shift, into: corner + c,
                                     rowStride: geometry.width * channels, columnStride: channels, scratch: patch)
@@ -350,17 +350,17 @@ public final class WinogradConvolution: @unchecked Sendable {
                                    scratch: UnsafeMutablePointer<Float>) {
         for i in 0..<6 {
             let s = source + i * 6 * positionStride
-            let (m0, m1, m2) = (load(s), load(s + positionStride), load(s + 2 * positionStride))
-            let (m3, m4, m5) = (load(s + 3 * positionStride), load(s + 4 * positionStride), load(s + 5 * positionStride))
+            let (m0, m1, m2) = (MicroKernel.load(s), MicroKernel.load(s + positionStride), MicroKernel.load(s + 2 * positionStride))
+            let (m3, m4, m5) = (MicroKernel.load(s + 3 * positionStride), MicroKernel.load(s + 4 * positionStride), MicroKernel.load(s + 5 * positionStride))
             let t = scratch + i * 4 * lanes
-            combineOutput(m0, m1, m2, m3, m4, m5) { store(t + $0 * lanes, $1) }
+            combineOutput(m0, m1, m2, m3, m4, m5) { MicroKernel.store(t + $0 * lanes, $1) }
         }
         for j in 0..<4 {
             let s = scratch + j * lanes
-            let (m0, m1, m2) = (load(s), load(s + 4 * lanes), load(s + 8 * lanes))
-            let (m3, m4, m5) = (load(s + 12 * lanes), load(s + 16 * lanes), load(s + 20 * lanes))
+            let (m0, m1, m2) = (MicroKernel.load(s), MicroKernel.load(s + 4 * lanes), MicroKernel.load(s + 8 * lanes))
+            let (m3, m4, m5) = (MicroKernel.load(s + 12 * lanes), MicroKernel.load(s + 16 * lanes), MicroKernel.load(s + 20 * lanes))
             let t = target + j * columnStride
-            combineOutput(m0, m1, m2, m3, m4, m5) { store(t + $0 * rowStride, $1 + bias) }
+            combineOutput(m0, m1, m2, m3, m4, m5) { MicroKernel.store(t + $0 * rowStride, $1 + bias) }
         }
     }
 
@@ -372,14 +372,6 @@ public final class WinogradConvolution: @unchecked Sendable {
         emit(1, difference12 + Vector(repeating: 2) * difference34)
         emit(2, sum12 + Vector(repeating: 4) * sum34)
         emit(3, difference12 + Vector(repeating: 8) * difference34 + m5)
-    }
-
-    @inline(__always)
-    private static func load(_ p: UnsafePointer<Float>) -> Vector { UnsafeRawPointer(p).loadUnaligned(as: Vector.self) }
-
-    @inline(__always)
-    private static func store(_ p: UnsafeMutablePointer<Float>, _ value: Vector) {
-        UnsafeMutableRawPointer(p).storeBytes(of: value, as: Vector.self)
     }
 }
 
