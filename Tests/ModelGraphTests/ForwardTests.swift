@@ -31,7 +31,39 @@ struct ForwardTests {
         // every fast path of the plan (folding, Winograd, oneDNN primitives, 1×1 GEMMs, fused
         // CARAFE passes, token projections) against the unfused reference, with two images
         let base = try RegistryTests.sampleGraph(name)
-        let graph = try ModelGraph.build(spec: base.spec, options: BuildOptions(imageHeight: 64, imageWidth: 64, batch: 2))
+        try Self.expectPlanMatchesReference(try ModelGraph.build(spec: base.spec, options: BuildOptions(imageHeight: 64, imageWidth: 64, batch: 2)))
+    }
+
+    /// Upsampled maps left as compositions: a 1×1 conv of a concatenation holding them (factors 2
+    /// and 4, one or two full-size parts, a C3k2's cv1 and a plain Conv) takes its products part by
+    /// part; a 3×3 conv, a Concat of a Concat and the Upsample's own output make the elements.
+    @Test func planTakesUpsampledPartsOfConcatenationsAsTheyAre() throws {
+        let graph = try buildGraph("""
+            nc: 3
+            backbone:
+              - [-1, 1, Conv, [16, 3, 2]]
+              - [-1, 1, Conv, [32, 3, 2]]
+              - [-1, 1, Conv, [48, 3, 2]]
+              - [-1, 1, Conv, [64, 3, 2]]
+            head:
+              - [-1, 1, nn.Upsample, [None, 2, nearest]]
+              - [[-1, 2], 1, Concat, [1]]
+              - [-1, 1, C3k2, [32, False]]
+              - [3, 1, nn.Upsample, [None, 4, nearest]]
+              - [[1, -1, 1], 1, Concat, [1]]
+              - [-1, 1, Conv, [24, 1, 1]]
+              - [5, 1, Conv, [16, 3, 1]]
+              - [[5, 10], 1, Concat, [1]]
+              - [-1, 1, Conv, [16, 1, 1]]
+              - [4, 1, Conv, [16, 3, 1]]
+            """, options: BuildOptions(imageHeight: 64, imageWidth: 96, batch: 2))
+        #expect(graph.errors.isEmpty, "\(graph.errors)")
+        try Self.expectPlanMatchesReference(graph)
+    }
+
+    /// The plan's outputs of every layer against the unfused reference path, with random BatchNorm
+    /// statistics and biases.
+    static func expectPlanMatchesReference(_ graph: ModelGraph) throws {
         let input = KernelTests.random(graph.inputShape, seed: 4, range: 0...1)
         // random BatchNorm statistics and biases too (initialised ones are 0/1, which would hide
         // a dropped bias or a wrong fold)

@@ -375,6 +375,28 @@ extension KernelTests {
         }
     }
 
+    /// A 1×1 conv of a concatenation taken part by part — upsampled parts' products at their own
+    /// size — equals the conv of the concatenation made in full.
+    @Test func partwisePointwiseMatchesConcatenatedConvolution() throws {
+        let parts = [Self.random([2, 8, 3, 5], seed: 61), Self.random([2, 12, 6, 10], seed: 62), Self.random([2, 4, 3, 5], seed: 63),
+                     Self.random([2, 16, 6, 10], seed: 65)]
+        let factors = [2, 1, 2, 1]
+        let w = Self.random([24, 40, 1, 1], seed: 64), b = Self.random([24], seed: 66)
+        let full = Tensor.concatenate(zip(parts, factors).map { $1 == 1 ? $0 : $0.interpolateNearest(height: 6, width: 10) }, axis: 1)
+        for activation in [Activation.identity, .silu] {
+            let kernel = try #require(PartwisePointwiseConvolution(partShapes: parts.map(\.shape), factors: factors, weight: w, bias: b,
+                                                                   activation: activation, scratch: Scratch()))
+            let y = kernel(parts.map { $0.permuted([0, 2, 3, 1]) })
+            let naive = Self.naiveConvolution(full, w, b, stride: 1, padding: 0, dilation: 1, groups: 1).activated(activation)
+            #expect(Self.close(y.permuted([0, 3, 1, 2]), naive, tolerance: 1e-5), "\(activation)")
+        }
+        // no full-size part, or a factor that does not tile the output: not taken
+        #expect(PartwisePointwiseConvolution(partShapes: [[2, 8, 3, 5]], factors: [2], weight: Self.random([4, 8, 1, 1], seed: 1),
+                                             bias: nil, activation: .identity, scratch: Scratch()) == nil)
+        #expect(PartwisePointwiseConvolution(partShapes: [[2, 8, 3, 5], [2, 4, 7, 10]], factors: [2, 1], weight: Self.random([4, 12, 1, 1], seed: 1),
+                                             bias: nil, activation: .identity, scratch: Scratch()) == nil)
+    }
+
     /// Nearest upsampling, max pooling and zero padding on NHWC maps equal the NCHW kernels (which the parity
     /// fixtures check against PyTorch), including padded, strided and clipped windows.
     @Test func channelsLastPoolingAndUpsamplingMatchPlain() {

@@ -17,10 +17,26 @@ func time(runs: Int = 30, _ body: () -> Void) -> Double {
     return ProcessInfo.processInfo.environment["KMIN"] != nil ? samples[0] : samples[runs / 2]
 }
 Threads.set(2)
+Allocator.keepFreedMemory()
 let defaults = [(16, 16, 160), (32, 32, 160), (32, 32, 80), (64, 64, 80), (64, 80, 80), (128, 128, 80), (64, 64, 40), (128, 128, 40),
                 (128, 128, 20), (256, 256, 20), (256, 64, 20), (256, 80, 20), (64, 64, 20), (80, 80, 20), (512, 512, 20), (256, 256, 10)]
-let shapes = CommandLine.arguments.count > 1
-    ? CommandLine.arguments.dropFirst().map { a -> (Int, Int, Int) in let p = a.split(separator: ",").map { Int($0)! }; return (p[0], p[1], p[2]) }
+// `C,O,S,K,STRIDE`: oneDNN's NHWC primitive alone, for the shapes Winograd does not take
+for argument in CommandLine.arguments.dropFirst() where argument.split(separator: ",").count == 5 {
+    let p = argument.split(separator: ",").map { Int($0)! }
+    let (c, o, s, k, stride) = (p[0], p[1], p[2], p[3], p[4])
+    let x = Tensor(shape: [1, s, s, c], storage: (0..<(c * s * s)).map { Float(($0 * 7919) % 1000) / 1000 - 0.5 })
+    let w = Tensor(shape: [o, c, k, k], storage: (0..<(o * c * k * k)).map { Float(($0 * 104729) % 1000) / 1000 - 0.5 })
+    let g = ConvolutionGeometry(kernelSize: k, stride: stride, padding: k / 2)
+    let direct = DNNLConvolution(inputShape: [1, c, s, s], weight: w, bias: nil, geometry: g, groups: 1, activation: .silu, scratch: Scratch(),
+                                 channelsLastSource: true, channelsLastDestination: true)!
+    let t = time { _ = direct(x) }
+    let macs = Double(o * c * k * k) * Double(g.outputHeight(s) * g.outputWidth(s))
+    print(String(format: "%4d→%-4d @%-4d k%d s%d  oneDNN %@ %.3f ms  %.0f GMAC/s", c, o, s, k, stride, direct.implementation, t, macs / t / 1e6))
+}
+let shapeArguments = CommandLine.arguments.dropFirst().filter { $0.split(separator: ",").count == 3 }
+if CommandLine.arguments.count > 1 && shapeArguments.isEmpty { exit(0) }
+let shapes = !shapeArguments.isEmpty
+    ? shapeArguments.map { a -> (Int, Int, Int) in let p = a.split(separator: ",").map { Int($0)! }; return (p[0], p[1], p[2]) }
     : defaults
 for (c, o, s) in shapes {
     let x = Tensor(shape: [1, s, s, c], storage: (0..<(c * s * s)).map { Float(($0 * 7919) % 1000) / 1000 - 0.5 })

@@ -10,17 +10,21 @@ public struct Feature: Sendable {
     public let isChannelsLast: Bool
     private let plain: Tensor?
     private let channelsLastMap: ChannelsLastMap?
+    /// How a channels-last map is made from others, for kernels that read the parts as they are
+    /// (nil for a map held as such); its elements are made on first use.
+    let composition: Composition?
 
     public init(shape: [Int]) {
         self.init(shape: shape, channelsLast: false)
     }
 
     /// A shape-walk feature that will be held channels-last when the plan runs.
-    init(shape: [Int], channelsLast: Bool) {
+    init(shape: [Int], channelsLast: Bool, composition: Composition? = nil) {
         self.shape = shape
         isChannelsLast = channelsLast
         plain = nil
         channelsLastMap = nil
+        self.composition = composition
     }
 
     public init(_ tensor: Tensor) {
@@ -28,6 +32,7 @@ public struct Feature: Sendable {
         isChannelsLast = false
         plain = tensor
         channelsLastMap = nil
+        composition = nil
     }
 
     /// A map given as its NHWC elements [N, H, W, C]; `shape` stays NCHW.
@@ -37,6 +42,17 @@ public struct Feature: Sendable {
         isChannelsLast = true
         plain = nil
         channelsLastMap = ChannelsLastMap(data: data, converter: converter)
+        composition = nil
+    }
+
+    /// A channels-last map made from others by `composition`, its elements by `make` when first
+    /// asked for (a kernel that reads the parts never asks).
+    private init(shape: [Int], composition: Composition, converter: LayoutConverter?, make: @escaping () -> Tensor) {
+        self.shape = shape
+        isChannelsLast = true
+        plain = nil
+        channelsLastMap = converter.map { ChannelsLastMap(converter: $0, make: make) }
+        self.composition = composition
     }
 
     /// The NCHW tensor (nil in a shape-only walk: summary, check, plan preparation); a
@@ -117,6 +133,15 @@ public struct Feature: Sendable {
         }
         var shape = features[0].shape
         shape[axis] = features.reduce(0) { $0 + $1.shape[axis] }
+        if axis == 1 && shape.count == 4, features.allSatisfy(\.isChannelsLast),
+           features.contains(where: { $0.composition?.parts.contains { $0.factor > 1 } ?? false }) {
+            // upsampled parts stay a composition, for a 1×1 convolution to take as they are
+            let composition = Composition(parts: features.flatMap { $0.composition?.parts ?? [.init(feature: $0, factor: 1)] })
+            guard let converter = features.lazy.compactMap(\.converter).first else { return Feature(shape: shape, channelsLast: true, composition: composition) }
+            return Feature(shape: shape, composition: composition, converter: converter) {
+                Tensor.concatenate(features.map { $0.channelsLastData! }, axis: 3)
+            }
+        }
         if axis == 1 && shape.count == 4, features.contains(where: \.isChannelsLast) {
             // channels are NHWC's last axis; NCHW parts are converted (they are the fewer: the
             // image, 1×1 GEMM outputs)
@@ -128,6 +153,17 @@ public struct Feature: Sendable {
         let tensors = features.compactMap(\.tensor)
         guard tensors.count == features.count else { return Feature(shape: shape) }
         return Feature(Tensor.concatenate(tensors, axis: axis))
+    }
+
+    /// Nearest upsampling of a channels-last map by a whole factor, left as a composition: a
+    /// planned 1×1 convolution of a concatenation holding it takes its product at this size
+    /// (`PartwisePointwiseConvolution`); anything else makes the elements on first use.
+    func upsampledNearest(by factor: Int, making make: @escaping (Tensor) -> Tensor) -> Feature {
+        precondition(isChannelsLast && shape.count == 4)
+        let shape = [shape[0], shape[1], shape[2] * factor, shape[3] * factor]
+        let composition = Composition(parts: [.init(feature: self, factor: factor)])
+        guard hasData, let converter else { return Feature(shape: shape, channelsLast: true, composition: composition) }
+        return Feature(shape: shape, composition: composition, converter: converter) { make(self.channelsLastData!) }
     }
 
     /// `x.split(sizes, axis)` / `x.chunk(n, axis)`.
@@ -149,16 +185,41 @@ public struct Feature: Sendable {
     }
 }
 
-/// A channels-last map's elements and, once asked for, its NCHW copy (a forward pass is
-/// single-threaded above the kernels, so the cache needs no lock).
+/// How a channels-last map is made from others: its channel parts in order, each held at its
+/// own size and nearest-upsampled by `factor` (1: as it is).
+struct Composition {
+    struct Part {
+        let feature: Feature
+        let factor: Int
+    }
+    let parts: [Part]
+}
+
+/// A channels-last map's elements (made on first use for a composition) and, once asked for,
+/// its NCHW copy (a forward pass is single-threaded above the kernels, so the caches need no lock).
 final class ChannelsLastMap: @unchecked Sendable {
-    let data: Tensor
     let converter: LayoutConverter
+    private var made: Tensor?
+    private let make: (() -> Tensor)?
     private var cached: Tensor?
 
     init(data: Tensor, converter: LayoutConverter) {
-        self.data = data
+        made = data
+        make = nil
         self.converter = converter
+    }
+
+    init(converter: LayoutConverter, make: @escaping () -> Tensor) {
+        made = nil
+        self.make = make
+        self.converter = converter
+    }
+
+    var data: Tensor {
+        if let made { return made }
+        let data = make!()
+        made = data
+        return data
     }
 
     var plain: Tensor {
@@ -215,13 +276,15 @@ enum ConvolutionKernel: Sendable {
     case winograd(WinogradConvolution, inputShape: [Int])
     /// A oneDNN primitive in its blocked layout (strided, grouped, dilated, large kernels).
     case primitive(DNNLConvolution, inputShape: [Int])
+    /// A 1×1 conv of a concatenation holding upsampled parts, part by part (channels-last).
+    case partwise(PartwisePointwiseConvolution, inputShape: [Int])
     /// im2col / 1×1 GEMM on NCHW planes (1×1 convs: faster than the primitive's reorders).
     case gemm
 
     /// Whether the kernel's output is a channels-last map.
     var leavesChannelsLast: Bool {
         switch self {
-        case .winograd: return true
+        case .winograd, .partwise: return true
         case .primitive(let primitive, _): return primitive.channelsLastDestination
         case .gemm: return false
         }

@@ -57,7 +57,8 @@ public struct Conv2d: Block {
         pass.count(elements(output) * Double(inputChannels / groups * kernelSize * kernelSize))
         if !x.hasData {
             guard pass.recording, let tape = pass.tape else { return Feature(shape: output) }
-            let kernel = prepareKernel(inputShape: x.shape, inputChannelsLast: x.isChannelsLast, activation: activation, tape: tape)
+            let kernel = prepareKernel(inputShape: x.shape, inputChannelsLast: x.isChannelsLast, composition: x.composition,
+                                       activation: activation, tape: tape)
             pass.record(kernel)
             return Feature(shape: output, channelsLast: kernel.leavesChannelsLast)
         }
@@ -77,6 +78,11 @@ public struct Conv2d: Block {
             // a plan makes Winograd kernels (channels-last both sides) only when it has a converter
             let converter = pass.tape!.converter!
             return Feature(channelsLast: kernel(x.channelsLastData ?? converter.channelsLast(x.tensor!)), converter: converter)
+        case .partwise(let kernel, let shape) where shape == x.shape:
+            // a plan makes partwise kernels only for compositions, which only a plan's upsampling makes
+            if let parts = x.composition?.parts, let converter = pass.tape?.converter {
+                return Feature(channelsLast: kernel(parts.map { $0.feature.channelsLastData(converting: converter)! }), converter: converter)
+            }
         case .primitive(let kernel, let shape) where shape == x.shape:
             // a plan makes channels-last primitives only when it has a converter
             let converter = pass.tape?.converter
@@ -111,8 +117,14 @@ public struct Conv2d: Block {
     }
 
     /// The plan's choice for this convolution at this input shape and layout.
-    func prepareKernel(inputShape: [Int], inputChannelsLast: Bool, activation: Activation, tape: KernelTape) -> ConvolutionKernel {
+    func prepareKernel(inputShape: [Int], inputChannelsLast: Bool, composition: Composition? = nil, activation: Activation,
+                       tape: KernelTape) -> ConvolutionKernel {
         let weight = weight.tensor
+        if tape.converter != nil, isPlainPointwise, let parts = composition?.parts,
+           let kernel = PartwisePointwiseConvolution(partShapes: parts.map(\.feature.shape), factors: parts.map(\.factor), weight: weight,
+                                                     bias: bias?.value, activation: activation, scratch: tape.scratch) {
+            return .partwise(kernel, inputShape: inputShape)
+        }
         if tape.converter != nil && WinogradConvolution.applies(weight: weight, geometry: geometry, groups: groups, inputShape: inputShape) {
             return .winograd(WinogradConvolution(weight: weight, bias: bias?.value, activation: activation, scratch: tape.scratch),
                              inputShape: inputShape)
