@@ -29,6 +29,10 @@ public enum ModuleRegistry {
         Classify.self,
         SemanticSegment.self,
         Depth.self,
+        C3.self,
+        BottleneckLayer.self,
+        SPP.self,
+        ZeroPad.self,
     ]
 
     /// Every YAML name, in registry order.

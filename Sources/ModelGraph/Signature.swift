@@ -32,6 +32,8 @@ public struct Signature: Sendable {
         case optionalIntOrList
         /// A list of exactly `count` ints, each ≥ `min` (Pose's `kpt_shape`).
         case intList(count: Int, min: Int)
+        /// A non-empty list of ints, each ≥ `min`, of any length (SPP's pooling kernels).
+        case ints(min: Int)
         /// Accepted and shown but not used by shape or parameter rules (e.g. an activation given as text).
         case anything
 
@@ -45,6 +47,7 @@ public struct Signature: Sendable {
             case .choice(let options): return "one of " + options.map { "'\($0)'" }.joined(separator: ", ")
             case .optionalIntOrList: return "an int, a list of ints, or None"
             case .intList(let count, let min): return "a list of \(count) ints ≥ \(min)"
+            case .ints(let min): return "a list of ints ≥ \(min)"
             case .anything: return "any value"
             }
         }
@@ -63,6 +66,8 @@ public struct Signature: Sendable {
                 return !items.isEmpty && items.allSatisfy { if case .int(let v) = $0 { return v >= 1 } else { return false } }
             case (.intList(let count, let min), .list(let items)):
                 return items.count == count && items.allSatisfy { if case .int(let v) = $0 { return v >= min } else { return false } }
+            case (.ints(let min), .list(let items)):
+                return !items.isEmpty && items.allSatisfy { if case .int(let v) = $0 { return v >= min } else { return false } }
             case (.anything, _): return true
             default: return false
             }

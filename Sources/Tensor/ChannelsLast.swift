@@ -126,14 +126,14 @@ extension Tensor {
     }
 
     /// `zeroPadded` on a channels-last map [N, H, W, C].
-    public func zeroPaddedChannelsLast(right: Int, bottom: Int) -> Tensor {
+    public func zeroPaddedChannelsLast(left: Int = 0, right: Int, top: Int = 0, bottom: Int) -> Tensor {
         let (batch, height, width, channels) = (shape[0], shape[1], shape[2], shape[3])
-        let (outHeight, outWidth) = (height + bottom, width + right)
+        let (outHeight, outWidth) = (top + height + bottom, left + width + right)
         return Tensor(shape: [batch, outHeight, outWidth, channels]) { out in
             storage.withUnsafeBufferPointer { source in
                 Threads.parallelFor(batch) { n in
-                    Tensor.zeroPad(source.baseAddress! + n * height * width * channels, height: height, width: width, right: right,
-                                   bottom: bottom, element: channels, into: out.baseAddress! + n * outHeight * outWidth * channels)
+                    Tensor.zeroPad(source.baseAddress! + n * height * width * channels, height: height, width: width, left: left, right: right,
+                                   top: top, bottom: bottom, element: channels, into: out.baseAddress! + n * outHeight * outWidth * channels)
                 }
             }
         }

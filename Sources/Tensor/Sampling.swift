@@ -210,23 +210,27 @@ public struct BilinearTap {
 
 extension Tensor {
     /// `F.pad(x, [0, right, 0, bottom])` on an NCHW map: zero columns on the right, zero rows at the bottom.
-    public func zeroPadded(right: Int, bottom: Int) -> Tensor {
+    public func zeroPadded(left: Int = 0, right: Int, top: Int = 0, bottom: Int) -> Tensor {
         let (height, width) = (shape[2], shape[3])
-        let (outHeight, outWidth) = (height + bottom, width + right)
+        let (outHeight, outWidth) = (top + height + bottom, left + width + right)
         return mappingPlanes(height: outHeight, width: outWidth) { _, input, output in
-            Tensor.zeroPad(input, height: height, width: width, right: right, bottom: bottom, element: 1, into: output)
+            Tensor.zeroPad(input, height: height, width: width, left: left, right: right, top: top, bottom: bottom, element: 1, into: output)
         }
     }
 
-    /// One plane of `zeroPadded`: each row's elements, then `right` zero elements; then `bottom`
-    /// zero rows; an element being one float (NCHW) or a pixel's channel run (NHWC).
-    static func zeroPad(_ input: UnsafePointer<Float>, height: Int, width: Int, right: Int, bottom: Int, element: Int,
+    /// One plane of `zeroPadded`: `top` zero rows; then each row's elements between `left` and
+    /// `right` zero elements; then `bottom` zero rows; an element being one float (NCHW) or a
+    /// pixel's channel run (NHWC).
+    static func zeroPad(_ input: UnsafePointer<Float>, height: Int, width: Int, left: Int, right: Int, top: Int, bottom: Int, element: Int,
                         into output: UnsafeMutablePointer<Float>) {
-        let (line, outLine) = (width * element, (width + right) * element)
+        let (line, outLine) = (width * element, (left + width + right) * element)
+        output.update(repeating: 0, count: top * outLine)
         for y in 0..<height {
-            (output + y * outLine).update(from: input + y * line, count: line)
-            (output + y * outLine + line).update(repeating: 0, count: right * element)
+            let row = output + (top + y) * outLine
+            row.update(repeating: 0, count: left * element)
+            (row + left * element).update(from: input + y * line, count: line)
+            (row + left * element + line).update(repeating: 0, count: right * element)
         }
-        (output + height * outLine).update(repeating: 0, count: bottom * outLine)
+        (output + (top + height) * outLine).update(repeating: 0, count: bottom * outLine)
     }
 }

@@ -112,10 +112,11 @@ public struct Feature: Sendable {
         return Feature(x + y)
     }
 
-    /// `F.pad(x, [0, right, 0, bottom])`: zeros after the last column and row of an NCHW map.
-    public func zeroPadded(right: Int, bottom: Int) -> Feature {
-        map(shape: [shape[0], shape[1], shape[2] + bottom, shape[3] + right], plain: { $0.zeroPadded(right: right, bottom: bottom) },
-            channelsLast: { $0.zeroPaddedChannelsLast(right: right, bottom: bottom) })
+    /// `F.pad(x, [left, right, top, bottom])`: zero columns and rows around a map.
+    public func zeroPadded(left: Int = 0, right: Int, top: Int = 0, bottom: Int) -> Feature {
+        map(shape: [shape[0], shape[1], top + shape[2] + bottom, left + shape[3] + right],
+            plain: { $0.zeroPadded(left: left, right: right, top: top, bottom: bottom) },
+            channelsLast: { $0.zeroPaddedChannelsLast(left: left, right: right, top: top, bottom: bottom) })
     }
 
     /// `torch.cat(features, axis)`; throws, as PyTorch does, when the shapes differ off `axis`
