@@ -144,7 +144,7 @@ struct ModelSource {
             }
         }
         // Ultralytics' order: the architecture without the scale letter, then the name itself
-        let name = path.hasSuffix(".yaml") || path.hasSuffix(".yml") ? path : path + ".yaml"
+        let name = ModelNames.p6Renamed(path.hasSuffix(".yaml") || path.hasSuffix(".yml") ? path : path + ".yaml")
         for candidate in [ModelNames.unifiedFileName(name), name] {
             if let directory = architecturesDirectory,
                let text = try? String(contentsOf: directory.appendingPathComponent(candidate), encoding: .utf8) {

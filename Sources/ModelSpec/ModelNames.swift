@@ -39,6 +39,15 @@ public enum ModelNames {
         return name
     }
 
+    /// Ultralytics' old P6 names as `yaml_model_load` renames them: `yolov5n6.yaml` →
+    /// `yolov5n-p6.yaml` (YOLOv5 and YOLOv8, any scale); other names are kept.
+    public static func p6Renamed(_ name: String) -> String {
+        let stem = stem(of: name)
+        let olds = ["5", "8"].flatMap { version in "nsmlx".map { "yolov\(version)\($0)6" } }
+        guard olds.contains(String(stem)) else { return name }
+        return String(name[..<stem.index(before: stem.endIndex)]) + "-p6" + String(name[stem.endIndex...])
+    }
+
     /// The file name without folders and without its last extension.
     static func stem(of path: String) -> Substring {
         let name = path.split(separator: "/").last ?? Substring(path)

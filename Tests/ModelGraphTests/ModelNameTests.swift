@@ -26,6 +26,16 @@ struct ModelNameTests {
         #expect(ModelNames.unifiedFileName("rtdetr-resnet50.yaml") == "rtdetr-resnet50.yaml")
     }
 
+    @Test("old P6 names are renamed as yaml_model_load renames them")
+    func p6Names() {
+        #expect(ModelNames.p6Renamed("yolov5n6.yaml") == "yolov5n-p6.yaml")
+        #expect(ModelNames.p6Renamed("yolov8x6") == "yolov8x-p6")
+        #expect(ModelNames.unifiedFileName(ModelNames.p6Renamed("yolov5s6.yaml")) == "yolov5-p6.yaml")
+        #expect(ModelNames.p6Renamed("yolo11n6.yaml") == "yolo11n6.yaml")  // only YOLOv5 and YOLOv8 had them
+        #expect(ModelNames.p6Renamed("yolov5n-p6.yaml") == "yolov5n-p6.yaml")
+        #expect(ModelNames.p6Renamed("yolov5b6.yaml") == "yolov5b6.yaml")
+    }
+
     @Test("summary of official names works from an empty directory; a real file of that name wins")
     func officialNamesWithoutFiles() throws {
         let empty = FileManager.default.temporaryDirectory.appendingPathComponent("modelgraph-names-\(getpid())")
