@@ -139,7 +139,7 @@ public struct Tensor: Sendable, Equatable {
 
     /// Runs `body` with the element pointers of all `tensors` (an empty tensor gets a dangling
     /// placeholder, never read: its runs are 0).
-    private static func withBaseAddresses(_ tensors: ArraySlice<Tensor>, _ collected: [UnsafePointer<Float>] = [],
+    static func withBaseAddresses(_ tensors: ArraySlice<Tensor>, _ collected: [UnsafePointer<Float>] = [],
                                           _ body: ([UnsafePointer<Float>]) -> Void) {
         guard let first = tensors.first else { return body(collected) }
         first.storage.withUnsafeBufferPointer { buffer in

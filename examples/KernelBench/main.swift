@@ -16,6 +16,10 @@ func time(runs: Int = 30, _ body: () -> Void) -> Double {
     samples.sort()
     return ProcessInfo.processInfo.environment["KMIN"] != nil ? samples[0] : samples[runs / 2]
 }
+/// A deterministic tensor of values in [-0.5, 0.5) (`prime` varies the pattern).
+func pattern(_ shape: [Int], prime: Int) -> Tensor {
+    Tensor(shape: shape, storage: (0..<shape.reduce(1, *)).map { Float(($0 * prime) % 1000) / 1000 - 0.5 })
+}
 Threads.set(2)
 Allocator.keepFreedMemory()
 let defaults = [(16, 16, 160), (32, 32, 160), (32, 32, 80), (64, 64, 80), (64, 80, 80), (128, 128, 80), (64, 64, 40), (128, 128, 40),
@@ -24,8 +28,7 @@ let defaults = [(16, 16, 160), (32, 32, 160), (32, 32, 80), (64, 64, 80), (64, 8
 for argument in CommandLine.arguments.dropFirst() where argument.split(separator: ",").count == 5 {
     let p = argument.split(separator: ",").map { Int($0)! }
     let (c, o, s, k, stride) = (p[0], p[1], p[2], p[3], p[4])
-    let x = Tensor(shape: [1, s, s, c], storage: (0..<(c * s * s)).map { Float(($0 * 7919) % 1000) / 1000 - 0.5 })
-    let w = Tensor(shape: [o, c, k, k], storage: (0..<(o * c * k * k)).map { Float(($0 * 104729) % 1000) / 1000 - 0.5 })
+    let (x, w) = (pattern([1, s, s, c], prime: 7919), pattern([o, c, k, k], prime: 104729))
     let g = ConvolutionGeometry(kernelSize: k, stride: stride, padding: k / 2)
     let direct = DNNLConvolution(inputShape: [1, c, s, s], weight: w, bias: nil, geometry: g, groups: 1, activation: .silu, scratch: Scratch(),
                                  channelsLastSource: true, channelsLastDestination: true)!
@@ -39,8 +42,7 @@ let shapes = !shapeArguments.isEmpty
     ? shapeArguments.map { a -> (Int, Int, Int) in let p = a.split(separator: ",").map { Int($0)! }; return (p[0], p[1], p[2]) }
     : defaults
 for (c, o, s) in shapes {
-    let x = Tensor(shape: [1, s, s, c], storage: (0..<(c * s * s)).map { Float(($0 * 7919) % 1000) / 1000 - 0.5 })
-    let w = Tensor(shape: [o, c, 3, 3], storage: (0..<(o * c * 9)).map { Float(($0 * 104729) % 1000) / 1000 - 0.5 })
+    let (x, w) = (pattern([1, s, s, c], prime: 7919), pattern([o, c, 3, 3], prime: 104729))
     let b = Tensor(shape: [o], storage: (0..<o).map { Float($0) / 100 })
     let winograd = WinogradConvolution(weight: w, bias: b, activation: .silu, scratch: Scratch())
     let g = ConvolutionGeometry(kernelSize: 3, stride: 1, padding: 1)

@@ -5,12 +5,8 @@ import Tensor
 /// `n` Bottlenecks (1×1 then 3×3) on the first, concatenated with the second and merged by `cv3`.
 public struct C3: LayerModule {
     public static let names = ["C3"]
-    public static let signature = Signature([
-        .init("c2", "outputChannels", .int(min: 1)),
-        .init("shortcut", "shortcut", .bool, default: .bool(true)),
-        .init("g", "groups", .int(min: 1), default: .int(1)),
-        .init("e", "expansion", .number, default: .float(0.5)),
-    ])
+    /// C3's constructor takes C2's arguments.
+    public static let signature = C2.signature
     public static let channelRule = ChannelRule.scaledOutput
     public static let takesRepeats = true
 

@@ -69,8 +69,9 @@ public struct Upsample: LayerModule {
         pass.count(elements(output) * (["bilinear": 4, "bicubic": 16][mode] ?? 0))
         // with a scale_factor PyTorch steps the source by 1/factor, else by input/output size
         let step = scaleFactor.map { Float(1 / $0) }
-        let input = inputs[0].shape
-        if mode == "nearest" && inputs[0].isChannelsLast, let factor = [2, 4, 8].first(where: { output == [input[0], input[1], input[2] * $0, input[3] * $0] }) {
+        let source = inputs[0].shape
+        if mode == "nearest" && inputs[0].isChannelsLast,
+           let factor = [2, 4, 8].first(where: { output == [source[0], source[1], source[2] * $0, source[3] * $0] }) {
             // a whole power-of-two factor picks source ⌊dst / factor⌋ exactly, as PyTorch's step does
             return [inputs[0].upsampledNearest(by: factor) {
                 $0.interpolateNearestChannelsLast(height: output[2], width: output[3], scaleHeight: step, scaleWidth: step)
