@@ -1,4 +1,5 @@
 import ModelSpec
+import Tensor
 import YAMLFrontEnd
 
 /// What a build needs besides the file: the scale and the input the shapes are inferred for.
@@ -194,6 +195,9 @@ private struct Builder {
         self.maxChannels = maxChannels
         batchNormEpsilon = spec.rows.contains { $0.module.value == "Classify" } ? 1e-5 : 1e-3
         settings = ModelSettings(regressionMaximum: spec.regressionMaximum ?? 16, endToEnd: spec.endToEnd, inferenceEndToEnd: options.endToEnd)
+        if let name = spec.defaultActivation?.value {
+            settings.defaultActivation = Activation.named(name)
+        }
     }
 
     mutating func report(_ error: LayerError, row: LayerRow, index: Int, module: String) {
@@ -257,7 +261,8 @@ private struct Builder {
                 let context = LayerContext(moduleName: name, inputChannels: inputChannels, arguments: arguments, repeats: repeats,
                                            classCount: spec.classCount?.value, scaledOutputChannels: scaled,
                                            batchNormEpsilon: batchNormEpsilon, model: settings, layerIndex: index)
-                module = try type.init(context)
+                let built = try type.init(context)
+                module = settings.defaultActivation == .silu ? built : built.replacingDefaultActivation(with: settings.defaultActivation)
                 printed = Builder.printedArguments(type, arguments: arguments, inputChannels: inputChannels, scaled: scaled,
                                                    repeats: repeats, settings: settings)
             } catch {

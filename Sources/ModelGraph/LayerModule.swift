@@ -92,6 +92,8 @@ public struct ModelSettings: Sendable {
     /// Inference through the one-to-one branches with the top-k output (Ultralytics'
     /// `model.end2end = True`; `--end2end`), for heads that have them.
     public var inferenceEndToEnd = false
+    /// What `Conv.default_act` is while the model is built (the file's `activation:` key).
+    public var defaultActivation: Activation = .silu
 }
 
 /// One module type of the YAML vocabulary: its YAML names and positional signature (defaults as

@@ -33,6 +33,10 @@ public enum ModuleRegistry {
         BottleneckLayer.self,
         SPP.self,
         ZeroPad.self,
+        ConvTransposeLayer.self,
+        GhostConv.self,
+        GhostBottleneck.self,
+        C3Ghost.self,
     ]
 
     /// Every YAML name, in registry order.

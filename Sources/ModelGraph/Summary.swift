@@ -91,8 +91,9 @@ extension ModelGraph {
                                                : text + String(repeating: " ", count: width - text.count)
         }
         let argumentsWidth = max(30, layers.map { $0.printedArguments.description.count + 2 }.max() ?? 0)
+        let moduleWidth = max(16, layers.map { $0.moduleName.count + 2 }.max() ?? 0)
         var lines = [pad("", 3) + pad("from", 20, right: true) + pad("n", 3, right: true) + pad("params", 10, right: true) + "  "
-            + pad("module", 16) + pad("arguments", argumentsWidth) + pad("output", 20) + pad("GFLOPs", 8, right: true)]
+            + pad("module", moduleWidth) + pad("arguments", argumentsWidth) + pad("output", 20) + pad("GFLOPs", 8, right: true)]
         for layer in layers {
             let written = layer.row.from.map { String($0.value) }
             let from = layer.row.fromIsList ? "[" + written.joined(separator: ", ") + "]" : written.first ?? ""
@@ -100,12 +101,12 @@ extension ModelGraph {
             let flops = layer.gflops.map { String(format2: $0) } ?? "?"
             let first = shapes.first.map(describeShape) ?? "?"
             lines.append(pad(String(layer.index), 3, right: true) + pad(from, 20, right: true) + pad(String(layer.repeats), 3, right: true)
-                + pad(String(fused ? layer.fusedTree.parameterCount : layer.parameterCount), 10, right: true) + "  " + pad(layer.moduleName, 16)
+                + pad(String(fused ? layer.fusedTree.parameterCount : layer.parameterCount), 10, right: true) + "  " + pad(layer.moduleName, moduleWidth)
                 + pad(layer.printedArguments.description, argumentsWidth) + pad(first, 20) + pad(flops, 8, right: true))
             let names = layer.module.outputNames
             for offset in shapes.indices.dropFirst() {
                 let label = offset < names.count ? "  " + names[offset] : ""
-                lines.append(pad(String(layer.index + offset), 3, right: true) + String(repeating: " ", count: 20 + 3 + 10 + 2 + 16)
+                lines.append(pad(String(layer.index + offset), 3, right: true) + String(repeating: " ", count: 20 + 3 + 10 + 2 + moduleWidth)
                     + pad(offset < names.count ? "↳ output \(offset)" : "", argumentsWidth) + pad(describeShape(shapes[offset]), 20) + label)
             }
         }

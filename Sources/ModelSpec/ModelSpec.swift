@@ -54,6 +54,9 @@ public struct ModelSpec: Sendable {
     public var regressionMaximum: Int?
     /// `end2end`: whether Detect-family heads get one-to-one branches (None when absent).
     public var endToEnd: Bool?
+    /// `activation:` (YOLOv6's `torch.nn.ReLU()`): the torch.nn class that replaces Ultralytics'
+    /// `Conv.default_act` while the model is built; nil keeps SiLU.
+    public var defaultActivation: Located<String>?
     /// Warnings found while reading (unknown top-level keys), for the caller to show.
     public var warnings: [Diagnostic] = []
 
@@ -82,6 +85,9 @@ public struct ModelSpec: Sendable {
 }
 
 extension ModelSpec {
+    /// The torch.nn activations `activation:` may name.
+    public static let supportedActivations = ["SiLU", "ReLU", "ReLU6", "GELU", "Sigmoid", "Identity"]
+
     static let knownKeys = ["nc", "ch", "channels", "scales", "depth_multiple", "width_multiple", "max_channels",
                             "backbone", "head", "activation", "kpt_shape", "anchors", "reg_max", "end2end"]
 
@@ -179,6 +185,7 @@ private struct SpecReader {
             default: error(node.location, "`end2end` is True or False; found \(node.kindDescription)")
             }
         }
+        let defaultActivation = root["activation"].flatMap { readActivation($0) }
         // parse_model resolves a string argument by its local variables first: `nc` and `kpt_shape`
         var symbols: [String: Argument] = [:]
         if let classCount { symbols["nc"] = Argument(value: .int(classCount.value), location: classCount.location, symbol: "nc") }
@@ -216,7 +223,34 @@ private struct SpecReader {
         }
         return ModelSpec(file: file, name: name, classCount: classCount, inputChannels: inputChannels, scales: scales,
                          depthMultiple: depth, widthMultiple: width, rows: rows, regressionMaximum: regressionMaximum,
-                         endToEnd: endToEnd)
+                         endToEnd: endToEnd, defaultActivation: defaultActivation)
+    }
+
+    /// `[torch.]nn.Class()` (optionally `inplace=…`) → the class name, for the activations
+    /// ModelGraph computes; anything else is reported at the value.
+    mutating func readActivation(_ node: YAMLNode) -> Located<String>? {
+        let supported = ModelSpec.supportedActivations
+        guard let text = node.scalar else {
+            error(node.location, "`activation` is a torch.nn activation such as nn.ReLU(); found \(node.kindDescription)")
+            return nil
+        }
+        var body = Substring(text.filter { $0 != " " })
+        if body.hasPrefix("torch.") { body = body.dropFirst(6) }
+        guard body.hasPrefix("nn."), let open = body.firstIndex(of: "("), body.hasSuffix(")") else {
+            error(node.location, "`activation` is written as a torch.nn call such as nn.ReLU() (Ultralytics accepts only `[torch.]nn.Class(args)`); found '\(text)'")
+            return nil
+        }
+        let name = String(body[body.index(body.startIndex, offsetBy: 3)..<open])
+        let arguments = String(body[body.index(after: open)..<body.index(before: body.endIndex)])
+        guard supported.contains(name) else {
+            error(node.location, "activation nn.\(name) is not one ModelGraph computes; supported: \(supported.map { "nn.\($0)()" }.joined(separator: ", "))")
+            return nil
+        }
+        guard ["", "True", "False", "inplace=True", "inplace=False"].contains(arguments) else {
+            error(node.location, "nn.\(name) takes no arguments here except inplace; found '\(arguments)'")
+            return nil
+        }
+        return Located(name, at: node.location)
     }
 
     func integer(_ node: YAMLNode) -> Int? {

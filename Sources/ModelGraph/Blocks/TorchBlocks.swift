@@ -362,3 +362,62 @@ public struct MaxPool2d: Block {
                      channelsLast: { $0.maxPooledChannelsLast(kernelSize: kernelSize, stride: stride, padding: padding) })
     }
 }
+
+/// `nn.ConvTranspose2d(in, out, k, stride=1, padding=0, output_padding=0, groups=1, bias=True,
+/// dilation=1)`; Proto and Depth use it with stride k (non-overlapping blocks, a kernel of its own).
+public struct ConvTranspose2d: Block {
+    public var typeName: String { "ConvTranspose2d" }
+    public let kernelSize: Int
+    public let stride: Int
+    public let padding: Int
+    public let outputPadding: Int
+    public let dilation: Int
+    public let groups: Int
+    public var weight: Parameter
+    public var bias: Parameter?
+
+    /// Proto's and Depth's form: stride = kernel size, no padding.
+    public init(_ inputChannels: Int, _ outputChannels: Int, kernelSize: Int, bias: Bool = true) {
+        self.init(inputChannels, outputChannels, kernelSize: kernelSize, stride: kernelSize, bias: bias)
+    }
+
+    public init(_ inputChannels: Int, _ outputChannels: Int, kernelSize: Int, stride: Int, padding: Int = 0, outputPadding: Int = 0,
+                groups: Int = 1, bias: Bool = true, dilation: Int = 1) {
+        (self.kernelSize, self.stride, self.padding, self.outputPadding, self.dilation, self.groups) =
+            (kernelSize, stride, padding, outputPadding, dilation, groups)
+        // PyTorch's fan_in of a transposed conv's weight [in, out / groups, k, k] is (out / groups)·k·k
+        let fanIn = outputChannels / groups * kernelSize * kernelSize
+        weight = Parameter([inputChannels, outputChannels / groups, kernelSize, kernelSize], initialization: .uniformFanIn(fanIn))
+        self.bias = bias ? Parameter([outputChannels], initialization: .uniformFanIn(fanIn)) : nil
+    }
+
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        visitor.parameter("weight", &weight)
+        visitor.parameter("bias", &bias)
+    }
+
+    var inputChannels: Int { weight.shape[0] }
+    var outputChannels: Int { weight.shape[1] * groups }
+    private var isNonOverlapping: Bool { stride == kernelSize && padding == 0 && outputPadding == 0 && dilation == 1 && groups == 1 }
+
+    public func outputShape(_ input: [Int]) throws(LayerError) -> [Int] {
+        let size = { (n: Int) in Tensor.transposedConvolvedSize(n, kernelSize: kernelSize, stride: stride, padding: padding,
+                                                                  outputPadding: outputPadding, dilation: dilation) }
+        let (height, width) = (size(input[2]), size(input[3]))
+        guard height > 0, width > 0 else {
+            throw LayerError("padding \(padding) crops the \(input[2])×\(input[3]) input's transposed convolution to \(height)×\(width)", blame: .row)
+        }
+        return [input[0], outputChannels, height, width]
+    }
+
+    public func callAsFunction(_ x: Feature, _ pass: Pass) throws(LayerError) -> Feature {
+        try requireFeatureMap(x.shape, channels: inputChannels)
+        let output = try outputShape(x.shape)
+        pass.count(elements(x.shape) * Double(weight.shape[1] * kernelSize * kernelSize))
+        return x.map(shape: output) { input in
+            if isNonOverlapping { return input.transposedConv2dNonOverlapping(weight: weight.tensor, bias: bias?.value) }
+            return input.transposedConv2d(weight: weight.tensor, bias: bias?.value, kernelSize: kernelSize, stride: stride, padding: padding,
+                                          outputPadding: outputPadding, dilation: dilation, groups: groups)
+        }
+    }
+}

@@ -7,9 +7,10 @@ import Tensor
 // Ultralytics building blocks that are not YAML modules of their own here (Conv is both).
 
 /// Ultralytics `DWConv(c1, c2, k=1, s=1, d=1, act=True)`: a Conv with gcd(c1, c2) groups.
-func depthwiseConv(_ inputChannels: Int, _ outputChannels: Int, kernelSize: Int, stride: Int = 1, epsilon: Float) -> Conv {
+func depthwiseConv(_ inputChannels: Int, _ outputChannels: Int, kernelSize: Int, stride: Int = 1, activation: Activation = .silu,
+                   epsilon: Float) -> Conv {
     var conv = Conv(inputChannels, outputChannels, kernelSize: kernelSize, stride: stride,
-                    groups: greatestCommonDivisor(inputChannels, outputChannels), epsilon: epsilon)
+                    groups: greatestCommonDivisor(inputChannels, outputChannels), activation: activation, epsilon: epsilon)
     conv.typeName = "DWConv"
     return conv
 }

@@ -131,3 +131,30 @@ struct NormEpsilonWalk: BlockVisitor {
 
     mutating func leaf(_ name: String, _ typeName: String, shared: String?) {}
 }
+
+/// Replaces Ultralytics' `Conv.default_act` in every Conv of a block (the model file's
+/// `activation:` key), children first.
+struct DefaultActivationWalk: BlockVisitor {
+    let activation: Activation
+
+    mutating func parameter(_ name: String, _ parameter: inout Parameter) {}
+    mutating func child<B: Block>(_ name: String, _ block: inout B) {
+        block.visit(&self)
+        if var conv = block as? Conv {
+            conv.replaceDefaultActivation(with: activation)
+            // B is Conv here
+            block = conv as! B
+        }
+    }
+    mutating func leaf(_ name: String, _ typeName: String, shared: String?) {}
+}
+
+extension Block {
+    /// This block with `Conv.default_act` replaced by `activation` (Ultralytics' `activation:` key).
+    func replacingDefaultActivation(with activation: Activation) -> Self {
+        var copy = self
+        var walk = DefaultActivationWalk(activation: activation)
+        walk.child("", &copy)
+        return copy
+    }
+}

@@ -22,7 +22,7 @@ public struct Conv: LayerModule, FoldsBatchNorm {
     public var conv: Conv2d
     /// nil once folded into `conv`.
     public var bn: BatchNorm2d?
-    public let activation: Activation
+    public private(set) var activation: Activation
     /// The name of the activation instance PyTorch shares (SiLU: the class-wide `default_act`;
     /// HGBlock passes one ReLU to all its convs); nil for an instance of its own.
     public var sharedActivation: String?
@@ -47,6 +47,12 @@ public struct Conv: LayerModule, FoldsBatchNorm {
     }
 
     public var outputChannels: [Int] { [conv.outputChannels] }
+
+    /// Gives the class-wide default activation (and every deep copy of it) another class, as a
+    /// model file's `activation:` key does while parse_model runs.
+    mutating func replaceDefaultActivation(with replacement: Activation) {
+        if sharedActivation?.hasSuffix("Conv.default_act") ?? false { activation = replacement }
+    }
 
     /// After `copy.deepcopy` of an enclosing module the copy shares one activation of its own.
     mutating func renameSharedActivation(under owner: String) {
@@ -86,6 +92,18 @@ public struct Conv: LayerModule, FoldsBatchNorm {
 }
 
 extension Activation {
+    /// The activation of a torch.nn class name from `ModelSpec.supportedActivations`.
+    static func named(_ name: String) -> Activation {
+        switch name {
+        case "ReLU": return .relu
+        case "ReLU6": return .relu6
+        case "GELU": return .gelu
+        case "Sigmoid": return .sigmoid
+        case "Identity": return .identity
+        default: return .silu
+        }
+    }
+
     /// The torch.nn class of an activation, for module trees.
     static func moduleName(_ activation: Activation) -> String {
         switch activation {

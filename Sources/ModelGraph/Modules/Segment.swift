@@ -170,33 +170,3 @@ public struct Proto26: Block {
         return try base(featFuse(feature, pass), pass)
     }
 }
-
-/// `nn.ConvTranspose2d(c1, c2, k, stride=k, padding=0, bias=True)`: non-overlapping k×k blocks.
-public struct ConvTranspose2d: Block {
-    public var typeName: String { "ConvTranspose2d" }
-    public let kernelSize: Int
-    public var weight: Parameter
-    public var bias: Parameter?
-
-    public init(_ inputChannels: Int, _ outputChannels: Int, kernelSize: Int, bias: Bool = true) {
-        self.kernelSize = kernelSize
-        // PyTorch's fan_in of a transposed conv's weight [c1, c2, k, k] is c2·k·k
-        let fanIn = outputChannels * kernelSize * kernelSize
-        weight = Parameter([inputChannels, outputChannels, kernelSize, kernelSize], initialization: .uniformFanIn(fanIn))
-        self.bias = bias ? Parameter([outputChannels], initialization: .uniformFanIn(fanIn)) : nil
-    }
-
-    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
-        visitor.parameter("weight", &weight)
-        visitor.parameter("bias", &bias)
-    }
-
-    public func callAsFunction(_ x: Feature, _ pass: Pass) throws(LayerError) -> Feature {
-        let (inputs, outputs, k) = (weight.shape[0], weight.shape[1], kernelSize)
-        try requireFeatureMap(x.shape, channels: inputs)
-        pass.count(elements(x.shape) * Double(outputs * k * k))
-        return x.map(shape: [x.shape[0], outputs, x.shape[2] * k, x.shape[3] * k]) {
-            $0.transposedConv2dNonOverlapping(weight: weight.tensor, bias: bias?.value)
-        }
-    }
-}
