@@ -40,7 +40,8 @@ public struct ResolvedLayer: Sendable {
     /// The constructor arguments as Ultralytics prints them (channels filled in by the channel rule).
     public var printedArguments: [ArgumentValue]
     public var outputChannels: [Int]
-    /// Output shapes, one per index; nil when shape inference stopped before this layer.
+    /// Output shapes as the summary shows them: one per index, then a head's further results, or a
+    /// tuple's pieces (CBLinear); nil when shape inference stopped before this layer.
     public var outputShapes: [[Int]]?
     public var multiplyAdds: Double?
 
@@ -60,6 +61,14 @@ public struct ResolvedLayer: Sendable {
 
     /// The indices the row occupies.
     public var indices: Range<Int> { index..<(index + outputChannels.count) }
+
+    /// The shape each of the row's layer indices holds: a tuple's pieces concatenated (CBLinear),
+    /// else the first `outputShapes` (a head's further results feed no index).
+    public var indexShapes: [[Int]]? {
+        guard let shapes = outputShapes else { return nil }
+        if let groups = module.outputGroups, let first = shapes.first { return [[first[0], groups.reduce(0, +), first[2], first[3]]] }
+        return Array(shapes.prefix(outputChannels.count))
+    }
     public var parameterCount: Int { tree.parameterCount }
     /// The state_dict prefix, as the reference's `nn.Sequential` names the row.
     public var keyPrefix: String { "model.\(row.row)" }
@@ -182,6 +191,8 @@ private struct Builder {
     var channels: [Int?] = []
     /// Layer index → position in `layers`.
     var layerOfIndex: [Int] = []
+    /// Channel groups of the indices that hold a tuple (CBLinear).
+    var groups: [Int: [Int]] = [:]
     /// Ultralytics' `initialize_weights` gives every BatchNorm eps 1e-3 except in classification models.
     var batchNormEpsilon: Float
     var settings: ModelSettings
@@ -237,6 +248,16 @@ private struct Builder {
             let sourceChannels = sources.map { $0 == -1 ? spec.inputChannels : channels[$0] }
             guard sourceChannels.allSatisfy({ $0 != nil }) else { fail(); continue }
 
+            // a tuple output (CBLinear's) is only for modules that index it (CBFuse)
+            let sourceGroups = sources.map { groups[$0] }
+            if !type.readsTuples, let position = sourceGroups.firstIndex(where: { $0 != nil }), let tuple = sourceGroups[position] {
+                let source = sources[position]
+                let producer = layers[layerOfIndex[source]].moduleName
+                report(LayerError("layer \(source) (\(producer)) returns a tuple of \(tuple.count) tensors (\(tuple.map(String.init).joined(separator: ", ")) channels), which only CBFuse reads",
+                                  blame: .from(position)), row: row, index: index, module: name)
+                fail()
+                continue
+            }
             let written = row.repeats.value
             // Ultralytics: n = max(round(n * depth), 1) if n > 1 else n, with Python's half-to-even round
             let repeats = written > 1 ? max(Int((Double(written) * depth).rounded(.toNearestOrEven)), 1) : written
@@ -260,7 +281,8 @@ private struct Builder {
                 }
                 let context = LayerContext(moduleName: name, inputChannels: inputChannels, arguments: arguments, repeats: repeats,
                                            classCount: spec.classCount?.value, scaledOutputChannels: scaled,
-                                           batchNormEpsilon: batchNormEpsilon, model: settings, layerIndex: index)
+                                           batchNormEpsilon: batchNormEpsilon, model: settings, layerIndex: index,
+                                           inputGroups: sourceGroups)
                 let built = try type.init(context)
                 module = settings.defaultActivation == .silu ? built : built.replacingDefaultActivation(with: settings.defaultActivation)
                 printed = Builder.printedArguments(type, arguments: arguments, inputChannels: inputChannels, scaled: scaled,
@@ -306,6 +328,7 @@ private struct Builder {
                 fail(count: module.outputChannels.count)
                 continue
             }
+            if let tuple = module.outputGroups { groups[index] = tuple }
             for channel in module.outputChannels {
                 channels.append(channel)
                 layerOfIndex.append(layers.count)
@@ -389,7 +412,12 @@ private struct Builder {
             guard inputs.count == layer.from.count else { continue }
             do {
                 let (outputs, macs) = try Builder.propagate(layer, inputs)
-                layers[position].outputShapes = outputs
+                // a tuple's index holds its tensors concatenated; the table shows each, as Ultralytics does
+                if let tuple = layer.module.outputGroups, let whole = outputs.first, whole.count == 4 {
+                    layers[position].outputShapes = tuple.map { [whole[0], $0, whole[2], whole[3]] }
+                } else {
+                    layers[position].outputShapes = outputs
+                }
                 layers[position].multiplyAdds = macs
                 // a head's further results (Segment's prototypes) feed no index
                 for (offset, shape) in outputs.prefix(layer.outputChannels.count).enumerated() {

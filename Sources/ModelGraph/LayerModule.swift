@@ -76,6 +76,8 @@ public struct LayerContext: Sendable {
     public var model: ModelSettings
     /// The row's first layer index (names instances PyTorch shares within one module).
     public var layerIndex: Int = 0
+    /// Per source, the channel groups of a tuple output (CBLinear's), nil for a plain tensor.
+    public var inputGroups: [[Int]?] = []
 
     /// The single input's channels (for `.one` modules).
     public var inputChannel: Int { inputChannels[0] }
@@ -127,6 +129,11 @@ public protocol LayerModule: Block {
     var outputChannels: [Int] { get }
     /// Names for the outputs of a multi-output module (the index map); empty otherwise.
     var outputNames: [String] { get }
+    /// The channel groups when the row returns a tuple of tensors split off one output along
+    /// channels (CBLinear); its layer index then holds them concatenated.
+    var outputGroups: [Int]? { get }
+    /// Whether the module reads tuple outputs (CBFuse); to any other module such a source is an error.
+    static var readsTuples: Bool { get }
     /// Names of a head's eval-output tensors when it returns several (Segment: `output`, `proto`),
     /// for `run --output`; only the first feeds a layer index.
     var resultNames: [String] { get }
@@ -144,6 +151,8 @@ extension LayerModule {
     public static var isCommunityModule: Bool { false }
     public static func scaleAdjusted(_ arguments: [Argument], scale: String?, at location: SourceLocation) -> [Argument] { arguments }
     public var outputNames: [String] { [] }
+    public var outputGroups: [Int]? { nil }
+    public static var readsTuples: Bool { false }
     public var resultNames: [String] { [] }
 }
 

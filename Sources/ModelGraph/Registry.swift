@@ -37,6 +37,14 @@ public enum ModuleRegistry {
         GhostConv.self,
         GhostBottleneck.self,
         C3Ghost.self,
+        RepNCSPELAN4.self,
+        ELAN1.self,
+        SPPELAN.self,
+        AConv.self,
+        ADown.self,
+        CBLinear.self,
+        CBFuse.self,
+        IdentityLayer.self,
     ]
 
     /// Every YAML name, in registry order.

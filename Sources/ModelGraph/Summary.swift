@@ -103,11 +103,16 @@ extension ModelGraph {
             lines.append(pad(String(layer.index), 3, right: true) + pad(from, 20, right: true) + pad(String(layer.repeats), 3, right: true)
                 + pad(String(fused ? layer.fusedTree.parameterCount : layer.parameterCount), 10, right: true) + "  " + pad(layer.moduleName, moduleWidth)
                 + pad(layer.printedArguments.description, argumentsWidth) + pad(first, 20) + pad(flops, 8, right: true))
-            let names = layer.module.outputNames
+            let (names, results) = (layer.module.outputNames, layer.module.resultNames)
             for offset in shapes.indices.dropFirst() {
-                let label = offset < names.count ? "  " + names[offset] : ""
-                lines.append(pad(String(layer.index + offset), 3, right: true) + String(repeating: " ", count: 20 + 3 + 10 + 2 + moduleWidth)
-                    + pad(offset < names.count ? "↳ output \(offset)" : "", argumentsWidth) + pad(describeShape(shapes[offset]), 20) + label)
+                // further indices of a multi-output module are labelled; a tuple's pieces and a
+                // head's further results feed no index
+                let indexed = offset < layer.outputChannels.count
+                let note = indexed ? (offset < names.count ? "↳ output \(offset)" : "")
+                    : layer.module.outputGroups != nil ? "↳ tuple[\(offset)]" : offset < results.count ? "↳ \(results[offset])" : ""
+                let label = indexed && offset < names.count ? "  " + names[offset] : ""
+                lines.append(pad(indexed ? String(layer.index + offset) : "", 3, right: true) + String(repeating: " ", count: 20 + 3 + 10 + 2 + moduleWidth)
+                    + pad(note, argumentsWidth) + pad(describeShape(shapes[offset]), 20) + label)
             }
         }
         return lines.joined(separator: "\n")

@@ -79,3 +79,56 @@ extension Tensor {
         }
     }
 }
+
+extension Tensor {
+    /// `F.avg_pool2d(x, k, stride, 0)` on NCHW planes (no padding, floor mode): each window summed
+    /// row by row, then divided by k², as PyTorch does.
+    public func averagePooled(kernelSize k: Int, stride: Int) -> Tensor {
+        let (batch, channels, height, width) = (shape[0], shape[1], shape[2], shape[3])
+        let outHeight = (height - k) / stride + 1, outWidth = (width - k) / stride + 1
+        let area = Float(k * k)
+        return Tensor(shape: [batch, channels, outHeight, outWidth]) { out in
+            storage.withUnsafeBufferPointer { source in
+                Threads.parallelFor(batch * channels) { plane in
+                    let input = source.baseAddress! + plane * height * width
+                    let output = out.baseAddress! + plane * outHeight * outWidth
+                    for y in 0..<outHeight {
+                        for x in 0..<outWidth {
+                            var sum: Float = 0
+                            for dy in 0..<k {
+                                let line = input + (y * stride + dy) * width + x * stride
+                                for dx in 0..<k { sum += line[dx] }
+                            }
+                            output[y * outWidth + x] = sum / area
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `averagePooled` on NHWC elements [N, H, W, C].
+    public func averagePooledChannelsLast(kernelSize k: Int, stride: Int) -> Tensor {
+        let (batch, height, width, channels) = (shape[0], shape[1], shape[2], shape[3])
+        let outHeight = (height - k) / stride + 1, outWidth = (width - k) / stride + 1
+        let area = Float(k * k)
+        return Tensor(shape: [batch, outHeight, outWidth, channels]) { out in
+            storage.withUnsafeBufferPointer { source in
+                Threads.parallelFor(batch * outHeight) { row in
+                    let (n, y) = (row / outHeight, row % outHeight)
+                    for x in 0..<outWidth {
+                        let output = out.baseAddress! + ((n * outHeight + y) * outWidth + x) * channels
+                        for c in 0..<channels { output[c] = 0 }
+                        for dy in 0..<k {
+                            for dx in 0..<k {
+                                let input = source.baseAddress! + ((n * height + y * stride + dy) * width + x * stride + dx) * channels
+                                for c in 0..<channels { output[c] += input[c] }
+                            }
+                        }
+                        for c in 0..<channels { output[c] /= area }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -28,6 +28,14 @@ struct RegistryTests {
         "GhostConv": ("-1", "[32, 3, 2]"),
         "GhostBottleneck": ("-1", "[48, 3, 2]"),
         "C3Ghost": ("-1", "[32, True]"),
+        "RepNCSPELAN4": ("-1", "[32, 32, 16, 2]"),
+        "ELAN1": ("-1", "[32, 32, 16]"),
+        "SPPELAN": ("-1", "[32, 16]"),
+        "AConv": ("-1", "[48]"),
+        "ADown": ("-1", "[48]"),
+        "nn.Identity": ("-1", "[]"),
+        "CBLinear": ("-1", "[[16, 24, 32], 3]"),
+        "CBFuse": ("[2, 1]", "[[1]]"),
         "nn.MaxPool2d": ("-1", "[3, 2, 1]"),
         "Detect": ("[0, -1]", "[5]"),
         "C3k2": ("-1", "[32, True, 0.5]"),
@@ -69,6 +77,11 @@ struct RegistryTests {
         }
     }
 
+    /// Rows a sample needs before it (layer 2 onwards): CBFuse reads a CBLinear tuple.
+    static let preambles: [String: String] = [
+        "CBFuse": "  - [0, 1, CBLinear, [[16, 32]]]\n",
+    ]
+
     /// Builds the sample after two Convs (layer 0: 32 channels at 32×32, layer 1: 32 at 16×16 from a
     /// 64×64 image); a StarNet backbone takes the image itself.
     static func sampleGraph(_ name: String) throws -> ModelGraph {
@@ -83,7 +96,7 @@ struct RegistryTests {
               - [-1, 1, Conv, [32, 3, 2]]
               - [-1, 1, Conv, [32, 3, 2]]
             head:
-              - [\(row.from), 1, \(name), \(row.args)]
+            \(preambles[name] ?? "")  - [\(row.from), 1, \(name), \(row.args)]
             """
         }
         return try buildGraph(yaml, options: BuildOptions(imageHeight: 64, imageWidth: 64))
@@ -97,9 +110,14 @@ struct RegistryTests {
         let layer = try #require(graph.layers.last)
         #expect(layer.moduleName == name)
         let shapes = try #require(layer.outputShapes)
-        // one shape per index, then a head's further results (Segment's prototypes)
-        #expect(shapes.count == layer.outputChannels.count + max(layer.module.resultNames.count - 1, 0))
-        if name != "RTDETRDecoder" {
+        if let groups = layer.module.outputGroups {
+            // a tuple (CBLinear): one shape per piece, its index holding them concatenated
+            #expect(shapes.map { $0[1] } == groups && layer.outputChannels == [groups.reduce(0, +)])
+        } else {
+            // one shape per index, then a head's further results (Segment's prototypes)
+            #expect(shapes.count == layer.outputChannels.count + max(layer.module.resultNames.count - 1, 0))
+        }
+        if name != "RTDETRDecoder" && layer.module.outputGroups == nil {
             #expect(shapes.prefix(layer.outputChannels.count).map { $0[1] } == layer.outputChannels)
         }
         let declared = layer.tree.parameterKeys(prefix: "").reduce(0) { $0 + $1.elementCount }

@@ -41,7 +41,7 @@ extension FoldsBatchNorm {
 
 func greatestCommonDivisor(_ a: Int, _ b: Int) -> Int { b == 0 ? a : greatestCommonDivisor(b, a % b) }
 
-/// Ultralytics `RepConv(c1, c2, k=3, s=1, p=1, act=True, bn=False)` as RepC3 builds it: a 3×3
+/// Ultralytics `RepConv(c1, c2, k=3, s=1, p=1, act=True, bn=False)` as RepC3 and RepBottleneck build it: a 3×3
 /// Conv and a 1×1 Conv (no activation, no identity BatchNorm branch), summed, then SiLU. Fuses
 /// into one biased 3×3 conv (`fuse_convs`).
 public struct RepConv: Block {
@@ -52,8 +52,13 @@ public struct RepConv: Block {
     public var conv: Conv2d?
 
     public init(_ channels: Int, epsilon: Float) {
-        conv1 = Conv(channels, channels, kernelSize: 3, padding: 1, activation: .identity, epsilon: epsilon)
-        conv2 = Conv(channels, channels, kernelSize: 1, padding: 0, activation: .identity, epsilon: epsilon)
+        self.init(channels, channels, epsilon: epsilon)
+    }
+
+    /// `RepConv(c1, c2)` (RepBottleneck's first conv).
+    public init(_ inputChannels: Int, _ outputChannels: Int, epsilon: Float) {
+        conv1 = Conv(inputChannels, outputChannels, kernelSize: 3, padding: 1, activation: .identity, epsilon: epsilon)
+        conv2 = Conv(inputChannels, outputChannels, kernelSize: 1, padding: 0, activation: .identity, epsilon: epsilon)
     }
 
     public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
