@@ -45,6 +45,10 @@ public enum ModuleRegistry {
         CBLinear.self,
         CBFuse.self,
         IdentityLayer.self,
+        SCDown.self,
+        PSA.self,
+        C2fCIB.self,
+        V10Detect.self,
     ]
 
     /// Every YAML name, in registry order.

@@ -90,7 +90,7 @@ struct ZooTests {
     /// The narrow models of Fixtures/zoo-parity, each holding every module of one issue.
     static let parityModels = ["yolo-blocks", "yolo11-blocks", "rtdetr-blocks", "yolo12-blocks", "segment-head", "pose-head", "obb-head", "classify-head",
                                 "segment26-head", "pose26-head", "obb26-head", "dense-heads", "depth-head", "v3v5-blocks",
-                                "v6ghost-blocks", "v9-blocks"]
+                                "v6ghost-blocks", "v9-blocks", "v10-blocks"]
 
     struct ParityCase: CustomTestStringConvertible, Sendable {
         var model: String

@@ -104,11 +104,13 @@ public struct DetectionBranches: Sendable {
     static let maximumDetections = 300
     public var strides: [Float] = []
 
-    init(_ context: LayerContext, classCount: Int) throws(LayerError) {
+    /// `lightClasses`: v10Detect's class branches (depthwise + pointwise pairs of plain Convs,
+    /// whatever `legacy` says), with one-to-one copies and 16 DFL bins whatever the file says.
+    init(_ context: LayerContext, classCount: Int, lightClasses: Bool = false) throws(LayerError) {
         self.classCount = classCount
-        regressionMaximum = context.model.regressionMaximum
+        regressionMaximum = lightClasses ? 16 : context.model.regressionMaximum
         inputChannels = context.inputChannels
-        hasOneToOne = context.model.endToEnd == true
+        hasOneToOne = lightClasses || context.model.endToEnd == true
         isEndToEnd = hasOneToOne && context.model.inferenceEndToEnd
         guard regressionMaximum >= 1 else {
             throw LayerError("reg_max must be at least 1, found \(regressionMaximum)", blame: .module)
@@ -120,7 +122,11 @@ public struct DetectionBranches: Sendable {
                        output: Conv2d(boxWidth, 4 * bins, kernelSize: 1))
         }, typeName: "ModuleList")
         let classes = Indexed(inputChannels.map { channels in
-            legacy
+            lightClasses
+                ? HeadBranch(pairs: [[Conv(channels, channels, kernelSize: 3, groups: channels, epsilon: epsilon), Conv(channels, classWidth, epsilon: epsilon)],
+                                     [Conv(classWidth, classWidth, kernelSize: 3, groups: classWidth, epsilon: epsilon), Conv(classWidth, classWidth, epsilon: epsilon)]],
+                             output: Conv2d(classWidth, classCount, kernelSize: 1))
+            : legacy
                 ? HeadBranch(convs: [Conv(channels, classWidth, kernelSize: 3, epsilon: epsilon), Conv(classWidth, classWidth, kernelSize: 3, epsilon: epsilon)],
                              output: Conv2d(classWidth, classCount, kernelSize: 1))
                 : HeadBranch(pairs: [[depthwiseConv(channels, channels, kernelSize: 3, epsilon: epsilon), Conv(channels, classWidth, epsilon: epsilon)],
