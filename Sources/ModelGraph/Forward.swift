@@ -47,14 +47,29 @@ public struct InferencePlan: Sendable {
     /// Runs the model on `input` (the shape the graph was built for). `keepAll` keeps every
     /// index's output (for parity tests); otherwise each is released after its last use.
     /// `progress` is called after each row with its position.
-    public func forward(_ input: Tensor, keepAll: Bool = false,
+    /// `text`: the class text embeddings of an open-vocabulary model ([1 or N, classes, 512];
+    /// see `ModelGraph.textShape`), which such a model needs.
+    public func forward(_ input: Tensor, text: Tensor? = nil, keepAll: Bool = false,
                         progress: ((ResolvedLayer, Int) -> Void)? = nil) throws(DiagnosticList) -> ForwardResult {
         guard graph.errors.isEmpty else { throw DiagnosticList(graph.errors) }
+        func failure(_ message: String) -> DiagnosticList { DiagnosticList([Diagnostic(file: graph.spec.file, location: nil, message: message)]) }
         guard input.shape == graph.inputShape else {
-            throw DiagnosticList([Diagnostic(file: graph.spec.file, location: nil,
-                                             message: "the input has shape \(describeShape(input.shape)), the model was built for \(describeShape(graph.inputShape))")])
+            throw failure("the input has shape \(describeShape(input.shape)), the model was built for \(describeShape(graph.inputShape))")
         }
         let pass = tape.map { Pass(tape: $0, recording: false) } ?? Pass()
+        if let expected = graph.textShape {
+            guard let text else {
+                throw failure("the model reads class text embeddings \(describeShape(expected)) (txt_feats), and none were given")
+            }
+            let batch = input.shape[0]
+            guard text.rank == 3, text.shape[0] == 1 || text.shape[0] == batch, text.shape[1] == expected[1], text.shape[2] == expected[2] else {
+                throw failure("the text embeddings have shape \(describeShape(text.shape)); the model takes [1 or \(batch), \(expected[1]), \(expected[2])] (nc classes, \(expected[2]) wide)")
+            }
+            // WorldModel.predict expands one set of embeddings over the batch
+            let expanded = text.shape[0] == batch ? text : Tensor.concatenate(Array(repeating: text, count: batch), axis: 0)
+            pass.text = Feature(expanded)
+            pass.guide = pass.text
+        }
         return try walk(Feature(input), pass: pass, keepAll: keepAll, progress: progress)
     }
 
@@ -91,8 +106,15 @@ public struct InferencePlan: Sendable {
 
 extension ModelGraph {
     /// Runs the model on the reference path (no fusion, plain kernels) with checked `weights`.
-    public func forward(_ input: Tensor, weights: [String: Tensor], keepAll: Bool = false,
+    public func forward(_ input: Tensor, text: Tensor? = nil, weights: [String: Tensor], keepAll: Bool = false,
                         progress: ((ResolvedLayer, Int) -> Void)? = nil) throws(DiagnosticList) -> ForwardResult {
-        try InferencePlan(graph: self, weights: weights, fuse: false).forward(input, keepAll: keepAll, progress: progress)
+        try InferencePlan(graph: self, weights: weights, fuse: false).forward(input, text: text, keepAll: keepAll, progress: progress)
+    }
+
+    /// The class text embeddings an open-vocabulary model reads, [1, nc, 512] (Ultralytics'
+    /// `WorldModel.txt_feats`); nil for other models.
+    public var textShape: [Int]? {
+        guard layers.contains(where: { type(of: $0.module).readsText }) else { return nil }
+        return [1, spec.classCount?.value ?? 80, 512]
     }
 }

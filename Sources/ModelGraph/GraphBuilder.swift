@@ -282,11 +282,11 @@ private struct Builder {
                 let context = LayerContext(moduleName: name, inputChannels: inputChannels, arguments: arguments, repeats: repeats,
                                            classCount: spec.classCount?.value, scaledOutputChannels: scaled,
                                            batchNormEpsilon: batchNormEpsilon, model: settings, layerIndex: index,
-                                           inputGroups: sourceGroups)
+                                           inputGroups: sourceGroups, widthMultiple: width, maxChannels: maxChannels)
                 let built = try type.init(context)
                 module = settings.defaultActivation == .silu ? built : built.replacingDefaultActivation(with: settings.defaultActivation)
-                printed = Builder.printedArguments(type, arguments: arguments, inputChannels: inputChannels, scaled: scaled,
-                                                   repeats: repeats, settings: settings)
+                printed = module.printedArguments(Builder.printedArguments(type, arguments: arguments, inputChannels: inputChannels, scaled: scaled,
+                                                                           repeats: repeats, settings: settings))
             } catch {
                 report(error, row: row, index: index, module: name)
                 fail()

@@ -78,6 +78,9 @@ public struct LayerContext: Sendable {
     public var layerIndex: Int = 0
     /// Per source, the channel groups of a tuple output (CBLinear's), nil for a plain tensor.
     public var inputGroups: [[Int]?] = []
+    /// The scale's width gain and channel cap (C2fAttn scales its head count with them).
+    public var widthMultiple: Double = 1
+    public var maxChannels: Int?
 
     /// The single input's channels (for `.one` modules).
     public var inputChannel: Int { inputChannels[0] }
@@ -132,6 +135,11 @@ public protocol LayerModule: Block {
     /// The channel groups when the row returns a tuple of tensors split off one output along
     /// channels (CBLinear); its layer index then holds them concatenated.
     var outputGroups: [Int]? { get }
+    /// The printed arguments after parse_model's own rewrites of this row (C2fAttn's ec and nh).
+    func printedArguments(_ standard: [ArgumentValue]) -> [ArgumentValue]
+    /// Whether the module reads the class text embeddings (YOLO-World's C2fAttn,
+    /// ImagePoolingAttn, WorldDetect).
+    static var readsText: Bool { get }
     /// Whether the module reads tuple outputs (CBFuse); to any other module such a source is an error.
     static var readsTuples: Bool { get }
     /// Names of a head's eval-output tensors when it returns several (Segment: `output`, `proto`),
@@ -152,7 +160,9 @@ extension LayerModule {
     public static func scaleAdjusted(_ arguments: [Argument], scale: String?, at location: SourceLocation) -> [Argument] { arguments }
     public var outputNames: [String] { [] }
     public var outputGroups: [Int]? { nil }
+    public func printedArguments(_ standard: [ArgumentValue]) -> [ArgumentValue] { standard }
     public static var readsTuples: Bool { false }
+    public static var readsText: Bool { false }
     public var resultNames: [String] { [] }
 }
 

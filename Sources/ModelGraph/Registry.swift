@@ -49,6 +49,9 @@ public enum ModuleRegistry {
         PSA.self,
         C2fCIB.self,
         V10Detect.self,
+        C2fAttn.self,
+        ImagePoolingAttn.self,
+        WorldDetect.self,
     ]
 
     /// Every YAML name, in registry order.

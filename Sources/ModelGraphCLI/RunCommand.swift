@@ -10,7 +10,7 @@ struct RunCommand: ParsableCommand {
         discussion: """
             Weights come from --weights (a safetensors state dict with PyTorch key names, checked strictly) or, \
             without it, from a seeded PyTorch-style initialisation. The input is --input's tensor `images` (or its \
-            only tensor), whose shape then sets the batch and size; otherwise a seeded uniform [0, 1) image of \
+            only tensor), whose shape then sets the batch and size, and for YOLO-World the class text embeddings `txt_feats`; otherwise a seeded uniform [0, 1) image of \
             --imgsz and --batch. --output writes the final output as the tensor `output` (and a head's further results by name, e.g. Segment's `proto`), atomically.
             Exit status: 0 ok, 1 a bad model, weights or input file, 2 usage error.
             """)
@@ -32,15 +32,22 @@ struct RunCommand: ParsableCommand {
         let started = DispatchTime.now()
         var options = model
         var image: Tensor?
+        var text: Tensor?
         if let input {
-            let tensor = try readInput(input)
-            options.imgsz = ImageSize(height: tensor.shape[2], width: tensor.shape[3])
-            options.batch = tensor.shape[0]
-            image = tensor
+            let tensors = try readInput(input)
+            options.imgsz = ImageSize(height: tensors.images.shape[2], width: tensors.images.shape[3])
+            options.batch = tensors.images.shape[0]
+            image = tensors.images
+            text = tensors.text
         }
         let (graph, checkpoint) = try options.loadRunnableModel()
         if let given = image, given.shape[1] != graph.inputShape[1] {
             printError("\(input!): error: tensor has \(given.shape[1]) channels, \(model.config) takes \(graph.inputShape[1]) (ch)")
+            throw ExitCode(1)
+        }
+        if let shape = graph.textShape, text == nil {
+            // a YOLO-World model holds no text encoder: its class embeddings come with the input
+            printError("\(model.config): error: this open-vocabulary model reads class text embeddings \(describeShape(shape)); give them as the tensor `txt_feats` in the --input file, next to `images`")
             throw ExitCode(1)
         }
         let plan = try execution.plan(for: graph, checkpoint: checkpoint, seed: seed)
@@ -50,7 +57,7 @@ struct RunCommand: ParsableCommand {
         let showProgress = isatty(STDERR_FILENO) != 0
         let result: ForwardResult
         do {
-            result = try plan.forward(x) { layer, position in
+            result = try plan.forward(x, text: text) { layer, position in
                 guard showProgress else { return }
                 FileHandle.standardError.write(Data("\r\u{1B}[Klayer \(position + 1)/\(graph.layers.count) \(layer.moduleName)".utf8))
             }
@@ -90,8 +97,9 @@ struct RunCommand: ParsableCommand {
         return count == 1 ? ["output"] : (0..<count).map { "output.\($0)" }
     }
 
-    /// The tensor `images` (or the file's only tensor), which must be [N, C, H, W].
-    func readInput(_ path: String) throws -> Tensor {
+    /// The tensor `images` (or the file's only tensor), which must be [N, C, H, W], and
+    /// `txt_feats` when the file has it (an open-vocabulary model's class embeddings).
+    func readInput(_ path: String) throws -> (images: Tensor, text: Tensor?) {
         let tensors: [String: Tensor]
         do {
             tensors = try SafeTensors.read(file: path)
@@ -99,6 +107,7 @@ struct RunCommand: ParsableCommand {
             printError(error.description)
             throw ExitCode(1)
         }
+        let text = tensors["txt_feats"]
         guard let tensor = tensors["images"] ?? (tensors.count == 1 ? tensors.first?.value : nil) else {
             let names = tensors.keys.sorted().joined(separator: ", ")
             printError("\(path): error: expected a tensor named 'images' (or a single tensor), found \(tensors.isEmpty ? "none" : names)")
@@ -108,7 +117,11 @@ struct RunCommand: ParsableCommand {
             printError("\(path): error: the input must be [batch, channels, height, width], found \(describeShape(tensor.shape))")
             throw ExitCode(1)
         }
-        return tensor
+        if let text, text.rank != 3 {
+            printError("\(path): error: txt_feats must be [1 or batch, classes, width], found \(describeShape(text.shape))")
+            throw ExitCode(1)
+        }
+        return (tensor, text)
     }
 }
 

@@ -132,3 +132,47 @@ extension Tensor {
         }
     }
 }
+
+extension Tensor {
+    /// `nn.AdaptiveMaxPool2d((outHeight, outWidth))` on NCHW planes: bin i spans
+    /// [⌊i·H/out⌋, ⌈(i+1)·H/out⌉).
+    public func adaptiveMaxPooled(height outHeight: Int, width outWidth: Int) -> Tensor {
+        let (batch, channels, height, width) = (shape[0], shape[1], shape[2], shape[3])
+        func bins(_ count: Int, _ size: Int) -> [Range<Int>] {
+            (0..<count).map { ($0 * size) / count..<(($0 + 1) * size + count - 1) / count }
+        }
+        let (rows, columns) = (bins(outHeight, height), bins(outWidth, width))
+        return Tensor(shape: [batch, channels, outHeight, outWidth]) { out in
+            storage.withUnsafeBufferPointer { source in
+                Threads.parallelFor(batch * channels) { plane in
+                    let input = source.baseAddress! + plane * height * width
+                    let output = out.baseAddress! + plane * outHeight * outWidth
+                    for (y, rowRange) in rows.enumerated() {
+                        for (x, columnRange) in columns.enumerated() {
+                            var best = -Float.infinity
+                            for row in rowRange { for column in columnRange { best = Swift.max(best, input[row * width + column]) } }
+                            output[y * outWidth + x] = best
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `F.normalize(x, p=2, dim=axis)`: each vector along `axis` divided by max(‖v‖₂, 1e-12).
+    public func normalized(axis: Int) -> Tensor {
+        let (outer, size, inner) = around(axis: axis)
+        var out = self
+        out.storage.withUnsafeMutableBufferPointer { x in
+            let base = x.baseAddress!
+            for index in 0..<(outer * inner) {
+                let start = base + (index / inner) * size * inner + index % inner
+                var squares: Float = 0
+                for j in 0..<size { squares += start[j * inner] * start[j * inner] }
+                let norm = Swift.max(squares.squareRoot(), 1e-12)
+                for j in 0..<size { start[j * inner] /= norm }
+            }
+        }
+        return out
+    }
+}

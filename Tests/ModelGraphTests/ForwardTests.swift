@@ -6,12 +6,17 @@ import Testing
 /// Properties of the forward pass that hold for every module: it returns what the shape rule
 /// promised, reads weights strictly, and files it cannot trust are errors, not crashes.
 struct ForwardTests {
+    /// Class text embeddings for an open-vocabulary graph (nil for others).
+    static func randomText(_ graph: ModelGraph) -> Tensor? {
+        graph.textShape.map { KernelTests.random($0, seed: 5, range: -1...1) }
+    }
+
     @Test("forward returns the shapes the shape rule infers (batch 2)", arguments: ModuleRegistry.allNames)
     func forwardMatchesShapeRule(_ name: String) throws {
         let base = try RegistryTests.sampleGraph(name)
         let graph = try ModelGraph.build(spec: base.spec, options: BuildOptions(imageHeight: 64, imageWidth: 64, batch: 2))
         #expect(graph.errors.isEmpty)
-        let result = try graph.forward(KernelTests.random(graph.inputShape, seed: 1, range: 0...1),
+        let result = try graph.forward(KernelTests.random(graph.inputShape, seed: 1, range: 0...1), text: Self.randomText(graph),
                                        weights: Weights.initialized(for: graph, seed: 3), keepAll: true)
         for layer in graph.layers {
             let expected = try #require(layer.indexShapes)
@@ -75,8 +80,9 @@ struct ForwardTests {
             weights[key] = key.hasSuffix("running_var") ? KernelTests.random(shape, seed: UInt64(100 + offset), range: 0.5...1.5)
                 : KernelTests.random(shape, seed: UInt64(100 + offset), range: -0.5...0.5)
         }
-        let reference = try graph.forward(input, weights: weights, keepAll: true)
-        let planned = try InferencePlan(graph: graph, weights: weights, fuse: true).forward(input, keepAll: true)
+        let text = Self.randomText(graph)
+        let reference = try graph.forward(input, text: text, weights: weights, keepAll: true)
+        let planned = try InferencePlan(graph: graph, weights: weights, fuse: true).forward(input, text: text, keepAll: true)
         for layer in graph.layers {
             for index in layer.indices {
                 let (actual, expected) = (try #require(planned.layerOutputs[index]), try #require(reference.layerOutputs[index]))
@@ -94,7 +100,7 @@ struct ForwardTests {
         let graph = try ModelGraph.build(yaml: String(contentsOfFile: path, encoding: .utf8), file: path,
                                          options: BuildOptions(imageHeight: 96, imageWidth: 128))
         #expect(graph.errors.isEmpty)
-        let result = try graph.forward(KernelTests.random(graph.inputShape, seed: 2, range: 0...1),
+        let result = try graph.forward(KernelTests.random(graph.inputShape, seed: 2, range: 0...1), text: Self.randomText(graph),
                                        weights: Weights.initialized(for: graph, seed: 0), keepAll: true)
         for layer in graph.layers {
             #expect(layer.indices.map { result.layerOutputs[$0]?.shape } == (layer.outputShapes ?? []).map { $0 },

@@ -56,6 +56,27 @@ struct RunCommandTests {
         }
     }
 
+    @Test("YOLO-World: run reads `txt_feats` from --input and matches Ultralytics; without them it says what is missing")
+    func worldReadsTextEmbeddings() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let fixture = Paths.fixtures.appendingPathComponent("zoo-parity")
+        let config = fixture.appendingPathComponent("world-blocks.yaml").path
+        let weights = fixture.appendingPathComponent("world-blocks/weights.safetensors").path
+        let input = fixture.appendingPathComponent("world-blocks/64x64/input.safetensors").path
+        let output = directory.appendingPathComponent("y.safetensors").path
+        let result = try runCLI(["run", config, "--weights", weights, "--input", input, "--output", output])
+        #expect(result.status == 0, "\(result.stderr)")
+        let written = try #require(try SafeTensors.read(file: output)["output"])
+        let reference = try SafeTensors.read(file: fixture.appendingPathComponent("world-blocks/64x64/output.safetensors").path)
+        let expected = try #require(reference["output"] ?? reference["output.0"])
+        let scores = (written.slice(axis: 1, 4..<84), expected.slice(axis: 1, 4..<84))
+        #expect(scores.0.maxDifference(to: scores.1) <= ParityTests.relativeTolerance * scores.1.maxMagnitude)
+        let missing = try runCLI(["run", config, "--imgsz", "64"])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("error: this open-vocabulary model reads class text embeddings [1, 80, 512]; give them as the tensor `txt_feats` in the --input file, next to `images`"))
+    }
+
     @Test("run without weights initialises from the seed, deterministically")
     func seededInitialisation() throws {
         let first = try runCLI(["run", Self.config, "--imgsz", "64", "--seed", "5"])

@@ -90,7 +90,7 @@ struct ZooTests {
     /// The narrow models of Fixtures/zoo-parity, each holding every module of one issue.
     static let parityModels = ["yolo-blocks", "yolo11-blocks", "rtdetr-blocks", "yolo12-blocks", "segment-head", "pose-head", "obb-head", "classify-head",
                                 "segment26-head", "pose26-head", "obb26-head", "dense-heads", "depth-head", "v3v5-blocks",
-                                "v6ghost-blocks", "v9-blocks", "v10-blocks"]
+                                "v6ghost-blocks", "v9-blocks", "v10-blocks", "world-blocks"]
 
     struct ParityCase: CustomTestStringConvertible, Sendable {
         var model: String
@@ -126,9 +126,12 @@ struct ZooTests {
         let weightsPath = directory.appendingPathComponent("\(model)/weights.safetensors").path
         let weights = try Weights.checked(SafeTensors.read(file: weightsPath), for: graph, file: weightsPath)
         let folder = "\(model)/\(parityCase.size)\(parityCase.endToEnd ? "-end2end" : "")"
-        let input = try #require(SafeTensors.read(file: directory.appendingPathComponent("\(folder)/input.safetensors").path)["images"])
+        let inputs = try SafeTensors.read(file: directory.appendingPathComponent("\(folder)/input.safetensors").path)
+        let input = try #require(inputs["images"])
+        // YOLO-World: the class text embeddings zoo.py exports next to the image
+        let text = inputs["txt_feats"]
         let reference = try SafeTensors.read(file: directory.appendingPathComponent("\(folder)/output.safetensors").path)
-        let result = try InferencePlan(graph: graph, weights: weights, fuse: parityCase.fused).forward(input, keepAll: true)
+        let result = try InferencePlan(graph: graph, weights: weights, fuse: parityCase.fused).forward(input, text: text, keepAll: true)
 
         let head = try #require(graph.layers.last)
         // Ultralytics' eval output: (y, preds) for the Detect family, ((y, proto), preds) for
@@ -218,6 +221,35 @@ struct ZooTests {
             for name in type.names where !name.hasPrefix("starnet") {
                 #expect(RegistryTests.samples[name] != nil, "\(name) has no sample row in RegistryTests")
             }
+        }
+    }
+}
+
+extension ZooTests {
+    /// Every module name in the rows of Ultralytics 8.4.190's official configs (cfg/models, 66
+    /// files), collected with PyYAML from the reference environment.
+    static let officialModuleNames = [
+        "A2C2f", "AConv", "ADown", "AIFI", "Bottleneck", "C2", "C2PSA", "C2f", "C2fAttn", "C2fCIB", "C3", "C3Ghost", "C3k2",
+        "CBFuse", "CBLinear", "Classify", "Concat", "Conv", "DWConv", "Depth", "Detect", "ELAN1", "GhostConv", "HGBlock",
+        "HGStem", "ImagePoolingAttn", "OBB", "OBB26", "PSA", "Pose", "Pose26", "RTDETRDecoder", "RepC3", "RepNCSPELAN4",
+        "ResNetLayer", "SCDown", "SPP", "SPPELAN", "SPPF", "Segment", "Segment26", "SemanticSegment", "TorchVision",
+        "WorldDetect", "YOLOEDetect", "YOLOESegment", "YOLOESegment26", "nn.ConvTranspose2d", "nn.Identity", "nn.MaxPool2d",
+        "nn.Upsample", "nn.ZeroPad2d", "v10Detect",
+    ]
+
+    /// The official names ModelGraph does not build yet (issue 11 is not finished): the test
+    /// fails when one of them is registered without leaving this list, or any other is missing.
+    static let pendingModuleNames: Set<String> = [
+        "YOLOEDetect", "YOLOESegment", "YOLOESegment26", "TorchVision",
+    ]
+
+    @Test("the registry knows every module name of the official configs", arguments: officialModuleNames)
+    func officialModuleIsRegistered(_ name: String) {
+        let registered = ModuleRegistry.type(named: name) != nil
+        if Self.pendingModuleNames.contains(name) {
+            #expect(!registered, "\(name) is registered now: take it off pendingModuleNames")
+        } else {
+            #expect(registered, "official module \(name) is not in ModuleRegistry")
         }
     }
 }

@@ -254,6 +254,13 @@ public final class Pass {
 
     public func count(_ multiplyAdds: Double) { self.multiplyAdds += multiplyAdds }
 
+    /// Open-vocabulary models (YOLO-World): the class text embeddings [B, classes, 512] as the
+    /// model was given them (WorldDetect reads these) and as ImagePoolingAttn last updated them
+    /// (C2fAttn reads these), as Ultralytics' `WorldModel.predict` threads `txt_feats`. Nil in a
+    /// shape walk, where the modules take the shape the graph was built for.
+    var text: Feature?
+    var guide: Feature?
+
     /// Whether fast kernels (and the plan's fused paths) are in use.
     var isPlanned: Bool { tape != nil }
 

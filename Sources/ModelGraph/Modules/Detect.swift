@@ -106,7 +106,11 @@ public struct DetectionBranches: Sendable {
 
     /// `lightClasses`: v10Detect's class branches (depthwise + pointwise pairs of plain Convs,
     /// whatever `legacy` says), with one-to-one copies and 16 DFL bins whatever the file says.
-    init(_ context: LayerContext, classCount: Int, lightClasses: Bool = false) throws(LayerError) {
+    /// `embedding`: WorldDetect's and YOLOEDetect's class branches, which end in a Conv2d to
+    /// that many embedding channels instead of nc (legacy 3×3 pairs for WorldDetect; YOLOE
+    /// follows `legacy`).
+    init(_ context: LayerContext, classCount: Int, lightClasses: Bool = false, embedding: Int? = nil,
+         embeddingFollowsLegacy: Bool = false) throws(LayerError) {
         self.classCount = classCount
         regressionMaximum = lightClasses ? 16 : context.model.regressionMaximum
         inputChannels = context.inputChannels
@@ -121,17 +125,20 @@ public struct DetectionBranches: Sendable {
             HeadBranch(convs: [Conv(channels, boxWidth, kernelSize: 3, epsilon: epsilon), Conv(boxWidth, boxWidth, kernelSize: 3, epsilon: epsilon)],
                        output: Conv2d(boxWidth, 4 * bins, kernelSize: 1))
         }, typeName: "ModuleList")
+        let classOutputs = embedding ?? classCount
+        // WorldDetect replaces cv3 with 3×3 pairs whatever `legacy` says
+        let legacyClasses = embedding != nil && !embeddingFollowsLegacy ? true : legacy
         let classes = Indexed(inputChannels.map { channels in
             lightClasses
                 ? HeadBranch(pairs: [[Conv(channels, channels, kernelSize: 3, groups: channels, epsilon: epsilon), Conv(channels, classWidth, epsilon: epsilon)],
                                      [Conv(classWidth, classWidth, kernelSize: 3, groups: classWidth, epsilon: epsilon), Conv(classWidth, classWidth, epsilon: epsilon)]],
-                             output: Conv2d(classWidth, classCount, kernelSize: 1))
-            : legacy
+                             output: Conv2d(classWidth, classOutputs, kernelSize: 1))
+            : legacyClasses
                 ? HeadBranch(convs: [Conv(channels, classWidth, kernelSize: 3, epsilon: epsilon), Conv(classWidth, classWidth, kernelSize: 3, epsilon: epsilon)],
-                             output: Conv2d(classWidth, classCount, kernelSize: 1))
+                             output: Conv2d(classWidth, classOutputs, kernelSize: 1))
                 : HeadBranch(pairs: [[depthwiseConv(channels, channels, kernelSize: 3, epsilon: epsilon), Conv(channels, classWidth, epsilon: epsilon)],
                                      [depthwiseConv(classWidth, classWidth, kernelSize: 3, epsilon: epsilon), Conv(classWidth, classWidth, epsilon: epsilon)]],
-                             output: Conv2d(classWidth, classCount, kernelSize: 1))
+                             output: Conv2d(classWidth, classOutputs, kernelSize: 1))
         }, typeName: "ModuleList")
         cv2 = BranchPair(boxes, copy: hasOneToOne ? boxes.deepCopied(as: "one2one_cv2") : nil, usesOneToOne: isEndToEnd)
         cv3 = BranchPair(classes, copy: hasOneToOne ? classes.deepCopied(as: "one2one_cv3") : nil, usesOneToOne: isEndToEnd)
