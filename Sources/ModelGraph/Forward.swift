@@ -59,6 +59,7 @@ public struct InferencePlan: Sendable {
         let pass = tape.map { Pass(tape: $0, recording: false) } ?? Pass()
         if let expected = graph.textShape {
             guard let text else {
+                if !graph.requiresText { return try walk(Feature(input), pass: pass, keepAll: keepAll, progress: progress) }
                 throw failure("the model reads class text embeddings \(describeShape(expected)) (txt_feats), and none were given")
             }
             let batch = input.shape[0]
@@ -112,9 +113,12 @@ extension ModelGraph {
     }
 
     /// The class text embeddings an open-vocabulary model reads, [1, nc, 512] (Ultralytics'
-    /// `WorldModel.txt_feats`); nil for other models.
+    /// `WorldModel.txt_feats`; YOLOE's text prompts are `embed` wide); nil for other models.
     public var textShape: [Int]? {
-        guard layers.contains(where: { type(of: $0.module).readsText }) else { return nil }
-        return [1, spec.classCount?.value ?? 80, 512]
+        guard let reader = layers.last(where: { type(of: $0.module).readsText || type(of: $0.module).readsPrompts }) else { return nil }
+        return [1, spec.classCount?.value ?? 80, reader.module.textWidth]
     }
+
+    /// Whether a forward needs the text embeddings (YOLO-World; YOLOE falls back to zeros).
+    public var requiresText: Bool { layers.contains { type(of: $0.module).readsText } }
 }

@@ -140,6 +140,11 @@ public protocol LayerModule: Block {
     /// Whether the module reads the class text embeddings (YOLO-World's C2fAttn,
     /// ImagePoolingAttn, WorldDetect).
     static var readsText: Bool { get }
+    /// Whether the module reads class prompt embeddings when given and has a default without
+    /// them (YOLOE's heads: zeros).
+    static var readsPrompts: Bool { get }
+    /// The width of the text embeddings it reads (512, WorldModel's; YOLOE's heads: `embed`).
+    var textWidth: Int { get }
     /// Whether the module reads tuple outputs (CBFuse); to any other module such a source is an error.
     static var readsTuples: Bool { get }
     /// Names of a head's eval-output tensors when it returns several (Segment: `output`, `proto`),
@@ -163,6 +168,8 @@ extension LayerModule {
     public func printedArguments(_ standard: [ArgumentValue]) -> [ArgumentValue] { standard }
     public static var readsTuples: Bool { false }
     public static var readsText: Bool { false }
+    public static var readsPrompts: Bool { false }
+    public var textWidth: Int { 512 }
     public var resultNames: [String] { [] }
 }
 

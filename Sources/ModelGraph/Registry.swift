@@ -52,6 +52,8 @@ public enum ModuleRegistry {
         C2fAttn.self,
         ImagePoolingAttn.self,
         WorldDetect.self,
+        YOLOEDetect.self,
+        YOLOESegment.self,
     ]
 
     /// Every YAML name, in registry order.

@@ -45,7 +45,7 @@ struct RunCommand: ParsableCommand {
             printError("\(input!): error: tensor has \(given.shape[1]) channels, \(model.config) takes \(graph.inputShape[1]) (ch)")
             throw ExitCode(1)
         }
-        if let shape = graph.textShape, text == nil {
+        if let shape = graph.textShape, graph.requiresText, text == nil {
             // a YOLO-World model holds no text encoder: its class embeddings come with the input
             printError("\(model.config): error: this open-vocabulary model reads class text embeddings \(describeShape(shape)); give them as the tensor `txt_feats` in the --input file, next to `images`")
             throw ExitCode(1)

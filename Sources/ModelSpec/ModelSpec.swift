@@ -89,7 +89,9 @@ extension ModelSpec {
     public static let supportedActivations = ["SiLU", "ReLU", "ReLU6", "GELU", "Sigmoid", "Identity"]
 
     static let knownKeys = ["nc", "ch", "channels", "scales", "depth_multiple", "width_multiple", "max_channels",
-                            "backbone", "head", "activation", "kpt_shape", "anchors", "reg_max", "end2end"]
+                            "backbone", "head", "activation", "kpt_shape", "anchors", "reg_max", "end2end",
+                            // YOLOE-26's text encoder name: read by Ultralytics' predictor, not the model
+                            "text_model"]
 
     /// Reads a model file's YAML text. Every problem found is reported, each with its line:column.
     public static func parse(_ text: String, file: String, name: String? = nil) throws(DiagnosticList) -> ModelSpec {

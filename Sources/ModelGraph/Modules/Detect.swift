@@ -147,12 +147,12 @@ public struct DetectionBranches: Sendable {
 
     /// A per-level branch of the head's own (`cv4`: mask coefficients, keypoints, angles) paired
     /// like the box and class branches: two 3×3 Convs of `width`, then a 1×1 Conv2d to `outputs`.
-    func extraBranch(width: Int, outputs: Int?, epsilon: Float) -> BranchPair<Indexed<HeadBranch>> {
+    func extraBranch(width: Int, outputs: Int?, epsilon: Float, name: String = "one2one_cv4") -> BranchPair<Indexed<HeadBranch>> {
         let branch = Indexed(inputChannels.map { channels in
             HeadBranch(convs: [Conv(channels, width, kernelSize: 3, epsilon: epsilon), Conv(width, width, kernelSize: 3, epsilon: epsilon)],
                        output: outputs.map { Conv2d(width, $0, kernelSize: 1) })
         }, typeName: "ModuleList")
-        return BranchPair(branch, copy: hasOneToOne ? branch.deepCopied(as: "one2one_cv4") : nil, usesOneToOne: isEndToEnd)
+        return BranchPair(branch, copy: hasOneToOne ? branch.deepCopied(as: name) : nil, usesOneToOne: isEndToEnd)
     }
 
     /// A branch pair of its own kind without activations (Pose26's 1×1 keypoint convs), copied
