@@ -6,6 +6,7 @@ from, repeats, parameters, module and printed arguments, each row's output shape
 usage: REFENV/bin/python scripts/make-zoo-goldens.py OUT.json OFFICIAL.yaml OUR_CONFIG [--scale s] [--imgsz H,W] [--batch N] [--end2end]
 """
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,8 @@ ZOO = Path(__file__).resolve().parents[2] / "shared" / "reference" / "zoo.py"
 
 def main():
     out, official, ours, rest = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
-    text = subprocess.run([sys.executable, str(ZOO), official, "--fuse", "--flops", *rest], check=True, capture_output=True, text=True).stdout
+    # ZOO_RUNNER: a wrapper of zoo.py (scripts/zoo-torchvision.py builds TorchVision rows offline)
+    text = subprocess.run([sys.executable, os.environ.get("ZOO_RUNNER", str(ZOO)), official, "--fuse", "--flops", *rest], check=True, capture_output=True, text=True).stdout
     report = json.loads(text[text.index("{"):])
     golden = {
         "config": ours,

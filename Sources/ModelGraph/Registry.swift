@@ -54,6 +54,7 @@ public enum ModuleRegistry {
         WorldDetect.self,
         YOLOEDetect.self,
         YOLOESegment.self,
+        TorchVision.self,
     ]
 
     /// Every YAML name, in registry order.

@@ -46,6 +46,7 @@ struct RegistryTests {
         "YOLOEDetect": ("[0, 1]", "[3, 512, True]"),
         "YOLOESegment": ("[0, 1]", "[3, 16, 32, 512, True]"),
         "YOLOESegment26": ("[0, 1]", "[3, 16, 32, 512, True]"),
+        "TorchVision": ("-1", "[256, resnet50, DEFAULT, True, 5]"),
         "nn.MaxPool2d": ("-1", "[3, 2, 1]"),
         "Detect": ("[0, -1]", "[5]"),
         "C3k2": ("-1", "[32, True, 0.5]"),
@@ -93,11 +94,12 @@ struct RegistryTests {
     ]
 
     /// Builds the sample after two Convs (layer 0: 32 channels at 32×32, layer 1: 32 at 16×16 from a
-    /// 64×64 image); a StarNet backbone takes the image itself.
+    /// 64×64 image); a StarNet or TorchVision backbone takes the image itself.
     static func sampleGraph(_ name: String) throws -> ModelGraph {
         let yaml: String
-        if name.hasPrefix("starnet") {
-            yaml = "nc: 3\nbackbone:\n  - [-1, 1, \(name), []]\nhead: []\n"
+        if name.hasPrefix("starnet") || name == "TorchVision" {
+            // backbones that take the image itself
+            yaml = "nc: 3\nbackbone:\n  - [-1, 1, \(name), \(samples[name]?.args ?? "[]")]\nhead: []\n"
         } else {
             let row = samples[name] ?? ("-1", "[]")
             yaml = """

@@ -91,7 +91,7 @@ struct ZooTests {
     static let parityModels = ["yolo-blocks", "yolo11-blocks", "rtdetr-blocks", "yolo12-blocks", "segment-head", "pose-head", "obb-head", "classify-head",
                                 "segment26-head", "pose26-head", "obb26-head", "dense-heads", "depth-head", "v3v5-blocks",
                                 "v6ghost-blocks", "v9-blocks", "v10-blocks", "world-blocks", "yoloe-blocks",
-                                "yoloe-detect"]
+                                "yoloe-detect", "torchvision-blocks"]
 
     struct ParityCase: CustomTestStringConvertible, Sendable {
         var model: String
@@ -238,20 +238,9 @@ extension ZooTests {
         "nn.Upsample", "nn.ZeroPad2d", "v10Detect",
     ]
 
-    /// The official names ModelGraph does not build yet (issue 11 is not finished): the test
-    /// fails when one of them is registered without leaving this list, or any other is missing.
-    static let pendingModuleNames: Set<String> = [
-        "TorchVision",
-    ]
-
     @Test("the registry knows every module name of the official configs", arguments: officialModuleNames)
     func officialModuleIsRegistered(_ name: String) {
-        let registered = ModuleRegistry.type(named: name) != nil
-        if Self.pendingModuleNames.contains(name) {
-            #expect(!registered, "\(name) is registered now: take it off pendingModuleNames")
-        } else {
-            #expect(registered, "official module \(name) is not in ModuleRegistry")
-        }
+        #expect(ModuleRegistry.type(named: name) != nil, "official module \(name) is not in ModuleRegistry")
     }
 }
 
