@@ -32,8 +32,8 @@ def main():
         "bn_eps": report["bn_eps"],
         "stride": report["head"].get("stride"),
         # Ultralytics' own summary line figures (model.info()), unfused and fused
-        "info": {k: report["info"][k] for k in ("layers", "parameters", "gradients")},
-        "info_fused": {k: report["info_fused"][k] for k in ("layers", "parameters", "gradients")} if report.get("info_fused") else None,
+        "info": {k: report["info"][k] for k in ("layers", "parameters", "gradients", "gflops")},
+        "info_fused": {k: report["info_fused"][k] for k in ("layers", "parameters", "gradients", "gflops")} if report.get("info_fused") else None,
         "rows": [{k: row[k] for k in ("index", "row", "frm", "n", "params", "module", "args")} for row in report["layers"]],
         "row_outputs": report["row_outputs"],
     }

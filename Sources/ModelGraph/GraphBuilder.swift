@@ -44,6 +44,8 @@ public struct ResolvedLayer: Sendable {
     /// tuple's pieces (CBLinear); nil when shape inference stopped before this layer.
     public var outputShapes: [[Int]]?
     public var multiplyAdds: Double?
+    /// Multiply-adds by thop's rules (see `Pass.thopOperations`) at the built batch.
+    public var thopOperations: Double?
 
     /// The PyTorch module tree (a Sequential of copies when repeats chain the module).
     public var tree: ModuleNode { ResolvedLayer.tree(of: instances) }
@@ -108,6 +110,32 @@ public struct ModelGraph: Sendable {
             total += macs
         }
         return 2 * total / 1e9
+    }
+
+    /// The GFLOPs Ultralytics' `model.info()` prints for this input size: thop's rules at batch 1
+    /// (its `get_flops` extrapolates stride-sized proxies, exact for these polynomial costs), ×2.
+    /// `fused`: after Ultralytics' `fuse()` (no BatchNorm, merged RepConv branches). Nil when a
+    /// layer's shapes are unknown.
+    public func ultralyticsGFLOPs(fused: Bool = false) -> Double? {
+        var total = 0.0
+        if !fused {
+            for layer in layers {
+                guard let operations = layer.thopOperations else { return nil }
+                total += operations
+            }
+        } else {
+            var shapes: [Int: [Int]] = [-1: inputShape]
+            for layer in layers {
+                guard let held = layer.indexShapes else { return nil }
+                let inputs = layer.from.compactMap { shapes[$0] }
+                guard inputs.count == layer.from.count,
+                      let (_, _, operations) = try? Builder.propagate(layer, inputs, instances: layer.instances.map { $0.fused(ultralyticsOnly: true) })
+                else { return nil }
+                total += operations
+                for (offset, shape) in held.enumerated() { shapes[layer.index + offset] = shape }
+            }
+        }
+        return 2 * total / Double(max(options.batch, 1)) / 1e9
     }
 
     /// Parameters after Ultralytics' `fuse()` (BatchNorm folded into Convs, RepConv re-parameterised).
@@ -411,7 +439,7 @@ private struct Builder {
             let inputs = layer.from.compactMap { shapes[$0] }
             guard inputs.count == layer.from.count else { continue }
             do {
-                let (outputs, macs) = try Builder.propagate(layer, inputs)
+                let (outputs, macs, thop) = try Builder.propagate(layer, inputs)
                 // a tuple's index holds its tensors concatenated; the table shows each, as Ultralytics does
                 if let tuple = layer.module.outputGroups, let whole = outputs.first, whole.count == 4 {
                     layers[position].outputShapes = tuple.map { [whole[0], $0, whole[2], whole[3]] }
@@ -419,6 +447,7 @@ private struct Builder {
                     layers[position].outputShapes = outputs
                 }
                 layers[position].multiplyAdds = macs
+                layers[position].thopOperations = thop
                 // a head's further results (Segment's prototypes) feed no index
                 for (offset, shape) in outputs.prefix(layer.outputChannels.count).enumerated() {
                     shapes[layer.index + offset] = shape
@@ -440,17 +469,19 @@ private struct Builder {
 
     /// Runs a layer's shape rule over its chained copies, checking every output's size before
     /// the next rule multiplies it. Both shape walks (the real input and the stride probe) use it.
-    static func propagate(_ layer: ResolvedLayer, _ inputs: [[Int]]) throws(LayerError) -> (outputs: [[Int]], multiplyAdds: Double) {
+    static func propagate(_ layer: ResolvedLayer, _ inputs: [[Int]], instances: [any LayerModule]? = nil) throws(LayerError)
+        -> (outputs: [[Int]], multiplyAdds: Double, thopOperations: Double) {
         var current = inputs
-        var macs = 0.0
-        for instance in layer.instances {
+        var (macs, thop) = (0.0, 0.0)
+        for instance in instances ?? layer.instances {
             let pass = Pass()
             let outputs = try instance(current.map(Feature.init(shape:)), pass).map(\.shape)
             try checkSize(outputs)
             macs += pass.multiplyAdds
+            thop += pass.thopOperations
             current = outputs
         }
-        return (current, macs)
+        return (current, macs, thop)
     }
 
     static func checkSize(_ shapes: [[Int]]) throws(LayerError) {
@@ -491,7 +522,7 @@ private struct Builder {
         var shapes: [Int: [Int]] = [-1: [1, spec.inputChannels, size, size]]
         for layer in layers {
             let inputs = layer.from.compactMap { shapes[$0] }
-            guard inputs.count == layer.from.count, let (outputs, _) = try? Builder.propagate(layer, inputs) else { return nil }
+            guard inputs.count == layer.from.count, let (outputs, _, _) = try? Builder.propagate(layer, inputs) else { return nil }
             for (offset, shape) in outputs.prefix(layer.outputChannels.count).enumerated() { shapes[layer.index + offset] = shape }
         }
         return shapes

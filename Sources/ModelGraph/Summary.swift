@@ -66,14 +66,25 @@ public func groupedThousands(_ value: Int) -> String {
     return value < 0 ? "-" + out : out
 }
 
+/// Which GFLOPs figure a summary shows.
+public enum FlopsFigure: String, Sendable, CaseIterable {
+    /// What Ultralytics' `model.info()` prints (thop's rules: BatchNorm counted, activations and
+    /// functional elementwise work not).
+    case ultralytics
+    /// Every multiply-add ModelGraph's forward does (attention, DFL, sampling included; BatchNorm
+    /// folded).
+    case complete
+}
+
 extension ModelGraph {
     /// The closing line: `NAME summary: L layers, P parameters, P gradients, G GFLOPs`, with
     /// layers counted as the Ultralytics that builds the model counts them.
     public var summaryLine: String { summaryLine(fused: false) }
 
     /// The closing line; `fused` counts layers and parameters after Ultralytics' `fuse()`.
-    public func summaryLine(fused: Bool) -> String {
-        let flops = gflops.map { String(format1: $0) } ?? "?"
+    public func summaryLine(fused: Bool, flops figure: FlopsFigure = .ultralytics) -> String {
+        let value = figure == .ultralytics ? ultralyticsGFLOPs(fused: fused) : gflops
+        let flops = value.map { String(format1: $0) } ?? "?"
         // Ultralytics 8.4 counts leaf modules; the forks that build the community's modules
         // (an older Ultralytics) count every module
         let modules = usesCommunityModules ? (fused ? fusedModuleCount : moduleCount) : leafLayerCount(fused: fused)
@@ -81,6 +92,7 @@ extension ModelGraph {
         let gradients = layers.reduce(0) { saturatingSum($0, (fused ? $1.fusedTree : $1.tree).trainableParameterCount) }
         return "\(spec.name) summary\(fused ? " (fused)" : ""): \(groupedThousands(modules)) layers, \(groupedThousands(parameters)) parameters, "
             + "\(groupedThousands(gradients)) gradients, \(flops) GFLOPs"
+            + (figure == .complete ? " (complete count)" : "")
     }
 
     /// The Ultralytics-style table plus output shape and GFLOPs columns. Rows of a multi-output
@@ -118,13 +130,15 @@ extension ModelGraph {
         return lines.joined(separator: "\n")
     }
 
-    /// The `--json` object: model, input, parameters, gflops, layers.
+    /// The `--json` object: model, input, parameters, gflops (the complete count), gflops_ultralytics
+    /// (what `model.info()` prints), layers.
     public func summaryJSON(fused: Bool = false) -> JSONValue {
         .object([
             ("model", .string(spec.name)),
             ("input", .array(inputShape.map(JSONValue.int))),
             ("parameters", .int(fused ? fusedParameterCount : parameterCount)),
             ("gflops", gflops.map(JSONValue.double) ?? .null),
+            ("gflops_ultralytics", ultralyticsGFLOPs(fused: fused).map(JSONValue.double) ?? .null),
             ("layers", .array(layers.map { layer in
                 .object([
                     ("index", .int(layer.index)),

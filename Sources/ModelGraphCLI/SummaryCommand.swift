@@ -1,6 +1,8 @@
 import ArgumentParser
 import ModelGraph
 
+extension FlopsFigure: ExpressibleByArgument {}
+
 struct SummaryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "summary",
@@ -13,6 +15,10 @@ struct SummaryCommand: ParsableCommand {
 
     @Flag(help: "Count parameters as after Ultralytics' fuse(): BatchNorm folded into Convs, RepConv re-parameterised.")
     var fuse = false
+
+    @Option(help: ArgumentHelp("The closing line's GFLOPs: ultralytics (what model.info() prints, thop's rules at batch 1) or complete (every multiply-add ModelGraph runs, at --batch). --json gives both.",
+                               valueName: "figure"))
+    var flops: FlopsFigure = .ultralytics
 
     func run() throws {
         let graph = try model.loadGraph()
@@ -27,7 +33,7 @@ struct SummaryCommand: ParsableCommand {
             print(graph.summaryJSON(fused: fuse).rendered())
         } else {
             print(graph.summaryTable(fused: fuse))
-            print(graph.summaryLine(fused: fuse))
+            print(graph.summaryLine(fused: fuse, flops: flops))
         }
     }
 }

@@ -252,7 +252,19 @@ public final class Pass {
         self.recording = recording
     }
 
-    public func count(_ multiplyAdds: Double) { self.multiplyAdds += multiplyAdds }
+    /// Multiply-adds as thop's rules count them (the figure Ultralytics' `get_flops` reports):
+    /// the same as `multiplyAdds` for most operations, plus BatchNorm's 4 per element, minus what
+    /// thop has no rule for.
+    public var thopOperations: Double = 0
+
+    /// Counts `multiplyAdds` for both figures, or `thop` for thop's when its rule differs.
+    public func count(_ multiplyAdds: Double, thop: Double? = nil) {
+        self.multiplyAdds += multiplyAdds
+        thopOperations += thop ?? multiplyAdds
+    }
+
+    /// Operations only thop counts (BatchNorm, LayerNorm, pooling sums).
+    public func countThop(_ operations: Double) { thopOperations += operations }
 
     /// Open-vocabulary models (YOLO-World): the class text embeddings [B, classes, 512] as the
     /// model was given them (WorldDetect reads these) and as ImagePoolingAttn last updated them

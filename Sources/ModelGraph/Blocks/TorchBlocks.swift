@@ -198,8 +198,10 @@ public struct BatchNorm2d: Block {
         visitor.parameter("running_var", &runningVariance)
     }
 
-    public func callAsFunction(_ x: Feature, activation: Activation = .identity) -> Feature {
-        x.map { $0.batchNorm(weight: weight.tensor, bias: bias.tensor, mean: runningMean.tensor, variance: runningVariance.tensor,
+    /// `pass`: where thop's 4 operations per element are counted (its rule for affine norms).
+    public func callAsFunction(_ x: Feature, activation: Activation = .identity, _ pass: Pass? = nil) -> Feature {
+        pass?.countThop(4 * elements(x.shape))
+        return x.map { $0.batchNorm(weight: weight.tensor, bias: bias.tensor, mean: runningMean.tensor, variance: runningVariance.tensor,
                              epsilon: epsilon, activation: activation) }
     }
 }

@@ -68,8 +68,13 @@ public struct AIFI: LayerModule {
         try requireFeatureMap(shape, channels: channels)
         // Q/K/V and output projections with both attention matmuls, then the two FFN linears
         let (batch, tokens) = (Double(shape[0]), Double(shape[2]) * Double(shape[3]))
-        pass.count(MultiheadAttention.multiplyAdds(batch: batch, queries: tokens, keys: tokens, width: Double(channels))
-                   + 2 * batch * tokens * Double(channels) * Double(feedForwardChannels))
+        let complete = MultiheadAttention.multiplyAdds(batch: batch, queries: tokens, keys: tokens, width: Double(channels))
+            + 2 * batch * tokens * Double(channels) * Double(feedForwardChannels)
+        // thop also counts the attention softmax (3n − 1 per row), both LayerNorms (4 per element) and
+        // the two einsums of the sin-cos position embedding (tokens × c/4 each)
+        let width = Double(channels)
+        pass.count(complete, thop: complete + batch * Double(headCount) * tokens * (3 * tokens - 1) + batch * 2 * 4 * tokens * width
+                   + batch * tokens * width / 2)
         return [inputs[0].map(run)]
     }
 

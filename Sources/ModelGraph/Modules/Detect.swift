@@ -72,6 +72,13 @@ public struct BranchPair<Branch: Block>: Sendable {
         return branch
     }
 
+    /// The branch inference does not read, while both exist: Ultralytics' end2end heads run both
+    /// in eval before `fuse()`, so thop counts it.
+    var inactive: Branch? {
+        guard oneToMany != nil, oneToOne != nil else { return nil }
+        return usesOneToOne ? oneToMany : oneToOne
+    }
+
     mutating func dropUnused() {
         guard oneToOne != nil else { return }
         if usesOneToOne { oneToMany = nil } else { oneToOne = nil }
@@ -196,6 +203,8 @@ public struct DetectionBranches: Sendable {
         var boxes = [Feature](), scores = [Feature]()
         let distributions = try flattenedBranches(boxBranches, inputs, channels: 4 * regressionMaximum, pass)
         let logits = try flattenedBranches(classBranches, inputs, channels: classCount, pass)
+        countUnread(cv2, inputs, pass)
+        countUnread(cv3, inputs, pass)
         return Raw(batch: inputs[0].shape[0], anchors: distributions.shape[2], levels: inputs.map { ($0.shape[2], $0.shape[3]) },
                    distances: dfl.map { $0(distributions, pass) } ?? distributions, logits: logits)
     }
@@ -336,6 +345,19 @@ func flattenedBranches(_ branch: Indexed<HeadBranch>, _ inputs: [Feature], chann
     var maps = [Feature]()
     for (level, trunk) in trunks.enumerated() { maps.append(try branch.items[level].output.map { conv throws(LayerError) in try conv(trunk, pass) } ?? trunk) }
     return try flattenedLevels(maps, channels: channels)
+}
+
+/// Counts for thop what the branch inference does not read would do (see `BranchPair.inactive`),
+/// `then` applied per level after it (Pose26's keypoint convs after its trunk).
+func countUnread(_ pair: BranchPair<Indexed<HeadBranch>>, _ inputs: [Feature], _ pass: Pass,
+                 then next: ((Int, Feature, Pass) -> Void)? = nil) {
+    guard let branch = pair.inactive else { return }
+    let probe = Pass()
+    for (level, input) in inputs.enumerated() where level < branch.items.count {
+        guard let trunk = try? branch.items[level](Feature(shape: input.shape), probe) else { continue }
+        next?(level, trunk, probe)
+    }
+    pass.countThop(probe.thopOperations)
 }
 
 /// Flattens per-level maps [B, C, H, W] into one [B, C, ΣHW] (Ultralytics' `view(bs, C, -1)` + cat).

@@ -46,6 +46,7 @@ public struct OBB: DetectionHeadModule {
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
         let raw = try core.raw(inputs, pass)
         let logits = try core.extras(cv4.active, inputs, channels: 1, pass)
+        countUnread(cv4, inputs, pass)
         let isRaw = typeName == "OBB26"
         return [core.output(raw, extras: logits, extraChannels: 1,
                             decodeExtras: { logits, _ in isRaw ? logits : logits.map { (1 / (1 + Foundation.exp(-$0)) - 0.25) * Float.pi } },

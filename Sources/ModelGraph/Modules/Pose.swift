@@ -76,6 +76,10 @@ public struct Pose: DetectionHeadModule {
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
         let raw = try core.raw(inputs, pass)
         let branch: Indexed<HeadBranch> = cv4.active
+        let unreadKeypoints = kpts?.inactive
+        countUnread(cv4, inputs, pass) { level, trunk, probe in
+            if let unreadKeypoints { _ = try? unreadKeypoints.items[level](trunk, probe) }
+        }
         var maps = [Feature]()
         for (level, input) in inputs.enumerated() {
             let trunk = try branch.items[level](input, pass)

@@ -105,7 +105,7 @@ public struct ConvBN: FoldsBatchNorm {
 
     func callAsFunction(_ x: Feature, _ pass: Pass, activation: Activation = .identity) throws(LayerError) -> Feature {
         guard let bn else { return try conv(x, pass, activation: activation) }
-        return bn(try conv(x, pass), activation: activation)
+        return bn(try conv(x, pass), activation: activation, pass)
     }
 }
 

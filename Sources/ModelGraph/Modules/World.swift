@@ -314,6 +314,7 @@ public struct ContrastiveHead: Block {
         let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let classes = text.shape[1]
         pass.count(Double(batch * classes * channels * height * width))
+        if norm != nil { pass.countThop(4 * elements(x.shape)) }  // thop's BatchNorm rule
         let shape = [batch, classes, height, width]
         guard let map = x.tensor, let embeddings = text.tensor else { return Feature(shape: shape) }
         let features = norm.map { norm in norm(Feature(map)).tensor! } ?? map.normalized(axis: 1)

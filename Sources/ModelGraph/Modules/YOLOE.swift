@@ -165,6 +165,11 @@ public struct PromptBranches: Sendable {
             maps.append(cv4.active.items[level](try core.cv3.active.items[level](input, pass), text: prompts, pass))
         }
         let logits = try flattenedLevels(maps, channels: core.classCount)
+        countUnread(core.cv2, inputs, pass)
+        if let contrastive = cv4.inactive {
+            let promptShape = prompts.shape
+            countUnread(core.cv3, inputs, pass) { level, embedded, probe in _ = contrastive.items[level](embedded, text: Feature(shape: promptShape), probe) }
+        }
         return DetectionBranches.Raw(batch: batch, anchors: distributions.shape[2], levels: inputs.map { ($0.shape[2], $0.shape[3]) },
                                      distances: core.dfl.map { $0(distributions, pass) } ?? distributions, logits: logits)
     }
@@ -262,6 +267,7 @@ public struct YOLOESegment: DetectionHeadModule {
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
         let raw = try head.raw(inputs, pass)
         let coefficients = try head.core.extras(cv5.active, inputs, channels: maskCount, pass)
+        countUnread(cv5, inputs, pass)
         return [head.core.output(raw, extras: coefficients, extraChannels: maskCount), try proto(inputs, pass)]
     }
 }
