@@ -139,6 +139,7 @@ extension ModelGraph {
             ("parameters", .int(fused ? fusedParameterCount : parameterCount)),
             ("gflops", gflops.map(JSONValue.double) ?? .null),
             ("gflops_ultralytics", ultralyticsGFLOPs(fused: fused).map(JSONValue.double) ?? .null),
+            ("memory", memoryJSON(fused: fused)),
             ("layers", .array(layers.map { layer in
                 .object([
                     ("index", .int(layer.index)),

@@ -34,6 +34,7 @@ struct SummaryCommand: ParsableCommand {
         } else {
             print(graph.summaryTable(fused: fuse))
             print(graph.summaryLine(fused: fuse, flops: flops))
+            print(graph.memoryLine(fused: fuse))
         }
     }
 }

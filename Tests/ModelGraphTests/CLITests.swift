@@ -20,7 +20,7 @@ struct CLITests {
         let result = try runCLI(["summary", "configs/rtdetr-starnet-freqfusion.yaml", "--json", "--imgsz", "512,384", "--batch", "2"])
         #expect(result.status == 0, "\(result.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
-        #expect(Set(object.keys) == ["model", "input", "parameters", "gflops", "gflops_ultralytics", "layers"])
+        #expect(Set(object.keys) == ["model", "input", "parameters", "gflops", "gflops_ultralytics", "memory", "layers"])
         #expect(object["model"] as? String == "rtdetr-starnet-freqfusion")
         #expect(object["input"] as? [Int] == [2, 3, 512, 384])
         #expect(object["parameters"] as? Int == 18_716_999)
