@@ -9,7 +9,9 @@ struct CLITests {
         let result = try runCLI(["summary", "configs/rtdetr-starnet-freqfusion.yaml"])
         #expect(result.status == 0, "\(result.stderr)")
         let lines = result.stdout.split(separator: "\n")
-        #expect(lines.last?.hasPrefix("rtdetr-starnet-freqfusion summary: 492 layers, 18,716,999 parameters, 18,716,999 gradients, ") == true)
+        #expect(lines[lines.count - 2].hasPrefix("rtdetr-starnet-freqfusion summary: 492 layers, 18,716,999 parameters, 18,716,999 gradients, "))
+        // weights: 18,716,999 parameters and 24,100 buffer elements (BatchNorm statistics, FreqFusion's windows) × 4 bytes
+        #expect(lines.last?.hasPrefix("memory: weights 75.0 MB float32 (37.5 MB float16), activations at their peak ") == true)
         #expect(result.stdout.contains("RTDETRDecoder   [1, [256, 256, 256]]"))
         #expect(lines.contains { $0.hasPrefix(" 11             [9, -1]  1     52514  FreqFusion") })
         #expect(lines.contains { $0.hasPrefix("  4 ") && $0.contains("[1, 128, 20, 20]") && $0.contains("stage 4 (stride 32)") })
