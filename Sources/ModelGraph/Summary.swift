@@ -66,6 +66,14 @@ public func groupedThousands(_ value: Int) -> String {
     return value < 0 ? "-" + out : out
 }
 
+extension ModelGraph {
+    /// The summary line's layer count: leaf modules as Ultralytics 8.4 counts them, or every
+    /// module as the forks that build the community's modules (an older Ultralytics) count them.
+    public func layerCount(fused: Bool = false) -> Int {
+        usesCommunityModules ? (fused ? fusedModuleCount : moduleCount) : leafLayerCount(fused: fused)
+    }
+}
+
 /// Which GFLOPs figure a summary shows.
 public enum FlopsFigure: String, Sendable, CaseIterable {
     /// What Ultralytics' `model.info()` prints (thop's rules: BatchNorm counted, activations and
@@ -87,7 +95,7 @@ extension ModelGraph {
         let flops = value.map { String(format1: $0) } ?? "?"
         // Ultralytics 8.4 counts leaf modules; the forks that build the community's modules
         // (an older Ultralytics) count every module
-        let modules = usesCommunityModules ? (fused ? fusedModuleCount : moduleCount) : leafLayerCount(fused: fused)
+        let modules = layerCount(fused: fused)
         let parameters = fused ? fusedParameterCount : parameterCount
         let gradients = layers.reduce(0) { saturatingSum($0, (fused ? $1.fusedTree : $1.tree).trainableParameterCount) }
         return "\(spec.name) summary\(fused ? " (fused)" : ""): \(groupedThousands(modules)) layers, \(groupedThousands(parameters)) parameters, "

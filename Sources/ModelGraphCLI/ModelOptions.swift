@@ -132,15 +132,29 @@ struct ModelSource {
         return names.filter { $0.hasSuffix(".yaml") }.sorted()
     }
 
+    /// The file, else the official architecture of that name; a problem prints its message and exits 1.
     static func resolve(_ path: String) throws -> ModelSource {
+        switch find(path) {
+        case .success(let source): return source
+        case .failure(let problem):
+            printError(problem.message)
+            throw ExitCode(1)
+        }
+    }
+
+    struct Problem: Error {
+        var message: String
+    }
+
+    /// The file, else the official architecture of that name, or the message saying why neither.
+    static func find(_ path: String) -> Result<ModelSource, Problem> {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) || path.contains("/") {
             do {
                 guard !isDirectory.boolValue else { throw CocoaError(.fileReadUnknown) }
-                return ModelSource(text: try String(contentsOfFile: path, encoding: .utf8), file: path)
+                return .success(ModelSource(text: try String(contentsOfFile: path, encoding: .utf8), file: path))
             } catch {
-                printError("\(path): error: cannot read the model file (\(isDirectory.boolValue ? "a directory" : describeFileError(error)))")
-                throw ExitCode(1)
+                return .failure(Problem(message: "\(path): error: cannot read the model file (\(isDirectory.boolValue ? "a directory" : describeFileError(error)))"))
             }
         }
         // Ultralytics' order: the architecture without the scale letter, then the name itself
@@ -148,14 +162,13 @@ struct ModelSource {
         for candidate in [ModelNames.unifiedFileName(name), name] {
             if let directory = architecturesDirectory,
                let text = try? String(contentsOf: directory.appendingPathComponent(candidate), encoding: .utf8) {
-                return ModelSource(text: text, file: candidate)
+                return .success(ModelSource(text: text, file: candidate))
             }
         }
         let known = architectureNames
-        printError("\(path): error: cannot read the model file (no such file), and it is not an official architecture ModelGraph ships"
-                   + (known.isEmpty ? " (its architectures folder is missing next to the executable)"
-                                    : "; known: \(known.joined(separator: ", ")) (add n/s/m/l/x for a scale: yolo11s.yaml)"))
-        throw ExitCode(1)
+        return .failure(Problem(message: "\(path): error: cannot read the model file (no such file), and it is not an official architecture ModelGraph ships"
+                                + (known.isEmpty ? " (its architectures folder is missing next to the executable)"
+                                                 : "; known: \(known.joined(separator: ", ")) (add n/s/m/l/x for a scale: yolo11s.yaml)")))
     }
 }
 

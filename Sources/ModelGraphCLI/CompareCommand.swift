@@ -1,0 +1,204 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import ModelGraph
+import struct ModelSpec.ModelSpec
+import enum ModelSpec.ModelNames
+import Tensor
+import struct YAMLFrontEnd.DiagnosticList
+
+enum CompareFormat: String, ExpressibleByArgument, CaseIterable {
+    case table, md, csv, json
+}
+
+struct CompareCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compare",
+        abstract: "One row per model: parameters, GFLOPs (Ultralytics' and complete), layers, weights and activation memory, optionally latency; the change against the first row.",
+        discussion: """
+            MODELS are YAML files, official names (yolo11n.yaml) or folders (every .yaml in them, sorted). \
+            A model that does not build is listed with its first located error; the others are still compared. \
+            Exit status: 0 when every model built, 1 when one did not, 2 usage error.
+            """)
+
+    @Argument(help: "Model files, official names or folders.")
+    var models: [String]
+
+    @Option(help: "Scale for files with `scales:` (default: from the name, else the first); `all` gives a row per scale.")
+    var scale: String?
+
+    @Option(help: ArgumentHelp("Input size: H, or H,W.", valueName: "H[,W]"))
+    var imgsz: ImageSize = ImageSize(argument: "640")!
+
+    @Flag(help: "Also time forward passes (seeded weights and input, batch 1): median ms and images/s.")
+    var bench = false
+
+    @Option(help: "Timed forward passes per model with --bench (after one untimed).")
+    var runs: Int = 10
+
+    @Option(help: "Threads for --bench (default: OMP_NUM_THREADS or all cores).")
+    var threads: Int?
+
+    @Option(help: "Output: table, md (Markdown), csv or json.")
+    var format: CompareFormat = .table
+
+    func validate() throws {
+        guard !models.isEmpty else { throw ValidationError("give at least one model file, name or folder") }
+        guard (1...100_000).contains(runs) else { throw ValidationError("--runs must be from 1 to 100000, found \(runs)") }
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be from 1 to 256, found \(threads)") }
+    }
+
+    /// One compared model, or the reason it could not be.
+    struct Row {
+        var name: String
+        var graph: ModelGraph?
+        var problem: String?
+        var latency: Double?
+    }
+
+    func run() throws {
+        Threads.set(threads ?? Threads.defaultCount)
+        var rows: [Row] = []
+        for item in models {
+            for path in expand(item) { rows += build(path) }
+        }
+        if bench {
+            for index in rows.indices { rows[index].latency = rows[index].graph.flatMap(time) }
+        }
+        print(render(rows))
+        if rows.contains(where: { $0.graph == nil }) { throw ExitCode(1) }
+    }
+
+    /// A folder's YAML files (sorted), or the item itself.
+    func expand(_ item: String) -> [String] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: item, isDirectory: &isDirectory), isDirectory.boolValue,
+              let names = try? FileManager.default.contentsOfDirectory(atPath: item) else { return [item] }
+        return names.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted().map { (item as NSString).appendingPathComponent($0) }
+    }
+
+    /// The rows for one file: one, or one per scale with `--scale all`.
+    func build(_ path: String) -> [Row] {
+        let label = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        let source: ModelSource
+        switch ModelSource.find(path) {
+        case .success(let found): source = found
+        case .failure(let problem): return [Row(name: label, problem: problem.message)]
+        }
+        let spec: ModelSpec
+        do {
+            spec = try ModelSpec.parse(source.text, file: source.file, name: label)
+        } catch {
+            return [Row(name: label, problem: error.diagnostics.first?.description ?? "cannot read the file")]
+        }
+        let scales: [String?]
+        if scale == "all" {
+            scales = spec.scales.isEmpty ? [nil] : spec.scales.map(\.name)
+        } else {
+            scales = [scale ?? ModelNames.scale(fromFileName: path).flatMap { named in spec.scales.contains { $0.name == named } ? named : nil }]
+        }
+        return scales.map { chosen in
+            let name = scale == "all" && chosen != nil ? "\(label) \(chosen!)" : label
+            do throws(DiagnosticList) {
+                let graph = try ModelGraph.build(spec: spec, options: BuildOptions(scale: chosen, imageHeight: imgsz.height, imageWidth: imgsz.width))
+                if let first = graph.errors.first { return Row(name: name, problem: first.description) }
+                return Row(name: name, graph: graph)
+            } catch {
+                return Row(name: name, problem: error.diagnostics.first?.description ?? "does not build")
+            }
+        }
+    }
+
+    /// Median forward milliseconds over --runs, after one untimed pass.
+    func time(_ graph: ModelGraph) -> Double? {
+        let plan = InferencePlan(graph: graph, weights: Weights.initialized(for: graph, seed: 0))
+        let input = randomImage(shape: graph.inputShape, seed: 0)
+        let text = graph.textShape.map { randomImage(shape: $0, seed: 1) }
+        var times: [Double] = []
+        for run in 0...runs {
+            let start = DispatchTime.now()
+            guard (try? plan.forward(input, text: text)) != nil else { return nil }
+            if run > 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6) }
+        }
+        return times.sorted()[times.count / 2]
+    }
+
+    /// The columns, as (header, value per row); a failed row has values only in its name.
+    func columns(_ rows: [Row]) -> [(String, [String?])] {
+        let first = rows.first { $0.graph != nil }?.graph
+        func change(_ value: Double?, _ reference: Double?) -> String? {
+            guard let value, let reference, reference != 0, rows.first?.graph != nil else { return nil }
+            return String(format: "%+.1f%%", (value / reference - 1) * 100)
+        }
+        func column(_ header: String, _ value: (ModelGraph, Row) -> String?) -> (String, [String?]) {
+            (header, rows.map { row in row.graph.flatMap { value($0, row) } })
+        }
+        var result: [(String, [String?])] = [
+            ("model", rows.map(\.name)),
+            column("params") { graph, _ in groupedThousands(graph.parameterCount) },
+            column("Δparams") { graph, _ in change(Double(graph.parameterCount), first.map { Double($0.parameterCount) }) },
+            column("fused params") { graph, _ in groupedThousands(graph.fusedParameterCount) },
+            column("GFLOPs") { graph, _ in graph.ultralyticsGFLOPs().map { String(format: "%.1f", $0) } },
+            column("ΔGFLOPs") { graph, _ in change(graph.ultralyticsGFLOPs(), first?.ultralyticsGFLOPs()) },
+            column("GFLOPs complete") { graph, _ in graph.gflops.map { String(format: "%.1f", $0) } },
+            column("layers") { graph, _ in String(graph.layerCount()) },
+            column("weights MB fp32") { graph, _ in String(format: "%.1f", graph.weightBytes(bytesPerElement: 4) / 1e6) },
+            column("fp16") { graph, _ in String(format: "%.1f", graph.weightBytes(bytesPerElement: 2) / 1e6) },
+            column("peak act. MB") { graph, _ in graph.peakActivationBytes.map { String(format: "%.1f", $0 / 1e6) } },
+        ]
+        if bench {
+            let reference = rows.first?.latency
+            result.append(("ms", rows.map { row in row.latency.map { String(format: "%.1f", $0) } }))
+            result.append(("img/s", rows.map { row in row.latency.map { String(format: "%.1f", 1000 / $0) } }))
+            result.append(("Δms", rows.map { row in row.graph == nil ? nil : change(row.latency, reference) }))
+        }
+        return result
+    }
+
+    func render(_ rows: [Row]) -> String {
+        let table = columns(rows)
+        switch format {
+        case .json:
+            let objects = rows.enumerated().map { index, row -> JSONValue in
+                guard let graph = row.graph else { return .object([("model", .string(row.name)), ("error", .string(row.problem ?? ""))]) }
+                var fields: [(String, JSONValue)] = [
+                    ("model", .string(row.name)), ("parameters", .int(graph.parameterCount)), ("fused_parameters", .int(graph.fusedParameterCount)),
+                    ("gflops_ultralytics", graph.ultralyticsGFLOPs().map(JSONValue.double) ?? .null), ("gflops", graph.gflops.map(JSONValue.double) ?? .null),
+                    ("layers", .int(graph.layerCount())), ("weights_fp32_mb", .double(graph.weightBytes(bytesPerElement: 4) / 1e6)),
+                    ("weights_fp16_mb", .double(graph.weightBytes(bytesPerElement: 2) / 1e6)),
+                    ("peak_activations_mb", graph.peakActivationBytes.map { .double($0 / 1e6) } ?? .null),
+                ]
+                if bench { fields.append(("median_ms", row.latency.map(JSONValue.double) ?? .null)) }
+                return .object(fields)
+            }
+            return JSONValue.array(objects).rendered()
+        case .csv:
+            func quoted(_ text: String) -> String { text.contains(",") || text.contains("\"") ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text }
+            var lines = [(table.map(\.0) + ["error"]).map(quoted).joined(separator: ",")]
+            for (index, row) in rows.enumerated() {
+                lines.append((table.map { $0.1[index] ?? "" } + [row.problem ?? ""]).map(quoted).joined(separator: ","))
+            }
+            return lines.joined(separator: "\n")
+        case .md, .table:
+            var lines: [String] = []
+            let widths = table.map { header, values in max(header.count, values.map { ($0 ?? "").count }.max() ?? 0) }
+            func line(_ cells: [String]) -> String {
+                let padded = cells.enumerated().map { index, cell in
+                    let space = String(repeating: " ", count: max(widths[index] - cell.count, 0))
+                    return index == 0 ? cell + space : space + cell
+                }
+                return format == .md ? "| " + padded.joined(separator: " | ") + " |" : padded.joined(separator: "  ")
+            }
+            lines.append(line(table.map(\.0)))
+            if format == .md { lines.append("|" + widths.enumerated().map { index, width in index == 0 ? " " + String(repeating: "-", count: width) + " |" : " " + String(repeating: "-", count: width - 1) + ": |" }.joined()) }
+            for (index, row) in rows.enumerated() {
+                if let problem = row.problem {
+                    lines.append(format == .md ? "| \(row.name) | \(problem.replacingOccurrences(of: "|", with: "\\|")) |" : "\(row.name): \(problem)")
+                } else {
+                    lines.append(line(table.map { $0.1[index] ?? "-" }))
+                }
+            }
+            return lines.joined(separator: "\n")
+        }
+    }
+}
