@@ -1,0 +1,158 @@
+import ArgumentParser
+import Foundation
+import ModelGraph
+
+struct DiffCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diff",
+        abstract: "Align two models' rows and show what changed: module, arguments, output shape, parameters, GFLOPs; totals at the end.",
+        discussion: """
+            Rows are aligned by their module sequence (a longest common subsequence), so an inserted or removed \
+            row does not shift everything after it. Marks: '=' same, '~' changed, '-' only in A, '+' only in B. \
+            Both models are built at --imgsz (batch 1); --scale applies to each file that has `scales:`. \
+            Exit status: 0, 1 when a model does not build, 2 usage error.
+            """)
+
+    @Argument(help: "The first model (file or official name).")
+    var first: String
+
+    @Argument(help: "The second model.")
+    var second: String
+
+    @Option(help: "Scale for files with `scales:` (default: from the name, else the first).")
+    var scale: String?
+
+    @Option(help: ArgumentHelp("Input size: H, or H,W.", valueName: "H[,W]"))
+    var imgsz: ImageSize = ImageSize(argument: "640")!
+
+    @Flag(help: "Print unchanged rows too (default: only changes, with a count of the unchanged).")
+    var all = false
+
+    func run() throws {
+        let graphs = try [first, second].map { path -> ModelGraph in
+            var options = try ModelOptions.parse([path, "--imgsz", imgsz.defaultValueDescription] + (scale.map { ["--scale", $0] } ?? []))
+            options.endToEnd = false
+            let graph = try options.loadGraph()
+            guard graph.errors.isEmpty else {
+                for error in graph.errors { printError(error.description) }
+                throw ExitCode(1)
+            }
+            return graph
+        }
+        let (a, b) = (graphs[0], graphs[1])
+        print("--- \(first)  (\(a.spec.name))")
+        print("+++ \(second)  (\(b.spec.name))")
+        var counts = (same: 0, changed: 0, removed: 0, added: 0)
+        let steps = Alignment.align(a.layers.map(\.moduleName), b.layers.map(\.moduleName))
+        // A's layer indices as B numbers them, so a `from` that points at the aligned row is the same
+        var renumbered: [Int: Int] = [-1: -1]
+        for case .both(let i, let j) in steps {
+            for (offset, index) in a.layers[i].indices.enumerated() where offset < b.layers[j].indices.count {
+                renumbered[index] = b.layers[j].indices.lowerBound + offset
+            }
+        }
+        for step in steps {
+            switch step {
+            case .both(let i, let j):
+                let (left, right) = (a.layers[i], b.layers[j])
+                var changes = differences(left, right, from: left.from.map { renumbered[$0] ?? -2 })
+                if let position = changes.firstIndex(where: { $0.hasPrefix("from ") }) {
+                    changes[position] = "from \(sources(left, in: a)) → \(sources(right, in: b))"
+                }
+                if changes.isEmpty {
+                    counts.same += 1
+                    if all { print("= \(indices(left.index, right.index)) \(left.moduleName) \(left.printedArguments)") }
+                } else {
+                    counts.changed += 1
+                    print("~ \(indices(left.index, right.index)) \(left.moduleName): " + changes.joined(separator: "; "))
+                }
+            case .onlyFirst(let i):
+                counts.removed += 1
+                print("- \(indices(a.layers[i].index, nil)) " + describe(a.layers[i]))
+            case .onlySecond(let j):
+                counts.added += 1
+                print("+ \(indices(nil, b.layers[j].index)) " + describe(b.layers[j]))
+            }
+        }
+        print("rows: \(counts.same) same, \(counts.changed) changed, \(counts.removed) only in A, \(counts.added) only in B")
+        print("parameters: " + change(Double(a.parameterCount), Double(b.parameterCount), integer: true))
+        print("GFLOPs (Ultralytics): " + change(a.ultralyticsGFLOPs() ?? 0, b.ultralyticsGFLOPs() ?? 0))
+        print("GFLOPs (complete): " + change(a.gflops ?? 0, b.gflops ?? 0))
+        print("layers: " + change(Double(a.layerCount()), Double(b.layerCount()), integer: true))
+        print("weights MB (float32): " + change(a.weightBytes(bytesPerElement: 4) / 1e6, b.weightBytes(bytesPerElement: 4) / 1e6))
+    }
+
+    /// A row's sources with their modules: `[7 HGBlock, 12 Conv]`.
+    func sources(_ layer: ResolvedLayer, in graph: ModelGraph) -> String {
+        "[" + layer.from.map { index in
+            index < 0 ? "image" : "\(index) " + (graph.layers.first { $0.indices.contains(index) }?.moduleName ?? "?")
+        }.joined(separator: ", ") + "]"
+    }
+
+    func indices(_ left: Int?, _ right: Int?) -> String {
+        let text = "\(left.map(String.init) ?? "·") → \(right.map(String.init) ?? "·")"
+        return text.padding(toLength: max(text.count, 9), withPad: " ", startingAt: 0)
+    }
+
+    func describe(_ layer: ResolvedLayer) -> String {
+        "\(layer.moduleName) \(layer.printedArguments)  \(layer.outputShapes?.first.map(describeShape) ?? "?")  "
+            + "params \(groupedThousands(layer.parameterCount)), \(String(format: "%.2f", layer.gflops ?? 0)) GFLOPs"
+    }
+
+    /// What differs between two aligned rows of one module.
+    /// `from`: the left row's sources as the right model numbers them (−2: a row with no counterpart).
+    func differences(_ left: ResolvedLayer, _ right: ResolvedLayer, from: [Int]) -> [String] {
+        var changes: [String] = []
+        if left.printedArguments != right.printedArguments { changes.append("args \(left.printedArguments) → \(right.printedArguments)") }
+        if from != right.from { changes.append("from \(left.from) → \(right.from)") }
+        if left.repeats != right.repeats { changes.append("n \(left.repeats) → \(right.repeats)") }
+        let shapes = (left.outputShapes?.first.map(describeShape) ?? "?", right.outputShapes?.first.map(describeShape) ?? "?")
+        if shapes.0 != shapes.1 { changes.append("output \(shapes.0) → \(shapes.1)") }
+        if left.parameterCount != right.parameterCount {
+            changes.append("params " + change(Double(left.parameterCount), Double(right.parameterCount), integer: true))
+        }
+        let flops = (left.gflops ?? 0, right.gflops ?? 0)
+        if String(format: "%.2f", flops.0) != String(format: "%.2f", flops.1) { changes.append("GFLOPs " + change(flops.0, flops.1, digits: 2)) }
+        return changes
+    }
+
+    /// `a → b (+d, +p%)`.
+    func change(_ a: Double, _ b: Double, integer: Bool = false, digits: Int = 1) -> String {
+        let text = { (value: Double) in integer ? groupedThousands(Int(value)) : String(format: "%.\(digits)f", value) }
+        let difference = integer ? (b - a >= 0 ? "+" : "-") + groupedThousands(Int(abs(b - a))) : String(format: "%+.\(digits)f", b - a)
+        let percent = a != 0 ? String(format: ", %+.1f%%", (b / a - 1) * 100) : ""
+        return "\(text(a)) → \(text(b)) (\(difference)\(percent))"
+    }
+}
+
+/// A longest common subsequence of two module-name sequences, as steps in order.
+enum Alignment: Equatable {
+    case both(Int, Int)
+    case onlyFirst(Int)
+    case onlySecond(Int)
+
+    static func align(_ a: [String], _ b: [String]) -> [Alignment] {
+        // suffix lengths: common[i][j] = LCS of a[i...] and b[j...]
+        var common = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
+        for i in stride(from: a.count - 1, through: 0, by: -1) {
+            for j in stride(from: b.count - 1, through: 0, by: -1) {
+                common[i][j] = a[i] == b[j] ? common[i + 1][j + 1] + 1 : max(common[i + 1][j], common[i][j + 1])
+            }
+        }
+        var steps: [Alignment] = []
+        var (i, j) = (0, 0)
+        while i < a.count || j < b.count {
+            if i < a.count, j < b.count, a[i] == b[j], common[i][j] == common[i + 1][j + 1] + 1 {
+                steps.append(.both(i, j))
+                (i, j) = (i + 1, j + 1)
+            } else if j < b.count, i == a.count || common[i][j + 1] >= common[i + 1][j] {
+                steps.append(.onlySecond(j))
+                j += 1
+            } else {
+                steps.append(.onlyFirst(i))
+                i += 1
+            }
+        }
+        return steps
+    }
+}
