@@ -117,11 +117,16 @@ public struct ModelGraph: Sendable {
     /// `fused`: after Ultralytics' `fuse()` (no BatchNorm, merged RepConv branches). Nil when a
     /// layer's shapes are unknown.
     public func ultralyticsGFLOPs(fused: Bool = false) -> Double? {
-        var total = 0.0
+        ultralyticsLayerGFLOPs(fused: fused)?.reduce(0, +)
+    }
+
+    /// `ultralyticsGFLOPs` row by row.
+    public func ultralyticsLayerGFLOPs(fused: Bool = false) -> [Double]? {
+        var operations: [Double] = []
         if !fused {
             for layer in layers {
-                guard let operations = layer.thopOperations else { return nil }
-                total += operations
+                guard let counted = layer.thopOperations else { return nil }
+                operations.append(counted)
             }
         } else {
             var shapes: [Int: [Int]] = [-1: inputShape]
@@ -129,13 +134,13 @@ public struct ModelGraph: Sendable {
                 guard let held = layer.indexShapes else { return nil }
                 let inputs = layer.from.compactMap { shapes[$0] }
                 guard inputs.count == layer.from.count,
-                      let (_, _, operations) = try? Builder.propagate(layer, inputs, instances: layer.instances.map { $0.fused(ultralyticsOnly: true) })
+                      let (_, _, counted) = try? Builder.propagate(layer, inputs, instances: layer.instances.map { $0.fused(ultralyticsOnly: true) })
                 else { return nil }
-                total += operations
+                operations.append(counted)
                 for (offset, shape) in held.enumerated() { shapes[layer.index + offset] = shape }
             }
         }
-        return 2 * total / Double(max(options.batch, 1)) / 1e9
+        return operations.map { 2 * $0 / Double(max(options.batch, 1)) / 1e9 }
     }
 
     /// Parameters after Ultralytics' `fuse()` (BatchNorm folded into Convs, RepConv re-parameterised).

@@ -105,7 +105,8 @@ extension ModelGraph {
 
     /// The Ultralytics-style table plus output shape and GFLOPs columns. Rows of a multi-output
     /// module continue on one line per extra index, so the index map is visible.
-    public func summaryTable(fused: Bool = false) -> String {
+    public func summaryTable(fused: Bool = false, flops figure: FlopsFigure = .ultralytics) -> String {
+        let ultralytics = figure == .ultralytics ? ultralyticsLayerGFLOPs(fused: fused) : nil
         func pad(_ text: String, _ width: Int, right: Bool = false) -> String {
             text.count >= width ? text : right ? String(repeating: " ", count: width - text.count) + text
                                                : text + String(repeating: " ", count: width - text.count)
@@ -114,11 +115,11 @@ extension ModelGraph {
         let moduleWidth = max(16, layers.map { $0.moduleName.count + 2 }.max() ?? 0)
         var lines = [pad("", 3) + pad("from", 20, right: true) + pad("n", 3, right: true) + pad("params", 10, right: true) + "  "
             + pad("module", moduleWidth) + pad("arguments", argumentsWidth) + pad("output", 20) + pad("GFLOPs", 8, right: true)]
-        for layer in layers {
+        for (position, layer) in layers.enumerated() {
             let written = layer.row.from.map { String($0.value) }
             let from = layer.row.fromIsList ? "[" + written.joined(separator: ", ") + "]" : written.first ?? ""
             let shapes = layer.outputShapes ?? []
-            let flops = layer.gflops.map { String(format2: $0) } ?? "?"
+            let flops = (figure == .ultralytics ? ultralytics?[position] : layer.gflops).map { String(format2: $0) } ?? "?"
             let first = shapes.first.map(describeShape) ?? "?"
             lines.append(pad(String(layer.index), 3, right: true) + pad(from, 20, right: true) + pad(String(layer.repeats), 3, right: true)
                 + pad(String(fused ? layer.fusedTree.parameterCount : layer.parameterCount), 10, right: true) + "  " + pad(layer.moduleName, moduleWidth)

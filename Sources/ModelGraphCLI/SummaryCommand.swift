@@ -16,7 +16,7 @@ struct SummaryCommand: ParsableCommand {
     @Flag(help: "Count parameters as after Ultralytics' fuse(): BatchNorm folded into Convs, RepConv re-parameterised.")
     var fuse = false
 
-    @Option(help: ArgumentHelp("The closing line's GFLOPs: ultralytics (what model.info() prints, thop's rules at batch 1) or complete (every multiply-add ModelGraph runs, at --batch). --json gives both.",
+    @Option(help: ArgumentHelp("GFLOPs in the table and the closing line: ultralytics (what model.info() prints: thop's rules, batch 1) or complete (every multiply-add ModelGraph runs, at --batch). --json gives both.",
                                valueName: "figure"))
     var flops: FlopsFigure = .ultralytics
 
@@ -32,7 +32,7 @@ struct SummaryCommand: ParsableCommand {
         if json {
             print(graph.summaryJSON(fused: fuse).rendered())
         } else {
-            print(graph.summaryTable(fused: fuse))
+            print(graph.summaryTable(fused: fuse, flops: flops))
             print(graph.summaryLine(fused: fuse, flops: flops))
             print(graph.memoryLine(fused: fuse))
         }

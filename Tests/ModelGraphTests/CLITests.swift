@@ -70,4 +70,41 @@ struct CLITests {
         #expect(result.status == 0)
         #expect(result.stderr.contains("no --scale given, using 'n'"))
     }
+
+    @Test("compare: a row per config of a folder, a failing one listed with its located error")
+    func compare() throws {
+        let folder = try runCLI(["compare", "configs/", "--format", "csv"])
+        #expect(folder.status == 0, "\(folder.stderr)")
+        let lines = folder.stdout.split(separator: "\n")
+        #expect(lines.count == 7)
+        #expect(lines[0].hasPrefix("model,params,Δparams,fused params,GFLOPs,ΔGFLOPs,GFLOPs complete,layers,"))
+        #expect(lines.contains { $0.hasPrefix("rtdetr-starnet-freqfusion,\"18,716,999\",") && $0.contains(",62.5,") })
+        let mixed = try runCLI(["compare", "configs/rtdetr-starnet-freqfusion.yaml", "Tests/ModelGraphTests/Fixtures/bad/54-spp-even-kernel.yaml"])
+        #expect(mixed.status == 1)
+        #expect(mixed.stdout.contains("54-spp-even-kernel: Tests/ModelGraphTests/Fixtures/bad/54-spp-even-kernel.yaml:5:23: error: layer 1 (SPP): pooling kernel 8 is even"))
+        #expect(mixed.stdout.contains("rtdetr-starnet-freqfusion  18,716,999"))
+    }
+
+    @Test("diff: rtdetr-l against the seed's model shows the backbone swap and the FreqFusion rows, the rest aligned")
+    func diff() throws {
+        let result = try runCLI(["diff", "rtdetr-l.yaml", "configs/rtdetr-starnet-freqfusion.yaml"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let out = result.stdout
+        #expect(out.contains("+ · → 0     starnet_s050 []"))
+        #expect(out.contains("- 0 → ·     HGStem [3, 32, 48]"))
+        #expect(out.contains("+ · → 11    FreqFusion [[256, 256]]") && out.contains("+ · → 14    FreqFusion [[256, 256]]"))
+        #expect(out.contains("~ 16 → 12   RepC3: args [512, 256, 3] → [256, 256, 3]; from [15 Concat] → [11 FreqFusion]"))
+        #expect(out.contains("rows: 9 same, 5 changed, 15 only in A, 5 only in B"))
+        #expect(out.contains("parameters: 32,970,476 → 18,716,999 (-14,253,477, -43.2%)"))
+    }
+
+    @Test("summary's GFLOPs: Ultralytics' figure by default, the complete count on request")
+    func flopsFigures() throws {
+        let ultralytics = try runCLI(["summary", "yolov8n.yaml"])
+        #expect(ultralytics.stdout.contains("yolov8n summary: 129 layers, 3,157,200 parameters, 3,157,184 gradients, 8.9 GFLOPs\n"))
+        let complete = try runCLI(["summary", "yolov8n.yaml", "--flops", "complete"])
+        #expect(complete.stdout.contains(", 8.7 GFLOPs (complete count)\n"))
+        let bad = try runCLI(["summary", "yolov8n.yaml", "--flops", "thop"])
+        #expect(bad.status == 2)
+    }
 }

@@ -66,7 +66,9 @@ public struct Upsample: LayerModule {
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
         let output = try outputShape(inputs[0].shape)
         // interpolation taps per output element: 1 nearest, 4 bilinear, 16 bicubic
-        pass.count(elements(output) * (["bilinear": 4, "bicubic": 16][mode] ?? 0))
+        // (thop's count_upsample charges 0 nearest, 11 bilinear, 259 bicubic per output element)
+        pass.count(elements(output) * (["bilinear": 4, "bicubic": 16][mode] ?? 0),
+                   thop: elements(output) * (["bilinear": 11, "bicubic": 259][mode] ?? 0))
         // with a scale_factor PyTorch steps the source by 1/factor, else by input/output size
         let step = scaleFactor.map { Float(1 / $0) }
         let source = inputs[0].shape
