@@ -69,16 +69,22 @@ let package = Package(
         .target(name: "Checkpoint", dependencies: ["Tensor"]),
         // rounding (Double.rounded) calls libm; Foundation-free targets must link it themselves
         .target(name: "ModelGraph", dependencies: ["ModelSpec", "Tensor"], swiftSettings: vectorSettings, linkerSettings: [.linkedLibrary("m")]),
+        // Graphviz from Debian's libgraphviz-dev (scripts/setup installs it): `modelgraph graph`'s layout
+        .systemLibrary(name: "CGraphviz", path: "Sources/CGraphviz",
+                       providers: [.apt(["libgraphviz-dev"])]),
+        // Pictures of a built graph: its DOT description, laid out and rendered by Graphviz in process
+        .target(name: "GraphDrawing", dependencies: ["ModelGraph", "CGraphviz"]),
         .executableTarget(
             name: "ModelGraphCLI",
-            dependencies: ["ModelGraph", "ModelSpec", "Tensor", "Checkpoint", "Imaging", "Prediction", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["ModelGraph", "ModelSpec", "Tensor", "Checkpoint", "Imaging", "Prediction", "GraphDrawing",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
             // the official architectures, so `modelgraph summary yolo11n.yaml` needs no file (configs/ultralytics links here)
             resources: [.copy("Architectures")]),
         .executableTarget(name: "KernelBench", dependencies: ["Tensor"], path: "examples/KernelBench", swiftSettings: vectorSettings),
         .executableTarget(name: "BuildFromString", dependencies: ["ModelGraph"], path: "examples/BuildFromString"),
         .testTarget(
             name: "ModelGraphTests",
-            dependencies: ["ModelGraph", "ModelSpec", "YAMLFrontEnd", "Tensor", "Checkpoint", "Imaging", "Prediction", "ModelGraphCLI"],
+            dependencies: ["ModelGraph", "ModelSpec", "YAMLFrontEnd", "Tensor", "Checkpoint", "Imaging", "Prediction", "GraphDrawing", "ModelGraphCLI"],
             resources: [.copy("Fixtures")]),
     ]
 )

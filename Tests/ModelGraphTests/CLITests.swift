@@ -107,4 +107,28 @@ struct CLITests {
         let bad = try runCLI(["summary", "yolov8n.yaml", "--flops", "thop"])
         #expect(bad.status == 2)
     }
+
+    @Test("graph: the seed model, rtdetr-l and yolov8n as SVG and PNG; the SVG has a node per row plus image and output, an edge per source")
+    func graph() throws {
+        let directory = try RunCommandTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for model in ["configs/rtdetr-starnet-freqfusion.yaml", "rtdetr-l.yaml", "yolov8n.yaml"] {
+            let svg = directory.appendingPathComponent("g.svg").path, png = directory.appendingPathComponent("g.png").path
+            for file in [svg, png] {
+                let result = try runCLI(["graph", model, "-o", file])
+                #expect(result.status == 0, "\(result.stderr)")
+            }
+            let built = try runCLI(["summary", model, "--json"])
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(built.stdout.utf8)) as? [String: Any])
+            let layers = try #require(object["layers"] as? [[String: Any]])
+            let sources = layers.reduce(0) { $0 + (($1["from"] as? [Int])?.count ?? 0) }
+            let text = try String(contentsOfFile: svg, encoding: .utf8)
+            #expect(text.components(separatedBy: "class=\"node\"").count - 1 == layers.count + 2, "\(model)")
+            #expect(text.components(separatedBy: "class=\"edge\"").count - 1 == sources + 1, "\(model)")
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: png))
+            #expect(bytes.starts(with: [0x89, 0x50, 0x4E, 0x47]))
+        }
+        let bad = try runCLI(["graph", "configs/rtdetr-starnet-freqfusion.yaml", "-o", "x.gif"])
+        #expect(bad.status == 2)
+    }
 }
