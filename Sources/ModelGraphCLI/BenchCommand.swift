@@ -28,9 +28,13 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print milliseconds and GFLOP/s per layer.")
     var profile = false
 
+    @Option(help: ArgumentHelp("With --profile: also draw the per-layer milliseconds as bars beside GFLOP/s, as an SVG file.", valueName: "file"))
+    var svg: String?
+
     func validate() throws {
         guard (1...100_000).contains(runs) else { throw ValidationError("--runs must be from 1 to 100000, found \(runs)") }
         guard (0...100_000).contains(warmup) else { throw ValidationError("--warmup must be from 0 to 100000, found \(warmup)") }
+        if svg != nil && !profile { throw ValidationError("--svg draws the per-layer profile: give --profile too") }
     }
 
     func run() throws {
@@ -66,11 +70,24 @@ struct BenchCommand: ParsableCommand {
             return
         }
         if profile {
+            var bars: [(label: String, milliseconds: Double, rate: Double)] = []
+            defer {
+                if let svg {
+                    do {
+                        try Data(profileChart(bars, title: "\(model.config) \(describeShape(graph.inputShape)), \(Threads.count) thread\(Threads.count == 1 ? "" : "s"), median of \(runs) runs: \(String(format: "%.1f", median)) ms").utf8)
+                            .write(to: URL(fileURLWithPath: svg), options: .atomic)
+                        print("wrote \(svg)")
+                    } catch {
+                        printError("\(svg): error: cannot write the chart (\(describeFileError(error)))")
+                    }
+                }
+            }
             print(pad("", 4) + pad("module", 16) + pad("ms", 10, right: true) + pad("GFLOP/s", 10, right: true) + "  output")
             for (position, layer) in graph.layers.enumerated() {
                 let sorted = layerTimes[position].sorted()
                 let ms = sorted[sorted.count / 2]
                 let rate = (layer.multiplyAdds ?? 0) * 2 / 1e9 / (ms / 1e3)
+                bars.append(("\(layer.index) \(layer.moduleName)", ms, rate))
                 print(pad(String(layer.index), 4) + pad(layer.moduleName, 16) + pad(String(format: "%.2f", ms), 10, right: true)
                       + pad(rate > 0 ? String(format: "%.1f", rate) : "-", 10, right: true) + "  " + describeShape(layer.outputShapes?.first ?? []))
             }
@@ -91,4 +108,31 @@ func peakResidentMegabytes() -> Double {
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
     return Double(usage.ru_maxrss) / 1024
+}
+
+/// The per-layer profile as an SVG bar chart: a row per layer, its milliseconds as a bar (the
+/// longest spans the chart), the figure beside it, and its GFLOP/s.
+func profileChart(_ bars: [(label: String, milliseconds: Double, rate: Double)], title: String) -> String {
+    let (rowHeight, labelWidth, barWidth, top) = (16.0, 170.0, 420.0, 40.0)
+    let width = labelWidth + barWidth + 170, height = top + rowHeight * Double(bars.count) + 20
+    let longest = max(bars.map(\.milliseconds).max() ?? 1, 1e-9)
+    func escaped(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+    }
+    var svg = [String(format: #"<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" font-family="Helvetica, Arial, sans-serif" font-size="11">"#, width, height),
+               #"<rect width="100%" height="100%" fill="white"/>"#,
+               "<text x=\"8\" y=\"18\" font-size=\"13\" font-weight=\"bold\">\(escaped(title))</text>",
+               String(format: #"<text x="%.0f" y="34" fill="dimgray">ms</text><text x="%.0f" y="34" fill="dimgray" text-anchor="end">GFLOP/s</text>"#,
+                      labelWidth, labelWidth + barWidth + 160)]
+    for (row, bar) in bars.enumerated() {
+        let y = top + rowHeight * Double(row)
+        let length = bar.milliseconds / longest * barWidth
+        svg.append(String(format: #"<text x="%.0f" y="%.1f" text-anchor="end">%@</text>"#, labelWidth - 6, y + 11.5, escaped(bar.label)))
+        svg.append(String(format: #"<rect x="%.0f" y="%.1f" width="%.1f" height="%.1f" fill="steelblue"/>"#, labelWidth, y + 2, max(length, 0.5), rowHeight - 4))
+        svg.append(String(format: #"<text x="%.1f" y="%.1f">%.2f</text>"#, labelWidth + length + 4, y + 11.5, bar.milliseconds))
+        svg.append(String(format: #"<text x="%.0f" y="%.1f" text-anchor="end" fill="dimgray">%@</text>"#, labelWidth + barWidth + 160, y + 11.5,
+                          bar.rate > 0 ? String(format: "%.1f", bar.rate) : "-"))
+    }
+    svg.append("</svg>")
+    return svg.joined(separator: "\n") + "\n"
 }

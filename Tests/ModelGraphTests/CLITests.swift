@@ -131,4 +131,19 @@ struct CLITests {
         let bad = try runCLI(["graph", "configs/rtdetr-starnet-freqfusion.yaml", "-o", "x.gif"])
         #expect(bad.status == 2)
     }
+
+    @Test("bench --profile --svg draws a bar per layer; --svg without --profile is a usage error")
+    func profileChart() throws {
+        let directory = try RunCommandTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let svg = directory.appendingPathComponent("profile.svg").path
+        let result = try runCLI(["bench", "yolov8n.yaml", "--imgsz", "64", "--runs", "2", "--warmup", "0", "--profile", "--svg", svg])
+        #expect(result.status == 0, "\(result.stderr)")
+        let text = try String(contentsOfFile: svg, encoding: .utf8)
+        // the background and one bar per row (yolov8n has 23)
+        #expect(text.components(separatedBy: "<rect ").count - 1 == 1 + 23)
+        #expect(text.contains(">22 Detect</text>"))
+        let usage = try runCLI(["bench", "yolov8n.yaml", "--svg", svg])
+        #expect(usage.status == 2)
+    }
 }
