@@ -247,6 +247,20 @@ extension ZooTests {
         "nn.Upsample", "nn.ZeroPad2d", "v10Detect",
     ]
 
+    /// thop on the seed forks' own model classes (scripts/make-seed-gflops, build.py --flops).
+    @Test("the seed configs' Ultralytics GFLOPs equal thop's on the forks' classes")
+    func seedGFLOPs() throws {
+        let path = Paths.fixtures.appendingPathComponent("seed-gflops.json")
+        let figures = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: path)) as? [String: Double])
+        #expect(figures.count == 6)
+        for (config, expected) in figures {
+            let file = Paths.packageRoot.appendingPathComponent(config).path
+            let graph = try ModelGraph.build(yaml: String(contentsOfFile: file, encoding: .utf8), file: config)
+            let figure = try #require(graph.ultralyticsGFLOPs())
+            #expect(abs(figure - expected) <= 1e-6 * expected, "\(config): \(figure) against thop's \(expected)")
+        }
+    }
+
     @Test("the registry knows every module name of the official configs", arguments: officialModuleNames)
     func officialModuleIsRegistered(_ name: String) {
         #expect(ModuleRegistry.type(named: name) != nil, "official module \(name) is not in ModuleRegistry")

@@ -76,7 +76,7 @@ public struct DySample: LayerModule {
         } else {
             moved = moved.map { $0 * 0.25 }
         }
-        pass.count(elements(output) * 4)  // bilinear sampling: 4 taps per output element
+        pass.count(elements(output) * 4, thop: 0)  // bilinear sampling: 4 taps per output element (grid_sample: no thop rule)
         guard let features = x.tensor, var offsets = moved.tensor else { return [Feature(shape: output)] }
         if pixelShuffleFirst { offsets = offsets.pixelUnshuffle(scale) }
         return [Feature(DySample.sample(features, offset: offsets + initialPositions.tensor, scale: scale, groups: groups))]

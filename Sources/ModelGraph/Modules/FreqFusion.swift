@@ -193,13 +193,14 @@ public struct FreqFusion: LayerModule {
         // are contiguous, and the next convolution reads it without a reorder.
         func reassemble(_ x: Feature, mask: Feature, kernelSize: Int) -> Feature {
             let output = [x.shape[0], x.shape[1], mask.shape[2], mask.shape[3]], up = mask.shape[2] / x.shape[2]
-            pass.count(elements(output) * Double(kernelSize * kernelSize))
+            // thop: the unfold-multiply-sum is elementwise work, no rule
+            pass.count(elements(output) * Double(kernelSize * kernelSize), thop: 0)
             return x.map(shape: output, plain: { $0.carafeReassembled(mask: mask.tensor!, kernelSize: kernelSize, up: up) },
                          channelsLast: { $0.carafeReassembledChannelsLast(mask: mask.tensor!, kernelSize: kernelSize, up: up) })
         }
         func combine(_ x: Feature, mask: Feature, kernelSize: Int, adding addend: Feature? = nil,
                      _ body: @escaping (Float, Float) -> Float) -> Feature {
-            pass.count(elements(x.shape) * Double(kernelSize * kernelSize))
+            pass.count(elements(x.shape) * Double(kernelSize * kernelSize), thop: 0)
             return x.map(shape: x.shape, plain: { $0.carafeCombined(mask: mask.tensor!, kernelSize: kernelSize, adding: addend?.tensor, body) },
                          channelsLast: { $0.carafeCombinedChannelsLast(mask: mask.tensor!, kernelSize: kernelSize,
                                                                        adding: addend?.channelsLastData(converting: x.converter!), body) })
@@ -317,8 +318,9 @@ public struct LocalSimGuidedSampler: Block {
     func callAsFunction(high: Feature, low: Feature, features: Feature, _ pass: Pass) throws(LayerError) -> Feature {
         func withSimilarity(_ x: Feature, _ norm: GroupNorm?) -> Feature {
             let normalized = norm.map { norm in x.map { norm($0) } } ?? x
-            // cosine similarity with 8 neighbours, per channel and pixel
-            pass.count(elements(x.shape) * 8)
+            if norm != nil { pass.countThop(4 * elements(x.shape)) }  // thop's GroupNorm rule
+            // cosine similarity with 8 neighbours, per channel and pixel (F.cosine_similarity: no thop rule)
+            pass.count(elements(x.shape) * 8, thop: 0)
             var shape = x.shape
             shape[1] += 8
             return normalized.map(shape: shape) { Tensor.concatenate([$0, FreqFusion.localSimilarity($0)], axis: 1) }
@@ -329,7 +331,7 @@ public struct LocalSimGuidedSampler: Block {
         }
         let moved = try offset(lowSimilarity, pass) + unshuffled(try hrOffset(highSimilarity, pass))
         let scope = (try directScale(lowSimilarity, pass) + unshuffled(try hrDirectScale(highSimilarity, pass))).map { $0.sigmoid() }
-        pass.count(elements(features.shape) * 4)  // bilinear sampling: 4 taps per output element
+        pass.count(elements(features.shape) * 4, thop: 0)  // bilinear sampling: 4 taps per output element (grid_sample: no thop rule)
         guard let source = features.tensor, let offsets = moved.tensor, let scale = scope.tensor else { return Feature(shape: features.shape) }
         return Feature(DySample.sample(source, offset: offsets * scale + initialPositions.tensor, scale: 2, groups: groups))
     }
