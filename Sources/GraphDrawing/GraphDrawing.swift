@@ -1,4 +1,5 @@
 import CGraphviz
+import Foundation
 import ModelGraph
 import ModelSpec
 import YAMLFrontEnd
@@ -17,7 +18,7 @@ public struct GraphDrawing: Sendable {
     /// checks failed are drawn in red with their message; rows that did not build at all too.
     public init(_ graph: ModelGraph, expand: Bool = false) {
         var lines = ["digraph model {",
-                     "  graph [rankdir=TB, fontname=\"Helvetica\", nodesep=0.25, ranksep=0.35, label=\(quoted(graph.spec.name + " — " + (graph.summaryLine.split(separator: ":").last.map { String($0).trimmingCharacters() } ?? ""))), labelloc=t];",
+                     "  graph [rankdir=TB, fontname=\"Helvetica\", nodesep=0.25, ranksep=0.35, label=\(quoted(graph.spec.name + " — " + (graph.summaryLine.split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""))), labelloc=t];",
                      "  node [shape=plaintext, fontname=\"Helvetica\", fontsize=10];",
                      "  edge [color=\"#555555\", arrowsize=0.6];"]
         var (nodes, edges) = (0, 0)
@@ -28,11 +29,11 @@ public struct GraphDrawing: Sendable {
         // where each index lives: the node and, for a multi-output row, its port
         var owner: [Int: String] = [-1: "image"]
         var nextIndex = 0
-        var built = graph.layers.makeIterator()
-        var pending = built.next()
+        var position = 0  // of the next built layer
         for row in graph.spec.rows {
-            if let layer = pending, layer.row.row == row.row {
-                pending = built.next()
+            if position < graph.layers.count, graph.layers[position].row.row == row.row {
+                let layer = graph.layers[position]
+                defer { position += 1 }
                 nextIndex = layer.indices.upperBound
                 let id = "L\(layer.index)"
                 let shapes = layer.outputShapes ?? []
@@ -48,7 +49,7 @@ public struct GraphDrawing: Sendable {
                 } else {
                     cells.append([shapes.isEmpty ? "?" : shapes.map(describeShape).joined(separator: " + ")])
                 }
-                let flops = gflops.map { String(format2: $0[graph.layers.firstIndex { $0.index == layer.index } ?? 0]) } ?? "?"
+                let flops = gflops.map { String(format: "%.2f", $0[position]) } ?? "?"
                 cells.append(["\(groupedThousands(layer.parameterCount)) params · \(flops) GFLOPs"])
                 if expand {
                     for child in layer.tree.children {
@@ -141,10 +142,13 @@ private func table(rows: [[String]], color: String, border: String = "#888888") 
 }
 
 private func escape(_ text: String) -> String {
-    text.replacingAll("&", with: "&amp;").replacingAll("<", with: "&lt;").replacingAll(">", with: "&gt;").replacingAll("\n", with: "<br/>")
+    text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+        .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\n", with: "<br/>")
 }
 
-private func quoted(_ text: String) -> String { "\"" + text.replacingAll("\\", with: "\\\\").replacingAll("\"", with: "\\\"") + "\"" }
+private func quoted(_ text: String) -> String {
+    "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+}
 
 /// Long argument lists and messages broken at commas or spaces every ~48 characters.
 private func wrapped(_ text: String, width: Int = 48) -> String {
@@ -158,23 +162,4 @@ private func wrapped(_ text: String, width: Int = 48) -> String {
     }
     lines.append(current)
     return lines.joined(separator: "\n")
-}
-
-extension String {
-    fileprivate func replacingAll(_ target: String, with replacement: String) -> String {
-        split(separator: Character(target), omittingEmptySubsequences: false).joined(separator: replacement)
-    }
-
-    fileprivate func trimmingCharacters() -> String {
-        String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
-    }
-}
-
-extension String {
-    /// Two decimals, without Foundation.
-    init(format2 value: Double) {
-        let scaled = (value * 100).rounded()
-        let whole = Int(scaled) / 100, fraction = abs(Int(scaled) % 100)
-        self = "\(whole).\(fraction < 10 ? "0" : "")\(fraction)"
-    }
 }

@@ -30,8 +30,7 @@ struct DiffCommand: ParsableCommand {
 
     func run() throws {
         let graphs = try [first, second].map { path -> ModelGraph in
-            var options = try ModelOptions.parse([path, "--imgsz", imgsz.defaultValueDescription] + (scale.map { ["--scale", $0] } ?? []))
-            options.endToEnd = false
+            let options = try ModelOptions.parse([path, "--imgsz", imgsz.defaultValueDescription] + (scale.map { ["--scale", $0] } ?? []))
             let graph = try options.loadGraph()
             guard graph.errors.isEmpty else {
                 for error in graph.errors { printError(error.description) }

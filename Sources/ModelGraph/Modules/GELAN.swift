@@ -85,10 +85,31 @@ func efficientLayerAggregation<Stage: FeatureBlock>(_ x: Feature, cv1: Conv, sta
     return try cv4(try .concatenate(pieces), pass)
 }
 
+/// YOLOv9's ELAN modules (RepNCSPELAN4, ELAN1): `cv1` split in two, stages `cv2` and `cv3`
+/// chained on the second half, `cv4` merging the four pieces; PyTorch registers them in order.
+public protocol AggregationModule: LayerModule {
+    associatedtype Stage: Block
+    var cv1: Conv { get set }
+    var cv2: Stage { get set }
+    var cv3: Stage { get set }
+    var cv4: Conv { get set }
+}
+
+extension AggregationModule {
+    public var outputChannels: [Int] { [cv4.conv.outputChannels] }
+
+    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
+        visitor.child("cv1", &cv1)
+        visitor.child("cv2", &cv2)
+        visitor.child("cv3", &cv3)
+        visitor.child("cv4", &cv4)
+    }
+}
+
 /// Ultralytics `RepNCSPELAN4(c1, c2, c3, c4, n=1)`: a 1×1 Conv to c3 split in two, then two
 /// stages (RepCSP to c4 with n RepBottlenecks, a 3×3 Conv) chained on the second half, all four
 /// pieces merged by a 1×1 Conv to c2. Only c2 is scaled.
-public struct RepNCSPELAN4: LayerModule {
+public struct RepNCSPELAN4: AggregationModule {
     public static let names = ["RepNCSPELAN4"]
     public static let signature = Signature([
         .init("c2", "outputChannels", .int(min: 1)),
@@ -113,15 +134,6 @@ public struct RepNCSPELAN4: LayerModule {
         cv4 = Conv(split + 2 * stage, context.scaledOutputChannels, epsilon: epsilon)
     }
 
-    public var outputChannels: [Int] { [cv4.conv.outputChannels] }
-
-    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
-        visitor.child("cv1", &cv1)
-        visitor.child("cv2", &cv2)
-        visitor.child("cv3", &cv3)
-        visitor.child("cv4", &cv4)
-    }
-
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
         [try efficientLayerAggregation(inputs[0], cv1: cv1, stages: [cv2, cv3], cv4: cv4, pass)]
     }
@@ -129,7 +141,7 @@ public struct RepNCSPELAN4: LayerModule {
 
 /// Ultralytics `ELAN1(c1, c2, c3, c4)` (YOLOv9t/s): RepNCSPELAN4 with plain 3×3 Convs as its two
 /// stages.
-public struct ELAN1: LayerModule {
+public struct ELAN1: AggregationModule {
     public static let names = ["ELAN1"]
     public static let signature = Signature([
         .init("c2", "outputChannels", .int(min: 1)),
@@ -151,15 +163,6 @@ public struct ELAN1: LayerModule {
         cv2 = Conv(split / 2, stage, kernelSize: 3, epsilon: epsilon)
         cv3 = Conv(stage, stage, kernelSize: 3, epsilon: epsilon)
         cv4 = Conv(split + 2 * stage, context.scaledOutputChannels, epsilon: epsilon)
-    }
-
-    public var outputChannels: [Int] { [cv4.conv.outputChannels] }
-
-    public mutating func visit<V: BlockVisitor>(_ visitor: inout V) {
-        visitor.child("cv1", &cv1)
-        visitor.child("cv2", &cv2)
-        visitor.child("cv3", &cv3)
-        visitor.child("cv4", &cv4)
     }
 
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
