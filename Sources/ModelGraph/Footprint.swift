@@ -14,12 +14,12 @@ extension ModelGraph {
         Double(stateElementCount(fused: fused)) * Double(bytesPerElement)
     }
 
-    /// The largest sum of layer outputs (float32) the inference plan holds at once at the built
-    /// input size and batch: the image, every output still to be read by a later row, and the
-    /// row's own outputs while it runs (as `InferencePlan` releases each after its last reader;
-    /// an output no row reads stays).
-    /// Temporaries inside a row (a C2f's pieces, attention matrices) come on top; nil when a
-    /// layer's shapes are unknown.
+    /// The most bytes of feature maps (float32) the inference plan holds at once at the built
+    /// input size and batch: while a row runs, the maps inside its fused blocks for as long as
+    /// their code keeps them (a shape walk whose features live as the tensors would), plus every
+    /// earlier output still to be read by a later row (the plan releases each after its last
+    /// reader; an output no row reads stays). Kernel scratch (oneDNN's blocked buffers, Winograd
+    /// tiles) and NCHW⇄NHWC copies come on top; nil when a layer's shapes are unknown.
     public var peakActivationBytes: Double? {
         var lastUse = [Int: Int]()
         for (position, layer) in layers.enumerated() {
@@ -27,12 +27,17 @@ extension ModelGraph {
         }
         func bytes(_ shape: [Int]) -> Double { 4 * shape.reduce(1.0) { $0 * Double($1) } }
         var live: [Int: Double] = [-1: bytes(inputShape)]
+        var shapes = [Int: [Int]]()
         var peak = live[-1]!
         for (position, layer) in layers.enumerated() {
-            guard let produced = layer.outputShapes, let held = layer.indexShapes else { return nil }
-            // while the row runs: everything live plus all it produces (a head's further results too)
-            let running = live.values.reduce(0, +) + (layer.module.outputGroups != nil ? held : produced).reduce(0) { $0 + bytes($1) }
-            peak = max(peak, running)
+            let inputs = layer.from.compactMap { $0 == -1 ? inputShape : shapes[$0] }
+            guard let held = layer.indexShapes, inputs.count == layer.from.count,
+                  let working = try? Builder.propagate(layer, inputs, instances: layer.instances.map { $0.fused() }).peakLiveBytes
+            else { return nil }
+            for (offset, shape) in held.enumerated() { shapes[layer.index + offset] = shape }
+            // the row's working set counts its inputs (once per `from` entry, as the walk gives them)
+            let read = layer.from.reduce(0.0) { $0 + (live[$1] ?? 0) }
+            peak = max(peak, live.values.reduce(0, +) - read + working)
             for (offset, shape) in held.enumerated() { live[layer.index + offset] = bytes(shape) }
             for source in layer.from where lastUse[source] == position { live[source] = nil }
         }

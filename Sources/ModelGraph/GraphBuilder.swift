@@ -134,7 +134,7 @@ public struct ModelGraph: Sendable {
                 guard let held = layer.indexShapes else { return nil }
                 let inputs = layer.from.compactMap { shapes[$0] }
                 guard inputs.count == layer.from.count,
-                      let (_, _, counted) = try? Builder.propagate(layer, inputs, instances: layer.instances.map { $0.fused(ultralyticsOnly: true) })
+                      let (_, _, counted, _) = try? Builder.propagate(layer, inputs, instances: layer.instances.map { $0.fused(ultralyticsOnly: true) })
                 else { return nil }
                 operations.append(counted)
                 for (offset, shape) in held.enumerated() { shapes[layer.index + offset] = shape }
@@ -210,7 +210,7 @@ extension ModelGraph {
     }
 }
 
-private struct Builder {
+struct Builder {
     let spec: ModelSpec
     let options: BuildOptions
     let depth: Double
@@ -344,7 +344,14 @@ private struct Builder {
             if type.clearsLegacy { settings.legacy = false }
             let copies = repeats > 1 && !type.takesRepeats ? repeats : 1
             if copies > 1 {
-                // Ultralytics chains n copies in an nn.Sequential, so each copy's output feeds the next.
+                // Ultralytics chains n copies in an nn.Sequential, so each copy's output feeds the
+                // next: a copy takes one map, so only a one-input row can repeat
+                guard sources.count == 1 else {
+                    report(LayerError("repeats \(repeats) chains \(repeats) copies, each taking the one output of the copy before, but the row reads \(sources.count) inputs; write repeats 1",
+                                      blame: .repeats), row: row, index: index, module: name)
+                    fail(count: module.outputChannels.count)
+                    continue
+                }
                 guard module.outputChannels.count == 1, module.outputChannels[0] == sourceChannels[0] else {
                     report(LayerError("repeats \(repeats) chains \(repeats) copies, so output channels (\(module.outputChannels.map(String.init).joined(separator: ", "))) must equal input channels (\(sourceChannels[0]!))",
                                       blame: .repeats), row: row, index: index, module: name)
@@ -444,7 +451,7 @@ private struct Builder {
             let inputs = layer.from.compactMap { shapes[$0] }
             guard inputs.count == layer.from.count else { continue }
             do {
-                let (outputs, macs, thop) = try Builder.propagate(layer, inputs)
+                let (outputs, macs, thop, _) = try Builder.propagate(layer, inputs)
                 // a tuple's index holds its tensors concatenated; the table shows each, as Ultralytics does
                 if let tuple = layer.module.outputGroups, let whole = outputs.first, whole.count == 4 {
                     layers[position].outputShapes = tuple.map { [whole[0], $0, whole[2], whole[3]] }
@@ -474,19 +481,26 @@ private struct Builder {
 
     /// Runs a layer's shape rule over its chained copies, checking every output's size before
     /// the next rule multiplies it. Both shape walks (the real input and the stride probe) use it.
+    /// `peakLiveBytes`: the most bytes of feature maps (float32) alive at once meanwhile, the
+    /// inputs and outputs included (the walk's features live as the forward pass's tensors do).
     static func propagate(_ layer: ResolvedLayer, _ inputs: [[Int]], instances: [any LayerModule]? = nil) throws(LayerError)
-        -> (outputs: [[Int]], multiplyAdds: Double, thopOperations: Double) {
+        -> (outputs: [[Int]], multiplyAdds: Double, thopOperations: Double, peakLiveBytes: Double) {
         var current = inputs
         var (macs, thop) = (0.0, 0.0)
+        let live = LiveBytes()
         for instance in instances ?? layer.instances {
             let pass = Pass()
-            let outputs = try instance(current.map(Feature.init(shape:)), pass).map(\.shape)
+            // the features live exactly as the forward pass's tensors would
+            let walked = LiveBytes.$current.withValue(live) {
+                Result { () throws(LayerError) in try instance(current.map(Feature.init(shape:)), pass).map(\.shape) }
+            }
+            let outputs = try walked.get()
             try checkSize(outputs)
             macs += pass.multiplyAdds
             thop += pass.thopOperations
             current = outputs
         }
-        return (current, macs, thop)
+        return (current, macs, thop, live.peak)
     }
 
     static func checkSize(_ shapes: [[Int]]) throws(LayerError) {
@@ -527,7 +541,7 @@ private struct Builder {
         var shapes: [Int: [Int]] = [-1: [1, spec.inputChannels, size, size]]
         for layer in layers {
             let inputs = layer.from.compactMap { shapes[$0] }
-            guard inputs.count == layer.from.count, let (outputs, _, _) = try? Builder.propagate(layer, inputs) else { return nil }
+            guard inputs.count == layer.from.count, let (outputs, _, _, _) = try? Builder.propagate(layer, inputs) else { return nil }
             for (offset, shape) in outputs.prefix(layer.outputChannels.count).enumerated() { shapes[layer.index + offset] = shape }
         }
         return shapes

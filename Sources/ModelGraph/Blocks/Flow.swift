@@ -13,6 +13,8 @@ public struct Feature: Sendable {
     /// How a channels-last map is made from others, for kernels that read the parts as they are
     /// (nil for a map held as such); its elements are made on first use.
     let composition: Composition?
+    /// In a walk that measures memory, this map's share of the live bytes.
+    private let allocation: LiveAllocation?
 
     public init(shape: [Int]) {
         self.init(shape: shape, channelsLast: false)
@@ -25,6 +27,8 @@ public struct Feature: Sendable {
         plain = nil
         channelsLastMap = nil
         self.composition = composition
+        // a composition's elements are made only if something asks for them
+        allocation = composition == nil ? LiveBytes.current.map { LiveAllocation(bytes: 4 * elements(shape), in: $0) } : nil
     }
 
     public init(_ tensor: Tensor) {
@@ -33,6 +37,7 @@ public struct Feature: Sendable {
         plain = tensor
         channelsLastMap = nil
         composition = nil
+        allocation = nil
     }
 
     /// A map given as its NHWC elements [N, H, W, C]; `shape` stays NCHW.
@@ -43,6 +48,7 @@ public struct Feature: Sendable {
         plain = nil
         channelsLastMap = ChannelsLastMap(data: data, converter: converter)
         composition = nil
+        allocation = nil
     }
 
     /// A channels-last map made from others by `composition`, its elements by `make` when first
@@ -53,6 +59,7 @@ public struct Feature: Sendable {
         plain = nil
         channelsLastMap = converter.map { ChannelsLastMap(converter: $0, make: make) }
         self.composition = composition
+        allocation = nil
     }
 
     /// The NCHW tensor (nil in a shape-only walk: summary, check, plan preparation); a
@@ -325,4 +332,31 @@ final class KernelTape: @unchecked Sendable {
     func kernel(at position: Int) -> ConvolutionKernel? {
         position < kernels.count ? kernels[position] : nil
     }
+}
+
+/// The bytes of the shape-walk features alive at once, and their peak: the features of a shape
+/// walk live exactly as long as the tensors of the forward pass the same code runs.
+final class LiveBytes: @unchecked Sendable {
+    private(set) var live = 0.0
+    private(set) var peak = 0.0
+    /// The counter of the walk under way, if it measures memory.
+    @TaskLocal static var current: LiveBytes?
+
+    func add(_ bytes: Double) {
+        live += bytes
+        peak = max(peak, live)
+    }
+    func remove(_ bytes: Double) { live -= bytes }
+}
+
+/// One feature's share of a `LiveBytes` count, returned when the feature's last copy goes.
+final class LiveAllocation: @unchecked Sendable {
+    let bytes: Double
+    let counter: LiveBytes
+    init(bytes: Double, in counter: LiveBytes) {
+        self.bytes = bytes
+        self.counter = counter
+        counter.add(bytes)
+    }
+    deinit { counter.remove(bytes) }
 }

@@ -1,0 +1,25 @@
+// Counts the bytes malloc hands out and their peak: preloaded by scripts/heap-peak into
+// `modelgraph bench`, which calls mg_mark once the plan is loaded, so the peak printed at exit is
+// the forward passes' own (allocator fragmentation and retention, which RSS shows, left out).
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdatomic.h>
+static void *(*real_malloc)(size_t); static void (*real_free)(void*); static void *(*real_calloc)(size_t,size_t); static void *(*real_realloc)(void*,size_t);
+static int (*real_memalign)(void**,size_t,size_t); static void *(*real_aligned)(size_t,size_t);
+static _Atomic long live, peak;
+static void upd(long d){ long v = atomic_fetch_add(&live,d)+d; long p=atomic_load(&peak); while(v>p && !atomic_compare_exchange_weak(&peak,&p,v)); }
+// dlsym itself calls calloc before the real one is known: serve those from a static buffer
+static char buf[1<<16]; static size_t bufpos;
+static void init(void){ real_malloc=dlsym(RTLD_NEXT,"malloc"); real_free=dlsym(RTLD_NEXT,"free"); real_calloc=dlsym(RTLD_NEXT,"calloc"); real_realloc=dlsym(RTLD_NEXT,"realloc"); real_memalign=dlsym(RTLD_NEXT,"posix_memalign"); real_aligned=dlsym(RTLD_NEXT,"aligned_alloc");}
+void *malloc(size_t n){ if(!real_malloc) init(); void*p=real_malloc(n); if(p) upd(malloc_usable_size(p)); return p;}
+void *calloc(size_t a,size_t b){ if(!real_calloc){ void*p=buf+bufpos; bufpos+=(a*b+15)&~15; return p;} void*p=real_calloc(a,b); if(p) upd(malloc_usable_size(p)); return p;}
+void free(void*p){ if(!p) return; if((char*)p>=buf && (char*)p<buf+sizeof buf) return; if(!real_free) init(); upd(-(long)malloc_usable_size(p)); real_free(p);}
+void *realloc(void*p,size_t n){ if(!real_realloc) init(); long old=p?malloc_usable_size(p):0; void*q=real_realloc(p,n); if(q){upd(-old); upd(malloc_usable_size(q));} return q;}
+int posix_memalign(void**r,size_t a,size_t n){ if(!real_memalign) init(); int e=real_memalign(r,a,n); if(!e) upd(malloc_usable_size(*r)); return e;}
+void *aligned_alloc(size_t a,size_t n){ if(!real_aligned) init(); void*p=real_aligned(a,n); if(p) upd(malloc_usable_size(p)); return p;}
+void mg_mark(void){ fprintf(stderr,"[peak] mark: live %.1f MB, peak so far %.1f MB\n", live/1e6, peak/1e6); atomic_store(&peak, live); }
+__attribute__((destructor)) static void fin(void){ fprintf(stderr,"[peak] end: live %.1f MB, peak since mark %.1f MB\n", live/1e6, peak/1e6); }
