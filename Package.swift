@@ -82,9 +82,19 @@ let package = Package(
             resources: [.copy("Architectures")]),
         .executableTarget(name: "KernelBench", dependencies: ["Tensor"], path: "examples/KernelBench", swiftSettings: vectorSettings),
         .executableTarget(name: "BuildFromString", dependencies: ["ModelGraph"], path: "examples/BuildFromString"),
+        // What the fuzzing harnesses do with one input; the tests replay the seed corpora through them
+        .target(name: "FuzzHarnesses", dependencies: ["ModelGraph", "YAMLFrontEnd", "Tensor", "Checkpoint", "Imaging"]),
         .testTarget(
             name: "ModelGraphTests",
-            dependencies: ["ModelGraph", "ModelSpec", "YAMLFrontEnd", "Tensor", "Checkpoint", "Imaging", "Prediction", "GraphDrawing", "ModelGraphCLI"],
+            dependencies: ["ModelGraph", "ModelSpec", "YAMLFrontEnd", "Tensor", "Checkpoint", "Imaging", "Prediction", "GraphDrawing", "ModelGraphCLI", "FuzzHarnesses"],
             resources: [.copy("Fixtures")]),
     ]
 )
+
+// libFuzzer executables, one per reader: only when scripts/fuzz builds them (MODELGRAPH_FUZZ=1,
+// with -sanitize=fuzzer,address for every target), as they need libFuzzer's driver to link.
+if getenv("MODELGRAPH_FUZZ") != nil {
+    for name in ["FuzzModel", "FuzzSafeTensors", "FuzzCheckpoint", "FuzzImage"] {
+        package.targets.append(.executableTarget(name: name, dependencies: ["FuzzHarnesses"], path: "Fuzz/\(name)"))
+    }
+}

@@ -192,6 +192,10 @@ public struct TorchArchive {
     /// Reads and unpickles a checkpoint. Nothing in the file is executed.
     public static func read(file path: String) throws(CheckpointError) -> TorchArchive {
         let data: Data
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw CheckpointError(file: path, "cannot read the file (is a directory)")
+        }
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
         } catch {

@@ -93,7 +93,7 @@ public struct ModelGraph: Sendable {
 
     public var errors: [Diagnostic] { diagnostics.filter { $0.severity == .error } }
     public var inputShape: [Int] { [options.batch, spec.inputChannels, options.imageHeight, options.imageWidth] }
-    public var parameterCount: Int { layers.reduce(0) { $0 + $1.parameterCount } }
+    public var parameterCount: Int { layers.reduce(0) { saturatingSum($0, $1.parameterCount) } }
 
     /// `len(list(model.modules()))` of the PyTorch model: the model, its Sequential, every
     /// submodule, shared instances once.
@@ -144,7 +144,7 @@ public struct ModelGraph: Sendable {
     }
 
     /// Parameters after Ultralytics' `fuse()` (BatchNorm folded into Convs, RepConv re-parameterised).
-    public var fusedParameterCount: Int { layers.reduce(0) { $0 + $1.fusedTree.parameterCount } }
+    public var fusedParameterCount: Int { layers.reduce(0) { saturatingSum($0, $1.fusedTree.parameterCount) } }
 
     /// `len(list(model.modules()))` after `fuse()`.
     public var fusedModuleCount: Int {
@@ -219,6 +219,7 @@ struct Builder {
     /// The scale's name (parse_model's `scale`), which some modules' arguments depend on.
     let scaleName: String?
     var layers: [ResolvedLayer] = []
+    var parameterTotal = 0
     var diagnostics: [Diagnostic] = []
     /// Channels per layer index; nil where the layer failed (its dependants are skipped quietly).
     var channels: [Int?] = []
@@ -266,7 +267,7 @@ struct Builder {
                 let near = nearestNames(to: name, in: ModuleRegistry.allNames)
                 let hint = near.isEmpty ? "known modules: \(ModuleRegistry.allNames.joined(separator: ", "))"
                                         : "did you mean \(near.map { "'\($0)'" }.joined(separator: " or "))?"
-                report(LayerError("unknown module '\(name)'; \(hint)", blame: .module), row: row, index: index, module: name)
+                report(LayerError("unknown module '\(abbreviated(name))'; \(hint)", blame: .module), row: row, index: index, module: name)
                 fail()
                 continue
             }
@@ -368,6 +369,15 @@ struct Builder {
                 fail(count: module.outputChannels.count)
                 continue
             }
+            // the model's total stays within the same bound, so no sum over its rows can overflow
+            let total = parameterTotal + layer.parameterCount
+            guard total <= Builder.largestParameterCount else {
+                report(LayerError("brings the model past \(groupedThousands(Builder.largestParameterCount)) parameters (\(groupedThousands(total)) with this row); check the rows' channels and repeats",
+                                  blame: .row), row: row, index: index, module: name)
+                fail(count: module.outputChannels.count)
+                continue
+            }
+            parameterTotal = total
             if let tuple = module.outputGroups { groups[index] = tuple }
             for channel in module.outputChannels {
                 channels.append(channel)

@@ -173,6 +173,11 @@ extension String {
         var scale = 1.0
         for _ in 0..<digits { scale *= 10 }
         let scaled = (abs(value) * scale).rounded()
+        // beyond 2^53 a Double holds no fractional digits (and past Int.max it cannot become one)
+        guard scaled.isFinite, scaled < 9e15 else {
+            self = value.isNaN ? "nan" : "\(value)"
+            return
+        }
         let whole = Int(scaled / scale)
         let fraction = Int(scaled - Double(whole) * scale)
         var fractionText = String(fraction)

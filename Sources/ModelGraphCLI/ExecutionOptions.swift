@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Checkpoint
 import Dispatch
 import ModelGraph
@@ -18,10 +19,36 @@ struct ExecutionOptions: ParsableArguments {
     @Flag(help: "Run the reference path: no BatchNorm folding or RepConv re-parameterisation.")
     var unfused = false
 
+    @Option(name: .customLong("max-memory"), help: ArgumentHelp("Refuse to run when the memory estimate (see the README) exceeds this many GB (default: this machine's RAM).", valueName: "GB"))
+    var maxMemory: Double?
+
     func validate() throws {
         if let threads, !(1...256).contains(threads) {
             throw ValidationError("--threads must be from 1 to 256, found \(threads)")
         }
+        if let maxMemory, !(maxMemory.isFinite && maxMemory > 0 && maxMemory <= 1e6) {
+            throw ValidationError("--max-memory must be a number of GB above 0 (at most 1000000), found \(maxMemory)")
+        }
+    }
+
+    /// What running `graph` needs, estimated before anything is allocated: a loaded plan holds up
+    /// to 4× its float32 weights (the fused blocks, Winograd's transformed 3×3 kernels, oneDNN's
+    /// copies: 2.4–3.9× measured), and the forward passes up to 1.5× the activation peak (kernel
+    /// scratch and layout copies on top of the feature maps: the estimate was 61–85 % of the
+    /// heap's measured peak). A run past --max-memory (default: the machine's RAM) prints the
+    /// estimate and exits 1, instead of dying in the allocator.
+    func checkMemory(for graph: ModelGraph) throws {
+        guard let activations = graph.peakActivationBytes else { return }
+        let weights = graph.weightBytes(bytesPerElement: 4)
+        let needed = 4 * weights + 1.5 * activations
+        let limit = maxMemory.map { $0 * 1e9 } ?? physicalMemoryBytes()
+        guard needed > limit else { return }
+        let gigabytes = { (bytes: Double) in bytes < 1e9 ? String(format: "%.1f MB", bytes / 1e6) : String(format: "%.1f GB", bytes / 1e9) }
+        let shape = graph.inputShape
+        printError("\(graph.spec.file): error: running it at batch \(shape[0]), \(shape[2])×\(shape[3]) needs about \(gigabytes(needed)) "
+                   + "(weights \(gigabytes(weights)), up to 4× that in a loaded plan; feature maps \(gigabytes(activations)) at their peak, up to 1.5× that with kernel buffers), "
+                   + "more than \(maxMemory == nil ? "this machine's \(gigabytes(limit)) of RAM" : "--max-memory \(gigabytes(limit))"); lower --imgsz or --batch, or raise --max-memory")
+        throw ExitCode(1)
     }
 
     /// Sets the kernels' thread count (--threads, else the default).
@@ -32,7 +59,8 @@ struct ExecutionOptions: ParsableArguments {
     /// The inference plan over --weights (checked strictly) or a seeded initialisation; a bad
     /// weights file prints its error and exits 1.
     func plan(for graph: ModelGraph, checkpoint: UltralyticsCheckpoint?, seed: UInt64) throws -> InferencePlan {
-        InferencePlan(graph: graph, weights: try loadWeights(for: graph, checkpoint: checkpoint, seed: seed), fuse: !unfused)
+        try checkMemory(for: graph)
+        return InferencePlan(graph: graph, weights: try loadWeights(for: graph, checkpoint: checkpoint, seed: seed), fuse: !unfused)
     }
 
     /// Where the weights come from, for the report line.
@@ -113,4 +141,10 @@ func randomImage(shape: [Int], seed: UInt64) -> Tensor {
 
 func milliseconds(_ start: DispatchTime, _ end: DispatchTime) -> Double {
     Double(end.uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
+}
+
+/// The machine's physical memory in bytes (sysconf), or infinity when it cannot be read.
+func physicalMemoryBytes() -> Double {
+    let pages = sysconf(Int32(_SC_PHYS_PAGES)), size = sysconf(Int32(_SC_PAGESIZE))
+    return pages > 0 && size > 0 ? Double(pages) * Double(size) : .infinity
 }

@@ -94,6 +94,13 @@ struct ModelOptions: ParsableArguments {
             throw ExitCode(1)
         }
         var options = buildOptions
+        // a --scale the file cannot take is a usage error (exit 2), as a bad option value is
+        if let requested = options.scale, !spec.scales.contains(where: { $0.name == requested }) {
+            let position = spec.scales.first.map { ":\($0.location.line):\($0.location.column)" } ?? ""
+            printError("\(source.file)\(position): error: --scale \(requested) given, but " + (spec.scales.isEmpty ? "the file has no `scales:`"
+                       : "the file's `scales:` lists \(spec.scales.map(\.name).joined(separator: ", "))"))
+            throw ExitCode(2)
+        }
         if options.scale == nil, let checkpointScale { options.scale = checkpointScale }
         if options.scale == nil, checkpoint == nil, let named = ModelNames.scale(fromFileName: config), !spec.scales.isEmpty {
             guard spec.scales.contains(where: { $0.name == named }) else {
@@ -150,11 +157,16 @@ struct ModelSource {
     static func find(_ path: String) -> Result<ModelSource, Problem> {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) || path.contains("/") {
+            let bytes: Data
             do {
-                guard !isDirectory.boolValue else { throw CocoaError(.fileReadUnknown) }
-                return .success(ModelSource(text: try String(contentsOfFile: path, encoding: .utf8), file: path))
+                bytes = try readInputFile(path, largest: YAMLParser.largestDocumentBytes)
             } catch {
-                return .failure(Problem(message: "\(path): error: cannot read the model file (\(isDirectory.boolValue ? "a directory" : describeFileError(error)))"))
+                return .failure(Problem(message: "\(path): error: cannot read the model file (\(describeFileError(error)))"))
+            }
+            do {
+                return .success(ModelSource(text: try YAMLParser.decode(bytes, file: path), file: path))
+            } catch {
+                return .failure(Problem(message: error.description))
             }
         }
         // Ultralytics' order: the architecture without the scale letter, then the name itself
@@ -172,7 +184,27 @@ struct ModelSource {
     }
 }
 
+/// Why a file given on the command line cannot be read.
+enum InputFileError: Error {
+    case isDirectory
+    case tooLarge(bytes: Int, largest: Int)
+}
+
+/// A file's bytes, after checking that it is a file and no larger than `largest` bytes.
+func readInputFile(_ path: String, largest: Int) throws -> Data {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue { throw InputFileError.isDirectory }
+    let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+    if let size, size > largest { throw InputFileError.tooLarge(bytes: size, largest: largest) }
+    return try Data(contentsOf: URL(fileURLWithPath: path))
+}
+
 func describeFileError(_ error: Error) -> String {
+    switch error as? InputFileError {
+    case .isDirectory?: return "is a directory"
+    case .tooLarge(let bytes, let largest)?: return "\(groupedThousands(bytes)) bytes; the limit is \(groupedThousands(largest))"
+    case nil: break
+    }
     let nsError = error as NSError
     if nsError.domain == NSCocoaErrorDomain {
         switch nsError.code {

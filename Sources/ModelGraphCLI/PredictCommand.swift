@@ -283,6 +283,7 @@ final class Predictor {
             names = checkpoint?.names ?? []
         }
         self.graph = graph
+        try command.execution.checkMemory(for: graph)
         weights = try command.execution.loadWeights(for: graph, checkpoint: checkpoint, seed: 0)
         fuse = !command.execution.unfused
     }

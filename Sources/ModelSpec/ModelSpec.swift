@@ -387,8 +387,11 @@ private struct SpecReader {
 /// Names from `candidates` closest to `name` by edit distance (case-insensitive), best first.
 public func nearestNames(to name: String, in candidates: [String], limit: Int = 3) -> [String] {
     let target = Array(name.lowercased())
-    let scored = candidates.map { candidate -> (String, Int) in
+    let threshold = max(2, target.count / 2)
+    let scored = candidates.compactMap { candidate -> (String, Int)? in
         let other = Array(candidate.lowercased())
+        // the distance is at least the difference in length
+        guard abs(other.count - target.count) <= threshold else { return nil }
         var previous = Array(0...other.count)
         for (i, a) in target.enumerated() {
             var current = [i + 1] + Array(repeating: 0, count: other.count)
@@ -399,7 +402,6 @@ public func nearestNames(to name: String, in candidates: [String], limit: Int = 
         }
         return (candidate, previous[other.count])
     }
-    let threshold = max(2, target.count / 2)
     let near = scored.filter { $0.1 <= threshold }
     // only the closest: with a large vocabulary a typo is nearer to one name than to the rest
     guard let best = near.map(\.1).min() else { return [] }

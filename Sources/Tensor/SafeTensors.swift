@@ -24,10 +24,14 @@ public enum SafeTensors {
     /// Reads every tensor of a file, keyed by name.
     public static func read(file path: String) throws(SafeTensorsError) -> [String: Tensor] {
         let data: Data
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw SafeTensorsError(file: path, "cannot read the file (is a directory)")
+        }
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)
         } catch {
-            throw SafeTensorsError(file: path, "cannot read the file (\(error.localizedDescription))")
+            throw SafeTensorsError(file: path, "cannot read the file (\((error as NSError).code == NSFileReadNoSuchFileError ? "no such file" : error.localizedDescription))")
         }
         return try decode(data, file: path)
     }
@@ -83,8 +87,10 @@ public enum SafeTensors {
                 guard !overflow else { throw fail("tensor '\(name)': shape \(shape) is too large") }
                 elementCount = product
             }
-            guard offsets[1] - offsets[0] == elementCount * width else {
-                throw fail("tensor '\(name)': shape \(shape) of \(dtype) needs \(elementCount * width) bytes, data_offsets give \(offsets[1] - offsets[0])")
+            let (byteCount, overflow) = elementCount.multipliedReportingOverflow(by: width)
+            guard !overflow else { throw fail("tensor '\(name)': shape \(shape) of \(dtype) is too large") }
+            guard offsets[1] - offsets[0] == byteCount else {
+                throw fail("tensor '\(name)': shape \(shape) of \(dtype) needs \(byteCount) bytes, data_offsets give \(offsets[1] - offsets[0])")
             }
             let bytes = data.subdata(in: body + offsets[0] ..< body + offsets[1])
             let values: [Float] = bytes.withUnsafeBytes { raw in

@@ -46,13 +46,20 @@ public struct Diagnostic: Error, Sendable, Hashable, CustomStringConvertible {
         text += ": \(severity.rawValue): "
         if let layerIndex {
             text += "layer \(layerIndex)"
-            if let module { text += " (\(module))" }
+            if let module { text += " (\(abbreviated(module)))" }
             text += ": "
         } else if let module {
-            text += "\(module): "
+            text += "\(abbreviated(module)): "
         }
         return text + message
     }
+}
+
+/// A name from a file as a message shows it: a long one cut to its first 40 characters, with
+/// its length (a hostile file's 60,000-character module name is not worth printing whole).
+public func abbreviated(_ name: String) -> String {
+    guard name.count > 60 else { return name }
+    return "\(name.prefix(40))… (\(name.count) characters)"
 }
 
 /// Several diagnostics at once, so a `check` reports every problem in one run.

@@ -95,11 +95,11 @@ struct RegistryTests {
 
     /// Builds the sample after two Convs (layer 0: 32 channels at 32×32, layer 1: 32 at 16×16 from a
     /// 64×64 image); a StarNet or TorchVision backbone takes the image itself.
-    static func sampleGraph(_ name: String) throws -> ModelGraph {
+    static func sampleGraph(_ name: String, repeats: Int = 1) throws -> ModelGraph {
         let yaml: String
         if name.hasPrefix("starnet") || name == "TorchVision" {
             // backbones that take the image itself
-            yaml = "nc: 3\nbackbone:\n  - [-1, 1, \(name), \(samples[name]?.args ?? "[]")]\nhead: []\n"
+            yaml = "nc: 3\nbackbone:\n  - [-1, \(repeats), \(name), \(samples[name]?.args ?? "[]")]\nhead: []\n"
         } else {
             let row = samples[name] ?? ("-1", "[]")
             yaml = """
@@ -108,10 +108,23 @@ struct RegistryTests {
               - [-1, 1, Conv, [32, 3, 2]]
               - [-1, 1, Conv, [32, 3, 2]]
             head:
-            \(preambles[name] ?? "")  - [\(row.from), 1, \(name), \(row.args)]
+            \(preambles[name] ?? "")  - [\(row.from), \(repeats), \(name), \(row.args)]
             """
         }
         return try buildGraph(yaml, options: BuildOptions(imageHeight: 64, imageWidth: 64))
+    }
+
+    @Test("repeats chain copies or give a located error (a multi-input row cannot chain)", arguments: ModuleRegistry.allNames)
+    func repeatedSample(_ name: String) throws {
+        for repeats in [2, 3] {
+            let graph = try RegistryTests.sampleGraph(name, repeats: repeats)
+            let errors = graph.errors
+            // every error points into the file, at the sample's row
+            #expect(errors.allSatisfy { $0.location != nil && $0.layerIndex != nil }, "\(name) ×\(repeats): \(errors)")
+            guard errors.isEmpty, let layer = graph.layers.last else { continue }
+            if layer.from.count > 1 { Issue.record("\(name) ×\(repeats) reads \(layer.from.count) inputs and still built") }
+            if !type(of: layer.module).takesRepeats && layer.copies != repeats { Issue.record("\(name) ×\(repeats): \(layer.copies) copies") }
+        }
     }
 
     @Test("shape rule agrees with the channel rule; parameter count is the sum of declared tensors",

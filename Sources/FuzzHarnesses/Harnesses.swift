@@ -1,0 +1,41 @@
+import Checkpoint
+import Foundation
+import Imaging
+import ModelGraph
+import Tensor
+import YAMLFrontEnd
+
+// What each fuzzing harness does with one input (scripts/fuzz runs them under libFuzzer with
+// AddressSanitizer; the tests replay the seed corpora through them). A harness may reject an
+// input with an error — only a trap, a hang or a leak is a finding.
+
+/// A model file: decoded, parsed, built at several input sizes, and everything `check` and
+/// `summary` compute from it (the table, JSON, GFLOPs both ways, the memory line).
+public func fuzzModel(_ bytes: UnsafeRawBufferPointer) {
+    guard let text = try? YAMLParser.decode(bytes, file: "fuzz.yaml") else { return }
+    for options in [BuildOptions(imageHeight: 64, imageWidth: 64),
+                    BuildOptions(imageHeight: 320, imageWidth: 192, batch: 2),
+                    BuildOptions(scale: "s", imageHeight: 640, imageWidth: 640, endToEnd: true)] {
+        guard let graph = try? ModelGraph.build(yaml: text, file: "fuzz.yaml", options: options) else { continue }
+        _ = graph.summaryTable(fused: false)
+        _ = graph.summaryTable(fused: true, flops: .complete)
+        _ = graph.summaryJSON(fused: true).rendered()
+        _ = graph.memoryLine()
+    }
+}
+
+/// A safetensors file (`--weights`, `--input`).
+public func fuzzSafeTensors(_ bytes: UnsafeRawBufferPointer) {
+    _ = try? SafeTensors.decode(Data(bytes), file: "fuzz.safetensors")
+}
+
+/// A PyTorch checkpoint: the zip archive, the pickle, and Ultralytics' layout inside.
+public func fuzzCheckpoint(_ bytes: UnsafeRawBufferPointer) {
+    guard let archive = try? TorchArchive.decode(Data(bytes), file: "fuzz.pt") else { return }
+    _ = try? UltralyticsCheckpoint(archive: archive)
+}
+
+/// An image file (JPEG, PNG, BMP and the other formats `predict` reads).
+public func fuzzImage(_ bytes: UnsafeRawBufferPointer) {
+    _ = try? ImageFile.decode(Data(bytes), file: "fuzz.img")
+}
