@@ -26,18 +26,14 @@ extension ModelGraph {
             for source in layer.from { lastUse[source] = position }
         }
         func bytes(_ shape: [Int]) -> Double { 4 * shape.reduce(1.0) { $0 * Double($1) } }
+        guard let walked = rewalk({ $0.fused() }) else { return nil }
         var live: [Int: Double] = [-1: bytes(inputShape)]
-        var shapes = [Int: [Int]]()
         var peak = live[-1]!
         for (position, layer) in layers.enumerated() {
-            let inputs = layer.from.compactMap { $0 == -1 ? inputShape : shapes[$0] }
-            guard let held = layer.indexShapes, inputs.count == layer.from.count,
-                  let working = try? Builder.propagate(layer, inputs, instances: layer.instances.map { $0.fused() }).peakLiveBytes
-            else { return nil }
-            for (offset, shape) in held.enumerated() { shapes[layer.index + offset] = shape }
+            guard let held = layer.indexShapes else { return nil }
             // the row's working set counts its inputs (once per `from` entry, as the walk gives them)
             let read = layer.from.reduce(0.0) { $0 + (live[$1] ?? 0) }
-            peak = max(peak, live.values.reduce(0, +) - read + working)
+            peak = max(peak, live.values.reduce(0, +) - read + walked[position].peakLiveBytes)
             for (offset, shape) in held.enumerated() { live[layer.index + offset] = bytes(shape) }
             for source in layer.from where lastUse[source] == position { live[source] = nil }
         }

@@ -129,18 +129,28 @@ public struct ModelGraph: Sendable {
                 operations.append(counted)
             }
         } else {
-            var shapes: [Int: [Int]] = [-1: inputShape]
-            for layer in layers {
-                guard let held = layer.indexShapes else { return nil }
-                let inputs = layer.from.compactMap { shapes[$0] }
-                guard inputs.count == layer.from.count,
-                      let (_, _, counted, _) = try? Builder.propagate(layer, inputs, instances: layer.instances.map { $0.fused(ultralyticsOnly: true) })
-                else { return nil }
-                operations.append(counted)
-                for (offset, shape) in held.enumerated() { shapes[layer.index + offset] = shape }
-            }
+            guard let walked = rewalk({ $0.fused(ultralyticsOnly: true) }) else { return nil }
+            operations = walked.map(\.thopOperations)
         }
         return operations.map { 2 * $0 / Double(max(options.batch, 1)) / 1e9 }
+    }
+
+    /// Every row walked again with its copies transformed by `transform` (a fused form), each
+    /// fed its sources' shapes as built; nil when a layer's shapes are unknown.
+    func rewalk(_ transform: (any LayerModule) -> any LayerModule)
+        -> [(multiplyAdds: Double, thopOperations: Double, peakLiveBytes: Double)]? {
+        var shapes: [Int: [Int]] = [-1: inputShape]
+        var results: [(multiplyAdds: Double, thopOperations: Double, peakLiveBytes: Double)] = []
+        for layer in layers {
+            guard let held = layer.indexShapes else { return nil }
+            let inputs = layer.from.compactMap { shapes[$0] }
+            guard inputs.count == layer.from.count,
+                  let (_, macs, thop, live) = try? Builder.propagate(layer, inputs, instances: layer.instances.map(transform))
+            else { return nil }
+            results.append((macs, thop, live))
+            for (offset, shape) in held.enumerated() { shapes[layer.index + offset] = shape }
+        }
+        return results
     }
 
     /// Parameters after Ultralytics' `fuse()` (BatchNorm folded into Convs, RepConv re-parameterised).
