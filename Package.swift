@@ -91,10 +91,9 @@ let package = Package(
     ]
 )
 
-// libFuzzer executables, one per reader: only when scripts/fuzz builds them (MODELGRAPH_FUZZ=1,
-// with -sanitize=fuzzer,address for every target), as they need libFuzzer's driver to link.
+// The libFuzzer executable (its first argument names the reader to fuzz): only when scripts/fuzz
+// builds it (MODELGRAPH_FUZZ=1, with -sanitize=fuzzer,address for every target), as it needs
+// libFuzzer's driver to link.
 if getenv("MODELGRAPH_FUZZ") != nil {
-    for name in ["FuzzModel", "FuzzSafeTensors", "FuzzCheckpoint", "FuzzImage"] {
-        package.targets.append(.executableTarget(name: name, dependencies: ["FuzzHarnesses"], path: "Fuzz/\(name)"))
-    }
+    package.targets.append(.executableTarget(name: "ModelGraphFuzz", dependencies: ["FuzzHarnesses"], path: "Fuzz", exclude: ["yaml.dict"]))
 }

@@ -9,6 +9,11 @@ import YAMLFrontEnd
 // AddressSanitizer; the tests replay the seed corpora through them). A harness may reject an
 // input with an error — only a trap, a hang or a leak is a finding.
 
+/// The harnesses by the name `scripts/fuzz` gives them.
+public let fuzzHarnesses: [String: @Sendable (UnsafeRawBufferPointer) -> Void] = [
+    "model": fuzzModel, "safetensors": fuzzSafeTensors, "checkpoint": fuzzCheckpoint, "image": fuzzImage,
+]
+
 /// A model file: decoded, parsed, built at several input sizes, and everything `check` and
 /// `summary` compute from it (the table, JSON, GFLOPs both ways, the memory line).
 public func fuzzModel(_ bytes: UnsafeRawBufferPointer) {
