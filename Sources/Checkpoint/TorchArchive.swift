@@ -192,14 +192,10 @@ public struct TorchArchive {
     /// Reads and unpickles a checkpoint. Nothing in the file is executed.
     public static func read(file path: String) throws(CheckpointError) -> TorchArchive {
         let data: Data
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-            throw CheckpointError(file: path, "cannot read the file (is a directory)")
-        }
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
+            data = try InputFile.read(path, options: .alwaysMapped)
         } catch {
-            throw CheckpointError(file: path, "cannot read the file (\((error as NSError).localizedFailureReason ?? error.localizedDescription))")
+            throw CheckpointError(file: path, "cannot read the file (\(error))")
         }
         return try decode(data, file: path)
     }

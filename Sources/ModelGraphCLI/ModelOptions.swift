@@ -5,6 +5,7 @@ import ModelGraph
 import enum ModelSpec.Limits
 import enum ModelSpec.ModelNames
 import struct ModelSpec.ModelSpec
+import enum Tensor.InputFile
 import YAMLFrontEnd
 
 /// `--imgsz 640` or `--imgsz 512,384` (height, width).
@@ -159,7 +160,7 @@ struct ModelSource {
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) || path.contains("/") {
             let bytes: Data
             do {
-                bytes = try readInputFile(path, largest: YAMLParser.largestDocumentBytes)
+                bytes = try InputFile.read(path, largest: YAMLParser.largestDocumentBytes)
             } catch {
                 return .failure(Problem(message: "\(path): error: cannot read the model file (\(describeFileError(error)))"))
             }
@@ -184,25 +185,10 @@ struct ModelSource {
     }
 }
 
-/// Why a file given on the command line cannot be read.
-enum InputFileError: Error {
-    case isDirectory
-    case tooLarge(bytes: Int, largest: Int)
-}
-
-/// A file's bytes, after checking that it is a file and no larger than `largest` bytes.
-func readInputFile(_ path: String, largest: Int) throws -> Data {
-    var isDirectory: ObjCBool = false
-    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue { throw InputFileError.isDirectory }
-    let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
-    if let size, size > largest { throw InputFileError.tooLarge(bytes: size, largest: largest) }
-    return try Data(contentsOf: URL(fileURLWithPath: path))
-}
-
 func describeFileError(_ error: Error) -> String {
-    switch error as? InputFileError {
-    case .isDirectory?: return "is a directory"
+    switch error as? InputFile.Problem {
     case .tooLarge(let bytes, let largest)?: return "\(groupedThousands(bytes)) bytes; the limit is \(groupedThousands(largest))"
+    case let problem?: return problem.description
     case nil: break
     }
     let nsError = error as NSError

@@ -24,14 +24,10 @@ public enum SafeTensors {
     /// Reads every tensor of a file, keyed by name.
     public static func read(file path: String) throws(SafeTensorsError) -> [String: Tensor] {
         let data: Data
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-            throw SafeTensorsError(file: path, "cannot read the file (is a directory)")
-        }
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)
+            data = try InputFile.read(path, options: .mappedIfSafe)
         } catch {
-            throw SafeTensorsError(file: path, "cannot read the file (\((error as NSError).code == NSFileReadNoSuchFileError ? "no such file" : error.localizedDescription))")
+            throw SafeTensorsError(file: path, "cannot read the file (\(error))")
         }
         return try decode(data, file: path)
     }
