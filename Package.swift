@@ -74,19 +74,22 @@ let package = Package(
                        providers: [.apt(["libgraphviz-dev"])]),
         // Pictures of a built graph: its DOT description, laid out and rendered by Graphviz in process
         .target(name: "GraphDrawing", dependencies: ["ModelGraph", "CGraphviz"]),
-        .executableTarget(
-            name: "ModelGraphCLI",
+        // The subcommands, one per file (a library, so the option-parsing fuzzer parses with them)
+        .target(
+            name: "ModelGraphCommands",
             dependencies: ["ModelGraph", "ModelSpec", "Tensor", "Checkpoint", "Imaging", "Prediction", "GraphDrawing",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             // the official architectures, so `modelgraph summary yolo11n.yaml` needs no file (configs/ultralytics links here)
             resources: [.copy("Architectures")]),
+        .executableTarget(name: "ModelGraphCLI", dependencies: ["ModelGraphCommands"]),
         .executableTarget(name: "KernelBench", dependencies: ["Tensor"], path: "examples/KernelBench", swiftSettings: vectorSettings),
         .executableTarget(name: "BuildFromString", dependencies: ["ModelGraph"], path: "examples/BuildFromString"),
         // What the fuzzing harnesses do with one input; the tests replay the seed corpora through them
-        .target(name: "FuzzHarnesses", dependencies: ["ModelGraph", "YAMLFrontEnd", "Tensor", "Checkpoint", "Imaging"]),
+        .target(name: "FuzzHarnesses", dependencies: ["ModelGraph", "YAMLFrontEnd", "Tensor", "Checkpoint", "Imaging", "ModelGraphCommands",
+                                                     .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(
             name: "ModelGraphTests",
-            dependencies: ["ModelGraph", "ModelSpec", "YAMLFrontEnd", "Tensor", "Checkpoint", "Imaging", "Prediction", "GraphDrawing", "ModelGraphCLI", "FuzzHarnesses"],
+            dependencies: ["ModelGraph", "ModelSpec", "YAMLFrontEnd", "Tensor", "Checkpoint", "Imaging", "Prediction", "GraphDrawing", "ModelGraphCLI", "ModelGraphCommands", "FuzzHarnesses"],
             resources: [.copy("Fixtures")]),
     ]
 )
@@ -95,5 +98,5 @@ let package = Package(
 // builds it (MODELGRAPH_FUZZ=1, with -sanitize=fuzzer,address for every target), as it needs
 // libFuzzer's driver to link.
 if getenv("MODELGRAPH_FUZZ") != nil {
-    package.targets.append(.executableTarget(name: "ModelGraphFuzz", dependencies: ["FuzzHarnesses"], path: "Fuzz", exclude: ["yaml.dict"]))
+    package.targets.append(.executableTarget(name: "ModelGraphFuzz", dependencies: ["FuzzHarnesses"], path: "Fuzz", exclude: ["yaml.dict", "options.dict", "options.seeds"]))
 }

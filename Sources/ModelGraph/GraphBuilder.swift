@@ -230,6 +230,8 @@ struct Builder {
     let scaleName: String?
     var layers: [ResolvedLayer] = []
     var parameterTotal = 0
+    /// The rows' repeats so far (after depth scaling), against `Limits.largestTotalRepeats`.
+    var repeatTotal = 0
     var diagnostics: [Diagnostic] = []
     /// Channels per layer index; nil where the layer failed (its dependants are skipped quietly).
     var channels: [Int?] = []
@@ -305,6 +307,13 @@ struct Builder {
             let written = row.repeats.value
             // Ultralytics: n = max(round(n * depth), 1) if n > 1 else n, with Python's half-to-even round
             let repeats = written > 1 ? max(Int((Double(written) * depth).rounded(.toNearestOrEven)), 1) : written
+            guard repeatTotal + repeats <= Limits.largestTotalRepeats else {
+                report(LayerError("brings the model's repeats to \(groupedThousands(repeatTotal + repeats)) (after depth_multiple \(depth)), past the \(groupedThousands(Limits.largestTotalRepeats)) blocks ModelGraph builds; lower the rows' repeats",
+                                  blame: .repeats), row: row, index: index, module: name)
+                fail()
+                continue
+            }
+            repeatTotal += repeats
             let inputChannels = sourceChannels.map { $0! }
             let module: any LayerModule
             let printed: [ArgumentValue]

@@ -7,4 +7,7 @@ public enum Limits {
     public static let largestMultiplier = 16.0
     /// Largest `repeats` of a row.
     public static let largestRepeats = 4096
+    /// Largest sum of the rows' repeats after depth scaling: the blocks a model chains (the
+    /// most in an official model is 99, yolov6l), bounding the work of building one.
+    public static let largestTotalRepeats = 16_384
 }

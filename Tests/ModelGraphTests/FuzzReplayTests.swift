@@ -1,5 +1,6 @@
 import Foundation
 import FuzzHarnesses
+import ModelGraphCommands
 import Testing
 
 /// The fuzzing harnesses (scripts/fuzz) over their seed corpora, and over each seed cut short
@@ -52,5 +53,39 @@ struct FuzzReplayTests {
     @Test func imageFiles() throws {
         let seeds = Self.files(Self.fixtures.appendingPathComponent("images"), suffixes: [".jpg", ".png", ".bmp"])
         #expect(try Self.replay(seeds, through: fuzzImage) >= 3 * 10)
+    }
+
+    /// Fuzz/options.seeds: its two groups of command lines, as argument lists.
+    static func commandLines() throws -> (parse: [[String]], stop: [[String]]) {
+        let text = try String(contentsOf: Paths.packageRoot.appendingPathComponent("Fuzz/options.seeds"), encoding: .utf8)
+        var groups: [String: [[String]]] = [:], group = ""
+        for line in text.split(separator: "\n") {
+            if line == "# parse" || line == "# stop" { group = String(line.dropFirst(2)); continue }
+            if line.hasPrefix("#") { continue }
+            groups[group, default: []].append(line.split(separator: " ").map(String.init))
+        }
+        return (groups["parse"] ?? [], groups["stop"] ?? [])
+    }
+
+    @Test func commandLinesParseOrStopAsTheSeedsSay() throws {
+        let lines = try Self.commandLines()
+        #expect(lines.parse.count >= 20 && lines.stop.count >= 8)
+        for arguments in lines.parse {
+            #expect(throws: Never.self, "\(arguments)") { _ = try ModelGraphCommand.parseAsRoot(arguments) }
+        }
+        for arguments in lines.stop {
+            do {
+                _ = try ModelGraphCommand.parseAsRoot(arguments)
+                Issue.record("\(arguments) parsed")
+            } catch {
+                // a usage error, which modelgraph exits 2 for
+                #expect(ModelGraphCommand.exitCode(for: error) == .validationFailure, "\(arguments)")
+            }
+        }
+        // and the harness, over each line as the fuzzer gets it and cut short
+        for arguments in lines.parse + lines.stop {
+            let bytes = Data(arguments.joined(separator: "\n").utf8)
+            for variant in Self.variants(of: bytes) { variant.withUnsafeBytes { fuzzOptions($0) } }
+        }
     }
 }

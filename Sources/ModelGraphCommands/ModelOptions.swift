@@ -130,7 +130,7 @@ struct ModelSource {
     static var architecturesDirectory: URL? {
         guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
         let directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
-            .appendingPathComponent("ModelGraph_ModelGraphCLI.resources/Architectures")
+            .appendingPathComponent("ModelGraph_ModelGraphCommands.resources/Architectures")
         return FileManager.default.fileExists(atPath: directory.path) ? directory : nil
     }
 

@@ -1,15 +1,17 @@
 import ArgumentParser
 import Foundation
 
-@main
-struct ModelGraphCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
+/// `modelgraph`: the root command, its subcommands one per file.
+public struct ModelGraphCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "modelgraph",
         abstract: "Build, check, summarise and run Ultralytics-style YAML model files.",
         subcommands: [SummaryCommand.self, CheckCommand.self, RunCommand.self, BenchCommand.self, CompareCommand.self, DiffCommand.self, GraphCommand.self, InfoCommand.self, ConvertCommand.self, PredictCommand.self])
 
-    /// Usage errors exit 2 (argument-parser's default is 64).
-    static func main() {
+    public init() {}
+
+    /// Parses and runs the command line; usage errors exit 2 (argument-parser's default is 64).
+    public static func main() {
         do {
             var command = try parseAsRoot()
             try command.run()
