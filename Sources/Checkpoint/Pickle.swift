@@ -70,6 +70,11 @@ public final class PickleDict: @unchecked Sendable {
 
     public subscript(_ key: String) -> PickleValue? { stringIndex[key].map { pairs[$0].value } }
     public var count: Int { pairs.count }
+
+    func removeAll() {
+        pairs.removeAll()
+        stringIndex.removeAll()
+    }
 }
 
 /// An instance of a class the reader does not interpret: the class (or function) called, its
@@ -106,6 +111,44 @@ public final class PickleObject: @unchecked Sendable {
     }
 }
 
+/// Every list, dict and object one unpickling made. A pickle can make a container hold itself
+/// (memo GET of a list, then APPEND to it), a cycle reference counting never frees; when the
+/// last holder of the result lets go, this empties every container, which breaks every cycle
+/// (each one runs through a container mutated after it was made).
+final class PickleGraph: @unchecked Sendable {
+    private var lists: [PickleList] = []
+    private var dicts: [PickleDict] = []
+    private var objects: [PickleObject] = []
+
+    func list(_ items: [PickleValue] = []) -> PickleValue {
+        let list = PickleList(items)
+        lists.append(list)
+        return .list(list)
+    }
+
+    func dict() -> PickleDict {
+        let dict = PickleDict()
+        dicts.append(dict)
+        return dict
+    }
+
+    func object(callable: PickleValue, arguments: [PickleValue]) -> PickleValue {
+        let object = PickleObject(callable: callable, arguments: arguments)
+        objects.append(object)
+        return .object(object)
+    }
+
+    deinit {
+        for list in lists { list.items.removeAll() }
+        for dict in dicts { dict.removeAll() }
+        for object in objects {
+            object.state = .none
+            object.listItems.removeAll()
+            object.dictItems.removeAll()
+        }
+    }
+}
+
 /// Resolves a persistent id (torch's storages) to a value.
 typealias PersistentLoader = (PickleValue, _ offset: Int) throws(CheckpointError) -> PickleValue
 
@@ -124,6 +167,8 @@ struct PickleMachine {
     private var stack: [PickleValue] = []
     private var marks: [Int] = []
     private var memo: [Int: PickleValue] = [:]
+    /// Owns the containers this run makes; the caller keeps it as long as it keeps the result.
+    let graph = PickleGraph()
 
     init(bytes: [UInt8], file: String, entryName: String, persistentLoad: @escaping PersistentLoader) {
         self.bytes = bytes
@@ -248,8 +293,8 @@ struct PickleMachine {
             case 0x42, 0x43, 0x8E, 0x96:                                     // BINBYTES, SHORT_, 8, BYTEARRAY8
                 let count = try unsigned(opcode == 0x43 ? 1 : opcode == 0x42 ? 4 : 8, at)
                 stack.append(.bytes(Array(try read(count, at))))
-            case 0x5D: stack.append(.list(PickleList()))                     // EMPTY_LIST
-            case 0x6C: stack.append(.list(PickleList(try popMark(at))))      // LIST
+            case 0x5D: stack.append(graph.list())                     // EMPTY_LIST
+            case 0x6C: stack.append(graph.list(try popMark(at)))      // LIST
             case 0x61:                                                       // APPEND
                 let value = try pop(at)
                 try append([value], at)
@@ -263,10 +308,10 @@ struct PickleMachine {
             case 0x87:                                                       // TUPLE3
                 let third = try pop(at), second = try pop(at), first = try pop(at)
                 stack.append(.tuple([first, second, third]))
-            case 0x7D: stack.append(.dict(PickleDict()))                     // EMPTY_DICT
+            case 0x7D: stack.append(.dict(graph.dict()))                  // EMPTY_DICT
             case 0x64:                                                       // DICT
                 let items = try popMark(at)
-                let dict = PickleDict()
+                let dict = graph.dict()
                 guard PickleMachine.pairs(items, { dict.set($0, $1) }) else { throw fail("DICT with an odd number of items", at: at) }
                 stack.append(.dict(dict))
             case 0x73:                                                       // SETITEM
@@ -303,11 +348,11 @@ struct PickleMachine {
                 stack.append(try call(callable, list, at))
             case 0x81:                                                       // NEWOBJ
                 let arguments = try pop(at), callable = try pop(at)
-                stack.append(.object(PickleObject(callable: callable, arguments: arguments.items ?? [])))
+                stack.append(graph.object(callable: callable, arguments: arguments.items ?? []))
             case 0x92:                                                       // NEWOBJ_EX
                 _ = try pop(at)
                 let arguments = try pop(at), callable = try pop(at)
-                stack.append(.object(PickleObject(callable: callable, arguments: arguments.items ?? [])))
+                stack.append(graph.object(callable: callable, arguments: arguments.items ?? []))
             case 0x62:                                                       // BUILD
                 let state = try pop(at)
                 let target = try top(at)
@@ -386,7 +431,7 @@ struct PickleMachine {
     /// otherwise an inert object.
     private func call(_ callable: PickleValue, _ arguments: [PickleValue], _ at: Int) throws(CheckpointError) -> PickleValue {
         guard case .global(let module, let name) = callable else {
-            return .object(PickleObject(callable: callable, arguments: arguments))
+            return graph.object(callable: callable, arguments: arguments)
         }
         switch (module, name) {
         case ("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_tensor"):
@@ -397,7 +442,7 @@ struct PickleMachine {
             }
             return data
         case ("collections", "OrderedDict"), ("builtins", "dict"), ("__builtin__", "dict"):
-            let dict = PickleDict()
+            let dict = graph.dict()
             for pair in arguments.first?.items ?? [] {
                 if let items = pair.items, items.count == 2 { dict.set(items[0], items[1]) }
             }
@@ -405,13 +450,13 @@ struct PickleMachine {
         case ("builtins", "set"), ("__builtin__", "set"), ("builtins", "frozenset"), ("__builtin__", "frozenset"):
             return .set(arguments.first?.items ?? [])
         case ("builtins", "list"), ("__builtin__", "list"):
-            return .list(PickleList(arguments.first?.items ?? []))
+            return graph.list(arguments.first?.items ?? [])
         case ("torch", "Size"), ("builtins", "tuple"), ("__builtin__", "tuple"):
             return .tuple(arguments.first?.items ?? [])
         case ("copyreg", "_reconstructor"), ("copy_reg", "_reconstructor"):
-            return .object(PickleObject(callable: arguments.first ?? .none, arguments: []))
+            return graph.object(callable: arguments.first ?? .none, arguments: [])
         default:
-            return .object(PickleObject(callable: callable, arguments: arguments))
+            return graph.object(callable: callable, arguments: arguments)
         }
     }
 

@@ -188,6 +188,8 @@ public struct TorchArchive {
     public let folder: String
     public let byteOrder: String
     public let fileSize: Int
+    /// Keeps `root`'s containers; empties them (breaking any cycle) when the last copy goes.
+    let graph: PickleGraph
 
     /// Reads and unpickles a checkpoint. Nothing in the file is executed.
     public static func read(file path: String) throws(CheckpointError) -> TorchArchive {
@@ -252,6 +254,6 @@ public struct TorchArchive {
             return .storage(StorageReference(key: key, type: type, count: count, data: data[(data.startIndex + entry.offset)..<(data.startIndex + entry.offset + bytes)]))
         }
         let root = try machine.run()
-        return TorchArchive(file: file, root: root, folder: folder, byteOrder: byteOrder, fileSize: data.count)
+        return TorchArchive(file: file, root: root, folder: folder, byteOrder: byteOrder, fileSize: data.count, graph: machine.graph)
     }
 }

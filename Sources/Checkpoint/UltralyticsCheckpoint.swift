@@ -20,6 +20,8 @@ public struct UltralyticsCheckpoint: Sendable {
     public let names: [String]
     public let metadata: [(key: String, value: String)]
     public let trainingArguments: [(key: String, value: String)]
+    /// Keeps `yaml`'s containers (see PickleGraph).
+    let pickleGraph: PickleGraph
 
     /// The most values a walk visits: a hostile pickle can share one list many times over.
     static let largestWalk = 5_000_000
@@ -29,6 +31,7 @@ public struct UltralyticsCheckpoint: Sendable {
     }
 
     public init(archive: TorchArchive) throws(CheckpointError) {
+        pickleGraph = archive.graph
         file = archive.file
         fileSize = archive.fileSize
         func fail(_ message: String) -> CheckpointError { CheckpointError(file: archive.file, message) }

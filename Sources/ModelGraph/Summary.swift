@@ -1,7 +1,7 @@
 import ModelSpec
 
 /// A JSON value written with keys in the order given (other tools and our checks read it).
-public indirect enum JSONValue: Sendable {
+public enum JSONValue: Sendable {
     case int(Int)
     case double(Double)
     case string(String)

@@ -1,7 +1,7 @@
 import YAMLFrontEnd
 
 /// A module argument as Ultralytics sees it after `yaml.safe_load` and `ast.literal_eval`.
-public indirect enum ArgumentValue: Sendable, Hashable, CustomStringConvertible {
+public enum ArgumentValue: Sendable, Hashable, CustomStringConvertible {
     case int(Int)
     case float(Double)
     case bool(Bool)

@@ -131,6 +131,23 @@ struct CheckpointTests {
         }
     }
 
+    @Test("a pickled list that holds itself is freed with the archive (AddressSanitizer's leak check found the cycle)")
+    func selfHoldingListIsFreed() throws {
+        // EMPTY_LIST, BINPUT 0, BINGET 0, APPEND, STOP: l = []; l.append(l)
+        let pickle = HostileCheckpoints.proto + [0x5D, 0x71, 0x00, 0x68, 0x00, 0x61, 0x2E]
+        weak var held: PickleList?
+        do {
+            let archive = try TorchArchive.decode(HostileCheckpoints.zip([("archive/data.pkl", pickle)]), file: "cycle.pt")
+            guard case .list(let list) = archive.root, case .list(let inner) = list.items.first else {
+                Issue.record("the root is not a list holding a list")
+                return
+            }
+            #expect(inner === list)
+            held = list
+        }
+        #expect(held == nil)
+    }
+
     @Test("a strided (transposed) tensor reads in row-major order, as floats and as bytes")
     func stridedTensor() throws {
         let values: [Float] = [0, 1, 2, 3]

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import ModelGraph
 
@@ -52,8 +53,14 @@ func runCLI(_ arguments: [String], in directory: URL = Paths.packageRoot) throws
     process.standardOutput = out
     process.standardError = err
     try process.run()
+    // both pipes drain at once: reading one to its end first would deadlock on a child that
+    // fills the other's 64 KiB buffer (a sanitizer report does)
+    final class Collected: @unchecked Sendable { var data = Data() }
+    let errors = Collected(), group = DispatchGroup()
+    DispatchQueue.global().async(group: group) { errors.data = err.fileHandleForReading.readDataToEndOfFile() }
     let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    group.wait()
+    let stderr = errors.data
     process.waitUntilExit()
     return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
                          stderr: String(decoding: stderr, as: UTF8.self))
