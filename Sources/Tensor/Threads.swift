@@ -42,8 +42,13 @@ public enum Threads {
         if let parallel = OpenMP.parallel {
             withoutActuallyEscaping(body) { body in
                 let work = OpenMP.Work(chunks: chunks, body: body)
+                // libgomp's fork and join order these already, but ThreadSanitizer cannot see
+                // inside libgomp: this release and the workers' acquiring fetches (and their
+                // releases of `finished`, acquired after the join) state the same order to it
+                work.next.store(0, ordering: .releasing)
                 let context = Unmanaged.passRetained(work)
                 parallel(OpenMP.runChunks, context.toOpaque(), UInt32(min(count, chunks)), 0)
+                _ = work.finished.load(ordering: .acquiring)
                 context.release()
             }
             return
@@ -88,6 +93,8 @@ enum OpenMP {
         let chunks: Int
         let body: (Int) -> Void
         let next = Atomic<Int>(0)
+        /// Workers that have run out of chunks.
+        let finished = Atomic<Int>(0)
 
         init(chunks: Int, body: @escaping (Int) -> Void) {
             self.chunks = chunks
@@ -98,10 +105,11 @@ enum OpenMP {
     static let runChunks: @convention(c) (UnsafeMutableRawPointer?) -> Void = { context in
         let work = Unmanaged<Work>.fromOpaque(context!).takeUnretainedValue()
         while true {
-            let chunk = work.next.add(1, ordering: .relaxed).oldValue
+            let chunk = work.next.add(1, ordering: .acquiring).oldValue
             if chunk >= work.chunks { break }
             work.body(chunk)
         }
+        work.finished.add(1, ordering: .releasing)
     }
 }
 
