@@ -293,8 +293,8 @@ struct PickleMachine {
             case 0x42, 0x43, 0x8E, 0x96:                                     // BINBYTES, SHORT_, 8, BYTEARRAY8
                 let count = try unsigned(opcode == 0x43 ? 1 : opcode == 0x42 ? 4 : 8, at)
                 stack.append(.bytes(Array(try read(count, at))))
-            case 0x5D: stack.append(graph.list())                     // EMPTY_LIST
-            case 0x6C: stack.append(graph.list(try popMark(at)))      // LIST
+            case 0x5D: stack.append(graph.list())                            // EMPTY_LIST
+            case 0x6C: stack.append(graph.list(try popMark(at)))             // LIST
             case 0x61:                                                       // APPEND
                 let value = try pop(at)
                 try append([value], at)
@@ -308,7 +308,7 @@ struct PickleMachine {
             case 0x87:                                                       // TUPLE3
                 let third = try pop(at), second = try pop(at), first = try pop(at)
                 stack.append(.tuple([first, second, third]))
-            case 0x7D: stack.append(.dict(graph.dict()))                  // EMPTY_DICT
+            case 0x7D: stack.append(.dict(graph.dict()))                     // EMPTY_DICT
             case 0x64:                                                       // DICT
                 let items = try popMark(at)
                 let dict = graph.dict()
