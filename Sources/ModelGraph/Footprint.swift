@@ -16,10 +16,12 @@ extension ModelGraph {
 
     /// The most bytes of feature maps (float32) the inference plan holds at once at the built
     /// input size and batch: while a row runs, the maps inside its fused blocks for as long as
-    /// their code keeps them (a shape walk whose features live as the tensors would), plus every
-    /// earlier output still to be read by a later row (the plan releases each after its last
-    /// reader; an output no row reads stays). Kernel scratch (oneDNN's blocked buffers, Winograd
-    /// tiles) and NCHW⇄NHWC copies come on top; nil when a layer's shapes are unknown.
+    /// their code keeps them (a shape walk whose features live as the tensors would, and what
+    /// modules working on tensors declare), plus every earlier output still to be read by a
+    /// later row (the plan releases each after its last reader; an output no row reads stays),
+    /// plus the input image, which the caller holds throughout. The kernels' shared scratch is
+    /// the loaded plan's, not counted here; NCHW⇄NHWC copies a module asks for come on top.
+    /// Nil when a layer's shapes are unknown.
     public var peakActivationBytes: Double? {
         var lastUse = [Int: Int]()
         for (position, layer) in layers.enumerated() {
@@ -35,7 +37,8 @@ extension ModelGraph {
             let read = layer.from.reduce(0.0) { $0 + (live[$1] ?? 0) }
             peak = max(peak, live.values.reduce(0, +) - read + walked[position].peakLiveBytes)
             for (offset, shape) in held.enumerated() { live[layer.index + offset] = bytes(shape) }
-            for source in layer.from where lastUse[source] == position { live[source] = nil }
+            // the input image is the caller's, alive for the whole pass
+            for source in layer.from where lastUse[source] == position && source != -1 { live[source] = nil }
         }
         return peak
     }

@@ -42,7 +42,12 @@ public struct InferencePlan: Sendable {
         // the shape walk calls every convolution in the order the forward pass will
         let recorder = Pass(tape: tape, recording: true)
         _ = try? walk(Feature(shape: graph.inputShape), pass: recorder, keepAll: false, progress: nil)
+        tape.scratch.allocateReserved()
+        Gemm.prepareKernels()
     }
+
+    /// Bytes of the kernels' shared scratch (blocked layouts, Winograd tiles), allocated with the plan.
+    public var scratchBytes: Int { tape?.scratch.allocatedBytes ?? 0 }
 
     /// Runs the model on `input` (the shape the graph was built for). `keepAll` keeps every
     /// index's output (for parity tests); otherwise each is released after its last use.

@@ -25,6 +25,8 @@ public final class DNNLConvolution: @unchecked Sendable {
     private let scratch: Scratch
     /// oneDNN's name for the implementation it chose (e.g. `brgconv:avx512_core`).
     public private(set) var implementation = ""
+    /// The shared scratch this primitive asks for: its blocked source and destination.
+    public var scratchBytes: (Int, Int) { (blockedSourceBytes, blockedDestinationBytes) }
     /// Whether the input is taken, and the output given, channels-last ([N, H, W, C], oneDNN's
     /// own layout for its AVX-512 kernels) instead of NCHW — no reorder on that side.
     public let channelsLastSource: Bool
@@ -219,26 +221,49 @@ final class Reorder {
     }
 }
 
-/// Two growable 64-byte-aligned buffers the convolutions of a plan share for their blocked
-/// inputs and outputs (one convolution runs at a time), instead of a pair per convolution.
+/// Two 64-byte-aligned buffers the convolutions of a plan share for their blocked inputs and
+/// outputs and Winograd's tiles (one convolution runs at a time), instead of a pair per
+/// convolution. A plan reserves each kernel's sizes while it prepares them and allocates the
+/// buffers once, at their largest, before the first forward pass: growing them there would
+/// leave freed holes of every smaller size in the heap, which the pass's feature maps rarely fit.
 public final class Scratch: @unchecked Sendable {
     private let lock = Mutex(())
     private var buffers: [(pointer: UnsafeMutableRawPointer, bytes: Int)] = []
+    private var reserved = (0, 0)
 
     public init() {}
 
     deinit { for buffer in buffers { buffer.pointer.deallocate() } }
 
+    /// The bytes both buffers hold now.
+    public var allocatedBytes: Int { lock.withLock { _ in buffers.reduce(0) { $0 + $1.bytes } } }
+
+    /// Notes that a kernel will ask for buffers of these sizes.
+    public func reserve(_ bytes: (Int, Int)) {
+        lock.withLock { _ in reserved = (max(reserved.0, bytes.0), max(reserved.1, bytes.1)) }
+    }
+
+    /// Allocates the buffers at the largest sizes reserved so far, and touches their pages so
+    /// they are resident from here on (the loaded plan's memory, not the first pass's).
+    public func allocateReserved() {
+        lock.withLock { _ in
+            grow(to: [reserved.0, reserved.1])
+            for buffer in buffers { buffer.pointer.initializeMemory(as: UInt8.self, repeating: 0, count: buffer.bytes) }
+        }
+    }
+
     func use(_ first: Int, _ second: Int, _ body: (UnsafeMutableRawPointer, UnsafeMutableRawPointer) -> Void) {
         lock.withLock { _ in
-            for (slot, bytes) in [first, second].enumerated() {
-                if slot >= buffers.count || buffers[slot].bytes < bytes {
-                    if slot < buffers.count { buffers[slot].pointer.deallocate() }
-                    let buffer = (UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64), max(bytes, 64))
-                    if slot < buffers.count { buffers[slot] = buffer } else { buffers.append(buffer) }
-                }
-            }
+            grow(to: [first, second])  // a no-op when the plan reserved these sizes
             body(buffers[0].pointer, buffers[1].pointer)
+        }
+    }
+
+    private func grow(to sizes: [Int]) {
+        for (slot, bytes) in sizes.enumerated() where slot >= buffers.count || buffers[slot].bytes < bytes {
+            if slot < buffers.count { buffers[slot].pointer.deallocate() }
+            let buffer = (UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64), max(bytes, 64))
+            if slot < buffers.count { buffers[slot] = buffer } else { buffers.append(buffer) }
         }
     }
 }

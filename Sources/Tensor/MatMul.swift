@@ -23,6 +23,28 @@ public enum Gemm {
     }
 }
 
+extension Gemm {
+    /// Runs one small product of each transposition, so oneDNN generates its GEMM kernels (code
+    /// it writes on first use, once per process) now rather than inside a timed forward pass.
+    public static func prepareKernels() {
+        let size = 64
+        let a = [Float](repeating: 1, count: size * size), b = a
+        var c = [Float](repeating: 0, count: size * size)
+        for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
+            for (m, n) in [(size, size), (1, size), (size, 1)] {
+                a.withUnsafeBufferPointer { a in
+                    b.withUnsafeBufferPointer { b in
+                        c.withUnsafeMutableBufferPointer { c in
+                            multiply(m: m, n: n, k: size, a: a.baseAddress!, lda: size, transposeA: transposeA,
+                                     b: b.baseAddress!, ldb: size, transposeB: transposeB, c: c.baseAddress!, ldc: size)
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 extension Tensor {
     /// `[..., K] · [K, N]` (or `[N, K]` when `transposeOther`), as `x @ w` / `x @ w.T`.
     public func matmul(_ other: Tensor, transposeOther: Bool = false) -> Tensor {

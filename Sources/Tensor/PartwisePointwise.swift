@@ -14,6 +14,10 @@ public final class PartwisePointwiseConvolution: @unchecked Sendable {
     private let base: Int
     private let activation: Activation
     public let outputShape: [Int]
+    /// The shared scratch its primitives ask for (one runs at a time).
+    public var scratchBytes: (Int, Int) {
+        convolutions.reduce((0, 0)) { (max($0.0, $1.scratchBytes.0), max($0.1, $1.scratchBytes.1)) }
+    }
 
     /// `partShapes` are the parts' NCHW shapes as given (an upsampled part at its own size);
     /// `factors[i]` is part i's upsampling factor (1: full size). Nil when no part is full size,

@@ -108,7 +108,7 @@ public final class WinogradConvolution: @unchecked Sendable {
                                                 weights: weights.baseAddress!, bias: bias.baseAddress!)
                         // blocks pay for a pass over the transformed weights each; where those
                         // outweigh the transformed map, transform the whole map at once instead
-                        if geometry.tiles * (paddedInput + paddedOutput) <= 2 * paddedInput * paddedOutput {
+                        if runsWhole(geometry) {
                             runWhole(operands, geometry)
                         } else {
                             runBlocks(operands, geometry)
@@ -127,15 +127,41 @@ public final class WinogradConvolution: @unchecked Sendable {
         let bias: UnsafePointer<Float>
     }
 
-    /// Blocks of tiles through all three steps while they are in the core's cache, spread over
-    /// the threads in equal blocks, a whole number per thread.
-    private func runBlocks(_ operands: Operands, _ geometry: TileGeometry) {
+    /// Whether a call transforms the whole map at once: where the passes over the transformed
+    /// weights that blocks pay for each outweigh the transformed map.
+    private func runsWhole(_ geometry: TileGeometry) -> Bool {
+        geometry.tiles * (paddedInput + paddedOutput) <= 2 * paddedInput * paddedOutput
+    }
+
+    /// Threads, blocks and tiles per block of a blocked call.
+    private func blocking(_ geometry: TileGeometry) -> (workers: Int, blocks: Int, perBlock: Int) {
         let workers = max(1, min(Threads.count, (geometry.tiles + Self.rows - 1) / Self.rows))
         var blocks = (geometry.tiles + blockCapacity - 1) / blockCapacity
         blocks = (blocks + workers - 1) / workers * workers
         let perBlock = roundedUp((geometry.tiles + blocks - 1) / blocks, to: Self.rows)
-        blocks = (geometry.tiles + perBlock - 1) / perBlock
-        let workerFloats = 36 * perBlock * (paddedInput + paddedOutput) + 2 * 36 * Self.lanes
+        return (workers, (geometry.tiles + perBlock - 1) / perBlock, perBlock)
+    }
+
+    private static let patchFloats = 2 * 36 * lanes
+
+    /// The shared scratch a call on an NCHW-shaped `inputShape` asks for (at the current
+    /// thread count), in bytes.
+    public func scratchBytes(inputShape: [Int]) -> (Int, Int) {
+        let geometry = TileGeometry(batch: inputShape[0], height: inputShape[2], width: inputShape[3])
+        guard geometry.tiles > 0 else { return (0, 0) }
+        if runsWhole(geometry) {
+            let rows = roundedUp(geometry.tiles, to: Self.rows)
+            return (36 * rows * (paddedInput + paddedOutput) * 4, max(1, Threads.count) * Self.patchFloats * 4)
+        }
+        let (workers, _, perBlock) = blocking(geometry)
+        return (workers * (36 * perBlock * (paddedInput + paddedOutput) + Self.patchFloats) * 4, 0)
+    }
+
+    /// Blocks of tiles through all three steps while they are in the core's cache, spread over
+    /// the threads in equal blocks, a whole number per thread.
+    private func runBlocks(_ operands: Operands, _ geometry: TileGeometry) {
+        let (workers, blocks, perBlock) = blocking(geometry)
+        let workerFloats = 36 * perBlock * (paddedInput + paddedOutput) + Self.patchFloats
         scratch.use(workers * workerFloats * 4, 0) { buffer, _ in
             Threads.parallelFor(workers) { worker in
                 let v = buffer.assumingMemoryBound(to: Float.self) + worker * workerFloats
@@ -161,7 +187,7 @@ public final class WinogradConvolution: @unchecked Sendable {
     private func runWhole(_ operands: Operands, _ geometry: TileGeometry) {
         let rows = roundedUp(geometry.tiles, to: Self.rows)
         let workers = max(1, Threads.count)
-        let patchFloats = 2 * 36 * Self.lanes
+        let patchFloats = Self.patchFloats
         let perWorker = (geometry.tiles + workers - 1) / workers
         let tilesOf = { (worker: Int) in min(geometry.tiles, worker * perWorker)..<min(geometry.tiles, (worker + 1) * perWorker) }
         scratch.use(36 * rows * (paddedInput + paddedOutput) * 4, workers * patchFloats * 4) { buffer, patches in

@@ -67,6 +67,30 @@ struct ForwardTests {
         try Self.expectPlanMatchesReference(graph)
     }
 
+    /// The kernels' shared scratch is sized while the plan is prepared, at the most any kernel
+    /// asks for: a forward pass then finds it big enough (growing it mid-pass would fragment the
+    /// heap the feature maps use).
+    @Test func planAllocatesItsScratchOnce() throws {
+        let graph = try buildGraph("""
+            nc: 3
+            backbone:
+              - [-1, 1, Conv, [16, 3, 2]]
+              - [-1, 1, Conv, [32, 3, 2]]
+              - [-1, 1, C3k2, [32, False]]
+              - [-1, 1, Conv, [48, 3, 1]]
+            head:
+              - [-1, 1, nn.Upsample, [None, 2, nearest]]
+              - [[-1, 0], 1, Concat, [1]]
+              - [-1, 1, Conv, [24, 1, 1]]
+            """, options: BuildOptions(imageHeight: 96, imageWidth: 128, batch: 2))
+        #expect(graph.errors.isEmpty, "\(graph.errors)")
+        let plan = InferencePlan(graph: graph, weights: Weights.initialized(for: graph, seed: 1))
+        let prepared = plan.scratchBytes
+        #expect(prepared > 64 * 2)  // some kernel asked for blocked buffers or Winograd tiles
+        _ = try plan.forward(KernelTests.random(graph.inputShape, seed: 2, range: 0...1))
+        #expect(plan.scratchBytes == prepared)
+    }
+
     /// The plan's outputs of every layer against the unfused reference path, with random BatchNorm
     /// statistics and biases.
     static func expectPlanMatchesReference(_ graph: ModelGraph) throws {

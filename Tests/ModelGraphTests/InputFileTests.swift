@@ -77,7 +77,7 @@ struct InputFileTests {
         try Self.plainConfig.write(to: directory.appendingPathComponent("plain.yaml"), atomically: true, encoding: .utf8)
         let result = try runCLI(["run", "plain.yaml", "--imgsz", "60000", "--batch", "8", "--output", "out.safetensors"], in: directory)
         #expect(result.status == 1)
-        #expect(result.stderr.hasPrefix("plain.yaml: error: running it at batch 8, 60000×60000 needs about 1382.4 GB (weights 0.0 MB, up to 4× that in a loaded plan; feature maps 921.6 GB at their peak"))
+        #expect(result.stderr.hasPrefix("plain.yaml: error: running it at batch 8, 60000×60000 needs about 1900.8 GB (weights 0.0 MB, up to 4× that in a loaded plan; feature maps 1267.2 GB at their peak"))
         #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("out.safetensors").path))
         let capped = try runCLI(["run", "plain.yaml", "--imgsz", "64", "--max-memory", "0.000001", "--output", "out.safetensors"], in: directory)
         #expect(capped.status == 1)

@@ -139,7 +139,7 @@ struct RunCommandTests {
         let json = try runCLI(["bench", Self.config, "--imgsz", "64", "--runs", "3", "--warmup", "1", "--json"])
         #expect(json.status == 0, "\(json.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
-        #expect(Set(object.keys) == ["median_ms", "min_ms", "max_ms", "runs", "peak_rss_mb", "loaded_rss_mb", "forward_peak_rss_mb"])
+        #expect(Set(object.keys) == ["median_ms", "min_ms", "max_ms", "runs", "peak_rss_mb", "loaded_rss_mb", "forward_peak_rss_mb", "scratch_mb"])
         // the forward passes' high-water mark starts from what loading left resident
         let loaded = object["loaded_rss_mb"] as? Double ?? 0, forward = object["forward_peak_rss_mb"] as? Double ?? 0
         #expect(loaded > 1 && forward >= loaded)

@@ -294,6 +294,7 @@ public final class Pass {
     func record(_ kernel: ConvolutionKernel) {
         precondition(recording)
         tape?.append(kernel)
+        tape?.scratch.reserve(kernel.scratchBytes)
     }
 }
 
@@ -307,6 +308,16 @@ enum ConvolutionKernel: Sendable {
     case partwise(PartwisePointwiseConvolution, inputShape: [Int])
     /// im2col / 1×1 GEMM on NCHW planes (1×1 convs: faster than the primitive's reorders).
     case gemm
+
+    /// The plan's shared scratch the kernel asks for at its input shape.
+    var scratchBytes: (Int, Int) {
+        switch self {
+        case .winograd(let kernel, let shape): return kernel.scratchBytes(inputShape: shape)
+        case .primitive(let primitive, _): return primitive.scratchBytes
+        case .partwise(let kernel, _): return kernel.scratchBytes
+        case .gemm: return (0, 0)
+        }
+    }
 
     /// Whether the kernel's output is a channels-last map.
     var leavesChannelsLast: Bool {
@@ -347,6 +358,10 @@ final class LiveBytes: @unchecked Sendable {
         peak = max(peak, live)
     }
     func remove(_ bytes: Double) { live -= bytes }
+
+    /// A module that works on tensors inside its code (not on walked features) declares the
+    /// most bytes it holds at once beyond its inputs and outputs.
+    func holdBriefly(_ bytes: Double) { peak = max(peak, live + bytes) }
 }
 
 /// One feature's share of a `LiveBytes` count, returned when the feature's last copy goes.

@@ -115,7 +115,13 @@ public struct RTDETRDecoder: LayerModule {
         let shapes = inputs.map(\.shape)
         let output = try outputShapes(shapes)
         pass.count(multiplyAdds(shapes), thop: thopOperations(shapes))
-        guard inputs.allSatisfy(\.hasData) else { return [Feature(shape: output)] }
+        guard inputs.allSatisfy(\.hasData) else {
+            // `run` holds every anchor's tokens three times at its peak: the projected levels, the
+            // encoder's linear and its LayerNorm (checked against the heap under `bench`)
+            let tokens = Double(shapes[0][0]) * Double(shapes.reduce(0) { $0 + $1[2] * $1[3] }) * Double(hiddenChannels)
+            LiveBytes.current?.holdBriefly(3 * 4 * tokens)
+            return [Feature(shape: output)]
+        }
         return [Feature(run(inputs, pass))]
     }
 
