@@ -46,6 +46,8 @@ struct BenchCommand: ParsableCommand {
         let restarted = (try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)) != nil
         // scripts/heap-peak's preloaded allocation counter, when present, restarts its peak here too
         if let mark = dlsym(nil, "mg_mark") { unsafeBitCast(mark, to: (@convention(c) () -> Void).self)() }
+        // and, when it has one, takes a reading after each row (its per-row peaks)
+        let rowDone = dlsym(nil, "mg_row").map { unsafeBitCast($0, to: (@convention(c) (Int) -> Void).self) }
         let input = randomImage(shape: graph.inputShape, seed: 0)
         // an open-vocabulary model's class embeddings: random ones time the same work
         let text = graph.textShape.map { randomImage(shape: $0, seed: 1) }
@@ -56,6 +58,7 @@ struct BenchCommand: ParsableCommand {
             let start = last
             do {
                 _ = try plan.forward(input, text: text) { _, position in
+                    rowDone?(position)
                     let now = DispatchTime.now()
                     if run >= warmup { layerTimes[position].append(milliseconds(last, now)) }
                     last = now

@@ -145,12 +145,21 @@ extension Tensor {
         // same shapes (residual connections): one flat loop the compiler vectorises; the
         // broadcasting path calls its operation per element from inside the parallel closure
         guard a.shape == b.shape else { return broadcast(a, b, +) }
-        return Tensor(shape: a.shape) { out in
-            a.storage.withUnsafeBufferPointer { x in
-                b.storage.withUnsafeBufferPointer { y in
+        return a.adding(b)
+    }
+
+    /// `activation(self + other)` for two tensors of one shape, in one pass: each chunk is
+    /// summed, then activated while in cache (a residual block's `relu(y + x)` without the
+    /// separate sum it would otherwise keep alive).
+    public func adding(_ other: Tensor, activation: Activation = .identity) -> Tensor {
+        precondition(shape == other.shape, "adding \(other.shape) to \(shape)")
+        return Tensor(shape: shape) { out in
+            storage.withUnsafeBufferPointer { x in
+                other.storage.withUnsafeBufferPointer { y in
                     guard let left = x.baseAddress, let right = y.baseAddress, let sum = out.baseAddress else { return }
                     Threads.parallelRanges(out.count, minimumPerChunk: 32768) { range in
                         for i in range { sum[i] = left[i] + right[i] }
+                        activation.apply(sum + range.lowerBound, count: range.count)
                     }
                 }
             }

@@ -64,3 +64,55 @@ extension Tensor {
         return out
     }
 }
+
+extension Tensor {
+    /// `transposedConv2dNonOverlapping` on a channels-last map: NHWC [N, H, W, C] in, NHWC
+    /// [N, H·k, W·k, O] out, `weight` PyTorch's [C, O, k, k]. In NHWC the k taps along a row of
+    /// one kernel window and their O channels are one contiguous run, so per image, input row y
+    /// and kernel row i one GEMM writes its products straight into place — X[y] [W×C] times
+    /// the weights of kernel row i [C × (k·O)], rows k·O apart — with no product buffer and no
+    /// layout conversion on either side (Proto's upsampler between two channels-last convs).
+    public func transposedConv2dNonOverlappingChannelsLast(weight: Tensor, bias: Tensor?) -> Tensor {
+        let (batch, height, width, channels) = (shape[0], shape[1], shape[2], shape[3])
+        let (outputs, k) = (weight.shape[1], weight.shape[2])
+        precondition(weight.shape == [channels, outputs, k, k], "conv_transpose2d NHWC \(shape) with weight \(weight.shape)")
+        let run = k * outputs
+        // per kernel row i: [C × (k·O)], column j·O + o holding weight[c, o, i, j]
+        var rowWeights = [Float](repeating: 0, count: k * channels * run)
+        for i in 0..<k {
+            for c in 0..<channels {
+                for j in 0..<k {
+                    for o in 0..<outputs { rowWeights[(i * channels + c) * run + j * outputs + o] = weight.storage[((c * outputs + o) * k + i) * k + j] }
+                }
+            }
+        }
+        let (outHeight, outWidth) = (height * k, width * k)
+        // every element is written below (a GEMM over C = 0 channels writes zeros)
+        var out = Tensor(shape: [batch, outHeight, outWidth, outputs]) { _ in }
+        storage.withUnsafeBufferPointer { input in
+            rowWeights.withUnsafeBufferPointer { weights in
+                out.storage.withUnsafeMutableBufferPointer { output in
+                    let (input, weights, output) = (input.baseAddress!, weights.baseAddress!, output.baseAddress!)
+                    for n in 0..<batch {
+                        Threads.parallelRanges(height * k, minimumPerChunk: 1) { rows in
+                            for row in rows {
+                                let (y, i) = (row / k, row % k)
+                                let target = output + (n * outHeight + y * k + i) * outWidth * outputs
+                                Gemm.multiply(m: width, n: run, k: channels, a: input + (n * height + y) * width * channels, lda: channels,
+                                              b: weights + i * channels * run, ldb: run, c: target, ldc: run)
+                                guard let bias else { continue }
+                                bias.storage.withUnsafeBufferPointer { shift in
+                                    for position in 0..<outWidth {
+                                        let values = target + position * outputs
+                                        for o in 0..<outputs { values[o] += shift[o] }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+}

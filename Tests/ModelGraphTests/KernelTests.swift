@@ -445,6 +445,59 @@ extension KernelTests {
                 == Tensor.concatenate([x.slice(axis: 1, 8..<24), x.slice(axis: 1, 0..<8)], axis: 1))
     }
 
+    /// `nn.ConvTranspose2d` by its definition: every input pixel scatters its kernel window,
+    /// weighted, into the output (PyTorch's weight [in, out / groups, k, k]).
+    static func naiveTransposedConvolution(_ x: Tensor, _ w: Tensor, _ bias: Tensor?, stride: Int, padding: Int, groups: Int) -> Tensor {
+        let (batch, inputs, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (perGroup, k) = (w.shape[1], w.shape[2])
+        let outputs = perGroup * groups, groupIn = inputs / groups
+        let (outHeight, outWidth) = ((height - 1) * stride - 2 * padding + k, (width - 1) * stride - 2 * padding + k)
+        var out = Tensor(shape: [batch, outputs, outHeight, outWidth])
+        for n in 0..<batch {
+            for o in 0..<outputs { for p in 0..<(outHeight * outWidth) { out.storage[(n * outputs + o) * outHeight * outWidth + p] = bias?.storage[o] ?? 0 } }
+            for c in 0..<inputs {
+                let group = c / groupIn
+                for y in 0..<height {
+                    for xx in 0..<width {
+                        let value = x.storage[((n * inputs + c) * height + y) * width + xx]
+                        for local in 0..<perGroup {
+                            let o = group * perGroup + local
+                            for i in 0..<k {
+                                for j in 0..<k {
+                                    let (oy, ox) = (y * stride - padding + i, xx * stride - padding + j)
+                                    guard oy >= 0, oy < outHeight, ox >= 0, ox < outWidth else { continue }
+                                    out.storage[((n * outputs + o) * outHeight + oy) * outWidth + ox] += value * w.storage[((c * perGroup + local) * k + i) * k + j]
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// The three transposed-convolution kernels against the definition: the general one
+    /// (overlapping windows, padding, groups), the non-overlapping GEMM on NCHW, and the
+    /// channels-last one, which writes its products in place.
+    @Test func transposedConvolutionsMatchDefinition() throws {
+        let x = Self.random([2, 12, 5, 7], seed: 61)
+        for (outputs, k, stride, padding, groups) in [(8, 3, 2, 1, 1), (6, 4, 2, 1, 2), (10, 2, 2, 0, 1), (5, 3, 3, 0, 1)] {
+            let w = Self.random([12, outputs / groups, k, k], seed: 62)
+            let b = Self.random([outputs], seed: 63)
+            let naive = Self.naiveTransposedConvolution(x, w, b, stride: stride, padding: padding, groups: groups)
+            let general = x.transposedConv2d(weight: w, bias: b, kernelSize: k, stride: stride, padding: padding, outputPadding: 0,
+                                             dilation: 1, groups: groups)
+            #expect(Self.close(general, naive, tolerance: 1e-5), "k\(k) s\(stride) p\(padding) g\(groups)")
+            guard stride == k && padding == 0 && groups == 1 else { continue }
+            #expect(Self.close(x.transposedConv2dNonOverlapping(weight: w, bias: b), naive, tolerance: 1e-5), "k\(k) NCHW")
+            let channelsLast = x.permuted([0, 2, 3, 1]).transposedConv2dNonOverlappingChannelsLast(weight: w, bias: b)
+            #expect(Self.close(channelsLast.permuted([0, 3, 1, 2]), naive, tolerance: 1e-5), "k\(k) NHWC")
+            #expect(Self.close(x.permuted([0, 2, 3, 1]).transposedConv2dNonOverlappingChannelsLast(weight: w, bias: nil).permuted([0, 3, 1, 2]),
+                               Self.naiveTransposedConvolution(x, w, nil, stride: stride, padding: 0, groups: 1), tolerance: 1e-5), "k\(k) NHWC, no bias")
+        }
+    }
+
     /// DFL's fused softmax + weighted sum against its definition: softmax over each side's bins,
     /// then the 1×1 conv with the bin weights; max pooling against a loop over each window.
     @Test func distributionExpectationAndMaxPoolMatchDefinition() {

@@ -101,22 +101,37 @@ public struct Feature: Sendable {
         return Feature(channelsLast: result, converter: converter)
     }
 
+    /// Element-wise, so in whichever layout the map is held.
     public func activated(_ activation: Activation) -> Feature {
-        activation == .identity ? self : map { $0.activated(activation) }
+        activation == .identity ? self : map(shape: shape, plain: { $0.activated(activation) }, channelsLast: { $0.activated(activation) })
     }
 
     /// Element-wise sum of two features of one shape (residual connections).
     public static func + (a: Feature, b: Feature) -> Feature {
-        precondition(a.shape == b.shape, "adding \(a.shape) and \(b.shape)")
-        if a.isChannelsLast && b.isChannelsLast {
-            // element-wise, so the layout needs no conversion
-            guard let x = a.channelsLastData, let y = b.channelsLastData, let converter = a.converter else {
-                return Feature(shape: a.shape, channelsLast: true)
+        a.adding(b)
+    }
+
+    /// `activation(self + other)` in one pass (a residual block's `relu(y + x)`).
+    public func adding(_ other: Feature, activation: Activation = .identity) -> Feature {
+        Feature.elementwise(self, other) { $0.adding($1, activation: activation) }
+    }
+
+    /// An element-wise operation of two features of one shape: on NHWC elements when either is
+    /// channels-last (the other is converted, and the result stays channels-last, as the
+    /// convolutions after it read best; no NCHW copy is kept), else on NCHW.
+    static func elementwise(_ a: Feature, _ b: Feature, _ body: (Tensor, Tensor) -> Tensor) -> Feature {
+        precondition(a.shape == b.shape, "combining \(a.shape) and \(b.shape) element-wise")
+        if a.isChannelsLast || b.isChannelsLast {
+            guard let converter = a.converter ?? b.converter, a.hasData, b.hasData else {
+                // a shape walk: the plain one's NHWC copy lives while the operation runs
+                let copy = a.isChannelsLast && b.isChannelsLast ? nil : Feature(shape: a.shape, channelsLast: true)
+                return withExtendedLifetime(copy) { Feature(shape: a.shape, channelsLast: true) }
             }
-            return Feature(channelsLast: x + y, converter: converter)
+            let (x, y) = (a.channelsLastData(converting: converter)!, b.channelsLastData(converting: converter)!)
+            return Feature(channelsLast: body(x, y), converter: converter)
         }
         guard let x = a.tensor, let y = b.tensor else { return Feature(shape: a.shape) }
-        return Feature(x + y)
+        return Feature(body(x, y))
     }
 
     /// `F.pad(x, [left, right, top, bottom])`: zero columns and rows around a map.

@@ -87,7 +87,7 @@ public struct RepConv: Block {
 
     public func callAsFunction(_ x: Feature, _ pass: Pass) throws(LayerError) -> Feature {
         if let conv { return try conv(x, pass, activation: .silu) }
-        return (try conv1!(x, pass) + conv2!(x, pass)).activated(.silu)
+        return try conv1!(x, pass).adding(conv2!(x, pass), activation: .silu)
     }
 }
 

@@ -105,6 +105,6 @@ public struct ResNetBlock: Block {
     public func callAsFunction(_ x: Feature, _ pass: Pass) throws(LayerError) -> Feature {
         let y = try cv3(cv2(cv1(x, pass), pass), pass)
         let skip = try shortcut.map { projection throws(LayerError) in try projection.items[0](x, pass) } ?? x
-        return (y + skip).activated(.relu)
+        return y.adding(skip, activation: .relu)
     }
 }

@@ -160,7 +160,7 @@ struct ResidualBlock: Block {
             y = norms[index](try convs[index](y, pass), activation: index < convs.count - 1 ? .relu : .identity, pass)
         }
         let skip = try downsample.map { projection throws(LayerError) in projection.norm(try projection.conv(x, pass), pass) } ?? x
-        return (y + skip).activated(.relu)
+        return y.adding(skip, activation: .relu)
     }
 
     /// `downsample`: nn.Sequential(conv1x1, BatchNorm2d).

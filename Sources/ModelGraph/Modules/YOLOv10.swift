@@ -132,7 +132,7 @@ public struct RepVGGDW: Block {
 
     func callAsFunction(_ x: Feature, _ pass: Pass) throws(LayerError) -> Feature {
         if let merged { return try merged(x, pass, activation: .silu) }
-        return (try conv!(x, pass) + conv1!(x, pass)).activated(.silu)
+        return try conv!(x, pass).adding(conv1!(x, pass), activation: .silu)
     }
 }
 
