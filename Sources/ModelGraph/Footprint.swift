@@ -1,4 +1,3 @@
-import Glibc // TEMP
 // What a model costs in memory: its weights and the activations its inference plan keeps live.
 
 extension ModelGraph {
@@ -37,7 +36,6 @@ extension ModelGraph {
             // the row's working set counts its inputs (once per `from` entry, as the walk gives them)
             let read = layer.from.reduce(0.0) { $0 + (live[$1] ?? 0) }
             peak = max(peak, live.values.reduce(0, +) - read + walked[position].peakLiveBytes)
-            if getenv("MG_DEBUG_PEAK") != nil { print("row \(position) others \((live.values.reduce(0, +) - read) / 1e6) walk \(walked[position].peakLiveBytes / 1e6) total \((live.values.reduce(0, +) - read + walked[position].peakLiveBytes) / 1e6)") } // TEMP
             for (offset, shape) in held.enumerated() { live[layer.index + offset] = bytes(shape) }
             // the input image is the caller's, alive for the whole pass
             for source in layer.from where lastUse[source] == position && source != -1 { live[source] = nil }

@@ -60,6 +60,8 @@ struct ExecutionOptions: ParsableArguments {
     /// weights file prints its error and exits 1.
     func plan(for graph: ModelGraph, checkpoint: UltralyticsCheckpoint?, seed: UInt64) throws -> InferencePlan {
         try checkMemory(for: graph)
+        // the commands make their tensors on the main thread
+        if Thread.isMainThread { Allocator.keepLargeBlocksInHeap() }
         return InferencePlan(graph: graph, weights: try loadWeights(for: graph, checkpoint: checkpoint, seed: seed), fuse: !unfused)
     }
 

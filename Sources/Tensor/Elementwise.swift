@@ -206,12 +206,34 @@ extension Tensor {
     /// `nn.LayerNorm` over the last axis.
     public func layerNorm(weight: Tensor, bias: Tensor, epsilon: Float = 1e-5) -> Tensor {
         let width = shape[rank - 1]
+        return Tensor.withLayerNormRows(weight: weight, bias: bias, epsilon: epsilon) { normalize in
+            transformedCopy(rowWidth: width, minimumRowsPerChunk: max(1, 8192 / max(width, 1)), normalize)
+        }
+    }
+
+    /// `nn.LayerNorm` over the last axis, in place: for a tensor nothing else reads afterwards
+    /// (RT-DETR's encoder output over every anchor), so no second copy is alive.
+    public mutating func layerNormalize(weight: Tensor, bias: Tensor, epsilon: Float = 1e-5) {
+        let (width, rows) = (shape[rank - 1], count / max(shape[rank - 1], 1))
+        storage.withUnsafeMutableBufferPointer { values in
+            guard let base = values.baseAddress else { return }
+            Tensor.withLayerNormRows(weight: weight, bias: bias, epsilon: epsilon) { normalize in
+                Threads.parallelRanges(rows, minimumPerChunk: max(1, 8192 / max(width, 1))) { range in normalize(base, range) }
+            }
+        }
+    }
+
+    /// Runs `body` with the row kernel of a LayerNorm: (base, rows) normalises those rows of
+    /// `weight.count` values each, in place.
+    private static func withLayerNormRows<Result>(weight: Tensor, bias: Tensor, epsilon: Float,
+                                                 _ body: ((UnsafeMutablePointer<Float>, Range<Int>) -> Void) -> Result) -> Result {
+        let width = weight.count
         return weight.storage.withUnsafeBufferPointer { weights in
             bias.storage.withUnsafeBufferPointer { biases in
                 // raw pointers in the workers: Array accesses there retain and release the
                 // shared buffer, and the two cores then fight over its reference count
                 let (scale, shift) = (weights.baseAddress!, biases.baseAddress!)
-                return transformedCopy(rowWidth: width, minimumRowsPerChunk: max(1, 8192 / max(width, 1))) { x, range in
+                return body { x, range in
                     for row in range {
                         let start = x + row * width
                         let mean = FastMath.sum(start, count: width) / Float(width)

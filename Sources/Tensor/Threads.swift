@@ -128,4 +128,15 @@ public enum Allocator {
         _ = mallopt(-3, 32 << 20)  // the largest threshold glibc accepts on 64-bit
         _ = mallopt(-1, Int32.max)
     }
+
+    /// Also keeps blocks of 32 MB and more in the heap (M_MMAP_MAX = 0): glibc otherwise maps
+    /// each afresh, beside the freed heap that could hold it (rtdetr-l's first HGBlock joins
+    /// 34 MB of maps: its forward passes grew the RSS by 106–111 MB with fresh mappings, 80–89
+    /// MB without). Only for a process whose large tensors are made on its main thread, as the
+    /// command line's are: another thread's arena cannot grow past 64 MB without a mapping.
+    public static func keepLargeBlocksInHeap() {
+        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+        guard let symbol = dlsym(nil, "mallopt") else { return }
+        _ = unsafeBitCast(symbol, to: Mallopt.self)(-4, 0)
+    }
 }

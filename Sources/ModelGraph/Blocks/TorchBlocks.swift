@@ -250,6 +250,9 @@ public struct LayerNorm: Block {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor { x.layerNorm(weight: weight.tensor, bias: bias.tensor) }
+
+    /// The same, in place.
+    func normalize(_ x: inout Tensor) { x.layerNormalize(weight: weight.tensor, bias: bias.tensor) }
 }
 
 /// `nn.GroupNorm(groups, channels)`.

@@ -116,10 +116,11 @@ public struct RTDETRDecoder: LayerModule {
         let output = try outputShapes(shapes)
         pass.count(multiplyAdds(shapes), thop: thopOperations(shapes))
         guard inputs.allSatisfy(\.hasData) else {
-            // `run` holds every anchor's tokens three times at its peak: the projected levels, the
-            // encoder's linear and its LayerNorm (checked against the heap under `bench`)
+            // `run` holds every anchor's tokens twice at its peak: the projected levels and the
+            // encoder's output (linear, then LayerNorm in place) — checked against the heap
+            // under `bench`, as is the decoder layers' value projection beside the levels
             let tokens = Double(shapes[0][0]) * Double(shapes.reduce(0) { $0 + $1[2] * $1[3] }) * Double(hiddenChannels)
-            LiveBytes.current?.holdBriefly(3 * 4 * tokens)
+            LiveBytes.current?.holdBriefly(2 * 4 * tokens)
             return [Feature(shape: output)]
         }
         return [Feature(run(inputs, pass))]
@@ -151,33 +152,8 @@ public struct RTDETRDecoder: LayerModule {
         let anchorCount = features.shape[1]
         let (anchors, valid) = RTDETRDecoder.anchors(levelShapes)
 
-        // encoder head: score every anchor, keep the top k as queries. Invalid anchors' features
-        // are zeroed first (valid_mask · feats), so their enc_output row is the linear's bias.
-        var projected = encoderOutput.linear(features)
-        if valid.contains(false), let bias = encoderOutput.linear.bias?.value {
-            projected.storage.withUnsafeMutableBufferPointer { values in
-                for n in 0..<batch {
-                    for anchor in 0..<anchorCount where !valid[anchor] {
-                        for c in 0..<hidden { values[(n * anchorCount + anchor) * hidden + c] = bias.storage[c] }
-                    }
-                }
-            }
-        }
-        let encoded = encoderOutput.norm(projected)
-        let encoderScores = encoderScoreHead(encoded)
         let k = min(queryCount, anchorCount)
-        let best = Tensor(shape: [batch, anchorCount], storage: (0..<(batch * anchorCount)).map { row in
-            encoderScores.storage[(row * classCount)..<((row + 1) * classCount)].max() ?? -.infinity
-        }).topK(k).indices
-        var selected = Tensor(shape: [batch, k, hidden]), selectedAnchors = Tensor(shape: [batch, k, 4])
-        for n in 0..<batch {
-            for (q, anchor) in best[n].enumerated() {
-                for c in 0..<hidden {
-                    selected.storage[(n * k + q) * hidden + c] = encoded.storage[(n * anchorCount + anchor) * hidden + c]
-                }
-                for c in 0..<4 { selectedAnchors.storage[(n * k + q) * 4 + c] = anchors[anchor * 4 + c] }
-            }
-        }
+        let (selected, selectedAnchors) = selectQueries(features, anchors: anchors, valid: valid, count: k)
         let referenceLogits = encoderBoxHead(selected) + selectedAnchors
         var embedding = selected
         if let targetEmbedding {
@@ -201,6 +177,40 @@ public struct RTDETRDecoder: LayerModule {
             reference = boxes
         }
         return RTDETRDecoder.postprocess(boxes: boxes, scores: scores.sigmoid(), classCount: classCount, queryCount: queryCount)
+    }
+
+    /// The encoder head: scores every anchor and keeps the top `count` as queries, with their
+    /// anchors. Invalid anchors' features are zeroed first (valid_mask · feats), so their
+    /// enc_output row is the linear's bias. Its own function, so the encoder output over every
+    /// anchor is gone before the decoder layers make their value projections.
+    private func selectQueries(_ features: Tensor, anchors: [Float], valid: [Bool], count k: Int) -> (queries: Tensor, anchors: Tensor) {
+        let (batch, anchorCount, hidden) = (features.shape[0], features.shape[1], hiddenChannels)
+        var encoded = encoderOutput.linear(features)
+        if valid.contains(false), let bias = encoderOutput.linear.bias?.value {
+            encoded.storage.withUnsafeMutableBufferPointer { values in
+                for n in 0..<batch {
+                    for anchor in 0..<anchorCount where !valid[anchor] {
+                        for c in 0..<hidden { values[(n * anchorCount + anchor) * hidden + c] = bias.storage[c] }
+                    }
+                }
+            }
+        }
+        // the linear's output becomes the LayerNorm's: one tensor over every anchor, not two
+        encoderOutput.norm.normalize(&encoded)
+        let encoderScores = encoderScoreHead(encoded)
+        let best = Tensor(shape: [batch, anchorCount], storage: (0..<(batch * anchorCount)).map { row in
+            encoderScores.storage[(row * classCount)..<((row + 1) * classCount)].max() ?? -.infinity
+        }).topK(k).indices
+        var selected = Tensor(shape: [batch, k, hidden]), selectedAnchors = Tensor(shape: [batch, k, 4])
+        for n in 0..<batch {
+            for (q, anchor) in best[n].enumerated() {
+                for c in 0..<hidden {
+                    selected.storage[(n * k + q) * hidden + c] = encoded.storage[(n * anchorCount + anchor) * hidden + c]
+                }
+                for c in 0..<4 { selectedAnchors.storage[(n * k + q) * 4 + c] = anchors[anchor * 4 + c] }
+            }
+        }
+        return (selected, selectedAnchors)
     }
 
     /// `_generate_anchors`: per level, cell centres and a 0.05·2^level box, in logit space;
