@@ -26,7 +26,10 @@ public enum Gemm {
 extension Gemm {
     /// Runs one small product of each transposition, so oneDNN generates its GEMM kernels (code
     /// it writes on first use, once per process) now rather than inside a timed forward pass.
-    public static func prepareKernels() {
+    /// Only the first call does the work.
+    public static func prepareKernels() { _ = kernelsPrepared }
+
+    private static let kernelsPrepared: Void = {
         let size = 64
         let a = [Float](repeating: 1, count: size * size), b = a
         var c = [Float](repeating: 0, count: size * size)
@@ -42,7 +45,7 @@ extension Gemm {
                 }
             }
         }
-    }
+    }()
 }
 
 extension Tensor {

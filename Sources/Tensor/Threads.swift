@@ -120,13 +120,8 @@ public enum Allocator {
     /// ~10% of its time in page faults zero-filling memory it just released. Peak RSS is
     /// unchanged (the same buffers are reused), only the release to the OS is deferred.
     public static func keepFreedMemory() {
-        // glibc's mallopt (malloc.h is not in Swift's Glibc module): M_TRIM_THRESHOLD = -1,
-        // M_MMAP_THRESHOLD = -3
-        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
-        guard let symbol = dlsym(nil, "mallopt") else { return }
-        let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
-        _ = mallopt(-3, 32 << 20)  // the largest threshold glibc accepts on 64-bit
-        _ = mallopt(-1, Int32.max)
+        setOption(mmapThreshold, 32 << 20)  // the largest threshold glibc accepts on 64-bit
+        setOption(trimThreshold, Int32.max)
     }
 
     /// Also keeps blocks of 32 MB and more in the heap (M_MMAP_MAX = 0): glibc otherwise maps
@@ -135,8 +130,16 @@ public enum Allocator {
     /// MB without). Only for a process whose large tensors are made on its main thread, as the
     /// command line's are: another thread's arena cannot grow past 64 MB without a mapping.
     public static func keepLargeBlocksInHeap() {
+        setOption(mmapMax, 0)
+    }
+
+    // glibc's mallopt parameters (malloc.h is not in Swift's Glibc module)
+    private static let (trimThreshold, mmapThreshold, mmapMax): (Int32, Int32, Int32) = (-1, -3, -4)
+
+    /// glibc's `mallopt(parameter, value)`, looked up at run time; nothing where there is none.
+    private static func setOption(_ parameter: Int32, _ value: Int32) {
         typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
         guard let symbol = dlsym(nil, "mallopt") else { return }
-        _ = unsafeBitCast(symbol, to: Mallopt.self)(-4, 0)
+        _ = unsafeBitCast(symbol, to: Mallopt.self)(parameter, value)
     }
 }

@@ -78,14 +78,7 @@ extension Tensor {
         precondition(weight.shape == [channels, outputs, k, k], "conv_transpose2d NHWC \(shape) with weight \(weight.shape)")
         let run = k * outputs
         // per kernel row i: [C × (k·O)], column j·O + o holding weight[c, o, i, j]
-        var rowWeights = [Float](repeating: 0, count: k * channels * run)
-        for i in 0..<k {
-            for c in 0..<channels {
-                for j in 0..<k {
-                    for o in 0..<outputs { rowWeights[(i * channels + c) * run + j * outputs + o] = weight.storage[((c * outputs + o) * k + i) * k + j] }
-                }
-            }
-        }
+        let rowWeights = weight.permuted([2, 0, 3, 1]).storage
         let (outHeight, outWidth) = (height * k, width * k)
         // every element is written below (a GEMM over C = 0 channels writes zeros)
         var out = Tensor(shape: [batch, outHeight, outWidth, outputs]) { _ in }

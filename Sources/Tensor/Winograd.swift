@@ -149,19 +149,25 @@ public final class WinogradConvolution: @unchecked Sendable {
     public func scratchBytes(inputShape: [Int]) -> (Int, Int) {
         let geometry = TileGeometry(batch: inputShape[0], height: inputShape[2], width: inputShape[3])
         guard geometry.tiles > 0 else { return (0, 0) }
-        if runsWhole(geometry) {
-            let rows = roundedUp(geometry.tiles, to: Self.rows)
-            return (36 * rows * (paddedInput + paddedOutput) * 4, max(1, Threads.count) * Self.patchFloats * 4)
-        }
-        let (workers, _, perBlock) = blocking(geometry)
-        return (workers * (36 * perBlock * (paddedInput + paddedOutput) + Self.patchFloats) * 4, 0)
+        return runsWhole(geometry) ? wholeScratchBytes(geometry) : (blocking(geometry).workers * blockWorkerFloats(geometry) * 4, 0)
+    }
+
+    /// Floats of one worker's share of a blocked call's scratch: its block's transformed inputs
+    /// and products, and its patch.
+    private func blockWorkerFloats(_ geometry: TileGeometry) -> Int {
+        36 * blocking(geometry).perBlock * (paddedInput + paddedOutput) + Self.patchFloats
+    }
+
+    /// A whole-map call's scratch: every tile's transformed inputs and products; a patch per thread.
+    private func wholeScratchBytes(_ geometry: TileGeometry) -> (Int, Int) {
+        (36 * roundedUp(geometry.tiles, to: Self.rows) * (paddedInput + paddedOutput) * 4, max(1, Threads.count) * Self.patchFloats * 4)
     }
 
     /// Blocks of tiles through all three steps while they are in the core's cache, spread over
     /// the threads in equal blocks, a whole number per thread.
     private func runBlocks(_ operands: Operands, _ geometry: TileGeometry) {
         let (workers, blocks, perBlock) = blocking(geometry)
-        let workerFloats = 36 * perBlock * (paddedInput + paddedOutput) + Self.patchFloats
+        let workerFloats = blockWorkerFloats(geometry)
         scratch.use(workers * workerFloats * 4, 0) { buffer, _ in
             Threads.parallelFor(workers) { worker in
                 let v = buffer.assumingMemoryBound(to: Float.self) + worker * workerFloats
@@ -190,7 +196,8 @@ public final class WinogradConvolution: @unchecked Sendable {
         let patchFloats = Self.patchFloats
         let perWorker = (geometry.tiles + workers - 1) / workers
         let tilesOf = { (worker: Int) in min(geometry.tiles, worker * perWorker)..<min(geometry.tiles, (worker + 1) * perWorker) }
-        scratch.use(36 * rows * (paddedInput + paddedOutput) * 4, workers * patchFloats * 4) { buffer, patches in
+        let (bufferBytes, patchBytes) = wholeScratchBytes(geometry)
+        scratch.use(bufferBytes, patchBytes) { buffer, patches in
             let v = buffer.assumingMemoryBound(to: Float.self)
             let products = v + 36 * rows * paddedInput
             Threads.parallelFor(workers) { worker in

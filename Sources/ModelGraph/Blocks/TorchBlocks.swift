@@ -419,17 +419,17 @@ public struct ConvTranspose2d: Block {
         try requireFeatureMap(x.shape, channels: inputChannels)
         let output = try outputShape(x.shape)
         pass.count(elements(x.shape) * Double(weight.shape[1] * kernelSize * kernelSize))
-        // the general kernel takes its products for one image and group into a buffer first,
-        // alive beside the output it scatters into (a plan's non-overlapping one, on the
-        // channels-last maps its convolutions leave, writes in place)
-        if !x.hasData && !isNonOverlapping {
-            let products = Double(outputChannels / groups * kernelSize * kernelSize) * Double(x.shape[2] * x.shape[3])
-            LiveBytes.current?.holdBriefly(4 * (products + elements(output)))
-        }
         if isNonOverlapping {
-            // a channels-last map stays one (Proto: between two channels-last convs)
+            // a channels-last map stays one (Proto: between two channels-last convs), and its
+            // kernel writes in place
             return x.map(shape: output, plain: { $0.transposedConv2dNonOverlapping(weight: weight.tensor, bias: bias?.value) },
                          channelsLast: { $0.transposedConv2dNonOverlappingChannelsLast(weight: weight.tensor, bias: bias?.value) })
+        }
+        // the general kernel takes its products for one image and group into a buffer first,
+        // alive beside the output it scatters into
+        if !x.hasData {
+            let products = Double(outputChannels / groups * kernelSize * kernelSize) * Double(x.shape[2] * x.shape[3])
+            LiveBytes.current?.holdBriefly(4 * (products + elements(output)))
         }
         return x.map(shape: output) { input in
             input.transposedConv2d(weight: weight.tensor, bias: bias?.value, kernelSize: kernelSize, stride: stride, padding: padding,
