@@ -58,6 +58,10 @@ let package = Package(
                        providers: [.apt(["libdnnl-dev"])]),
         .target(name: "Tensor", dependencies: ["CDNNL"], swiftSettings: vectorSettings, linkerSettings: [.linkedLibrary("m")]),
         .target(name: "ModelSpec", dependencies: ["YAMLFrontEnd"]),
+        // Python source: tokenizer and parser for the model code of Ultralytics forks (fork mode)
+        .target(name: "PythonFrontEnd"),
+        // The interpreter for that Python: values, classes, imports from the fork's tree, budgets
+        .target(name: "PythonInterpreter", dependencies: ["PythonFrontEnd"], linkerSettings: [.linkedLibrary("m")]),
         // JPEG and PNG through Debian's libjpeg-turbo and libpng (scripts/setup installs them);
         // the C wrapper owns their setjmp error handling.
         .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),

@@ -1,0 +1,179 @@
+import Foundation
+import PythonFrontEnd
+
+/// Finds and runs modules: the fork's own source under its root (read-only, nothing outside
+/// it), the modules ModelGraph provides (written in Swift or in its own Python), and inert
+/// stand-ins for everything else.
+public final class Importer {
+    /// The fork's root folder (holding `ultralytics/`), resolved; nil when no fork is read.
+    public let root: URL?
+    /// Modules written in Swift: name → builder.
+    public var nativeModules: [String: (Interpreter, PyModule) throws -> Void] = [:]
+    /// Modules written in ModelGraph's own Python: name → source.
+    public var providedSources: [String: String] = [:]
+    /// Modules that are never stand-ins: their absence is an ImportError (so `try: import x` works).
+    public var missingModules: Set<String> = []
+    var totalSourceBytes = 0
+    /// Parsed files, kept for the run.
+    var parsed: [String: PythonFrontEnd.Module] = [:]
+    /// Imports that became stand-ins, for the report.
+    public private(set) var standIns: Set<String> = []
+
+    public init(root: URL?) {
+        self.root = root.map { $0.resolvingSymlinksInPath().standardizedFileURL }
+    }
+
+    func install(into interpreter: Interpreter) {
+        StandardLibrary.install(into: self)
+    }
+
+    /// `import name` (level 0), `from .name import …` (level ≥ 1), or a submodule reached as an
+    /// attribute (level -1: `name` inside package `from`).
+    func importModule(_ name: String, from current: PyModule?, level: Int, interpreter: Interpreter, at location: SourceLocation?) throws -> PyValue {
+        var absolute = name
+        if level == -1 {
+            guard let current, current.namespace["__path__"] != nil || nativeModules[current.name + "." + name] != nil
+                    || providedSources[current.name + "." + name] != nil else {
+                throw interpreter.error(interpreter.types.moduleNotFoundError, "No module named '\(name)'")
+            }
+            absolute = current.name + "." + name
+        } else if level > 0 {
+            guard let current else { throw interpreter.error(interpreter.types.importError, "attempted relative import with no known parent package") }
+            var package = current.name.split(separator: ".").map(String.init)
+            if current.namespace["__path__"] == nil { package.removeLast() }
+            guard package.count >= level - 1 else {
+                throw interpreter.error(interpreter.types.importError, "attempted relative import beyond top-level package")
+            }
+            package.removeLast(level - 1)
+            absolute = (package + (name.isEmpty ? [] : [name])).joined(separator: ".")
+        }
+        let parts = absolute.split(separator: ".").map(String.init)
+        var value: PyValue = .none
+        for i in parts.indices {
+            let prefix = parts[0...i].joined(separator: ".")
+            value = try load(prefix, parent: i > 0 ? value : nil, interpreter: interpreter, lastName: parts[i], strict: level == -1)
+        }
+        return value
+    }
+
+    func load(_ name: String, parent: PyValue?, interpreter: Interpreter, lastName: String, strict: Bool) throws -> PyValue {
+        if let module = interpreter.modules[name] { return .object(module) }
+        if case .object(let standIn as PyStandIn)? = parent { return .object(PyStandIn(path: standIn.path + "." + lastName)) }
+        let module: PyModule
+        if let builder = nativeModules[name] {
+            module = PyModule(name: name, file: nil)
+            interpreter.modules[name] = module
+            try builder(interpreter, module)
+            if let source = providedSources[name] { try run(source, as: module, file: "<modelgraph>/\(name).py", interpreter: interpreter, deferFailures: false) }
+        } else if let source = providedSources[name] {
+            module = PyModule(name: name, file: "<modelgraph>/\(name).py")
+            interpreter.modules[name] = module
+            try run(source, as: module, file: module.file!, interpreter: interpreter, deferFailures: false)
+        } else if let (file, isPackage) = sourceFile(name) {
+            module = PyModule(name: name, file: relativePath(file))
+            module.namespace["__name__"] = .str(name)
+            module.namespace["__file__"] = .str(relativePath(file))
+            module.namespace["__package__"] = .str(isPackage ? name : name.split(separator: ".").dropLast().joined(separator: "."))
+            if isPackage { module.namespace["__path__"] = .list([.str(relativePath(file.deletingLastPathComponent()))]) }
+            interpreter.modules[name] = module
+            if case .object(let p as PyModule)? = parent { p.namespace[lastName] = .object(module) }
+            let source = try read(file, interpreter: interpreter)
+            do {
+                try run(source, as: module, file: module.file!, interpreter: interpreter, deferFailures: true)
+            } catch {
+                interpreter.modules[name] = nil
+                throw error
+            }
+            return .object(module)
+        } else {
+            if strict || missingModules.contains(name) || isForkPackage(name) {
+                throw interpreter.error(interpreter.types.moduleNotFoundError, "No module named '\(name)'")
+            }
+            standIns.insert(String(name.prefix { $0 != "." }))
+            return .object(PyStandIn(path: name))
+        }
+        if case .object(let p as PyModule)? = parent { p.namespace[lastName] = .object(module) }
+        return .object(module)
+    }
+
+    func run(_ source: [UInt8], as module: PyModule, file: String, interpreter: Interpreter, deferFailures: Bool) throws {
+        let tree: PythonFrontEnd.Module
+        if let cached = parsed[file] { tree = cached } else {
+            do { tree = try Parser.parse(bytes: source, file: file) }
+            catch let syntax as PythonSyntaxError {
+                throw InterpreterLimit("SyntaxError: \(syntax.message)", traceback: [TraceFrame(file: syntax.file, location: syntax.location, function: "<module>")])
+            }
+            parsed[file] = tree
+        }
+        if module.namespace["__name__"] == nil { module.namespace["__name__"] = .str(module.name) }
+        try interpreter.executeModule(module, body: tree.body, deferFailures: deferFailures)
+    }
+
+    func run(_ source: String, as module: PyModule, file: String, interpreter: Interpreter, deferFailures: Bool) throws {
+        try run(Array(source.utf8), as: module, file: file, interpreter: interpreter, deferFailures: deferFailures)
+    }
+
+    /// Runs source text as the main module (tests, `-c`-like use).
+    public func runMain(_ source: String, file: String, interpreter: Interpreter) throws -> PyModule {
+        let module = PyModule(name: "__main__", file: file)
+        interpreter.modules["__main__"] = module
+        try run(source, as: module, file: file, interpreter: interpreter, deferFailures: false)
+        return module
+    }
+
+    /// A module's file under the root: `a/b.py` or `a/b/__init__.py`.
+    func sourceFile(_ name: String) -> (URL, Bool)? {
+        guard let root else { return nil }
+        let path = name.split(separator: ".").joined(separator: "/")
+        let candidates = [(root.appendingPathComponent(path + ".py"), false),
+                          (root.appendingPathComponent(path).appendingPathComponent("__init__.py"), true)]
+        for (url, isPackage) in candidates {
+            let resolved = url.resolvingSymlinksInPath().standardizedFileURL
+            guard resolved.path.hasPrefix(root.path + "/") else { continue }     // nothing outside the fork
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: resolved.path, isDirectory: &isDirectory), !isDirectory.boolValue {
+                return (resolved, isPackage)
+            }
+        }
+        // a folder without __init__.py is a namespace package
+        let folder = root.appendingPathComponent(path).resolvingSymlinksInPath().standardizedFileURL
+        var isDirectory: ObjCBool = false
+        if folder.path.hasPrefix(root.path + "/"), FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory),
+           isDirectory.boolValue, name.contains(".") || FileManager.default.fileExists(atPath: folder.appendingPathComponent("__init__.py").path) {
+            return nil
+        }
+        return nil
+    }
+
+    /// Whether the top-level package of `name` is the fork's own (a missing submodule of it is
+    /// an ImportError, as in Python, not a stand-in).
+    func isForkPackage(_ name: String) -> Bool {
+        guard let root else { return false }
+        let top = String(name.prefix { $0 != "." })
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: root.appendingPathComponent(top).path, isDirectory: &isDirectory) && isDirectory.boolValue
+            || FileManager.default.fileExists(atPath: root.appendingPathComponent(top + ".py").path)
+    }
+
+    func relativePath(_ url: URL) -> String {
+        guard let root else { return url.path }
+        let path = url.path
+        return path.hasPrefix(root.path + "/") ? String(path.dropFirst(root.path.count + 1)) : path
+    }
+
+    func read(_ url: URL, interpreter: Interpreter) throws -> [UInt8] {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: url.path)
+        let size = (attributes?[.size] as? NSNumber)?.intValue ?? 0
+        guard size <= interpreter.budget.sourceBytes else {
+            throw InterpreterLimit("\(relativePath(url)) is \(size) bytes, past fork mode's \(interpreter.budget.sourceBytes)-byte limit for one source file")
+        }
+        totalSourceBytes += size
+        guard totalSourceBytes <= interpreter.budget.totalSourceBytes else {
+            throw InterpreterLimit("the fork's imports read more than \(interpreter.budget.totalSourceBytes) bytes of source; fork mode stops here")
+        }
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw InterpreterLimit("\(relativePath(url)): cannot read the file")
+        }
+        return Array(data)
+    }
+}
