@@ -112,10 +112,7 @@ extension Interpreter {
             default: return attribute
             }
         case .object(let module as PyModule):
-            if let v = module.namespace[name] {
-                if case .object(let deferred as PyDeferredFailure) = v { throw deferredError(deferred) }
-                return v
-            }
+            if let v = module.namespace[name] { return v }
             if name == "__name__" { return .str(module.name) }
             if name == "__file__" { return module.file.map { .str($0) } ?? .none }
             if name == "__dict__" { return .object(PyDict(module.namespace.sorted { $0.key < $1.key }.map { (.str($0.key), $0.value) })) }
@@ -401,7 +398,7 @@ extension Interpreter {
         }
     }
 
-    func normalizedIndex(_ index: PyValue, count: Int, what: String) throws -> Int {
+    public func normalizedIndex(_ index: PyValue, count: Int, what: String) throws -> Int {
         guard let i = try indexValue(index) else {
             throw typeError("\(what) indices must be integers or slices, not \(typeName(index))")
         }

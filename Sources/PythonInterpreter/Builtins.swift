@@ -150,6 +150,20 @@ extension Interpreter {
             "with_traceback": PyBuiltinFunction("with_traceback") { _, a in a.positional.first ?? .none },
             "add_note": PyBuiltinFunction("add_note") { _, _ in .none },
         ]
+        // Python subclasses of dict and list keep their items in a native container
+        t.nativeInitializers[ObjectIdentifier(t.dict)] = { _, instance, _ in instance.native = PyDict() }
+        t.nativeInitializers[ObjectIdentifier(t.list)] = { _, instance, _ in instance.native = PyList([]) }
+        t.dict.dict["__init__"] = .object(PyBuiltinFunction("dict.__init__") { interp, a in
+            guard case .object(let i as PyInstance)? = a.positional.first, let d = i.native as? PyDict else { return .none }
+            if a.positional.count > 1 { try interp.update(d, from: a.positional[1]) }
+            for (k, v) in a.keywords { d[.str(k)] = v }
+            return .none
+        })
+        t.list.dict["__init__"] = .object(PyBuiltinFunction("list.__init__") { interp, a in
+            guard case .object(let i as PyInstance)? = a.positional.first, let l = i.native as? PyList else { return .none }
+            if a.positional.count > 1 { l.items = try interp.materialize(a.positional[1]) }
+            return .none
+        })
         t.constructors[ObjectIdentifier(t.object)] = { _, _ in .object(PyInstance(cls: t.object)) }
         t.constructors[ObjectIdentifier(t.int)] = { interp, a in
             guard let v = a.positional.first else { return .int(0) }
@@ -326,6 +340,9 @@ extension Interpreter {
             }
             return try interp.binary(.power, x, y)
         }
+        define("__builtins_round__") { interp, a in try interp.call(interp.builtins["round"]!, a) }
+        define("__builtins_max__") { interp, a in try interp.extreme(a, name: "max", op: .greater) }
+        define("__builtins_min__") { interp, a in try interp.extreme(a, name: "min", op: .less) }
         define("min") { interp, a in try interp.extreme(a, name: "min", op: .less) }
         define("max") { interp, a in try interp.extreme(a, name: "max", op: .greater) }
         define("sum") { interp, a in
@@ -531,7 +548,7 @@ extension Interpreter {
             return typeOf(value).isSubclass(of: cls)
         case .object(let tuple as PyTuple): return try tuple.items.contains { try isInstance(value, classInfo: $0) }
         case .object(is PyStandIn): return false
-        case .object(let d as PyDeferredFailure): throw deferredError(d)
+        case .object(is PyDeferredFailure): return false      // a class whose definition failed has no instances
         case .object(let native as NativeObject):
             if let cls = native.classForSubclassing(self) { return typeOf(value).isSubclass(of: cls) }
             return false
@@ -545,7 +562,7 @@ extension Interpreter {
         switch classInfo {
         case .object(let other as PyClass): return cls.isSubclass(of: other)
         case .object(let tuple as PyTuple): return try tuple.items.contains { try isSubclass(cls, classInfo: $0) }
-        case .object(is PyStandIn): return false
+        case .object(is PyStandIn), .object(is PyDeferredFailure): return false
         case .object(let native as NativeObject):
             if let other = native.classForSubclassing(self) { return cls.isSubclass(of: other) }
             return false

@@ -16,6 +16,8 @@ public struct PyError: Error {
     /// Where the innermost failing expression is, before a function frame records it.
     var pendingLocation: SourceLocation?
     var context: PyInstance?
+    /// Locals of the frames named in `Interpreter.captureLocals` the error passed through.
+    public var capturedLocals: [String: [String: PyValue]] = [:]
 
     public init(_ exception: PyInstance) { self.exception = exception }
 

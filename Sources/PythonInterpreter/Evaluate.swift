@@ -70,8 +70,8 @@ extension Interpreter {
                 let right = try evaluate(rightExpression, frame)
                 frame.location = expression.location
                 let result = try compare(op, left, right)
+                if rest.count == 1 { return result }      // tensors compare elementwise: no truth test
                 guard try truthy(result) else { return result }
-                if rest.count == 1 { return result }
                 left = right
             }
             return .bool(true)
@@ -270,8 +270,14 @@ extension Interpreter {
             failure.traceback.append(TraceFrame(file: function.globals.file ?? function.globals.name,
                                                 location: failure.pendingLocation ?? frame.location, function: function.qualifiedName))
             failure.pendingLocation = nil
+            if captureLocals.contains(function.name), failure.capturedLocals[function.name] == nil {
+                failure.capturedLocals[function.name] = frame.locals
+            }
             throw failure
         } catch var limitError as InterpreterLimit {
+            if captureLocals.contains(function.name), lastCapturedLocals[function.name] == nil {
+                lastCapturedLocals[function.name] = frame.locals
+            }
             if limitError.traceback.isEmpty {
                 limitError.traceback = currentTraceback(at: frame.location)
             }

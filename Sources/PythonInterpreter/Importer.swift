@@ -29,7 +29,7 @@ public final class Importer {
 
     /// `import name` (level 0), `from .name import …` (level ≥ 1), or a submodule reached as an
     /// attribute (level -1: `name` inside package `from`).
-    func importModule(_ name: String, from current: PyModule?, level: Int, interpreter: Interpreter, at location: SourceLocation?) throws -> PyValue {
+    public func importModule(_ name: String, from current: PyModule?, level: Int, interpreter: Interpreter, at location: SourceLocation?) throws -> PyValue {
         var absolute = name
         if level == -1 {
             guard let current, current.namespace["__path__"] != nil || nativeModules[current.name + "." + name] != nil
@@ -85,6 +85,13 @@ public final class Importer {
                 throw error
             }
             return .object(module)
+        } else if let folder = namespacePackage(name) {
+            // a folder without __init__.py: a namespace package (PEP 420)
+            module = PyModule(name: name, file: nil)
+            module.namespace["__name__"] = .str(name)
+            module.namespace["__path__"] = .list([.str(relativePath(folder))])
+            module.namespace["__package__"] = .str(name)
+            interpreter.modules[name] = module
         } else {
             if strict || missingModules.contains(name) || isForkPackage(name) {
                 throw interpreter.error(interpreter.types.moduleNotFoundError, "No module named '\(name)'")
@@ -113,6 +120,15 @@ public final class Importer {
         try run(Array(source.utf8), as: module, file: file, interpreter: interpreter, deferFailures: deferFailures)
     }
 
+    /// Runs ModelGraph's own source inside an existing module (the fork-mode driver).
+    public func runProvided(_ source: String, as module: PyModule, interpreter: Interpreter) throws {
+        interpreter.lastCapturedLocals = [:]
+        let tree: PythonFrontEnd.Module
+        do { tree = try Parser.parse(source: source, file: module.file ?? "<modelgraph>") }
+        catch let syntax as PythonSyntaxError { throw InterpreterLimit("SyntaxError in ModelGraph's driver: \(syntax)") }
+        try interpreter.executeModule(module, body: tree.body, deferFailures: false)
+    }
+
     /// Runs source text as the main module (tests, `-c`-like use).
     public func runMain(_ source: String, file: String, interpreter: Interpreter) throws -> PyModule {
         let module = PyModule(name: "__main__", file: file)
@@ -135,14 +151,16 @@ public final class Importer {
                 return (resolved, isPackage)
             }
         }
-        // a folder without __init__.py is a namespace package
-        let folder = root.appendingPathComponent(path).resolvingSymlinksInPath().standardizedFileURL
-        var isDirectory: ObjCBool = false
-        if folder.path.hasPrefix(root.path + "/"), FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory),
-           isDirectory.boolValue, name.contains(".") || FileManager.default.fileExists(atPath: folder.appendingPathComponent("__init__.py").path) {
-            return nil
-        }
         return nil
+    }
+
+    func namespacePackage(_ name: String) -> URL? {
+        guard let root else { return nil }
+        let folder = root.appendingPathComponent(name.split(separator: ".").joined(separator: "/")).resolvingSymlinksInPath().standardizedFileURL
+        var isDirectory: ObjCBool = false
+        guard folder.path.hasPrefix(root.path + "/"), FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory),
+              isDirectory.boolValue else { return nil }
+        return folder
     }
 
     /// Whether the top-level package of `name` is the fork's own (a missing submodule of it is

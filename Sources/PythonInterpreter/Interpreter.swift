@@ -28,6 +28,10 @@ public final class Interpreter {
     public var printed: [String] = []
     /// Hooks for native objects ModelGraph adds (torch's tensors, dtypes, devices).
     public var extensions: [String: Any] = [:]
+    /// Functions whose locals an error records as it leaves them (the caller locates failures by them).
+    public var captureLocals: Set<String> = []
+    /// Locals recorded when a run ended on a limit rather than a Python exception.
+    public var lastCapturedLocals: [String: [String: PyValue]] = [:]
 
     public init(importer: Importer, budget: InterpreterBudget = InterpreterBudget()) {
         self.importer = importer
@@ -319,7 +323,7 @@ public final class Interpreter {
         switch type {
         case .object(let cls as PyClass): return exception.cls.isSubclass(of: cls)
         case .object(let tuple as PyTuple): return try tuple.items.contains { try exceptionMatches(exception, $0) }
-        case .object(is PyStandIn): return false
+        case .object(is PyStandIn), .object(is PyDeferredFailure): return false
         default: throw typeError("catching classes that do not inherit from BaseException is not allowed")
         }
     }
@@ -497,10 +501,9 @@ public final class Interpreter {
     }
 
     func global(_ name: String, _ module: PyModule, at location: SourceLocation) throws -> PyValue {
-        if let v = module.namespace[name] {
-            if case .object(let deferred as PyDeferredFailure) = v { throw deferredError(deferred) }
-            return v
-        }
+        // a name whose definition failed is a value until something uses it (model code lists
+        // every module class in tuples, and only the ones a YAML names must work)
+        if let v = module.namespace[name] { return v }
         if let v = builtins[name] { return v }
         throw error(types.nameError, "name '\(name)' is not defined")
     }

@@ -134,6 +134,11 @@ public final class BuiltinTypes {
         notImplemented = .object(PyInstance(cls: make("NotImplementedType", .other)))
     }
 
+    /// Lets other modules (torch) make their classes callable.
+    public func registerConstructor(_ cls: PyClass, _ body: @escaping NativeFunction) {
+        constructors[ObjectIdentifier(cls)] = body
+    }
+
     var exceptionClasses: [PyClass] {
         [baseException, exception, typeError, valueError, attributeError, nameError, unboundLocalError, keyError, indexError,
          lookupError, importError, moduleNotFoundError, runtimeError, notImplementedError, zeroDivisionError, overflowError,

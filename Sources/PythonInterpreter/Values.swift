@@ -9,12 +9,12 @@ public enum PyValue {
     case str(String)
     case object(PyObject)
 
-    var isNone: Bool { if case .none = self { return true }; return false }
+    public var isNone: Bool { if case .none = self { return true }; return false }
 
-    var asObject: PyObject? { if case .object(let o) = self { return o }; return nil }
+    public var asObject: PyObject? { if case .object(let o) = self { return o }; return nil }
 
-    static func tuple(_ items: [PyValue]) -> PyValue { .object(PyTuple(items)) }
-    static func list(_ items: [PyValue]) -> PyValue { .object(PyList(items)) }
+    public static func tuple(_ items: [PyValue]) -> PyValue { .object(PyTuple(items)) }
+    public static func list(_ items: [PyValue]) -> PyValue { .object(PyList(items)) }
 }
 
 /// Every heap value: lists, dicts, functions, classes, instances, modules, tensors, ….

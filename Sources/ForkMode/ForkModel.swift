@@ -1,0 +1,337 @@
+import Foundation
+import ForkTorch
+import PythonFrontEnd
+import PythonInterpreter
+import YAMLFrontEnd
+
+/// Where a fork's code lives: the folder holding `ultralytics/nn/tasks.py`.
+public enum ForkRoot {
+    /// The nearest parent folder of `path` that holds `ultralytics/nn/tasks.py`, if any.
+    public static func find(containing path: String) -> URL? {
+        var url = URL(fileURLWithPath: path).standardizedFileURL.deletingLastPathComponent()
+        while url.path != "/" && !url.path.isEmpty {
+            if isFork(url) { return url }
+            url = url.deletingLastPathComponent()
+        }
+        return nil
+    }
+
+    public static func isFork(_ url: URL) -> Bool {
+        FileManager.default.fileExists(atPath: url.appendingPathComponent("ultralytics/nn/tasks.py").path)
+    }
+}
+
+/// What to build and at which size.
+public struct ForkBuildOptions: Sendable {
+    public var scale: String?
+    public var imageHeight: Int
+    public var imageWidth: Int
+    public var shapes: Bool
+    public var flops: Bool
+    public init(scale: String? = nil, imageHeight: Int = 640, imageWidth: Int = 640, shapes: Bool = true, flops: Bool = true) {
+        self.scale = scale; self.imageHeight = imageHeight; self.imageWidth = imageWidth; self.shapes = shapes; self.flops = flops
+    }
+}
+
+/// One `model.model[i]` as the fork built it.
+public struct ForkRow: Sendable {
+    public var index: Int
+    public var from: [Int]
+    public var fromIsList: Bool
+    public var repeats: Int
+    public var module: String
+    public var arguments: String
+    public var parameters: Int
+    /// Output shapes per row at the requested size (several for a tuple or list output).
+    public var outputs: [[Int]]
+}
+
+/// A fork YAML built by the fork's own code.
+public struct ForkSummary: Sendable {
+    public var root: String
+    public var ultralyticsVersion: String
+    public var modelClass: String
+    public var scale: String?
+    public var parameters: Int
+    public var rows: [ForkRow]
+    public var output: [[Int]]
+    public var input: [Int]
+    /// What the fork's get_flops would print at the image size (thop's rules), when counted.
+    public var ultralyticsGFLOPs: Double?
+    /// Every multiply-add the forward pass ran, ×2, in G.
+    public var gflops: Double?
+    /// Imports fork mode answered with inert stand-ins (cv2, matplotlib, …).
+    public var standIns: [String]
+    public var note: String?
+}
+
+/// A failure with a place in the YAML and, for Python errors, the frames inside the fork.
+public struct ForkBuildError: Error, CustomStringConvertible {
+    public var message: String
+    public var frames: [String]
+    public var description: String { ([message] + frames.map { "    " + $0 }).joined(separator: "\n") }
+}
+
+/// Builds fork YAMLs with the fork's own `parse_model` and model classes, in the interpreter.
+public final class ForkModelBuilder {
+    public let root: URL
+    let importer: Importer
+    let interpreter: Interpreter
+    let torch: TorchRuntime
+    var tasks: PyValue?
+
+    public init(root: URL, budget: InterpreterBudget = InterpreterBudget()) {
+        self.root = root
+        importer = Importer(root: root)
+        interpreter = Interpreter(importer: importer, budget: budget)
+        torch = TorchRuntime.install(into: importer, interpreter: interpreter)
+        interpreter.captureLocals = ["parse_model", "_predict_once", "_forward_once", "predict", "forward"]
+    }
+
+    /// The fork's Ultralytics version (its `ultralytics.__version__`).
+    public func version() -> String {
+        guard case .object(let m as PyModule)? = try? importer.importModule("ultralytics", from: nil, level: 0, interpreter: interpreter, at: nil),
+              case .str(let v)? = m.namespace["__version__"] else { return "?" }
+        return v
+    }
+
+    /// Builds one YAML file (a path inside or outside the fork).
+    public func build(yamlPath: String, options: ForkBuildOptions) throws -> ForkSummary {
+        let text: String
+        do {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: yamlPath))
+            text = try YAMLParser.decode(bytes, file: yamlPath)
+        } catch let d as Diagnostic {
+            throw ForkBuildError(message: d.description, frames: [])
+        } catch {
+            throw ForkBuildError(message: "\(yamlPath): error: cannot read the model file (\(error.localizedDescription))", frames: [])
+        }
+        let node: YAMLNode
+        do { node = try YAMLParser.parse(text, file: yamlPath) }
+        catch { throw ForkBuildError(message: error.description, frames: []) }
+        let rows = ((node["backbone"]?.sequence ?? []) + (node["head"]?.sequence ?? []))
+        let dict = YAMLConversion.value(node)
+        guard case .object(let d as PyDict) = dict else {
+            throw ForkBuildError(message: "\(yamlPath):1:1: error: the model file is not a mapping", frames: [])
+        }
+        // the oracle's rules: scale from the file name (yolov8n, yolo11s), else the first of scales
+        let stem = URL(fileURLWithPath: yamlPath).deletingPathExtension().lastPathComponent
+        var scale: String? = nil
+        if case .object(let scales as PyDict)? = d["scales"], scales.count > 0 {
+            let keys = scales.orderedKeys.compactMap { if case .str(let s) = $0 { return s }; return nil }
+            if let requested = options.scale {
+                guard keys.contains(requested) else {
+                    throw ForkBuildError(message: "\(yamlPath): error: --scale \(requested) given, but the file's `scales:` lists \(keys.joined(separator: ", "))", frames: [])
+                }
+                scale = requested
+            } else if let guessed = ForkModelBuilder.guessScale(stem), keys.contains(guessed) {
+                scale = guessed
+            } else {
+                scale = keys.first
+            }
+            d["scale"] = .str(scale!)
+        }
+        d["yaml_file"] = .str(yamlPath)
+        let main = PyModule(name: "__modelgraph__", file: "<modelgraph>")
+        main.namespace["_yaml"] = .object(d)
+        main.namespace["_height"] = .int(options.imageHeight)
+        main.namespace["_width"] = .int(options.imageWidth)
+        main.namespace["_shapes"] = .bool(options.shapes)
+        interpreter.modules["__modelgraph__"] = main
+        let started = Date()
+        _ = started
+        do {
+            try importer.runProvided(ForkModelBuilder.driver, as: main, interpreter: interpreter)
+        } catch {
+            throw describe(error, yamlPath: yamlPath, rows: rows, stage: "build")
+        }
+        var summary = try collect(main, yamlPath: yamlPath, rows: rows, scale: scale, options: options)
+        if options.shapes {
+            torch.multiplyAdds = 0
+            do {
+                try importer.runProvided(ForkModelBuilder.forward, as: main, interpreter: interpreter)
+            } catch {
+                throw describe(error, yamlPath: yamlPath, rows: rows, stage: "forward")
+            }
+            summary.gflops = Double(torch.multiplyAdds) * 2 / 1e9
+            try collectShapes(main, into: &summary)
+        }
+        if options.flops {
+            summary.ultralyticsGFLOPs = try? ultralyticsFLOPs(main, options: options)
+        }
+        summary.standIns = importer.standIns.sorted()
+        return summary
+    }
+
+    static func guessScale(_ stem: String) -> String? {
+        // Ultralytics' guess_model_scale: yolo(e-)?v?\d+([nslmx])
+        let chars = Array(stem)
+        var i = 0
+        while i + 4 <= chars.count {
+            if String(chars[i..<(i + 4)]) == "yolo" {
+                var j = i + 4
+                if j + 2 <= chars.count, String(chars[j..<(j + 2)]) == "e-" { j += 2 }
+                if j < chars.count, chars[j] == "v" { j += 1 }
+                let digitsStart = j
+                while j < chars.count, chars[j].isASCII, chars[j].isNumber { j += 1 }
+                if j > digitsStart, j < chars.count, "nslmx".contains(chars[j]) { return String(chars[j]) }
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    /// ModelGraph's own driver, run in the fork's interpreter: picks the model class as the
+    /// fork's front ends do and builds it.
+    static let driver = #"""
+from ultralytics.nn import tasks as _T
+import torch as _torch
+d = _yaml
+heads = [str(r[2]) for r in d.get("head", [])]
+if any("RTDETRDecoder" in x for x in heads):
+    _cls = _T.RTDETRDetectionModel
+elif any(x.startswith("YOLOE") for x in heads) and hasattr(_T, "YOLOEModel"):
+    _cls = _T.YOLOESegModel if any("Segment" in x for x in heads) else _T.YOLOEModel
+elif any("WorldDetect" in x for x in heads) and hasattr(_T, "WorldModel"):
+    _cls = _T.WorldModel
+else:
+    _task = _T.guess_model_task(d)
+    _cls = {"detect": _T.DetectionModel, "segment": _T.SegmentationModel, "pose": _T.PoseModel,
+            "obb": getattr(_T, "OBBModel", None), "classify": _T.ClassificationModel}.get(_task) or _T.DetectionModel
+_class_name = _cls.__name__
+_channels = d.get("channels", d.get("ch", 3))
+model = _cls(d, ch=_channels, verbose=False)
+_rows = [[getattr(m, "i", k), getattr(m, "f", None), getattr(m, "type", type(m).__name__), sum(p.numel() for p in m.parameters())] for k, m in enumerate(model.model)]
+_total = sum(p.numel() for p in model.parameters())
+"""#
+
+    static let forward = #"""
+model.eval()
+_x = _torch.rand(1, _channels, _height, _width)
+_outs = {}
+def _hook(i):
+    def record(mod, inp, out):
+        _outs[i] = out
+    return record
+_hooks = [m.register_forward_hook(_hook(i)) for i, m in enumerate(model.model)]
+_out = model(_x)
+for _h in _hooks:
+    _h.remove()
+"""#
+
+    func collect(_ main: PyModule, yamlPath: String, rows: [YAMLNode], scale: String?, options: ForkBuildOptions) throws -> ForkSummary {
+        guard case .object(let rowList as PyList)? = main.namespace["_rows"], case .int(let total)? = main.namespace["_total"] else {
+            throw ForkBuildError(message: "\(yamlPath): error: the fork's model has no rows", frames: [])
+        }
+        var result: [ForkRow] = []
+        for (position, item) in rowList.items.enumerated() {
+            let fields = try interpreter.materialize(item)
+            let index = (try? interpreter.toInt(fields[0])) ?? position
+            var from: [Int] = []
+            var fromIsList = false
+            if let f = try? interpreter.toInt(fields[1]) { from = [f] } else if let items = try? interpreter.materialize(fields[1]) {
+                from = items.compactMap { try? interpreter.toInt($0) }
+                fromIsList = true
+            }
+            let type = (try? interpreter.str(fields[2])) ?? "?"
+            let parameters = (try? interpreter.toInt(fields[3])) ?? 0
+            var repeats = 1
+            var arguments = ""
+            if position < rows.count, let row = rows[position].sequence, row.count >= 4 {
+                repeats = Int(row[1].scalar ?? "1") ?? 1
+                arguments = YAMLConversion.flowText(row[3])
+            }
+            result.append(ForkRow(index: index, from: from, fromIsList: fromIsList, repeats: repeats,
+                                  module: type.replacingOccurrences(of: "ultralytics.nn.modules.", with: "").replacingOccurrences(of: "ultralytics.nn.extra_modules.", with: ""),
+                                  arguments: arguments, parameters: parameters, outputs: []))
+        }
+        let className = (main.namespace["_class_name"].flatMap { try? interpreter.str($0) }) ?? "?"
+        return ForkSummary(root: root.path, ultralyticsVersion: version(), modelClass: className, scale: scale, parameters: total,
+                           rows: result, output: [], input: [1, 3, options.imageHeight, options.imageWidth],
+                           ultralyticsGFLOPs: nil, gflops: nil, standIns: [], note: nil)
+    }
+
+    func shapes(_ value: PyValue) -> [[Int]] {
+        switch value {
+        case .object(let t as TorchTensor): return [t.shape]
+        case .object(let o) where o is PyList || o is PyTuple:
+            return ((try? interpreter.materialize(value)) ?? []).flatMap { shapes($0) }
+        default:
+            if case .object(let o) = value, let pair = try? interpreter.materialize(.object(o)), !(o is PyDict) { return pair.flatMap { shapes($0) } }
+            return []
+        }
+    }
+
+    func collectShapes(_ main: PyModule, into summary: inout ForkSummary) throws {
+        guard case .object(let outs as PyDict)? = main.namespace["_outs"] else { return }
+        for (k, v) in outs.entries {
+            guard case .int(let position) = k, position < summary.rows.count else { continue }
+            summary.rows[position].outputs = shapes(v)
+        }
+        if let out = main.namespace["_out"] { summary.output = shapes(out) }
+        if case .int(let c)? = main.namespace["_channels"] { summary.input[1] = c }
+    }
+
+    /// The fork's get_flops figure: thop's rules over a forward pass at stride × stride, scaled.
+    func ultralyticsFLOPs(_ main: PyModule, options: ForkBuildOptions) throws -> Double {
+        let counter = ThopCounter(torch: torch)
+        torch.counter = counter
+        defer { torch.counter = nil }
+        main.namespace["_counted"] = .bool(false)
+        try importer.runProvided(#"""
+_stride = max(int(model.stride.max()), 32) if hasattr(model, "stride") else 32
+_im = _torch.empty((1, _channels, _stride, _stride))
+model(_im)
+_counted = True
+"""#, as: main, interpreter: interpreter)
+        let stride = Double((try? interpreter.toInt(main.namespace["_stride"] ?? .int(32))) ?? 32)
+        return counter.total / 1e9 * 2 * Double(options.imageHeight) / stride * Double(options.imageWidth) / stride
+    }
+
+    // MARK: errors
+
+    func describe(_ error: Error, yamlPath: String, rows: [YAMLNode], stage: String) -> ForkBuildError {
+        var message: String
+        var frames: [TraceFrame]
+        var captured: [String: [String: PyValue]] = [:]
+        if let failure = error as? PyError {
+            let text = (try? interpreter.str(.object(failure.exception))) ?? ""
+            message = failure.typeName + (text.isEmpty ? "" : ": " + text)
+            frames = failure.traceback
+            captured = failure.capturedLocals
+        } else if let limit = error as? InterpreterLimit {
+            message = limit.message
+            frames = limit.traceback
+            captured = interpreter.lastCapturedLocals
+        } else if let built = error as? ForkBuildError {
+            return built
+        } else {
+            message = "\(error)"
+            frames = []
+        }
+        // which YAML row: parse_model's `i` while building, the running `m.i` in a forward pass
+        var layer: Int? = nil
+        var module: String? = nil
+        if let locals = captured["parse_model"] {
+            if case .int(let i)? = locals["i"] { layer = i }
+            if let t = locals["t"] ?? locals["m"], case .str(let name) = t { module = name }
+            else if let m = locals["m"], case .object(let cls as PyClass) = m { module = cls.name }
+        }
+        for name in ["_predict_once", "_forward_once"] {
+            if let locals = captured[name], let m = locals["m"] {
+                if let i = try? interpreter.getAttribute(m, "i"), case .int(let index) = i { layer = index }
+                if case .object(let instance as PyInstance) = m { module = instance.cls.name }
+            }
+        }
+        var location = ""
+        if let layer, layer >= 0, layer < rows.count {
+            location = ":\(rows[layer].location.line):\(rows[layer].location.column)"
+        }
+        let head = "\(yamlPath)\(location): error: " + (layer.map { "layer \($0)" + (module.map { " (\($0))" } ?? "") + ": " } ?? "")
+        let forkFrames = frames.filter { !$0.file.hasPrefix("<modelgraph>") }
+        let innermost = forkFrames.first.map { " — \($0.file):\($0.location) in \($0.function)" } ?? ""
+        let prefix = stage == "forward" ? "the forward pass at the requested size failed: " : ""
+        return ForkBuildError(message: head + prefix + message + innermost,
+                              frames: forkFrames.dropFirst().prefix(12).map { "from \($0.file):\($0.location) in \($0.function)" })
+    }
+}
