@@ -85,7 +85,7 @@ let package = Package(
         // The subcommands, one per file (a library, so the option-parsing fuzzer parses with them)
         .target(
             name: "ModelGraphCommands",
-            dependencies: ["ModelGraph", "ModelSpec", "Tensor", "Checkpoint", "Imaging", "Prediction", "GraphDrawing",
+            dependencies: ["ModelGraph", "ModelSpec", "Tensor", "Checkpoint", "Imaging", "Prediction", "GraphDrawing", "ForkMode",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             // the official architectures, so `modelgraph summary yolo11n.yaml` needs no file (configs/ultralytics links here)
             resources: [.copy("Architectures")]),

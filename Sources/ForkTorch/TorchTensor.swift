@@ -61,7 +61,7 @@ public final class TorchTensor: PyObject, NativeObject {
         case "data": return .object(self)
         case "requires_grad": return .bool(requiresGrad)
         case "is_cuda", "is_sparse", "is_quantized", "is_meta": return .bool(false)
-        case "grad", "grad_fn": return .none
+        case "grad", "grad_fn": return PyValue.none
         case "T", "mT":
             return try torch.call("permute", [.object(self)] + (shape.count < 2 ? [] : (name == "T" ? Array(0..<shape.count).reversed() : Array(0..<shape.count - 2) + [shape.count - 1, shape.count - 2]).map { .int($0) }), [], interp)
         case "real": return .object(self)
@@ -236,7 +236,7 @@ public final class TorchDevice: PyObject, NativeObject {
     public func attribute(_ name: String, _ interp: Interpreter) throws -> PyValue? {
         switch name {
         case "type": return .str("cpu")
-        case "index": return .none
+        case "index": return PyValue.none
         default: return nil
         }
     }

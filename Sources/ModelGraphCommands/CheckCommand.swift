@@ -10,6 +10,12 @@ struct CheckCommand: ParsableCommand {
     @OptionGroup var model: ModelOptions
 
     func run() throws {
+        if let root = try model.forkRoot() {
+            let summary = try model.buildForkModel(root: root, flops: false)
+            print("\(model.config): ok (fork mode, Ultralytics \(summary.ultralyticsVersion)) — \(summary.rows.count) rows, "
+                  + "input \(describeShape(summary.input)) → output \(summary.output.first.map(describeShape) ?? "?")")
+            return
+        }
         let graph = try model.loadGraph()
         for diagnostic in graph.diagnostics { printError(diagnostic.description) }
         let errors = graph.errors.count

@@ -44,6 +44,9 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Batch size.")
     var batch: Int = 1
 
+    @Option(help: ArgumentHelp("Whose code builds the model: a fork's folder (the one holding `ultralytics/`), or `builtin` for ModelGraph's own builder. Default: the fork a YAML lies in, if any.", valueName: "DIR|builtin"))
+    var source: String?
+
     @Flag(name: .customLong("end2end"),
           help: "Heads with one-to-one branches (end2end: True, YOLO26) infer through them and return the top-300 detections [B, 300, 6 + extra] (Ultralytics' model.end2end = True).")
     var endToEnd = false

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import ModelGraph
 
 extension FlopsFigure: ExpressibleByArgument {}
@@ -21,6 +22,18 @@ struct SummaryCommand: ParsableCommand {
     var flops: FlopsFigure = .ultralytics
 
     func run() throws {
+        if let root = try model.forkRoot() {
+            let summary = try model.buildForkModel(root: root)
+            let name = URL(fileURLWithPath: model.config).deletingPathExtension().lastPathComponent
+            if json {
+                print(summary.json(name: name).rendered())
+            } else {
+                print(summary.forkLine)
+                print(summary.table())
+                print(summary.summaryLine(name: name))
+            }
+            return
+        }
         let graph = try model.loadGraph()
         for warning in graph.diagnostics where warning.severity != .error { printError(warning.description) }
         guard graph.errors.isEmpty else {

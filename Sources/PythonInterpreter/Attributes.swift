@@ -94,10 +94,10 @@ extension Interpreter {
             case "__module__": return cls.dict["__module__"] ?? .str(cls.moduleName)
             case "__mro__": return .tuple(cls.mro.map { .object($0) })
             case "__bases__": return .tuple(cls.bases.map { .object($0) })
-            case "__base__": return cls.bases.first.map { .object($0) } ?? .none
+            case "__base__": return cls.bases.first.map { .object($0) } ?? PyValue.none
             case "__dict__": return .object(PyDict(cls.dict.sorted { $0.key < $1.key }.map { (.str($0.key), $0.value) }))
             case "__class__": return .object(types.type)
-            case "__doc__": return cls.dict["__doc__"] ?? .none
+            case "__doc__": return cls.dict["__doc__"] ?? PyValue.none
             case "mro": return .object(PyBuiltinFunction("mro") { _, _ in .list(cls.mro.map { .object($0) }) })
             case "__subclasses__": return .object(PyBuiltinFunction("__subclasses__") { _, _ in .list([]) })
             default: break
@@ -114,7 +114,7 @@ extension Interpreter {
         case .object(let module as PyModule):
             if let v = module.namespace[name] { return v }
             if name == "__name__" { return .str(module.name) }
-            if name == "__file__" { return module.file.map { .str($0) } ?? .none }
+            if name == "__file__" { return module.file.map { .str($0) } ?? PyValue.none }
             if name == "__dict__" { return .object(PyDict(module.namespace.sorted { $0.key < $1.key }.map { (.str($0.key), $0.value) })) }
             if let sub = try? importer.importModule(name, from: module, level: -1, interpreter: self, at: nil) { return sub }
             return nil
@@ -125,7 +125,7 @@ extension Interpreter {
             case "__module__": return .str(function.globals.name)
             case "__doc__":
                 if case .expression(let e)? = function.definition.body.first?.kind, case .constant(.string(let s)) = e.kind { return .str(s) }
-                return .none
+                return PyValue.none
             case "__defaults__": return .tuple(function.definition.parameters.compactMap { function.defaults[$0.name] })
             case "__code__", "__globals__": return .object(PyStandIn(path: "function.\(name)"))
             case "__wrapped__": return function.attributes[name]
@@ -146,7 +146,7 @@ extension Interpreter {
             }
         case .object(let builtin as PyBuiltinFunction):
             if name == "__name__" || name == "__qualname__" { return .str(builtin.name) }
-            if name == "__self__" { return builtin.receiver ?? .none }
+            if name == "__self__" { return builtin.receiver ?? PyValue.none }
             return nil
         case .object(let s as PySuper):
             for cls in s.receiverClass.mro.drop(while: { $0 !== s.startAfter }).dropFirst() {

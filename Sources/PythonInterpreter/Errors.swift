@@ -9,7 +9,7 @@ public struct TraceFrame: Sendable, CustomStringConvertible {
 }
 
 /// A Python exception propagating through the interpreter (catchable by `try`/`except`).
-public struct PyError: Error {
+public struct PyError: Error, @unchecked Sendable {
     public let exception: PyInstance
     /// Innermost first.
     public var traceback: [TraceFrame] = []
@@ -26,7 +26,7 @@ public struct PyError: Error {
 
 /// What ends a run and no Python code can catch: a budget spent, or something ModelGraph cannot
 /// do (a construct it does not support).
-public struct InterpreterLimit: Error, CustomStringConvertible {
+public struct InterpreterLimit: Error, CustomStringConvertible, @unchecked Sendable {
     public var message: String
     public var traceback: [TraceFrame]
     public init(_ message: String, traceback: [TraceFrame] = []) { self.message = message; self.traceback = traceback }
