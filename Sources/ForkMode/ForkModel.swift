@@ -63,6 +63,8 @@ public struct ForkSummary: Sendable {
     /// Imports fork mode answered with inert stand-ins (cv2, matplotlib, …).
     public var standIns: [String]
     public var note: String?
+    /// Why the forward pass at the requested size failed, when it did (the build stands).
+    public var forwardError: ForkBuildError?
 }
 
 /// A failure with a place in the YAML and, for Python errors, the frames inside the fork.
@@ -150,13 +152,16 @@ public final class ForkModelBuilder {
             torch.multiplyAdds = 0
             do {
                 try importer.runProvided(ForkModelBuilder.forward, as: main, interpreter: interpreter)
+                summary.gflops = Double(torch.multiplyAdds) * 2 / 1e9
+                try collectShapes(main, into: &summary)
+            } catch let limit as InterpreterLimit where limit.message.contains("steps") || limit.message.contains("recursion") {
+                throw describe(limit, yamlPath: yamlPath, rows: rows, stage: "forward")
             } catch {
-                throw describe(error, yamlPath: yamlPath, rows: rows, stage: "forward")
+                // the model is built; its forward pass fails (often in the fork's own code too)
+                summary.forwardError = describe(error, yamlPath: yamlPath, rows: rows, stage: "forward")
             }
-            summary.gflops = Double(torch.multiplyAdds) * 2 / 1e9
-            try collectShapes(main, into: &summary)
         }
-        if options.flops {
+        if options.flops, summary.forwardError == nil {
             summary.ultralyticsGFLOPs = try? ultralyticsFLOPs(main, options: options)
         }
         summary.standIns = importer.standIns.sorted()
@@ -248,7 +253,7 @@ for _h in _hooks:
         let className = (main.namespace["_class_name"].flatMap { try? interpreter.str($0) }) ?? "?"
         return ForkSummary(root: root.path, ultralyticsVersion: version(), modelClass: className, scale: scale, parameters: total,
                            rows: result, output: [], input: [1, 3, options.imageHeight, options.imageWidth],
-                           ultralyticsGFLOPs: nil, gflops: nil, standIns: [], note: nil)
+                           ultralyticsGFLOPs: nil, gflops: nil, standIns: [], note: nil, forwardError: nil)
     }
 
     func shapes(_ value: PyValue) -> [[Int]] {

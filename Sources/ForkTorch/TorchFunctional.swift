@@ -131,9 +131,11 @@ extension TorchRuntime {
         }
         op(["einsum"], method: false) { a in
             guard case .str(let equation)? = a.value(0, "equation") else { throw a.interp.typeError("einsum(): the first argument must be an equation string") }
-            var operands = try a.arguments.positional.dropFirst().map { try self.tensor(from: $0, a.interp) }
+            let operands: [TorchTensor]
             if a.arguments.positional.count == 2, case .object(let o) = a.arguments.positional[1], o is PyList || o is PyTuple {
                 operands = try a.interp.materialize(a.arguments.positional[1]).map { try self.tensor(from: $0, a.interp) }
+            } else {
+                operands = try a.arguments.positional.dropFirst().map { try self.tensor(from: $0, a.interp) }
             }
             return self.wrap(try self.einsum(equation, operands, a.interp))
         }

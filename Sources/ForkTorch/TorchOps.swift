@@ -35,8 +35,9 @@ extension TorchRuntime {
                 let dtype = try a.dtype() ?? self.defaultDType
                 let count = shape.reduce(1, *)
                 let fill: Double? = name == "zeros" ? 0 : name == "ones" ? 1 : name == "empty" ? 0 : nil
-                let values: [Double]? = count <= self.concreteLimit ? (fill.map { [Double](repeating: $0, count: count) }
-                                                                         ?? self.pseudoRandom(count, normal: name == "randn")) : nil
+                // random values stay unknown: building never needs them, and computing with them
+                // (Gram-Schmidt over random filters) would cost what PyTorch's kernels cost
+                let values: [Double]? = count <= self.concreteLimit ? fill.map { [Double](repeating: $0, count: count) } : nil
                 return self.wrap(self.make(shape, dtype, values: values))
             }
         }
@@ -52,7 +53,7 @@ extension TorchRuntime {
                 let dtype = try a.dtype() ?? t.dtype
                 let fill: Double? = name == "zeros_like" || name == "empty_like" ? 0 : name == "ones_like" ? 1 : name == "full_like" ? try a.double(1, "fill_value") : nil
                 let count = t.count
-                let values: [Double]? = count <= self.concreteLimit ? (fill.map { [Double](repeating: $0, count: count) } ?? self.pseudoRandom(count, normal: name == "randn_like")) : nil
+                let values: [Double]? = count <= self.concreteLimit ? fill.map { [Double](repeating: $0, count: count) } : nil
                 return self.wrap(self.make(t.shape, dtype, values: values))
             }
         }
@@ -147,7 +148,8 @@ extension TorchRuntime {
             }
             return .tuple(out)
         }
-        op(["from_numpy"], method: false) { a in throw self.needsValues("torch.from_numpy (a numpy array)", a.interp) }
+        // fork mode's numpy arrays are tensors already
+        op(["from_numpy"], method: false) { a in self.wrap(try a.tensor(0, "ndarray")) }
     }
 
     /// Deterministic stand-in values for random tensors (fork mode builds shapes; values only

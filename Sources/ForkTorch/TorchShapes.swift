@@ -285,6 +285,26 @@ extension TorchRuntime {
             }
             return self.wrap(self.make(t.shape, t.dtype))
         }
+        op(["unfold"], function: false) { a in
+            let t = try a.tensor(0, "self")
+            let d = try self.normalizedDimension(try a.int(1, "dimension"), t.shape.count, a.interp)
+            let size = try a.int(2, "size"), step = try a.int(3, "step")
+            guard size <= t.shape[d], step > 0 else {
+                throw a.interp.error(a.interp.types.runtimeError, "maximum size for tensor at dimension \(d) is \(t.shape[d]) but size is \(size)")
+            }
+            var shape = t.shape
+            shape[d] = (t.shape[d] - size) / step + 1
+            return self.wrap(self.make(shape + [size], t.dtype))
+        }
+        op(["movedim", "moveaxis"]) { a in
+            let t = try a.tensor(0, "input")
+            let source = try self.normalizedDimension(try a.int(1, "source"), t.shape.count, a.interp)
+            let destination = try self.normalizedDimension(try a.int(2, "destination"), t.shape.count, a.interp)
+            var order = Array(0..<t.shape.count)
+            order.remove(at: source)
+            order.insert(source, at: destination)
+            return self.wrap(self.make(order.map { t.shape[$0] }, t.dtype, values: self.permuteValues(t, order)))
+        }
         op(["gather"]) { a in
             let t = try a.tensor(0, "input")
             let index = try a.tensor(2, "index")

@@ -12,6 +12,10 @@ struct CheckCommand: ParsableCommand {
     func run() throws {
         if let root = try model.forkRoot() {
             let summary = try model.buildForkModel(root: root, flops: false)
+            if let failure = summary.forwardError {
+                printError(failure.description)
+                throw ExitCode(1)
+            }
             print("\(model.config): ok (fork mode, Ultralytics \(summary.ultralyticsVersion)) — \(summary.rows.count) rows, "
                   + "input \(describeShape(summary.input)) → output \(summary.output.first.map(describeShape) ?? "?")")
             return

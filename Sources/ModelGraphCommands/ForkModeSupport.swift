@@ -119,6 +119,7 @@ extension ForkSummary {
                 ])
             })),
             ("output", .array(output.map { .array($0.map(JSONValue.int)) })),
+            ("forward_error", forwardError.map { .string($0.description) } ?? .null),
         ])
     }
 }

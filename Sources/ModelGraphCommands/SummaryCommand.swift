@@ -24,6 +24,7 @@ struct SummaryCommand: ParsableCommand {
     func run() throws {
         if let root = try model.forkRoot() {
             let summary = try model.buildForkModel(root: root)
+            if let failure = summary.forwardError { printError("warning: the model builds, but " + failure.description) }
             let name = URL(fileURLWithPath: model.config).deletingPathExtension().lastPathComponent
             if json {
                 print(summary.json(name: name).rendered())

@@ -39,7 +39,7 @@ public struct InterpreterLimit: Error, CustomStringConvertible, @unchecked Senda
 /// The budgets that end every run of untrusted code with a located error.
 public struct InterpreterBudget: Sendable {
     /// Statements and calls executed.
-    public var steps: Int = 200_000_000
+    public var steps: Int = 50_000_000
     /// Nested Python calls.
     public var recursionDepth: Int = 400
     /// Elements in one list, string, dict or tensor computed with values.

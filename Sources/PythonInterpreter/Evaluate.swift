@@ -188,6 +188,9 @@ extension Interpreter {
                 return true
             }
         }
+        if kind == .generator {
+            return .object(try lazyGenerator(element: element, clauses: clauses, first: first, frame: inner))
+        }
         frames.append(inner)
         defer { frames.removeLast() }
         inner.location = frame.location
@@ -197,6 +200,74 @@ extension Interpreter {
         case .set: return .object(PySet(items))
         case .dict: return .object(dict!)
         case .generator: return .object(PyIterator(items))
+        }
+    }
+
+    /// A generator expression, evaluated as it is consumed (`y.extend(m(y[-1]) for m in self.m)`
+    /// reads the items appended so far, as in CPython).
+    func lazyGenerator(element: Expr, clauses: [ComprehensionClause], first: PyValue, frame inner: Frame) throws -> PyIterator {
+        var iterators: [() throws -> PyValue?] = [try pullIterator(first)]
+        return PyIterator(produce: { [unowned self] _ in
+            self.frames.append(inner)
+            defer { self.frames.removeLast() }
+            while !iterators.isEmpty {
+                let level = iterators.count - 1
+                guard let item = try iterators[level]() else {
+                    iterators.removeLast()
+                    continue
+                }
+                try self.step(inner.location)
+                let clause = clauses[level]
+                try self.assign(clause.target, item, inner)
+                var accepted = true
+                for condition in clause.conditions where try !self.truthy(try self.evaluate(condition, inner)) {
+                    accepted = false
+                    break
+                }
+                guard accepted else { continue }
+                if level + 1 < clauses.count {
+                    iterators.append(try self.pullIterator(try self.evaluate(clauses[level + 1].iterable, inner)))
+                    continue
+                }
+                return try self.evaluate(element, inner)
+            }
+            return nil
+        })
+    }
+
+    /// Items of an iterable one at a time (nil at the end).
+    public func pullIterator(_ value: PyValue) throws -> () throws -> PyValue? {
+        switch value {
+        case .object(let list as PyList):
+            var i = 0
+            return { guard i < list.items.count else { return nil }; defer { i += 1 }; return list.items[i] }
+        case .object(let range as PyRange):
+            var next = range.start
+            return {
+                guard range.step > 0 ? next < range.stop : next > range.stop else { return nil }
+                defer { next += range.step }
+                return .int(next)
+            }
+        case .object(let iterator as PyIterator):
+            if let produce = iterator.produce { return { [unowned self] in try produce(self) } }
+            return {
+                guard iterator.position < iterator.items.count else { return nil }
+                iterator.position += 1
+                return iterator.items[iterator.position - 1]
+            }
+        case .object(let instance as PyInstance) where instance.cls.lookup("__iter__") != nil:
+            let iterator = try call(instance.cls.lookup("__iter__")!, Arguments([value]))
+            if case .object(let i as PyInstance) = iterator, let next = i.cls.lookup("__next__") {
+                return { [unowned self] in
+                    do { return try self.call(next, Arguments([iterator])) }
+                    catch let failure as PyError where failure.exception.cls.isSubclass(of: self.types.stopIteration) { return nil }
+                }
+            }
+            return try pullIterator(iterator)
+        default:
+            let items = try materialize(value)
+            var i = 0
+            return { guard i < items.count else { return nil }; defer { i += 1 }; return items[i] }
         }
     }
 

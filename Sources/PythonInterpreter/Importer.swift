@@ -16,6 +16,17 @@ public final class Importer {
     var totalSourceBytes = 0
     /// Parsed files, kept for the run.
     var parsed: [String: PythonFrontEnd.Module] = [:]
+    /// Optional imports (inside `try … except ImportError`) that failed as they do where the
+    /// package is not installed, so the fork's fallback runs.
+    public private(set) var optionalMissing: Set<String> = []
+    /// Packages the forks' reference environment has: guarded imports of these still succeed (as
+    /// stand-ins), as they do there.
+    public var installedInReference: Set<String> = ["cv2", "matplotlib", "PIL", "scipy", "pandas", "yaml", "requests", "tqdm", "psutil",
+                                                    "thop", "pywt", "torchvision", "seaborn", "huggingface_hub", "dill", "absl",
+                                                    "tensorboard", "efficientnet_pytorch", "torch_pruning", "prodigyopt", "onnx",
+                                                    "onnxruntime", "openvino", "safetensors", "cpuinfo", "polars", "pkg_resources",
+                                                    "setuptools", "IPython", "clearml", "comet_ml", "wandb", "mlflow", "dvclive", "neptune",
+                                                    "ray", "hub", "lap", "shapely", "pycocotools", "sklearn", "filterpy"]
     /// Imports that became stand-ins, for the report.
     public private(set) var standIns: Set<String> = []
 
@@ -93,7 +104,9 @@ public final class Importer {
             module.namespace["__package__"] = .str(name)
             interpreter.modules[name] = module
         } else {
-            if strict || missingModules.contains(name) || isForkPackage(name) {
+            let top = String(name.prefix { $0 != "." })
+            if strict || missingModules.contains(name) || isForkPackage(name) || (interpreter.importGuards > 0 && !installedInReference.contains(top)) {
+                if interpreter.importGuards > 0 { optionalMissing.insert(top) }
                 throw interpreter.error(interpreter.types.moduleNotFoundError, "No module named '\(name)'")
             }
             standIns.insert(String(name.prefix { $0 != "." }))

@@ -30,6 +30,9 @@ public final class Interpreter {
     public var extensions: [String: Any] = [:]
     /// Functions whose locals an error records as it leaves them (the caller locates failures by them).
     public var captureLocals: Set<String> = []
+    /// How many `try` blocks that catch ImportError are running: an import there of a module
+    /// ModelGraph does not provide fails as it would where the package is not installed.
+    var importGuards = 0
     /// Locals recorded when a run ended on a limit rather than a Python exception.
     public var lastCapturedLocals: [String: [String: PyValue]] = [:]
 
@@ -279,8 +282,16 @@ public final class Interpreter {
     func executeTry(body: [Stmt], handlers: [ExceptHandler], orElse: [Stmt], finally: [Stmt], _ frame: Frame) throws -> Completion {
         var completion: Completion = .normal
         var pending: Error? = nil
+        let guardsImports = handlers.contains { Interpreter.catchesImportError($0.type) }
         do {
-            completion = try execute(body, frame)
+            if guardsImports { importGuards += 1 }
+            do {
+                completion = try execute(body, frame)
+                if guardsImports { importGuards -= 1 }
+            } catch {
+                if guardsImports { importGuards -= 1 }
+                throw error
+            }
             if case .normal = completion { completion = try execute(orElse, frame) }
         } catch var failure as PyError {
             if failure.traceback.isEmpty || frames.last !== frame {
@@ -317,6 +328,17 @@ public final class Interpreter {
         }
         if let pending { throw pending }
         return completion
+    }
+
+    /// Whether an `except` clause would catch ImportError (read from its text: bare, or naming
+    /// ImportError, ModuleNotFoundError, Exception or BaseException).
+    static func catchesImportError(_ type: Expr?) -> Bool {
+        guard let type else { return true }
+        switch type.kind {
+        case .name(let n), .attribute(_, let n): return ["ImportError", "ModuleNotFoundError", "Exception", "BaseException"].contains(n)
+        case .tuple(let items): return items.contains { catchesImportError($0) }
+        default: return false
+        }
     }
 
     func exceptionMatches(_ exception: PyInstance, _ type: PyValue) throws -> Bool {

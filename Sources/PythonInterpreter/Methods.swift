@@ -323,8 +323,14 @@ extension Interpreter {
             return .none
         }
         case "extend": return method(name, value) { interp, a in
-            list.items += try interp.materialize(try interp.argument(a, 0, "extend"))
-            try interp.checkSize(list.items.count)
+            let source = try interp.argument(a, 0, "extend")
+            if case .object(let other as PyList) = source, other === list { list.items += other.items; return .none }
+            // items are appended as they come: a generator may read the list it extends
+            try interp.forEach(source) { item in
+                list.items.append(item)
+                try interp.checkSize(list.items.count)
+                return true
+            }
             return .none
         }
         case "insert": return method(name, value) { interp, a in

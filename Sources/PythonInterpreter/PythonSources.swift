@@ -2,6 +2,17 @@
 /// glue whose behaviour model code relies on only loosely (decorators, containers, logging).
 enum PythonSources {
     static let modules: [String: String] = [
+        "itertools": #"""
+class _Chain:
+    def __call__(self, *iterables):
+        out = []
+        for iterable in iterables:
+            out.extend(iterable)
+        return iter(out)
+    def from_iterable(self, iterables):
+        return self(*iterables)
+chain = _Chain()
+"""#,
         "__future__": "annotations = None\ndivision = None\nprint_function = None\n",
         "functools": #"""
 def reduce(function, iterable, *initial):

@@ -274,6 +274,59 @@ enum StandardLibrary {
                 return items[i]
             }))
         }
+        function(m, "product") { interp, a in
+            let repeatCount = try a.keyword("repeat").map { try interp.intArgument($0, "repeat") } ?? 1
+            var pools = try a.positional.map { try interp.materialize($0) }
+            pools = Array((0..<max(repeatCount, 0)).flatMap { _ in pools })
+            var result: [[PyValue]] = [[]]
+            for pool in pools {
+                result = result.flatMap { prefix in pool.map { prefix + [$0] } }
+                try interp.checkSize(result.count)
+            }
+            return .object(PyIterator(result.map { .tuple($0) }))
+        }
+        function(m, "accumulate") { interp, a in
+            var out: [PyValue] = []
+            var total: PyValue? = a.keyword("initial")
+            if let t = total { out.append(t) }
+            let function = a.positional.count > 1 ? a.positional[1] : a.keyword("func")
+            try interp.forEach(try interp.argument(a, 0, "accumulate")) { item in
+                if let t = total {
+                    total = try function.map { try interp.call($0, Arguments([t, item])) } ?? interp.binary(.add, t, item)
+                } else { total = item }
+                out.append(total!)
+                return true
+            }
+            return .object(PyIterator(out))
+        }
+        function(m, "zip_longest") { interp, a in
+            let lists = try a.positional.map { try interp.materialize($0) }
+            let fill = a.keyword("fillvalue") ?? .none
+            let count = lists.map(\.count).max() ?? 0
+            return .object(PyIterator((0..<count).map { i in .tuple(lists.map { i < $0.count ? $0[i] : fill }) }))
+        }
+        for name in ["combinations", "permutations", "combinations_with_replacement"] {
+            function(m, name) { interp, a in
+                let pool = try interp.materialize(try interp.argument(a, 0, name))
+                let r = try interp.optionalArgument(a, 1, name: "r").map { try interp.intArgument($0, "r") } ?? pool.count
+                var out: [PyValue] = []
+                func pick(_ chosen: [Int], _ start: Int) throws {
+                    if chosen.count == r { out.append(.tuple(chosen.map { pool[$0] })); try interp.checkSize(out.count); return }
+                    for i in (name == "permutations" ? 0 : start)..<pool.count where name != "permutations" || !chosen.contains(i) {
+                        try pick(chosen + [i], name == "combinations_with_replacement" ? i : i + 1)
+                    }
+                }
+                if r <= pool.count || name == "combinations_with_replacement" { try pick([], 0) }
+                return .object(PyIterator(out))
+            }
+        }
+        function(m, "starmap") { interp, a in
+            let function = try interp.argument(a, 0, "starmap")
+            return .object(PyIterator(try interp.materialize(try interp.argument(a, 1, "starmap")).map { try interp.call(function, Arguments(try interp.materialize($0))) }))
+        }
+        function(m, "groupby") { interp, a in
+            throw interp.notSupported("itertools.groupby is not provided in fork mode")
+        }
         function(m, "islice") { interp, a in
             let source = try interp.argument(a, 0, "islice")
             let bounds = try a.positional.dropFirst().map { $0.isNone ? nil : try interp.intArgument($0, "islice") }
