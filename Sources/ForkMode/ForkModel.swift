@@ -88,6 +88,24 @@ public final class ForkModelBuilder {
         interpreter = Interpreter(importer: importer, budget: budget)
         torch = TorchRuntime.install(into: importer, interpreter: interpreter)
         interpreter.captureLocals = ["parse_model", "_predict_once", "_forward_once", "predict", "forward"]
+        importer.nativeModules["yaml"] = { interpreter, module in
+            // PyYAML's safe loading, through ModelGraph's libyaml front end (config files the forks read)
+            let load = PyBuiltinFunction("yaml.safe_load") { interpreter, arguments in
+                guard let stream = arguments.positional.first else { throw interpreter.typeError("load() missing stream") }
+                let text: String
+                if case .str(let s) = stream { text = s }
+                else if case .object(let file as PyFile) = stream { text = file.text }
+                else { throw interpreter.typeError("yaml.load() takes a str or an open file") }
+                do { return YAMLConversion.value(try YAMLParser.parse(text, file: "<yaml>")) }
+                catch { throw interpreter.valueError("yaml: \(error)") }
+            }
+            for name in ["safe_load", "load", "full_load", "unsafe_load"] { module.namespace[name] = .object(load) }
+            for name in ["SafeLoader", "FullLoader", "Loader", "UnsafeLoader", "CLoader", "CSafeLoader"] { module.namespace[name] = .str(name) }
+            module.namespace["dump"] = .object(PyBuiltinFunction("yaml.dump") { interpreter, _ in
+                throw interpreter.error(interpreter.types.osError, "yaml.dump: fork mode writes nothing")
+            })
+            module.namespace["safe_dump"] = module.namespace["dump"]
+        }
     }
 
     /// The fork's Ultralytics version (its `ultralytics.__version__`).

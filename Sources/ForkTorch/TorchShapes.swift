@@ -327,7 +327,33 @@ extension TorchRuntime {
             for i in 0..<rows { for j in 0..<cols where a.function == "tril" ? j - i > k : j - i < k { out[i * cols + j] = 0 } }
             return self.wrap(self.make(t.shape, t.dtype, values: out))
         }
-        op(["nonzero", "masked_select", "unique", "bincount"]) { a in
+        op(["unique", "unique_consecutive"]) { a in
+            let t = try a.tensor(0, "input")
+            guard let values = t.values else { throw self.needsValues("torch.unique", a.interp) }
+            let returnInverse = try a.bool(-1, "return_inverse", false), returnCounts = try a.bool(-1, "return_counts", false)
+            let dim = try a.optionalInt(-1, "dim")
+            // rows (dim=0) or single values, sorted, as torch returns them
+            let width = dim == nil ? 1 : t.shape.dropFirst().reduce(1, *)
+            let count = dim == nil ? values.count : (t.shape.first ?? 0)
+            let rows = (0..<count).map { Array(values[($0 * width)..<(($0 + 1) * width)]) }
+            let distinct = Array(Set(rows.map { $0.map { $0.bitPattern } })).map { $0.map(Double.init(bitPattern:)) }
+                .sorted { x, y in zip(x, y).first { $0 != $1 }.map { $0.0 < $0.1 } ?? false }
+            var position: [[UInt64]: Int] = [:]
+            for (i, row) in distinct.enumerated() { position[row.map { $0.bitPattern }] = i }
+            let shape = dim == nil ? [distinct.count] : [distinct.count] + Array(t.shape.dropFirst())
+            var results: [PyValue] = [self.wrap(self.make(shape, t.dtype, values: distinct.flatMap { $0 }))]
+            if returnInverse {
+                let inverse = rows.map { Double(position[$0.map { $0.bitPattern }]!) }
+                results.append(self.wrap(self.make(dim == nil ? t.shape : [count], .int64, values: inverse)))
+            }
+            if returnCounts {
+                var counts = [Double](repeating: 0, count: distinct.count)
+                for row in rows { counts[position[row.map { $0.bitPattern }]!] += 1 }
+                results.append(self.wrap(self.make([distinct.count], .int64, values: counts)))
+            }
+            return results.count == 1 ? results[0] : .tuple(results)
+        }
+        op(["nonzero", "masked_select", "bincount"]) { a in
             let t = try a.tensor(0, "input")
             guard let v = t.values, a.function == "nonzero", t.shape.count == 1 else { throw self.needsValues("torch.\(a.function)", a.interp) }
             let hits = v.indices.filter { v[$0] != 0 }.map(Double.init)

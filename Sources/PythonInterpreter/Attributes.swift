@@ -314,7 +314,7 @@ extension Interpreter {
             return tuple.items[try normalizedIndex(index, count: tuple.items.count, what: "tuple")]
         case .object(let dict as PyDict):
             if let v = dict[index] { return v }
-            throw error(types.keyError, try repr(index))
+            throw keyError(index)
         case .object(let range as PyRange):
             if case .object(let slice as PySlice) = index {
                 return .list(try sliceItems(try materialize(object), slice))

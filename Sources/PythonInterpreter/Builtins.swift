@@ -424,6 +424,7 @@ extension Interpreter {
             var hasher = Hasher()
             PyKey.hash(v, into: &hasher)
             if let i = interp.integer(v) { return .int(i) }
+            if case .float(let d) = v, d.rounded() == d, abs(d) < 9.2e18 { return .int(Int(d)) }
             return .int(hasher.finalize())
         }
         define("id") { interp, a in
@@ -473,7 +474,14 @@ extension Interpreter {
             if case .object(let k as PyClass) = receiver { receiverClass = k } else { receiverClass = interp.typeOf(receiver) }
             return .object(PySuper(startAfter: cls, receiver: receiver, receiverClass: receiverClass))
         }
-        for name in ["exec", "eval", "compile", "input", "breakpoint", "memoryview", "bytearray", "complex"] {
+        define("eval") { interp, a in
+            guard case .str(let source)? = a.positional.first else {
+                throw interp.typeError("eval() arg 1 must be a string")
+            }
+            return try interp.evaluateExpression(source, globals: a.positional.count > 1 ? a.positional[1] : nil,
+                                                 locals: a.positional.count > 2 ? a.positional[2] : nil)
+        }
+        for name in ["exec", "compile", "input", "breakpoint", "memoryview", "bytearray", "complex"] {
             define(name) { interp, _ in throw interp.limit("\(name)() is not supported in fork mode", at: interp.frames.last?.location) }
         }
         define("__modelgraph_abc__") { interp, a in
@@ -518,7 +526,15 @@ extension Interpreter {
             return .object(cls)
         }
         define("open") { interp, a in
-            throw interp.error(t.osError, "open(\(try a.positional.first.map(interp.repr) ?? "")): fork mode reads no files from model code")
+            guard case .str(let path)? = a.positional.first ?? a.keyword("file") else {
+                throw interp.typeError("open() expects a path string")
+            }
+            let mode = (try a.positional.count > 1 ? interp.str(a.positional[1]) : a.keyword("mode").map(interp.str)) ?? "r"
+            guard !mode.contains("w"), !mode.contains("a"), !mode.contains("+"), !mode.contains("x") else {
+                throw interp.error(t.osError, "open(\(Interpreter.stringRepr(path)), \(Interpreter.stringRepr(mode))): fork mode opens files read-only")
+            }
+            let bytes = try interp.importer.readFile(path, interpreter: interp)
+            return .object(PyFile(path: path, bytes: bytes, binary: mode.contains("b")))
         }
         define("__import__") { interp, a in
             guard case .str(let name) = try interp.argument(a, 0, "__import__") else { throw interp.typeError("__import__() argument 1 must be str") }

@@ -393,19 +393,30 @@ extension Interpreter {
                 throw typeError("\(name)() got an unexpected keyword argument '\(keyword)'")
             }
         }
-        var missing: [String] = []
+        var missingPositional: [String] = []
+        var missingKeyword: [String] = []
         for parameter in parameters {
             switch parameter.kind {
             case .variadic: frame.locals[parameter.name] = .tuple(variadic ?? [])
             case .variadicKeyword: frame.locals[parameter.name] = .object(variadicKeyword ?? PyDict())
             default:
                 if frame.locals[parameter.name] == nil {
-                    if let d = function.defaults[parameter.name] { frame.locals[parameter.name] = d } else { missing.append(parameter.name) }
+                    if let d = function.defaults[parameter.name] { frame.locals[parameter.name] = d }
+                    else if parameter.kind == .keywordOnly { missingKeyword.append(parameter.name) }
+                    else { missingPositional.append(parameter.name) }
                 }
             }
         }
-        if !missing.isEmpty {
-            throw typeError("\(name)() missing \(missing.count) required argument\(missing.count == 1 ? "" : "s"): \(missing.map { "'\($0)'" }.joined(separator: ", "))")
+        // CPython's wording: positional ones first, names joined "'a', 'b' and 'c'"
+        func names(_ list: [String]) -> String {
+            let quoted = list.map { "'\($0)'" }
+            return quoted.count <= 1 ? quoted.joined() : quoted.dropLast().joined(separator: ", ") + (quoted.count > 2 ? "," : "") + " and " + quoted.last!
+        }
+        if !missingPositional.isEmpty {
+            throw typeError("\(name)() missing \(missingPositional.count) required positional argument\(missingPositional.count == 1 ? "" : "s"): \(names(missingPositional))")
+        }
+        if !missingKeyword.isEmpty {
+            throw typeError("\(name)() missing \(missingKeyword.count) required keyword-only argument\(missingKeyword.count == 1 ? "" : "s"): \(names(missingKeyword))")
         }
     }
 

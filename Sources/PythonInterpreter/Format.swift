@@ -61,7 +61,8 @@ extension Interpreter {
             }
             if instance.cls.isSubclass(of: types.baseException) {
                 let args = (instance.attributes["args"].flatMap { try? materialize($0) }) ?? []
-                if args.count == 1 { return try str(args[0]) }
+                // KeyError shows its key as repr: str(KeyError('k')) is "'k'"
+                if args.count == 1 { return instance.cls.isSubclass(of: types.keyError) ? try repr(args[0]) : try str(args[0]) }
                 return args.isEmpty ? "" : try repr(.tuple(args))
             }
             return try repr(value)

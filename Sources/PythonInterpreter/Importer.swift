@@ -192,6 +192,21 @@ public final class Importer {
         return path.hasPrefix(root.path + "/") ? String(path.dropFirst(root.path.count + 1)) : path
     }
 
+    /// `open(path)` from model code: a file under the fork root (relative paths are relative to it,
+    /// as the forks' scripts run from there), read whole; nothing outside the root.
+    func readFile(_ path: String, interpreter: Interpreter) throws -> [UInt8] {
+        guard let root else { throw interpreter.error(interpreter.types.osError, "open(\(Interpreter.stringRepr(path))): no fork root to read from") }
+        let url = (path.hasPrefix("/") ? URL(fileURLWithPath: path) : root.appendingPathComponent(path)).resolvingSymlinksInPath().standardizedFileURL
+        guard url.path.hasPrefix(root.path + "/") else {
+            throw interpreter.error(interpreter.types.osError, "open(\(Interpreter.stringRepr(path))): fork mode reads only files inside the fork (\(root.path))")
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            throw interpreter.error(interpreter.types.fileNotFoundError, "[Errno 2] No such file or directory: \(Interpreter.stringRepr(path))")
+        }
+        return try read(url, interpreter: interpreter)
+    }
+
     func read(_ url: URL, interpreter: Interpreter) throws -> [UInt8] {
         let attributes = try? FileManager.default.attributesOfItem(atPath: url.path)
         let size = (attributes?[.size] as? NSNumber)?.intValue ?? 0

@@ -80,6 +80,31 @@ public final class Interpreter {
     }
 
     public func typeError(_ message: String) -> PyError { error(types.typeError, message) }
+    /// KeyError carries the key itself (its str is the key's repr).
+    public func keyError(_ key: PyValue) -> PyError {
+        let instance = PyInstance(cls: types.keyError)
+        instance.attributes["args"] = .tuple([key])
+        return PyError(instance)
+    }
+
+    /// `eval(source)`: one expression, in the caller's scope or the given namespaces.
+    func evaluateExpression(_ source: String, globals: PyValue?, locals: PyValue?) throws -> PyValue {
+        let module: PythonFrontEnd.Module
+        do { module = try Parser.parse(source: source.trimmingCharacters(" \t\n\r"), file: "<eval>") }
+        catch let syntax as PythonSyntaxError { throw error(types.valueError, "eval(): \(syntax.message) in \(Interpreter.stringRepr(source))") }
+        guard module.body.count == 1, case .expression(let expression) = module.body[0].kind else {
+            throw limit("eval() of statements is not supported in fork mode (only expressions)", at: frames.last?.location)
+        }
+        let caller = frames.last
+        var names: [String: PyValue] = [:]
+        if let caller, caller.isModuleBody == false { names = caller.locals }
+        for mapping in [globals, locals].compactMap({ $0 }) {
+            guard case .object(let d as PyDict) = mapping else { continue }
+            for (k, v) in d.entries { if case .str(let key) = k { names[key] = v } }
+        }
+        let frame = Frame(locals: names, scope: nil, parent: nil, module: caller?.module ?? PyModule(name: "<eval>", file: nil), isClassBody: true)
+        return try evaluate(expression, frame)
+    }
     public func valueError(_ message: String) -> PyError { error(types.valueError, message) }
     public func attributeError(_ message: String) -> PyError { error(types.attributeError, message) }
     public func notSupported(_ message: String) -> PyError { error(types.notImplementedError, message) }
@@ -612,6 +637,9 @@ public final class Interpreter {
                          scope: nil, parent: frame.isModuleBody ? nil : frame, module: frame.module, isClassBody: true)
         body.function = frame.function
         body.location = definition.location
+        if case .expression(let first)? = definition.body.first?.kind, case .constant(.string(let doc)) = first.kind {
+            body.locals["__doc__"] = .str(doc)
+        }
         _ = try execute(definition.body, body)
         for (name, value) in body.locals where name != "__qualname__" {
             cls.dict[name] = value

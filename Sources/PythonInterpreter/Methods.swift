@@ -80,6 +80,15 @@ extension Interpreter {
                 }
                 default: return nil
                 }
+            case let file as PyFile:
+                switch name {
+                case "read": return method(name, value) { _, _ in file.binary ? .object(PyBytes(file.bytes)) : .str(file.text) }
+                case "readlines": return method(name, value) { _, _ in .list(file.text.split(separator: "\n", omittingEmptySubsequences: false).map { .str(String($0) + "\n") }) }
+                case "__enter__": return method(name, value) { _, _ in value }
+                case "__exit__", "close": return method(name, value) { _, _ in .bool(false) }
+                case "name": return .str(file.path)
+                default: return nil
+                }
             case let bytes as PyBytes:
                 if name == "decode" { return method(name, value) { _, _ in .str(String(decoding: bytes.bytes, as: UTF8.self)) } }
                 return nil

@@ -370,3 +370,12 @@ public final class Frame {
         self.isClassBody = isClassBody; self.isModuleBody = isModuleBody
     }
 }
+
+/// A file opened read-only by model code (its whole text is read at once).
+public final class PyFile: PyObject {
+    public let path: String
+    public let bytes: [UInt8]
+    public let binary: Bool
+    public init(path: String, bytes: [UInt8], binary: Bool) { self.path = path; self.bytes = bytes; self.binary = binary }
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
+}

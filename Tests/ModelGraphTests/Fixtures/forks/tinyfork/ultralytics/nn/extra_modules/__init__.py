@@ -1,0 +1,2 @@
+from .block import *
+from .backbone import *
