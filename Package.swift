@@ -97,7 +97,8 @@ let package = Package(
                                                      .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(
             name: "ModelGraphTests",
-            dependencies: ["ModelGraph", "ModelSpec", "YAMLFrontEnd", "Tensor", "Checkpoint", "Imaging", "Prediction", "GraphDrawing", "ModelGraphCLI", "ModelGraphCommands", "FuzzHarnesses"],
+            dependencies: ["ModelGraph", "ModelSpec", "YAMLFrontEnd", "Tensor", "Checkpoint", "Imaging", "Prediction", "GraphDrawing", "ModelGraphCLI", "ModelGraphCommands", "FuzzHarnesses",
+                           "PythonFrontEnd", "PythonInterpreter", "ForkTorch", "ForkMode"],
             resources: [.copy("Fixtures")]),
     ]
 )

@@ -71,6 +71,7 @@ public struct ForkSummary: Sendable {
 public struct ForkBuildError: Error, CustomStringConvertible {
     public var message: String
     public var frames: [String]
+    public init(message: String, frames: [String]) { self.message = message; self.frames = frames }
     public var description: String { ([message] + frames.map { "    " + $0 }).joined(separator: "\n") }
 }
 

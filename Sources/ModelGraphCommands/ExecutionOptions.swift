@@ -125,6 +125,12 @@ extension ModelOptions {
     func loadRunnableGraph() throws -> ModelGraph { try loadRunnableModel().graph }
 
     func loadRunnableModel() throws -> (graph: ModelGraph, checkpoint: UltralyticsCheckpoint?) {
+        if let root = try forkRoot() {
+            printError("\(config): error: this YAML lies in the fork \(root.path), whose own code defines its modules; fork mode builds "
+                       + "and summarises it (summary, check), and runs of fork models come later. `--source builtin` runs it with "
+                       + "ModelGraph's own modules if it uses only those.")
+            throw ExitCode(1)
+        }
         let (graph, checkpoint) = try loadModel()
         for diagnostic in graph.diagnostics { printError(diagnostic.description) }
         guard graph.errors.isEmpty else {

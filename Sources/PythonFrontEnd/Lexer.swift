@@ -8,6 +8,7 @@ struct Lexer {
     var lineStart = 0
     var indents: [Int] = [0]
     var depth = 0                   // open brackets: newlines inside are not tokens
+    var openBrackets: [(UInt8, SourceLocation)] = []
     var tokens: [Token] = []
     var atLineStart = true
 
@@ -72,6 +73,9 @@ struct Lexer {
                     try op()
                 }
             }
+        }
+        if let (bracket, place) = openBrackets.last {
+            throw error("'\(String(UnicodeScalar(bracket)))' was never closed", at: place)
         }
         if let last = tokens.last, last.kind != .newline, last.kind != .dedent, last.kind != .indent {
             append(.newline)
@@ -153,8 +157,12 @@ struct Lexer {
         }
         position += 1
         switch byte {
-        case UInt8(ascii: "("), UInt8(ascii: "["), UInt8(ascii: "{"): depth += 1
-        case UInt8(ascii: ")"), UInt8(ascii: "]"), UInt8(ascii: "}"): depth = max(0, depth - 1)
+        case UInt8(ascii: "("), UInt8(ascii: "["), UInt8(ascii: "{"):
+            depth += 1
+            openBrackets.append((byte, startLocation))
+        case UInt8(ascii: ")"), UInt8(ascii: "]"), UInt8(ascii: "}"):
+            depth = max(0, depth - 1)
+            if !openBrackets.isEmpty { openBrackets.removeLast() }
         default: break
         }
         tokens.append(Token(kind: .op(String(UnicodeScalar(byte))), location: startLocation, offset: start))

@@ -121,6 +121,13 @@ public final class Interpreter {
         for statement in body {
             do {
                 _ = try execute(statement, frame)
+            } catch var failure as PyError where !deferFailures || Interpreter.isImport(statement) {
+                // the main module's errors, and a failed import of the fork's own code, propagate as in CPython
+                if failure.traceback.last?.function != "<module>" || failure.traceback.last?.file != (module.file ?? module.name) {
+                    failure.traceback.append(TraceFrame(file: module.file ?? module.name, location: failure.pendingLocation ?? frame.location, function: "<module>"))
+                }
+                failure.pendingLocation = nil
+                throw failure
             } catch var failure as PyError where deferFailures {
                 if failure.traceback.isEmpty || failure.traceback.last?.function != "<module>" {
                     failure.traceback.append(TraceFrame(file: module.file ?? module.name, location: failure.pendingLocation ?? frame.location, function: "<module>"))
@@ -129,6 +136,13 @@ public final class Interpreter {
                     module.namespace[name] = .object(PyDeferredFailure(error: failure, name: name))
                 }
             }
+        }
+    }
+
+    static func isImport(_ statement: Stmt) -> Bool {
+        switch statement.kind {
+        case .import, .importFrom: return true
+        default: return false
         }
     }
 

@@ -1,0 +1,3 @@
+from cycle_a import VALUE
+def helper():
+    return VALUE

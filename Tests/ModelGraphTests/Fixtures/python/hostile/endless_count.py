@@ -1,0 +1,4 @@
+# expect: steps
+import itertools
+for i in itertools.count():
+    pass

@@ -1,0 +1,2 @@
+# expect: exec() is not supported
+exec("x = 1")

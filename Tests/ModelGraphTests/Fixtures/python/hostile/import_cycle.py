@@ -1,0 +1,2 @@
+# expect: cannot import name 'VALUE'
+import cycle_a

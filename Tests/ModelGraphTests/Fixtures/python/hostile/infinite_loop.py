@@ -1,0 +1,3 @@
+# expect: steps
+while True:
+    pass

@@ -1,0 +1,2 @@
+# expect: reads only files inside the fork
+open("/etc/passwd").read()

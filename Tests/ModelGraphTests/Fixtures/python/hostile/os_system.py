@@ -1,0 +1,3 @@
+# expect: not available to model code
+import os
+os.system("echo hi")

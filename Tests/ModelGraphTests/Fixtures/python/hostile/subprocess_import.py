@@ -1,0 +1,2 @@
+# expect: No module named 'subprocess'
+import subprocess

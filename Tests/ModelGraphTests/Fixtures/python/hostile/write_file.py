@@ -1,0 +1,2 @@
+# expect: opens files read-only
+open("notes.txt", "w")

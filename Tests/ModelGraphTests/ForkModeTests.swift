@@ -1,0 +1,136 @@
+import ForkMode
+import Foundation
+import Testing
+
+/// Fork mode on the team's own miniature fork, against what PyTorch builds from the same code.
+@Suite("Fork mode")
+struct ForkModeTests {
+    static let root = Paths.fixtures.appendingPathComponent("forks/tinyfork")
+
+    struct OracleRecord: Sendable, CustomStringConvertible {
+        var file: String
+        var params: Int
+        var rows: [Int]
+        var shapes: [String: [[Int]]]
+        var output: [[Int]]
+        var gflops: Double
+        var description: String { file }
+    }
+
+    /// Shapes as the oracle writes them: one shape, a list of shapes, or null for a head's dict.
+    static func shapeList(_ value: Any?) -> [[Int]] {
+        guard let items = value as? [Any] else { return [] }
+        if items.allSatisfy({ $0 is Int }) { return [items as! [Int]] }
+        return items.flatMap { shapeList($0) }
+    }
+
+    static var oracle: [OracleRecord] {
+        let url = Paths.fixtures.appendingPathComponent("forks/tinyfork-oracle.jsonl")
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { line in
+            guard let json = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+            let rows = (json["rows"] as? [[Any]] ?? []).map { $0.last as? Int ?? -1 }
+            var shapes: [String: [[Int]]] = [:]
+            for (k, v) in json["shapes"] as? [String: Any] ?? [:] { shapes[k] = shapeList(v) }
+            return OracleRecord(file: json["file"] as! String, params: json["params"] as! Int, rows: rows, shapes: shapes,
+                                output: shapeList(json["output"]), gflops: json["gflops"] as? Double ?? 0)
+        }
+    }
+
+    static func build(_ file: String, imageSize: Int = 640) throws -> ForkSummary {
+        let root = Self.root
+        let result = onLargeStack { () -> Result<ForkSummary, ForkBuildError> in
+            do {
+                return .success(try ForkModelBuilder(root: root).build(yamlPath: root.appendingPathComponent(file).path,
+                                                                        options: ForkBuildOptions(imageHeight: imageSize, imageWidth: imageSize)))
+            } catch let error as ForkBuildError { return .failure(error) } catch { return .failure(ForkBuildError(message: "\(error)", frames: [])) }
+        }
+        return try result.get()
+    }
+
+    @Test func oracleIsPresent() {
+        #expect(Self.oracle.count == 3)
+    }
+
+    /// Parameters in total and per row, and every row's output shape, equal the fork's code in PyTorch.
+    @Test(arguments: oracle)
+    func buildEqualsTheForkInPyTorch(_ record: OracleRecord) throws {
+        let summary = try Self.build(record.file)
+        #expect(summary.parameters == record.params)
+        #expect(summary.rows.map(\.parameters) == record.rows)
+        #expect(summary.forwardError == nil)
+        for row in summary.rows {
+            guard let expected = record.shapes[String(row.index)] else { continue }
+            #expect(row.outputs == expected, "row \(row.index)")
+        }
+        #expect(summary.output == record.output)
+    }
+
+    /// The fork's own Ultralytics version and model class are reported.
+    @Test func namesTheForkAndItsClass() throws {
+        let summary = try Self.build("ultralytics/cfg/models/tiny-c2f.yaml")
+        #expect(summary.ultralyticsVersion == "8.0.0+tiny")
+        #expect(summary.modelClass == "DetectionModel")
+        #expect(summary.scale == "n")
+    }
+
+    /// An exception in fork code names the YAML row and the place in the fork's source.
+    @Test func errorPointsAtBothFiles() throws {
+        let directory = Self.root.appendingPathComponent("ultralytics/cfg/models")
+        let yaml = directory.appendingPathComponent("bad-\(UUID().uuidString).yaml")
+        try """
+        nc: 2
+        backbone:
+          - [-1, 1, Conv, [16, 3, 2]]
+          - [-1, 1, Conv, [32, 3, 2]]
+        head:
+          - [[0, 1], 1, GatedFusion, [16]]
+          - [-1, 1, C2f_Star, [16, False, 3]]
+        """.write(to: yaml, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: yaml) }
+        do {
+            _ = try Self.build("ultralytics/cfg/models/" + yaml.lastPathComponent)
+            Issue.record("built a model whose C2f_Star has groups 3 over 8 channels")
+        } catch {
+            let text = "\(error)"
+            #expect(text.contains(yaml.lastPathComponent + ":7:5: error: layer 3 (C2f_Star): ValueError: in_channels must be divisible by groups"), "\(text)")
+            #expect(text.contains("<modelgraph>/torch.nn.py") || text.contains("ultralytics/nn/"), "\(text)")
+            #expect(text.contains("ultralytics/nn/tasks.py:"), "\(text)")
+        }
+    }
+
+    /// Native mode stays the default outside forks; --source builtin forces it inside one.
+    @Test func builtinSourceForcesTheNativeBuilder() throws {
+        let file = Self.root.appendingPathComponent("ultralytics/cfg/models/tiny-c2f.yaml").path
+        let fork = try runCLI(["summary", file])
+        #expect(fork.status == 0, "\(fork.stderr)")
+        #expect(fork.stdout.hasPrefix("fork: "), "\(fork.stdout)")
+        #expect(fork.stdout.contains("146,602 parameters"))
+        let native = try runCLI(["summary", file, "--source", "builtin"])
+        #expect(native.status == 1)
+        #expect(native.stderr.contains("unknown module 'C2f_Star'"), "\(native.stderr)")
+        let missing = try runCLI(["summary", file, "--source", "/nonexistent"])
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("no ultralytics/nn/tasks.py there"))
+    }
+
+    /// `summary --json` of a fork YAML keeps the native schema and adds the fork.
+    @Test func jsonKeepsTheSchema() throws {
+        let file = Self.root.appendingPathComponent("ultralytics/cfg/models/tiny-pyramid-query.yaml").path
+        let result = try runCLI(["summary", "--json", file, "--imgsz", "320"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(json["parameters"] as? Int == 666_691)
+        #expect((json["layers"] as? [Any])?.count == 6)
+        #expect((json["fork"] as? [String: Any])?["ultralytics"] as? String == "8.0.0+tiny")
+        #expect(json["input"] as? [Int] == [1, 3, 320, 320])
+    }
+
+    /// Commands that need tensor values say that fork mode runs come later.
+    @Test func runSaysForkRunsComeLater() throws {
+        let file = Self.root.appendingPathComponent("ultralytics/cfg/models/tiny-c2f.yaml").path
+        let result = try runCLI(["run", file])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("fork mode"), "\(result.stderr)")
+    }
+}
