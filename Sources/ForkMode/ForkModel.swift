@@ -296,20 +296,13 @@ for _h in _hooks:
         if case .int(let c)? = main.namespace["_channels"] { summary.input[1] = c }
     }
 
-    /// The fork's get_flops figure: thop's rules over a forward pass at stride × stride, scaled.
+    /// The fork's own get_flops (its Ultralytics version's rules), with thop's profile counted by ModelGraph.
     func ultralyticsFLOPs(_ main: PyModule, options: ForkBuildOptions) throws -> Double {
-        let counter = ThopCounter(torch: torch)
-        torch.counter = counter
-        defer { torch.counter = nil }
-        main.namespace["_counted"] = .bool(false)
         try importer.runProvided(#"""
-_stride = max(int(model.stride.max()), 32) if hasattr(model, "stride") else 32
-_im = _torch.empty((1, _channels, _stride, _stride))
-model(_im)
-_counted = True
+from ultralytics.utils.torch_utils import get_flops as _get_flops
+_gflops = _get_flops(model, [_height, _width] if _height != _width else _height)
 """#, as: main, interpreter: interpreter)
-        let stride = Double((try? interpreter.toInt(main.namespace["_stride"] ?? .int(32))) ?? 32)
-        return counter.total / 1e9 * 2 * Double(options.imageHeight) / stride * Double(options.imageWidth) / stride
+        return try interpreter.toFloat(main.namespace["_gflops"] ?? .float(0))
     }
 
     // MARK: errors

@@ -3,7 +3,12 @@ import PythonFrontEnd
 import PythonInterpreter
 
 extension TorchRuntime {
+    /// A product of counts in floating point (counts of huge models never trap).
+    func macs(_ factors: Int...) -> Double { factors.reduce(1.0) { $0 * Double($1) } }
+
     func pairOutput(_ size: Int, kernel: Int, stride: Int, padding: Int, dilation: Int, ceilMode: Bool = false) -> Int {
+        // sizes from untrusted code: out-of-range values give 0 (an error above), never a trap
+        guard stride > 0, kernel >= 0, dilation > 0, abs(size) < 1 << 40, abs(padding) < 1 << 40, kernel < 1 << 40, dilation < 1 << 20 else { return 0 }
         let span = size + 2 * padding - dilation * (kernel - 1) - 1
         if ceilMode {
             var out = Int((Double(span) / Double(stride)).rounded(.up)) + 1
@@ -25,6 +30,12 @@ extension TorchRuntime {
         let groups = try a.int(transposed ? 6 : 6, "groups", 1)
         let stride = try a.ints(3, "stride", count: spatial, 1)
         let dilation = try a.ints(transposed ? 7 : 5, "dilation", count: spatial, 1)
+        guard groups > 0 else { throw interp.error(interp.types.runtimeError, "non-positive groups is not supported") }
+        guard stride.allSatisfy({ $0 > 0 }) else { throw interp.error(interp.types.runtimeError, "non-positive stride is not supported") }
+        guard dilation.allSatisfy({ $0 > 0 }) else { throw interp.error(interp.types.runtimeError, "dilation should be greater than zero") }
+        guard w.shape.count == spatial + 2 else {
+            throw interp.error(interp.types.runtimeError, "conv\(spatial)d expects a \(spatial + 2)D weight, got \(w.shape)")
+        }
         let kernel = Array(w.shape.suffix(spatial))
         var padding: [Int]
         if let p = a.value(4, "padding"), case .str(let mode) = p {
@@ -42,7 +53,7 @@ extension TorchRuntime {
             for i in 0..<spatial {
                 output.append((input[2 + i] - 1) * stride[i] - 2 * padding[i] + dilation[i] * (kernel[i] - 1) + outputPadding[i] + 1)
             }
-            multiplyAdds += input.reduce(1, *) * w.shape[1] * kernel.reduce(1, *)
+            multiplyAdds += macs(input.product, w.shape[1], kernel.product)
         } else {
             guard input[1] == w.shape[1] * groups else {
                 throw interp.error(interp.types.runtimeError, "Given groups=\(groups), weight of size \(w.shape), expected input\(x.shape) to have \(w.shape[1] * groups) channels, but got \(input[1]) channels instead")
@@ -55,7 +66,7 @@ extension TorchRuntime {
                 }
                 output.append(size)
             }
-            multiplyAdds += output.reduce(1, *) * w.shape[1] * kernel.reduce(1, *)
+            multiplyAdds += macs(output.product, w.shape[1], kernel.product)
         }
         if let b, b.count != output[1] { throw interp.error(interp.types.runtimeError, "bias of size \(b.shape) does not match \(output[1]) output channels") }
         return wrap(make(batched ? output : Array(output.dropFirst()), x.dtype))
@@ -69,6 +80,9 @@ extension TorchRuntime {
         let padding = try a.ints(3, "padding", count: spatial, 0)
         let dilation = kind == "max" ? try a.ints(4, "dilation", count: spatial, 1) : Array(repeating: 1, count: spatial)
         let ceilMode = try a.bool(kind == "max" ? 5 : 4, "ceil_mode", false)
+        guard stride.allSatisfy({ $0 > 0 }) else { throw a.interp.error(a.interp.types.runtimeError, "stride should not be zero") }
+        guard kernel.allSatisfy({ $0 > 0 }) else { throw a.interp.error(a.interp.types.runtimeError, "kernel size should be greater than zero") }
+        guard dilation.allSatisfy({ $0 > 0 }) else { throw a.interp.error(a.interp.types.runtimeError, "dilation should be greater than zero") }
         guard x.shape.count >= spatial + 1 else { throw a.interp.error(a.interp.types.runtimeError, "pooling expects a \(spatial + 2)D input, got \(x.shape)") }
         for i in 0..<spatial where padding[i] * 2 > kernel[i] {
             throw a.interp.error(a.interp.types.runtimeError, "pad should be at most half of effective kernel size, but got pad=\(padding[i]), kernel_size=\(kernel[i]) and dilation=\(dilation[i])")
@@ -98,7 +112,7 @@ extension TorchRuntime {
         let shape = prefix + zip(sizes, suffix).map { $0 ?? $1 }
         var values: [Double]? = nil
         if let v = x.values, shape.suffix(spatial).allSatisfy({ $0 == 1 }) {
-            let block = suffix.reduce(1, *)
+            let block = suffix.product
             values = stride(from: 0, to: v.count, by: Swift.max(block, 1)).map { s in
                 let slice = v[s..<(s + block)]
                 return a.function.contains("max") ? (slice.max() ?? 0) : slice.reduce(0, +) / Double(block)
@@ -151,15 +165,16 @@ extension TorchRuntime {
         let b = y.shape.count == 1 ? y.shape + [1] : y.shape
         let k = a[a.count - 1]
         guard k == b[b.count - 2] else {
-            throw interp.error(interp.types.runtimeError, "mat1 and mat2 shapes cannot be multiplied (\(a.dropLast().reduce(1, *))x\(k) and \(b[b.count - 2])x\(b[b.count - 1]))")
+            throw interp.error(interp.types.runtimeError, "mat1 and mat2 shapes cannot be multiplied (\(a.dropLast().product)x\(k) and \(b[b.count - 2])x\(b[b.count - 1]))")
         }
         let batch = try broadcast(Array(a.dropLast(2)), Array(b.dropLast(2)), interp)
         var shape = batch + [a[a.count - 2], b[b.count - 1]]
         if x.shape.count == 1 { shape.remove(at: shape.count - 2) }
         if y.shape.count == 1 { shape.removeLast() }
-        multiplyAdds += shape.reduce(1, *) * k
+        multiplyAdds += macs(shape.product, k)
+        counter?.functional(self.macs(shape.product, x.shape.last ?? 0))
         var values: [Double]? = nil
-        if batch.isEmpty, let p = x.values, let q = y.values, shape.reduce(1, *) <= concreteLimit {
+        if batch.isEmpty, let p = x.values, let q = y.values, shape.product <= concreteLimit {
             let (n, m) = (a[0], b[1])
             var out = [Double](repeating: 0, count: n * m)
             for i in 0..<n { for j in 0..<m { var s = 0.0; for t in 0..<k { s += p[i * k + t] * q[t * m + j] }; out[i * m + j] = s } }
@@ -211,7 +226,30 @@ extension TorchRuntime {
             shape.append(size)
             rest = rest.dropFirst()
         }
-        multiplyAdds += sizes.values.reduce(1, *) * ellipsis.reduce(1, *)
+        multiplyAdds += macs(Array(sizes.values).product, ellipsis.product)
+        if operands.count == 2 {
+            // thop's rule: every label of both operands, or of one operand and the output, once
+            var total = 1.0
+            let outputLabels = Set(output)
+            var perOperand: [[Character: Int]] = []
+            for (subscripts, t) in zip(inputs, operands) {
+                var labels: [Character: Int] = [:]
+                let plain = subscripts.replacingOccurrences(of: "...", with: "")
+                let head = subscripts.components(separatedBy: "...").first ?? subscripts
+                let tail = subscripts.contains("...") ? (subscripts.components(separatedBy: "...").last ?? "") : ""
+                let shape = t.shape
+                for (i, c) in head.enumerated() where i < shape.count && shape[i] != 1 { labels[c] = shape[i] }
+                for (i, c) in tail.reversed().enumerated() where i < shape.count && shape[shape.count - 1 - i] != 1 { labels[c] = shape[shape.count - 1 - i] }
+                _ = plain
+                perOperand.append(labels)
+            }
+            for label in Set(perOperand[0].keys).union(perOperand[1].keys) {
+                let inBoth = perOperand[0][label] != nil && perOperand[1][label] != nil
+                if inBoth || outputLabels.contains(label) { total *= Double(perOperand[0][label] ?? perOperand[1][label]!) }
+            }
+            if clean.contains("...") { total *= Double(ellipsis.filter { $0 != 1 }.product) }
+            counter?.functional(total)
+        }
         return make(shape, operands.map(\.dtype).reduce(operands.first?.dtype ?? defaultDType, DType.promoted))
     }
 
@@ -242,10 +280,11 @@ extension TorchRuntime {
         op([f + "linear"], method: false) { a in
             let x = try a.tensor(0, "input"), w = try a.tensor(1, "weight")
             guard let last = x.shape.last, w.shape.count >= 1, last == w.shape.last! else {
-                throw a.interp.error(a.interp.types.runtimeError, "mat1 and mat2 shapes cannot be multiplied (\(x.shape.dropLast().reduce(1, *))x\(x.shape.last ?? 0) and \(w.shape.last ?? 0)x\(w.shape.first ?? 0))")
+                throw a.interp.error(a.interp.types.runtimeError, "mat1 and mat2 shapes cannot be multiplied (\(x.shape.dropLast().product)x\(x.shape.last ?? 0) and \(w.shape.last ?? 0)x\(w.shape.first ?? 0))")
             }
             let shape = Array(x.shape.dropLast()) + (w.shape.count == 2 ? [w.shape[0]] : [])
-            self.multiplyAdds += shape.reduce(1, *) * last
+            self.multiplyAdds += self.macs(shape.product, last)
+            self.counter?.functional(self.macs(shape.product, last))
             return self.wrap(self.make(shape, x.dtype))
         }
         op([f + "bilinear"], method: false) { a in
@@ -269,9 +308,6 @@ extension TorchRuntime {
                     case "tanh": return self.wrap(self.mapValues(t, Foundation.tanh))
                     default: _ = v
                     }
-                }
-                if name == "layer_norm" || name == "group_norm" || name == "batch_norm" || name == "instance_norm" {
-                    self.multiplyAdds += 0
                 }
                 return self.wrap(self.make(t.shape, t.dtype))
             }
@@ -298,7 +334,13 @@ extension TorchRuntime {
                 let scales: [Double]
                 if let d = try? a.interp.floatArgument(scaleValue, "") { scales = Array(repeating: d, count: spatial) }
                 else { scales = try a.interp.materialize(scaleValue).map { try a.interp.floatArgument($0, "scale_factor") } }
-                shape += zip(x.shape.suffix(spatial), scales).map { Int((Double($0) * $1).rounded(.down)) }
+                for (size, scale) in zip(x.shape.suffix(spatial), scales) {
+                    let scaled = (Double(size) * scale).rounded(.down)
+                    guard scaled.isFinite, scaled >= 0, scaled < Double(TorchRuntime.largestElementCount) else {
+                        throw a.interp.error(a.interp.types.runtimeError, "interpolate: scale_factor \(scale) gives an output size out of range")
+                    }
+                    shape.append(Int(scaled))
+                }
             } else {
                 throw a.interp.valueError("either size or scale_factor should be defined")
             }
@@ -346,6 +388,7 @@ extension TorchRuntime {
         }
         op([f + "pixel_shuffle", "pixel_shuffle"], method: false) { a in
             let x = try a.tensor(0, "input"), r = try a.int(1, "upscale_factor")
+            guard r > 0, r < 1 << 20 else { throw a.interp.error(a.interp.types.runtimeError, "pixel_shuffle expects a positive upscale_factor, got \(r)") }
             guard x.shape.count >= 3, x.shape[x.shape.count - 3] % (r * r) == 0 else {
                 throw a.interp.error(a.interp.types.runtimeError, "pixel_shuffle expects its input's 'channel' dimension to be divisible by the square of upscale_factor, but input.size(-3)=\(x.shape.count >= 3 ? x.shape[x.shape.count - 3] : 0) is not divisible by \(r * r)")
             }
@@ -356,6 +399,7 @@ extension TorchRuntime {
         }
         op([f + "pixel_unshuffle", "pixel_unshuffle"], method: false) { a in
             let x = try a.tensor(0, "input"), r = try a.int(1, "downscale_factor")
+            guard r > 0, r < 1 << 20, x.shape.count >= 3 else { throw a.interp.error(a.interp.types.runtimeError, "pixel_unshuffle expects a positive downscale_factor and a 3D or more input") }
             var shape = x.shape
             let n = shape.count
             guard shape[n - 2] % r == 0, shape[n - 1] % r == 0 else {
@@ -378,7 +422,9 @@ extension TorchRuntime {
         op([f + "scaled_dot_product_attention"], method: false) { a in
             let q = try a.tensor(0, "query"), k = try a.tensor(1, "key"), v = try a.tensor(2, "value")
             let shape = Array(q.shape.dropLast()) + [v.shape.last ?? 0]
-            self.multiplyAdds += shape.reduce(1, *) / Swift.max(v.shape.last ?? 1, 1) * k.shape[k.shape.count - 2] * ((q.shape.last ?? 0) + (v.shape.last ?? 0))
+            let attention = self.macs(shape.product / Swift.max(v.shape.last ?? 1, 1), k.shape[k.shape.count - 2], (q.shape.last ?? 0) + (v.shape.last ?? 0))
+            self.multiplyAdds += attention
+            self.counter?.functional(attention)
             return self.wrap(self.make(shape, q.dtype))
         }
         op([f + "cosine_similarity"], method: false) { a in

@@ -37,7 +37,7 @@ extension TorchRuntime {
             func convert(_ v: Double) -> PyValue { t.dtype == .bool ? .bool(v != 0) : t.dtype.isFloatingPoint ? .float(v) : .int(Int(v)) }
             func nest(_ dims: ArraySlice<Int>, _ offset: Int) -> PyValue {
                 guard let first = dims.first else { return convert(values[offset]) }
-                let block = dims.dropFirst().reduce(1, *)
+                let block = dims.dropFirst().product
                 return .list((0..<first).map { nest(dims.dropFirst(), offset + $0 * block) })
             }
             return nest(t.shape[...], 0)
@@ -81,7 +81,7 @@ extension TorchRuntime {
                 let t = try a.tensor(0, "self")
                 let shape = try a.interp.materialize(a.value(1, "size") ?? .tuple([])).map { try self.dimension($0, a.interp) }
                 let fill: Double = name == "new_ones" ? 1 : name == "new_full" ? try a.double(2, "fill_value") : 0
-                return self.wrap(self.make(shape, try a.dtype() ?? t.dtype, values: [Double](repeating: fill, count: Swift.min(shape.reduce(1, *), self.concreteLimit + 1))))
+                return self.wrap(self.make(shape, try a.dtype() ?? t.dtype, values: [Double](repeating: fill, count: Swift.min(shape.product, self.concreteLimit + 1))))
             }
         }
         op(["new_tensor"], function: false) { a in

@@ -4,6 +4,7 @@ import PythonInterpreter
 
 extension TorchRuntime {
     func installModules(_ importer: Importer) {
+        importer.partialPackages.formUnion(["torch", "timm", "numpy", "einops", "torchvision"])
         importer.nativeModules["torch"] = { [unowned self] interp, m in
             for (name, f) in self.functions where !name.contains(".") {
                 m.namespace[name] = .object(PyBuiltinFunction("torch.\(name)", f))
@@ -30,7 +31,7 @@ extension TorchRuntime {
                 }
                 if a.positional.count == 1, case .object(let t as TorchTensor) = a.positional[0] { return .object(t) }
                 let shape = try a.positional.map { try self.dimension($0, interp) }
-                return .object(self.make(shape, .float32, values: [Double](repeating: 0, count: Swift.min(shape.reduce(1, *), self.concreteLimit + 1))))
+                return .object(self.make(shape, .float32, values: [Double](repeating: 0, count: Swift.min(shape.product, self.concreteLimit + 1))))
             }
             interp.types.setConstructor(self.parameterClass) { interp, a in
                 let data = a.positional.first ?? a.keyword("data") ?? .none
@@ -49,9 +50,8 @@ extension TorchRuntime {
                 try self.moduleLeft(a, interp); return .none
             })
             m.namespace["_modelgraph_count"] = .object(PyBuiltinFunction("_modelgraph_count") { interp, a in
-                self.multiplyAdds += try interp.intArgument(a.positional.first ?? .int(0), "count"); return .none
+                self.multiplyAdds += try interp.floatArgument(a.positional.first ?? .int(0), "count"); return .none
             })
-            m.namespace["fft"] = .object(PyStandIn(path: "torch.fft"))
         }
         importer.providedSources["torch"] = #"""
 class no_grad:
@@ -144,6 +144,29 @@ def _calculate_correct_fan(tensor, mode):
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     return fan_in if mode == "fan_in" else fan_out
 """#
+        // thop's profile, counted by ModelGraph's rules, so a fork's own get_flops runs unchanged
+        importer.nativeModules["thop"] = { [unowned self] interp, m in
+            m.namespace["profile"] = .object(PyBuiltinFunction("thop.profile") { interp, a in
+                guard let model = a.positional.first else { throw interp.typeError("profile() missing model") }
+                let inputs = try interp.materialize(a.positional.count > 1 ? a.positional[1] : (a.keyword("inputs") ?? .tuple([])))
+                let counter = ThopCounter(torch: self)
+                let previous = self.counter
+                self.counter = counter
+                defer { self.counter = previous }
+                _ = try interp.callMethod(model, "eval", Arguments())
+                _ = try interp.call(model, Arguments(inputs))
+                var parameters = 0
+                try interp.forEach(try interp.callMethod(model, "parameters", Arguments())) { p in
+                    if case .object(let t as TorchTensor) = p { parameters += t.count }
+                    return true
+                }
+                return .tuple([.float(counter.total), .float(Double(parameters))])
+            })
+            m.namespace["clever_format"] = .object(PyBuiltinFunction("thop.clever_format") { interp, a in
+                let values = try interp.materialize(a.positional.first ?? .list([]))
+                return .tuple(try values.map { .str(String(format: "%.3fG", try interp.floatArgument($0, "value") / 1e9)) })
+            })
+        }
         importer.providedSources["torch.nn"] = TorchNNSource.module
         for (name, source) in TorchNNSource.aliases { importer.providedSources[name] = source }
         importer.providedSources["torch.nn.parameter"] = "from torch import Parameter\nclass UninitializedParameter(Parameter):\n    pass\nclass Buffer:\n    pass\n"
@@ -250,7 +273,7 @@ class Reduce(nn.Module):
         }
         for (group, size) in zip(left, t.shape) {
             let unknown = group.axes.filter { sizes[$0] == nil && Int($0) == nil }
-            let known = group.axes.compactMap { sizes[$0] ?? Int($0) }.reduce(1, *)
+            let known = group.axes.compactMap { sizes[$0] ?? Int($0) }.product
             if unknown.count == 1 {
                 guard known > 0, size % known == 0 else { throw interp.error(interp.types.runtimeError, "einops: shape \(size) is not divisible by \(known) in '\(pattern)'") }
                 sizes[unknown[0]] = size / known

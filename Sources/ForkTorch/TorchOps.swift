@@ -7,7 +7,12 @@ extension TorchRuntime {
     func op(_ names: [String], method: Bool = true, function: Bool = true, _ body: @escaping (TorchArguments) throws -> PyValue) {
         for name in names {
             let f: NativeFunction = { [unowned self] interp, a in
-                try body(TorchArguments(arguments: a, interp: interp, function: name, torch: self))
+                let result = try body(TorchArguments(arguments: a, interp: interp, function: name, torch: self))
+                if let problem = self.invalidShape {
+                    self.invalidShape = nil
+                    throw interp.error(interp.types.runtimeError, "torch.\(name): \(problem)")
+                }
+                return result
             }
             if function { functions[name] = f }
             if method { methods[name] = f }
@@ -33,7 +38,7 @@ extension TorchRuntime {
             op([name], method: false) { a in
                 let shape = try a.sizes(from: 0)
                 let dtype = try a.dtype() ?? self.defaultDType
-                let count = shape.reduce(1, *)
+                let count = shape.product
                 let fill: Double? = name == "zeros" ? 0 : name == "ones" ? 1 : name == "empty" ? 0 : nil
                 // random values stay unknown: building never needs them, and computing with them
                 // (Gram-Schmidt over random filters) would cost what PyTorch's kernels cost
@@ -45,7 +50,7 @@ extension TorchRuntime {
             let shape = try a.interp.materialize(a.value(0, "size") ?? .tuple([])).map { try self.dimension($0, a.interp) }
             let fill = try a.double(1, "fill_value")
             let dtype = try a.dtype() ?? { if case .int? = a.value(1, "fill_value") { return DType.int64 }; if case .bool? = a.value(1, "fill_value") { return .bool }; return self.defaultDType }()
-            return self.wrap(self.make(shape, dtype, values: [Double](repeating: fill, count: Swift.min(shape.reduce(1, *), self.concreteLimit + 1))))
+            return self.wrap(self.make(shape, dtype, values: [Double](repeating: fill, count: Swift.min(shape.product, self.concreteLimit + 1))))
         }
         for name in ["zeros_like", "ones_like", "empty_like", "rand_like", "randn_like", "full_like"] {
             op([name], method: false) { a in
@@ -61,7 +66,7 @@ extension TorchRuntime {
             let high = a.arguments.positional.count >= 3 ? try a.int(1, "high") : try a.int(0, "high")
             let low = a.arguments.positional.count >= 3 ? try a.int(0, "low") : 0
             let size = try a.interp.materialize(a.value(a.arguments.positional.count >= 3 ? 2 : 1, "size") ?? .tuple([])).map { try self.dimension($0, a.interp) }
-            let values = self.pseudoRandom(size.reduce(1, *), normal: false).map { $0.map { Double(low) + (Double(high - low) * $0).rounded(.down) } }
+            let values = self.pseudoRandom(size.product, normal: false).map { $0.map { Double(low) + (Double(high - low) * $0).rounded(.down) } }
             return self.wrap(self.make(size, try a.dtype() ?? .int64, values: values))
         }
         op(["arange"], method: false) { a in
@@ -79,13 +84,19 @@ extension TorchRuntime {
                 step = try a.double(-1, "step", 1)
             }
             guard step != 0 else { throw a.interp.error(a.interp.types.runtimeError, "step must be nonzero") }
-            let count = Swift.max(0, Int(((end - start) / step).rounded(.up)))
+            let span = ((end - start) / step).rounded(.up)
+            guard span.isFinite, span < Double(TorchRuntime.largestElementCount) else {
+                throw a.interp.error(a.interp.types.runtimeError, "arange(\(start), \(end), \(step)): the range has too many elements or is not finite")
+            }
+            let count = Swift.max(0, Int(span))
             let dtype = try a.dtype() ?? (isFloat ? self.defaultDType : .int64)
             return self.wrap(self.make([count], dtype, values: count <= self.concreteLimit ? (0..<count).map { start + Double($0) * step } : nil))
         }
         op(["linspace", "logspace"], method: false) { a in
             let start = try a.double(0, "start"), end = try a.double(1, "end")
             let steps = try a.int(2, "steps")
+            guard steps >= 0 else { throw a.interp.error(a.interp.types.runtimeError, "number of steps must be non-negative") }
+            guard steps <= self.concreteLimit else { return self.wrap(self.make([steps], try a.dtype() ?? self.defaultDType)) }
             var values = (0..<steps).map { steps == 1 ? start : start + (end - start) * Double($0) / Double(steps - 1) }
             // torch.linspace computes the second half from the end, as PyTorch's kernel does
             if steps > 1 {
@@ -99,6 +110,8 @@ extension TorchRuntime {
         }
         op(["eye"], method: false) { a in
             let n = try a.int(0, "n"), m = try a.int(1, "m", n)
+            guard n >= 0, m >= 0 else { throw a.interp.error(a.interp.types.runtimeError, "n and m must be non-negative, got \(n), \(m)") }
+            guard [n, m].product <= self.concreteLimit else { return self.wrap(self.make([n, m], try a.dtype() ?? self.defaultDType)) }
             var values = [Double](repeating: 0, count: n * m)
             for i in 0..<Swift.min(n, m) where n * m <= self.concreteLimit { values[i * m + i] = 1 }
             return self.wrap(self.make([n, m], try a.dtype() ?? self.defaultDType, values: values))
@@ -117,7 +130,7 @@ extension TorchRuntime {
                     return self.wrap(try self.tensor(from: a.arguments.positional[0], a.interp, dtype: dtype))
                 }
                 let shape = try a.sizes(from: 0)
-                return self.wrap(self.make(shape, dtype, values: [Double](repeating: 0, count: Swift.min(shape.reduce(1, *), self.concreteLimit + 1))))
+                return self.wrap(self.make(shape, dtype, values: [Double](repeating: 0, count: Swift.min(shape.product, self.concreteLimit + 1))))
             }
         }
         op(["meshgrid"], method: false) { a in
@@ -128,7 +141,7 @@ extension TorchRuntime {
             let xy: Bool = { if case .str("xy")? = a.arguments.keyword("indexing") { return true }; return false }()
             var sizes = tensors.map { $0.count }
             if xy && sizes.count >= 2 { sizes.swapAt(0, 1) }
-            let total = sizes.reduce(1, *)
+            let total = sizes.product
             var out: [PyValue] = []
             for (k, t) in tensors.enumerated() {
                 var axis = k
@@ -290,7 +303,7 @@ extension TorchRuntime {
         // group values by their output position
         let rank = t.shape.count
         let keptShape = t.shape.enumerated().map { dims.contains($0.offset) ? 1 : $0.element }
-        let outCount = keptShape.reduce(1, *)
+        let outCount = keptShape.product
         var groups = [[Double]](repeating: [], count: outCount)
         var index = [Int](repeating: 0, count: rank)
         for k in 0..<values.count {

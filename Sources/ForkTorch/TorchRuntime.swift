@@ -2,6 +2,23 @@ import Foundation
 import PythonFrontEnd
 import PythonInterpreter
 
+extension Array where Element == Int {
+    /// The product of sizes, saturating at Int.max instead of trapping (sizes come from untrusted code).
+    var product: Int {
+        var total = 1
+        for value in self {
+            let (result, overflow) = total.multipliedReportingOverflow(by: value)
+            if overflow { return Int.max }
+            total = result
+        }
+        return total
+    }
+}
+
+extension ArraySlice where Element == Int {
+    var product: Int { Array(self).product }
+}
+
 /// Reads a torch call's arguments by position or keyword, with torch's conversions.
 struct TorchArguments {
     let arguments: Arguments
@@ -90,7 +107,11 @@ public final class TorchRuntime {
     var functions: [String: NativeFunction] = [:]
     var methods: [String: NativeFunction] = [:]
     /// Multiply-adds of the ops run so far (the complete figure).
-    public var multiplyAdds: Int = 0
+    public var multiplyAdds: Double = 0
+    /// A shape an op made that no tensor can have (negative, or past 2^48 elements); the op's
+    /// caller turns it into a located error.
+    var invalidShape: String?
+    static let largestElementCount = 1 << 48
     /// Elements above which a computed tensor keeps only its shape.
     let concreteLimit = 1 << 16
     /// The default dtype for floating tensors.
@@ -170,7 +191,10 @@ public final class TorchRuntime {
     }
 
     func make(_ shape: [Int], _ dtype: DType, values: [Double]? = nil) -> TorchTensor {
-        let keep = values != nil && shape.reduce(1, *) <= concreteLimit
+        if invalidShape == nil, shape.contains(where: { $0 < 0 }) || shape.product > TorchRuntime.largestElementCount {
+            invalidShape = "an op made a tensor of shape \(shape), which no tensor can have (negative size, or more than 2^48 elements)"
+        }
+        let keep = values != nil && shape.product <= concreteLimit && values!.count == shape.product
         return TorchTensor(shape: shape, dtype: dtype, values: keep ? values : nil, torch: self)
     }
 
@@ -200,7 +224,7 @@ public final class TorchRuntime {
     func expandedValues(_ t: TorchTensor, to shape: [Int]) -> [Double]? {
         guard let values = t.values else { return nil }
         if t.shape == shape { return values }
-        let total = shape.reduce(1, *)
+        let total = shape.product
         let rank = shape.count
         let padded = [Int](repeating: 1, count: rank - t.shape.count) + t.shape
         var strides = [Int](repeating: 0, count: rank)
@@ -223,7 +247,7 @@ public final class TorchRuntime {
 
     func elementwise(_ a: TorchTensor, _ b: TorchTensor, dtype: DType, _ interp: Interpreter, _ f: (Double, Double) -> Double) throws -> TorchTensor {
         let shape = try broadcast(a.shape, b.shape, interp)
-        let total = shape.reduce(1, *)
+        let total = shape.product
         guard total <= concreteLimit, let x = expandedValues(a, to: shape), let y = expandedValues(b, to: shape) else {
             return make(shape, dtype)
         }

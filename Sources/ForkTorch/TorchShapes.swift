@@ -19,13 +19,14 @@ extension TorchRuntime {
     /// Reshape with one -1 inferred.
     func inferShape(_ requested: [Int], count: Int, _ interp: Interpreter) throws -> [Int] {
         var shape = requested
-        let known = shape.filter { $0 != -1 }.reduce(1, *)
+        guard requested.allSatisfy({ $0 >= -1 }) else { throw interp.error(interp.types.runtimeError, "invalid shape dimension in \(requested)") }
+        let known = shape.filter { $0 != -1 }.product
         if let i = shape.firstIndex(of: -1) {
             guard shape.filter({ $0 == -1 }).count == 1 else { throw interp.error(interp.types.runtimeError, "only one dimension can be inferred") }
             guard known != 0, count % known == 0 else { throw interp.error(interp.types.runtimeError, "shape '\(requested)' is invalid for input of size \(count)") }
             shape[i] = count / known
         }
-        guard shape.reduce(1, *) == count, shape.allSatisfy({ $0 >= 0 }) else {
+        guard shape.product == count, shape.allSatisfy({ $0 >= 0 }) else {
             throw interp.error(interp.types.runtimeError, "shape '\(requested)' is invalid for input of size \(count)")
         }
         return shape
@@ -67,13 +68,13 @@ extension TorchRuntime {
         }
         let dtype = nonEmpty.map(\.dtype).reduce(first.dtype, DType.promoted)
         var values: [Double]? = nil
-        if nonEmpty.allSatisfy({ $0.values != nil }), shape.reduce(1, *) <= concreteLimit {
-            let outer = shape[..<d].reduce(1, *)
+        if nonEmpty.allSatisfy({ $0.values != nil }), shape.product <= concreteLimit {
+            let outer = shape[..<d].product
             var out: [Double] = []
-            out.reserveCapacity(shape.reduce(1, *))
+            out.reserveCapacity(shape.product)
             for o in 0..<outer {
                 for t in nonEmpty {
-                    let block = t.shape[d...].reduce(1, *)
+                    let block = t.shape[d...].product
                     out += t.values![(o * block)..<((o + 1) * block)]
                 }
             }
@@ -101,7 +102,7 @@ extension TorchRuntime {
             let start = try self.normalizedDimension(try a.int(1, "start_dim", 0), t.shape.count, a.interp)
             let end = try self.normalizedDimension(try a.int(2, "end_dim", -1), t.shape.count, a.interp)
             guard start <= end else { return self.wrap(t) }
-            let shape = Array(t.shape[..<start]) + [t.shape[start...end].reduce(1, *)] + Array(t.shape[(end + 1)...])
+            let shape = Array(t.shape[..<start]) + [t.shape[start...end].product] + Array(t.shape[(end + 1)...])
             return self.wrap(self.make(shape, t.dtype, values: t.values))
         }
         op(["unflatten"]) { a in
@@ -191,11 +192,13 @@ extension TorchRuntime {
             let times = try self.dimensionList(a, from: 1, keyword: "repeats")
             guard times.count >= t.shape.count else { throw a.interp.error(a.interp.types.runtimeError, "Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor") }
             let padded = [Int](repeating: 1, count: times.count - t.shape.count) + t.shape
-            return self.wrap(self.make(zip(padded, times).map(*), t.dtype))
+            guard times.allSatisfy({ $0 >= 0 }) else { throw a.interp.error(a.interp.types.runtimeError, "Trying to create tensor with negative dimension") }
+            return self.wrap(self.make(zip(padded, times).map { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }, t.dtype))
         }
         op(["repeat_interleave"]) { a in
             let t = try a.tensor(0, "input")
             let repeats = try a.int(1, "repeats")
+            guard repeats >= 0, repeats < 1 << 32 else { throw a.interp.error(a.interp.types.runtimeError, "repeats can not be negative") }
             guard let d = try a.optionalInt(2, "dim") else { return self.wrap(self.make([t.count * repeats], t.dtype)) }
             var shape = t.shape
             let n = try self.normalizedDimension(d, shape.count, a.interp)
@@ -208,7 +211,8 @@ extension TorchRuntime {
             let rank = Swift.max(times.count, t.shape.count)
             let s = [Int](repeating: 1, count: rank - t.shape.count) + t.shape
             let r = [Int](repeating: 1, count: rank - times.count) + times
-            return self.wrap(self.make(zip(s, r).map(*), t.dtype))
+            guard times.allSatisfy({ $0 >= 0 }) else { throw a.interp.error(a.interp.types.runtimeError, "Trying to create tensor with negative dimension") }
+            return self.wrap(self.make(zip(s, r).map { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }, t.dtype))
         }
         op(["cat", "concat", "concatenate"], method: false) { a in
             let tensors = try a.interp.materialize(a.value(0, "tensors") ?? .list([])).map { try self.tensor(from: $0, a.interp) }
@@ -289,7 +293,7 @@ extension TorchRuntime {
             let t = try a.tensor(0, "self")
             let d = try self.normalizedDimension(try a.int(1, "dimension"), t.shape.count, a.interp)
             let size = try a.int(2, "size"), step = try a.int(3, "step")
-            guard size <= t.shape[d], step > 0 else {
+            guard size >= 0, size <= t.shape[d], step > 0 else {
                 throw a.interp.error(a.interp.types.runtimeError, "maximum size for tensor at dimension \(d) is \(t.shape[d]) but size is \(size)")
             }
             var shape = t.shape
@@ -333,7 +337,7 @@ extension TorchRuntime {
             let returnInverse = try a.bool(-1, "return_inverse", false), returnCounts = try a.bool(-1, "return_counts", false)
             let dim = try a.optionalInt(-1, "dim")
             // rows (dim=0) or single values, sorted, as torch returns them
-            let width = dim == nil ? 1 : t.shape.dropFirst().reduce(1, *)
+            let width = dim == nil ? 1 : t.shape.dropFirst().product
             let count = dim == nil ? values.count : (t.shape.first ?? 0)
             let rows = (0..<count).map { Array(values[($0 * width)..<(($0 + 1) * width)]) }
             let distinct = Array(Set(rows.map { $0.map { $0.bitPattern } })).map { $0.map(Double.init(bitPattern:)) }
@@ -381,7 +385,7 @@ extension TorchRuntime {
             shape[d] = size
             var values: [Double]? = nil
             if let v = t.values {
-                let outer = t.shape[..<d].reduce(1, *), inner = t.shape[(d + 1)...].reduce(1, *)
+                let outer = t.shape[..<d].product, inner = t.shape[(d + 1)...].product
                 var out: [Double] = []
                 for o in 0..<outer {
                     let base = o * t.shape[d] * inner + offset * inner

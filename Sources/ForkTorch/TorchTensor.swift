@@ -40,7 +40,7 @@ public final class TorchTensor: PyObject, NativeObject {
         self.shape = shape; self.dtype = dtype; self.values = values; self.requiresGrad = requiresGrad; self.torch = torch
     }
 
-    public var count: Int { shape.reduce(1, *) }
+    public var count: Int { shape.product }
 
     public func pythonClass(_ interpreter: Interpreter) -> PyClass { isParameter ? torch.parameterClass : torch.tensorClass }
 

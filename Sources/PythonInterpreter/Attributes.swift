@@ -117,6 +117,7 @@ extension Interpreter {
             if name == "__file__" { return module.file.map { .str($0) } ?? PyValue.none }
             if name == "__dict__" { return .object(PyDict(module.namespace.sorted { $0.key < $1.key }.map { (.str($0.key), $0.value) })) }
             if let sub = try? importer.importModule(name, from: module, level: -1, interpreter: self, at: nil) { return sub }
+            if importer.isPartial(module.name), !name.hasPrefix("__") { return .object(PyStandIn(path: module.name + "." + name)) }
             return nil
         case .object(let function as PyFunction):
             switch name {
@@ -189,7 +190,10 @@ extension Interpreter {
             return nil
         case .object(let standIn as PyStandIn):
             if name == "__name__" { return .str(standIn.path) }
-            if name.hasPrefix("__") && name.hasSuffix("__") { return nil }
+            // protocol methods are absent (so a stand-in is not iterable, callable by protocol, …);
+            // other names, `__version__` among them, are stand-ins too
+            if ["__iter__", "__len__", "__getitem__", "__call__", "__enter__", "__exit__", "__bool__", "__next__", "__contains__",
+                "__class__", "__dict__", "__setattr__", "__getattr__", "__code__", "__wrapped__", "__index__", "__float__", "__int__"].contains(name) { return nil }
             return .object(PyStandIn(path: standIn.path + "." + name))
         case .object(let deferred as PyDeferredFailure):
             throw deferredError(deferred)

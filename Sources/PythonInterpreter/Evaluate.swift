@@ -299,6 +299,9 @@ extension Interpreter {
             bound.positional.insert(callee, at: 0)
             return try call(method, bound, at: location)
         case .object(let standIn as PyStandIn):
+            if importer.isPartial(standIn.path) {
+                throw error(types.notImplementedError, "\(standIn.path)() is not supported in fork mode (ModelGraph's \(standIn.path.prefix { $0 != "." }) does not implement it)")
+            }
             throw error(types.moduleNotFoundError, "\(standIn.path)() is not available in fork mode: module '\(standIn.path.prefix { $0 != "." })' is not provided (ModelGraph runs model code without it)")
         case .object(let staticMethod as PyStaticMethod):
             return try call(staticMethod.function, arguments, at: location)

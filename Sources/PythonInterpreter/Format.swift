@@ -237,6 +237,7 @@ extension Interpreter {
         if negative { signText = "-" } else if sign == "+" { signText = "+" } else if sign == " " { signText = " " }
         let length = signText.count + body.count
         guard width > length else { return signText + body }
+        try checkSize(width)
         let padding = width - length
         switch align! {
         case "<": return signText + body + String(repeating: fill, count: padding)

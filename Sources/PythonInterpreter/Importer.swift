@@ -16,6 +16,14 @@ public final class Importer {
     var totalSourceBytes = 0
     /// Parsed files, kept for the run.
     var parsed: [String: PythonFrontEnd.Module] = [:]
+    /// Packages ModelGraph provides in part (torch, timm, numpy, einops): a name outside the part
+    /// it implements is an inert stand-in that fails, located, when used.
+    public var partialPackages: Set<String> = []
+
+    public func isPartial(_ moduleName: String) -> Bool {
+        partialPackages.contains(String(moduleName.prefix { $0 != "." }))
+    }
+
     /// Optional imports (inside `try … except ImportError`) that failed as they do where the
     /// package is not installed, so the fork's fallback runs.
     public private(set) var optionalMissing: Set<String> = []

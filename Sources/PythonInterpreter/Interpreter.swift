@@ -289,6 +289,8 @@ public final class Interpreter {
                         value = v
                     } else if let sub = try? importer.importModule(name.name, from: module, level: -1, interpreter: self, at: statement.location) {
                         value = sub
+                    } else if importer.isPartial(module.name) {
+                        value = .object(PyStandIn(path: module.name + "." + name.name))
                     } else {
                         throw error(types.importError, "cannot import name '\(name.name)' from '\(module.name)' (\(module.file ?? "built-in"))")
                     }

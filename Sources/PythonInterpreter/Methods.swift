@@ -293,6 +293,7 @@ extension Interpreter {
         case "zfill": return method(name, value) { interp, a in
             let width = try interp.intArgument(try interp.argument(a, 0, name), "width")
             guard s.count < width else { return value }
+            try interp.checkSize(width)
             let sign = s.first.map { $0 == "-" || $0 == "+" } ?? false
             let padding = String(repeating: "0", count: width - s.count)
             return .str(sign ? String(s.first!) + padding + s.dropFirst() : padding + s)

@@ -13,7 +13,7 @@ class _Chain:
         return self(*iterables)
 chain = _Chain()
 """#,
-        "__future__": "annotations = None\ndivision = None\nprint_function = None\n",
+        "__future__": "annotations = division = print_function = absolute_import = generators = nested_scopes = with_statement = unicode_literals = generator_stop = barry_as_FLUFL = None\nall_feature_names = ['nested_scopes', 'generators', 'division', 'absolute_import', 'with_statement', 'print_function', 'unicode_literals', 'barry_as_FLUFL', 'generator_stop', 'annotations']\n",
         "functools": #"""
 def reduce(function, iterable, *initial):
     items = list(iterable)

@@ -23,9 +23,8 @@ enum StandardLibrary {
             for (k, v) in interp.builtins { m.namespace[k] = v }
         }
         for (name, source) in PythonSources.modules { importer.providedSources[name] = source }
-        // modules that exist in Python but that fork mode leaves out on purpose: an ImportError, not a stand-in
-        importer.missingModules = ["subprocess", "socket", "urllib.request", "requests", "shutil", "multiprocessing", "threading",
-                                   "ctypes", "pickle", "importlib", "tempfile", "glob"]
+        // the rest of the standard library (subprocess, socket, shutil, …) is inert stand-ins: model code imports
+        // them at the top of files, and using one is a located error, never a process, a socket or a write
     }
 
     static func function(_ module: PyModule, _ name: String, _ body: @escaping NativeFunction) {

@@ -64,6 +64,9 @@ struct ForkModeTests {
             #expect(row.outputs == expected, "row \(row.index)")
         }
         #expect(summary.output == record.output)
+        // the fork's own get_flops, with thop's profile counted by ModelGraph's rules
+        let gflops = try #require(summary.ultralyticsGFLOPs)
+        #expect(abs(gflops - record.gflops) < 1e-6, "\(gflops) vs \(record.gflops)")
     }
 
     /// The fork's own Ultralytics version and model class are reported.
