@@ -53,6 +53,12 @@ extension TorchRuntime {
                 self.multiplyAdds += try interp.floatArgument(a.positional.first ?? .int(0), "count"); return .none
             })
         }
+        importer.nativeModules["torch.fft"] = { [unowned self] interp, m in
+            for (name, f) in self.functions where name.hasPrefix("fft.") {
+                let short = String(name.dropFirst("fft.".count))
+                m.namespace[short] = .object(PyBuiltinFunction("torch.fft.\(short)", f))
+            }
+        }
         importer.providedSources["torch"] = #"""
 class no_grad:
     def __init__(self, *args, **kwargs):
@@ -68,7 +74,7 @@ inference_mode = no_grad
 set_grad_enabled = no_grad
 class autocast(no_grad):
     pass
-from torch import nn, cuda, backends, jit, onnx, autograd, utils, distributed, random, amp
+from torch import nn, cuda, backends, jit, onnx, autograd, utils, distributed, random, amp, fft
 from torch.nn import functional
 import torch.fx
 def compile(model=None, *args, **kwargs):

@@ -29,6 +29,81 @@ extension TorchRuntime {
         registerLinearAlgebra()
         registerTensorMethods()
         registerFunctional()
+        registerFourier()
+    }
+
+    // MARK: torch.fft and complex tensors
+
+    func registerFourier() {
+        /// The dims an fft transforms (`dim`, else the last `count` or, with `s`, the last len(s)), and the sizes `s` or `n` ask for.
+        func plan(_ a: TorchArguments, _ t: TorchTensor, defaultCount: Int?) throws -> (dims: [Int], sizes: [Int?]) {
+            var requested: [Int?] = []
+            if let n = a.value(1, defaultCount == 1 ? "n" : "s"), !n.isNone {
+                if let i = try a.interp.indexValue(n) { requested = [i] }
+                else { requested = try a.interp.materialize(n).map { $0.isNone ? nil : try a.interp.intArgument($0, "s") } }
+            }
+            var dims: [Int]
+            if let d = a.value(2, "dim"), !d.isNone {
+                if let i = try a.interp.indexValue(d) { dims = [i] }
+                else { dims = try a.interp.materialize(d).map { try a.interp.intArgument($0, "dim") } }
+            } else if let count = defaultCount {
+                dims = Array((t.shape.count - count)..<t.shape.count)
+            } else {
+                dims = requested.isEmpty ? Array(0..<t.shape.count) : Array((t.shape.count - requested.count)..<t.shape.count)
+            }
+            dims = try dims.map { try self.normalizedDimension($0, t.shape.count, a.interp) }
+            if requested.isEmpty { requested = Array(repeating: nil, count: dims.count) }
+            guard requested.count == dims.count else { throw a.interp.error(a.interp.types.runtimeError, "fft: s and dim must have the same length") }
+            return (dims, requested)
+        }
+        for (name, count) in [("fft", 1), ("ifft", 1), ("fft2", 2), ("ifft2", 2), ("fftn", -1), ("ifftn", -1),
+                              ("rfft", 1), ("rfft2", 2), ("rfftn", -1), ("irfft", 1), ("irfft2", 2), ("irfftn", -1), ("hfft", 1), ("ihfft", 1)] {
+            op(["fft." + name], method: false) { a in
+                let t = try a.tensor(0, "input")
+                let (dims, sizes) = try plan(a, t, defaultCount: count > 0 ? count : nil)
+                var shape = t.shape
+                for (d, s) in zip(dims, sizes) { if let s { shape[d] = s } }
+                let last = dims.last ?? (shape.count - 1)
+                var dtype = t.dtype.isComplex ? t.dtype : (t.dtype.isFloatingPoint ? t.dtype : self.defaultDType).complexVersion
+                if name.hasPrefix("r") || name == "ihfft" {
+                    shape[last] = (sizes.last.flatMap { $0 } ?? t.shape[last]) / 2 + 1
+                } else if name.hasPrefix("ir") || name == "hfft" {
+                    shape[last] = sizes.last.flatMap { $0 } ?? 2 * (t.shape[last] - 1)
+                    dtype = dtype.realPart
+                }
+                return self.wrap(self.make(shape, dtype))
+            }
+        }
+        op(["fft.fftshift", "fft.ifftshift"], method: false) { a in
+            let t = try a.tensor(0, "input")
+            return self.wrap(self.make(t.shape, t.dtype))
+        }
+        op(["fft.fftfreq", "fft.rfftfreq"], method: false) { a in
+            let n = try a.int(0, "n")
+            let d = try a.double(1, "d", 1)
+            guard n > 0, n <= self.concreteLimit else { throw a.interp.error(a.interp.types.runtimeError, "fftfreq: n must be positive and at most \(self.concreteLimit)") }
+            let values: [Double]
+            if a.function == "fft.rfftfreq" { values = (0...(n / 2)).map { Double($0) / (Double(n) * d) } }
+            else { values = (0..<n).map { Double($0 < (n + 1) / 2 ? $0 : $0 - n) / (Double(n) * d) } }
+            return self.wrap(self.make([values.count], try a.dtype() ?? self.defaultDType, values: values))
+        }
+        op(["view_as_real"]) { a in
+            let t = try a.tensor(0, "input")
+            return self.wrap(self.make(t.shape + [2], t.dtype.realPart))
+        }
+        op(["view_as_complex"]) { a in
+            let t = try a.tensor(0, "input")
+            guard t.shape.last == 2 else { throw a.interp.error(a.interp.types.runtimeError, "Tensor must have a last dimension of size 2") }
+            return self.wrap(self.make(Array(t.shape.dropLast()), t.dtype.complexVersion))
+        }
+        op(["complex", "polar"], method: false) { a in
+            let x = try a.tensor(0, "real"), y = try a.tensor(1, "imag")
+            return self.wrap(self.make(try self.broadcast(x.shape, y.shape, a.interp), x.dtype.complexVersion))
+        }
+        op(["angle", "conj", "conj_physical", "resolve_neg"]) { a in
+            let t = try a.tensor(0, "input")
+            return self.wrap(self.make(t.shape, a.function == "angle" ? t.dtype.realPart : t.dtype))
+        }
     }
 
     // MARK: creation
@@ -194,7 +269,9 @@ extension TorchRuntime {
             let floating = !["abs", "neg", "negative", "relu", "sign", "square", "floor", "ceil", "round", "trunc"].contains(name)
             op([name, name + "_"]) { a in
                 let t = try a.tensor(0, "input")
-                let result = self.mapValues(t, dtype: floating && !t.dtype.isFloatingPoint ? self.defaultDType : t.dtype, f)
+                var dtype = floating && !t.dtype.isFloatingPoint && !t.dtype.isComplex ? self.defaultDType : t.dtype
+                if name == "abs" && t.dtype.isComplex { dtype = t.dtype.realPart }
+                let result = t.dtype.isComplex ? self.make(t.shape, dtype) : self.mapValues(t, dtype: dtype, f)
                 if a.function.hasSuffix("_") { t.values = result.values; return self.wrap(t) }
                 return self.wrap(result)
             }

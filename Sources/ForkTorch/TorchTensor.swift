@@ -3,12 +3,18 @@ import PythonInterpreter
 
 /// Element types, as torch names them.
 public enum DType: String, Sendable, CaseIterable {
-    case float32, float64, float16, bfloat16, int64, int32, int16, int8, uint8, bool
+    case float32, float64, float16, bfloat16, int64, int32, int16, int8, uint8, bool, complex64, complex128
+
+    var isComplex: Bool { self == .complex64 || self == .complex128 }
+    /// The real type of a complex one (and itself otherwise).
+    var realPart: DType { self == .complex64 ? .float32 : self == .complex128 ? .float64 : self }
+    var complexVersion: DType { self == .float64 || self == .complex128 ? .complex128 : .complex64 }
 
     var isFloatingPoint: Bool { self == .float32 || self == .float64 || self == .float16 || self == .bfloat16 }
     var itemSize: Int {
         switch self {
-        case .float64, .int64: return 8
+        case .complex128: return 16
+        case .float64, .int64, .complex64: return 8
         case .float32, .int32: return 4
         case .float16, .bfloat16, .int16: return 2
         case .int8, .uint8, .bool: return 1
@@ -17,7 +23,8 @@ public enum DType: String, Sendable, CaseIterable {
     /// Type promotion for binary ops (torch.result_type on tensors of these kinds).
     static func promoted(_ a: DType, _ b: DType) -> DType {
         if a == b { return a }
-        let order: [DType] = [.bool, .uint8, .int8, .int16, .int32, .int64, .float16, .bfloat16, .float32, .float64]
+        let order: [DType] = [.bool, .uint8, .int8, .int16, .int32, .int64, .float16, .bfloat16, .float32, .float64, .complex64, .complex128]
+        if a.isComplex || b.isComplex { return (a.realPart == .float64 || b.realPart == .float64) ? .complex128 : .complex64 }
         if a.isFloatingPoint != b.isFloatingPoint { return a.isFloatingPoint ? a : b }
         return order.firstIndex(of: a)! > order.firstIndex(of: b)! ? a : b
     }
@@ -64,7 +71,8 @@ public final class TorchTensor: PyObject, NativeObject {
         case "grad", "grad_fn": return PyValue.none
         case "T", "mT":
             return try torch.call("permute", [.object(self)] + (shape.count < 2 ? [] : (name == "T" ? Array(0..<shape.count).reversed() : Array(0..<shape.count - 2) + [shape.count - 1, shape.count - 2]).map { .int($0) }), [], interp)
-        case "real": return .object(self)
+        case "real", "imag":
+            return .object(torch.make(shape, dtype.realPart, values: dtype.isComplex || name == "imag" ? nil : values))
         case "is_leaf": return .bool(true)
         case "layout": return .str("torch.strided")
         default: break
