@@ -94,6 +94,7 @@ let package = Package(
         .executableTarget(name: "BuildFromString", dependencies: ["ModelGraph"], path: "examples/BuildFromString"),
         // What the fuzzing harnesses do with one input; the tests replay the seed corpora through them
         .target(name: "FuzzHarnesses", dependencies: ["ModelGraph", "YAMLFrontEnd", "Tensor", "Checkpoint", "Imaging", "ModelGraphCommands",
+                                                     "PythonFrontEnd", "PythonInterpreter", "ForkTorch",
                                                      .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(
             name: "ModelGraphTests",
@@ -107,5 +108,5 @@ let package = Package(
 // builds it (MODELGRAPH_FUZZ=1, with -sanitize=fuzzer,address for every target), as it needs
 // libFuzzer's driver to link.
 if getenv("MODELGRAPH_FUZZ") != nil {
-    package.targets.append(.executableTarget(name: "ModelGraphFuzz", dependencies: ["FuzzHarnesses"], path: "Fuzz", exclude: ["yaml.dict", "options.dict", "options.seeds"]))
+    package.targets.append(.executableTarget(name: "ModelGraphFuzz", dependencies: ["FuzzHarnesses"], path: "Fuzz", exclude: ["yaml.dict", "options.dict", "options.seeds", "python.dict"]))
 }

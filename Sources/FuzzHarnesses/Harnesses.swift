@@ -1,9 +1,12 @@
 import ArgumentParser
 import Checkpoint
+import ForkTorch
 import Foundation
 import Imaging
 import ModelGraph
 import ModelGraphCommands
+import PythonFrontEnd
+import PythonInterpreter
 import Tensor
 import YAMLFrontEnd
 
@@ -14,8 +17,23 @@ import YAMLFrontEnd
 /// The harnesses by the name `scripts/fuzz` gives them.
 public let fuzzHarnesses: [String: @Sendable (UnsafeRawBufferPointer) -> Void] = [
     "model": fuzzModel, "safetensors": fuzzSafeTensors, "checkpoint": fuzzCheckpoint, "image": fuzzImage,
-    "options": fuzzOptions,
+    "options": fuzzOptions, "python": fuzzPython,
 ]
+
+/// Python source as fork mode reads it: tokenized, parsed and run — with ModelGraph's torch, no
+/// fork root (no file is read) and small budgets, so every run ends in a value or a located error.
+public func fuzzPython(_ bytes: UnsafeRawBufferPointer) {
+    guard bytes.count <= 1 << 16, let module = try? Parser.parse(bytes: Array(bytes), file: "fuzz.py") else { return }
+    _ = module
+    var budget = InterpreterBudget()
+    budget.steps = 20_000
+    budget.recursionDepth = 40
+    budget.containerElements = 20_000
+    let importer = Importer(root: nil)
+    let interpreter = Interpreter(importer: importer, budget: budget)
+    _ = TorchRuntime.install(into: importer, interpreter: interpreter)
+    _ = try? importer.runMain(String(decoding: bytes, as: UTF8.self), file: "fuzz.py", interpreter: interpreter)
+}
 
 /// A model file: decoded, parsed, built at two input sizes, and everything `check` and
 /// `summary` compute from it (the table, JSON, GFLOPs both ways, the memory line).

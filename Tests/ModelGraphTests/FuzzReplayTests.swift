@@ -50,6 +50,14 @@ struct FuzzReplayTests {
         #expect(try Self.replay(seeds, through: fuzzCheckpoint) == 3 * 3)
     }
 
+    /// Python sources: the semantics corpus, the hostile sources and the tiny fork's modules.
+    @Test func pythonSources() throws {
+        let seeds = Self.files(Self.fixtures.appendingPathComponent("python"), suffixes: [".py"])
+            + Self.files(Self.fixtures.appendingPathComponent("forks"), suffixes: [".py"])
+        let count = onLargeStack { (try? Self.replay(seeds, through: fuzzPython)) ?? 0 }
+        #expect(count >= 3 * 30)
+    }
+
     @Test func imageFiles() throws {
         let seeds = Self.files(Self.fixtures.appendingPathComponent("images"), suffixes: [".jpg", ".png", ".bmp"])
         #expect(try Self.replay(seeds, through: fuzzImage) >= 3 * 10)
