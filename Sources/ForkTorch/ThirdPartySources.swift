@@ -132,6 +132,47 @@ class Mlp(nn.Module):
         x = self.drop2(x)
         return x
 
+def get_padding(kernel_size, stride=1, dilation=1, **_):
+    return ((stride - 1) + dilation * (kernel_size - 1)) // 2
+
+class CondConv2d(nn.Module):
+    """Conditionally parameterized convolution: num_experts kernels mixed per sample by routing weights."""
+    def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, padding='', dilation=1, groups=1, bias=False, num_experts=4):
+        super().__init__()
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = to_2tuple(kernel_size)
+        self.stride = to_2tuple(stride)
+        if isinstance(padding, str):
+            padding = get_padding(kernel_size, stride, dilation)
+        self.dynamic_padding = False
+        self.padding = to_2tuple(padding)
+        self.dilation = to_2tuple(dilation)
+        self.groups = groups
+        self.num_experts = num_experts
+        self.weight_shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
+        weight_num_param = 1
+        for wd in self.weight_shape:
+            weight_num_param *= wd
+        self.weight = torch.nn.Parameter(torch.empty(self.num_experts, weight_num_param))
+        if bias:
+            self.bias_shape = (self.out_channels,)
+            self.bias = torch.nn.Parameter(torch.empty(self.num_experts, self.out_channels))
+        else:
+            self.register_parameter('bias', None)
+    def forward(self, x, routing_weights):
+        B, C, H, W = x.shape
+        weight = torch.matmul(routing_weights, self.weight)
+        new_weight_shape = (B * self.out_channels, self.in_channels // self.groups) + self.kernel_size
+        weight = weight.view(new_weight_shape)
+        bias = None
+        if self.bias is not None:
+            bias = torch.matmul(routing_weights, self.bias)
+            bias = bias.view(B * self.out_channels)
+        x = x.reshape(1, B * C, H, W)
+        out = F.conv2d(x, weight, bias, stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups * B)
+        return out.permute([1, 0, 2, 3]).view(B, self.out_channels, out.shape[-2], out.shape[-1])
+
 def use_fused_attn(experimental=False):
     return False
 
@@ -253,9 +294,27 @@ def clip(x, a, b):
     return a if x < a else b if x > b else x
 def isscalar(x):
     return isinstance(x, (int, float, bool))
+def stack(arrays, axis=0):
+    return _torch.stack([array(a) if not isinstance(a, _torch.Tensor) else a for a in arrays], axis)
+def meshgrid(*xi, indexing="xy"):
+    return _torch.meshgrid(*[array(x) if not isinstance(x, _torch.Tensor) else x for x in xi], indexing=indexing)
 def concatenate(arrays, axis=0):
     return _torch.cat([array(a) if not isinstance(a, _torch.Tensor) else a for a in arrays], axis)
+class _RandomState:
+    def __init__(self, seed=None):
+        pass
+    def rand(self, *shape):
+        return _torch.rand(*shape)
+    def randn(self, *shape):
+        return _torch.randn(*shape)
+    def uniform(self, low=0.0, high=1.0, size=None):
+        return _torch.rand(size) if size is not None else 0.5
+    def normal(self, loc=0.0, scale=1.0, size=None):
+        return _torch.randn(size) if size is not None else 0.0
+    def permutation(self, n):
+        return _torch.arange(n)
 class random:
+    RandomState = _RandomState
     @staticmethod
     def seed(s=None):
         pass

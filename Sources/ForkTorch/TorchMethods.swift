@@ -120,6 +120,11 @@ extension TorchRuntime {
             .object(self.dtypeObject(self.resultType(a.value(0, "tensor") ?? .none, a.value(1, "other") ?? .none, try a.tensor(0, "tensor"), try a.tensor(1, "other"))))
         }
         op(["is_grad_enabled", "is_autocast_enabled", "is_inference_mode_enabled"], method: false) { _ in .bool(false) }
+        op(["get_autocast_gpu_dtype", "get_autocast_cpu_dtype"], method: false) { _ in .object(self.dtypeObject(.float16)) }
+        op(["real", "imag"], method: false) { a in
+            let t = try a.tensor(0, "input")
+            return self.wrap(self.make(t.shape, t.dtype.realPart, values: t.dtype.isComplex || a.function == "imag" ? nil : t.values))
+        }
         op(["numel"], method: false) { a in .int(try a.tensor(0, "input").count) }
         op(["manual_seed", "set_grad_enabled", "set_printoptions", "set_num_threads", "set_default_dtype", "use_deterministic_algorithms", "set_flush_denormal"], method: false) { _ in .none }
         op(["get_default_dtype"], method: false) { _ in .object(self.dtypeObject(self.defaultDType)) }
@@ -159,6 +164,7 @@ extension TorchRuntime {
                 if t.shape.isEmpty && !t.dtype.isFloatingPoint && t.dtype != .bool, let v = t.values { return .integer(Int(v[0])) }
                 return .tensor(t)
             case .object(let l as PyList): return .tensor(try tensor(from: .object(l), interp))
+            case .object(let t as PyTuple): return .tensor(try tensor(from: .object(t), interp))
             default:
                 if interp.identical(item, interp.builtins["Ellipsis"]!) { return .ellipsis }
                 if let i = try interp.indexValue(item) { return .integer(i) }
@@ -242,15 +248,16 @@ extension TorchRuntime {
             return i
         }
         let step = try component(s.step) ?? 1
-        guard step > 0 else { throw interp.valueError("step must be greater than zero") }
+        guard step != 0 else { throw interp.valueError("slice step cannot be zero") }
+        // torch refuses negative steps; numpy (whose arrays are tensors in fork mode) reverses
         func clamp(_ v: Int?, _ d: Int) -> Int {
             guard var v else { return d }
             if v < 0 { v += size }
-            return Swift.min(Swift.max(v, 0), size)
+            return step > 0 ? Swift.min(Swift.max(v, 0), size) : Swift.min(Swift.max(v, -1), size - 1)
         }
-        let start = clamp(try component(s.start), 0)
-        let stop = Swift.max(start, clamp(try component(s.stop), size))
-        return (start, stop, step)
+        let start = clamp(try component(s.start), step > 0 ? 0 : size - 1)
+        let stop = clamp(try component(s.stop), step > 0 ? size : -1)
+        return (start, step > 0 ? Swift.max(start, stop) : Swift.min(start, stop), step)
     }
 
     func index(_ t: TorchTensor, _ index: PyValue, _ interp: Interpreter) throws -> PyValue {
@@ -260,7 +267,14 @@ extension TorchRuntime {
     }
 
     func assign(_ t: TorchTensor, _ index: PyValue, _ value: PyValue, _ interp: Interpreter) throws {
-        let plan = try indexPlan(t, try indexParts(index, interp), interp)
+        let parts = try indexParts(index, interp)
+        if parts.contains(where: { if case .tensor(let m) = $0, m.dtype == .bool, m.values == nil { return true }; return false }) {
+            // x[mask] = v: the shape stays; which elements change depends on values
+            _ = try tensor(from: value, interp)
+            t.values = nil
+            return
+        }
+        let plan = try indexPlan(t, parts, interp)
         let source = try tensor(from: value, interp)
         _ = try broadcast(plan.shape, source.shape, interp)
         guard let offsets = plan.offsets, let v = expandedValues(source, to: plan.shape), t.values != nil else {

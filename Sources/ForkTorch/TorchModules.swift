@@ -80,8 +80,8 @@ import torch.fx
 def compile(model=None, *args, **kwargs):
     return model if model is not None else (lambda m: m)
 class _TorchvisionOps:
-    def deform_conv2d(self, input, weight, offset, mask, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, n_weight_grps, n_offset_grps, use_mask):
-        return functional.conv2d(input, weight, None, (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w), n_weight_grps)
+    def deform_conv2d(self, input, weight, offset, mask, bias, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, n_weight_grps, n_offset_grps, use_mask):
+        return functional.conv2d(input, weight, bias, (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w), n_weight_grps)
 class _Ops:
     torchvision = _TorchvisionOps()
     def load_library(self, path):

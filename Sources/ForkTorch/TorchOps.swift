@@ -209,9 +209,11 @@ extension TorchRuntime {
             }
         }
         op(["meshgrid"], method: false) { a in
-            var tensors = try a.arguments.positional.map { try self.tensor(from: $0, a.interp) }
-            if tensors.count == 1, case .object(let o) = a.arguments.positional[0], o is PyList || o is PyTuple {
+            let tensors: [TorchTensor]
+            if a.arguments.positional.count == 1, case .object(let o) = a.arguments.positional[0], o is PyList || o is PyTuple {
                 tensors = try a.interp.materialize(a.arguments.positional[0]).map { try self.tensor(from: $0, a.interp) }
+            } else {
+                tensors = try a.arguments.positional.map { try self.tensor(from: $0, a.interp) }
             }
             let xy: Bool = { if case .str("xy")? = a.arguments.keyword("indexing") { return true }; return false }()
             var sizes = tensors.map { $0.count }

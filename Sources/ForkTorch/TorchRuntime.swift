@@ -28,7 +28,14 @@ struct TorchArguments {
 
     func value(_ index: Int, _ name: String) -> PyValue? {
         if index >= 0, index < arguments.positional.count { return arguments.positional[index] }
-        return arguments.keyword(name)
+        if let v = arguments.keyword(name) { return v }
+        // torch takes numpy's spellings too: torch.cat(xs, axis=1), x.sum(axis=1, keepdims=True)
+        switch name {
+        case "dim": return arguments.keyword("axis")
+        case "keepdim": return arguments.keyword("keepdims")
+        case "input": return arguments.keyword("x")
+        default: return nil
+        }
     }
     func has(_ index: Int, _ name: String) -> Bool {
         guard let v = value(index, name) else { return false }

@@ -62,7 +62,7 @@ extension Interpreter {
     func bind(_ attribute: PyValue, to receiver: PyValue, cls: PyClass) throws -> PyValue {
         switch attribute {
         case .object(let f as PyFunction): return .object(PyBoundMethod(receiver: receiver, function: .object(f)))
-        case .object(let b as PyBuiltinFunction) where b.receiver == nil:
+        case .object(let b as PyBuiltinFunction) where b.receiver == nil && b.bindsAsMethod:
             return .object(PyBoundMethod(receiver: receiver, function: .object(b)))
         case .object(let s as PyStaticMethod): return s.function
         case .object(let c as PyClassMethod): return .object(PyBoundMethod(receiver: .object(cls), function: c.function))

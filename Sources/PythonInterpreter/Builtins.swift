@@ -153,17 +153,21 @@ extension Interpreter {
         // Python subclasses of dict and list keep their items in a native container
         t.nativeInitializers[ObjectIdentifier(t.dict)] = { _, instance, _ in instance.native = PyDict() }
         t.nativeInitializers[ObjectIdentifier(t.list)] = { _, instance, _ in instance.native = PyList([]) }
-        t.dict.dict["__init__"] = .object(PyBuiltinFunction("dict.__init__") { interp, a in
+        let dictInit = PyBuiltinFunction("dict.__init__") { interp, a in
             guard case .object(let i as PyInstance)? = a.positional.first, let d = i.native as? PyDict else { return .none }
             if a.positional.count > 1 { try interp.update(d, from: a.positional[1]) }
             for (k, v) in a.keywords { d[.str(k)] = v }
             return .none
-        })
-        t.list.dict["__init__"] = .object(PyBuiltinFunction("list.__init__") { interp, a in
+        }
+        let listInit = PyBuiltinFunction("list.__init__") { interp, a in
             guard case .object(let i as PyInstance)? = a.positional.first, let l = i.native as? PyList else { return .none }
             if a.positional.count > 1 { l.items = try interp.materialize(a.positional[1]) }
             return .none
-        })
+        }
+        dictInit.bindsAsMethod = true
+        listInit.bindsAsMethod = true
+        t.dict.dict["__init__"] = .object(dictInit)
+        t.list.dict["__init__"] = .object(listInit)
         t.constructors[ObjectIdentifier(t.object)] = { _, _ in .object(PyInstance(cls: t.object)) }
         t.constructors[ObjectIdentifier(t.int)] = { interp, a in
             guard let v = a.positional.first else { return .int(0) }

@@ -249,6 +249,11 @@ public final class Interpreter {
                 throw current
             }
             var failure = try makeException(try evaluate(exceptionExpression, frame))
+            if let earlier = failure.exception.raisedTraceback {
+                // `raise e` of a caught exception: its traceback goes on from where it was raised
+                failure.traceback = Array(earlier.dropLast())
+                failure.capturedLocals = failure.exception.raisedLocals ?? [:]
+            }
             if let causeExpression {
                 let cause = try evaluate(causeExpression, frame)
                 if case .object(let c as PyInstance) = cause { failure.exception.attributes["__cause__"] = .object(c) }
@@ -346,6 +351,10 @@ public final class Interpreter {
                     guard try exceptionMatches(failure.exception, type) else { continue }
                 }
                 handled = true
+                // the frames below this one, kept on the exception for a later `raise e`
+                failure.exception.raisedTraceback = failure.traceback + [TraceFrame(file: frame.module.file ?? frame.module.name,
+                    location: failure.pendingLocation ?? frame.location, function: functionName(frame))]
+                failure.exception.raisedLocals = failure.capturedLocals
                 if let name = handler.name { try store(name, .object(failure.exception), frame) }
                 handling.append(failure)
                 do {

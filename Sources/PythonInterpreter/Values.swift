@@ -214,6 +214,9 @@ public final class PyBuiltinFunction: PyObject {
     public let body: NativeFunction
     /// Bound receiver for methods of built-in values (`"a,b".split`).
     public let receiver: PyValue?
+    /// Methods of built-in classes that Python subclasses inherit (dict.__init__) bind to the
+    /// instance; other builtins stored on a class do not (`func_conv = F.conv2d`), as in CPython.
+    public var bindsAsMethod = false
     public init(_ name: String, receiver: PyValue? = nil, _ body: @escaping NativeFunction) {
         self.name = name; self.body = body; self.receiver = receiver
     }
@@ -305,6 +308,10 @@ public final class PyInstance: PyObject {
     public var native: PyObject?
     /// For instances of Enum subclasses: the member's value.
     public var enumValue: PyValue?
+    /// For exceptions caught by a handler: where they were raised (`raise e` keeps it, as
+    /// CPython keeps `__traceback__`).
+    var raisedTraceback: [TraceFrame]?
+    var raisedLocals: [String: [String: PyValue]]?
     public init(cls: PyClass) { self.cls = cls }
 }
 
