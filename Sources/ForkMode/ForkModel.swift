@@ -159,10 +159,18 @@ public final class ForkModelBuilder {
         main.namespace["_width"] = .int(options.imageWidth)
         main.namespace["_shapes"] = .bool(options.shapes)
         interpreter.modules["__modelgraph__"] = main
-        let started = Date()
-        _ = started
+        var clock = Date()
+        func phase(_ name: String) {
+            if ProcessInfo.processInfo.environment["MODELGRAPH_FORK_TIMING"] != nil {
+                FileHandle.standardError.write(Data("fork mode: \(name) \(String(format: "%.3f", Date().timeIntervalSince(clock))) s\n".utf8))
+            }
+            clock = Date()
+        }
         do {
+            try importer.runProvided("from ultralytics.nn import tasks as _T\n", as: main, interpreter: interpreter)
+            phase("import")
             try importer.runProvided(ForkModelBuilder.driver, as: main, interpreter: interpreter)
+            phase("build")
         } catch {
             throw describe(error, yamlPath: yamlPath, rows: rows, stage: "build")
         }
@@ -173,6 +181,7 @@ public final class ForkModelBuilder {
                 try importer.runProvided(ForkModelBuilder.forward, as: main, interpreter: interpreter)
                 summary.gflops = Double(torch.multiplyAdds) * 2 / 1e9
                 try collectShapes(main, into: &summary)
+                phase("forward")
             } catch let limit as InterpreterLimit where limit.message.contains("steps") || limit.message.contains("recursion") {
                 throw describe(limit, yamlPath: yamlPath, rows: rows, stage: "forward")
             } catch {
@@ -182,6 +191,7 @@ public final class ForkModelBuilder {
         }
         if options.flops, summary.forwardError == nil {
             summary.ultralyticsGFLOPs = try? ultralyticsFLOPs(main, options: options)
+            phase("get_flops")
         }
         summary.standIns = importer.standIns.sorted()
         return summary

@@ -111,12 +111,27 @@ extension TorchRuntime {
         let suffix = Array(x.shape.suffix(spatial))
         let shape = prefix + zip(sizes, suffix).map { $0 ?? $1 }
         var values: [Double]? = nil
-        if let v = x.values, shape.suffix(spatial).allSatisfy({ $0 == 1 }) {
-            let block = suffix.product
-            values = stride(from: 0, to: v.count, by: Swift.max(block, 1)).map { s in
-                let slice = v[s..<(s + block)]
-                return a.function.contains("max") ? (slice.max() ?? 0) : slice.reduce(0, +) / Double(block)
+        if let v = x.values, spatial <= 2, shape.product <= concreteLimit {
+            // torch's windows: output j covers [floor(j·I/O), ceil((j+1)·I/O))
+            let isMax = a.function.contains("max")
+            let inH = spatial == 2 ? suffix[0] : 1, inW = suffix[spatial - 1]
+            let outH = spatial == 2 ? shape[shape.count - 2] : 1, outW = shape[shape.count - 1]
+            let planes = prefix.product
+            var out: [Double] = []
+            out.reserveCapacity(shape.product)
+            func window(_ j: Int, _ input: Int, _ output: Int) -> Range<Int> {
+                (j * input / output)..<(((j + 1) * input + output - 1) / output)
             }
+            for plane in 0..<planes {
+                for i in 0..<outH {
+                    for j in 0..<outW {
+                        var pooled: [Double] = []
+                        for y in window(i, inH, outH) { for x in window(j, inW, outW) { pooled.append(v[plane * inH * inW + y * inW + x]) } }
+                        out.append(isMax ? (pooled.max() ?? 0) : pooled.reduce(0, +) / Double(Swift.max(pooled.count, 1)))
+                    }
+                }
+            }
+            values = out
         }
         return wrap(make(shape, x.dtype, values: values))
     }

@@ -4,7 +4,7 @@ import PythonInterpreter
 
 extension TorchRuntime {
     func installModules(_ importer: Importer) {
-        importer.partialPackages.formUnion(["torch", "timm", "numpy", "einops", "torchvision"])
+        importer.partialPackages.formUnion(["torch", "timm", "numpy", "einops", "torchvision", "pywt"])
         importer.nativeModules["torch"] = { [unowned self] interp, m in
             for (name, f) in self.functions where !name.contains(".") {
                 m.namespace[name] = .object(PyBuiltinFunction("torch.\(name)", f))

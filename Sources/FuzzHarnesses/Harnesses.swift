@@ -23,7 +23,7 @@ public let fuzzHarnesses: [String: @Sendable (UnsafeRawBufferPointer) -> Void] =
 /// Python source as fork mode reads it: tokenized, parsed and run — with ModelGraph's torch, no
 /// fork root (no file is read) and small budgets, so every run ends in a value or a located error.
 public func fuzzPython(_ bytes: UnsafeRawBufferPointer) {
-    guard bytes.count <= 1 << 16, let module = try? Parser.parse(bytes: Array(bytes), file: "fuzz.py") else { return }
+    guard bytes.count <= 1 << 16, let module = try? Parser.parse(bytes: Array(bytes), file: "fuzz.py", lazyBodies: false) else { return }
     _ = module
     var budget = InterpreterBudget()
     budget.steps = 20_000

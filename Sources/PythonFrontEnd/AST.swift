@@ -96,18 +96,50 @@ public final class Scope {
     init() {}
 }
 
+/// A function body parsed when the function is first called: model code defines thousands of
+/// functions of which a build calls a few hundred.
+final class LazyBody {
+    let tokens: [Token]
+    let start: Int
+    let file: String
+    let source: [UInt8]
+    let scope: Scope
+    init(tokens: [Token], start: Int, file: String, source: [UInt8], scope: Scope) {
+        self.tokens = tokens; self.start = start; self.file = file; self.source = source; self.scope = scope
+    }
+    func parse() throws -> [Stmt] {
+        var parser = Parser(tokens: tokens, file: file, source: source)
+        parser.index = start
+        parser.scopes = [scope]
+        let body = try parser.block()
+        scope.locals.subtract(scope.globals)
+        scope.locals.subtract(scope.nonlocals)
+        return body
+    }
+}
+
 public final class FunctionDefinition {
     public let name: String
     public let parameters: [Parameter]
-    public let body: [Stmt]
+    private var parsedBody: [Stmt]?
+    private var lazyBody: LazyBody?
+    /// The statements of the body (parsed on first use; its scope is complete once this returns).
+    public func body() throws -> [Stmt] {
+        if let parsedBody { return parsedBody }
+        let statements = try lazyBody?.parse() ?? []
+        parsedBody = statements
+        lazyBody = nil
+        return statements
+    }
     public let decorators: [Expr]
     public let returns: Expr?
     public let isAsync: Bool
     public let scope: Scope
     public let location: SourceLocation
     init(name: String, parameters: [Parameter], body: [Stmt], decorators: [Expr], returns: Expr?, isAsync: Bool,
-         scope: Scope, location: SourceLocation) {
-        self.name = name; self.parameters = parameters; self.body = body; self.decorators = decorators
+         scope: Scope, location: SourceLocation, lazyBody: LazyBody? = nil) {
+        self.name = name; self.parameters = parameters; self.parsedBody = lazyBody == nil ? body : nil; self.lazyBody = lazyBody
+        self.decorators = decorators
         self.returns = returns; self.isAsync = isAsync; self.scope = scope; self.location = location
     }
 }

@@ -20,9 +20,6 @@ struct Lexer {
         PythonSyntaxError(file: file, location: location ?? self.location, message: message)
     }
 
-    static let operators3: Set<String> = ["**=", "//=", ">>=", "<<=", "...", "!=="]
-    static let operators2: Set<String> = ["**", "//", ">>", "<<", "<=", ">=", "==", "!=", "->", "+=", "-=", "*=", "/=",
-                                          "%=", "&=", "|=", "^=", "@=", ":="]
     static let operators1: Set<UInt8> = Set("+-*/%@&|^~<>()[]{},:;.=".utf8)
 
     mutating func tokenize() throws -> [Token] {
@@ -140,15 +137,28 @@ struct Lexer {
     }
     private func isNameContinue(_ b: UInt8) -> Bool { isNameStart(b) || isDigit(b) }
 
+    /// Whether the bytes at `position` spell a two- or three-character operator (no String made).
+    private func operatorWidth() -> Int {
+        func at(_ i: Int) -> UInt8 { position + i < bytes.count ? bytes[position + i] : 0 }
+        let (a, b, c) = (at(0), at(1), at(2))
+        let equals = UInt8(ascii: "=")
+        if c == equals && ((a == UInt8(ascii: "*") && b == UInt8(ascii: "*")) || (a == UInt8(ascii: "/") && b == UInt8(ascii: "/"))
+                           || (a == UInt8(ascii: ">") && b == UInt8(ascii: ">")) || (a == UInt8(ascii: "<") && b == UInt8(ascii: "<"))) { return 3 }
+        if a == UInt8(ascii: "."), b == UInt8(ascii: "."), c == UInt8(ascii: ".") { return 3 }
+        if b == equals && "<>=!+-*/%&|^@:".utf8.contains(a) { return 2 }
+        if a == b && (a == UInt8(ascii: "*") || a == UInt8(ascii: "/") || a == UInt8(ascii: ">") || a == UInt8(ascii: "<")) { return 2 }
+        if a == UInt8(ascii: "-") && b == UInt8(ascii: ">") { return 2 }
+        return 1
+    }
+
     private mutating func op() throws {
         let start = position, startLocation = location
-        for width in [3, 2] where position + width <= bytes.count {
+        let width = operatorWidth()
+        if width > 1 {
             let text = String(decoding: bytes[position..<position + width], as: UTF8.self)
-            if (width == 3 ? Lexer.operators3 : Lexer.operators2).contains(text) {
-                position += width
-                tokens.append(Token(kind: .op(text), location: startLocation, offset: start))
-                return
-            }
+            position += width
+            tokens.append(Token(kind: .op(text), location: startLocation, offset: start))
+            return
         }
         let byte = bytes[position]
         guard Lexer.operators1.contains(byte) else {

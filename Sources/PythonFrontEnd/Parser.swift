@@ -7,21 +7,24 @@ public struct Parser {
     let file: String
     let source: [UInt8]
     var scopes: [Scope] = []
+    /// Whether function bodies are parsed when first called (the interpreter's way) or now (checks).
+    public var lazyBodies = true
     /// Nesting of syntax, bounded so a hostile source ends in a located error, not a stack overflow.
     var nesting = 0
     static let maximumNesting = 200
 
     /// Parses a whole file.
-    public static func parse(source: String, file: String) throws -> Module {
-        try parse(bytes: Array(source.utf8), file: file)
+    public static func parse(source: String, file: String, lazyBodies: Bool = true) throws -> Module {
+        try parse(bytes: Array(source.utf8), file: file, lazyBodies: lazyBodies)
     }
 
-    public static func parse(bytes: [UInt8], file: String) throws -> Module {
+    public static func parse(bytes: [UInt8], file: String, lazyBodies: Bool = true) throws -> Module {
         var bytes = bytes
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
         var lexer = Lexer(source: bytes, file: file)
         let tokens = try lexer.tokenize()
         var parser = Parser(tokens: tokens, file: file, source: bytes)
+        parser.lazyBodies = lazyBodies
         var body: [Stmt] = []
         while !parser.at(.end) {
             if parser.at(.newline) { parser.index += 1; continue }
@@ -122,6 +125,27 @@ public struct Parser {
         case .starred(let inner): bindTarget(inner)
         default: break
         }
+    }
+
+    /// The token index just past the indented block that starts at the current NEWLINE, if the
+    /// tokens hold one (NEWLINE INDENT … matching DEDENT).
+    func endOfIndentedBlock() -> Int? {
+        var i = index
+        while i < tokens.count, tokens[i].kind == .newline { i += 1 }
+        guard i < tokens.count, tokens[i].kind == .indent else { return nil }
+        var depth = 0
+        while i < tokens.count {
+            switch tokens[i].kind {
+            case .indent: depth += 1
+            case .dedent:
+                depth -= 1
+                if depth == 0 { return i + 1 }
+            case .end: return nil
+            default: break
+            }
+            i += 1
+        }
+        return nil
     }
 
     // MARK: statements
@@ -353,6 +377,14 @@ public struct Parser {
         try expectOp(")")
         let returns = acceptOp("->") ? try test() : nil
         try expectOp(":")
+        // an indented body is skipped now and parsed when the function is first called
+        if lazyBodies, at(.newline), let end = endOfIndentedBlock() {
+            let lazy = LazyBody(tokens: tokens, start: index, file: file, source: source, scope: scope)
+            index = end
+            let definition = FunctionDefinition(name: name, parameters: parameters, body: [], decorators: decorators,
+                                                returns: returns, isAsync: isAsync, scope: scope, location: start, lazyBody: lazy)
+            return Stmt(.functionDef(definition), start)
+        }
         scopes.append(scope)
         let body = try block()
         scopes.removeLast()
@@ -712,23 +744,51 @@ public struct Parser {
         return rest.isEmpty ? first : Expr(.compare(first, rest), start)
     }
 
-    mutating func binaryLevel(_ ops: [String: BinaryOperator], _ next: (inout Parser) throws -> Expr) throws -> Expr {
+    /// One level of left-associative binary operators; `match` maps the current token to this
+    /// level's operator (a switch, not a table: this runs for every operand of every expression).
+    mutating func binaryLevel(_ match: (TokenKind) -> BinaryOperator?, _ next: (inout Parser) throws -> Expr) throws -> Expr {
         let start = location
         var left = try next(&self)
-        while case .op(let o) = current.kind, let op = ops[o] {
+        while let op = match(current.kind) {
             index += 1
             left = Expr(.binary(op, left, try next(&self)), start)
         }
         return left
     }
 
-    mutating func bitOr() throws -> Expr { try binaryLevel(["|": .bitOr]) { try $0.bitXor() } }
-    mutating func bitXor() throws -> Expr { try binaryLevel(["^": .bitXor]) { try $0.bitAnd() } }
-    mutating func bitAnd() throws -> Expr { try binaryLevel(["&": .bitAnd]) { try $0.shift() } }
-    mutating func shift() throws -> Expr { try binaryLevel(["<<": .leftShift, ">>": .rightShift]) { try $0.arithmetic() } }
-    mutating func arithmetic() throws -> Expr { try binaryLevel(["+": .add, "-": .subtract]) { try $0.term() } }
+    mutating func bitOr() throws -> Expr {
+        try binaryLevel({ if case .op("|") = $0 { return .bitOr }; return nil }) { try $0.bitXor() }
+    }
+    mutating func bitXor() throws -> Expr {
+        try binaryLevel({ if case .op("^") = $0 { return .bitXor }; return nil }) { try $0.bitAnd() }
+    }
+    mutating func bitAnd() throws -> Expr {
+        try binaryLevel({ if case .op("&") = $0 { return .bitAnd }; return nil }) { try $0.shift() }
+    }
+    mutating func shift() throws -> Expr {
+        try binaryLevel({ kind in
+            guard case .op(let o) = kind else { return nil }
+            return o == "<<" ? .leftShift : o == ">>" ? .rightShift : nil
+        }) { try $0.arithmetic() }
+    }
+    mutating func arithmetic() throws -> Expr {
+        try binaryLevel({ kind in
+            guard case .op(let o) = kind else { return nil }
+            return o == "+" ? .add : o == "-" ? .subtract : nil
+        }) { try $0.term() }
+    }
     mutating func term() throws -> Expr {
-        try binaryLevel(["*": .multiply, "/": .divide, "//": .floorDivide, "%": .modulo, "@": .matrixMultiply]) { try $0.factor() }
+        try binaryLevel({ kind in
+            guard case .op(let o) = kind else { return nil }
+            switch o {
+            case "*": return .multiply
+            case "/": return .divide
+            case "//": return .floorDivide
+            case "%": return .modulo
+            case "@": return .matrixMultiply
+            default: return nil
+            }
+        }) { try $0.factor() }
     }
 
     mutating func factor() throws -> Expr {

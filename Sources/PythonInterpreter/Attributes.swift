@@ -125,7 +125,7 @@ extension Interpreter {
             case "__qualname__": return .str(function.qualifiedName)
             case "__module__": return .str(function.globals.name)
             case "__doc__":
-                if case .expression(let e)? = function.definition.body.first?.kind, case .constant(.string(let s)) = e.kind { return .str(s) }
+                if case .expression(let e)? = (try? function.definition.body())?.first?.kind, case .constant(.string(let s)) = e.kind { return .str(s) }
                 return PyValue.none
             case "__defaults__": return .tuple(function.definition.parameters.compactMap { function.defaults[$0.name] })
             case "__code__", "__globals__": return .object(PyStandIn(path: "function.\(name)"))

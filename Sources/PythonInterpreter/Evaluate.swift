@@ -327,6 +327,7 @@ extension Interpreter {
         if depth > budget.recursionDepth {
             throw limit("maximum recursion depth (\(budget.recursionDepth)) exceeded in \(function.qualifiedName)", at: frames.last?.location)
         }
+        _ = try functionBody(definition)      // its scope and generator flag are known once parsed
         let frame = Frame(scope: definition.scope, parent: function.closure, module: function.globals)
         frame.function = function
         frame.location = definition.location
@@ -336,7 +337,7 @@ extension Interpreter {
         defer { frames.removeLast() }
         do {
             try step(definition.location)
-            let completion = try execute(definition.body, frame)
+            let completion = try execute(try functionBody(definition), frame)
             if let output = frame.generatorOutput { return .object(PyIterator(output)) }
             if case .returned(let value) = completion { return value }
             return .none
@@ -356,6 +357,14 @@ extension Interpreter {
                 limitError.traceback = currentTraceback(at: frame.location)
             }
             throw limitError
+        }
+    }
+
+    /// A function's statements, parsed on its first call; a syntax error there is located.
+    func functionBody(_ definition: FunctionDefinition) throws -> [Stmt] {
+        do { return try definition.body() }
+        catch let syntax as PythonSyntaxError {
+            throw InterpreterLimit("SyntaxError: \(syntax.message)", traceback: [TraceFrame(file: syntax.file, location: syntax.location, function: definition.name)])
         }
     }
 
