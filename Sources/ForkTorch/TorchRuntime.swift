@@ -120,7 +120,7 @@ public final class TorchRuntime {
     var invalidShape: String?
     static let largestElementCount = 1 << 48
     /// Elements above which a computed tensor keeps only its shape.
-    let concreteLimit = 1 << 16
+    let concreteLimit = 1 << 20
     /// The default dtype for floating tensors.
     var defaultDType: DType = .float32
     /// Active while a thop-style count runs.
