@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dispatch
+import ForkMode
 import Foundation
 import ModelGraph
 import struct ModelSpec.ModelSpec
@@ -42,6 +43,9 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Output: table, md (Markdown), csv or json.")
     var format: CompareFormat = .table
 
+    @Option(help: ArgumentHelp("Whose code builds the models: a fork's folder, or `builtin`. Default: the fork each YAML lies in, if any.", valueName: "DIR|builtin"))
+    var source: String?
+
     func validate() throws {
         guard !models.isEmpty else { throw ValidationError("give at least one model file, name or folder") }
         guard (1...100_000).contains(runs) else { throw ValidationError("--runs must be from 1 to 100000, found \(runs)") }
@@ -54,19 +58,65 @@ struct CompareCommand: ParsableCommand {
         var graph: ModelGraph?
         var problem: String?
         var latency: Double?
+        /// A fork YAML, built by the fork's own code (no latency or memory figures yet).
+        var fork: ForkSummary?
+
+        var built: Bool { graph != nil || fork != nil }
+        var parameters: Int? { graph?.parameterCount ?? fork?.parameters }
+        var ultralyticsGFLOPs: Double? { graph?.ultralyticsGFLOPs() ?? fork?.ultralyticsGFLOPs }
+        var completeGFLOPs: Double? { graph?.gflops ?? fork?.gflops }
+    }
+
+    /// Fork builders by root, reused across the models of one comparison (the fork is imported once).
+    final class ForkBuilders: @unchecked Sendable {
+        var byRoot: [String: ForkModelBuilder] = [:]
+    }
+
+    func forkRoot(for path: String) throws -> URL? {
+        if let source {
+            if source == "builtin" { return nil }
+            let url = URL(fileURLWithPath: source).standardizedFileURL
+            guard ForkRoot.isFork(url) else {
+                printError("error: --source \(source): no ultralytics/nn/tasks.py there (give the folder that holds the fork's `ultralytics/` package, or `builtin`)")
+                throw ExitCode(2)
+            }
+            return url
+        }
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        return ForkRoot.find(containing: path)
+    }
+
+    func buildFork(_ path: String, root: URL, label: String, builders forkBuilders: ForkBuilders) -> Row {
+        let builder = forkBuilders.byRoot[root.path] ?? ForkModelBuilder(root: root)
+        forkBuilders.byRoot[root.path] = builder
+        let options = ForkBuildOptions(scale: scale == "all" ? nil : scale, imageHeight: imgsz.height, imageWidth: imgsz.width)
+        do {
+            let summary = try runOnLargeStack { try builder.build(yamlPath: path, options: options) }
+            return Row(name: label, fork: summary)
+        } catch {
+            return Row(name: label, problem: "\(error)".split(separator: "\n").first.map(String.init) ?? "does not build")
+        }
     }
 
     func run() throws {
         Threads.set(threads ?? Threads.defaultCount)
         var rows: [Row] = []
+        let builders = ForkBuilders()
         for item in models {
-            for path in expand(item) { rows += build(path) }
+            for path in expand(item) {
+                if let root = try forkRoot(for: path) {
+                    rows.append(buildFork(path, root: root, label: URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent, builders: builders))
+                } else {
+                    rows += build(path)
+                }
+            }
         }
         if bench {
             for index in rows.indices { rows[index].latency = rows[index].graph.flatMap(time) }
+            if rows.contains(where: { $0.fork != nil }) { printError("note: --bench times native models only; fork mode runs come later") }
         }
         print(render(rows))
-        if rows.contains(where: { $0.graph == nil }) { throw ExitCode(1) }
+        if rows.contains(where: { !$0.built }) { throw ExitCode(1) }
     }
 
     /// A folder's YAML files (sorted), or the item itself.
@@ -125,25 +175,31 @@ struct CompareCommand: ParsableCommand {
 
     /// The columns, as (header, value per row); a failed row has values only in its name.
     func columns(_ rows: [Row]) -> [(String, [String?])] {
-        let first = rows.first { $0.graph != nil }?.graph
+        let first = rows.first { $0.built }
         func change(_ value: Double?, _ reference: Double?) -> String? {
-            guard let value, let reference, reference != 0, rows.first?.graph != nil else { return nil }
+            guard let value, let reference, reference != 0, rows.first?.built == true else { return nil }
             return String(format: "%+.1f%%", (value / reference - 1) * 100)
         }
         func column(_ header: String, _ value: (ModelGraph, Row) -> String?) -> (String, [String?]) {
             (header, rows.map { row in row.graph.flatMap { value($0, row) } })
         }
+        /// A column every built row fills, native or fork.
+        func shared(_ header: String, _ value: (Row) -> String?) -> (String, [String?]) {
+            (header, rows.map { row in row.built ? value(row) : nil })
+        }
         var result: [(String, [String?])] = [
             ("model", rows.map(\.name)),
-            column("params") { graph, _ in groupedThousands(graph.parameterCount) },
-            column("Δparams") { graph, _ in change(Double(graph.parameterCount), first.map { Double($0.parameterCount) }) },
+            shared("params") { $0.parameters.map(groupedThousands) },
+            shared("Δparams") { change($0.parameters.map(Double.init), first?.parameters.map(Double.init)) },
             column("fused params") { graph, _ in groupedThousands(graph.fusedParameterCount) },
-            column("GFLOPs") { graph, _ in graph.ultralyticsGFLOPs().map { String(format: "%.1f", $0) } },
-            column("ΔGFLOPs") { graph, _ in change(graph.ultralyticsGFLOPs(), first?.ultralyticsGFLOPs()) },
-            column("GFLOPs complete") { graph, _ in graph.gflops.map { String(format: "%.1f", $0) } },
+            shared("GFLOPs") { $0.ultralyticsGFLOPs.map { String(format: "%.1f", $0) } },
+            shared("ΔGFLOPs") { change($0.ultralyticsGFLOPs, first?.ultralyticsGFLOPs) },
+            shared("GFLOPs complete") { $0.completeGFLOPs.map { String(format: "%.1f", $0) } },
             column("layers") { graph, _ in String(graph.layerCount()) },
-            column("weights MB fp32") { graph, _ in String(format: "%.1f", graph.weightBytes(bytesPerElement: 4) / 1e6) },
-            column("fp16") { graph, _ in String(format: "%.1f", graph.weightBytes(bytesPerElement: 2) / 1e6) },
+            shared("weights MB fp32") { row in row.graph.map { String(format: "%.1f", $0.weightBytes(bytesPerElement: 4) / 1e6) }
+                                                ?? row.parameters.map { String(format: "%.1f", Double($0) * 4 / 1e6) } },
+            shared("fp16") { row in row.graph.map { String(format: "%.1f", $0.weightBytes(bytesPerElement: 2) / 1e6) }
+                                     ?? row.parameters.map { String(format: "%.1f", Double($0) * 2 / 1e6) } },
             column("peak act. MB") { graph, _ in graph.peakActivationBytes.map { String(format: "%.1f", $0 / 1e6) } },
         ]
         if bench {
@@ -160,6 +216,14 @@ struct CompareCommand: ParsableCommand {
         switch format {
         case .json:
             let objects = rows.enumerated().map { index, row -> JSONValue in
+                if let fork = row.fork {
+                    return .object([("model", .string(row.name)), ("parameters", .int(fork.parameters)), ("fused_parameters", .null),
+                                    ("gflops_ultralytics", fork.ultralyticsGFLOPs.map(JSONValue.double) ?? .null),
+                                    ("gflops", fork.gflops.map(JSONValue.double) ?? .null), ("layers", .null),
+                                    ("weights_fp32_mb", .double(Double(fork.parameters) * 4 / 1e6)),
+                                    ("weights_fp16_mb", .double(Double(fork.parameters) * 2 / 1e6)),
+                                    ("peak_activations_mb", .null), ("fork", .string(fork.root))])
+                }
                 guard let graph = row.graph else { return .object([("model", .string(row.name)), ("error", .string(row.problem ?? ""))]) }
                 var fields: [(String, JSONValue)] = [
                     ("model", .string(row.name)), ("parameters", .int(graph.parameterCount)), ("fused_parameters", .int(graph.fusedParameterCount)),

@@ -129,6 +129,22 @@ struct ForkModeTests {
         #expect(json["input"] as? [Int] == [1, 3, 320, 320])
     }
 
+    /// `compare` lists fork YAMLs with the fork's parameters and GFLOPs, and the change against the first.
+    @Test func compareListsForkModels() throws {
+        let folder = Self.root.appendingPathComponent("ultralytics/cfg/models").path
+        let result = try runCLI(["compare", folder, "--format", "json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
+        let oracle = Dictionary(uniqueKeysWithValues: Self.oracle.map { (URL(fileURLWithPath: $0.file).deletingPathExtension().lastPathComponent, $0) })
+        #expect(rows.count == 3)
+        for row in rows {
+            let name = try #require(row["model"] as? String)
+            let record = try #require(oracle[name])
+            #expect(row["parameters"] as? Int == record.params, "\(name)")
+            #expect(abs((row["gflops_ultralytics"] as? Double ?? 0) - record.gflops) < 1e-6, "\(name)")
+        }
+    }
+
     /// Commands that need tensor values say that fork mode runs come later.
     @Test func runSaysForkRunsComeLater() throws {
         let file = Self.root.appendingPathComponent("ultralytics/cfg/models/tiny-c2f.yaml").path
