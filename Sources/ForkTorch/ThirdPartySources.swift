@@ -340,6 +340,11 @@ class _RandomState:
         return _torch.randn(size) if size is not None else 0.0
     def permutation(self, n):
         return _torch.arange(n)
+    def __getattr__(self, name):
+        # any other distribution: an array of that size whose values fork mode does not know
+        def sample(*args, size=None, **kwargs):
+            return _torch.rand(size) if size is not None else 0.5
+        return sample
 class random:
     RandomState = _RandomState
     @staticmethod
@@ -351,6 +356,36 @@ class random:
     @staticmethod
     def randn(*shape):
         return _torch.randn(*shape)
+"""#,
+        "torchvision": "from torchvision import ops\n__version__ = '0.16.0'\n",
+        "torchvision.ops": #"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.modules.utils import _pair
+def deform_conv2d(input, offset, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), mask=None):
+    return F.conv2d(input, weight, bias, _pair(stride), _pair(padding), _pair(dilation), input.shape[1] // weight.shape[1])
+class DeformConv2d(nn.Module):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True):
+        super().__init__()
+        if in_channels % groups != 0:
+            raise ValueError("in_channels must be divisible by groups")
+        if out_channels % groups != 0:
+            raise ValueError("out_channels must be divisible by groups")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = _pair(kernel_size)
+        self.stride = _pair(stride)
+        self.padding = _pair(padding)
+        self.dilation = _pair(dilation)
+        self.groups = groups
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels // groups, self.kernel_size[0], self.kernel_size[1]))
+        if bias:
+            self.bias = nn.Parameter(torch.empty(out_channels))
+        else:
+            self.register_parameter("bias", None)
+    def forward(self, input, offset, mask=None):
+        return deform_conv2d(input, offset, self.weight, self.bias, self.stride, self.padding, self.dilation, mask)
 """#,
         "timm.data": "IMAGENET_DEFAULT_MEAN = (0.485, 0.456, 0.406)\nIMAGENET_DEFAULT_STD = (0.229, 0.224, 0.225)\nIMAGENET_INCEPTION_MEAN = (0.5, 0.5, 0.5)\nIMAGENET_INCEPTION_STD = (0.5, 0.5, 0.5)\n",
     ]

@@ -119,7 +119,9 @@ extension TorchRuntime {
         op(["result_type"], method: false) { a in
             .object(self.dtypeObject(self.resultType(a.value(0, "tensor") ?? .none, a.value(1, "other") ?? .none, try a.tensor(0, "tensor"), try a.tensor(1, "other"))))
         }
-        op(["is_grad_enabled", "is_autocast_enabled", "is_inference_mode_enabled"], method: false) { _ in .bool(false) }
+        op(["is_grad_enabled", "is_autocast_enabled", "is_inference_mode_enabled", "is_autocast_cache_enabled", "is_autocast_cpu_enabled"], method: false) { _ in .bool(false) }
+        op(["set_autocast_enabled", "clear_autocast_cache", "set_autocast_cache_enabled", "set_autocast_gpu_dtype", "set_rng_state"], method: false) { _ in .none }
+        op(["get_rng_state"], method: false) { _ in self.wrap(self.make([5056], .uint8)) }
         op(["get_autocast_gpu_dtype", "get_autocast_cpu_dtype"], method: false) { _ in .object(self.dtypeObject(.float16)) }
         op(["real", "imag"], method: false) { a in
             let t = try a.tensor(0, "input")

@@ -1121,6 +1121,35 @@ class _AvgPoolNd(Module):
     pass
 
 
+class _MaxUnpoolNd(Module):
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+
+    def forward(self, input, indices, output_size=None):
+        n = self._dims
+        k, s, p = _ntuple(n)(self.kernel_size), _ntuple(n)(self.stride), _ntuple(n)(self.padding)
+        if output_size is not None:
+            size = list(output_size)[-n:]
+        else:
+            size = [(input.shape[-n + i] - 1) * s[i] - 2 * p[i] + k[i] for i in range(n)]
+        return torch.empty(*input.shape[:-n], *size)
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    _dims = 1
+
+
+class MaxUnpool2d(_MaxUnpoolNd):
+    _dims = 2
+
+
+class MaxUnpool3d(_MaxUnpoolNd):
+    _dims = 3
+
+
 class AvgPool1d(_AvgPoolNd):
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
         super().__init__()
@@ -1467,7 +1496,7 @@ class Variable:
         "torch.jit": "def script(obj=None, *args, **kwargs):\n    return obj\ndef trace(f, *args, **kwargs):\n    return f\ndef ignore(f=None, drop=False):\n    return f if f is not None else (lambda g: g)\ndef unused(f):\n    return f\ndef is_scripting():\n    return False\ndef is_tracing():\n    return False\ndef export(f):\n    return f\nFinal = None\n",
         "torch.onnx": "def is_in_onnx_export():\n    return False\n",
         "torch.fx": "def wrap(f):\n    return f\n",
-        "torch.cuda": "def is_available():\n    return False\ndef device_count():\n    return 0\ndef synchronize(*args):\n    pass\ndef empty_cache():\n    pass\ndef current_device():\n    return 0\ndef manual_seed(seed):\n    pass\ndef manual_seed_all(seed):\n    pass\ndef get_device_name(*args):\n    return 'cpu'\nclass _Amp:\n    class autocast:\n        def __init__(self, *args, **kwargs):\n            pass\n        def __enter__(self):\n            return self\n        def __exit__(self, *args):\n            return False\n        def __call__(self, f):\n            return f\n    def custom_fwd(self, f=None, **kwargs):\n        return f if f is not None else (lambda g: g)\n    def custom_bwd(self, f=None, **kwargs):\n        return f if f is not None else (lambda g: g)\namp = _Amp()\n",
+        "torch.cuda": "def is_available():\n    return False\ndef get_rng_state(*args):\n    return None\ndef set_rng_state(*args):\n    pass\ndef device_count():\n    return 0\ndef synchronize(*args):\n    pass\ndef empty_cache():\n    pass\ndef current_device():\n    return 0\ndef manual_seed(seed):\n    pass\ndef manual_seed_all(seed):\n    pass\ndef get_device_name(*args):\n    return 'cpu'\nclass _Amp:\n    class autocast:\n        def __init__(self, *args, **kwargs):\n            pass\n        def __enter__(self):\n            return self\n        def __exit__(self, *args):\n            return False\n        def __call__(self, f):\n            return f\n    def custom_fwd(self, f=None, **kwargs):\n        return f if f is not None else (lambda g: g)\n    def custom_bwd(self, f=None, **kwargs):\n        return f if f is not None else (lambda g: g)\namp = _Amp()\n",
         "torch.cuda.amp": "from torch.cuda import amp as _amp\nautocast = _amp.autocast\ncustom_fwd = _amp.custom_fwd\ncustom_bwd = _amp.custom_bwd\nclass GradScaler:\n    def __init__(self, *args, **kwargs):\n        pass\n",
         "torch.amp": "from torch.cuda.amp import autocast, custom_fwd, custom_bwd\n",
         "torch.backends": "class _Flags:\n    enabled = False\n    benchmark = False\n    deterministic = False\n    allow_tf32 = False\n    def is_available(self):\n        return False\ncudnn = _Flags()\nmps = _Flags()\nmkldnn = _Flags()\nopenmp = _Flags()\n",
