@@ -123,6 +123,47 @@ PosixPath = Path
 WindowsPath = Path
 PurePosixPath = PurePath
 """#,
+        // locks without threads: fork mode runs one thread, so a lock is a no-op context manager
+        "threading": #"""
+class Lock:
+    def acquire(self, blocking=True, timeout=-1):
+        return True
+    def release(self):
+        pass
+    def locked(self):
+        return False
+    def __enter__(self):
+        return True
+    def __exit__(self, *args):
+        return False
+RLock = Lock
+Semaphore = Lock
+BoundedSemaphore = Lock
+class Event:
+    def __init__(self):
+        self._set = False
+    def set(self):
+        self._set = True
+    def is_set(self):
+        return self._set
+    def clear(self):
+        self._set = False
+    def wait(self, timeout=None):
+        return self._set
+class local:
+    pass
+class Thread:
+    def __init__(self, *args, **kwargs):
+        pass
+    def start(self):
+        raise RuntimeError("threads are not available to model code in fork mode")
+def current_thread():
+    return None
+def main_thread():
+    return None
+def get_ident():
+    return 1
+"""#,
         "__future__": "annotations = division = print_function = absolute_import = generators = nested_scopes = with_statement = unicode_literals = generator_stop = barry_as_FLUFL = None\nall_feature_names = ['nested_scopes', 'generators', 'division', 'absolute_import', 'with_statement', 'print_function', 'unicode_literals', 'barry_as_FLUFL', 'generator_stop', 'annotations']\n",
         "functools": #"""
 def reduce(function, iterable, *initial):

@@ -26,7 +26,7 @@ enum StandardLibrary {
         // the standard library is provided in part: a name outside that part is an inert stand-in
         importer.partialPackages.formUnion(["typing", "collections", "functools", "contextlib", "logging", "abc", "enum", "dataclasses",
                                             "inspect", "types", "operator", "time", "random", "platform", "math", "os", "sys", "re",
-                                            "copy", "warnings", "itertools", "ast", "numbers", "__future__", "pathlib"])
+                                            "copy", "warnings", "itertools", "ast", "numbers", "__future__", "pathlib", "threading"])
         // the rest of the standard library (subprocess, socket, shutil, …) is inert stand-ins: model code imports
         // them at the top of files, and using one is a located error, never a process, a socket or a write
     }
