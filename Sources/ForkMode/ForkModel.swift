@@ -109,6 +109,8 @@ public final class ForkModelBuilder {
         }
     }
 
+    deinit { interpreter.tearDown() }
+
     /// The fork's Ultralytics version (its `ultralytics.__version__`).
     public func version() -> String {
         guard case .object(let m as PyModule)? = try? importer.importModule("ultralytics", from: nil, level: 0, interpreter: interpreter, at: nil),

@@ -182,6 +182,8 @@ public final class TorchTensor: PyObject, NativeObject {
 
     public func classForSubclassing(_ interpreter: Interpreter) -> PyClass? { nil }
 
+    public func tearDown() { extra = [:] }
+
     public func deepCopied(_ interpreter: Interpreter) throws -> PyValue? {
         let copy = TorchTensor(shape: shape, dtype: dtype, values: values, requiresGrad: requiresGrad, torch: torch)
         copy.isParameter = isParameter
@@ -220,7 +222,7 @@ extension String {
 /// `torch.float32` and friends.
 public final class TorchDTypeObject: PyObject, NativeObject {
     let dtype: DType
-    let torch: TorchRuntime
+    unowned let torch: TorchRuntime
     init(_ dtype: DType, torch: TorchRuntime) { self.dtype = dtype; self.torch = torch }
     public func pythonClass(_ interpreter: Interpreter) -> PyClass { torch.dtypeClass }
     public func representation(_ interpreter: Interpreter) -> String { "torch.\(dtype.rawValue)" }
@@ -237,7 +239,7 @@ public final class TorchDTypeObject: PyObject, NativeObject {
 
 /// `torch.device('cpu')`: fork mode runs on the CPU only.
 public final class TorchDevice: PyObject, NativeObject {
-    let torch: TorchRuntime
+    unowned let torch: TorchRuntime
     init(torch: TorchRuntime) { self.torch = torch }
     public func pythonClass(_ interpreter: Interpreter) -> PyClass { torch.deviceClass }
     public func representation(_ interpreter: Interpreter) -> String { "device(type='cpu')" }

@@ -33,6 +33,7 @@ public func fuzzPython(_ bytes: UnsafeRawBufferPointer) {
     let interpreter = Interpreter(importer: importer, budget: budget)
     _ = TorchRuntime.install(into: importer, interpreter: interpreter)
     _ = try? importer.runMain(String(decoding: bytes, as: UTF8.self), file: "fuzz.py", interpreter: interpreter)
+    interpreter.tearDown()
 }
 
 /// A model file: decoded, parsed, built at two input sizes, and everything `check` and

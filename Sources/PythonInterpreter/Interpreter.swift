@@ -713,3 +713,106 @@ public final class Interpreter {
         }
     }
 }
+
+extension Interpreter {
+    /// Frees a finished run's objects. Python code makes reference cycles everywhere (a module
+    /// holds its functions, which hold the module; instances hold their classes' bound methods);
+    /// CPython's collector frees them, ARC cannot: this walks everything the run can reach and
+    /// empties every container, which breaks every cycle. The interpreter is unusable afterwards.
+    public func tearDown() {
+        var seen = Set<ObjectIdentifier>()
+        var stack: [PyObject] = Array(modules.values)
+        func push(_ value: PyValue?) {
+            if case .object(let o)? = value, seen.insert(ObjectIdentifier(o)).inserted { stack.append(o) }
+        }
+        func pushFrame(_ frame: Frame?) {
+            var f = frame
+            while let current = f {
+                for v in current.locals.values { push(v) }
+                current.locals = [:]
+                current.generatorOutput = nil
+                f = current.parent
+            }
+        }
+        for o in stack { seen.insert(ObjectIdentifier(o)) }
+        for v in builtins.values { push(v) }
+        for cls in types.exceptionClasses + [types.object, types.type, types.dict, types.list, types.int, types.str, types.tuple,
+                                             types.float, types.bool, types.set, types.frozenset, types.bytes] {
+            push(.object(cls))
+        }
+        for frame in frames { pushFrame(frame) }
+        for failure in handling { push(.object(failure.exception)) }
+        while let object = stack.popLast() {
+            switch object {
+            case let module as PyModule:
+                for v in module.namespace.values { push(v) }
+                module.namespace = [:]
+            case let cls as PyClass:
+                for v in cls.dict.values { push(v) }
+                cls.dict = [:]
+                for b in cls.bases { push(.object(b)) }
+                cls.bases = []
+                cls.mro = []
+                cls.instanceCheck = nil
+            case let instance as PyInstance:
+                for (k, v) in instance.attributes.entries { push(k); push(v) }
+                instance.attributes.removeAll()
+                if let n = instance.native { push(.object(n)) }
+                instance.native = nil
+                push(instance.enumValue)
+                instance.raisedLocals = nil
+            case let list as PyList:
+                for v in list.items { push(v) }
+                list.items = []
+            case let dict as PyDict:
+                for (k, v) in dict.entries { push(k); push(v) }
+                dict.removeAll()
+            case let set as PySet:
+                for v in set.items { push(v) }
+                set.storage = []; set.order = []
+            case let tuple as PyTuple:
+                for v in tuple.items { push(v) }
+            case let frozen as PyFrozenSet:
+                for v in frozen.items { push(v) }
+            case let function as PyFunction:
+                for v in function.defaults.values { push(v) }
+                function.defaults = [:]
+                for v in function.attributes.values { push(v) }
+                function.attributes = [:]
+                pushFrame(function.closure)
+                push(.object(function.globals))
+                function.definingClass = nil
+            case let method as PyBoundMethod:
+                push(method.receiver); push(method.function)
+            case let s as PyStaticMethod: push(s.function)
+            case let c as PyClassMethod: push(c.function)
+            case let p as PyProperty:
+                push(p.getter); push(p.setter); push(p.deleter)
+                p.getter = .none; p.setter = .none; p.deleter = .none
+            case let iterator as PyIterator:
+                for v in iterator.items { push(v) }
+                iterator.items = []
+                iterator.produce = nil
+            case let s as PySuper:
+                push(s.receiver); push(.object(s.receiverClass))
+            case let slice as PySlice:
+                push(slice.start); push(slice.stop); push(slice.step)
+            case let deferred as PyDeferredFailure:
+                push(.object(deferred.error.exception))
+            case let native as NativeObject:
+                native.tearDown()
+            default:
+                break
+            }
+        }
+        types.constructors = [:]
+        types.nativeInitializers = [:]
+        types.nativeMethods = [:]
+        builtins = [:]
+        modules = [:]
+        frames = []
+        handling = []
+        extensions = [:]
+        lastCapturedLocals = [:]
+    }
+}

@@ -24,6 +24,8 @@ public protocol NativeObject: PyObject {
     func floatValue(_ interpreter: Interpreter) throws -> Double?
     /// `copy.deepcopy`: a new object, or nil to share this one.
     func deepCopied(_ interpreter: Interpreter) throws -> PyValue?
+    /// Drops the values this object holds (Interpreter.tearDown).
+    func tearDown()
 }
 
 extension NativeObject {
@@ -44,6 +46,7 @@ extension NativeObject {
     public func index(_ interpreter: Interpreter) throws -> Int? { nil }
     public func floatValue(_ interpreter: Interpreter) throws -> Double? { nil }
     public func deepCopied(_ interpreter: Interpreter) throws -> PyValue? { nil }
+    public func tearDown() {}
 }
 
 /// The built-in classes of one interpreter.

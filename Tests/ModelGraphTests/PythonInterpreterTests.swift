@@ -23,6 +23,7 @@ func runPython(_ file: URL, root: URL? = nil, budget: InterpreterBudget = Interp
     onLargeStack {
         let importer = Importer(root: root)
         let interpreter = Interpreter(importer: importer, budget: budget)
+        defer { interpreter.tearDown() }
         do {
             let source = try String(contentsOf: file, encoding: .utf8)
             _ = try importer.runMain(source, file: file.lastPathComponent, interpreter: interpreter)
