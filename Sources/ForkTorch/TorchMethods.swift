@@ -79,7 +79,15 @@ extension TorchRuntime {
         for name in ["new_zeros", "new_ones", "new_empty", "new_full"] {
             op([name], function: false) { a in
                 let t = try a.tensor(0, "self")
-                let shape = try a.interp.materialize(a.value(1, "size") ?? .tuple([])).map { try self.dimension($0, a.interp) }
+                // new_zeros(2, 3), new_zeros((2, 3)), new_full((2, 3), v)
+                let shape: [Int]
+                if name == "new_full" || a.arguments.positional.count == 2 || a.arguments.positional.count == 1 {
+                    let sizeValue = a.value(1, "size") ?? .tuple([])
+                    if let single = try a.interp.indexValue(sizeValue) { shape = [try self.dimension(.int(single), a.interp)] }
+                    else { shape = try a.interp.materialize(sizeValue).map { try self.dimension($0, a.interp) } }
+                } else {
+                    shape = try a.sizes(from: 1)
+                }
                 let fill: Double = name == "new_ones" ? 1 : name == "new_full" ? try a.double(2, "fill_value") : 0
                 return self.wrap(self.make(shape, try a.dtype() ?? t.dtype, values: [Double](repeating: fill, count: Swift.min(shape.product, self.concreteLimit + 1))))
             }

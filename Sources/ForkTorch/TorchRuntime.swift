@@ -102,7 +102,15 @@ struct TorchArguments {
 }
 
 /// The torch that fork mode implements: its module objects, classes and the ops model code calls.
-public final class TorchRuntime {
+public final class TorchRuntime: InterpreterExtension {
+    /// Drops the op tables (their closures hold this runtime) and the classes' methods.
+    public func tearDown() {
+        functions = [:]
+        methods = [:]
+        counterStorage = nil
+        for cls in [tensorClass, parameterClass, dtypeClass, deviceClass] { cls.dict = [:]; cls.bases = []; cls.mro = [] }
+    }
+
     let tensorClass: PyClass
     let parameterClass: PyClass
     let dtypeClass: PyClass

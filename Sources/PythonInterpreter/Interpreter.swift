@@ -805,6 +805,7 @@ extension Interpreter {
                 break
             }
         }
+        for case let extensionObject as InterpreterExtension in extensions.values { extensionObject.tearDown() }
         types.constructors = [:]
         types.nativeInitializers = [:]
         types.nativeMethods = [:]

@@ -49,6 +49,12 @@ extension NativeObject {
     public func tearDown() {}
 }
 
+/// Something an embedder adds to an interpreter (torch) that holds closures over itself: torn
+/// down with the interpreter's objects.
+public protocol InterpreterExtension: AnyObject {
+    func tearDown()
+}
+
 /// The built-in classes of one interpreter.
 public final class BuiltinTypes {
     public let object: PyClass

@@ -428,18 +428,40 @@ ERROR = 40
 CRITICAL = 50
 class Handler:
     def __init__(self, *args, **kwargs):
-        pass
+        self.name = None
+        self.level = 0
+        self.formatter = None
     def setLevel(self, level):
-        pass
+        self.level = level
     def setFormatter(self, formatter):
-        pass
+        self.formatter = formatter
     def addFilter(self, f):
         pass
+    def removeFilter(self, f):
+        pass
+    def set_name(self, name):
+        self.name = name
+    def get_name(self):
+        return self.name
+    def setStream(self, stream):
+        return None
+    def flush(self):
+        pass
+    def close(self):
+        pass
+    def emit(self, record):
+        pass
+    def handle(self, record):
+        pass
+    def format(self, record):
+        return str(record)
 class StreamHandler(Handler): pass
 class FileHandler(Handler): pass
 class Formatter:
     def __init__(self, *args, **kwargs):
         pass
+    def format(self, record):
+        return str(record)
 class Filter:
     def __init__(self, *args, **kwargs):
         pass
@@ -448,6 +470,8 @@ class Logger:
         self.name = name
         self.level = 0
         self.handlers = []
+        self.propagate = True
+        self.disabled = False
     def setLevel(self, level):
         self.level = level
     def addHandler(self, handler):
