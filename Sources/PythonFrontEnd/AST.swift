@@ -50,7 +50,7 @@ public final class Expr {
     init(_ kind: ExprKind, _ location: SourceLocation) { self.kind = kind; self.location = location }
 }
 
-public indirect enum ExprKind {
+public enum ExprKind {
     case name(String)
     case constant(Constant)
     case fstring([FStringPart])
@@ -173,7 +173,7 @@ public final class Stmt {
     init(_ kind: StmtKind, _ location: SourceLocation) { self.kind = kind; self.location = location }
 }
 
-public indirect enum StmtKind {
+public enum StmtKind {
     case expression(Expr)
     case assign(targets: [Expr], value: Expr)
     case augmentedAssign(target: Expr, op: BinaryOperator, value: Expr)

@@ -82,11 +82,14 @@ extension Interpreter {
         case .tuple(let items):
             return .tuple(try evaluateItems(items, frame))
         case .list(let items):
-            return .list(try evaluateItems(items, frame))
+            let list = PyList(try evaluateItems(items, frame))
+            track(list)
+            return .object(list)
         case .set(let items):
             return .object(PySet(try evaluateItems(items, frame)))
         case .dict(let entries):
             let dict = PyDict()
+            track(dict)
             for entry in entries {
                 if let keyExpression = entry.key {
                     let key = try evaluate(keyExpression, frame)
@@ -189,6 +192,7 @@ extension Interpreter {
             }
         }
         if kind == .generator {
+            trackCaptured(inner)
             return .object(try lazyGenerator(element: element, clauses: clauses, first: first, frame: inner))
         }
         frames.append(inner)
@@ -451,6 +455,7 @@ extension Interpreter {
             return created
         }
         let instance = PyInstance(cls: cls)
+        track(instance)
         if let native = cls.mro.lazy.compactMap({ self.types.nativeInitializers[ObjectIdentifier($0)] }).first {
             try native(self, instance, arguments)
         }

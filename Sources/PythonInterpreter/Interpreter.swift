@@ -30,6 +30,29 @@ public final class Interpreter {
     public var extensions: [String: Any] = [:]
     /// Functions whose locals an error records as it leaves them (the caller locates failures by them).
     public var captureLocals: Set<String> = []
+    /// Objects that can close a reference cycle no root reaches (a frame captured by a closure
+    /// that lives in its own locals, a list holding itself), held weakly: tearDown empties the
+    /// ones still alive, which only a cycle can be keeping.
+    final class WeakObject { weak var object: PyObject?; init(_ o: PyObject) { object = o } }
+    final class WeakFrame { weak var frame: Frame?; init(_ f: Frame) { frame = f } }
+    var cycleCandidates: [WeakObject] = []
+    var capturedFrames: [WeakFrame] = []
+    var candidateLimit = 4096
+
+    func track(_ object: PyObject) {
+        cycleCandidates.append(WeakObject(object))
+        if cycleCandidates.count >= candidateLimit {
+            cycleCandidates.removeAll { $0.object == nil }
+            candidateLimit = max(4096, cycleCandidates.count * 2)
+        }
+    }
+
+    func trackCaptured(_ frame: Frame) {
+        if capturedFrames.last?.frame === frame { return }
+        capturedFrames.append(WeakFrame(frame))
+        if capturedFrames.count % 4096 == 0 { capturedFrames.removeAll { $0.frame == nil } }
+    }
+
     /// How many `try` blocks that catch ImportError are running: an import there of a module
     /// ModelGraph does not provide fails as it would where the package is not installed.
     var importGuards = 0
@@ -614,6 +637,7 @@ public final class Interpreter {
         }
         // methods close over the class body's enclosing function, not the class namespace
         let closure: Frame? = frame.isModuleBody ? nil : (frame.isClassBody ? frame.parent : frame)
+        if let closure { trackCaptured(closure) }
         var qualifiedName = definition.name
         if frame.isClassBody, let className = frame.locals["__qualname__"], case .str(let q) = className {
             qualifiedName = q + "." + definition.name
@@ -736,10 +760,11 @@ extension Interpreter {
         }
         for o in stack { seen.insert(ObjectIdentifier(o)) }
         for v in builtins.values { push(v) }
-        for cls in types.exceptionClasses + [types.object, types.type, types.dict, types.list, types.int, types.str, types.tuple,
-                                             types.float, types.bool, types.set, types.frozenset, types.bytes] {
-            push(.object(cls))
-        }
+        for cls in types.allClasses { push(.object(cls)) }
+        for weak in cycleCandidates { if let o = weak.object { push(.object(o)) } }
+        for weak in capturedFrames { pushFrame(weak.frame) }
+        cycleCandidates = []
+        capturedFrames = []
         for frame in frames { pushFrame(frame) }
         for failure in handling { push(.object(failure.exception)) }
         while let object = stack.popLast() {

@@ -148,6 +148,13 @@ public final class BuiltinTypes {
         constructors[ObjectIdentifier(cls)] = body
     }
 
+    /// Every built-in class (each lists itself in its MRO: a cycle tearDown breaks).
+    var allClasses: [PyClass] {
+        exceptionClasses + [object, type, noneType, bool, int, float, str, bytes, tuple, list, dict, set, frozenset, range, slice,
+                            function, builtinFunction, method, module, property, staticmethod, classmethod, generator, ellipsisType, standIn]
+            + [ellipsis, notImplemented].compactMap { (($0.asObject) as? PyInstance)?.cls }
+    }
+
     var exceptionClasses: [PyClass] {
         [baseException, exception, typeError, valueError, attributeError, nameError, unboundLocalError, keyError, indexError,
          lookupError, importError, moduleNotFoundError, runtimeError, notImplementedError, zeroDivisionError, overflowError,
