@@ -108,7 +108,7 @@ public final class TorchRuntime: InterpreterExtension {
         functions = [:]
         methods = [:]
         counterStorage = nil
-        for cls in [tensorClass, parameterClass, dtypeClass, deviceClass] { cls.dict = [:]; cls.bases = []; cls.mro = [] }
+        for cls in [tensorClass, parameterClass, dtypeClass, deviceClass] { cls.dict = [:]; cls.bases = []; cls.ancestors = [] }
     }
 
     let tensorClass: PyClass

@@ -677,6 +677,7 @@ public final class Interpreter {
         }
         if bases.isEmpty { bases = [types.object] }
         let cls = PyClass(name: definition.name, bases: bases, moduleName: frame.module.name)
+        track(cls)
         cls.mro = try computeMRO(cls)
         var qualifiedName = definition.name
         if frame.isClassBody, case .str(let q)? = frame.locals["__qualname__"] { qualifiedName = q + "." + definition.name }
@@ -777,7 +778,7 @@ extension Interpreter {
                 cls.dict = [:]
                 for b in cls.bases { push(.object(b)) }
                 cls.bases = []
-                cls.mro = []
+                cls.ancestors = []
                 cls.instanceCheck = nil
             case let instance as PyInstance:
                 for (k, v) in instance.attributes.entries { push(k); push(v) }

@@ -274,7 +274,14 @@ public final class PyClass: PyObject {
     public var name: String
     public var qualifiedName: String
     public var bases: [PyClass]
-    public var mro: [PyClass] = []
+    /// The method resolution order after this class (stored without the class itself, so a
+    /// class does not hold itself: no reference cycle for ARC to leak).
+    public var ancestors: [PyClass] = []
+    /// The method resolution order, this class first.
+    public var mro: [PyClass] {
+        get { [self] + ancestors }
+        set { ancestors = newValue.first === self ? Array(newValue.dropFirst()) : newValue }
+    }
     public var dict: [String: PyValue] = [:]
     public let kind: NativeKind
     public var moduleName: String
@@ -293,11 +300,12 @@ public final class PyClass: PyObject {
 
     /// Looks a name up along the method resolution order.
     public func lookup(_ name: String) -> PyValue? {
-        for cls in mro { if let v = cls.dict[name] { return v } }
+        if let v = dict[name] { return v }
+        for cls in ancestors { if let v = cls.dict[name] { return v } }
         return nil
     }
 
-    public func isSubclass(of other: PyClass) -> Bool { mro.contains { $0 === other } }
+    public func isSubclass(of other: PyClass) -> Bool { self === other || ancestors.contains { $0 === other } }
 }
 
 /// An instance of a class defined in Python (or of a built-in class it extends).
