@@ -182,14 +182,23 @@ extension Interpreter {
         if chars.first == "#" { alternate = true; chars.removeFirst() }
         if chars.first == "0" { if align == nil { fill = "0"; align = "=" }; chars.removeFirst() }
         var width = 0
-        while let c = chars.first, let d = c.wholeNumberValue, c.isASCII { width = width * 10 + d; chars.removeFirst() }
+        while let c = chars.first, let d = c.wholeNumberValue, c.isASCII {
+            // digits from untrusted source: too many is CPython's error, never an overflow trap
+            guard width < 100_000_000 else { throw valueError("Too many decimal digits in format string") }
+            width = width * 10 + d
+            chars.removeFirst()
+        }
         var grouping: Character? = nil
         if let c = chars.first, c == "," || c == "_" { grouping = c; chars.removeFirst() }
         var precision: Int? = nil
         if chars.first == "." {
             chars.removeFirst()
             var p = 0
-            while let c = chars.first, let d = c.wholeNumberValue, c.isASCII { p = p * 10 + d; chars.removeFirst() }
+            while let c = chars.first, let d = c.wholeNumberValue, c.isASCII {
+                guard p < 100_000_000 else { throw valueError("Too many decimal digits in format string") }
+                p = p * 10 + d
+                chars.removeFirst()
+            }
             precision = p
         }
         let type = chars.first

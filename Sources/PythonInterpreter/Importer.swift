@@ -225,6 +225,8 @@ public final class Importer {
         guard totalSourceBytes <= interpreter.budget.totalSourceBytes else {
             throw InterpreterLimit("the fork's imports read more than \(interpreter.budget.totalSourceBytes) bytes of source; fork mode stops here")
         }
+        // an empty file is read without Foundation (which leaks a 4 KiB buffer reading one)
+        if size == 0 { return [] }
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw InterpreterLimit("\(relativePath(url)): cannot read the file")
         }
