@@ -162,6 +162,14 @@ public struct ExceptHandler {
     public var location: SourceLocation
 }
 
+/// `from MODULE import NAMES` (level counts the leading dots).
+public final class ImportFrom {
+    public let module: String
+    public let level: Int
+    public let names: [ImportName]
+    init(module: String, level: Int, names: [ImportName]) { self.module = module; self.level = level; self.names = names }
+}
+
 public struct ImportName {
     public var name: String
     public var asName: String?
@@ -195,7 +203,7 @@ public enum StmtKind {
     case global([String])
     case nonlocal([String])
     case `import`([ImportName])
-    case importFrom(module: String, level: Int, names: [ImportName])   // name "*" imports all
+    case importFrom(ImportFrom)   // name "*" imports all
 }
 
 /// A parsed source file.

@@ -276,7 +276,7 @@ public struct Parser {
                     } while acceptOp(",")
                     if parenthesized { try expectOp(")") }
                 }
-                return Stmt(.importFrom(module: module, level: level, names: names), start)
+                return Stmt(.importFrom(ImportFrom(module: module, level: level, names: names)), start)
             default: break
             }
         }

@@ -411,7 +411,7 @@ extension Interpreter {
                 if head.isEmpty {
                     guard automatic < arguments.positional.count else { throw error(types.indexError, "Replacement index \(automatic) out of range for positional args tuple") }
                     value = arguments.positional[automatic]; automatic += 1
-                } else if let i = Int(head) {
+                } else if head.allSatisfy({ $0.isASCII && $0.isNumber }), let i = Int(head) {
                     guard i < arguments.positional.count else { throw error(types.indexError, "Replacement index \(i) out of range for positional args tuple") }
                     value = arguments.positional[i]
                 } else {

@@ -185,7 +185,7 @@ public final class Interpreter {
         case .functionDef(let d): return [d.name]
         case .classDef(let d): return [d.name]
         case .import(let names): return names.map { $0.asName ?? String($0.name.prefix { $0 != "." }) }
-        case .importFrom(_, _, let names): return names.filter { $0.name != "*" }.map { $0.asName ?? $0.name }
+        case .importFrom(let statement): return statement.names.filter { $0.name != "*" }.map { $0.asName ?? $0.name }
         case .if(_, let body, let orElse), .while(_, let body, let orElse): return (body + orElse).flatMap(boundNames)
         case .for(let t, _, let body, let orElse): return targets(t) + (body + orElse).flatMap(boundNames)
         case .try(let body, let handlers, let orElse, let finally):
@@ -304,7 +304,8 @@ public final class Interpreter {
                     try store(top, try importer.importModule(top, from: frame.module, level: 0, interpreter: self, at: statement.location), frame)
                 }
             }
-        case .importFrom(let moduleName, let level, let names):
+        case .importFrom(let statement):
+            let (moduleName, level, names) = (statement.module, statement.level, statement.names)
             let moduleValue = try importer.importModule(moduleName, from: frame.module, level: level, interpreter: self, at: statement.location)
             for name in names {
                 if name.name == "*" {
