@@ -304,8 +304,8 @@ public final class Interpreter {
                     try store(top, try importer.importModule(top, from: frame.module, level: 0, interpreter: self, at: statement.location), frame)
                 }
             }
-        case .importFrom(let statement):
-            let (moduleName, level, names) = (statement.module, statement.level, statement.names)
+        case .importFrom(let fromImport):
+            let (moduleName, level, names) = (fromImport.module, fromImport.level, fromImport.names)
             let moduleValue = try importer.importModule(moduleName, from: frame.module, level: level, interpreter: self, at: statement.location)
             for name in names {
                 if name.name == "*" {
