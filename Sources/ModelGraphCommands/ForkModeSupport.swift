@@ -48,7 +48,8 @@ extension ModelOptions {
 /// nested modules; the interpreter's own depth budget ends it long before this stack does).
 private final class ResultBox<T>: @unchecked Sendable {
     var result: Result<T, Error>?
-    let body: () throws -> T
+    /// Dropped once run: a finished Thread may outlive its work, and must not keep it alive.
+    var body: (() throws -> T)?
     init(_ body: @escaping () throws -> T) { self.body = body }
 }
 
@@ -56,7 +57,8 @@ func runOnLargeStack<T>(_ body: @escaping () throws -> T) throws -> T {
     let box = ResultBox<T>(body)
     let done = DispatchSemaphore(value: 0)
     let worker = Thread {
-        box.result = Result { try box.body() }
+        box.result = Result { try box.body!() }
+        box.body = nil
         done.signal()
     }
     worker.stackSize = 1 << 30
