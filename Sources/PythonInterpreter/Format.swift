@@ -325,6 +325,7 @@ extension Interpreter {
                 chars.removeFirst()
                 var k = ""
                 while let d = chars.first, d != ")" { k.append(d); chars.removeFirst() }
+                guard !chars.isEmpty else { throw valueError("incomplete format key") }
                 chars.removeFirst()
                 key = k
             }
@@ -376,7 +377,9 @@ extension Interpreter {
     }
 
     /// `"{} and {name:>4}".format(…)`.
-    func strFormat(_ template: String, _ arguments: Arguments) throws -> String {
+    func strFormat(_ template: String, _ arguments: Arguments, depth: Int = 0) throws -> String {
+        // CPython allows one level of nested fields in a spec ("{:{width}}")
+        guard depth <= 2 else { throw valueError("Max string recursion exceeded") }
         var out = ""
         var chars = Array(template)[...]
         var automatic = 0
@@ -404,7 +407,7 @@ extension Interpreter {
                     field = String(field[..<bang])
                 }
                 // nested fields in the spec: "{:{width}}"
-                if spec.contains("{") { spec = try strFormat(spec, arguments) }
+                if spec.contains("{") { spec = try strFormat(spec, arguments, depth: depth + 1) }
                 let nameEnd = field.firstIndex(where: { $0 == "." || $0 == "[" }) ?? field.endIndex
                 let head = String(field[..<nameEnd])
                 var value: PyValue

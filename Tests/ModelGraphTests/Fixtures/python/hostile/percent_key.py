@@ -1,0 +1,2 @@
+# expect: incomplete format key
+x = "%(name" % {}
