@@ -67,6 +67,7 @@ extension Interpreter {
             guard abs(d) < 9.2e18 else { throw overflow("int()") }
             return Int(d.rounded(.towardZero))
         case .str(let s):
+            if let base, base != 0 && !(2...36).contains(base) { throw valueError("int() base must be >= 2 and <= 36, or 0") }
             var text = s.trimmingCharacters(" \t\n\r").replacingOccurrences("_", "")
             var negative = false
             if text.hasPrefix("-") { negative = true; text.removeFirst() } else if text.hasPrefix("+") { text.removeFirst() }
