@@ -73,17 +73,7 @@ struct CompareCommand: ParsableCommand {
     }
 
     func forkRoot(for path: String) throws -> URL? {
-        if let source {
-            if source == "builtin" { return nil }
-            let url = URL(fileURLWithPath: source).standardizedFileURL
-            guard ForkRoot.isFork(url) else {
-                printError("error: --source \(source): no ultralytics/nn/tasks.py there (give the folder that holds the fork's `ultralytics/` package, or `builtin`)")
-                throw ExitCode(2)
-            }
-            return url
-        }
-        guard FileManager.default.fileExists(atPath: path) else { return nil }
-        return ForkRoot.find(containing: path)
+        try resolveForkRoot(source: source, path: path)
     }
 
     func buildFork(_ path: String, root: URL, label: String, builders forkBuilders: ForkBuilders) -> Row {

@@ -9,17 +9,8 @@ extension ModelOptions {
     /// of the YAML holding `ultralytics/nn/tasks.py`; nil for the native builder (`--source builtin`,
     /// official names, checkpoints, YAMLs outside any fork).
     func forkRoot() throws -> URL? {
-        if let source {
-            if source == "builtin" { return nil }
-            let url = URL(fileURLWithPath: source).standardizedFileURL
-            guard ForkRoot.isFork(url) else {
-                printError("error: --source \(source): no ultralytics/nn/tasks.py there (give the folder that holds the fork's `ultralytics/` package, or `builtin`)")
-                throw ExitCode(2)
-            }
-            return url
-        }
-        guard !Checkpoints.isCheckpoint(config), FileManager.default.fileExists(atPath: config) else { return nil }
-        return ForkRoot.find(containing: config)
+        guard !Checkpoints.isCheckpoint(config) else { return try source.map(forkSource) ?? nil }
+        return try resolveForkRoot(source: source, path: config)
     }
 
     /// Builds the YAML with the fork's code; a failure prints its located message and exits 1.
@@ -42,6 +33,24 @@ extension ModelOptions {
             throw ExitCode(1)
         }
     }
+}
+
+/// `--source DIR` checked (exit 2 when DIR holds no fork), nil for `builtin`.
+func forkSource(_ source: String) throws -> URL? {
+    if source == "builtin" { return nil }
+    let url = URL(fileURLWithPath: source).standardizedFileURL
+    guard ForkRoot.isFork(url) else {
+        printError("error: --source \(source): no ultralytics/nn/tasks.py there (give the folder that holds the fork's `ultralytics/` package, or `builtin`)")
+        throw ExitCode(2)
+    }
+    return url
+}
+
+/// The fork that builds `path`: `--source`, else the nearest parent folder holding a fork.
+func resolveForkRoot(source: String?, path: String) throws -> URL? {
+    if let source { return try forkSource(source) }
+    guard FileManager.default.fileExists(atPath: path) else { return nil }
+    return ForkRoot.find(containing: path)
 }
 
 /// Runs deep interpreted code on a thread with a large stack (fork code recurses through
