@@ -44,6 +44,8 @@ public struct ForkRow: Sendable {
     public var parameters: Int
     /// Output shapes per row at the requested size (several for a tuple or list output).
     public var outputs: [[Int]]
+    /// Every multiply-add the row's forward ran at the requested size, ×2, in G.
+    public var gflops: Double?
 }
 
 /// A fork YAML built by the fork's own code.
@@ -62,9 +64,28 @@ public struct ForkSummary: Sendable {
     public var gflops: Double?
     /// Imports fork mode answered with inert stand-ins (cv2, matplotlib, …).
     public var standIns: [String]
+    /// Elements of the state_dict (parameters and buffers) and `len(list(model.modules()))`.
+    public var stateElements: Int
+    public var moduleCount: Int
     public var note: String?
     /// Why the forward pass at the requested size failed, when it did (the build stands).
     public var forwardError: ForkBuildError?
+
+    /// The layer indices row `position` owns: those after the previous row's, up to its own.
+    /// A fork's multi-output backbone row takes several (its parse_model numbers the row by the
+    /// last, `y` holding one entry per feature map, the first padded with None).
+    public func indices(ofRow position: Int) -> Range<Int> {
+        let index = rows[position].index
+        let previous = position > 0 ? rows[position - 1].index : -1
+        return min(previous + 1, index)..<(index + 1)
+    }
+
+    /// Row `position`'s sources as absolute indices (−1: the image). A negative `from` counts
+    /// back from the row's first index, as `y[j]` does in the forward loop.
+    public func sources(ofRow position: Int) -> [Int] {
+        let first = indices(ofRow: position).lowerBound
+        return rows[position].from.map { $0 < 0 ? max(first + $0, -1) : $0 }
+    }
 }
 
 /// A failure with a place in the YAML and, for Python errors, the frames inside the fork.
@@ -160,6 +181,8 @@ public final class ForkModelBuilder {
         main.namespace["_height"] = .int(options.imageHeight)
         main.namespace["_width"] = .int(options.imageWidth)
         main.namespace["_shapes"] = .bool(options.shapes)
+        // the forward's running multiply-add count, read by the per-row hooks
+        main.namespace["_macs"] = .object(PyBuiltinFunction("_macs") { [weak torch] _, _ in .float(torch?.multiplyAdds ?? 0) })
         interpreter.modules["__modelgraph__"] = main
         var clock = Date()
         func phase(_ name: String) {
@@ -239,17 +262,26 @@ _channels = d.get("channels", d.get("ch", 3))
 model = _cls(d, ch=_channels, verbose=False)
 _rows = [[getattr(m, "i", k), getattr(m, "f", None), getattr(m, "type", type(m).__name__), sum(p.numel() for p in m.parameters())] for k, m in enumerate(model.model)]
 _total = sum(p.numel() for p in model.parameters())
+_state_elements = sum(v.numel() for v in model.state_dict().values())
+_module_count = len(list(model.modules()))
 """#
 
     static let forward = #"""
 model.eval()
 _x = _torch.rand(1, _channels, _height, _width)
 _outs = {}
+_row_macs = {}
+def _pre_hook(i):
+    def record(mod, inp):
+        _row_macs[i] = -_macs()
+    return record
 def _hook(i):
     def record(mod, inp, out):
         _outs[i] = out
+        _row_macs[i] = _row_macs.get(i, 0) + _macs()
     return record
-_hooks = [m.register_forward_hook(_hook(i)) for i, m in enumerate(model.model)]
+_hooks = [m.register_forward_pre_hook(_pre_hook(i)) for i, m in enumerate(model.model)]
+_hooks += [m.register_forward_hook(_hook(i)) for i, m in enumerate(model.model)]
 _out = model(_x)
 for _h in _hooks:
     _h.remove()
@@ -279,12 +311,14 @@ for _h in _hooks:
             }
             result.append(ForkRow(index: index, from: from, fromIsList: fromIsList, repeats: repeats,
                                   module: type.replacingOccurrences(of: "ultralytics.nn.modules.", with: "").replacingOccurrences(of: "ultralytics.nn.extra_modules.", with: ""),
-                                  arguments: arguments, parameters: parameters, outputs: []))
+                                  arguments: arguments, parameters: parameters, outputs: [], gflops: nil))
         }
         let className = (main.namespace["_class_name"].flatMap { try? interpreter.str($0) }) ?? "?"
+        let count = { (name: String) in main.namespace[name].flatMap { try? self.interpreter.toInt($0) } ?? 0 }
         return ForkSummary(root: root.path, ultralyticsVersion: version(), modelClass: className, scale: scale, parameters: total,
                            rows: result, output: [], input: [1, 3, options.imageHeight, options.imageWidth],
-                           ultralyticsGFLOPs: nil, gflops: nil, standIns: [], note: nil, forwardError: nil)
+                           ultralyticsGFLOPs: nil, gflops: nil, standIns: [],
+                           stateElements: count("_state_elements"), moduleCount: count("_module_count"), note: nil, forwardError: nil)
     }
 
     func shapes(_ value: PyValue) -> [[Int]] {
@@ -303,6 +337,12 @@ for _h in _hooks:
         for (k, v) in outs.entries {
             guard case .int(let position) = k, position < summary.rows.count else { continue }
             summary.rows[position].outputs = shapes(v)
+        }
+        if case .object(let counts as PyDict)? = main.namespace["_row_macs"] {
+            for (k, v) in counts.entries {
+                guard case .int(let position) = k, position < summary.rows.count, let macs = try? interpreter.toFloat(v) else { continue }
+                summary.rows[position].gflops = macs * 2 / 1e9
+            }
         }
         if let out = main.namespace["_out"] { summary.output = shapes(out) }
         if case .int(let c)? = main.namespace["_channels"] { summary.input[1] = c }

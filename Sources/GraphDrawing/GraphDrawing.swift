@@ -96,6 +96,76 @@ public struct GraphDrawing: Sendable {
         edgeCount = edges
     }
 
+    /// One row of a model another builder made (fork mode): what its node shows.
+    public struct Row: Sendable {
+        public var index: Int
+        /// The layer indices the row owns; more than one for a multi-output backbone, whose
+        /// feature maps are the last of them.
+        public var indices: Range<Int>
+        public var module: String
+        public var arguments: String
+        /// Absolute indices of the sources; −1 is the image.
+        public var from: [Int]
+        public var outputs: [[Int]]
+        public var parameters: Int
+        public var gflops: Double?
+        public init(index: Int, indices: Range<Int>, module: String, arguments: String, from: [Int], outputs: [[Int]], parameters: Int, gflops: Double?) {
+            self.index = index; self.indices = indices; self.module = module; self.arguments = arguments
+            self.from = from; self.outputs = outputs; self.parameters = parameters; self.gflops = gflops
+        }
+    }
+
+    /// The same picture for rows built elsewhere: `title` heads it, `failure` (the forward pass's
+    /// error, when it failed) is drawn in red below the rows and leaves the output out.
+    public init(title: String, input: [Int], rows: [Row], output: [[Int]], failure: String? = nil) {
+        var lines = ["digraph model {",
+                     "  graph [rankdir=TB, fontname=\"Helvetica\", nodesep=0.25, ranksep=0.35, label=\(quoted(title)), labelloc=t];",
+                     "  node [shape=plaintext, fontname=\"Helvetica\", fontsize=10];",
+                     "  edge [color=\"#555555\", arrowsize=0.6];"]
+        var (nodes, edges) = (0, 0)
+        lines.append("  image [label=<\(table(rows: [["<b>image</b>"], [describeShape(input)]], color: "#e8f0fe"))>];")
+        nodes += 1
+        var owner: [Int: String] = [-1: "image"]
+        for row in rows {
+            let id = "L\(row.index)"
+            var cells: [[String]] = [["<b>\(row.index)  \(escape(row.module))</b>"]]
+            if !row.arguments.isEmpty, row.arguments != "[]" { cells.append([escape(wrapped(row.arguments))]) }
+            // a multi-output row's feature maps are its last indices, one port each
+            let ported = row.indices.count > 1 && row.outputs.count > 1
+            let firstPorted = row.indices.upperBound - row.outputs.count
+            if ported {
+                cells.append(row.outputs.enumerated().map { offset, shape in
+                    "PORT:o\(offset):\(firstPorted + offset): \(describeShape(shape))"
+                })
+            } else {
+                cells.append([row.outputs.isEmpty ? "?" : row.outputs.map(describeShape).joined(separator: " + ")])
+            }
+            cells.append(["\(groupedThousands(row.parameters)) params · \(row.gflops.map { String(format: "%.2f", $0) } ?? "?") GFLOPs"])
+            lines.append("  \(id) [label=<\(table(rows: cells, color: "#ffffff"))>];")
+            nodes += 1
+            for index in row.indices {
+                owner[index] = ported && index >= firstPorted ? "\(id):o\(index - firstPorted)" : id
+            }
+            for source in row.from {
+                lines.append("  \(owner[source] ?? "image") -> \(id);")
+                edges += 1
+            }
+        }
+        if let failure {
+            lines.append("  failure [label=<\(table(rows: [["<font color=\"#b00020\">\(escape(wrapped(failure)))</font>"]], color: "#fde7e9", border: "#b00020"))>];")
+            nodes += 1
+        } else if let last = rows.last {
+            lines.append("  output [label=<\(table(rows: [["<b>output</b>"], [output.map(describeShape).joined(separator: " + ")]], color: "#e6f4ea"))>];")
+            lines.append("  L\(last.index) -> output;")
+            nodes += 1
+            edges += 1
+        }
+        lines.append("}")
+        dot = lines.joined(separator: "\n") + "\n"
+        nodeCount = nodes
+        edgeCount = edges
+    }
+
     /// Lays the graph out with Graphviz's `dot` and renders it in `format` (svg, png, pdf, dot);
     /// returns the bytes, or Graphviz's complaint.
     public func render(format: String) -> Result<[UInt8], DrawingError> {

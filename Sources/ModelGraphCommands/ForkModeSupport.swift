@@ -1,6 +1,7 @@
 import ArgumentParser
 import ForkMode
 import Foundation
+import GraphDrawing
 import ModelGraph
 
 /// Fork mode in the commands: which fork (if any) a model is built with, and its summary's output.
@@ -100,6 +101,17 @@ extension ForkSummary {
             }
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// The graph picture of the fork's rows.
+    func drawing(name: String) -> GraphDrawing {
+        let drawn = rows.enumerated().map { position, row in
+            GraphDrawing.Row(index: row.index, indices: indices(ofRow: position), module: row.module, arguments: row.arguments,
+                                    from: sources(ofRow: position), outputs: row.outputs, parameters: row.parameters, gflops: row.gflops)
+        }
+        let title = "\(name) (fork mode) — \(rows.count) rows, \(groupedThousands(parameters)) parameters"
+            + (gflops.map { String(format: ", %.1f GFLOPs (complete)", $0) } ?? "")
+        return GraphDrawing(title: title, input: input, rows: drawn, output: output, failure: forwardError?.message)
     }
 
     func summaryLine(name: String) -> String {

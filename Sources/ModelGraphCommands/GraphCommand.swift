@@ -11,7 +11,8 @@ struct GraphCommand: ParsableCommand {
             Laid out and rendered by Graphviz's library in process. -o names the file; its extension picks the \
             format (.svg, .png, .pdf, .dot); without -o the DOT description goes to stdout. A multi-output \
             backbone has one port per feature map. Rows that fail `check` are drawn in red with their message \
-            while the rest still draws (exit 1 then, after writing). The file is written atomically.
+            while the rest still draws (exit 1 then, after writing). The file is written atomically. A fork YAML \
+            is drawn from the fork's own build (per-row GFLOPs: the complete count of its forward pass).
             """)
 
     @OptionGroup var model: ModelOptions
@@ -29,12 +30,28 @@ struct GraphCommand: ParsableCommand {
     }
 
     func run() throws {
-        let graph = try model.loadGraph()
-        for diagnostic in graph.diagnostics { printError(diagnostic.description) }
-        let drawing = GraphDrawing(graph, expand: expand)
+        var failed = false
+        let drawing: GraphDrawing
+        if let root = try model.forkRoot() {
+            if expand {
+                printError("error: --expand lists the inner blocks of built-in modules; fork mode draws rows only")
+                throw ExitCode(2)
+            }
+            let summary = try model.buildForkModel(root: root, flops: false)
+            if let problem = summary.forwardError {
+                printError(problem.description)
+                failed = true
+            }
+            drawing = summary.drawing(name: URL(fileURLWithPath: model.config).deletingPathExtension().lastPathComponent)
+        } else {
+            let graph = try model.loadGraph()
+            for diagnostic in graph.diagnostics { printError(diagnostic.description) }
+            failed = !graph.errors.isEmpty
+            drawing = GraphDrawing(graph, expand: expand)
+        }
         guard let output else {
             print(drawing.dot, terminator: "")
-            if !graph.errors.isEmpty { throw ExitCode(1) }
+            if failed { throw ExitCode(1) }
             return
         }
         let format = URL(fileURLWithPath: output).pathExtension.lowercased()
@@ -56,6 +73,6 @@ struct GraphCommand: ParsableCommand {
             throw ExitCode(1)
         }
         print("wrote \(output): \(drawing.nodeCount) nodes, \(drawing.edgeCount) edges")
-        if !graph.errors.isEmpty { throw ExitCode(1) }
+        if failed { throw ExitCode(1) }
     }
 }

@@ -1,4 +1,5 @@
 import ForkMode
+import ModelGraph
 import Foundation
 import Testing
 
@@ -143,6 +144,57 @@ struct ForkModeTests {
             #expect(row["parameters"] as? Int == record.params, "\(name)")
             #expect(abs((row["gflops_ultralytics"] as? Double ?? 0) - record.gflops) < 1e-6, "\(name)")
         }
+    }
+
+    /// `diff` aligns a fork YAML with a variant that inserts a row: every other row the same
+    /// (sources renumbered), the totals the fork's.
+    @Test func diffAlignsForkRows() throws {
+        let directory = Self.root.appendingPathComponent("ultralytics/cfg/models")
+        let base = directory.appendingPathComponent("tiny-c2f.yaml")
+        let variant = directory.appendingPathComponent("variant-\(UUID().uuidString).yaml")
+        var lines = try String(contentsOf: base, encoding: .utf8).components(separatedBy: "\n")
+        let sppf = try #require(lines.firstIndex { $0.contains("SPPF") })
+        lines.insert("  - [-1, 1, nn.Identity, []]", at: sppf + 1)
+        // the rows after it name the layers they meant by their new indices (SPPF stays 5)
+        lines = lines.map { $0.replacingOccurrences(of: "[[7, 10]", with: "[[8, 11]") }
+        try lines.joined(separator: "\n").write(to: variant, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: variant) }
+        let result = try runCLI(["diff", base.path, variant.path, "--imgsz", "320"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let record = try #require(Self.oracle.first { $0.file.hasSuffix("tiny-c2f.yaml") })
+        #expect(result.stdout.contains("+ · → 6     torch.nn.Identity []  [1, 64, 40, 40]  params 0"), "\(result.stdout)")
+        #expect(result.stdout.contains("rows: 12 same, 0 changed, 0 only in A, 1 only in B"), "\(result.stdout)")
+        let total = groupedThousands(record.params)
+        #expect(result.stdout.contains("parameters: \(total) → \(total) (+0, +0.0%)"), "\(result.stdout)")
+    }
+
+    /// `graph` draws a fork's multi-output backbone with a port per feature map, and the edges
+    /// of later rows from the map they name.
+    @Test func graphDrawsForkRows() throws {
+        let file = Self.root.appendingPathComponent("ultralytics/cfg/models/tiny-pyramid-query.yaml").path
+        let result = try runCLI(["graph", file, "--imgsz", "320"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let edges = result.stdout.split(separator: "\n").filter { $0.contains("->") }.map { $0.trimmingCharacters(in: .whitespaces) }
+        // rows 5 ([-1]) and 6 ([3, 5]) read the backbone's last map and its third index
+        #expect(edges.contains("L4:o3 -> L5;"), "\(edges)")
+        #expect(edges.contains("L4:o2 -> L6;"), "\(edges)")
+        #expect(edges.contains("L9 -> output;"))
+        #expect(result.stdout.contains("port=\"o2\" border=\"1\">3: [1, 64, 40, 40]"), "\(result.stdout)")
+        let record = try #require(Self.oracle.first { $0.file.hasSuffix("tiny-pyramid-query.yaml") })
+        #expect(result.stdout.contains("\(groupedThousands(record.params)) parameters"))
+        let expand = try runCLI(["graph", file, "--expand"])
+        #expect(expand.status == 2, "\(expand.stderr)")
+    }
+
+    /// The rows' multiply-adds, counted between each row's pre- and post-forward hooks, add up
+    /// to the whole forward pass's.
+    @Test func rowGFLOPsAddUp() throws {
+        let summary = try Self.build("ultralytics/cfg/models/tiny-c2f.yaml")
+        let rows = summary.rows.compactMap(\.gflops)
+        #expect(rows.count == summary.rows.count)
+        let total = try #require(summary.gflops)
+        #expect(abs(rows.reduce(0, +) - total) < 1e-9 * max(1, total), "\(rows) vs \(total)")
+        #expect(rows.allSatisfy { $0 >= 0 })
     }
 
     /// Commands that need tensor values say that fork mode runs come later.
