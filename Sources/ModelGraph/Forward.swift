@@ -127,3 +127,41 @@ extension ModelGraph {
     /// Whether a forward needs the text embeddings (YOLO-World; YOLOE falls back to zeros).
     public var requiresText: Bool { layers.contains { type(of: $0.module).readsText } }
 }
+
+extension InferencePlan {
+    /// The forward pass as a program at the graph's input shape: the rows walked over symbolic
+    /// features, every operation recorded with its row and block. Throws, naming the layer and
+    /// the place in ModelGraph's code, when a module's forward is not yet written as program
+    /// operations (it works on tensors inside a closure).
+    public func trace() throws(DiagnosticList) -> Program {
+        guard graph.errors.isEmpty else { throw DiagnosticList(graph.errors) }
+        func failure(_ message: String, _ layer: ResolvedLayer?) -> DiagnosticList {
+            DiagnosticList([Diagnostic(file: graph.spec.file, location: layer.map { $0.row.location(of: .row) } ?? nil,
+                                       layerIndex: layer?.index, module: layer?.moduleName, message: message)])
+        }
+        if graph.requiresText { throw failure("tracing a model that reads class text embeddings is not supported yet", nil) }
+        let recorder = ProgramRecorder()
+        var values: [Int: Feature] = [-1: recorder.feature(.input, [], shape: graph.inputShape)]
+        var outputs: [Feature] = []
+        let pass = Pass()
+        for (position, layer) in graph.layers.enumerated() {
+            recorder.origin = ProgramOrigin(layerIndex: layer.index, module: layer.moduleName, path: "model.\(layer.index)")
+            var current = layer.from.map { values[$0]! }
+            do {
+                for instance in instances[position] { current = try instance(current, pass) }
+            } catch {
+                throw failure(error.message, layer)
+            }
+            if let untraced = recorder.untraced { throw failure(untraced.description, layer) }
+            guard current.allSatisfy({ $0.symbol != nil }) else {
+                throw failure("layer \(layer.index) (\(layer.moduleName)): its forward is not yet written as program operations", layer)
+            }
+            for (offset, feature) in current.prefix(layer.outputChannels.count).enumerated() { values[layer.index + offset] = feature }
+            outputs = current
+        }
+        let shapes = recorder.instructions.reduce(into: [Int: [Int]]()) { shapes, instruction in
+            for value in instruction.outputs { shapes[value.id] = value.shape }
+        }
+        return recorder.program(outputs: outputs.map { ProgramValue(id: $0.symbol!.id, shape: shapes[$0.symbol!.id]!) })
+    }
+}

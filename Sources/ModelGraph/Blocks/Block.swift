@@ -25,11 +25,18 @@ public struct Parameter: Sendable {
     /// parameter, not as a gradient.
     public var isTrainable = true
     public var value: Tensor?
+    /// Its state_dict key once loaded (`model.0.conv.weight`): names it in traced programs.
+    public var key: String?
 
     public init(_ shape: [Int], initialization: Initialization, isBuffer: Bool = false) {
         self.shape = shape
         self.initialization = initialization
         self.isBuffer = isBuffer
+    }
+
+    /// The loaded tensor as a constant of the program `symbol` records into.
+    func constant(in recorder: ProgramRecorder) -> Int {
+        recorder.constant(tensor, name: key)
     }
 
     /// The loaded tensor. Weights are checked against the declarations before any forward pass,

@@ -15,6 +15,8 @@ public struct Feature: Sendable {
     let composition: Composition?
     /// In a walk that measures memory, this map's share of the live bytes.
     private let allocation: LiveAllocation?
+    /// In a traced walk, the program value this feature stands for.
+    let symbol: Symbol?
 
     public init(shape: [Int]) {
         self.init(shape: shape, channelsLast: false)
@@ -29,6 +31,18 @@ public struct Feature: Sendable {
         self.composition = composition
         // a composition's elements are made only if something asks for them
         allocation = composition == nil ? LiveBytes.current.map { LiveAllocation(bytes: 4 * elements(shape), in: $0) } : nil
+        symbol = nil
+    }
+
+    /// A symbolic feature of a traced walk: the program value `symbol` of this shape.
+    init(symbol: Symbol, shape: [Int]) {
+        self.shape = shape
+        isChannelsLast = false
+        plain = nil
+        channelsLastMap = nil
+        composition = nil
+        allocation = nil
+        self.symbol = symbol
     }
 
     public init(_ tensor: Tensor) {
@@ -38,6 +52,7 @@ public struct Feature: Sendable {
         channelsLastMap = nil
         composition = nil
         allocation = nil
+        symbol = nil
     }
 
     /// A map given as its NHWC elements [N, H, W, C]; `shape` stays NCHW.
@@ -49,6 +64,7 @@ public struct Feature: Sendable {
         channelsLastMap = ChannelsLastMap(data: data, converter: converter)
         composition = nil
         allocation = nil
+        symbol = nil
     }
 
     /// A channels-last map made from others by `composition`, its elements by `make` when first
@@ -60,6 +76,7 @@ public struct Feature: Sendable {
         channelsLastMap = converter.map { ChannelsLastMap(converter: $0, make: make) }
         self.composition = composition
         allocation = nil
+        symbol = nil
     }
 
     /// The NCHW tensor (nil in a shape-only walk: summary, check, plan preparation); a
@@ -81,7 +98,8 @@ public struct Feature: Sendable {
 
     /// The result of an operation whose output shape is `shape`: `body` runs only when there is
     /// data.
-    public func map(shape: [Int], _ body: (Tensor) -> Tensor) -> Feature {
+    public func map(shape: [Int], file: StaticString = #fileID, line: UInt = #line, _ body: (Tensor) -> Tensor) -> Feature {
+        if let symbol { symbol.recorder.noteUntraced("\(file):\(line)") }
         guard let tensor else { return Feature(shape: shape) }
         let result = body(tensor)
         precondition(result.shape == shape, "an operation promised \(shape), produced \(result.shape)")
@@ -89,12 +107,15 @@ public struct Feature: Sendable {
     }
 
     /// A shape-preserving element-wise operation.
-    public func map(_ body: (Tensor) -> Tensor) -> Feature { map(shape: shape, body) }
+    public func map(file: StaticString = #fileID, line: UInt = #line, _ body: (Tensor) -> Tensor) -> Feature {
+        map(shape: shape, file: file, line: line, body)
+    }
 
     /// An operation that works in either layout (nearest upsampling, max pooling): `plain` on the
     /// NCHW tensor, `channelsLast` on the NHWC elements of a channels-last map, which stays one.
-    public func map(shape: [Int], plain: (Tensor) -> Tensor, channelsLast: (Tensor) -> Tensor) -> Feature {
-        guard isChannelsLast else { return map(shape: shape, plain) }
+    public func map(shape: [Int], file: StaticString = #fileID, line: UInt = #line,
+                    plain: (Tensor) -> Tensor, channelsLast: (Tensor) -> Tensor) -> Feature {
+        guard isChannelsLast else { return map(shape: shape, file: file, line: line, plain) }
         guard let data = channelsLastData, let converter else { return Feature(shape: shape, channelsLast: true) }
         let result = channelsLast(data)
         precondition(result.shape == ChannelsLast.shape(ofPlain: shape), "an operation promised \(shape), produced NHWC \(result.shape)")
@@ -103,7 +124,8 @@ public struct Feature: Sendable {
 
     /// Element-wise, so in whichever layout the map is held.
     public func activated(_ activation: Activation) -> Feature {
-        activation == .identity ? self : map(shape: shape, plain: { $0.activated(activation) }, channelsLast: { $0.activated(activation) })
+        if let symbol, activation != .identity { return symbol.recorder.feature(.activation(activation), [symbol.id], shape: shape) }
+        return activation == .identity ? self : map(shape: shape, plain: { $0.activated(activation) }, channelsLast: { $0.activated(activation) })
     }
 
     /// Element-wise sum of two features of one shape (residual connections).
@@ -113,14 +135,19 @@ public struct Feature: Sendable {
 
     /// `activation(self + other)` in one pass (a residual block's `relu(y + x)`).
     public func adding(_ other: Feature, activation: Activation = .identity) -> Feature {
-        Feature.elementwise(self, other) { $0.adding($1, activation: activation) }
+        if let a = symbol, let b = other.symbol {
+            return a.recorder.feature(.add, [a.id, b.id], shape: shape).activated(activation)
+        }
+        return Feature.elementwise(self, other) { $0.adding($1, activation: activation) }
     }
 
     /// An element-wise operation of two features of one shape: on NHWC elements when either is
     /// channels-last (the other is converted, and the result stays channels-last, as the
     /// convolutions after it read best; no NCHW copy is kept), else on NCHW.
-    static func elementwise(_ a: Feature, _ b: Feature, _ body: (Tensor, Tensor) -> Tensor) -> Feature {
+    static func elementwise(_ a: Feature, _ b: Feature, file: StaticString = #fileID, line: UInt = #line,
+                            _ body: (Tensor, Tensor) -> Tensor) -> Feature {
         precondition(a.shape == b.shape, "combining \(a.shape) and \(b.shape) element-wise")
+        if let symbol = a.symbol ?? b.symbol { symbol.recorder.noteUntraced("\(file):\(line)") }
         if a.isChannelsLast || b.isChannelsLast {
             guard let converter = a.converter ?? b.converter, a.hasData, b.hasData else {
                 // a shape walk: the plain one's NHWC copy lives while the operation runs
@@ -135,8 +162,8 @@ public struct Feature: Sendable {
     }
 
     /// `F.pad(x, [left, right, top, bottom])`: zero columns and rows around a map.
-    public func zeroPadded(left: Int = 0, right: Int, top: Int = 0, bottom: Int) -> Feature {
-        map(shape: [shape[0], shape[1], top + shape[2] + bottom, left + shape[3] + right],
+    public func zeroPadded(left: Int = 0, right: Int, top: Int = 0, bottom: Int, file: StaticString = #fileID, line: UInt = #line) -> Feature {
+        map(shape: [shape[0], shape[1], top + shape[2] + bottom, left + shape[3] + right], file: file, line: line,
             plain: { $0.zeroPadded(left: left, right: right, top: top, bottom: bottom) },
             channelsLast: { $0.zeroPaddedChannelsLast(left: left, right: right, top: top, bottom: bottom) })
     }
@@ -156,6 +183,11 @@ public struct Feature: Sendable {
         }
         var shape = features[0].shape
         shape[axis] = features.reduce(0) { $0 + $1.shape[axis] }
+        if let recorder = features.lazy.compactMap(\.symbol).first?.recorder {
+            let symbols = features.compactMap(\.symbol)
+            guard symbols.count == features.count else { return Feature(shape: shape) }
+            return recorder.feature(.concatenate(axis: axis), symbols.map(\.id), shape: shape)
+        }
         if axis == 1 && shape.count == 4, features.allSatisfy(\.isChannelsLast),
            features.contains(where: { $0.composition?.parts.contains { $0.factor > 1 } ?? false }) {
             // upsampled parts stay a composition, for a 1×1 convolution to take as they are
@@ -191,6 +223,15 @@ public struct Feature: Sendable {
 
     /// `x.split(sizes, axis)` / `x.chunk(n, axis)`.
     public func split(axis: Int = 1, sizes: [Int]) -> [Feature] {
+        if let symbol {
+            let shapes = sizes.map { size -> [Int] in
+                var part = shape
+                part[axis] = size
+                return part
+            }
+            return symbol.recorder.record(.split(axis: axis, sizes: sizes), [symbol.id], outputs: shapes)
+                .map { Feature(symbol: Symbol(recorder: symbol.recorder, id: $0.id), shape: $0.shape) }
+        }
         if isChannelsLast && axis == 1 {
             guard let data = channelsLastData, let converter else {
                 return sizes.map { Feature(shape: [shape[0], $0, shape[2], shape[3]], channelsLast: true) }

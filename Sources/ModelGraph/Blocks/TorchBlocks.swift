@@ -55,6 +55,13 @@ public struct Conv2d: Block {
         precondition(x.shape.count == 4 && x.shape[1] == inputChannels, "Conv2d(\(inputChannels)→\(outputChannels)) got \(x.shape)")
         let output = try outputShape(x.shape)
         pass.count(elements(output) * Double(inputChannels / groups * kernelSize * kernelSize))
+        if let symbol = x.symbol {
+            let recorder = symbol.recorder
+            var inputs = [symbol.id, weight.constant(in: recorder)]
+            if let bias { inputs.append(bias.constant(in: recorder)) }
+            return recorder.feature(.convolution(stride: stride, padding: padding, dilation: dilation, groups: groups), inputs, shape: output,
+                                    path: weight.key.map { String($0.dropLast(".weight".count)) }).activated(activation)
+        }
         if !x.hasData {
             guard pass.recording, let tape = pass.tape else { return Feature(shape: output) }
             let kernel = prepareKernel(inputShape: x.shape, inputChannelsLast: x.isChannelsLast, composition: x.composition,
@@ -153,7 +160,10 @@ public struct Conv2d: Block {
 
     /// Folds a following BatchNorm: W' = W·γ/√(var + ε) per output channel, b' = (b − mean)·γ/√(var + ε) + β.
     mutating func fold(_ norm: BatchNorm2d) {
-        if bias == nil { bias = Parameter([outputChannels], initialization: .zeros) }
+        if bias == nil {
+            bias = Parameter([outputChannels], initialization: .zeros)
+            bias?.key = weight.key.map { String($0.dropLast("weight".count)) + "bias" }
+        }
         // Ultralytics' fuse_conv_and_bn makes the fused conv with requires_grad_(False)
         weight.isTrainable = false
         bias?.isTrainable = false
@@ -201,6 +211,12 @@ public struct BatchNorm2d: Block {
     /// `pass`: where thop's 4 operations per element are counted (its rule for affine norms).
     public func callAsFunction(_ x: Feature, activation: Activation = .identity, _ pass: Pass? = nil) -> Feature {
         pass?.countThop(4 * elements(x.shape))
+        if let symbol = x.symbol {
+            let recorder = symbol.recorder
+            let inputs = [symbol.id] + [weight, bias, runningMean, runningVariance].map { $0.constant(in: recorder) }
+            return recorder.feature(.batchNorm(epsilon: epsilon), inputs, shape: x.shape,
+                                    path: weight.key.map { String($0.dropLast(".weight".count)) }).activated(activation)
+        }
         return x.map { $0.batchNorm(weight: weight.tensor, bias: bias.tensor, mean: runningMean.tensor, variance: runningVariance.tensor,
                              epsilon: epsilon, activation: activation) }
     }
@@ -363,6 +379,9 @@ public struct MaxPool2d: Block {
 
     public func callAsFunction(_ x: Feature) throws(LayerError) -> Feature {
         let output = try outputShape(x.shape)
+        if let symbol = x.symbol {
+            return symbol.recorder.feature(.maxPool(kernelSize: kernelSize, stride: stride, padding: padding), [symbol.id], shape: output)
+        }
         return x.map(shape: output, plain: { $0.maxPooled(kernelSize: kernelSize, stride: stride, padding: padding) },
                      channelsLast: { $0.maxPooledChannelsLast(kernelSize: kernelSize, stride: stride, padding: padding) })
     }

@@ -54,7 +54,10 @@ protocol ParameterAction {
 /// Sets each parameter's value from a checked state dict.
 struct LoadAction: ParameterAction {
     let tensors: [String: Tensor]
-    mutating func apply(key: String, _ parameter: inout Parameter) { parameter.value = tensors[key] }
+    mutating func apply(key: String, _ parameter: inout Parameter) {
+        parameter.value = tensors[key]
+        parameter.key = key
+    }
 }
 
 /// Collects each parameter's initial value (PyTorch's default schemes, seeded).

@@ -72,6 +72,10 @@ public struct Upsample: LayerModule {
         // with a scale_factor PyTorch steps the source by 1/factor, else by input/output size
         let step = scaleFactor.map { Float(1 / $0) }
         let source = inputs[0].shape
+        if mode == "nearest", let symbol = inputs[0].symbol, source.count == 4,
+           let factor = (1...16).first(where: { output == [source[0], source[1], source[2] * $0, source[3] * $0] }) {
+            return [symbol.recorder.feature(.upsampleNearest(factor: factor), [symbol.id], shape: output)]
+        }
         if mode == "nearest" && inputs[0].isChannelsLast,
            let factor = [2, 4, 8].first(where: { output == [source[0], source[1], source[2] * $0, source[3] * $0] }) {
             // a whole power-of-two factor picks source ⌊dst / factor⌋ exactly, as PyTorch's step does

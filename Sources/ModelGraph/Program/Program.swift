@@ -1,0 +1,184 @@
+import Tensor
+
+/// The forward pass as an explicit program: typed operations over values with shapes, each
+/// carrying where it came from. Tracing a model's forward over symbolic features records it
+/// (`InferencePlan.trace()`); passes read it (execution with reference kernels, ONNX export).
+///
+/// The operation set is closed and documented here, in one place. Every value is float32.
+/// Broadcasting follows NumPy's rules (PyTorch's and ONNX's).
+public enum ProgramOp: Sendable {
+    /// The model's input image, [B, C, H, W].
+    case input
+    /// A tensor known when the program is made: a weight (named by its state_dict key), a
+    /// buffer, or a value the module computes from shapes alone (anchors, strides).
+    case constant(Tensor, name: String?)
+    /// `F.conv2d(x, weight, bias)`; inputs x, weight and, when present, bias. A fused
+    /// activation is a separate `activation` op in the program.
+    case convolution(stride: Int, padding: Int, dilation: Int, groups: Int)
+    /// Eval-mode BatchNorm over axis 1; inputs x, weight, bias, running mean, running variance.
+    case batchNorm(epsilon: Float)
+    case activation(Activation)
+    /// Element-wise binary operations with broadcasting.
+    case add, subtract, multiply, divide
+    /// `torch.cat(inputs, axis)`.
+    case concatenate(axis: Int)
+    /// `x.split(sizes, axis)`: one output per size.
+    case split(axis: Int, sizes: [Int])
+    /// `x[..., start:end, ...]` along `axis` (step 1).
+    case slice(axis: Int, start: Int, end: Int)
+    /// `nn.MaxPool2d(kernel, stride, padding)` (dilation 1, floor mode).
+    case maxPool(kernelSize: Int, stride: Int, padding: Int)
+    /// Nearest-neighbour upsampling of the two last axes by a whole factor.
+    case upsampleNearest(factor: Int)
+    /// `x.view(shape)`: same elements, row-major.
+    case reshape([Int])
+    /// `x.permute(permutation)`.
+    case transpose([Int])
+    case softmax(axis: Int)
+    /// Batched matrix product with broadcasting over leading axes (`torch.matmul`).
+    case matmul
+
+    /// The op's name in the program's text form and in messages.
+    public var name: String {
+        switch self {
+        case .input: return "input"
+        case .constant: return "constant"
+        case .convolution: return "convolution"
+        case .batchNorm: return "batch_norm"
+        case .activation(let activation): return "\(activation)"
+        case .add: return "add"
+        case .subtract: return "subtract"
+        case .multiply: return "multiply"
+        case .divide: return "divide"
+        case .concatenate: return "concatenate"
+        case .split: return "split"
+        case .slice: return "slice"
+        case .maxPool: return "max_pool"
+        case .upsampleNearest: return "upsample_nearest"
+        case .reshape: return "reshape"
+        case .transpose: return "transpose"
+        case .softmax: return "softmax"
+        case .matmul: return "matmul"
+        }
+    }
+}
+
+/// Where an instruction came from: the YAML row (layer index and module) and, for ops of a
+/// block with weights, the block's state_dict path (`model.12.m.0.cv1.conv`).
+public struct ProgramOrigin: Sendable, Equatable {
+    public var layerIndex: Int?
+    public var module: String?
+    public var path: String?
+}
+
+/// A value of the program: produced once, by one instruction.
+public struct ProgramValue: Sendable, Equatable {
+    public let id: Int
+    public let shape: [Int]
+}
+
+public struct ProgramInstruction: Sendable {
+    public let op: ProgramOp
+    public let inputs: [Int]
+    public let outputs: [ProgramValue]
+    public let origin: ProgramOrigin
+}
+
+/// A traced forward pass, in the order its operations run.
+public struct Program: Sendable {
+    public let instructions: [ProgramInstruction]
+    /// The values the model returns (its last row's outputs).
+    public let outputs: [ProgramValue]
+
+    /// Each value's shape, by id.
+    public var shapes: [Int: [Int]] {
+        var shapes: [Int: [Int]] = [:]
+        for instruction in instructions { for value in instruction.outputs { shapes[value.id] = value.shape } }
+        return shapes
+    }
+
+    /// One line per instruction: `%7 [1, 16, 160, 160] = convolution(%0, %5, %6) stride 2 … ; model.0.conv (layer 0 Conv)`.
+    public var text: String {
+        instructions.map { instruction in
+            let outputs = instruction.outputs.map { "%\($0.id) \(describeShape($0.shape))" }.joined(separator: ", ")
+            let inputs = instruction.inputs.map { "%\($0)" }.joined(separator: ", ")
+            var origin = instruction.origin.path ?? ""
+            if let layer = instruction.origin.layerIndex { origin += " (layer \(layer) \(instruction.origin.module ?? ""))" }
+            return "\(outputs) = \(instruction.op.name)(\(inputs))\(attributes(instruction.op))" + (origin.isEmpty ? "" : "  ; " + origin)
+        }.joined(separator: "\n")
+    }
+
+    private func attributes(_ op: ProgramOp) -> String {
+        switch op {
+        case .constant(let tensor, let name): return " \(name ?? "") \(describeShape(tensor.shape))"
+        case .convolution(let stride, let padding, let dilation, let groups):
+            return " stride \(stride) padding \(padding) dilation \(dilation) groups \(groups)"
+        case .batchNorm(let epsilon): return " eps \(epsilon)"
+        case .concatenate(let axis), .softmax(let axis): return " axis \(axis)"
+        case .split(let axis, let sizes): return " axis \(axis) sizes \(sizes)"
+        case .slice(let axis, let start, let end): return " axis \(axis) \(start)..<\(end)"
+        case .maxPool(let kernelSize, let stride, let padding): return " kernel \(kernelSize) stride \(stride) padding \(padding)"
+        case .upsampleNearest(let factor): return " factor \(factor)"
+        case .reshape(let shape): return " \(describeShape(shape))"
+        case .transpose(let permutation): return " \(permutation)"
+        default: return ""
+        }
+    }
+}
+
+/// Code a trace met that is not yet written as program operations: where it is, and the layer.
+public struct UntracedOperation: Error, Sendable, CustomStringConvertible {
+    public var site: String
+    public var origin: ProgramOrigin
+    public var description: String {
+        "layer \(origin.layerIndex.map(String.init) ?? "?") (\(origin.module ?? "?")): the forward at \(site) is not yet written as program operations"
+    }
+}
+
+/// Records the program while a traced walk runs: features made from symbols carry it along,
+/// so every operation on them records itself.
+public final class ProgramRecorder: @unchecked Sendable {
+    private(set) var instructions: [ProgramInstruction] = []
+    private var nextValue = 0
+    /// The row being traced (set by the walk).
+    var origin = ProgramOrigin()
+    /// The first code met that records nothing (a closure over tensors), reported at the end.
+    private(set) var untraced: UntracedOperation?
+
+    /// Records `op` over `inputs`, returning one value per output shape.
+    func record(_ op: ProgramOp, _ inputs: [Int], outputs shapes: [[Int]], path: String? = nil) -> [ProgramValue] {
+        let values = shapes.map { shape -> ProgramValue in
+            defer { nextValue += 1 }
+            return ProgramValue(id: nextValue, shape: shape)
+        }
+        var origin = self.origin
+        if let path { origin.path = path }
+        instructions.append(ProgramInstruction(op: op, inputs: inputs, outputs: values, origin: origin))
+        return values
+    }
+
+    /// Records a one-output op and returns the feature that stands for its result.
+    func feature(_ op: ProgramOp, _ inputs: [Int], shape: [Int], path: String? = nil) -> Feature {
+        let value = record(op, inputs, outputs: [shape], path: path)[0]
+        return Feature(symbol: Symbol(recorder: self, id: value.id), shape: shape)
+    }
+
+    /// A constant's value id.
+    func constant(_ tensor: Tensor, name: String?) -> Int {
+        record(.constant(tensor, name: name), [], outputs: [tensor.shape], path: name)[0].id
+    }
+
+    func noteUntraced(_ site: String) {
+        if untraced == nil { untraced = UntracedOperation(site: site, origin: origin) }
+    }
+
+    func program(outputs: [ProgramValue]) -> Program {
+        Program(instructions: instructions, outputs: outputs)
+    }
+}
+
+/// A feature's place in a program being recorded.
+public struct Symbol: Sendable {
+    let recorder: ProgramRecorder
+    let id: Int
+}

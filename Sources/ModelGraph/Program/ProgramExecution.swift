@@ -1,0 +1,90 @@
+import Tensor
+
+extension Program {
+    /// Runs the program on `input` with the tensor library's reference kernels, one
+    /// instruction at a time: the execution pass the planned kernels are checked against.
+    /// Returns the program's outputs.
+    public func run(_ input: Tensor) -> [Tensor] {
+        var values: [Int: Tensor] = [:]
+        // release each value after its last reader
+        var lastUse: [Int: Int] = [:]
+        for (position, instruction) in instructions.enumerated() { for id in instruction.inputs { lastUse[id] = position } }
+        let kept = Set(outputs.map(\.id))
+        for (position, instruction) in instructions.enumerated() {
+            let inputs = instruction.inputs.map { values[$0]! }
+            let results = Program.evaluate(instruction.op, inputs, input: input, outputShapes: instruction.outputs.map(\.shape))
+            for (value, result) in zip(instruction.outputs, results) {
+                precondition(result.shape == value.shape, "\(instruction.op.name) made \(result.shape), the program says \(value.shape)")
+                values[value.id] = result
+            }
+            for id in instruction.inputs where lastUse[id] == position && !kept.contains(id) { values[id] = nil }
+        }
+        return outputs.map { values[$0.id]! }
+    }
+
+    static func evaluate(_ op: ProgramOp, _ x: [Tensor], input: Tensor, outputShapes: [[Int]]) -> [Tensor] {
+        switch op {
+        case .input: return [input]
+        case .constant(let tensor, _): return [tensor]
+        case .convolution(let stride, let padding, let dilation, let groups):
+            let geometry = ConvolutionGeometry(kernelHeight: x[1].shape[2], kernelWidth: x[1].shape[3], stride: stride, padding: padding, dilation: dilation)
+            return [x[0].conv2d(weight: x[1], bias: x.count > 2 ? x[2] : nil, geometry: geometry, groups: groups)]
+        case .batchNorm(let epsilon):
+            return [x[0].batchNorm(weight: x[1], bias: x[2], mean: x[3], variance: x[4], epsilon: epsilon)]
+        case .activation(let activation): return [x[0].activated(activation)]
+        case .add: return [x[0] + x[1]]
+        case .subtract: return [x[0] - x[1]]
+        case .multiply: return [x[0] * x[1]]
+        case .divide: return [x[0] / x[1]]
+        case .concatenate(let axis): return [Tensor.concatenate(x, axis: axis)]
+        case .split(let axis, let sizes): return x[0].split(axis: axis, sizes: sizes)
+        case .slice(let axis, let start, let end): return [x[0].slice(axis: axis, start..<end)]
+        case .maxPool(let kernelSize, let stride, let padding): return [x[0].maxPooled(kernelSize: kernelSize, stride: stride, padding: padding)]
+        case .upsampleNearest(let factor):
+            let step = 1 / Float(factor)
+            return [x[0].interpolateNearest(height: x[0].shape[2] * factor, width: x[0].shape[3] * factor, scaleHeight: step, scaleWidth: step)]
+        case .reshape(let shape): return [x[0].reshaped(shape)]
+        case .transpose(let permutation): return [x[0].permuted(permutation)]
+        case .softmax(let axis): return [x[0].softmax(axis: axis)]
+        case .matmul: return [batchedMatmul(x[0], x[1], outputShape: outputShapes[0])]
+        }
+    }
+
+    /// `torch.matmul` of [..., M, K] and [..., K, N], leading axes broadcast.
+    static func batchedMatmul(_ a: Tensor, _ b: Tensor, outputShape: [Int]) -> Tensor {
+        let (m, k, n) = (a.shape[a.rank - 2], a.shape[a.rank - 1], b.shape[b.rank - 1])
+        let batchShape = Array(outputShape.dropLast(2))
+        let batches = batchShape.reduce(1, *)
+        func offsets(_ t: Tensor) -> [Int] {
+            // each output batch's matrix in t, with size-1 (or missing) leading axes broadcast
+            let leading = Array(t.shape.dropLast(2))
+            let padded = Array(repeating: 1, count: batchShape.count - leading.count) + leading
+            let strides = Tensor.strides(of: padded)
+            return (0..<batches).map { index in
+                var rest = index, offset = 0
+                for axis in stride(from: batchShape.count - 1, through: 0, by: -1) {
+                    let coordinate = rest % batchShape[axis]
+                    rest /= batchShape[axis]
+                    if padded[axis] != 1 { offset += coordinate * strides[axis] }
+                }
+                return offset * t.shape[t.rank - 2] * t.shape[t.rank - 1]
+            }
+        }
+        let (aOffsets, bOffsets) = (offsets(a), offsets(b))
+        return Tensor(shape: outputShape) { out in
+            a.storage.withUnsafeBufferPointer { pa in
+                b.storage.withUnsafeBufferPointer { pb in
+                    for batch in 0..<batches {
+                        for i in 0..<m {
+                            for j in 0..<n {
+                                var sum: Float = 0
+                                for p in 0..<k { sum += pa[aOffsets[batch] + i * k + p] * pb[bOffsets[batch] + p * n + j] }
+                                out[batch * m * n + i * n + j] = sum
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
