@@ -47,6 +47,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", exact: "1.39.0"),
     ],
     targets: [
         // libyaml from Debian's libyaml-dev (scripts/setup installs it).
@@ -82,10 +83,13 @@ let package = Package(
                        providers: [.apt(["libgraphviz-dev"])]),
         // Pictures of a built graph: its DOT description, laid out and rendered by Graphviz in process
         .target(name: "GraphDrawing", dependencies: ["ModelGraph", "CGraphviz"]),
+        // ONNX export of a traced program (the schema's Swift code generated once and committed:
+        // scripts/generate-onnx-proto)
+        .target(name: "ONNXExport", dependencies: ["ModelGraph", "Tensor", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         // The subcommands, one per file (a library, so the option-parsing fuzzer parses with them)
         .target(
             name: "ModelGraphCommands",
-            dependencies: ["ModelGraph", "ModelSpec", "Tensor", "Checkpoint", "Imaging", "Prediction", "GraphDrawing", "ForkMode",
+            dependencies: ["ModelGraph", "ModelSpec", "Tensor", "Checkpoint", "Imaging", "Prediction", "GraphDrawing", "ForkMode", "ONNXExport",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             // the official architectures, so `modelgraph summary yolo11n.yaml` needs no file (configs/ultralytics links here)
             resources: [.copy("Architectures")]),
@@ -99,7 +103,7 @@ let package = Package(
         .testTarget(
             name: "ModelGraphTests",
             dependencies: ["ModelGraph", "ModelSpec", "YAMLFrontEnd", "Tensor", "Checkpoint", "Imaging", "Prediction", "GraphDrawing", "ModelGraphCLI", "ModelGraphCommands", "FuzzHarnesses",
-                           "PythonFrontEnd", "PythonInterpreter", "ForkTorch", "ForkMode"],
+                           "PythonFrontEnd", "PythonInterpreter", "ForkTorch", "ForkMode", "ONNXExport"],
             resources: [.copy("Fixtures")]),
     ]
 )

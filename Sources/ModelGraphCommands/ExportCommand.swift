@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import ModelGraph
+import ONNXExport
+
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write the model as an ONNX file: its forward pass traced into standard ONNX operators, weights included.",
+        discussion: """
+            The forward pass is traced at --imgsz and --batch into ModelGraph's program of typed operations and \
+            written with the default ONNX domain's operators only (opset --opset, default 17), BatchNorm folded \
+            as Ultralytics' export folds it (--unfused keeps it). The input is `images`, the outputs `output0`, \
+            `output1`, … as Ultralytics names them; --dynamic leaves the batch axis symbolic. Weights as for `run` \
+            (--weights, a .pt model's own, or a seeded initialisation). The file is written atomically. A module \
+            whose forward is not yet written as program operations ends the export with its layer named. \
+            Exit status: 0 ok, 1 a bad model or weights file or a module that cannot be traced yet, 2 usage error.
+            """)
+
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var execution: ExecutionOptions
+
+    @Option(name: [.customShort("o"), .long], help: ArgumentHelp("The ONNX file (default: the model's name with .onnx, here).", valueName: "file"))
+    var output: String?
+
+    @Option(help: "ONNX opset (13–21).")
+    var opset: Int = 17
+
+    @Flag(help: "A symbolic batch axis (`batch`) on the input and outputs.")
+    var dynamic = false
+
+    @Option(help: "Seed for the initialisation (without --weights).")
+    var seed: UInt64 = 0
+
+    func validate() throws {
+        guard ONNXExport.supportedOpsets.contains(opset) else {
+            throw ValidationError("--opset \(opset): the export writes opsets \(ONNXExport.supportedOpsets.lowerBound)–\(ONNXExport.supportedOpsets.upperBound)")
+        }
+        if let output, URL(fileURLWithPath: output).pathExtension.lowercased() != "onnx" {
+            throw ValidationError("-o names an .onnx file, found '\(output)'")
+        }
+    }
+
+    func run() throws {
+        execution.configureThreads()
+        let (graph, checkpoint) = try model.loadRunnableModel()
+        let plan = try execution.plan(for: graph, checkpoint: checkpoint, seed: seed)
+        let program: Program
+        do {
+            program = try plan.trace()
+        } catch {
+            for diagnostic in error.diagnostics { printError(diagnostic.description) }
+            throw ExitCode(1)
+        }
+        let export = ONNXExport(program: program, opset: opset, dynamicBatch: dynamic)
+        let bytes: [UInt8]
+        do {
+            bytes = try export.serialized(producerVersion: "0.1")
+        } catch {
+            printError("\(model.config): error: \(error)")
+            throw ExitCode(1)
+        }
+        let path = output ?? URL(fileURLWithPath: model.config).deletingPathExtension().lastPathComponent + ".onnx"
+        do {
+            try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            printError("\(path): error: cannot write the ONNX file (\(describeFileError(error)))")
+            throw ExitCode(1)
+        }
+        let outputs = program.outputs.enumerated().map { "output\($0.offset) \(describeShape($0.element.shape))" }.joined(separator: ", ")
+        print("wrote \(path): opset \(opset), \(export.nodeCount) nodes, \(String(format: "%.1f", Double(bytes.count) / 1e6)) MB; "
+              + "images \(describeShape(graph.inputShape)) → \(outputs)" + (dynamic ? " (batch symbolic)" : ""))
+    }
+}

@@ -1,0 +1,251 @@
+import Foundation
+import ModelGraph
+import SwiftProtobuf
+import Tensor
+
+/// A traced program written as an ONNX model: standard operators of the default domain only,
+/// weights as initializers named by their state_dict keys, the input named `images` and the
+/// outputs `output0`, `output1`, … as Ultralytics' own export names them.
+public struct ONNXExport {
+    public let program: Program
+    public var opset: Int
+    /// Leaves the batch axis of the input and outputs symbolic (`batch`).
+    public var dynamicBatch: Bool
+
+    public init(program: Program, opset: Int = 17, dynamicBatch: Bool = false) {
+        self.program = program
+        self.opset = opset
+        self.dynamicBatch = dynamicBatch
+    }
+
+    /// The lowest and highest opsets the export writes (Split's sizes and Softmax's single axis
+    /// are opset-13 forms; ONNX Runtime reads up to 21 in the reference environment).
+    public static let supportedOpsets = 13...21
+
+    /// The ONNX nodes of the model (for reports beside Ultralytics' own export).
+    public var nodeCount: Int { (try? graph().node.count) ?? 0 }
+
+    /// The serialized ModelProto.
+    public func serialized(producerVersion: String) throws -> [UInt8] {
+        var model = Onnx_ModelProto()
+        model.irVersion = opset <= 18 ? 8 : opset <= 20 ? 9 : 10
+        model.producerName = "modelgraph"
+        model.producerVersion = producerVersion
+        var domain = Onnx_OperatorSetIdProto()
+        domain.domain = ""
+        domain.version = Int64(opset)
+        model.opsetImport = [domain]
+        model.graph = try graph()
+        return Array(try model.serializedData())
+    }
+
+    func graph() throws -> Onnx_GraphProto {
+        var builder = GraphBuilder(opset: opset)
+        var graph = Onnx_GraphProto()
+        graph.name = "modelgraph"
+        for instruction in program.instructions {
+            try builder.add(instruction)
+        }
+        graph.node = builder.nodes
+        graph.initializer = builder.initializers
+        guard let input = program.instructions.first(where: { if case .input = $0.op { return true } else { return false } }) else {
+            throw ONNXExportError("the program has no input")
+        }
+        graph.input = [valueInfo("images", input.outputs[0].shape)]
+        // outputs get Ultralytics' names through Identity nodes (a value may be read inside too)
+        for (position, output) in program.outputs.enumerated() {
+            let name = "output\(position)"
+            graph.node.append(node("Identity", [builder.name(output.id)], [name], name: "output\(position)_identity"))
+            graph.output.append(valueInfo(name, output.shape))
+        }
+        return graph
+    }
+
+    func valueInfo(_ name: String, _ shape: [Int]) -> Onnx_ValueInfoProto {
+        var info = Onnx_ValueInfoProto()
+        info.name = name
+        var tensorType = Onnx_TypeProto.Tensor()
+        tensorType.elemType = 1  // FLOAT
+        var tensorShape = Onnx_TensorShapeProto()
+        tensorShape.dim = shape.enumerated().map { axis, size in
+            var dimension = Onnx_TensorShapeProto.Dimension()
+            if axis == 0 && dynamicBatch { dimension.dimParam = "batch" } else { dimension.dimValue = Int64(size) }
+            return dimension
+        }
+        tensorType.shape = tensorShape
+        var type = Onnx_TypeProto()
+        type.tensorType = tensorType
+        info.type = type
+        return info
+    }
+}
+
+public struct ONNXExportError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
+
+func node(_ type: String, _ inputs: [String], _ outputs: [String], name: String, _ attributes: [Onnx_AttributeProto] = []) -> Onnx_NodeProto {
+    var node = Onnx_NodeProto()
+    node.opType = type
+    node.input = inputs
+    node.output = outputs
+    node.name = name
+    node.attribute = attributes
+    return node
+}
+
+func attribute(_ name: String, ints: [Int]) -> Onnx_AttributeProto {
+    var attribute = Onnx_AttributeProto()
+    attribute.name = name
+    attribute.type = .ints
+    attribute.ints = ints.map(Int64.init)
+    return attribute
+}
+
+func attribute(_ name: String, int: Int) -> Onnx_AttributeProto {
+    var attribute = Onnx_AttributeProto()
+    attribute.name = name
+    attribute.type = .int
+    attribute.i = Int64(int)
+    return attribute
+}
+
+func attribute(_ name: String, float: Float) -> Onnx_AttributeProto {
+    var attribute = Onnx_AttributeProto()
+    attribute.name = name
+    attribute.type = .float
+    attribute.f = float
+    return attribute
+}
+
+func attribute(_ name: String, string: String) -> Onnx_AttributeProto {
+    var attribute = Onnx_AttributeProto()
+    attribute.name = name
+    attribute.type = .string
+    attribute.s = Data(string.utf8)
+    return attribute
+}
+
+/// Nodes and initializers made from the program's instructions, in order.
+struct GraphBuilder {
+    let opset: Int
+    var nodes: [Onnx_NodeProto] = []
+    var initializers: [Onnx_TensorProto] = []
+    /// Each program value's ONNX name.
+    private var names: [Int: String] = [:]
+    private var usedInitializerNames: Set<String> = []
+
+    init(opset: Int) { self.opset = opset }
+
+    func name(_ id: Int) -> String { names[id] ?? "v\(id)" }
+
+    mutating func initializer(_ tensor: Tensor, preferred: String?) -> String {
+        var name = preferred ?? "constant"
+        if usedInitializerNames.contains(name) { name += "_\(initializers.count)" }
+        usedInitializerNames.insert(name)
+        var proto = Onnx_TensorProto()
+        proto.name = name
+        proto.dims = tensor.shape.map(Int64.init)
+        proto.dataType = 1  // FLOAT
+        proto.rawData = tensor.storage.withUnsafeBufferPointer { Data(buffer: $0) }  // little-endian, as ONNX's raw_data
+        initializers.append(proto)
+        return name
+    }
+
+    mutating func integers(_ values: [Int], name: String) -> String {
+        var proto = Onnx_TensorProto()
+        proto.name = name
+        proto.dims = [Int64(values.count)]
+        proto.dataType = 7  // INT64
+        proto.int64Data = values.map(Int64.init)
+        initializers.append(proto)
+        return name
+    }
+
+    mutating func floats(_ values: [Float], name: String) -> String {
+        initializer(Tensor(shape: [values.count], storage: values), preferred: name)
+    }
+
+    mutating func add(_ instruction: ProgramInstruction) throws {
+        let outputs = instruction.outputs.map { "v\($0.id)" }
+        for (value, name) in zip(instruction.outputs, outputs) { names[value.id] = name }
+        let inputs = instruction.inputs.map(name)
+        let label = "\(instruction.origin.path ?? "v\(instruction.outputs.first?.id ?? 0)")/\(instruction.op.name)_\(nodes.count)"
+        let out = outputs.first ?? ""
+        switch instruction.op {
+        case .input:
+            names[instruction.outputs[0].id] = "images"
+        case .constant(let tensor, let name):
+            names[instruction.outputs[0].id] = initializer(tensor, preferred: name)
+        case .convolution(let stride, let padding, let dilation, let groups):
+            let kernel = Array(shapeOf(instruction.inputs[1]).suffix(2))
+            nodes.append(node("Conv", inputs, outputs, name: label, [
+                attribute("kernel_shape", ints: kernel), attribute("strides", ints: [stride, stride]),
+                attribute("pads", ints: [padding, padding, padding, padding]), attribute("dilations", ints: [dilation, dilation]),
+                attribute("group", int: groups),
+            ]))
+        case .batchNorm(let epsilon):
+            nodes.append(node("BatchNormalization", inputs, outputs, name: label, [attribute("epsilon", float: epsilon)]))
+        case .activation(let activation):
+            switch activation {
+            case .identity: nodes.append(node("Identity", inputs, outputs, name: label))
+            case .relu: nodes.append(node("Relu", inputs, outputs, name: label))
+            case .sigmoid: nodes.append(node("Sigmoid", inputs, outputs, name: label))
+            case .silu:
+                // x · sigmoid(x), as PyTorch exports nn.SiLU
+                nodes.append(node("Sigmoid", inputs, [out + "_sigmoid"], name: label + "_sigmoid"))
+                nodes.append(node("Mul", [inputs[0], out + "_sigmoid"], outputs, name: label))
+            case .relu6:
+                let low = floats([0], name: out + "_min"), high = floats([6], name: out + "_max")
+                nodes.append(node("Clip", [inputs[0], low, high], outputs, name: label))
+            case .gelu:
+                // 0.5 · x · (1 + erf(x / √2)): nn.GELU()'s erf form in standard opset-17 operators
+                let root = floats([Float(2).squareRoot()], name: out + "_sqrt2"), one = floats([1], name: out + "_one"),
+                    half = floats([0.5], name: out + "_half")
+                nodes.append(node("Div", [inputs[0], root], [out + "_scaled"], name: label + "_div"))
+                nodes.append(node("Erf", [out + "_scaled"], [out + "_erf"], name: label + "_erf"))
+                nodes.append(node("Add", [out + "_erf", one], [out + "_sum"], name: label + "_add"))
+                nodes.append(node("Mul", [inputs[0], out + "_sum"], [out + "_product"], name: label + "_mul"))
+                nodes.append(node("Mul", [out + "_product", half], outputs, name: label))
+            }
+        case .add: nodes.append(node("Add", inputs, outputs, name: label))
+        case .subtract: nodes.append(node("Sub", inputs, outputs, name: label))
+        case .multiply: nodes.append(node("Mul", inputs, outputs, name: label))
+        case .divide: nodes.append(node("Div", inputs, outputs, name: label))
+        case .concatenate(let axis): nodes.append(node("Concat", inputs, outputs, name: label, [attribute("axis", int: axis)]))
+        case .split(let axis, let sizes):
+            let split = integers(sizes, name: out + "_sizes")
+            nodes.append(node("Split", [inputs[0], split], outputs, name: label, [attribute("axis", int: axis)]))
+        case .slice(let axis, let start, let end):
+            let starts = integers([start], name: out + "_starts"), ends = integers([end], name: out + "_ends"),
+                axes = integers([axis], name: out + "_axes")
+            nodes.append(node("Slice", [inputs[0], starts, ends, axes], outputs, name: label))
+        case .maxPool(let kernelSize, let stride, let padding):
+            nodes.append(node("MaxPool", inputs, outputs, name: label, [
+                attribute("kernel_shape", ints: [kernelSize, kernelSize]), attribute("strides", ints: [stride, stride]),
+                attribute("pads", ints: [padding, padding, padding, padding]),
+            ]))
+        case .upsampleNearest(let factor):
+            // PyTorch's nearest with a whole scale factor: source ⌊dst / factor⌋
+            let scales = floats([1, 1, Float(factor), Float(factor)], name: out + "_scales")
+            nodes.append(node("Resize", [inputs[0], "", scales], outputs, name: label, [
+                attribute("mode", string: "nearest"), attribute("coordinate_transformation_mode", string: "asymmetric"),
+                attribute("nearest_mode", string: "floor"),
+            ]))
+        case .reshape(let shape):
+            let target = integers(shape, name: out + "_shape")
+            nodes.append(node("Reshape", [inputs[0], target], outputs, name: label))
+        case .transpose(let permutation):
+            nodes.append(node("Transpose", inputs, outputs, name: label, [attribute("perm", ints: permutation)]))
+        case .softmax(let axis):
+            nodes.append(node("Softmax", inputs, outputs, name: label, [attribute("axis", int: axis)]))
+        case .matmul:
+            nodes.append(node("MatMul", inputs, outputs, name: label))
+        }
+        shapes.merge(zip(instruction.outputs.map(\.id), instruction.outputs.map(\.shape)).map { ($0, $1) }) { $1 }
+    }
+
+    private var shapes: [Int: [Int]] = [:]
+    private func shapeOf(_ id: Int) -> [Int] { shapes[id] ?? [] }
+}
