@@ -29,12 +29,12 @@ extension TorchRuntime {
             let t = try a.tensor(0, "self")
             let v = try t.scalar(a.interp)
             if t.dtype == .bool { return .bool(v != 0) }
-            return t.dtype.isFloatingPoint ? .float(v) : .int(Int(v))
+            return t.dtype.isFloatingPoint ? .float(v) : .int(TorchTensor.integer(v))
         }
         op(["tolist"], function: false) { a in
             let t = try a.tensor(0, "self")
             guard let values = t.values else { throw self.needsValues("Tensor.tolist()", a.interp) }
-            func convert(_ v: Double) -> PyValue { t.dtype == .bool ? .bool(v != 0) : t.dtype.isFloatingPoint ? .float(v) : .int(Int(v)) }
+            func convert(_ v: Double) -> PyValue { t.dtype == .bool ? .bool(v != 0) : t.dtype.isFloatingPoint ? .float(v) : .int(TorchTensor.integer(v)) }
             func nest(_ dims: ArraySlice<Int>, _ offset: Int) -> PyValue {
                 guard let first = dims.first else { return convert(values[offset]) }
                 let block = dims.dropFirst().product
@@ -171,7 +171,7 @@ extension TorchRuntime {
             case .none: return .newAxis
             case .object(let s as PySlice): return .range(s)
             case .object(let t as TorchTensor):
-                if t.shape.isEmpty && !t.dtype.isFloatingPoint && t.dtype != .bool, let v = t.values { return .integer(Int(v[0])) }
+                if t.shape.isEmpty && !t.dtype.isFloatingPoint && t.dtype != .bool, let v = t.values { return .integer(TorchTensor.integer(v[0])) }
                 return .tensor(t)
             case .object(let l as PyList): return .tensor(try tensor(from: .object(l), interp))
             case .object(let t as PyTuple): return .tensor(try tensor(from: .object(t), interp))

@@ -49,11 +49,20 @@ public final class TorchTensor: PyObject, NativeObject {
 
     public var count: Int { shape.product }
 
+    /// An integer tensor's element (held as a Double) as an Int: out-of-range values saturate as
+    /// x86's conversion of an int64 overflow does in PyTorch (NaN: Int.min), never a trap.
+    static func integer(_ value: Double) -> Int {
+        guard !value.isNaN else { return Int.min }
+        if value >= 9.223372036854775807e18 { return Int.max }
+        if value <= -9.223372036854775808e18 { return Int.min }
+        return Int(value)
+    }
+
     public func pythonClass(_ interpreter: Interpreter) -> PyClass { isParameter ? torch.parameterClass : torch.tensorClass }
 
     public func representation(_ interpreter: Interpreter) -> String {
         if let values, values.count <= 16 {
-            let text = values.map { dtype.isFloatingPoint ? Interpreter.floatRepresentation($0) : String(Int($0)) }.joined(separator: ", ")
+            let text = values.map { dtype.isFloatingPoint ? Interpreter.floatRepresentation($0) : String(TorchTensor.integer($0)) }.joined(separator: ", ")
             return shape.isEmpty ? "tensor(\(text))" : "tensor([\(text)])"
         }
         return "tensor(shape=\(shape), dtype=torch.\(dtype.rawValue))"

@@ -154,7 +154,7 @@ extension InferencePlan {
             }
             if let untraced = recorder.untraced { throw failure(untraced.description, layer) }
             guard current.allSatisfy({ $0.symbol != nil }) else {
-                throw failure("layer \(layer.index) (\(layer.moduleName)): its forward is not yet written as program operations", layer)
+                throw failure("its forward is not yet written as program operations", layer)
             }
             for (offset, feature) in current.prefix(layer.outputChannels.count).enumerated() { values[layer.index + offset] = feature }
             outputs = current

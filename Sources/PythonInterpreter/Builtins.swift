@@ -323,7 +323,9 @@ extension Interpreter {
                 var scale = 1
                 for _ in 0..<(-digits) { scale *= 10 }
                 let q = Int((Double(i) / Double(scale)).rounded(.toNearestOrEven))
-                return .int(q * scale)
+                let (rounded, overflow) = q.multipliedReportingOverflow(by: scale)
+                guard !overflow else { throw interp.overflow("round()") }
+                return .int(rounded)
             }
             return .float(Interpreter.roundHalfEven(try interp.floatArgument(v, "round()"), digits: digits))
         }

@@ -361,7 +361,7 @@ extension Interpreter {
             case "r": out += try self.format(.str(try repr(value)), spec)
             case "d", "i", "u":
                 guard let n = number(value) else { throw typeError("%d format: a real number is required, not \(typeName(value))") }
-                out += try self.format(.int(Int(n.rounded(.towardZero))), spec + "d")
+                out += try self.format(.int(try toInt(.float(n))), spec + "d")
             case "f", "F", "e", "E", "g", "G":
                 guard let n = number(value) else { throw typeError("must be real number, not \(typeName(value))") }
                 out += try self.format(.float(n), spec + "." + (precision ?? "6") + String(conversion))

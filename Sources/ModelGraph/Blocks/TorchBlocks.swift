@@ -118,6 +118,15 @@ public struct Conv2d: Block {
             total += output[2] * output[3]
         }
         let shape = [inputs[0].shape[0], convs[0].outputChannels, total]
+        if inputs.contains(where: { $0.symbol != nil }) {
+            // traced: each level's conv, viewed [B, out, H·W], concatenated along the positions
+            var maps: [Feature] = []
+            for (conv, x) in zip(convs, inputs) {
+                let y = try conv(x, Pass())
+                maps.append(y.reshaped([y.shape[0], y.shape[1], y.shape[2] * y.shape[3]]))
+            }
+            return try .concatenate(maps, axis: 2)
+        }
         guard inputs.allSatisfy(\.hasData) else { return Feature(shape: shape) }
         return Feature(Tensor.flattenedPointwise(inputs.map { $0.channelsLastData ?? $0.tensor! }, channelsLast: inputs.map(\.isChannelsLast),
                                                  weights: convs.map(\.weight.tensor), biases: convs.map { $0.bias?.value }))

@@ -183,6 +183,11 @@ public struct DFL: Block {
     public func callAsFunction(_ x: Feature, _ pass: Pass) -> Feature {
         let (batch, anchors) = (x.shape[0], x.shape[2])
         pass.count(Double(batch) * 4 * Double(anchors) * Double(bins))
+        if x.symbol != nil {
+            // conv(x.view(b, 4, bins, a).transpose(2, 1).softmax(1)).view(b, 4, a), as Ultralytics writes it
+            let weighted = try! conv(x.reshaped([batch, 4, bins, anchors]).permuted([0, 2, 1, 3]).softmax(axis: 1), Pass())
+            return weighted.reshaped([batch, 4, anchors])
+        }
         return x.map(shape: [batch, 4, anchors]) { $0.distributionExpectation(bins: bins, weights: conv.weight.tensor.storage) }
     }
 }
@@ -282,7 +287,15 @@ public struct PositionalAttention: Block {
         let valueShape = [shape[0], heads * headDimension, shape[2], shape[3]]
         let scale = Float(pow(Double(keyDimension), -0.5))
         let (attended, values): (Feature, Feature)
-        if let data = qkvMap.channelsLastData, let converter = qkvMap.converter {
+        if qkvMap.symbol != nil && areas == 1 {
+            // Ultralytics' Attention.forward as program operations
+            let parts = qkvMap.reshaped([shape[0], heads, 2 * keyDimension + headDimension, positions])
+                .split(axis: 2, sizes: [keyDimension, keyDimension, headDimension])
+            let (q, k, v) = (parts[0], parts[1], parts[2])
+            let scores = q.permuted([0, 1, 3, 2]).matmul(k) * qkvMap.constant(Tensor(shape: [1], storage: [scale]), name: "scale")
+            let weights = scores.softmax(axis: 3)
+            (attended, values) = (v.matmul(weights.permuted([0, 1, 3, 2])).reshaped(valueShape), v.reshaped(valueShape))
+        } else if let data = qkvMap.channelsLastData, let converter = qkvMap.converter {
             // a plan's channels-last qkv: attention in that layout, and pe and proj after it too
             let maps = Tensor.positionalAttentionChannelsLast(qkv: data, heads: heads, keyDimension: keyDimension,
                                                               headDimension: headDimension, scale: scale, areas: areas)

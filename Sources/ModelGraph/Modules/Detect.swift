@@ -238,6 +238,13 @@ public struct DetectionBranches: Sendable {
         let (batch, anchors) = (raw.batch, raw.anchors)
         let shape = isEndToEnd ? [batch, min(DetectionBranches.maximumDetections, anchors), 6 + extraChannels]
                                : [batch, 4 + classCount + extraChannels, anchors]
+        if raw.distances.symbol != nil {
+            guard extras == nil, decodeBoxes == nil, !isEndToEnd else {
+                raw.distances.symbol?.recorder.noteUntraced("Detect.swift (the head's extras or end-to-end top-k)")
+                return Feature(shape: shape)
+            }
+            return tracedOutput(raw)
+        }
         guard let distances = raw.distances.tensor, let logits = raw.logits.tensor, extras == nil || extras?.tensor != nil else {
             return Feature(shape: shape)
         }
@@ -249,6 +256,20 @@ public struct DetectionBranches: Sendable {
         if let decodedExtras { parts.append(decodedExtras) }
         let decoded = Tensor.concatenate(parts, axis: 1)
         return Feature(isEndToEnd ? DetectionBranches.topK(decoded, classes: classCount, count: shape[1]) : decoded)
+    }
+
+    /// `_inference` as program operations: `dist2bbox` around the anchors (constants made from
+    /// the level sizes and strides), times the strides, beside the sigmoid scores.
+    func tracedOutput(_ raw: Raw) -> Feature {
+        let points = anchorPoints(raw)
+        let x = raw.distances
+        let anchors = x.constant(Tensor(shape: [1, 2, raw.anchors], storage: points.map(\.x) + points.map(\.y)), name: "anchors")
+        let strides = x.constant(Tensor(shape: [1, raw.anchors], storage: points.map(\.stride)), name: "strides")
+        let (lt, rb) = (x.sliced(axis: 1, 0..<2), x.sliced(axis: 1, 2..<4))
+        let (topLeft, bottomRight) = (anchors - lt, anchors.plus(rb))
+        let centre = topLeft.plus(bottomRight) / x.constant(Tensor(shape: [1], storage: [2]), name: "two")
+        let boxes = try! Feature.concatenate([centre, bottomRight - topLeft], axis: 1) * strides
+        return try! Feature.concatenate([boxes, raw.logits.activated(.sigmoid)], axis: 1)
     }
 
     /// `dist2bbox`: (left, top, right, bottom) distances around each anchor to (cx, cy, w, h) or
@@ -364,7 +385,7 @@ func countUnread(_ pair: BranchPair<Indexed<HeadBranch>>, _ inputs: [Feature], _
 func flattenedLevels(_ maps: [Feature], channels: Int) throws(LayerError) -> Feature {
     let batch = maps[0].shape[0]
     return try .concatenate(maps.map { map in
-        map.map(shape: [batch, channels, map.shape[2] * map.shape[3]]) { $0.reshaped([batch, channels, map.shape[2] * map.shape[3]]) }
+        map.reshaped([batch, channels, map.shape[2] * map.shape[3]])
     }, axis: 2)
 }
 

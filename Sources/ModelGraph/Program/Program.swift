@@ -131,7 +131,7 @@ public struct UntracedOperation: Error, Sendable, CustomStringConvertible {
     public var site: String
     public var origin: ProgramOrigin
     public var description: String {
-        "layer \(origin.layerIndex.map(String.init) ?? "?") (\(origin.module ?? "?")): the forward at \(site) is not yet written as program operations"
+        "the forward at \(site) is not yet written as program operations, so this model cannot be traced or exported yet"
     }
 }
 

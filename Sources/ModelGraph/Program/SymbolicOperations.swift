@@ -1,0 +1,75 @@
+import Tensor
+
+// Operations modules write once for every walk: on a traced feature they record the program's
+// op, otherwise they compute (or, shape only, infer) as the tensor library does.
+
+extension Feature {
+    /// `x.view(shape)` (same elements, row-major).
+    public func reshaped(_ newShape: [Int], file: StaticString = #fileID, line: UInt = #line) -> Feature {
+        precondition(newShape.reduce(1, *) == shape.reduce(1, *), "view \(shape) as \(newShape)")
+        if let symbol { return symbol.recorder.feature(.reshape(newShape), [symbol.id], shape: newShape) }
+        return map(shape: newShape, file: file, line: line) { $0.reshaped(newShape) }
+    }
+
+    /// `x.permute(axes)`.
+    public func permuted(_ axes: [Int], file: StaticString = #fileID, line: UInt = #line) -> Feature {
+        let newShape = axes.map { shape[$0] }
+        if let symbol { return symbol.recorder.feature(.transpose(axes), [symbol.id], shape: newShape) }
+        return map(shape: newShape, file: file, line: line) { $0.permuted(axes) }
+    }
+
+    /// `x.softmax(axis)`.
+    public func softmax(axis: Int, file: StaticString = #fileID, line: UInt = #line) -> Feature {
+        if let symbol { return symbol.recorder.feature(.softmax(axis: axis), [symbol.id], shape: shape) }
+        return map(file: file, line: line) { $0.softmax(axis: axis) }
+    }
+
+    /// `x[..., start:end, ...]` along `axis`.
+    public func sliced(axis: Int, _ range: Range<Int>, file: StaticString = #fileID, line: UInt = #line) -> Feature {
+        var newShape = shape
+        newShape[axis] = range.count
+        if let symbol { return symbol.recorder.feature(.slice(axis: axis, start: range.lowerBound, end: range.upperBound), [symbol.id], shape: newShape) }
+        return map(shape: newShape, file: file, line: line) { $0.slice(axis: axis, range) }
+    }
+
+    /// A tensor computed from shapes alone (anchors, strides), as a feature of this walk: a
+    /// program constant when tracing.
+    public func constant(_ tensor: Tensor, name: String) -> Feature {
+        if let symbol { return symbol.recorder.feature(.constant(tensor, name: name), [], shape: tensor.shape, path: name) }
+        return hasData ? Feature(tensor) : Feature(shape: tensor.shape)
+    }
+
+    /// Element-wise `a op b` with NumPy broadcasting.
+    static func broadcasting(_ op: ProgramOp, _ a: Feature, _ b: Feature, file: StaticString, line: UInt,
+                             _ body: (Tensor, Tensor) -> Tensor) -> Feature {
+        let rank = max(a.shape.count, b.shape.count)
+        let (left, right) = (Array(repeating: 1, count: rank - a.shape.count) + a.shape, Array(repeating: 1, count: rank - b.shape.count) + b.shape)
+        let shape = zip(left, right).map { x, y in
+            precondition(x == y || x == 1 || y == 1, "broadcasting \(a.shape) with \(b.shape)")
+            return max(x, y)
+        }
+        if let x = a.symbol, let y = b.symbol { return x.recorder.feature(op, [x.id, y.id], shape: shape) }
+        if let symbol = a.symbol ?? b.symbol { symbol.recorder.noteUntraced("\(file):\(line)") }
+        guard let x = a.tensor, let y = b.tensor else { return Feature(shape: shape) }
+        return Feature(body(x, y))
+    }
+
+    /// `torch.matmul(a, b)`: [..., M, K] · [..., K, N], leading axes broadcast.
+    public func matmul(_ other: Feature, file: StaticString = #fileID, line: UInt = #line) -> Feature {
+        let (a, b) = (shape, other.shape)
+        precondition(a.count >= 2 && b.count >= 2 && a[a.count - 1] == b[b.count - 2], "matmul \(a) × \(b)")
+        let rank = max(a.count, b.count)
+        let (left, right) = (Array(repeating: 1, count: rank - a.count) + a.dropLast(2), Array(repeating: 1, count: rank - b.count) + b.dropLast(2))
+        let newShape = zip(left, right).map { max($0, $1) } + [a[a.count - 2], b[b.count - 1]]
+        if let x = symbol, let y = other.symbol { return x.recorder.feature(.matmul, [x.id, y.id], shape: newShape) }
+        if let symbol = symbol ?? other.symbol { symbol.recorder.noteUntraced("\(file):\(line)") }
+        guard let x = tensor, let y = other.tensor else { return Feature(shape: newShape) }
+        return Feature(Program.batchedMatmul(x, y, outputShape: newShape))
+    }
+
+    public static func - (a: Feature, b: Feature) -> Feature { broadcasting(.subtract, a, b, file: #fileID, line: #line, -) }
+    public static func * (a: Feature, b: Feature) -> Feature { broadcasting(.multiply, a, b, file: #fileID, line: #line, *) }
+    public static func / (a: Feature, b: Feature) -> Feature { broadcasting(.divide, a, b, file: #fileID, line: #line, /) }
+    /// `a + b` with broadcasting (`adding` is the same-shape residual sum planned kernels fuse).
+    public func plus(_ b: Feature) -> Feature { Feature.broadcasting(.add, self, b, file: #fileID, line: #line, +) }
+}

@@ -1,0 +1,2 @@
+# expect: OverflowError
+print("%d" % 2.92**62)

@@ -1,0 +1,2 @@
+# expect: OverflowError
+print(round(9223372036854775807, -1))
