@@ -1,7 +1,9 @@
 import Foundation
 @testable import ModelGraph
+@testable import ONNXExport
 import Tensor
 import Testing
+import YAMLFrontEnd
 
 /// The traced program: it records every operation of the forward pass, and running it with
 /// the reference kernels gives the module code's own forward.
@@ -49,5 +51,62 @@ struct ProgramTests {
         #expect(paths.contains("model.2.m.0.cv1.conv"), "\(paths)")
         #expect(program.instructions.dropFirst().allSatisfy { $0.origin.layerIndex != nil })
         #expect(program.instructions.first?.op.name == "input")
+    }
+
+    @Test("official detectors trace whole: the program runs to the planned forward's output", arguments: ["yolov8.yaml", "yolo11.yaml", "yolov5.yaml"])
+    func detectorProgram(_ name: String) throws {
+        let base = try ModelGraph.build(yaml: try String(contentsOf: Paths.config(named: "ultralytics/" + name), encoding: .utf8),
+                                        file: name, options: BuildOptions(scale: "n", imageHeight: 64, imageWidth: 64))
+        let program = try Self.expectProgramMatchesForward(base, fuse: true)
+        #expect(program.outputs.map(\.shape) == [[1, 84, 84]])
+        #expect(program.instructions.contains { $0.op.name == "softmax" })
+    }
+
+    /// A module whose forward still works on tensors inside a closure ends the trace, naming its layer and the code.
+    @Test func untracedModuleIsNamed() throws {
+        let graph = try buildGraph("""
+            nc: 2
+            backbone:
+              - [-1, 1, Conv, [16, 3, 2]]
+              - [-1, 1, DySample, [2]]
+            head:
+              - [-1, 1, Conv, [8, 1, 1]]
+            """, options: BuildOptions(imageHeight: 32, imageWidth: 32))
+        let plan = InferencePlan(graph: graph, weights: Weights.initialized(for: graph, seed: 1))
+        #expect(throws: DiagnosticList.self) { try plan.trace() }
+        do { _ = try plan.trace() } catch {
+            let text = error.diagnostics.map(\.description).joined(separator: "\n")
+            #expect(text.contains("layer 1 (DySample)"), "\(text)")
+            #expect(text.contains("is not yet written as program operations"), "\(text)")
+            #expect(text.contains(".swift:"), "\(text)")
+        }
+    }
+
+    /// The ONNX file holds standard operators only, the weights under their state_dict keys, and
+    /// Ultralytics' input and output names; it reads back as the same model.
+    @Test func onnxFileOfABackbone() throws {
+        let graph = try buildGraph(Self.backbone, options: BuildOptions(imageHeight: 64, imageWidth: 64))
+        let plan = InferencePlan(graph: graph, weights: Weights.initialized(for: graph, seed: 7))
+        let export = ONNXExport(program: try plan.trace(), opset: 17)
+        let model = try Onnx_ModelProto(serializedBytes: try export.serialized(producerVersion: "test"))
+        #expect(model.opsetImport.map(\.version) == [17])
+        #expect(model.graph.input.map(\.name) == ["images"])
+        #expect(model.graph.output.map(\.name) == ["output0"])
+        #expect(model.graph.output[0].type.tensorType.shape.dim.map(\.dimValue) == [1, 32, 16, 16])
+        let standard: Set = ["Conv", "Sigmoid", "Mul", "Add", "Split", "Concat", "MaxPool", "Resize", "Identity"]
+        #expect(Set(model.graph.node.map(\.opType)).isSubset(of: standard), "\(Set(model.graph.node.map(\.opType)))")
+        #expect(model.graph.node.allSatisfy { $0.domain.isEmpty })
+        let names = Set(model.graph.initializer.map(\.name))
+        #expect(names.contains("model.0.conv.weight") && names.contains("model.0.conv.bias"), "\(names.sorted().prefix(5))")
+        // every value a node reads is made by an earlier node, an initializer or the input
+        var known = names.union(["images", ""])
+        for node in model.graph.node {
+            #expect(node.input.allSatisfy(known.contains), "\(node.name) reads \(node.input)")
+            known.formUnion(node.output)
+        }
+        let weight = try #require(model.graph.initializer.first { $0.name == "model.0.conv.weight" })
+        #expect(weight.dims == [16, 3, 3, 3] && weight.rawData.count == 16 * 3 * 3 * 3 * 4)
+        let dynamic = try Onnx_ModelProto(serializedBytes: try ONNXExport(program: try plan.trace(), dynamicBatch: true).serialized(producerVersion: "test"))
+        #expect(dynamic.graph.input[0].type.tensorType.shape.dim[0].dimParam == "batch")
     }
 }
