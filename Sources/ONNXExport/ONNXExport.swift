@@ -185,6 +185,13 @@ struct GraphBuilder {
                 attribute("pads", ints: [padding, padding, padding, padding]), attribute("dilations", ints: [dilation, dilation]),
                 attribute("group", int: groups),
             ]))
+        case .transposedConvolution(let stride, let padding, let outputPadding, let dilation, let groups):
+            let kernel = Array(shapeOf(instruction.inputs[1]).suffix(2))
+            nodes.append(node("ConvTranspose", inputs, outputs, name: label, [
+                attribute("kernel_shape", ints: kernel), attribute("strides", ints: [stride, stride]),
+                attribute("pads", ints: [padding, padding, padding, padding]), attribute("output_padding", ints: [outputPadding, outputPadding]),
+                attribute("dilations", ints: [dilation, dilation]), attribute("group", int: groups),
+            ]))
         case .batchNorm(let epsilon):
             nodes.append(node("BatchNormalization", inputs, outputs, name: label, [attribute("epsilon", float: epsilon)]))
         case .activation(let activation):
@@ -209,6 +216,8 @@ struct GraphBuilder {
                 nodes.append(node("Mul", [inputs[0], out + "_sum"], [out + "_product"], name: label + "_mul"))
                 nodes.append(node("Mul", [out + "_product", half], outputs, name: label))
             }
+        case .cosine: nodes.append(node("Cos", inputs, outputs, name: label))
+        case .sine: nodes.append(node("Sin", inputs, outputs, name: label))
         case .add: nodes.append(node("Add", inputs, outputs, name: label))
         case .subtract: nodes.append(node("Sub", inputs, outputs, name: label))
         case .multiply: nodes.append(node("Mul", inputs, outputs, name: label))
@@ -221,11 +230,30 @@ struct GraphBuilder {
             let starts = integers([start], name: out + "_starts"), ends = integers([end], name: out + "_ends"),
                 axes = integers([axis], name: out + "_axes")
             nodes.append(node("Slice", [inputs[0], starts, ends, axes], outputs, name: label))
+        case .pad(let left, let right, let top, let bottom):
+            let rank = shapeOf(instruction.inputs[0]).count
+            let begins = Array(repeating: 0, count: rank - 2) + [top, left], ends = Array(repeating: 0, count: rank - 2) + [bottom, right]
+            let pads = integers(begins + ends, name: out + "_pads")
+            nodes.append(node("Pad", [inputs[0], pads], outputs, name: label, [attribute("mode", string: "constant")]))
         case .maxPool(let kernelSize, let stride, let padding):
             nodes.append(node("MaxPool", inputs, outputs, name: label, [
                 attribute("kernel_shape", ints: [kernelSize, kernelSize]), attribute("strides", ints: [stride, stride]),
                 attribute("pads", ints: [padding, padding, padding, padding]),
             ]))
+        case .averagePool(let kernelSize, let stride):
+            nodes.append(node("AveragePool", inputs, outputs, name: label, [
+                attribute("kernel_shape", ints: [kernelSize, kernelSize]), attribute("strides", ints: [stride, stride]),
+            ]))
+        case .globalAveragePool:
+            nodes.append(node("GlobalAveragePool", inputs, outputs, name: label))
+        case .linear:
+            if shapeOf(instruction.inputs[0]).count == 2 {
+                nodes.append(node("Gemm", inputs, outputs, name: label, [attribute("transB", int: 1)]))
+            } else {
+                nodes.append(node("Transpose", [inputs[1]], [out + "_weightT"], name: label + "_transpose", [attribute("perm", ints: [1, 0])]))
+                nodes.append(node("MatMul", [inputs[0], out + "_weightT"], inputs.count > 2 ? [out + "_product"] : outputs, name: label + "_matmul"))
+                if inputs.count > 2 { nodes.append(node("Add", [out + "_product", inputs[2]], outputs, name: label)) }
+            }
         case .upsampleNearest(let factor):
             // PyTorch's nearest with a whole scale factor: source ⌊dst / factor⌋
             let scales = floats([1, 1, Float(factor), Float(factor)], name: out + "_scales")

@@ -253,6 +253,18 @@ public struct Linear: Block {
         visitor.parameter("bias", &bias)
     }
 
+    /// `F.linear` over the last axis of a feature.
+    public func callAsFunction(_ x: Feature) -> Feature {
+        let shape = Array(x.shape.dropLast()) + [outputFeatures]
+        if let symbol = x.symbol {
+            let recorder = symbol.recorder
+            var inputs = [symbol.id, weight.constant(in: recorder)]
+            if let bias { inputs.append(bias.constant(in: recorder)) }
+            return recorder.feature(.linear, inputs, shape: shape, path: weight.key.map { String($0.dropLast(".weight".count)) })
+        }
+        return x.map(shape: shape) { self($0) }
+    }
+
     public func callAsFunction(_ x: Tensor) -> Tensor {
         x.linear(weight: weight.tensor, bias: bias?.value)
     }
@@ -447,6 +459,13 @@ public struct ConvTranspose2d: Block {
         try requireFeatureMap(x.shape, channels: inputChannels)
         let output = try outputShape(x.shape)
         pass.count(elements(x.shape) * Double(weight.shape[1] * kernelSize * kernelSize))
+        if let symbol = x.symbol {
+            let recorder = symbol.recorder
+            var inputs = [symbol.id, weight.constant(in: recorder)]
+            if let bias { inputs.append(bias.constant(in: recorder)) }
+            return recorder.feature(.transposedConvolution(stride: stride, padding: padding, outputPadding: outputPadding, dilation: dilation, groups: groups),
+                                    inputs, shape: output, path: weight.key.map { String($0.dropLast(".weight".count)) })
+        }
         if isNonOverlapping {
             // a channels-last map stays one (Proto: between two channels-last convs), and its
             // kernel writes in place

@@ -47,16 +47,6 @@ public struct Classify: LayerModule {
         let features = try conv(x, pass)
         let (batch, classes) = (features.shape[0], linear.outputFeatures)
         pass.count(Double(batch * Classify.hiddenChannels * classes))
-        return [features.map(shape: [batch, classes]) { map in
-            let positions = map.shape[2] * map.shape[3]
-            let pooled = Tensor(shape: [batch, Classify.hiddenChannels]) { out in
-                for row in 0..<(batch * Classify.hiddenChannels) {
-                    var sum: Float = 0
-                    for i in 0..<positions { sum += map.storage[row * positions + i] }
-                    out[row] = sum / Float(positions)
-                }
-            }
-            return linear(pooled).softmax(axis: 1)
-        }]
+        return [linear(features.globalAveragePooled()).softmax(axis: 1)]
     }
 }

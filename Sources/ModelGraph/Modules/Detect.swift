@@ -239,11 +239,11 @@ public struct DetectionBranches: Sendable {
         let shape = isEndToEnd ? [batch, min(DetectionBranches.maximumDetections, anchors), 6 + extraChannels]
                                : [batch, 4 + classCount + extraChannels, anchors]
         if raw.distances.symbol != nil {
-            guard extras == nil, decodeBoxes == nil, !isEndToEnd else {
-                raw.distances.symbol?.recorder.noteUntraced("Detect.swift (the head's extras or end-to-end top-k)")
+            guard decodeExtras == nil, decodeBoxes == nil, !isEndToEnd else {
+                raw.distances.symbol?.recorder.noteUntraced("Detect.swift (the head's decoded extras or end-to-end top-k)")
                 return Feature(shape: shape)
             }
-            return tracedOutput(raw)
+            return tracedOutput(raw, extras: extras)
         }
         guard let distances = raw.distances.tensor, let logits = raw.logits.tensor, extras == nil || extras?.tensor != nil else {
             return Feature(shape: shape)
@@ -260,7 +260,7 @@ public struct DetectionBranches: Sendable {
 
     /// `_inference` as program operations: `dist2bbox` around the anchors (constants made from
     /// the level sizes and strides), times the strides, beside the sigmoid scores.
-    func tracedOutput(_ raw: Raw) -> Feature {
+    func tracedOutput(_ raw: Raw, extras: Feature? = nil) -> Feature {
         let points = anchorPoints(raw)
         let x = raw.distances
         let anchors = x.constant(Tensor(shape: [1, 2, raw.anchors], storage: points.map(\.x) + points.map(\.y)), name: "anchors")
@@ -269,7 +269,7 @@ public struct DetectionBranches: Sendable {
         let (topLeft, bottomRight) = (anchors - lt, anchors.plus(rb))
         let centre = topLeft.plus(bottomRight) / x.constant(Tensor(shape: [1], storage: [2]), name: "two")
         let boxes = try! Feature.concatenate([centre, bottomRight - topLeft], axis: 1) * strides
-        return try! Feature.concatenate([boxes, raw.logits.activated(.sigmoid)], axis: 1)
+        return try! Feature.concatenate([boxes, raw.logits.activated(.sigmoid)] + (extras.map { [$0] } ?? []), axis: 1)
     }
 
     /// `dist2bbox`: (left, top, right, bottom) distances around each anchor to (cx, cy, w, h) or

@@ -225,9 +225,7 @@ extension Feature {
         guard shape[2] >= 2, shape[3] >= 2 else {
             throw LayerError("a 2×2 average pool does not fit the \(shape[2])×\(shape[3]) input \(describeShape(shape))", blame: .row)
         }
-        return map(shape: [shape[0], shape[1], shape[2] - 1, shape[3] - 1],
-                   plain: { $0.averagePooled(kernelSize: 2, stride: 1) },
-                   channelsLast: { $0.averagePooledChannelsLast(kernelSize: 2, stride: 1) })
+        return averagePooled(kernelSize: 2, stride: 1)
     }
 }
 

@@ -48,6 +48,22 @@ public struct OBB: DetectionHeadModule {
         let logits = try core.extras(cv4.active, inputs, channels: 1, pass)
         countUnread(cv4, inputs, pass)
         let isRaw = typeName == "OBB26"
+        if logits.symbol != nil {
+            // as program operations: the angle, dist2rbox around the anchors, times the strides
+            let points = core.anchorPoints(raw)
+            let constant = { (value: Float, name: String) in logits.constant(Tensor(shape: [1], storage: [value]), name: name) }
+            let angle = isRaw ? logits : (logits.activated(.sigmoid) - constant(0.25, "quarter")) * constant(Float.pi, "pi")
+            let d = raw.distances
+            let (lt, rb) = (d.sliced(axis: 1, 0..<2), d.sliced(axis: 1, 2..<4))
+            let half = (rb - lt) / constant(2, "two")
+            let (xf, yf) = (half.sliced(axis: 1, 0..<1), half.sliced(axis: 1, 1..<2))
+            let (cosine, sine) = (angle.cosine(), angle.sine())
+            let anchors = d.constant(Tensor(shape: [1, 2, raw.anchors], storage: points.map(\.x) + points.map(\.y)), name: "anchors")
+            let strides = d.constant(Tensor(shape: [1, raw.anchors], storage: points.map(\.stride)), name: "strides")
+            let centre = try! Feature.concatenate([xf * cosine - yf * sine, (xf * sine).plus(yf * cosine)], axis: 1).plus(anchors)
+            let boxes = try! Feature.concatenate([centre, lt.plus(rb)], axis: 1) * strides
+            return [try! .concatenate([boxes, raw.logits.activated(.sigmoid), angle], axis: 1)]
+        }
         return [core.output(raw, extras: logits, extraChannels: 1,
                             decodeExtras: { logits, _ in isRaw ? logits : logits.map { (1 / (1 + Foundation.exp(-$0)) - 0.25) * Float.pi } },
                             decodeBoxes: OBB.rotatedBoxes)]

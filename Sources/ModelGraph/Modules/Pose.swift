@@ -85,8 +85,25 @@ public struct Pose: DetectionHeadModule {
             let trunk = try branch.items[level](input, pass)
             if let kpts { maps.append(try kpts.active.items[level](trunk, pass)) } else { maps.append(trunk) }
         }
-        return [core.output(raw, extras: try flattenedLevels(maps, channels: values), extraChannels: values,
-                            decodeExtras: decodeKeypoints)]
+        let keypoints = try flattenedLevels(maps, channels: values)
+        if keypoints.symbol != nil {
+            return [core.output(raw, extras: tracedKeypoints(keypoints, points: core.anchorPoints(raw)), extraChannels: values)]
+        }
+        return [core.output(raw, extras: keypoints, extraChannels: values, decodeExtras: decodeKeypoints)]
+    }
+
+    /// `kpts_decode` as program operations: [B, K·D, A] viewed [B, K, D, A]; x, y scaled around
+    /// the anchors and times the strides, visibility through a sigmoid.
+    func tracedKeypoints(_ encoded: Feature, points: [AnchorPoint]) -> Feature {
+        let (batch, anchors) = (encoded.shape[0], encoded.shape[2])
+        let (scale, offset): (Float, Float) = kpts == nil ? (2, -0.5) : (1, 0)
+        let y = encoded.reshaped([batch, values / dimensions, dimensions, anchors])
+        let shifted = encoded.constant(Tensor(shape: [1, 1, 2, anchors], storage: points.map { $0.x + offset } + points.map { $0.y + offset }), name: "keypoint_anchors")
+        let strides = encoded.constant(Tensor(shape: [1, 1, 1, anchors], storage: points.map(\.stride)), name: "strides")
+        let factor = encoded.constant(Tensor(shape: [1], storage: [scale]), name: "keypoint_scale")
+        let xy = (y.sliced(axis: 2, 0..<2) * factor).plus(shifted) * strides
+        let decoded = dimensions == 3 ? try! Feature.concatenate([xy, y.sliced(axis: 2, 2..<3).activated(.sigmoid)], axis: 2) : xy
+        return decoded.reshaped([batch, values, anchors])
     }
 
     /// `kpts_decode` (not exported): x, y around the anchor times its stride, visibility sigmoid.

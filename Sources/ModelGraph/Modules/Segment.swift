@@ -165,8 +165,7 @@ public struct Proto26: Block {
                 throw LayerError("Proto26 adds level \(position + 2) upsampled ×\(factor) (\(describeShape(target))) to level 1 \(describeShape(feature.shape)); the levels must halve in size",
                                  blame: .from(position + 1))
             }
-            let step = 1 / Float(factor)
-            feature = feature + refined.map(shape: target) { $0.interpolateNearest(height: target[2], width: target[3], scaleHeight: step, scaleWidth: step) }
+            feature = feature + refined.nearestUpsampled(factor: factor)
         }
         return try base(featFuse(feature, pass), pass)
     }

@@ -15,9 +15,13 @@ public enum ProgramOp: Sendable {
     /// `F.conv2d(x, weight, bias)`; inputs x, weight and, when present, bias. A fused
     /// activation is a separate `activation` op in the program.
     case convolution(stride: Int, padding: Int, dilation: Int, groups: Int)
+    /// `F.conv_transpose2d(x, weight, bias)`; inputs x, weight [in, out / groups, k, k] and, when present, bias.
+    case transposedConvolution(stride: Int, padding: Int, outputPadding: Int, dilation: Int, groups: Int)
     /// Eval-mode BatchNorm over axis 1; inputs x, weight, bias, running mean, running variance.
     case batchNorm(epsilon: Float)
     case activation(Activation)
+    /// Element-wise `cos` or `sin`.
+    case cosine, sine
     /// Element-wise binary operations with broadcasting.
     case add, subtract, multiply, divide
     /// `torch.cat(inputs, axis)`.
@@ -26,8 +30,16 @@ public enum ProgramOp: Sendable {
     case split(axis: Int, sizes: [Int])
     /// `x[..., start:end, ...]` along `axis` (step 1).
     case slice(axis: Int, start: Int, end: Int)
+    /// `F.pad(x, [left, right, top, bottom])` with zeros on the two last axes.
+    case pad(left: Int, right: Int, top: Int, bottom: Int)
     /// `nn.MaxPool2d(kernel, stride, padding)` (dilation 1, floor mode).
     case maxPool(kernelSize: Int, stride: Int, padding: Int)
+    /// `F.avg_pool2d(x, kernel, stride, 0)` (floor mode).
+    case averagePool(kernelSize: Int, stride: Int)
+    /// The mean over the two last axes, kept as size 1 (`nn.AdaptiveAvgPool2d(1)`).
+    case globalAveragePool
+    /// `F.linear(x, weight, bias)` over the last axis; inputs x, weight [out, in] and, when present, bias.
+    case linear
     /// Nearest-neighbour upsampling of the two last axes by a whole factor.
     case upsampleNearest(factor: Int)
     /// `x.view(shape)`: same elements, row-major.
@@ -44,8 +56,11 @@ public enum ProgramOp: Sendable {
         case .input: return "input"
         case .constant: return "constant"
         case .convolution: return "convolution"
+        case .transposedConvolution: return "transposed_convolution"
         case .batchNorm: return "batch_norm"
         case .activation(let activation): return "\(activation)"
+        case .cosine: return "cos"
+        case .sine: return "sin"
         case .add: return "add"
         case .subtract: return "subtract"
         case .multiply: return "multiply"
@@ -53,7 +68,11 @@ public enum ProgramOp: Sendable {
         case .concatenate: return "concatenate"
         case .split: return "split"
         case .slice: return "slice"
+        case .pad: return "pad"
         case .maxPool: return "max_pool"
+        case .averagePool: return "average_pool"
+        case .globalAveragePool: return "global_average_pool"
+        case .linear: return "linear"
         case .upsampleNearest: return "upsample_nearest"
         case .reshape: return "reshape"
         case .transpose: return "transpose"
@@ -113,11 +132,15 @@ public struct Program: Sendable {
         case .constant(let tensor, let name): return " \(name ?? "") \(describeShape(tensor.shape))"
         case .convolution(let stride, let padding, let dilation, let groups):
             return " stride \(stride) padding \(padding) dilation \(dilation) groups \(groups)"
+        case .transposedConvolution(let stride, let padding, let outputPadding, let dilation, let groups):
+            return " stride \(stride) padding \(padding) output_padding \(outputPadding) dilation \(dilation) groups \(groups)"
         case .batchNorm(let epsilon): return " eps \(epsilon)"
         case .concatenate(let axis), .softmax(let axis): return " axis \(axis)"
         case .split(let axis, let sizes): return " axis \(axis) sizes \(sizes)"
         case .slice(let axis, let start, let end): return " axis \(axis) \(start)..<\(end)"
+        case .pad(let left, let right, let top, let bottom): return " left \(left) right \(right) top \(top) bottom \(bottom)"
         case .maxPool(let kernelSize, let stride, let padding): return " kernel \(kernelSize) stride \(stride) padding \(padding)"
+        case .averagePool(let kernelSize, let stride): return " kernel \(kernelSize) stride \(stride)"
         case .upsampleNearest(let factor): return " factor \(factor)"
         case .reshape(let shape): return " \(describeShape(shape))"
         case .transpose(let permutation): return " \(permutation)"

@@ -1,3 +1,4 @@
+import Foundation
 import Tensor
 
 extension Program {
@@ -29,9 +30,14 @@ extension Program {
         case .convolution(let stride, let padding, let dilation, let groups):
             let geometry = ConvolutionGeometry(kernelHeight: x[1].shape[2], kernelWidth: x[1].shape[3], stride: stride, padding: padding, dilation: dilation)
             return [x[0].conv2d(weight: x[1], bias: x.count > 2 ? x[2] : nil, geometry: geometry, groups: groups)]
+        case .transposedConvolution(let stride, let padding, let outputPadding, let dilation, let groups):
+            return [x[0].transposedConv2d(weight: x[1], bias: x.count > 2 ? x[2] : nil, kernelSize: x[1].shape[2], stride: stride, padding: padding,
+                                          outputPadding: outputPadding, dilation: dilation, groups: groups)]
         case .batchNorm(let epsilon):
             return [x[0].batchNorm(weight: x[1], bias: x[2], mean: x[3], variance: x[4], epsilon: epsilon)]
         case .activation(let activation): return [x[0].activated(activation)]
+        case .cosine: return [x[0].map { Foundation.cos($0) }]
+        case .sine: return [x[0].map { Foundation.sin($0) }]
         case .add: return [x[0] + x[1]]
         case .subtract: return [x[0] - x[1]]
         case .multiply: return [x[0] * x[1]]
@@ -39,7 +45,19 @@ extension Program {
         case .concatenate(let axis): return [Tensor.concatenate(x, axis: axis)]
         case .split(let axis, let sizes): return x[0].split(axis: axis, sizes: sizes)
         case .slice(let axis, let start, let end): return [x[0].slice(axis: axis, start..<end)]
+        case .pad(let left, let right, let top, let bottom): return [x[0].zeroPadded(left: left, right: right, top: top, bottom: bottom)]
         case .maxPool(let kernelSize, let stride, let padding): return [x[0].maxPooled(kernelSize: kernelSize, stride: stride, padding: padding)]
+        case .averagePool(let kernelSize, let stride): return [x[0].averagePooled(kernelSize: kernelSize, stride: stride)]
+        case .globalAveragePool:
+            let (rows, positions) = (x[0].shape.dropLast(2).reduce(1, *), x[0].shape.suffix(2).reduce(1, *))
+            return [Tensor(shape: Array(x[0].shape.dropLast(2)) + [1, 1]) { out in
+                for row in 0..<rows {
+                    var sum: Float = 0
+                    for i in 0..<positions { sum += x[0].storage[row * positions + i] }
+                    out[row] = sum / Float(positions)
+                }
+            }]
+        case .linear: return [x[0].linear(weight: x[1], bias: x.count > 2 ? x[2] : nil)]
         case .upsampleNearest(let factor):
             let step = 1 / Float(factor)
             return [x[0].interpolateNearest(height: x[0].shape[2] * factor, width: x[0].shape[3] * factor, scaleHeight: step, scaleWidth: step)]

@@ -1,3 +1,4 @@
+import Foundation
 import Tensor
 
 // Operations modules write once for every walk: on a traced feature they record the program's
@@ -16,6 +17,51 @@ extension Feature {
         let newShape = axes.map { shape[$0] }
         if let symbol { return symbol.recorder.feature(.transpose(axes), [symbol.id], shape: newShape) }
         return map(shape: newShape, file: file, line: line) { $0.permuted(axes) }
+    }
+
+    /// `F.avg_pool2d(x, k, stride)` (no padding, floor mode).
+    public func averagePooled(kernelSize: Int, stride: Int) -> Feature {
+        let newShape = [shape[0], shape[1], (shape[2] - kernelSize) / stride + 1, (shape[3] - kernelSize) / stride + 1]
+        if let symbol { return symbol.recorder.feature(.averagePool(kernelSize: kernelSize, stride: stride), [symbol.id], shape: newShape) }
+        return map(shape: newShape, plain: { $0.averagePooled(kernelSize: kernelSize, stride: stride) },
+                   channelsLast: { $0.averagePooledChannelsLast(kernelSize: kernelSize, stride: stride) })
+    }
+
+    /// `nn.AdaptiveAvgPool2d(1)` then `flatten(1)`: [B, C, H, W] → [B, C].
+    public func globalAveragePooled() -> Feature {
+        let newShape = Array(shape.prefix(2))
+        if let symbol {
+            let pooled = symbol.recorder.feature(.globalAveragePool, [symbol.id], shape: newShape + [1, 1])
+            return pooled.reshaped(newShape)
+        }
+        return map(shape: newShape) { map in
+            let (rows, positions) = (newShape.reduce(1, *), map.shape[2] * map.shape[3])
+            return Tensor(shape: newShape) { out in
+                for row in 0..<rows {
+                    var sum: Float = 0
+                    for i in 0..<positions { sum += map.storage[row * positions + i] }
+                    out[row] = sum / Float(positions)
+                }
+            }
+        }
+    }
+
+    /// `F.interpolate(x, scale_factor=factor, mode="nearest")` by a whole factor.
+    public func nearestUpsampled(factor: Int) -> Feature {
+        let newShape = [shape[0], shape[1], shape[2] * factor, shape[3] * factor]
+        if let symbol { return symbol.recorder.feature(.upsampleNearest(factor: factor), [symbol.id], shape: newShape) }
+        let step = 1 / Float(factor)
+        return map(shape: newShape) { $0.interpolateNearest(height: newShape[2], width: newShape[3], scaleHeight: step, scaleWidth: step) }
+    }
+
+    /// `x.cos()`, `x.sin()`.
+    public func cosine() -> Feature {
+        if let symbol { return symbol.recorder.feature(.cosine, [symbol.id], shape: shape) }
+        return map { $0.map { Foundation.cos($0) } }
+    }
+    public func sine() -> Feature {
+        if let symbol { return symbol.recorder.feature(.sine, [symbol.id], shape: shape) }
+        return map { $0.map { Foundation.sin($0) } }
     }
 
     /// `x.softmax(axis)`.
