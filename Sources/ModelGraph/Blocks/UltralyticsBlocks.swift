@@ -287,7 +287,20 @@ public struct PositionalAttention: Block {
         let valueShape = [shape[0], heads * headDimension, shape[2], shape[3]]
         let scale = Float(pow(Double(keyDimension), -0.5))
         let (attended, values): (Feature, Feature)
-        if qkvMap.symbol != nil && areas == 1 {
+        if qkvMap.symbol != nil && typeName == "AAttn" {
+            // Ultralytics' AAttn.forward as program operations: positions split into areas
+            let (batch, channels, height, width) = (shape[0], heads * headDimension, shape[2], shape[3])
+            let (groups, span) = (batch * areas, positions / areas)
+            let tokens = qkvMap.reshaped([batch, 3 * channels, positions]).permuted([0, 2, 1])
+                .reshaped([groups, span, heads, 3 * headDimension]).permuted([0, 2, 3, 1])
+            let parts = tokens.split(axis: 2, sizes: [headDimension, headDimension, headDimension])
+            let (q, k, v) = (parts[0], parts[1], parts[2])
+            let scores = q.permuted([0, 1, 3, 2]).matmul(k) * qkvMap.constant(Tensor(shape: [1], storage: [scale]), name: "scale")
+            let weights = scores.softmax(axis: 3)
+            let mixed = v.matmul(weights.permuted([0, 1, 3, 2])).permuted([0, 3, 1, 2])
+            let image = { (t: Feature) in t.reshaped([batch, height, width, channels]).permuted([0, 3, 1, 2]) }
+            (attended, values) = (image(mixed), image(v.permuted([0, 3, 1, 2])))
+        } else if qkvMap.symbol != nil {
             // Ultralytics' Attention.forward as program operations
             let parts = qkvMap.reshaped([shape[0], heads, 2 * keyDimension + headDimension, positions])
                 .split(axis: 2, sizes: [keyDimension, keyDimension, headDimension])
