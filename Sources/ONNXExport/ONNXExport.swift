@@ -216,6 +216,9 @@ struct GraphBuilder {
                 nodes.append(node("Mul", [inputs[0], out + "_sum"], [out + "_product"], name: label + "_mul"))
                 nodes.append(node("Mul", [out + "_product", half], outputs, name: label))
             }
+        case .layerNorm:
+            guard opset >= 17 else { throw ONNXExportError("\(label): LayerNormalization needs opset 17 or later (--opset \(opset))") }
+            nodes.append(node("LayerNormalization", inputs, outputs, name: label, [attribute("axis", int: -1), attribute("epsilon", float: 1e-5)]))
         case .cosine: nodes.append(node("Cos", inputs, outputs, name: label))
         case .sine: nodes.append(node("Sin", inputs, outputs, name: label))
         case .add: nodes.append(node("Add", inputs, outputs, name: label))

@@ -288,6 +288,15 @@ public struct LayerNorm: Block {
 
     public func callAsFunction(_ x: Tensor) -> Tensor { x.layerNorm(weight: weight.tensor, bias: bias.tensor) }
 
+    public func callAsFunction(_ x: Feature) -> Feature {
+        if let symbol = x.symbol {
+            let recorder = symbol.recorder
+            return recorder.feature(.layerNorm, [symbol.id, weight.constant(in: recorder), bias.constant(in: recorder)], shape: x.shape,
+                                    path: weight.key.map { String($0.dropLast(".weight".count)) })
+        }
+        return x.map { self($0) }
+    }
+
     /// The same, in place.
     func normalize(_ x: inout Tensor) { x.layerNormalize(weight: weight.tensor, bias: bias.tensor) }
 }
@@ -357,6 +366,33 @@ public struct MultiheadAttention: Block {
         let k = key.linear(weight: parts[1], bias: biases[1])
         let v = value.linear(weight: parts[2], bias: biases[2])
         return outputProjection(Tensor.attention(query: q, key: k, value: v, heads: heads))
+    }
+
+    /// The same over features [B, L, E]: as program operations when traced (the packed
+    /// projection's thirds as constants, heads split by views, scaled q·kᵀ, softmax, ·v).
+    public func callAsFunction(query: Feature, key: Feature, value: Feature) -> Feature {
+        guard let symbol = query.symbol else {
+            if let other = key.symbol ?? value.symbol { other.recorder.noteUntraced("\(#fileID):\(#line)") }
+            guard let q = query.tensor, let k = key.tensor, let v = value.tensor else { return Feature(shape: query.shape) }
+            return Feature(self(query: q, key: k, value: v))
+        }
+        let recorder = symbol.recorder
+        let weights = inputWeight.tensor.split(axis: 0, sizes: [width, width, width])
+        let biases = inputBias.tensor.split(axis: 0, sizes: [width, width, width])
+        let names = ["q", "k", "v"]
+        func project(_ x: Feature, _ part: Int) -> Feature {
+            let path = inputWeight.key.map { String($0.dropLast("in_proj_weight".count)) }
+            let w = recorder.constant(weights[part], name: path.map { $0 + "in_proj_weight.\(names[part])" })
+            let b = recorder.constant(biases[part], name: path.map { $0 + "in_proj_bias.\(names[part])" })
+            return recorder.feature(.linear, [x.symbol!.id, w, b], shape: x.shape, path: path.map { $0 + names[part] + "_proj" })
+        }
+        let headWidth = width / heads
+        func split(_ x: Feature) -> Feature { x.reshaped([x.shape[0], x.shape[1], heads, headWidth]).permuted([0, 2, 1, 3]) }
+        let (q, k, v) = (split(project(query, 0)), split(project(key, 1)), split(project(value, 2)))
+        let scale = query.constant(Tensor(shape: [1], storage: [1 / Float(headWidth).squareRoot()]), name: "attention_scale")
+        let weightsOfKeys = (q.matmul(k.permuted([0, 1, 3, 2])) * scale).softmax(axis: 3)
+        let mixed = weightsOfKeys.matmul(v).permuted([0, 2, 1, 3]).reshaped(query.shape)
+        return outputProjection(mixed)
     }
 
     /// Projections of `queries` query and `keys` key/value tokens, and the two attention matmuls.

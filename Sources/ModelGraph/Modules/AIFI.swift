@@ -75,7 +75,28 @@ public struct AIFI: LayerModule {
         let width = Double(channels)
         pass.count(complete, thop: complete + batch * Double(headCount) * tokens * (3 * tokens - 1) + batch * 2 * 4 * tokens * width
                    + batch * tokens * width / 2)
-        return [inputs[0].map(run)]
+        guard inputs[0].symbol != nil else { return [inputs[0].map(run)] }
+        return [traced(inputs[0])]
+    }
+
+    /// `run` as program operations.
+    func traced(_ x: Feature) -> Feature {
+        let (batch, height, width) = (x.shape[0], x.shape[2], x.shape[3])
+        var source = x.reshaped([batch, channels, height * width]).permuted([0, 2, 1])
+        let position = x.constant(AIFI.positionEmbedding(width: width, height: height, channels: channels), name: "position_embedding")
+        func attend(_ input: Feature) -> Feature {
+            let query = input.plus(position)
+            return ma(query: query, key: query, value: input)
+        }
+        func feedForward(_ input: Feature) -> Feature { fc2(fc1(input).activated(.gelu)) }
+        if normalizeBefore {
+            source = source + attend(norm1(source))
+            source = source + feedForward(norm2(source))
+        } else {
+            source = norm1(source + attend(source))
+            source = norm2(source + feedForward(source))
+        }
+        return source.permuted([0, 2, 1]).reshaped([batch, channels, height, width])
     }
 
     func run(_ x: Tensor) -> Tensor {

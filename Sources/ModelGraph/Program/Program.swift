@@ -19,6 +19,8 @@ public enum ProgramOp: Sendable {
     case transposedConvolution(stride: Int, padding: Int, outputPadding: Int, dilation: Int, groups: Int)
     /// Eval-mode BatchNorm over axis 1; inputs x, weight, bias, running mean, running variance.
     case batchNorm(epsilon: Float)
+    /// `F.layer_norm` over the last axis (eps 1e-5); inputs x, weight, bias.
+    case layerNorm
     case activation(Activation)
     /// Element-wise `cos` or `sin`.
     case cosine, sine
@@ -59,6 +61,7 @@ public enum ProgramOp: Sendable {
         case .transposedConvolution: return "transposed_convolution"
         case .batchNorm: return "batch_norm"
         case .activation(let activation): return "\(activation)"
+        case .layerNorm: return "layer_norm"
         case .cosine: return "cos"
         case .sine: return "sin"
         case .add: return "add"

@@ -36,6 +36,7 @@ extension Program {
         case .batchNorm(let epsilon):
             return [x[0].batchNorm(weight: x[1], bias: x[2], mean: x[3], variance: x[4], epsilon: epsilon)]
         case .activation(let activation): return [x[0].activated(activation)]
+        case .layerNorm: return [x[0].layerNorm(weight: x[1], bias: x[2])]
         case .cosine: return [x[0].map { Foundation.cos($0) }]
         case .sine: return [x[0].map { Foundation.sin($0) }]
         case .add: return [x[0] + x[1]]
