@@ -291,6 +291,10 @@ public final class TorchRuntime: InterpreterExtension {
     public static func install(into importer: Importer, interpreter: Interpreter) -> TorchRuntime {
         let torch = TorchRuntime(types: interpreter.types)
         interpreter.extensions["torch"] = torch
+        // a class of the fork's own deriving from torch.Tensor (its instances would be tensors)
+        interpreter.types.nativeInitializers[ObjectIdentifier(torch.tensorClass)] = { interp, instance, _ in
+            throw interp.notSupported("\(instance.cls.name) subclasses torch.Tensor; fork mode's tensors cannot be subclassed")
+        }
         torch.installModules(importer)
         return torch
     }

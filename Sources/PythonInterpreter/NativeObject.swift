@@ -71,7 +71,8 @@ public final class BuiltinTypes {
     /// Constructors of built-in classes (`int(x)`, `list(it)`), keyed by class.
     var constructors: [ObjectIdentifier: NativeFunction] = [:]
     /// Set-up of instances of Python subclasses of built-in classes (Exception's args).
-    var nativeInitializers: [ObjectIdentifier: (Interpreter, PyInstance, Arguments) throws -> Void] = [:]
+    /// Initializers of native classes a Python subclass inherits (dict, list, exceptions), by class.
+    public var nativeInitializers: [ObjectIdentifier: (Interpreter, PyInstance, Arguments) throws -> Void] = [:]
     /// Methods of built-in classes that Python subclasses inherit (Exception.__init__, …).
     var nativeMethods: [ObjectIdentifier: [String: PyBuiltinFunction]] = [:]
 

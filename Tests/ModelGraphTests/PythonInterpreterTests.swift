@@ -1,3 +1,4 @@
+import ForkTorch
 import Foundation
 import PythonFrontEnd
 import PythonInterpreter
@@ -18,11 +19,12 @@ func onLargeStack<T: Sendable>(_ body: @escaping @Sendable () -> T) -> T {
     return box.value!
 }
 
-/// Runs a Python file in a fresh interpreter; returns what it printed, or the error's text.
+/// Runs a Python file in a fresh interpreter with fork mode's torch; returns what it printed, or the error's text.
 func runPython(_ file: URL, root: URL? = nil, budget: InterpreterBudget = InterpreterBudget()) -> (printed: [String], error: String?) {
     onLargeStack {
         let importer = Importer(root: root)
         let interpreter = Interpreter(importer: importer, budget: budget)
+        _ = TorchRuntime.install(into: importer, interpreter: interpreter)
         defer { interpreter.tearDown() }
         do {
             let source = try String(contentsOf: file, encoding: .utf8)
