@@ -103,6 +103,11 @@ public struct CBFuse: LayerModule {
                 throw LayerError("source \(position + 1) has batch \(input.shape[0]), the last source \(target.shape[0])", blame: .from(position))
             }
             let piece = input.split(sizes: source.groups)[source.piece]
+            // F.interpolate(size=…) nearest by a whole factor (the usual pyramid) is nearest upsampling
+            if piece.symbol != nil, height % piece.shape[2] == 0, height / piece.shape[2] == width / piece.shape[3], width % piece.shape[3] == 0 {
+                pieces.append(piece.nearestUpsampled(factor: height / piece.shape[2]))
+                continue
+            }
             pieces.append(piece.map(shape: [piece.shape[0], channels, height, width],
                                     plain: { $0.interpolateNearest(height: height, width: width) },
                                     channelsLast: { $0.interpolateNearestChannelsLast(height: height, width: width) }))
