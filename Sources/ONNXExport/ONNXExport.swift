@@ -163,6 +163,16 @@ struct GraphBuilder {
         return name
     }
 
+    /// A rank-0 float initializer (Clip's bounds must be scalars).
+    mutating func scalar(_ value: Float, name: String) -> String {
+        var proto = Onnx_TensorProto()
+        proto.name = name
+        proto.dataType = 1
+        proto.floatData = [value]
+        initializers.append(proto)
+        return name
+    }
+
     mutating func floats(_ values: [Float], name: String) -> String {
         initializer(Tensor(shape: [values.count], storage: values), preferred: name)
     }
@@ -204,7 +214,7 @@ struct GraphBuilder {
                 nodes.append(node("Sigmoid", inputs, [out + "_sigmoid"], name: label + "_sigmoid"))
                 nodes.append(node("Mul", [inputs[0], out + "_sigmoid"], outputs, name: label))
             case .relu6:
-                let low = floats([0], name: out + "_min"), high = floats([6], name: out + "_max")
+                let low = scalar(0, name: out + "_min"), high = scalar(6, name: out + "_max")
                 nodes.append(node("Clip", [inputs[0], low, high], outputs, name: label))
             case .gelu:
                 // 0.5 · x · (1 + erf(x / √2)): nn.GELU()'s erf form in standard opset-17 operators
@@ -264,6 +274,42 @@ struct GraphBuilder {
                 attribute("mode", string: "nearest"), attribute("coordinate_transformation_mode", string: "asymmetric"),
                 attribute("nearest_mode", string: "floor"),
             ]))
+        case .reduceMax(let axis):
+            if opset >= 18 {
+                nodes.append(node("ReduceMax", [inputs[0], integers([axis], name: out + "_axes")], outputs, name: label, [attribute("keepdims", int: 0)]))
+            } else {
+                nodes.append(node("ReduceMax", inputs, outputs, name: label, [attribute("axes", ints: [axis]), attribute("keepdims", int: 0)]))
+            }
+        case .reduceSum(let axis):
+            nodes.append(node("ReduceSum", [inputs[0], integers([axis], name: out + "_axes")], outputs, name: label, [attribute("keepdims", int: 0)]))
+        case .topK(let k, let axis):
+            nodes.append(node("TopK", [inputs[0], integers([k], name: out + "_k")], outputs, name: label, [
+                attribute("axis", int: axis), attribute("largest", int: 1), attribute("sorted", int: 1),
+            ]))
+        case .gatherRows:
+            // x[b, indices[b, q], …] as GatherElements over indices expanded along the row's other axes
+            let shape = shapeOf(instruction.inputs[0]), indexShape = shapeOf(instruction.inputs[1])
+            let extra = Array(2..<shape.count)
+            nodes.append(node("Unsqueeze", [inputs[1], integers(extra, name: out + "_unsqueeze_axes")], [out + "_index"], name: label + "_unsqueeze"))
+            nodes.append(node("Expand", [out + "_index", integers(indexShape + shape.dropFirst(2), name: out + "_expand_shape")], [out + "_indices"],
+                              name: label + "_expand"))
+            nodes.append(node("GatherElements", [inputs[0], out + "_indices"], outputs, name: label, [attribute("axis", int: 1)]))
+        case .gridSample:
+            guard opset >= 16 else { throw ONNXExportError("\(label): GridSample needs opset 16 or later (--opset \(opset))") }
+            nodes.append(node("GridSample", inputs, outputs, name: label, [
+                attribute("mode", string: opset >= 20 ? "linear" : "bilinear"), attribute("padding_mode", string: "zeros"),
+                attribute("align_corners", int: 0),
+            ]))
+        case .clip(let minimum, let maximum):
+            let low = minimum.map { scalar($0, name: out + "_min") } ?? "", high = maximum.map { scalar($0, name: out + "_max") } ?? ""
+            nodes.append(node("Clip", [inputs[0], low, high], outputs, name: label))
+        case .log: nodes.append(node("Log", inputs, outputs, name: label))
+        case .integerDivide(let divisor):
+            nodes.append(node("Div", [inputs[0], integers([divisor], name: out + "_divisor")], outputs, name: label))
+        case .remainder(let divisor):
+            nodes.append(node("Mod", [inputs[0], integers([divisor], name: out + "_divisor")], outputs, name: label))
+        case .toFloat:
+            nodes.append(node("Cast", inputs, outputs, name: label, [attribute("to", int: 1)]))
         case .reshape(let shape):
             let target = integers(shape, name: out + "_shape")
             nodes.append(node("Reshape", [inputs[0], target], outputs, name: label))

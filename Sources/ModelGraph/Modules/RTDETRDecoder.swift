@@ -115,6 +115,7 @@ public struct RTDETRDecoder: LayerModule {
         let shapes = inputs.map(\.shape)
         let output = try outputShapes(shapes)
         pass.count(multiplyAdds(shapes), thop: thopOperations(shapes))
+        if inputs.contains(where: { $0.symbol != nil }) { return [traced(inputs)] }
         guard inputs.allSatisfy(\.hasData) else {
             // `run` holds every anchor's tokens twice at its peak: the projected levels and the
             // encoder's output (linear, then LayerNorm in place) — checked against the heap
@@ -177,6 +178,58 @@ public struct RTDETRDecoder: LayerModule {
             reference = boxes
         }
         return RTDETRDecoder.postprocess(boxes: boxes, scores: scores.sigmoid(), classCount: classCount, queryCount: queryCount)
+    }
+
+    /// `run` as program operations, in Ultralytics' own formulation: the encoder's top-k queries
+    /// gathered, the decoder layers with `multi_scale_deformable_attn_pytorch`'s grid sampling, and
+    /// the top-k (query, class) pairs of `postprocess`.
+    func traced(_ inputs: [Feature]) -> Feature {
+        let batch = inputs[0].shape[0], hidden = hiddenChannels
+        let levelShapes = inputs.map { (height: $0.shape[2], width: $0.shape[3]) }
+        var tokens: [Feature] = []
+        for (input, projection) in zip(inputs, inputProjections.items) {
+            var y = try! projection.conv(input, Pass())
+            if let bn = projection.bn { y = bn(y) }
+            tokens.append(y.reshaped([batch, hidden, y.shape[2] * y.shape[3]]).permuted([0, 2, 1]))
+        }
+        let features = try! Feature.concatenate(tokens, axis: 1)
+        let anchorCount = features.shape[1]
+        let (anchors, valid) = RTDETRDecoder.anchors(levelShapes)
+        let mask = features.constant(Tensor(shape: [1, anchorCount, 1], storage: valid.map { $0 ? 1 : 0 }), name: "valid_mask")
+        let encoded = encoderOutput.norm(encoderOutput.linear(features * mask))
+        let k = min(queryCount, anchorCount)
+        let best = encoderScoreHead(encoded).reducedMax(axis: 2).topK(k).indices
+        let selected = encoded.gatheredRows(best)
+        let anchorTable = features.constant(Tensor(shape: [batch, anchorCount, 4], storage: Array((0..<batch).map { _ in anchors }.joined())), name: "anchors")
+        let referenceLogits = encoderBoxHead(selected).plus(anchorTable.gatheredRows(best))
+        var embedding = selected
+        if let targetEmbedding {
+            let queries = targetEmbedding.weight.tensor.slice(axis: 0, 0..<k)
+            embedding = features.constant(Tensor.concatenate(Array(repeating: queries.reshaped([1, k, hidden]), count: batch), axis: 0), name: "tgt_embed")
+        }
+        var reference = referenceLogits.activated(.sigmoid)
+        var boxes = reference
+        var scores: Feature?
+        for layer in 0...evaluationIndex {
+            let position = queryPositionHead(reference)
+            embedding = decoder.layers.items[layer].traced(embedding: embedding, position: position, reference: reference, value: features,
+                                                           levelShapes: levelShapes, heads: headCount, points: decoderPoints)
+            boxes = decoderBoxHeads.items[layer](embedding).plus(RTDETRDecoder.inverseSigmoid(reference)).activated(.sigmoid)
+            if layer == evaluationIndex { scores = decoderScoreHeads.items[layer](embedding) }
+            reference = boxes
+        }
+        let count = min(queryCount, k * classCount)
+        let top = scores!.activated(.sigmoid).reshaped([batch, k * classCount]).topK(count)
+        let classes = top.indices.remainder(dividingBy: classCount).toFloat().reshaped([batch, count, 1])
+        let picked = boxes.gatheredRows(top.indices.integerDivided(by: classCount))
+        return try! .concatenate([picked, top.values.reshaped([batch, count, 1]), classes], axis: 2)
+    }
+
+    /// `inverse_sigmoid(x, eps=1e-5)` as program operations.
+    static func inverseSigmoid(_ x: Feature) -> Feature {
+        let clamped = x.clipped(minimum: 0, maximum: 1)
+        let one = x.constant(Tensor(shape: [1], storage: [1]), name: "one")
+        return (clamped.clipped(minimum: 1e-5) / (one - clamped).clipped(minimum: 1e-5)).logarithm()
     }
 
     /// The encoder head: scores every anchor and keeps the top `count` as queries, with their
@@ -358,6 +411,15 @@ public struct MLP: Block {
         visitor.leaf("out_norm", "Identity")
     }
 
+    func callAsFunction(_ x: Feature) -> Feature {
+        var x = x
+        for (index, layer) in layers.items.enumerated() {
+            x = layer(x)
+            if index < layers.items.count - 1 { x = x.activated(.relu) }
+        }
+        return x
+    }
+
     func callAsFunction(_ x: Tensor) -> Tensor {
         var x = x
         for (index, layer) in layers.items.enumerated() {
@@ -439,6 +501,42 @@ public struct DecoderLayer: Block {
                             heads: heads, points: points, planned: planned)
         embedding = norm2(embedding + crossed)
         return norm3(embedding + linear2(linear1(embedding).activated(.relu)))
+    }
+
+    /// The layer as program operations (`multi_scale_deformable_attn_pytorch`'s formulation).
+    func traced(embedding: Feature, position: Feature, reference: Feature, value: Feature,
+                levelShapes: [(height: Int, width: Int)], heads: Int, points: Int) -> Feature {
+        let query = embedding + position
+        var embedding = norm1(embedding + selfAttention(query: query, key: query, value: embedding))
+        let crossed = tracedCross(query: embedding + position, reference: reference, value: value, levelShapes: levelShapes, heads: heads, points: points)
+        embedding = norm2(embedding + crossed)
+        return norm3(embedding + linear2(linear1(embedding).activated(.relu)))
+    }
+
+    func tracedCross(query: Feature, reference: Feature, value: Feature, levelShapes: [(height: Int, width: Int)], heads: Int, points: Int) -> Feature {
+        let (batch, queries, levels) = (query.shape[0], query.shape[1], levelShapes.count)
+        let hidden = crossAttention.valueProjection.outputFeatures, headWidth = hidden / heads
+        let constant = { (v: Float, name: String) in query.constant(Tensor(shape: [1], storage: [v]), name: name) }
+        let projected = crossAttention.valueProjection(value).reshaped([batch, value.shape[1], heads, headWidth])
+        let offsets = crossAttention.samplingOffsets(query).reshaped([batch, queries, heads, levels, points, 2])
+        let weights = crossAttention.attentionWeights(query).reshaped([batch, queries, heads, levels * points]).softmax(axis: 3)
+        let centre = reference.sliced(axis: 2, 0..<2).reshaped([batch, queries, 1, 1, 1, 2])
+        let size = reference.sliced(axis: 2, 2..<4).reshaped([batch, queries, 1, 1, 1, 2])
+        let locations = centre.plus(offsets / constant(Float(points), "points") * size * constant(0.5, "half"))
+        let grids = locations * constant(2, "two") - constant(1, "one")
+        let valueLevels = projected.split(axis: 1, sizes: levelShapes.map { $0.height * $0.width })
+        var sampled: [Feature] = []
+        for (level, shape) in levelShapes.enumerated() {
+            let map = valueLevels[level].reshaped([batch, shape.height * shape.width, hidden]).permuted([0, 2, 1])
+                .reshaped([batch * heads, headWidth, shape.height, shape.width])
+            let grid = grids.sliced(axis: 3, level..<(level + 1)).reshaped([batch, queries, heads, points, 2])
+                .permuted([0, 2, 1, 3, 4]).reshaped([batch * heads, queries, points, 2])
+            sampled.append(map.gridSampled(grid).reshaped([batch * heads, headWidth, queries, 1, points]))
+        }
+        let stacked = try! Feature.concatenate(sampled, axis: 3).reshaped([batch * heads, headWidth, queries, levels * points])
+        let attention = weights.permuted([0, 2, 1, 3]).reshaped([batch * heads, 1, queries, levels * points])
+        let output = (stacked * attention).reducedSum(axis: 3).reshaped([batch, hidden, queries]).permuted([0, 2, 1])
+        return crossAttention.outputProjection(output)
     }
 
     /// `MSDeformAttn.forward` with 4-value reference boxes: each head samples `points` points

@@ -44,6 +44,25 @@ public enum ProgramOp: Sendable {
     case linear
     /// Nearest-neighbour upsampling of the two last axes by a whole factor.
     case upsampleNearest(factor: Int)
+    /// The largest value along `axis`, which is dropped (`x.max(axis).values`).
+    case reduceMax(axis: Int)
+    /// The sum along `axis`, which is dropped.
+    case reduceSum(axis: Int)
+    /// `torch.topk(x, k, axis)` (largest, sorted; ties keep the lower index first): two outputs,
+    /// the values and their indices (int64).
+    case topK(k: Int, axis: Int)
+    /// Rows of x [B, N, …] picked per batch by int64 indices [B, k]: [B, k, …]
+    /// (`x[batch_ind, topk_ind]`).
+    case gatherRows
+    /// `F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)`:
+    /// x [N, C, H, W], grid [N, Ho, Wo, 2] → [N, C, Ho, Wo].
+    case gridSample
+    /// `x.clamp(min, max)` (either bound optional).
+    case clip(minimum: Float?, maximum: Float?)
+    case log
+    /// Integer division and remainder of int64 values by a positive constant; `toFloat` casts
+    /// int64 values to float32.
+    case integerDivide(Int), remainder(Int), toFloat
     /// `x.view(shape)`: same elements, row-major.
     case reshape([Int])
     /// `x.permute(permutation)`.
@@ -77,6 +96,16 @@ public enum ProgramOp: Sendable {
         case .globalAveragePool: return "global_average_pool"
         case .linear: return "linear"
         case .upsampleNearest: return "upsample_nearest"
+        case .reduceMax: return "reduce_max"
+        case .reduceSum: return "reduce_sum"
+        case .topK: return "top_k"
+        case .gatherRows: return "gather_rows"
+        case .gridSample: return "grid_sample"
+        case .clip: return "clip"
+        case .log: return "log"
+        case .integerDivide: return "integer_divide"
+        case .remainder: return "remainder"
+        case .toFloat: return "to_float"
         case .reshape: return "reshape"
         case .transpose: return "transpose"
         case .softmax: return "softmax"
@@ -145,6 +174,10 @@ public struct Program: Sendable {
         case .maxPool(let kernelSize, let stride, let padding): return " kernel \(kernelSize) stride \(stride) padding \(padding)"
         case .averagePool(let kernelSize, let stride): return " kernel \(kernelSize) stride \(stride)"
         case .upsampleNearest(let factor): return " factor \(factor)"
+        case .reduceMax(let axis), .reduceSum(let axis): return " axis \(axis)"
+        case .topK(let k, let axis): return " k \(k) axis \(axis)"
+        case .clip(let minimum, let maximum): return " " + (minimum.map { "\($0)" } ?? "-inf") + "..." + (maximum.map { "\($0)" } ?? "inf")
+        case .integerDivide(let divisor), .remainder(let divisor): return " by \(divisor)"
         case .reshape(let shape): return " \(describeShape(shape))"
         case .transpose(let permutation): return " \(permutation)"
         default: return ""

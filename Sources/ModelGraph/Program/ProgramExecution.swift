@@ -62,10 +62,51 @@ extension Program {
         case .upsampleNearest(let factor):
             let step = 1 / Float(factor)
             return [x[0].interpolateNearest(height: x[0].shape[2] * factor, width: x[0].shape[3] * factor, scaleHeight: step, scaleWidth: step)]
+        case .reduceMax(let axis): return [reduce(x[0], axis: axis, initial: -.infinity) { max($0, $1) }]
+        case .reduceSum(let axis): return [reduce(x[0], axis: axis, initial: 0, +)]
+        case .topK(let k, let axis):
+            precondition(axis == x[0].rank - 1, "top_k runs along the last axis")
+            let best = x[0].topK(k)
+            let shape = Array(x[0].shape.dropLast()) + [k]
+            return [Tensor(shape: shape, storage: best.values.flatMap { $0 }), Tensor(shape: shape, storage: best.indices.flatMap { $0.map(Float.init) })]
+        case .gatherRows:
+            let (batch, rows, k) = (x[0].shape[0], x[0].shape[1], x[1].shape[1])
+            let width = x[0].count / max(batch * rows, 1)
+            return [Tensor(shape: [batch, k] + x[0].shape.dropFirst(2)) { out in
+                for n in 0..<batch {
+                    for q in 0..<k {
+                        let row = Int(x[1].storage[n * k + q])
+                        for c in 0..<width { out[(n * k + q) * width + c] = x[0].storage[(n * rows + row) * width + c] }
+                    }
+                }
+            }]
+        case .gridSample: return [x[0].gridSample(x[1], padding: .zeros)]
+        case .clip(let minimum, let maximum):
+            return [x[0].map { value in min(max(value, minimum ?? -.infinity), maximum ?? .infinity) }]
+        case .log: return [x[0].map { Foundation.log($0) }]
+        case .integerDivide(let divisor): return [x[0].map { Float(Int($0) / divisor) }]
+        case .remainder(let divisor): return [x[0].map { Float(Int($0) % divisor) }]
+        case .toFloat: return [x[0]]
         case .reshape(let shape): return [x[0].reshaped(shape)]
         case .transpose(let permutation): return [x[0].permuted(permutation)]
         case .softmax(let axis): return [x[0].softmax(axis: axis)]
         case .matmul: return [batchedMatmul(x[0], x[1], outputShape: outputShapes[0])]
+        }
+    }
+
+    /// `body` folded along `axis`, which is dropped.
+    static func reduce(_ x: Tensor, axis: Int, initial: Float, _ body: (Float, Float) -> Float) -> Tensor {
+        let outer = x.shape.prefix(axis).reduce(1, *), size = x.shape[axis], inner = x.shape.suffix(from: axis + 1).reduce(1, *)
+        var shape = x.shape
+        shape.remove(at: axis)
+        return Tensor(shape: shape) { out in
+            for o in 0..<outer {
+                for i in 0..<inner {
+                    var value = initial
+                    for a in 0..<size { value = body(value, x.storage[(o * size + a) * inner + i]) }
+                    out[o * inner + i] = value
+                }
+            }
         }
     }
 

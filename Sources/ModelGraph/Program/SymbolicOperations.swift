@@ -64,6 +64,49 @@ extension Feature {
         return map { $0.map { Foundation.sin($0) } }
     }
 
+    // Operations only traced code uses (heads whose tensor path has kernels of its own).
+
+    /// Records `op` on traced features; code that is not traced must not get here.
+    static func traced(_ op: ProgramOp, _ inputs: [Feature], shapes: [[Int]]) -> [Feature] {
+        guard let recorder = inputs.lazy.compactMap(\.symbol).first?.recorder, inputs.allSatisfy({ $0.symbol != nil }) else {
+            preconditionFailure("\(op.name) recorded on a feature that is not traced")
+        }
+        return recorder.record(op, inputs.map { $0.symbol!.id }, outputs: shapes)
+            .map { Feature(symbol: Symbol(recorder: recorder, id: $0.id), shape: $0.shape) }
+    }
+
+    func dropping(_ axis: Int) -> [Int] {
+        var reduced = shape
+        reduced.remove(at: axis)
+        return reduced
+    }
+
+    /// `x.max(axis).values`.
+    func reducedMax(axis: Int) -> Feature { Feature.traced(.reduceMax(axis: axis), [self], shapes: [dropping(axis)])[0] }
+    /// `x.sum(axis)`.
+    func reducedSum(axis: Int) -> Feature { Feature.traced(.reduceSum(axis: axis), [self], shapes: [dropping(axis)])[0] }
+    /// `torch.topk(x, k, -1)`: values and int64 indices.
+    func topK(_ k: Int) -> (values: Feature, indices: Feature) {
+        let shape = Array(self.shape.dropLast()) + [k]
+        let results = Feature.traced(.topK(k: k, axis: self.shape.count - 1), [self], shapes: [shape, shape])
+        return (results[0], results[1])
+    }
+    /// `x[batch_ind, indices]` for indices [B, k].
+    func gatheredRows(_ indices: Feature) -> Feature {
+        Feature.traced(.gatherRows, [self, indices], shapes: [[shape[0], indices.shape[1]] + shape.dropFirst(2)])[0]
+    }
+    /// `F.grid_sample(x, grid, "bilinear", "zeros", align_corners=False)`.
+    func gridSampled(_ grid: Feature) -> Feature {
+        Feature.traced(.gridSample, [self, grid], shapes: [[shape[0], shape[1], grid.shape[1], grid.shape[2]]])[0]
+    }
+    func clipped(minimum: Float? = nil, maximum: Float? = nil) -> Feature {
+        Feature.traced(.clip(minimum: minimum, maximum: maximum), [self], shapes: [shape])[0]
+    }
+    func logarithm() -> Feature { Feature.traced(.log, [self], shapes: [shape])[0] }
+    func integerDivided(by divisor: Int) -> Feature { Feature.traced(.integerDivide(divisor), [self], shapes: [shape])[0] }
+    func remainder(dividingBy divisor: Int) -> Feature { Feature.traced(.remainder(divisor), [self], shapes: [shape])[0] }
+    func toFloat() -> Feature { Feature.traced(.toFloat, [self], shapes: [shape])[0] }
+
     /// `x.softmax(axis)`.
     public func softmax(axis: Int, file: StaticString = #fileID, line: UInt = #line) -> Feature {
         if let symbol { return symbol.recorder.feature(.softmax(axis: axis), [symbol.id], shape: shape) }
