@@ -243,11 +243,11 @@ struct GraphBuilder {
             let starts = integers([start], name: out + "_starts"), ends = integers([end], name: out + "_ends"),
                 axes = integers([axis], name: out + "_axes")
             nodes.append(node("Slice", [inputs[0], starts, ends, axes], outputs, name: label))
-        case .pad(let left, let right, let top, let bottom):
+        case .pad(let left, let right, let top, let bottom, let reflect):
             let rank = shapeOf(instruction.inputs[0]).count
             let begins = Array(repeating: 0, count: rank - 2) + [top, left], ends = Array(repeating: 0, count: rank - 2) + [bottom, right]
             let pads = integers(begins + ends, name: out + "_pads")
-            nodes.append(node("Pad", [inputs[0], pads], outputs, name: label, [attribute("mode", string: "constant")]))
+            nodes.append(node("Pad", [inputs[0], pads], outputs, name: label, [attribute("mode", string: reflect ? "reflect" : "constant")]))
         case .maxPool(let kernelSize, let stride, let padding):
             nodes.append(node("MaxPool", inputs, outputs, name: label, [
                 attribute("kernel_shape", ints: [kernelSize, kernelSize]), attribute("strides", ints: [stride, stride]),
@@ -294,10 +294,10 @@ struct GraphBuilder {
             nodes.append(node("Expand", [out + "_index", integers(indexShape + shape.dropFirst(2), name: out + "_expand_shape")], [out + "_indices"],
                               name: label + "_expand"))
             nodes.append(node("GatherElements", [inputs[0], out + "_indices"], outputs, name: label, [attribute("axis", int: 1)]))
-        case .gridSample:
+        case .gridSample(let border):
             guard opset >= 16 else { throw ONNXExportError("\(label): GridSample needs opset 16 or later (--opset \(opset))") }
             nodes.append(node("GridSample", inputs, outputs, name: label, [
-                attribute("mode", string: opset >= 20 ? "linear" : "bilinear"), attribute("padding_mode", string: "zeros"),
+                attribute("mode", string: opset >= 20 ? "linear" : "bilinear"), attribute("padding_mode", string: border ? "border" : "zeros"),
                 attribute("align_corners", int: 0),
             ]))
         case .clip(let minimum, let maximum):

@@ -77,6 +77,15 @@ struct ProgramTests {
         #expect(program.outputs.map(\.shape) == graph.layers.last?.outputShapes)
     }
 
+    @Test("the seed's models trace whole: the program runs to the planned forward's outputs",
+          arguments: ["rtdetr-starnet-carafe.yaml", "rtdetr-starnet-dysample.yaml", "rtdetr-starnet-scaled.yaml"])
+    func seedProgram(_ name: String) throws {
+        let yaml = try String(contentsOf: Paths.configs.appendingPathComponent(name), encoding: .utf8)
+        let graph = try buildGraph(yaml, file: name, options: BuildOptions(imageHeight: 96, imageWidth: 96))
+        let program = try Self.expectProgramMatchesForward(graph, fuse: true)
+        #expect(program.outputs.map(\.shape) == graph.layers.last?.outputShapes)
+    }
+
     /// A module whose forward still works on tensors inside a closure ends the trace, naming its layer and the code.
     @Test func untracedModuleIsNamed() throws {
         let graph = try buildGraph("""

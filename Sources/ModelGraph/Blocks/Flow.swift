@@ -164,7 +164,7 @@ public struct Feature: Sendable {
     /// `F.pad(x, [left, right, top, bottom])`: zero columns and rows around a map.
     public func zeroPadded(left: Int = 0, right: Int, top: Int = 0, bottom: Int, file: StaticString = #fileID, line: UInt = #line) -> Feature {
         if let symbol {
-            return symbol.recorder.feature(.pad(left: left, right: right, top: top, bottom: bottom), [symbol.id],
+            return symbol.recorder.feature(.pad(left: left, right: right, top: top, bottom: bottom, reflect: false), [symbol.id],
                                            shape: [shape[0], shape[1], top + shape[2] + bottom, left + shape[3] + right])
         }
         return map(shape: [shape[0], shape[1], top + shape[2] + bottom, left + shape[3] + right], file: file, line: line,

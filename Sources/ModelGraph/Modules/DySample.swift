@@ -67,6 +67,10 @@ public struct DySample: LayerModule {
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
         let x = inputs[0]
         let output = try upsampledFeatureMap(x.shape, channels: channels, scale: scale)[0]
+        if x.symbol != nil {
+            pass.count(elements(output) * 4, thop: 0)
+            return [try traced(x, pass)]
+        }
         let source = pixelShuffleFirst
             ? x.map(shape: [x.shape[0], channels / (scale * scale), x.shape[2] * scale, x.shape[3] * scale]) { $0.pixelShuffle(scale) } : x
         var moved = try offset(source, pass)
@@ -80,6 +84,39 @@ public struct DySample: LayerModule {
         guard let features = x.tensor, var offsets = moved.tensor else { return [Feature(shape: output)] }
         if pixelShuffleFirst { offsets = offsets.pixelUnshuffle(scale) }
         return [Feature(DySample.sample(features, offset: offsets + initialPositions.tensor, scale: scale, groups: groups))]
+    }
+
+    /// The seed's `forward_lp`/`forward_pl` as program operations.
+    func traced(_ x: Feature, _ pass: Pass) throws(LayerError) -> Feature {
+        let constant = { (value: Float, name: String) in x.constant(Tensor(shape: [1], storage: [value]), name: name) }
+        let source = pixelShuffleFirst ? x.pixelShuffled(scale) : x
+        var moved = try offset(source, pass)
+        if let scope {
+            let gate = try scope(source, pass)
+            moved = moved * gate.activated(.sigmoid) * constant(0.5, "half")
+        } else {
+            moved = moved * constant(0.25, "quarter")
+        }
+        if pixelShuffleFirst { moved = moved.pixelUnshuffled(scale) }
+        let positions = x.constant(initialPositions.tensor, name: initialPositions.key ?? "init_pos")
+        return DySample.tracedSample(x, offset: moved.plus(positions), scale: scale, groups: groups)
+    }
+
+    /// `sample` as program operations.
+    static func tracedSample(_ x: Feature, offset: Feature, scale: Int, groups: Int) -> Feature {
+        let (batch, height, width) = (offset.shape[0], offset.shape[2], offset.shape[3])
+        let perAxis = offset.shape[1] / 2
+        let centres = Tensor(shape: [1, 2, 1, height, width], storage: (0..<(height * width)).map { Float($0 % width) + 0.5 }
+                                                                       + (0..<(height * width)).map { Float($0 / width) + 0.5 })
+        let constant = { (value: Float, name: String) in x.constant(Tensor(shape: [1], storage: [value]), name: name) }
+        let coordinates = (constant(2, "two") * x.constant(centres, name: "coords").plus(offset.reshaped([batch, 2, perAxis, height, width]))
+            / x.constant(Tensor(shape: [1, 2, 1, 1, 1], storage: [Float(width), Float(height)]), name: "normalizer")) - constant(1, "one")
+        let grid = coordinates.reshaped([batch, 2 * perAxis, height, width]).pixelShuffled(scale)
+            .reshaped([batch, 2, groups, scale * height, scale * width]).permuted([0, 2, 3, 4, 1])
+            .reshaped([batch * groups, scale * height, scale * width, 2])
+        let channels = x.shape[1]
+        return x.reshaped([batch * groups, channels / groups, x.shape[2], x.shape[3]]).gridSampled(grid, border: true)
+            .reshaped([batch, channels, scale * height, scale * width])
     }
 
     /// The seed's `_init_pos`: [1, 2·groups·s², 1, 1], the sub-pixel centres of an s×s block

@@ -32,8 +32,9 @@ public enum ProgramOp: Sendable {
     case split(axis: Int, sizes: [Int])
     /// `x[..., start:end, ...]` along `axis` (step 1).
     case slice(axis: Int, start: Int, end: Int)
-    /// `F.pad(x, [left, right, top, bottom])` with zeros on the two last axes.
-    case pad(left: Int, right: Int, top: Int, bottom: Int)
+    /// `F.pad(x, [left, right, top, bottom])` on the two last axes, with zeros or, `reflect`,
+    /// mirrored without the edge (`mode="reflect"`).
+    case pad(left: Int, right: Int, top: Int, bottom: Int, reflect: Bool)
     /// `nn.MaxPool2d(kernel, stride, padding)` (dilation 1, floor mode).
     case maxPool(kernelSize: Int, stride: Int, padding: Int)
     /// `F.avg_pool2d(x, kernel, stride, 0)` (floor mode).
@@ -54,9 +55,9 @@ public enum ProgramOp: Sendable {
     /// Rows of x [B, N, …] picked per batch by int64 indices [B, k]: [B, k, …]
     /// (`x[batch_ind, topk_ind]`).
     case gatherRows
-    /// `F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)`:
-    /// x [N, C, H, W], grid [N, Ho, Wo, 2] → [N, C, Ho, Wo].
-    case gridSample
+    /// `F.grid_sample(x, grid, mode="bilinear", align_corners=False)` with padding_mode "zeros"
+    /// or, `border`, "border": x [N, C, H, W], grid [N, Ho, Wo, 2] → [N, C, Ho, Wo].
+    case gridSample(border: Bool)
     /// `x.clamp(min, max)` (either bound optional).
     case clip(minimum: Float?, maximum: Float?)
     case log
@@ -170,7 +171,8 @@ public struct Program: Sendable {
         case .concatenate(let axis), .softmax(let axis): return " axis \(axis)"
         case .split(let axis, let sizes): return " axis \(axis) sizes \(sizes)"
         case .slice(let axis, let start, let end): return " axis \(axis) \(start)..<\(end)"
-        case .pad(let left, let right, let top, let bottom): return " left \(left) right \(right) top \(top) bottom \(bottom)"
+        case .pad(let left, let right, let top, let bottom, let reflect):
+            return " left \(left) right \(right) top \(top) bottom \(bottom)" + (reflect ? " reflect" : "")
         case .maxPool(let kernelSize, let stride, let padding): return " kernel \(kernelSize) stride \(stride) padding \(padding)"
         case .averagePool(let kernelSize, let stride): return " kernel \(kernelSize) stride \(stride)"
         case .upsampleNearest(let factor): return " factor \(factor)"

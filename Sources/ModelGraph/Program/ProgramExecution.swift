@@ -46,7 +46,10 @@ extension Program {
         case .concatenate(let axis): return [Tensor.concatenate(x, axis: axis)]
         case .split(let axis, let sizes): return x[0].split(axis: axis, sizes: sizes)
         case .slice(let axis, let start, let end): return [x[0].slice(axis: axis, start..<end)]
-        case .pad(let left, let right, let top, let bottom): return [x[0].zeroPadded(left: left, right: right, top: top, bottom: bottom)]
+        case .pad(let left, let right, let top, let bottom, let reflect):
+            guard reflect else { return [x[0].zeroPadded(left: left, right: right, top: top, bottom: bottom)] }
+            precondition(left == right && right == top && top == bottom, "reflect padding runs with one size on every side")
+            return [x[0].reflectPadded(left)]
         case .maxPool(let kernelSize, let stride, let padding): return [x[0].maxPooled(kernelSize: kernelSize, stride: stride, padding: padding)]
         case .averagePool(let kernelSize, let stride): return [x[0].averagePooled(kernelSize: kernelSize, stride: stride)]
         case .globalAveragePool:
@@ -80,7 +83,7 @@ extension Program {
                     }
                 }
             }]
-        case .gridSample: return [x[0].gridSample(x[1], padding: .zeros)]
+        case .gridSample(let border): return [x[0].gridSample(x[1], padding: border ? .border : .zeros)]
         case .clip(let minimum, let maximum):
             return [x[0].map { value in min(max(value, minimum ?? -.infinity), maximum ?? .infinity) }]
         case .log: return [x[0].map { Foundation.log($0) }]

@@ -95,9 +95,9 @@ extension Feature {
     func gatheredRows(_ indices: Feature) -> Feature {
         Feature.traced(.gatherRows, [self, indices], shapes: [[shape[0], indices.shape[1]] + shape.dropFirst(2)])[0]
     }
-    /// `F.grid_sample(x, grid, "bilinear", "zeros", align_corners=False)`.
-    func gridSampled(_ grid: Feature) -> Feature {
-        Feature.traced(.gridSample, [self, grid], shapes: [[shape[0], shape[1], grid.shape[1], grid.shape[2]]])[0]
+    /// `F.grid_sample(x, grid, "bilinear", align_corners=False)`, zeros or border padding.
+    func gridSampled(_ grid: Feature, border: Bool = false) -> Feature {
+        Feature.traced(.gridSample(border: border), [self, grid], shapes: [[shape[0], shape[1], grid.shape[1], grid.shape[2]]])[0]
     }
     func clipped(minimum: Float? = nil, maximum: Float? = nil) -> Feature {
         Feature.traced(.clip(minimum: minimum, maximum: maximum), [self], shapes: [shape])[0]
@@ -106,6 +106,34 @@ extension Feature {
     func integerDivided(by divisor: Int) -> Feature { Feature.traced(.integerDivide(divisor), [self], shapes: [shape])[0] }
     func remainder(dividingBy divisor: Int) -> Feature { Feature.traced(.remainder(divisor), [self], shapes: [shape])[0] }
     func toFloat() -> Feature { Feature.traced(.toFloat, [self], shapes: [shape])[0] }
+
+    /// `F.unfold(x, k, dilation, padding)` kept as a map: [B, C, H, W] → [B, C, k², H', W'], tap
+    /// (i, j) the window's row-major position; padding with zeros or mirrored (`reflect`).
+    func unfoldedTaps(kernelSize k: Int, dilation: Int = 1, padding: Int, reflect: Bool = false) -> Feature {
+        let padded = padding == 0 ? self : Feature.traced(.pad(left: padding, right: padding, top: padding, bottom: padding, reflect: reflect), [self],
+                                                          shapes: [[shape[0], shape[1], shape[2] + 2 * padding, shape[3] + 2 * padding]])[0]
+        let (height, width) = (padded.shape[2] - dilation * (k - 1), padded.shape[3] - dilation * (k - 1))
+        var taps: [Feature] = []
+        for i in 0..<k {
+            let row = padded.sliced(axis: 2, (i * dilation)..<(i * dilation + height))
+            for j in 0..<k {
+                taps.append(row.sliced(axis: 3, (j * dilation)..<(j * dilation + width)).reshaped([shape[0], shape[1], 1, height, width]))
+            }
+        }
+        return try! Feature.concatenate(taps, axis: 2)
+    }
+
+    /// `F.pixel_shuffle(x, r)`: [N, C·r², H, W] → [N, C, H·r, W·r].
+    public func pixelShuffled(_ r: Int) -> Feature {
+        let (batch, channels, height, width) = (shape[0], shape[1] / (r * r), shape[2], shape[3])
+        return reshaped([batch, channels, r, r, height, width]).permuted([0, 1, 4, 2, 5, 3]).reshaped([batch, channels, height * r, width * r])
+    }
+
+    /// `F.pixel_unshuffle(x, r)`: [N, C, H·r, W·r] → [N, C·r², H, W].
+    public func pixelUnshuffled(_ r: Int) -> Feature {
+        let (batch, channels, height, width) = (shape[0], shape[1], shape[2] / r, shape[3] / r)
+        return reshaped([batch, channels, height, r, width, r]).permuted([0, 1, 3, 5, 2, 4]).reshaped([batch, channels * r * r, height, width])
+    }
 
     /// `x.softmax(axis)`.
     public func softmax(axis: Int, file: StaticString = #fileID, line: UInt = #line) -> Feature {
