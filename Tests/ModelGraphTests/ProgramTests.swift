@@ -78,7 +78,8 @@ struct ProgramTests {
     }
 
     @Test("the seed's models trace whole: the program runs to the planned forward's outputs",
-          arguments: ["rtdetr-starnet-carafe.yaml", "rtdetr-starnet-dysample.yaml", "rtdetr-starnet-scaled.yaml"])
+          arguments: ["rtdetr-starnet-carafe.yaml", "rtdetr-starnet-dysample.yaml", "rtdetr-starnet-scaled.yaml", "rtdetr-starnet-freqfusion.yaml",
+                      "rtdetr-starnet-s4-mixed.yaml"])
     func seedProgram(_ name: String) throws {
         let yaml = try String(contentsOf: Paths.configs.appendingPathComponent(name), encoding: .utf8)
         let graph = try buildGraph(yaml, file: name, options: BuildOptions(imageHeight: 96, imageWidth: 96))

@@ -187,6 +187,7 @@ public struct FreqFusion: LayerModule {
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
         let high = inputs[0], low = inputs[1]
         try checkShapes(high.shape, low.shape)
+        if high.symbol != nil { return [try traced(high: high, low: low, pass)] }
         let (lowWindow, highWindow) = (hammingLowPass, hammingHighPass)
         // CARAFE reassembly of `x` by per-pixel k×k kernels: k² multiply-adds per output element.
         // A channels-last map (a plan's convolution output) is reassembled as one: channel runs
@@ -232,6 +233,43 @@ public struct FreqFusion: LayerModule {
             return [combine(high, mask: maskHigh, kernelSize: highPassKernel, adding: lowFeatures) { x, carafe in (x - carafe) + x }]
         }
         return [combine(high, mask: maskHigh, kernelSize: highPassKernel, adding: lowFeatures) { x, carafe in x - carafe }]
+    }
+
+    /// The seed's `_forward` (semi_conv, comp_feat_upsample, use_high_pass) as program operations.
+    func traced(high: Feature, low: Feature, _ pass: Pass) throws(LayerError) -> Feature {
+        func normalize(_ mask: Feature, _ window: Parameter, kernelSize k: Int) -> Feature {
+            let windowed = mask.softmax(axis: 1) * mask.constant(window.tensor.reshaped([1, k * k, 1, 1]), name: window.key ?? "hamming")
+            return windowed / windowed.reducedSum(axis: 1).reshaped([mask.shape[0], 1, mask.shape[2], mask.shape[3]])
+        }
+        func carafe(_ x: Feature, mask: Feature, kernelSize k: Int) -> Feature {
+            let (batch, channels, up) = (x.shape[0], x.shape[1], mask.shape[2] / x.shape[2])
+            let taps = x.unfoldedTaps(kernelSize: k, padding: k / 2, reflect: true)
+            let spread = up == 1 ? taps : taps.reshaped([batch, channels * k * k, x.shape[2], x.shape[3]]).nearestUpsampled(factor: up)
+                .reshaped([batch, channels, k * k, mask.shape[2], mask.shape[3]])
+            pass.count(elements(spread.shape), thop: 0)
+            return (spread * mask.reshaped([batch, 1, k * k, mask.shape[2], mask.shape[3]])).reducedSum(axis: 2)
+        }
+        var compressedHigh = try hrChannelCompressor(high, pass)
+        let compressedLow = try lrChannelCompressor(low, pass)
+        let maskHighHigh = try contentEncoder2(compressedHigh, pass)
+        let maskHighInitial = normalize(maskHighHigh, hammingHighPass, kernelSize: highPassKernel)
+        compressedHigh = (compressedHigh + compressedHigh) - carafe(compressedHigh, mask: maskHighInitial, kernelSize: highPassKernel)
+        let maskLowHigh = try contentEncoder(compressedHigh, pass)
+        var maskLowInitial = normalize(maskLowHigh, hammingLowPass, kernelSize: lowPassKernel)
+        let maskLowLow = carafe(try contentEncoder(compressedLow, pass), mask: maskLowInitial, kernelSize: lowPassKernel)
+        var maskLow = maskLowHigh + maskLowLow
+        maskLowInitial = normalize(maskLow, hammingLowPass, kernelSize: lowPassKernel)
+        let maskHighLow = carafe(try contentEncoder2(compressedLow, pass), mask: maskLowInitial, kernelSize: lowPassKernel)
+        var maskHigh = maskHighHigh + maskHighLow
+        maskLow = normalize(maskLow, hammingLowPass, kernelSize: lowPassKernel)
+        let lowFeatures = carafe(low, mask: maskLow, kernelSize: lowPassKernel)
+        maskHigh = normalize(maskHigh, hammingHighPass, kernelSize: highPassKernel)
+        if dysampler != nil {
+            high.symbol?.recorder.noteUntraced("\(#fileID):\(#line) (FreqFusion's feature resampling)")
+            return Feature(shape: high.shape)
+        }
+        let highPass = high - carafe(high, mask: maskHigh, kernelSize: highPassKernel)
+        return (highResolutionResidual ? highPass + high : highPass) + lowFeatures
     }
 
     /// `kernel_normalizer`: softmax over each pixel's k² kernel, times the hamming window,
