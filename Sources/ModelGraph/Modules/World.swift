@@ -309,6 +309,24 @@ public struct ContrastiveHead: Block {
         visitor.child("norm", &norm, absent: nil)
     }
 
+    /// As program operations, for class embeddings known when tracing ([B, N, E]; YOLOE's
+    /// zeros without prompts): BatchNorm, the einsum as a matrix product, scale and bias.
+    func traced(_ x: Feature, embeddings: Tensor, _ pass: Pass) -> Feature {
+        let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let classes = embeddings.shape[1]
+        pass.count(Double(batch * classes * channels * height * width))
+        guard let norm else {
+            x.symbol?.recorder.noteUntraced("\(#fileID):\(#line) (ContrastiveHead's normalised features)")
+            return Feature(shape: [batch, classes, height, width])
+        }
+        pass.countThop(4 * elements(x.shape))
+        let features = norm(x).reshaped([batch, channels, height * width])
+        let weights = x.constant(embeddings.normalized(axis: 2), name: "class_embeddings")
+        let factor = x.constant(Tensor(shape: [1], storage: [Float(exp(Double(logitScale.tensor.storage[0])))]), name: "logit_scale_exp")
+        let shift = x.constant(bias.tensor, name: bias.key ?? "bias")
+        return (weights.matmul(features) * factor).plus(shift).reshaped([batch, classes, height, width])
+    }
+
     /// x [B, E, H, W] and text [B, N, E] → [B, N, H, W].
     func callAsFunction(_ x: Feature, text: Feature, _ pass: Pass) -> Feature {
         let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])

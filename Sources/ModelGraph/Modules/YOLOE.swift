@@ -162,7 +162,13 @@ public struct PromptBranches: Sendable {
         let distributions = try flattenedBranches(core.cv2.active, inputs, channels: 4 * core.regressionMaximum, pass)
         var maps = [Feature]()
         for (level, input) in inputs.enumerated() {
-            maps.append(cv4.active.items[level](try core.cv3.active.items[level](input, pass), text: prompts, pass))
+            let embedded = try core.cv3.active.items[level](input, pass)
+            if embedded.symbol != nil, pass.text == nil {
+                // traced without prompts: the heads' default, zero embeddings
+                maps.append(cv4.active.items[level].traced(embedded, embeddings: Tensor(shape: prompts.shape), pass))
+            } else {
+                maps.append(cv4.active.items[level](embedded, text: prompts, pass))
+            }
         }
         let logits = try flattenedLevels(maps, channels: core.classCount)
         countUnread(core.cv2, inputs, pass)
