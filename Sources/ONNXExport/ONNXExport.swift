@@ -274,6 +274,12 @@ struct GraphBuilder {
                 attribute("mode", string: "nearest"), attribute("coordinate_transformation_mode", string: "asymmetric"),
                 attribute("nearest_mode", string: "floor"),
             ]))
+        case .upsampleBilinearAlignedCorners:
+            let shape = instruction.outputs[0].shape
+            nodes.append(node("Resize", [inputs[0], "", "", integers(shape, name: out + "_sizes")], outputs, name: label, [
+                attribute("mode", string: "linear"), attribute("coordinate_transformation_mode", string: "align_corners"),
+            ]))
+        case .exp: nodes.append(node("Exp", inputs, outputs, name: label))
         case .reduceMax(let axis):
             if opset >= 18 {
                 nodes.append(node("ReduceMax", [inputs[0], integers([axis], name: out + "_axes")], outputs, name: label, [attribute("keepdims", int: 0)]))

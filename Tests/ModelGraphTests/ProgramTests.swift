@@ -58,7 +58,7 @@ struct ProgramTests {
     @Test("official models trace whole: the program runs to the planned forward's outputs",
           arguments: ["yolov8.yaml", "yolo11.yaml", "yolov5.yaml", "yolov8-seg.yaml", "yolo26-seg.yaml", "yolo11-pose.yaml",
                       "yolov8-obb.yaml", "yolo26-obb.yaml", "yolo11-cls.yaml", "yolov9t.yaml", "yolov6.yaml", "yolov3-tiny.yaml",
-                      "yolo12.yaml", "yoloe-v8.yaml", "yoloe-11-seg.yaml"])
+                      "yolo12.yaml", "yoloe-v8.yaml", "yoloe-11-seg.yaml", "yolo26-depth.yaml"])
     func officialProgram(_ name: String) throws {
         let base = try ModelGraph.build(yaml: try String(contentsOf: Paths.config(named: "ultralytics/" + name), encoding: .utf8),
                                         file: name, options: BuildOptions(imageHeight: 64, imageWidth: 64))

@@ -64,6 +64,10 @@ public enum ProgramOp: Sendable {
     /// Integer division and remainder of int64 values by a positive constant; `toFloat` casts
     /// int64 values to float32.
     case integerDivide(Int), remainder(Int), toFloat
+    /// `F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True)`: ×2 on the two last axes.
+    case upsampleBilinearAlignedCorners
+    /// Element-wise `exp`.
+    case exp
     /// `x.view(shape)`: same elements, row-major.
     case reshape([Int])
     /// `x.permute(permutation)`.
@@ -97,6 +101,8 @@ public enum ProgramOp: Sendable {
         case .globalAveragePool: return "global_average_pool"
         case .linear: return "linear"
         case .upsampleNearest: return "upsample_nearest"
+        case .upsampleBilinearAlignedCorners: return "upsample_bilinear_align_corners"
+        case .exp: return "exp"
         case .reduceMax: return "reduce_max"
         case .reduceSum: return "reduce_sum"
         case .topK: return "top_k"

@@ -65,6 +65,9 @@ extension Program {
         case .upsampleNearest(let factor):
             let step = 1 / Float(factor)
             return [x[0].interpolateNearest(height: x[0].shape[2] * factor, width: x[0].shape[3] * factor, scaleHeight: step, scaleWidth: step)]
+        case .upsampleBilinearAlignedCorners:
+            return [x[0].interpolateBilinear(height: x[0].shape[2] * 2, width: x[0].shape[3] * 2, alignCorners: true, scaleHeight: 0.5, scaleWidth: 0.5)]
+        case .exp: return [x[0].map { Foundation.exp($0) }]
         case .reduceMax(let axis): return [reduce(x[0], axis: axis, initial: -.infinity) { max($0, $1) }]
         case .reduceSum(let axis): return [reduce(x[0], axis: axis, initial: 0, +)]
         case .topK(let k, let axis):
