@@ -249,3 +249,31 @@ public struct Symbol: Sendable {
     let recorder: ProgramRecorder
     let id: Int
 }
+
+extension Program {
+    /// Multiply-adds of the program's operations, the pass that counts what the modules count
+    /// today: convolutions, linear layers and matrix products, per output element times the
+    /// reduction; bilinear sampling 4 per output element. Element-wise work, normalisation,
+    /// pooling and data movement count 0, as in the complete GFLOPs figure.
+    public var multiplyAdds: Double {
+        let shapes = self.shapes
+        func elements(_ shape: [Int]) -> Double { shape.reduce(1.0) { $0 * Double($1) } }
+        return instructions.reduce(0.0) { total, instruction in
+            let output = instruction.outputs.first?.shape ?? []
+            let input = { (position: Int) in shapes[instruction.inputs[position]] ?? [] }
+            switch instruction.op {
+            case .convolution(_, _, _, let groups):
+                let weight = input(1)
+                _ = groups  // the weight's second axis is already in_channels / groups
+                return total + elements(output) * Double(weight[1] * weight[2] * weight[3])
+            case .transposedConvolution:
+                let weight = input(1)
+                return total + elements(input(0)) * Double(weight[1] * weight[2] * weight[3])
+            case .linear: return total + elements(output) * Double(input(1)[1])
+            case .matmul: return total + elements(output) * Double(input(0).last ?? 0)
+            case .gridSample, .upsampleBilinearAlignedCorners: return total + elements(output) * 4
+            default: return total
+            }
+        }
+    }
+}
