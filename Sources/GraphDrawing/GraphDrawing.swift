@@ -84,16 +84,20 @@ public struct GraphDrawing: Sendable {
             }
         }
         if let last = graph.layers.last, graph.errors.isEmpty {
-            let shapes = last.outputShapes ?? []
-            lines.append("  output [label=<\(table(rows: [["<b>output</b>"], [shapes.map(describeShape).joined(separator: " + ")]], color: "#e6f4ea"))>];")
-            lines.append("  L\(last.index) -> output;")
-            nodes += 1
-            edges += 1
+            GraphDrawing.appendOutput(last.outputShapes ?? [], after: last.index, to: &lines, nodes: &nodes, edges: &edges)
         }
         lines.append("}")
         dot = lines.joined(separator: "\n") + "\n"
         nodeCount = nodes
         edgeCount = edges
+    }
+
+    /// The output node, fed by the last row.
+    static func appendOutput(_ shapes: [[Int]], after index: Int, to lines: inout [String], nodes: inout Int, edges: inout Int) {
+        lines.append("  output [label=<\(table(rows: [["<b>output</b>"], [shapes.map(describeShape).joined(separator: " + ")]], color: "#e6f4ea"))>];")
+        lines.append("  L\(index) -> output;")
+        nodes += 1
+        edges += 1
     }
 
     /// One row of a model another builder made (fork mode): what its node shows.
@@ -155,10 +159,7 @@ public struct GraphDrawing: Sendable {
             lines.append("  failure [label=<\(table(rows: [["<font color=\"#b00020\">\(escape(wrapped(failure)))</font>"]], color: "#fde7e9", border: "#b00020"))>];")
             nodes += 1
         } else if let last = rows.last {
-            lines.append("  output [label=<\(table(rows: [["<b>output</b>"], [output.map(describeShape).joined(separator: " + ")]], color: "#e6f4ea"))>];")
-            lines.append("  L\(last.index) -> output;")
-            nodes += 1
-            edges += 1
+            GraphDrawing.appendOutput(output, after: last.index, to: &lines, nodes: &nodes, edges: &edges)
         }
         lines.append("}")
         dot = lines.joined(separator: "\n") + "\n"

@@ -420,14 +420,7 @@ public struct MLP: Block {
         return x
     }
 
-    func callAsFunction(_ x: Tensor) -> Tensor {
-        var x = x
-        for (index, layer) in layers.items.enumerated() {
-            x = layer(x)
-            if index < layers.items.count - 1 { x = x.activated(.relu) }
-        }
-        return x
-    }
+    func callAsFunction(_ x: Tensor) -> Tensor { self(Feature(x)).tensor! }
 }
 
 /// `DeformableTransformerDecoder`: its layers.
