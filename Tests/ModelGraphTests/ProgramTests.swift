@@ -99,6 +99,17 @@ struct ProgramTests {
         } when: { name.contains("rtdetr") }
     }
 
+    /// End-to-end heads (`--end2end`): the top-k of anchors, then of (anchor, class) pairs, as program operations.
+    @Test(arguments: ["yolov10n.yaml", "yolo26n-pose.yaml"])
+    func endToEndProgram(_ name: String) throws {
+        let file = name.replacingOccurrences(of: "26n-pose", with: "26-pose")
+        let graph = try ModelGraph.build(yaml: try String(contentsOf: Paths.config(named: "ultralytics/" + file), encoding: .utf8), file: name,
+                                         options: BuildOptions(scale: "n", imageHeight: 96, imageWidth: 96, endToEnd: true))
+        let program = try Self.expectProgramMatchesForward(graph, fuse: true)
+        #expect(program.outputs.first?.shape.prefix(2) == [1, 189])
+        #expect(program.instructions.contains { $0.op.name == "top_k" })
+    }
+
     /// RT-DETR's decoder in Ultralytics' formulation (top-k queries, grid-sampled deformable
     /// attention, top-k (query, class) pairs) runs to the tensor path's detections.
     @Test func rtdetrProgram() throws {

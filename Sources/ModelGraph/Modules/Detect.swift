@@ -239,8 +239,8 @@ public struct DetectionBranches: Sendable {
         let shape = isEndToEnd ? [batch, min(DetectionBranches.maximumDetections, anchors), 6 + extraChannels]
                                : [batch, 4 + classCount + extraChannels, anchors]
         if raw.distances.symbol != nil {
-            guard decodeExtras == nil, decodeBoxes == nil, !isEndToEnd else {
-                raw.distances.symbol?.recorder.noteUntraced("Detect.swift (the head's decoded extras or end-to-end top-k)")
+            guard decodeExtras == nil, decodeBoxes == nil else {
+                raw.distances.symbol?.recorder.noteUntraced("Detect.swift (the head's decoded extras)")
                 return Feature(shape: shape)
             }
             return tracedOutput(raw, extras: extras)
@@ -268,8 +268,25 @@ public struct DetectionBranches: Sendable {
         let (lt, rb) = (x.sliced(axis: 1, 0..<2), x.sliced(axis: 1, 2..<4))
         let (topLeft, bottomRight) = (anchors - lt, anchors.plus(rb))
         let centre = topLeft.plus(bottomRight) / x.constant(Tensor(shape: [1], storage: [2]), name: "two")
-        let boxes = try! Feature.concatenate([centre, bottomRight - topLeft], axis: 1) * strides
-        return try! Feature.concatenate([boxes, raw.logits.activated(.sigmoid)] + (extras.map { [$0] } ?? []), axis: 1)
+        // xywh, or the corners end to end (Ultralytics' decode_bboxes)
+        let boxes = try! Feature.concatenate(isEndToEnd ? [topLeft, bottomRight] : [centre, bottomRight - topLeft], axis: 1) * strides
+        let decoded = try! Feature.concatenate([boxes, raw.logits.activated(.sigmoid)] + (extras.map { [$0] } ?? []), axis: 1)
+        return isEndToEnd ? DetectionBranches.tracedTopK(decoded, classes: classCount, count: min(DetectionBranches.maximumDetections, raw.anchors)) : decoded
+    }
+
+    /// `topK` as program operations: the `count` anchors with the highest best score, then the
+    /// `count` best (anchor, class) pairs among them, rows `[box…, score, class, extra…]`.
+    static func tracedTopK(_ predictions: Feature, classes: Int, count: Int) -> Feature {
+        let (batch, channels) = (predictions.shape[0], predictions.shape[1])
+        let rows = predictions.permuted([0, 2, 1])
+        let candidates = rows.sliced(axis: 2, 4..<(4 + classes)).reducedMax(axis: 2).topK(count).indices
+        let picked = rows.gatheredRows(candidates)
+        let top = picked.sliced(axis: 2, 4..<(4 + classes)).reshaped([batch, count * classes]).topK(count)
+        let chosen = picked.gatheredRows(top.indices.integerDivided(by: classes))
+        var parts = [chosen.sliced(axis: 2, 0..<4), top.values.reshaped([batch, count, 1]),
+                     top.indices.remainder(dividingBy: classes).toFloat().reshaped([batch, count, 1])]
+        if channels > 4 + classes { parts.append(chosen.sliced(axis: 2, (4 + classes)..<channels)) }
+        return try! .concatenate(parts, axis: 2)
     }
 
     /// `dist2bbox`: (left, top, right, bottom) distances around each anchor to (cx, cy, w, h) or

@@ -62,7 +62,9 @@ public struct OBB: DetectionHeadModule {
             let strides = d.constant(Tensor(shape: [1, raw.anchors], storage: points.map(\.stride)), name: "strides")
             let centre = try! Feature.concatenate([xf * cosine - yf * sine, (xf * sine).plus(yf * cosine)], axis: 1).plus(anchors)
             let boxes = try! Feature.concatenate([centre, lt.plus(rb)], axis: 1) * strides
-            return [try! .concatenate([boxes, raw.logits.activated(.sigmoid), angle], axis: 1)]
+            let decoded = try! Feature.concatenate([boxes, raw.logits.activated(.sigmoid), angle], axis: 1)
+            return [core.isEndToEnd ? DetectionBranches.tracedTopK(decoded, classes: core.classCount,
+                                                                    count: min(DetectionBranches.maximumDetections, raw.anchors)) : decoded]
         }
         return [core.output(raw, extras: logits, extraChannels: 1,
                             decodeExtras: { logits, _ in isRaw ? logits : logits.map { (1 / (1 + Foundation.exp(-$0)) - 0.25) * Float.pi } },
