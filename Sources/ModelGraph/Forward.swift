@@ -159,9 +159,6 @@ extension InferencePlan {
             for (offset, feature) in current.prefix(layer.outputChannels.count).enumerated() { values[layer.index + offset] = feature }
             outputs = current
         }
-        let shapes = recorder.instructions.reduce(into: [Int: [Int]]()) { shapes, instruction in
-            for value in instruction.outputs { shapes[value.id] = value.shape }
-        }
-        return recorder.program(outputs: outputs.map { ProgramValue(id: $0.symbol!.id, shape: shapes[$0.symbol!.id]!) })
+        return recorder.program(outputs: outputs.map { ProgramValue(id: $0.symbol!.id, shape: $0.shape) })
     }
 }

@@ -53,22 +53,22 @@ struct ExportCommand: ParsableCommand {
             throw ExitCode(1)
         }
         let export = ONNXExport(program: program, opset: opset, dynamicBatch: dynamic)
-        let bytes: [UInt8]
+        let file: ONNXExport.File
         do {
-            bytes = try export.serialized(producerVersion: "0.1")
+            file = try export.file(producerVersion: "0.1")
         } catch {
             printError("\(model.config): error: \(error)")
             throw ExitCode(1)
         }
         let path = output ?? URL(fileURLWithPath: model.config).deletingPathExtension().lastPathComponent + ".onnx"
         do {
-            try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
+            try file.bytes.write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
             printError("\(path): error: cannot write the ONNX file (\(describeFileError(error)))")
             throw ExitCode(1)
         }
         let outputs = program.outputs.enumerated().map { "output\($0.offset) \(describeShape($0.element.shape))" }.joined(separator: ", ")
-        print("wrote \(path): opset \(opset), \(export.nodeCount) nodes, \(String(format: "%.1f", Double(bytes.count) / 1e6)) MB; "
+        print("wrote \(path): opset \(opset), \(file.nodeCount) nodes, \(String(format: "%.1f", Double(file.bytes.count) / 1e6)) MB; "
               + "images \(describeShape(graph.inputShape)) → \(outputs)" + (dynamic ? " (batch symbolic)" : ""))
     }
 }

@@ -22,11 +22,14 @@ public struct ONNXExport {
     /// are opset-13 forms; ONNX Runtime reads up to 21 in the reference environment).
     public static let supportedOpsets = 13...21
 
-    /// The ONNX nodes of the model (for reports beside Ultralytics' own export).
-    public var nodeCount: Int { (try? graph().node.count) ?? 0 }
+    /// A serialized ModelProto and its node count (for reports beside Ultralytics' own export).
+    public struct File {
+        public let bytes: Data
+        public let nodeCount: Int
+    }
 
-    /// The serialized ModelProto.
-    public func serialized(producerVersion: String) throws -> [UInt8] {
+    /// The model, built and serialized once.
+    public func file(producerVersion: String) throws -> File {
         var model = Onnx_ModelProto()
         model.irVersion = opset <= 18 ? 8 : opset <= 20 ? 9 : 10
         model.producerName = "modelgraph"
@@ -36,11 +39,11 @@ public struct ONNXExport {
         domain.version = Int64(opset)
         model.opsetImport = [domain]
         model.graph = try graph()
-        return Array(try model.serializedData())
+        return File(bytes: try model.serializedData(), nodeCount: model.graph.node.count)
     }
 
     func graph() throws -> Onnx_GraphProto {
-        var builder = GraphBuilder(opset: opset)
+        var builder = GraphBuilder(opset: opset, shapes: program.shapes)
         var graph = Onnx_GraphProto()
         graph.name = "modelgraph"
         for instruction in program.instructions {
@@ -136,7 +139,13 @@ struct GraphBuilder {
     private var names: [Int: String] = [:]
     private var usedInitializerNames: Set<String> = []
 
-    init(opset: Int) { self.opset = opset }
+    /// Every program value's shape, by id.
+    private let shapes: [Int: [Int]]
+
+    init(opset: Int, shapes: [Int: [Int]]) {
+        self.opset = opset
+        self.shapes = shapes
+    }
 
     func name(_ id: Int) -> String { names[id] ?? "v\(id)" }
 
@@ -326,9 +335,7 @@ struct GraphBuilder {
         case .matmul:
             nodes.append(node("MatMul", inputs, outputs, name: label))
         }
-        shapes.merge(zip(instruction.outputs.map(\.id), instruction.outputs.map(\.shape)).map { ($0, $1) }) { $1 }
     }
 
-    private var shapes: [Int: [Int]] = [:]
     private func shapeOf(_ id: Int) -> [Int] { shapes[id] ?? [] }
 }

@@ -163,7 +163,7 @@ struct ProgramTests {
         let graph = try buildGraph(Self.backbone, options: BuildOptions(imageHeight: 64, imageWidth: 64))
         let plan = InferencePlan(graph: graph, weights: Weights.initialized(for: graph, seed: 7))
         let export = ONNXExport(program: try plan.trace(), opset: 17)
-        let model = try Onnx_ModelProto(serializedBytes: try export.serialized(producerVersion: "test"))
+        let model = try Onnx_ModelProto(serializedBytes: try export.file(producerVersion: "test").bytes)
         #expect(model.opsetImport.map(\.version) == [17])
         #expect(model.graph.input.map(\.name) == ["images"])
         #expect(model.graph.output.map(\.name) == ["output0"])
@@ -181,7 +181,7 @@ struct ProgramTests {
         }
         let weight = try #require(model.graph.initializer.first { $0.name == "model.0.conv.weight" })
         #expect(weight.dims == [16, 3, 3, 3] && weight.rawData.count == 16 * 3 * 3 * 3 * 4)
-        let dynamic = try Onnx_ModelProto(serializedBytes: try ONNXExport(program: try plan.trace(), dynamicBatch: true).serialized(producerVersion: "test"))
+        let dynamic = try Onnx_ModelProto(serializedBytes: try ONNXExport(program: try plan.trace(), dynamicBatch: true).file(producerVersion: "test").bytes)
         #expect(dynamic.graph.input[0].type.tensorType.shape.dim[0].dimParam == "batch")
     }
 }

@@ -34,6 +34,11 @@ public struct Parameter: Sendable {
         self.isBuffer = isBuffer
     }
 
+    /// The path of the block that owns it (`model.0.conv` for `model.0.conv.weight`), once loaded.
+    var ownerPath: String? {
+        key.map { key in key.lastIndex(of: ".").map { String(key[..<$0]) } ?? key }
+    }
+
     /// The loaded tensor as a constant of the program `symbol` records into.
     func constant(in recorder: ProgramRecorder) -> Int {
         recorder.constant(tensor, name: key)

@@ -60,7 +60,7 @@ public struct Conv2d: Block {
             var inputs = [symbol.id, weight.constant(in: recorder)]
             if let bias { inputs.append(bias.constant(in: recorder)) }
             return recorder.feature(.convolution(stride: stride, padding: padding, dilation: dilation, groups: groups), inputs, shape: output,
-                                    path: weight.key.map { String($0.dropLast(".weight".count)) }).activated(activation)
+                                    path: weight.ownerPath).activated(activation)
         }
         if !x.hasData {
             guard pass.recording, let tape = pass.tape else { return Feature(shape: output) }
@@ -171,7 +171,7 @@ public struct Conv2d: Block {
     mutating func fold(_ norm: BatchNorm2d) {
         if bias == nil {
             bias = Parameter([outputChannels], initialization: .zeros)
-            bias?.key = weight.key.map { String($0.dropLast("weight".count)) + "bias" }
+            bias?.key = weight.ownerPath.map { $0 + ".bias" }
         }
         // Ultralytics' fuse_conv_and_bn makes the fused conv with requires_grad_(False)
         weight.isTrainable = false
@@ -224,7 +224,7 @@ public struct BatchNorm2d: Block {
             let recorder = symbol.recorder
             let inputs = [symbol.id] + [weight, bias, runningMean, runningVariance].map { $0.constant(in: recorder) }
             return recorder.feature(.batchNorm(epsilon: epsilon), inputs, shape: x.shape,
-                                    path: weight.key.map { String($0.dropLast(".weight".count)) }).activated(activation)
+                                    path: weight.ownerPath).activated(activation)
         }
         return x.map { $0.batchNorm(weight: weight.tensor, bias: bias.tensor, mean: runningMean.tensor, variance: runningVariance.tensor,
                              epsilon: epsilon, activation: activation) }
@@ -260,7 +260,7 @@ public struct Linear: Block {
             let recorder = symbol.recorder
             var inputs = [symbol.id, weight.constant(in: recorder)]
             if let bias { inputs.append(bias.constant(in: recorder)) }
-            return recorder.feature(.linear, inputs, shape: shape, path: weight.key.map { String($0.dropLast(".weight".count)) })
+            return recorder.feature(.linear, inputs, shape: shape, path: weight.ownerPath)
         }
         return x.map(shape: shape) { self($0) }
     }
@@ -292,7 +292,7 @@ public struct LayerNorm: Block {
         if let symbol = x.symbol {
             let recorder = symbol.recorder
             return recorder.feature(.layerNorm, [symbol.id, weight.constant(in: recorder), bias.constant(in: recorder)], shape: x.shape,
-                                    path: weight.key.map { String($0.dropLast(".weight".count)) })
+                                    path: weight.ownerPath)
         }
         return x.map { self($0) }
     }
@@ -381,15 +381,15 @@ public struct MultiheadAttention: Block {
         let biases = inputBias.tensor.split(axis: 0, sizes: [width, width, width])
         let names = ["q", "k", "v"]
         func project(_ x: Feature, _ part: Int) -> Feature {
-            let path = inputWeight.key.map { String($0.dropLast("in_proj_weight".count)) }
-            let w = recorder.constant(weights[part], name: path.map { $0 + "in_proj_weight.\(names[part])" })
-            let b = recorder.constant(biases[part], name: path.map { $0 + "in_proj_bias.\(names[part])" })
-            return recorder.feature(.linear, [x.symbol!.id, w, b], shape: x.shape, path: path.map { $0 + names[part] + "_proj" })
+            let path = inputWeight.ownerPath
+            let w = recorder.constant(weights[part], name: path.map { $0 + ".in_proj_weight.\(names[part])" })
+            let b = recorder.constant(biases[part], name: path.map { $0 + ".in_proj_bias.\(names[part])" })
+            return recorder.feature(.linear, [x.symbol!.id, w, b], shape: x.shape, path: path.map { $0 + "." + names[part] + "_proj" })
         }
         let headWidth = width / heads
         func split(_ x: Feature) -> Feature { x.reshaped([x.shape[0], x.shape[1], heads, headWidth]).permuted([0, 2, 1, 3]) }
         let (q, k, v) = (split(project(query, 0)), split(project(key, 1)), split(project(value, 2)))
-        let scale = query.constant(Tensor(shape: [1], storage: [1 / Float(headWidth).squareRoot()]), name: "attention_scale")
+        let scale = query.scalar(1 / Float(headWidth).squareRoot(), name: "attention_scale")
         let weightsOfKeys = (q.matmul(k.permuted([0, 1, 3, 2])) * scale).softmax(axis: 3)
         let mixed = weightsOfKeys.matmul(v).permuted([0, 2, 1, 3]).reshaped(query.shape)
         return outputProjection(mixed)
@@ -500,7 +500,7 @@ public struct ConvTranspose2d: Block {
             var inputs = [symbol.id, weight.constant(in: recorder)]
             if let bias { inputs.append(bias.constant(in: recorder)) }
             return recorder.feature(.transposedConvolution(stride: stride, padding: padding, outputPadding: outputPadding, dilation: dilation, groups: groups),
-                                    inputs, shape: output, path: weight.key.map { String($0.dropLast(".weight".count)) })
+                                    inputs, shape: output, path: weight.ownerPath)
         }
         if isNonOverlapping {
             // a channels-last map stays one (Proto: between two channels-last convs), and its

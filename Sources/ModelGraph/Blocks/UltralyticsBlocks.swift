@@ -295,7 +295,7 @@ public struct PositionalAttention: Block {
                 .reshaped([groups, span, heads, 3 * headDimension]).permuted([0, 2, 3, 1])
             let parts = tokens.split(axis: 2, sizes: [headDimension, headDimension, headDimension])
             let (q, k, v) = (parts[0], parts[1], parts[2])
-            let scores = q.permuted([0, 1, 3, 2]).matmul(k) * qkvMap.constant(Tensor(shape: [1], storage: [scale]), name: "scale")
+            let scores = q.permuted([0, 1, 3, 2]).matmul(k) * qkvMap.scalar(scale, name: "scale")
             let weights = scores.softmax(axis: 3)
             let mixed = v.matmul(weights.permuted([0, 1, 3, 2])).permuted([0, 3, 1, 2])
             let image = { (t: Feature) in t.reshaped([batch, height, width, channels]).permuted([0, 3, 1, 2]) }
@@ -305,7 +305,7 @@ public struct PositionalAttention: Block {
             let parts = qkvMap.reshaped([shape[0], heads, 2 * keyDimension + headDimension, positions])
                 .split(axis: 2, sizes: [keyDimension, keyDimension, headDimension])
             let (q, k, v) = (parts[0], parts[1], parts[2])
-            let scores = q.permuted([0, 1, 3, 2]).matmul(k) * qkvMap.constant(Tensor(shape: [1], storage: [scale]), name: "scale")
+            let scores = q.permuted([0, 1, 3, 2]).matmul(k) * qkvMap.scalar(scale, name: "scale")
             let weights = scores.softmax(axis: 3)
             (attended, values) = (v.matmul(weights.permuted([0, 1, 3, 2])).reshaped(valueShape), v.reshaped(valueShape))
         } else if let data = qkvMap.channelsLastData, let converter = qkvMap.converter {

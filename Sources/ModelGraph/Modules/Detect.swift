@@ -267,7 +267,7 @@ public struct DetectionBranches: Sendable {
         let strides = x.constant(Tensor(shape: [1, raw.anchors], storage: points.map(\.stride)), name: "strides")
         let (lt, rb) = (x.sliced(axis: 1, 0..<2), x.sliced(axis: 1, 2..<4))
         let (topLeft, bottomRight) = (anchors - lt, anchors.plus(rb))
-        let centre = topLeft.plus(bottomRight) / x.constant(Tensor(shape: [1], storage: [2]), name: "two")
+        let centre = topLeft.plus(bottomRight) / x.scalar(2, name: "two")
         // xywh, or the corners end to end (Ultralytics' decode_bboxes)
         let boxes = try! Feature.concatenate(isEndToEnd ? [topLeft, bottomRight] : [centre, bottomRight - topLeft], axis: 1) * strides
         let decoded = try! Feature.concatenate([boxes, raw.logits.activated(.sigmoid)] + (extras.map { [$0] } ?? []), axis: 1)

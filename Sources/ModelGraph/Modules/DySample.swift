@@ -88,14 +88,13 @@ public struct DySample: LayerModule {
 
     /// The seed's `forward_lp`/`forward_pl` as program operations.
     func traced(_ x: Feature, _ pass: Pass) throws(LayerError) -> Feature {
-        let constant = { (value: Float, name: String) in x.constant(Tensor(shape: [1], storage: [value]), name: name) }
         let source = pixelShuffleFirst ? x.pixelShuffled(scale) : x
         var moved = try offset(source, pass)
         if let scope {
             let gate = try scope(source, pass)
-            moved = moved * gate.activated(.sigmoid) * constant(0.5, "half")
+            moved = moved * gate.activated(.sigmoid) * x.scalar(0.5, name: "half")
         } else {
-            moved = moved * constant(0.25, "quarter")
+            moved = moved * x.scalar(0.25, name: "quarter")
         }
         if pixelShuffleFirst { moved = moved.pixelUnshuffled(scale) }
         let positions = x.constant(initialPositions.tensor, name: initialPositions.key ?? "init_pos")
@@ -108,9 +107,8 @@ public struct DySample: LayerModule {
         let perAxis = offset.shape[1] / 2
         let centres = Tensor(shape: [1, 2, 1, height, width], storage: (0..<(height * width)).map { Float($0 % width) + 0.5 }
                                                                        + (0..<(height * width)).map { Float($0 / width) + 0.5 })
-        let constant = { (value: Float, name: String) in x.constant(Tensor(shape: [1], storage: [value]), name: name) }
-        let coordinates = (constant(2, "two") * x.constant(centres, name: "coords").plus(offset.reshaped([batch, 2, perAxis, height, width]))
-            / x.constant(Tensor(shape: [1, 2, 1, 1, 1], storage: [Float(width), Float(height)]), name: "normalizer")) - constant(1, "one")
+        let coordinates = (x.scalar(2, name: "two") * x.constant(centres, name: "coords").plus(offset.reshaped([batch, 2, perAxis, height, width]))
+            / x.constant(Tensor(shape: [1, 2, 1, 1, 1], storage: [Float(width), Float(height)]), name: "normalizer")) - x.scalar(1, name: "one")
         let grid = coordinates.reshaped([batch, 2 * perAxis, height, width]).pixelShuffled(scale)
             .reshaped([batch, 2, groups, scale * height, scale * width]).permuted([0, 2, 3, 4, 1])
             .reshaped([batch * groups, scale * height, scale * width, 2])

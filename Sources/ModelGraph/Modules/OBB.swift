@@ -51,11 +51,10 @@ public struct OBB: DetectionHeadModule {
         if logits.symbol != nil {
             // as program operations: the angle, dist2rbox around the anchors, times the strides
             let points = core.anchorPoints(raw)
-            let constant = { (value: Float, name: String) in logits.constant(Tensor(shape: [1], storage: [value]), name: name) }
-            let angle = isRaw ? logits : (logits.activated(.sigmoid) - constant(0.25, "quarter")) * constant(Float.pi, "pi")
+            let angle = isRaw ? logits : (logits.activated(.sigmoid) - logits.scalar(0.25, name: "quarter")) * logits.scalar(Float.pi, name: "pi")
             let d = raw.distances
             let (lt, rb) = (d.sliced(axis: 1, 0..<2), d.sliced(axis: 1, 2..<4))
-            let half = (rb - lt) / constant(2, "two")
+            let half = (rb - lt) / logits.scalar(2, name: "two")
             let (xf, yf) = (half.sliced(axis: 1, 0..<1), half.sliced(axis: 1, 1..<2))
             let (cosine, sine) = (angle.cosine(), angle.sine())
             let anchors = d.constant(Tensor(shape: [1, 2, raw.anchors], storage: points.map(\.x) + points.map(\.y)), name: "anchors")

@@ -100,7 +100,7 @@ public struct Pose: DetectionHeadModule {
         let y = encoded.reshaped([batch, values / dimensions, dimensions, anchors])
         let shifted = encoded.constant(Tensor(shape: [1, 1, 2, anchors], storage: points.map { $0.x + offset } + points.map { $0.y + offset }), name: "keypoint_anchors")
         let strides = encoded.constant(Tensor(shape: [1, 1, 1, anchors], storage: points.map(\.stride)), name: "strides")
-        let factor = encoded.constant(Tensor(shape: [1], storage: [scale]), name: "keypoint_scale")
+        let factor = encoded.scalar(scale, name: "keypoint_scale")
         let xy = (y.sliced(axis: 2, 0..<2) * factor).plus(shifted) * strides
         let decoded = dimensions == 3 ? try! Feature.concatenate([xy, y.sliced(axis: 2, 2..<3).activated(.sigmoid)], axis: 2) : xy
         return decoded.reshaped([batch, values, anchors])

@@ -228,7 +228,7 @@ public struct RTDETRDecoder: LayerModule {
     /// `inverse_sigmoid(x, eps=1e-5)` as program operations.
     static func inverseSigmoid(_ x: Feature) -> Feature {
         let clamped = x.clipped(minimum: 0, maximum: 1)
-        let one = x.constant(Tensor(shape: [1], storage: [1]), name: "one")
+        let one = x.scalar(1, name: "one")
         return (clamped.clipped(minimum: 1e-5) / (one - clamped).clipped(minimum: 1e-5)).logarithm()
     }
 
@@ -509,14 +509,13 @@ public struct DecoderLayer: Block {
     func tracedCross(query: Feature, reference: Feature, value: Feature, levelShapes: [(height: Int, width: Int)], heads: Int, points: Int) -> Feature {
         let (batch, queries, levels) = (query.shape[0], query.shape[1], levelShapes.count)
         let hidden = crossAttention.valueProjection.outputFeatures, headWidth = hidden / heads
-        let constant = { (v: Float, name: String) in query.constant(Tensor(shape: [1], storage: [v]), name: name) }
         let projected = crossAttention.valueProjection(value).reshaped([batch, value.shape[1], heads, headWidth])
         let offsets = crossAttention.samplingOffsets(query).reshaped([batch, queries, heads, levels, points, 2])
         let weights = crossAttention.attentionWeights(query).reshaped([batch, queries, heads, levels * points]).softmax(axis: 3)
         let centre = reference.sliced(axis: 2, 0..<2).reshaped([batch, queries, 1, 1, 1, 2])
         let size = reference.sliced(axis: 2, 2..<4).reshaped([batch, queries, 1, 1, 1, 2])
-        let locations = centre.plus(offsets / constant(Float(points), "points") * size * constant(0.5, "half"))
-        let grids = locations * constant(2, "two") - constant(1, "one")
+        let locations = centre.plus(offsets / query.scalar(Float(points), name: "points") * size * query.scalar(0.5, name: "half"))
+        let grids = locations * query.scalar(2, name: "two") - query.scalar(1, name: "one")
         let valueLevels = projected.split(axis: 1, sizes: levelShapes.map { $0.height * $0.width })
         var sampled: [Feature] = []
         for (level, shape) in levelShapes.enumerated() {

@@ -322,7 +322,7 @@ public struct ContrastiveHead: Block {
         pass.countThop(4 * elements(x.shape))
         let features = norm(x).reshaped([batch, channels, height * width])
         let weights = x.constant(embeddings.normalized(axis: 2), name: "class_embeddings")
-        let factor = x.constant(Tensor(shape: [1], storage: [Float(exp(Double(logitScale.tensor.storage[0])))]), name: "logit_scale_exp")
+        let factor = x.scalar(Float(exp(Double(logitScale.tensor.storage[0]))), name: "logit_scale_exp")
         let shift = x.constant(bias.tensor, name: bias.key ?? "bias")
         return (weights.matmul(features) * factor).plus(shift).reshaped([batch, classes, height, width])
     }

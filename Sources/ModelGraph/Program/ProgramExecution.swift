@@ -52,15 +52,7 @@ extension Program {
             return [x[0].reflectPadded(left)]
         case .maxPool(let kernelSize, let stride, let padding): return [x[0].maxPooled(kernelSize: kernelSize, stride: stride, padding: padding)]
         case .averagePool(let kernelSize, let stride): return [x[0].averagePooled(kernelSize: kernelSize, stride: stride)]
-        case .globalAveragePool:
-            let (rows, positions) = (x[0].shape.dropLast(2).reduce(1, *), x[0].shape.suffix(2).reduce(1, *))
-            return [Tensor(shape: Array(x[0].shape.dropLast(2)) + [1, 1]) { out in
-                for row in 0..<rows {
-                    var sum: Float = 0
-                    for i in 0..<positions { sum += x[0].storage[row * positions + i] }
-                    out[row] = sum / Float(positions)
-                }
-            }]
+        case .globalAveragePool: return [planeMeans(x[0]).reshaped(Array(x[0].shape.dropLast(2)) + [1, 1])]
         case .linear: return [x[0].linear(weight: x[1], bias: x.count > 2 ? x[2] : nil)]
         case .upsampleNearest(let factor):
             let step = 1 / Float(factor)
@@ -97,6 +89,19 @@ extension Program {
         case .transpose(let permutation): return [x[0].permuted(permutation)]
         case .softmax(let axis): return [x[0].softmax(axis: axis)]
         case .matmul: return [batchedMatmul(x[0], x[1], outputShape: outputShapes[0])]
+        }
+    }
+
+    /// The mean of each plane (the two last axes), in row order, those axes dropped: the sum
+    /// taken position by position, then divided, as PyTorch's adaptive average pool does.
+    static func planeMeans(_ x: Tensor) -> Tensor {
+        let (rows, positions) = (x.shape.dropLast(2).reduce(1, *), x.shape.suffix(2).reduce(1, *))
+        return Tensor(shape: Array(x.shape.dropLast(2))) { out in
+            for row in 0..<rows {
+                var sum: Float = 0
+                for i in 0..<positions { sum += x.storage[row * positions + i] }
+                out[row] = sum / Float(positions)
+            }
         }
     }
 

@@ -34,16 +34,7 @@ extension Feature {
             let pooled = symbol.recorder.feature(.globalAveragePool, [symbol.id], shape: newShape + [1, 1])
             return pooled.reshaped(newShape)
         }
-        return map(shape: newShape) { map in
-            let (rows, positions) = (newShape.reduce(1, *), map.shape[2] * map.shape[3])
-            return Tensor(shape: newShape) { out in
-                for row in 0..<rows {
-                    var sum: Float = 0
-                    for i in 0..<positions { sum += map.storage[row * positions + i] }
-                    out[row] = sum / Float(positions)
-                }
-            }
-        }
+        return map(shape: newShape) { Program.planeMeans($0) }
     }
 
     /// `F.interpolate(x, scale_factor=factor, mode="nearest")` by a whole factor.
@@ -154,6 +145,11 @@ extension Feature {
     public func constant(_ tensor: Tensor, name: String) -> Feature {
         if let symbol { return symbol.recorder.feature(.constant(tensor, name: name), [], shape: tensor.shape, path: name) }
         return hasData ? Feature(tensor) : Feature(shape: tensor.shape)
+    }
+
+    /// A one-element constant of this walk (a scale, an offset), for broadcasting arithmetic.
+    public func scalar(_ value: Float, name: String) -> Feature {
+        constant(Tensor(shape: [1], storage: [value]), name: name)
     }
 
     /// Element-wise `a op b` with NumPy broadcasting.
