@@ -8,6 +8,14 @@ import Testing
 struct ForkModeTests {
     static let root = Paths.fixtures.appendingPathComponent("forks/tinyfork")
 
+    /// A fresh folder inside the fork for a test's own YAMLs: beside `cfg/models`, never in it,
+    /// because `compare` lists that folder while other tests run in parallel.
+    static func scratchDirectory() throws -> URL {
+        let directory = root.appendingPathComponent("ultralytics/cfg/scratch-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false)
+        return directory
+    }
+
     struct OracleRecord: Sendable, CustomStringConvertible {
         var file: String
         var params: Int
@@ -80,8 +88,9 @@ struct ForkModeTests {
 
     /// An exception in fork code names the YAML row and the place in the fork's source.
     @Test func errorPointsAtBothFiles() throws {
-        let directory = Self.root.appendingPathComponent("ultralytics/cfg/models")
-        let yaml = directory.appendingPathComponent("bad-\(UUID().uuidString).yaml")
+        let directory = try Self.scratchDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let yaml = directory.appendingPathComponent("bad.yaml")
         try """
         nc: 2
         backbone:
@@ -91,9 +100,8 @@ struct ForkModeTests {
           - [[0, 1], 1, GatedFusion, [16]]
           - [-1, 1, C2f_Star, [16, False, 3]]
         """.write(to: yaml, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(at: yaml) }
         do {
-            _ = try Self.build("ultralytics/cfg/models/" + yaml.lastPathComponent)
+            _ = try Self.build("ultralytics/cfg/\(directory.lastPathComponent)/bad.yaml")
             Issue.record("built a model whose C2f_Star has groups 3 over 8 channels")
         } catch {
             let text = "\(error)"
@@ -151,14 +159,15 @@ struct ForkModeTests {
     @Test func diffAlignsForkRows() throws {
         let directory = Self.root.appendingPathComponent("ultralytics/cfg/models")
         let base = directory.appendingPathComponent("tiny-c2f.yaml")
-        let variant = directory.appendingPathComponent("variant-\(UUID().uuidString).yaml")
+        let scratch = try Self.scratchDirectory()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let variant = scratch.appendingPathComponent("variant.yaml")
         var lines = try String(contentsOf: base, encoding: .utf8).components(separatedBy: "\n")
         let sppf = try #require(lines.firstIndex { $0.contains("SPPF") })
         lines.insert("  - [-1, 1, nn.Identity, []]", at: sppf + 1)
         // the rows after it name the layers they meant by their new indices (SPPF stays 5)
         lines = lines.map { $0.replacingOccurrences(of: "[[7, 10]", with: "[[8, 11]") }
         try lines.joined(separator: "\n").write(to: variant, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(at: variant) }
         let result = try runCLI(["diff", base.path, variant.path, "--imgsz", "320"])
         #expect(result.status == 0, "\(result.stderr)")
         let record = try #require(Self.oracle.first { $0.file.hasSuffix("tiny-c2f.yaml") })
