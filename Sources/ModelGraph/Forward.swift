@@ -20,9 +20,19 @@ public struct InferencePlan: Sendable {
     /// Each row's chained copies with their tensors.
     let instances: [[any LayerModule]]
     let tape: KernelTape?
+    /// The traced forward, planned (nil on the reference path, for a model that reads text
+    /// embeddings, or one whose forward is not yet written as program operations).
+    public let planned: PlannedProgram?
 
-    /// `weights` must have passed `Weights.checked` for this graph.
-    public init(graph: ModelGraph, weights: [String: Tensor], fuse: Bool = true) {
+    /// How a fused plan runs: the program pass over the traced forward, or the block walk
+    /// (kernels recorded in one shape walk and replayed by call order).
+    public enum Executor: String, Sendable, CaseIterable {
+        case program, blocks
+    }
+
+    /// `weights` must have passed `Weights.checked` for this graph. A fused plan runs the
+    /// traced program (`PlannedProgram`) where the model traces, else the block walk.
+    public init(graph: ModelGraph, weights: [String: Tensor], fuse: Bool = true, executor: Executor = .program) {
         self.graph = graph
         isFused = fuse
         instances = graph.layers.map { layer in
@@ -34,8 +44,15 @@ public struct InferencePlan: Sendable {
         }
         guard fuse, graph.errors.isEmpty else {
             tape = nil
+            planned = nil
             return
         }
+        if executor == .program, !graph.requiresText, let program = try? Self.trace(graph: graph, instances: instances) {
+            planned = PlannedProgram(program)
+            tape = nil
+            return
+        }
+        planned = nil
         let tape = KernelTape()
         self.tape = tape
         Allocator.keepFreedMemory()
@@ -47,7 +64,7 @@ public struct InferencePlan: Sendable {
     }
 
     /// Bytes of the kernels' shared scratch (blocked layouts, Winograd tiles), allocated with the plan.
-    public var scratchBytes: Int { tape?.scratch.allocatedBytes ?? 0 }
+    public var scratchBytes: Int { planned?.scratchBytes ?? tape?.scratch.allocatedBytes ?? 0 }
 
     /// Runs the model on `input` (the shape the graph was built for). `keepAll` keeps every
     /// index's output (for parity tests); otherwise each is released after its last use.
@@ -60,6 +77,21 @@ public struct InferencePlan: Sendable {
         func failure(_ message: String) -> DiagnosticList { DiagnosticList([Diagnostic(file: graph.spec.file, location: nil, message: message)]) }
         guard input.shape == graph.inputShape else {
             throw failure("the input has shape \(describeShape(input.shape)), the model was built for \(describeShape(graph.inputShape))")
+        }
+        if let planned, text == nil {
+            let layers = graph.layers
+            let keeping = keepAll ? Set(layers.flatMap { layer in layer.outputChannels.indices.map { layer.index + $0 } }) : []
+            // rows report in order; a row that records no instruction (an identity) reports with the next
+            var next = 0
+            let report = { (index: Int) in
+                while next < layers.count, layers[next].index <= index {
+                    progress?(layers[next], next)
+                    next += 1
+                }
+            }
+            let result = planned.run(input, keeping: keeping, progress: progress == nil ? nil : report)
+            report(Int.max)
+            return ForwardResult(outputs: result.outputs, layerOutputs: result.kept)
         }
         let pass = tape.map { Pass(tape: $0, recording: false) } ?? Pass()
         if let expected = graph.textShape {
@@ -134,6 +166,10 @@ extension InferencePlan {
     /// the place in ModelGraph's code, when a module's forward is not yet written as program
     /// operations (it works on tensors inside a closure).
     public func trace() throws(DiagnosticList) -> Program {
+        try Self.trace(graph: graph, instances: instances)
+    }
+
+    static func trace(graph: ModelGraph, instances: [[any LayerModule]]) throws(DiagnosticList) -> Program {
         guard graph.errors.isEmpty else { throw DiagnosticList(graph.errors) }
         func failure(_ message: String, _ layer: ResolvedLayer?) -> DiagnosticList {
             DiagnosticList([Diagnostic(file: graph.spec.file, location: layer.map { $0.row.location(of: .row) } ?? nil,
@@ -143,6 +179,7 @@ extension InferencePlan {
         let recorder = ProgramRecorder()
         var values: [Int: Feature] = [-1: recorder.feature(.input, [], shape: graph.inputShape)]
         var outputs: [Feature] = []
+        var layerOutputs: [Int: Int] = [:]
         let pass = Pass()
         for (position, layer) in graph.layers.enumerated() {
             recorder.origin = ProgramOrigin(layerIndex: layer.index, module: layer.moduleName, path: "model.\(layer.index)")
@@ -156,9 +193,12 @@ extension InferencePlan {
             guard current.allSatisfy({ $0.symbol != nil }) else {
                 throw failure("its forward is not yet written as program operations", layer)
             }
-            for (offset, feature) in current.prefix(layer.outputChannels.count).enumerated() { values[layer.index + offset] = feature }
+            for (offset, feature) in current.prefix(layer.outputChannels.count).enumerated() {
+                values[layer.index + offset] = feature
+                layerOutputs[layer.index + offset] = feature.symbol!.id
+            }
             outputs = current
         }
-        return recorder.program(outputs: outputs.map { ProgramValue(id: $0.symbol!.id, shape: $0.shape) })
+        return recorder.program(outputs: outputs.map { ProgramValue(id: $0.symbol!.id, shape: $0.shape) }, layerOutputs: layerOutputs)
     }
 }

@@ -28,12 +28,16 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print milliseconds and GFLOP/s per layer.")
     var profile = false
 
+    @Flag(name: .customLong("profile-ops"), help: "Print milliseconds per kind of program operation (the planned program's steps: a convolution with its kernel and fused activation, a matrix product, …), the most costly first.")
+    var profileOperations = false
+
     @Option(help: ArgumentHelp("With --profile: also draw the per-layer milliseconds as bars beside GFLOP/s, as an SVG file.", valueName: "file"))
     var svg: String?
 
     func validate() throws {
         guard (1...100_000).contains(runs) else { throw ValidationError("--runs must be from 1 to 100000, found \(runs)") }
         guard (0...100_000).contains(warmup) else { throw ValidationError("--warmup must be from 0 to 100000, found \(warmup)") }
+        if profileOperations && (profile || json) { throw ValidationError("--profile-ops prints its own table: give it without --profile or --json") }
         if svg != nil && !profile { throw ValidationError("--svg draws the per-layer profile: give --profile too") }
     }
 
@@ -41,6 +45,7 @@ struct BenchCommand: ParsableCommand {
         execution.configureThreads()
         let (graph, checkpoint) = try model.loadRunnableModel()
         let plan = try execution.plan(for: graph, checkpoint: checkpoint, seed: 0)
+        if profileOperations { return try profileSteps(plan) }
         // the forward passes' own peak: the high-water mark restarts at the memory held after loading
         let loaded = residentMegabytes(field: "VmRSS:")
         let restarted = (try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)) != nil
@@ -106,6 +111,43 @@ struct BenchCommand: ParsableCommand {
         print(String(format: "%@ %@, %d thread%@, %d runs: median %.1f ms, min %.1f, max %.1f (%.0f GFLOP/s at the median), peak RSS %.0f MB",
                      model.config, describeShape(graph.inputShape), Threads.count, Threads.count == 1 ? "" : "s", runs,
                      median, times[0], times[times.count - 1], gflops / (median / 1e3), peak))
+    }
+}
+
+extension BenchCommand {
+    /// --profile-ops: each kind of step's milliseconds per forward pass (median over the runs).
+    func profileSteps(_ plan: InferencePlan) throws {
+        guard let planned = plan.planned else {
+            printError("\(model.config): error: --profile-ops times the planned program's steps, and this model runs by the block walk (it does not trace, or --executor blocks / --unfused was given)")
+            throw ExitCode(1)
+        }
+        let input = randomImage(shape: plan.graph.inputShape, seed: 0)
+        let labels = planned.program.instructions.indices.map { planned.stepDescription($0) }
+        var perRun: [[String: Double]] = []
+        var counts: [String: Int] = [:]
+        for label in labels.compactMap({ $0 }) { counts[label, default: 0] += 1 }
+        for run in 0..<(warmup + runs) {
+            var totals: [String: Double] = [:]
+            var last = DispatchTime.now()
+            _ = planned.run(input, instructionDone: { position in
+                let now = DispatchTime.now()
+                if let label = labels[position] { totals[label, default: 0] += milliseconds(last, now) }
+                last = now
+            })
+            if run >= warmup { perRun.append(totals) }
+        }
+        let medians = counts.keys.map { label -> (String, Double) in
+            let times = perRun.map { $0[label] ?? 0 }.sorted()
+            return (label, times[times.count / 2])
+        }.sorted { $0.1 > $1.1 }
+        let total = medians.reduce(0) { $0 + $1.1 }
+        print(pad("ms", 9, right: true) + pad("share", 8, right: true) + pad("count", 7, right: true) + "  step")
+        for (label, ms) in medians {
+            print(pad(String(format: "%.2f", ms), 9, right: true) + pad(String(format: "%.1f%%", 100 * ms / max(total, 1e-9)), 8, right: true)
+                  + pad(String(counts[label]!), 7, right: true) + "  " + label)
+        }
+        print(String(format: "%@ %@, %d thread%@, %d runs: %.1f ms in %d steps (sum of medians)", model.config, describeShape(plan.graph.inputShape),
+                     Threads.count, Threads.count == 1 ? "" : "s", runs, total, counts.values.reduce(0, +)))
     }
 }
 

@@ -32,9 +32,15 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Seed for the initialisation (without --weights).")
     var seed: UInt64 = 0
 
+    @Flag(help: "Print the traced program instead (one line per operation: its values' shapes, operands, attributes, block path and row) and write no file.")
+    var program = false
+
     func validate() throws {
         guard ONNXExport.supportedOpsets.contains(opset) else {
             throw ValidationError("--opset \(opset): the export writes opsets \(ONNXExport.supportedOpsets.lowerBound)–\(ONNXExport.supportedOpsets.upperBound)")
+        }
+        if program && (output != nil || dynamic) {
+            throw ValidationError("--program prints the traced program; it takes no -o or --dynamic")
         }
         if let output, URL(fileURLWithPath: output).pathExtension.lowercased() != "onnx" {
             throw ValidationError("-o names an .onnx file, found '\(output)'")
@@ -51,6 +57,10 @@ struct ExportCommand: ParsableCommand {
         } catch {
             for diagnostic in error.diagnostics { printError(diagnostic.description) }
             throw ExitCode(1)
+        }
+        if self.program {
+            print(program.text)
+            return
         }
         let export = ONNXExport(program: program, opset: opset, dynamicBatch: dynamic)
         let file: ONNXExport.File

@@ -175,3 +175,52 @@ extension Tensor {
         }
     }
 }
+
+extension Tensor {
+    /// `torch.matmul(a, b)` of [..., M, K] and [..., K, N] with the leading axes broadcast, one
+    /// GEMM per output matrix. `transposeA` / `transposeB`: the operand is given with its two
+    /// last axes swapped ([..., K, M] / [..., N, K]) and read transposed in place.
+    public static func batchedMatmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
+        precondition(a.rank >= 2 && b.rank >= 2, "matmul of \(a.shape) and \(b.shape)")
+        let (aRows, aColumns) = (a.shape[a.rank - 2], a.shape[a.rank - 1])
+        let (bRows, bColumns) = (b.shape[b.rank - 2], b.shape[b.rank - 1])
+        let (m, k) = transposeA ? (aColumns, aRows) : (aRows, aColumns)
+        let n = transposeB ? bRows : bColumns
+        precondition((transposeB ? bColumns : bRows) == k, "matmul of \(a.shape) and \(b.shape)")
+        let (aLeading, bLeading) = (Array(a.shape.dropLast(2)), Array(b.shape.dropLast(2)))
+        let rank = max(aLeading.count, bLeading.count)
+        let aPadded = Array(repeating: 1, count: rank - aLeading.count) + aLeading
+        let bPadded = Array(repeating: 1, count: rank - bLeading.count) + bLeading
+        let batchShape = zip(aPadded, bPadded).map { $0 == 1 ? $1 : $0 }
+        precondition(zip(aPadded, bPadded).allSatisfy { $0 == $1 || $0 == 1 || $1 == 1 }, "matmul of \(a.shape) and \(b.shape)")
+        let batches = batchShape.reduce(1, *)
+        // each output matrix's operand offsets, size-1 leading axes broadcast
+        func offsets(_ padded: [Int], matrix: Int) -> [Int] {
+            let strides = Tensor.strides(of: padded)
+            return (0..<batches).map { index in
+                var rest = index, offset = 0
+                for axis in stride(from: batchShape.count - 1, through: 0, by: -1) {
+                    let coordinate = rest % batchShape[axis]
+                    rest /= batchShape[axis]
+                    if padded[axis] != 1 { offset += coordinate * strides[axis] }
+                }
+                return offset * matrix
+            }
+        }
+        let (aOffsets, bOffsets) = (offsets(aPadded, matrix: aRows * aColumns), offsets(bPadded, matrix: bRows * bColumns))
+        var out = Tensor(shape: batchShape + [m, n])
+        if out.count == 0 { return out }
+        a.storage.withUnsafeBufferPointer { pa in
+            b.storage.withUnsafeBufferPointer { pb in
+                out.storage.withUnsafeMutableBufferPointer { pc in
+                    for batch in 0..<batches {
+                        Gemm.multiply(m: m, n: n, k: k, a: pa.baseAddress! + aOffsets[batch], lda: aColumns, transposeA: transposeA,
+                                      b: pb.baseAddress! + bOffsets[batch], ldb: bColumns, transposeB: transposeB,
+                                      c: pc.baseAddress! + batch * m * n, ldc: n)
+                    }
+                }
+            }
+        }
+        return out
+    }
+}

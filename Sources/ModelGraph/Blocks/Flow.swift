@@ -358,53 +358,6 @@ public final class Pass {
     }
 }
 
-/// How a plan runs one convolution, chosen once per convolution and input shape.
-enum ConvolutionKernel: Sendable {
-    /// 3×3 stride-1 convs wide enough for Winograd's transforms to pay off (channels-last).
-    case winograd(WinogradConvolution, inputShape: [Int])
-    /// A oneDNN primitive in its blocked layout (strided, grouped, dilated, large kernels).
-    case primitive(DNNLConvolution, inputShape: [Int])
-    /// A 1×1 conv of a concatenation holding upsampled parts, part by part (channels-last).
-    case partwise(PartwisePointwiseConvolution, inputShape: [Int])
-    /// im2col / 1×1 GEMM on NCHW planes (1×1 convs: faster than the primitive's reorders).
-    case gemm
-
-    /// The plan's shared scratch the kernel asks for at its input shape.
-    var scratchBytes: (Int, Int) {
-        switch self {
-        case .winograd(let kernel, let shape): return kernel.scratchBytes(inputShape: shape)
-        case .primitive(let primitive, _): return primitive.scratchBytes
-        case .partwise(let kernel, _): return kernel.scratchBytes
-        case .gemm: return (0, 0)
-        }
-    }
-
-    /// Whether the kernel's output is a channels-last map.
-    var leavesChannelsLast: Bool {
-        switch self {
-        case .winograd, .partwise: return true
-        case .primitive(let primitive, _): return primitive.channelsLastDestination
-        case .gemm: return false
-        }
-    }
-}
-
-/// The kernels of a prepared plan, in the order its forward pass calls them.
-final class KernelTape: @unchecked Sendable {
-    private var kernels: [ConvolutionKernel] = []
-    /// Blocked-layout buffers shared by the plan's oneDNN primitives (one runs at a time).
-    let scratch = Scratch()
-    /// NCHW⇄NHWC reorders for the channels-last maps the plan's primitives leave (nil: oneDNN
-    /// could not make an engine, and every map stays NCHW).
-    let converter = LayoutConverter()
-
-    func append(_ kernel: ConvolutionKernel) { kernels.append(kernel) }
-
-    func kernel(at position: Int) -> ConvolutionKernel? {
-        position < kernels.count ? kernels[position] : nil
-    }
-}
-
 /// The bytes of the shape-walk features alive at once, and their peak: the features of a shape
 /// walk live exactly as long as the tensors of the forward pass the same code runs.
 final class LiveBytes: @unchecked Sendable {

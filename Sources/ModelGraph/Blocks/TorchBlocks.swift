@@ -80,25 +80,7 @@ public struct Conv2d: Block {
     /// Runs the plan's kernel for this call (or the reference convolution outside a plan), taking
     /// the input in whichever layout the kernel reads.
     private func execute(_ x: Feature, _ pass: Pass, activation: Activation) -> Feature {
-        switch pass.nextKernel() {
-        case .winograd(let kernel, let shape) where shape == x.shape:
-            // a plan makes Winograd kernels (channels-last both sides) only when it has a converter
-            let converter = pass.tape!.converter!
-            return Feature(channelsLast: kernel(x.channelsLastData ?? converter.channelsLast(x.tensor!)), converter: converter)
-        case .partwise(let kernel, let shape) where shape == x.shape:
-            // a plan makes partwise kernels only for compositions, which only a plan's upsampling makes
-            if let parts = x.composition?.parts, let converter = pass.tape?.converter {
-                return Feature(channelsLast: kernel(parts.map { $0.feature.channelsLastData(converting: converter)! }), converter: converter)
-            }
-        case .primitive(let kernel, let shape) where shape == x.shape:
-            // a plan makes channels-last primitives only when it has a converter
-            let converter = pass.tape?.converter
-            let y = kernel(kernel.channelsLastSource ? x.channelsLastData ?? converter!.channelsLast(x.tensor!) : x.tensor!)
-            guard kernel.channelsLastDestination, let converter else { return Feature(y) }
-            return Feature(channelsLast: y, converter: converter)
-        default:
-            break
-        }
+        if let output = pass.nextKernel()?.run(x, converter: pass.tape?.converter) { return output }
         return Feature(x.tensor!.conv2d(weight: weight.tensor, bias: bias?.value, geometry: geometry, groups: groups, activation: activation))
     }
 
@@ -135,36 +117,8 @@ public struct Conv2d: Block {
     /// The plan's choice for this convolution at this input shape and layout.
     func prepareKernel(inputShape: [Int], inputChannelsLast: Bool, composition: Composition? = nil, activation: Activation,
                        tape: KernelTape) -> ConvolutionKernel {
-        let weight = weight.tensor
-        if tape.converter != nil, isPlainPointwise, let parts = composition?.parts,
-           let kernel = PartwisePointwiseConvolution(partShapes: parts.map(\.feature.shape), factors: parts.map(\.factor), weight: weight,
-                                                     bias: bias?.value, activation: activation, scratch: tape.scratch) {
-            return .partwise(kernel, inputShape: inputShape)
-        }
-        if tape.converter != nil && WinogradConvolution.applies(weight: weight, geometry: geometry, groups: groups, inputShape: inputShape) {
-            return .winograd(WinogradConvolution(weight: weight, bias: bias?.value, activation: activation, scratch: tape.scratch),
-                             inputShape: inputShape)
-        }
-        // 1×1 convs on NCHW maps stay a plain GEMM on the planes: oneDNN's layout reorders around
-        // them cost more than they save (512→256 at 81²: 13.5 ms through the primitive); on
-        // channels-last maps oneDNN's kernel needs no reorder and is the faster (48→32 at 160²:
-        // 0.29 ms against 0.42 ms for the GEMM)
-        let pointwise = geometry.isPointwise && groups == 1
-        if pointwise && !inputChannelsLast { return .gemm }
-        // channels-last out wherever oneDNN has a real kernel for it (even the image's 3
-        // channels: 3→16 stride 2 at 640² 0.49 ms NHWC→NHWC + 0.17 ms to reorder the image,
-        // against 0.89 ms NCHW→NCHW); NCHW otherwise
-        let layouts = tape.converter == nil ? [(false, false)] : [(inputChannelsLast, true), (false, true), (false, false)]
-        for (channelsLastSource, channelsLastDestination) in layouts {
-            guard let primitive = DNNLConvolution(inputShape: inputShape, weight: weight, bias: bias?.value, geometry: geometry,
-                                                  groups: groups, activation: activation, scratch: tape.scratch,
-                                                  channelsLastSource: channelsLastSource, channelsLastDestination: channelsLastDestination)
-            else { continue }
-            // oneDNN's reference kernels are for correctness only (3→16 writing NHWC: 700 ms)
-            if (channelsLastSource || channelsLastDestination) && primitive.implementation.hasPrefix("ref") { continue }
-            return .primitive(primitive, inputShape: inputShape)
-        }
-        return .gemm
+        ConvolutionKernel.choose(weight: weight.tensor, bias: bias?.value, geometry: geometry, groups: groups, activation: activation,
+                                 inputShape: inputShape, inputChannelsLast: inputChannelsLast, composition: composition, tape: tape)
     }
 
     /// Folds a following BatchNorm: W' = W·γ/√(var + ε) per output channel, b' = (b − mean)·γ/√(var + ε) + β.

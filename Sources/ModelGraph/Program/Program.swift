@@ -147,6 +147,8 @@ public struct Program: Sendable {
     public let instructions: [ProgramInstruction]
     /// The values the model returns (its last row's outputs).
     public let outputs: [ProgramValue]
+    /// Each YAML index's output value (a row with several outputs owns consecutive indices).
+    public let layerOutputs: [Int: Int]
 
     /// Each value's shape, by id.
     public var shapes: [Int: [Int]] {
@@ -239,8 +241,8 @@ public final class ProgramRecorder: @unchecked Sendable {
         if untraced == nil { untraced = UntracedOperation(site: site, origin: origin) }
     }
 
-    func program(outputs: [ProgramValue]) -> Program {
-        Program(instructions: instructions, outputs: outputs)
+    func program(outputs: [ProgramValue], layerOutputs: [Int: Int] = [:]) -> Program {
+        Program(instructions: instructions, outputs: outputs, layerOutputs: layerOutputs)
     }
 }
 

@@ -1,0 +1,358 @@
+import Tensor
+
+/// The execution pass: a program planned once at its input shape, then run many times.
+///
+/// Planning is three passes over the instructions:
+/// 1. **Fusion.** A convolution whose only reader is a BatchNorm over constants takes the
+///    norm folded into its weights; one whose only reader (then) is an activation takes the
+///    activation into its kernel's epilogue. The absorbed instructions do not run.
+/// 2. **Layouts and kernels.** A walk over shape-only values in the layouts the kernels will
+///    leave chooses every convolution's kernel for its input's shape and layout (Winograd, a
+///    oneDNN primitive, the partwise 1×1 over an upsampled concatenation, a GEMM), keyed by the
+///    instruction — not by call order. Element-wise operations, concatenation, splits, pooling
+///    and nearest upsampling keep a channels-last map channels-last; every other operation
+///    reads NCHW.
+/// 3. **Liveness.** Each value is released after its last reader.
+///
+/// Running walks the instructions once more with data through the same code.
+public final class PlannedProgram: @unchecked Sendable {
+    public let program: Program
+    private let constants: [Int: Tensor]
+    /// Per instruction position: the fused chain a convolution stands for.
+    private let fusions: [Int: Fusion]
+    /// Instructions a fusion absorbed (they do not run).
+    private let absorbed: Set<Int>
+    /// Patterns a kernel computes whole, keyed by the position of the pattern's last instruction
+    /// (the others are absorbed).
+    private let macros: [Int: Macro]
+
+    /// A pattern of instructions one kernel computes from the pattern's inputs.
+    struct Macro {
+        let inputs: [Int]
+        let output: ProgramValue
+        let label: String
+        /// Runs on the inputs' data (a planning walk only takes the output's shape).
+        let body: ([Feature]) -> Tensor
+    }
+    /// Per instruction position, the values whose last reader it is.
+    private let releases: [[Int]]
+    private var kernels: [Int: ConvolutionKernel] = [:]
+    private let tape = KernelTape()
+
+    struct Fusion {
+        var weight: Tensor
+        var bias: Tensor?
+        var activation: Activation = .identity
+        /// The value the fused chain produces (the last absorbed instruction's output).
+        var output: Int
+        /// Every reader of the output reads NCHW (a reshape, a head's decoding), so the kernel
+        /// writes NCHW rather than leave a channels-last map to convert.
+        var plainDestination = false
+    }
+
+    /// Whether `op` runs on a channels-last map as it is (the rest read NCHW).
+    static func readsChannelsLast(_ op: ProgramOp, rank: Int) -> Bool {
+        switch op {
+        case .convolution, .activation, .add, .maxPool, .upsampleNearest, .pad(_, _, _, _, false): return true
+        case .concatenate(let axis), .split(let axis, _): return axis == 1 && rank == 4
+        default: return false
+        }
+    }
+
+    /// Plans `program` at the input shape it was traced at.
+    public init(_ program: Program) {
+        self.program = program
+        var constants: [Int: Tensor] = [:]
+        var readers: [Int: [Int]] = [:]
+        for (position, instruction) in program.instructions.enumerated() {
+            if case .constant(let tensor, _) = instruction.op { constants[instruction.outputs[0].id] = tensor }
+            for id in instruction.inputs { readers[id, default: []].append(position) }
+        }
+        self.constants = constants
+        let pinned = Set(program.outputs.map(\.id)).union(program.layerOutputs.values)
+        // the single instruction reading `value`, when nothing else needs it
+        func soleReader(_ value: Int) -> Int? {
+            guard !pinned.contains(value), let positions = readers[value], positions.count == 1 else { return nil }
+            return positions[0]
+        }
+        var fusions: [Int: Fusion] = [:]
+        var absorbed = Set<Int>()
+        let instructions = program.instructions
+        for (position, instruction) in instructions.enumerated() {
+            guard case .convolution = instruction.op, let weight = constants[instruction.inputs[1]] else { continue }
+            var fusion = Fusion(weight: weight, bias: instruction.inputs.count > 2 ? constants[instruction.inputs[2]] : nil,
+                                output: instruction.outputs[0].id)
+            if instruction.inputs.count > 2 && fusion.bias == nil { continue }
+            if let next = soleReader(fusion.output), case .batchNorm(let epsilon) = instructions[next].op,
+               instructions[next].inputs[0] == fusion.output,
+               let norm = Array(instructions[next].inputs.dropFirst()).compactMapAll({ constants[$0] }) {
+                (fusion.weight, fusion.bias) = Self.fold(weight: fusion.weight, bias: fusion.bias, norm: norm, epsilon: epsilon)
+                fusion.output = instructions[next].outputs[0].id
+                absorbed.insert(next)
+            }
+            if let next = soleReader(fusion.output), case .activation(let activation) = instructions[next].op {
+                fusion.activation = activation
+                fusion.output = instructions[next].outputs[0].id
+                absorbed.insert(next)
+            }
+            let outputReaders = readers[fusion.output] ?? []
+            fusion.plainDestination = !pinned.contains(fusion.output) && !outputReaders.isEmpty
+                && outputReaders.allSatisfy { !Self.readsChannelsLast(instructions[$0].op, rank: 4) }
+            fusions[position] = fusion
+        }
+        var producer: [Int: Int] = [:]
+        for (position, instruction) in instructions.enumerated() { for value in instruction.outputs { producer[value.id] = position } }
+        // the instruction making `value` when `reader` is its only reader, and the op
+        func soleProducer(of value: Int, for reader: Int) -> (position: Int, op: ProgramOp)? {
+            guard let source = producer[value], soleReader(value) == reader, !absorbed.contains(source) else { return nil }
+            return (source, instructions[source].op)
+        }
+        var macros: [Int: Macro] = [:]
+        for (position, instruction) in instructions.enumerated() {
+            switch instruction.op {
+            case .matmul:
+                // reads a swap of an operand's two last axes in place (`q.transpose(-2, -1) @ k`)
+                var inputs = instruction.inputs
+                var flags = [false, false]
+                for operand in 0..<2 {
+                    guard let (source, op) = soleProducer(of: inputs[operand], for: position), case .transpose(let permutation) = op,
+                          permutation.count >= 2, permutation == Array(0..<(permutation.count - 2)) + [permutation.count - 1, permutation.count - 2]
+                    else { continue }
+                    inputs[operand] = instructions[source].inputs[0]
+                    flags[operand] = true
+                    absorbed.insert(source)
+                }
+                guard flags.contains(true) else { continue }
+                macros[position] = Macro(inputs: inputs, output: instruction.outputs[0], label: "matmul (transposed operands)") { x in
+                    Tensor.batchedMatmul(x[0].tensor!, x[1].tensor!, transposeA: flags[0], transposeB: flags[1])
+                }
+            case .convolution:
+                // DFL: conv(x.view(b, 4, bins, a).transpose(2, 1).softmax(1)) with fixed 1×1 weights,
+                // each side's softmax and expectation in one pass over x [B, 4·bins, A]
+                guard let fusion = fusions[position], fusion.activation == .identity, fusion.bias == nil,
+                      fusion.weight.shape[0] == 1, fusion.weight.shape[2] == 1, fusion.weight.shape[3] == 1,
+                      case .convolution(1, 0, 1, 1) = instruction.op,
+                      let (softmax, softmaxOp) = soleProducer(of: instruction.inputs[0], for: position), case .softmax(1) = softmaxOp,
+                      let (transpose, transposeOp) = soleProducer(of: instructions[softmax].inputs[0], for: softmax),
+                      case .transpose([0, 2, 1, 3]) = transposeOp,
+                      let (reshape, reshapeOp) = soleProducer(of: instructions[transpose].inputs[0], for: transpose), case .reshape(let view) = reshapeOp,
+                      view.count == 4, view[2] == fusion.weight.shape[1],
+                      instructions[reshape].outputs[0].shape == view, let source = instructions[reshape].inputs.first
+                else { continue }
+                let (bins, weights) = (view[2], fusion.weight.storage)
+                let shape = instructions[position].outputs[0].shape
+                absorbed.formUnion([softmax, transpose, reshape])
+                fusions[position] = nil
+                macros[position] = Macro(inputs: [source], output: ProgramValue(id: fusion.output, shape: shape), label: "distribution expectation (DFL)") { x in
+                    x[0].tensor!.reshaped([view[0], view[1] * bins, view[3]]).distributionExpectation(bins: bins, weights: weights).reshaped(shape)
+                }
+            case .concatenate(2) where instruction.outputs[0].shape.count == 3:
+                // a head's last 1×1 convs, flattened and concatenated: one GEMM per level writing
+                // its part of the output (the input read in its own layout)
+                var parts: [(input: Int, fusion: Fusion, positions: [Int])] = []
+                for value in instruction.inputs {
+                    guard let (reshape, reshapeOp) = soleProducer(of: value, for: position), case .reshape = reshapeOp,
+                          let (conv, _) = soleProducer(of: instructions[reshape].inputs[0], for: reshape),
+                          let fusion = fusions[conv], fusion.output == instructions[reshape].inputs[0], fusion.activation == .identity,
+                          case .convolution(1, 0, 1, 1) = instructions[conv].op, fusion.weight.shape[2] == 1, fusion.weight.shape[3] == 1
+                    else { break }
+                    parts.append((instructions[conv].inputs[0], fusion, [reshape, conv]))
+                }
+                guard parts.count == instruction.inputs.count, Set(parts.map(\.fusion.weight.shape[0])).count == 1 else { continue }
+                for part in parts {
+                    absorbed.formUnion(part.positions)
+                    fusions[part.positions[1]] = nil
+                }
+                let (weights, biases) = (parts.map(\.fusion.weight), parts.map(\.fusion.bias))
+                macros[position] = Macro(inputs: parts.map(\.input), output: instruction.outputs[0], label: "flattened 1×1 convolutions (gemm per level)") { x in
+                    Tensor.flattenedPointwise(x.map { $0.channelsLastData ?? $0.tensor! }, channelsLast: x.map(\.isChannelsLast), weights: weights, biases: biases)
+                }
+            default:
+                continue
+            }
+        }
+        self.macros = macros
+        self.fusions = fusions
+        // a value's last reader releases it; a fused convolution reads only its input (its
+        // weights are the fusion's), and a constant nothing reads is not made at all
+        var lastUse: [Int: Int] = [:]
+        for (position, instruction) in instructions.enumerated() where !absorbed.contains(position) {
+            for id in macros[position]?.inputs ?? (fusions[position] != nil ? [instruction.inputs[0]] : instruction.inputs) { lastUse[id] = position }
+        }
+        for (position, instruction) in instructions.enumerated() {
+            if case .constant = instruction.op, lastUse[instruction.outputs[0].id] == nil, !pinned.contains(instruction.outputs[0].id) {
+                absorbed.insert(position)
+            }
+        }
+        self.absorbed = absorbed
+        var releases = [[Int]](repeating: [], count: instructions.count)
+        for (id, position) in lastUse where !pinned.contains(id) { releases[position].append(id) }
+        self.releases = releases
+        Allocator.keepFreedMemory()
+        _ = walk(input: nil, keeping: [], progress: nil)
+        tape.scratch.allocateReserved()
+        Gemm.prepareKernels()
+    }
+
+    /// Bytes of the kernels' shared scratch (blocked layouts, Winograd tiles).
+    public var scratchBytes: Int { tape.scratch.allocatedBytes }
+
+    /// Number of instructions that run (after fusion) and the convolutions among them by kernel.
+    public var kernelCounts: [String: Int] {
+        var counts: [String: Int] = [:]
+        for kernel in kernels.values {
+            switch kernel {
+            case .winograd: counts["winograd", default: 0] += 1
+            case .primitive: counts["onednn", default: 0] += 1
+            case .partwise: counts["partwise", default: 0] += 1
+            case .gemm, .pointwisePlain: counts["gemm", default: 0] += 1
+            }
+        }
+        return counts
+    }
+
+    /// Runs the program on `input` (the shape it was traced at). Returns the outputs and, for
+    /// the YAML indices in `keeping`, their values. `progress` is called with each YAML index
+    /// once that row's instructions have run.
+    /// `instructionDone` is called with each instruction's position once it has run (fused
+    /// chains under their convolution's).
+    public func run(_ input: Tensor, keeping: Set<Int> = [], progress: ((Int) -> Void)? = nil,
+                    instructionDone: ((Int) -> Void)? = nil) -> (outputs: [Tensor], kept: [Int: Tensor]) {
+        walk(input: input, keeping: keeping, progress: progress, instructionDone: instructionDone)
+    }
+
+    /// What runs for the instruction at `position`: the op, and for a convolution its kernel and
+    /// what it absorbed (`convolution 3×3 winograd + silu`); nil for an absorbed instruction.
+    public func stepDescription(_ position: Int) -> String? {
+        guard !absorbed.contains(position) else { return nil }
+        let instruction = program.instructions[position]
+        if let macro = macros[position] { return macro.label }
+        guard let fusion = fusions[position] else { return instruction.op.name }
+        let kernel: String
+        switch kernels[position] {
+        case .winograd: kernel = "winograd"
+        case .primitive(let primitive, _): kernel = "onednn " + primitive.implementation
+        case .partwise: kernel = "partwise"
+        case .pointwisePlain: kernel = "gemm (NCHW out)"
+        case .gemm, nil: kernel = "gemm"
+        }
+        let size = "\(fusion.weight.shape[2])×\(fusion.weight.shape[3])"
+        return "convolution \(size) \(kernel)" + (fusion.activation == .identity ? "" : " + \(fusion.activation)")
+    }
+
+    @discardableResult
+    private func walk(input: Tensor?, keeping: Set<Int>, progress: ((Int) -> Void)?,
+                      instructionDone: ((Int) -> Void)? = nil) -> (outputs: [Tensor], kept: [Int: Tensor]) {
+        let planning = input == nil
+        let instructions = program.instructions
+        var values = [Feature?](repeating: nil, count: (instructions.last?.outputs.map(\.id).max() ?? -1) + 1)
+        var kept: [Int: Tensor] = [:]
+        var keptValues: [Int: [Int]] = [:]  // an identity row's output is the value of the row it reads
+        for (index, value) in program.layerOutputs where keeping.contains(index) { keptValues[value, default: []].append(index) }
+        var reported = Int.min
+        for (position, instruction) in instructions.enumerated() where !absorbed.contains(position) {
+            if let layer = instruction.origin.layerIndex, layer > reported, reported != .min { progress?(reported) }
+            if let layer = instruction.origin.layerIndex { reported = max(reported, layer) }
+            let inputs = (macros[position]?.inputs ?? (fusions[position] != nil ? [instruction.inputs[0]] : instruction.inputs)).map { values[$0]! }
+            if let macro = macros[position] {
+                values[macro.output.id] = planning ? Feature(shape: macro.output.shape) : Feature(macro.body(inputs))
+            } else if let fusion = fusions[position] {
+                values[fusion.output] = convolve(inputs[0], fusion: fusion, instruction: instruction, position: position, planning: planning)
+            } else {
+                let outputs = execute(instruction, inputs, input: input)
+                for (value, output) in zip(instruction.outputs, outputs) { values[value.id] = output }
+            }
+            if !planning {
+                let written = macros[position].map { [$0.output.id] } ?? fusions[position].map { [$0.output] } ?? instruction.outputs.map(\.id)
+                for value in written { for index in keptValues[value] ?? [] { kept[index] = values[value]?.tensor } }
+            }
+            for id in releases[position] { values[id] = nil }
+            instructionDone?(position)
+        }
+        if reported != .min { progress?(reported) }
+        return (planning ? [] : program.outputs.map { values[$0.id]!.tensor! }, kept)
+    }
+
+    private func convolve(_ x: Feature, fusion: Fusion, instruction: ProgramInstruction, position: Int, planning: Bool) -> Feature {
+        guard case .convolution(let stride, let padding, let dilation, let groups) = instruction.op else { preconditionFailure() }
+        let weight = fusion.weight
+        let geometry = ConvolutionGeometry(kernelHeight: weight.shape[2], kernelWidth: weight.shape[3], stride: stride, padding: padding, dilation: dilation)
+        let shape = instruction.outputs[0].shape
+        if planning {
+            let kernel = ConvolutionKernel.choose(weight: weight, bias: fusion.bias, geometry: geometry, groups: groups, activation: fusion.activation,
+                                                  inputShape: x.shape, inputChannelsLast: x.isChannelsLast, composition: x.composition, tape: tape,
+                                                  plainDestination: fusion.plainDestination)
+            kernels[position] = kernel
+            tape.scratch.reserve(kernel.scratchBytes)
+            return Feature(shape: shape, channelsLast: kernel.leavesChannelsLast)
+        }
+        if let output = kernels[position]?.run(x, converter: tape.converter) { return output }
+        return Feature(x.tensor!.conv2d(weight: weight, bias: fusion.bias, geometry: geometry, groups: groups, activation: fusion.activation))
+    }
+
+    /// One instruction in the layout its inputs are held in where the operation has a
+    /// channels-last form, else on NCHW tensors with the reference kernels.
+    private func execute(_ instruction: ProgramInstruction, _ x: [Feature], input: Tensor?) -> [Feature] {
+        let shapes = instruction.outputs.map(\.shape)
+        switch instruction.op {
+        case .input:
+            return [input.map(Feature.init) ?? Feature(shape: shapes[0])]
+        case .constant(let tensor, _):
+            return [Feature(tensor)]
+        case .activation(let activation):
+            return [x[0].activated(activation)]
+        case .add where x[0].shape == x[1].shape:
+            return [x[0].adding(x[1])]
+        case .concatenate(let axis) where axis == 1 && shapes[0].count == 4:
+            return [(try? Feature.concatenate(x, axis: 1))!]
+        case .split(let axis, let sizes) where axis == 1 && x[0].shape.count == 4:
+            return x[0].split(axis: 1, sizes: sizes)
+        case .maxPool(let kernelSize, let stride, let padding):
+            return [x[0].map(shape: shapes[0], plain: { $0.maxPooled(kernelSize: kernelSize, stride: stride, padding: padding) },
+                             channelsLast: { $0.maxPooledChannelsLast(kernelSize: kernelSize, stride: stride, padding: padding) })]
+        case .upsampleNearest(let factor) where x[0].isChannelsLast && [2, 4, 8].contains(factor):
+            let (height, width) = (shapes[0][2], shapes[0][3])
+            let step = 1 / Float(factor)
+            return [x[0].upsampledNearest(by: factor) {
+                $0.interpolateNearestChannelsLast(height: height, width: width, scaleHeight: step, scaleWidth: step)
+            }]
+        case .matmul:
+            guard let a = x[0].tensor, let b = x[1].tensor else { return [Feature(shape: shapes[0])] }
+            return [Feature(Tensor.batchedMatmul(a, b))]
+        case .pad(let left, let right, let top, let bottom, false):
+            return [x[0].zeroPadded(left: left, right: right, top: top, bottom: bottom)]
+        default:
+            let tensors = x.compactMap(\.tensor)
+            guard tensors.count == x.count, let input else { return shapes.map { Feature(shape: $0) } }
+            return Program.evaluate(instruction.op, tensors, input: input, outputShapes: shapes).map(Feature.init)
+        }
+    }
+
+    /// BatchNorm folded into the convolution before it: W' = W·γ/√(var + ε) per output
+    /// channel, b' = (b − mean)·γ/√(var + ε) + β (Ultralytics' `fuse_conv_and_bn`).
+    static func fold(weight: Tensor, bias: Tensor?, norm: [Tensor], epsilon: Float) -> (Tensor, Tensor) {
+        let (gamma, beta, mean, variance) = (norm[0], norm[1], norm[2], norm[3])
+        let outputs = weight.shape[0]
+        var w = weight
+        var b = bias ?? Tensor(shape: [outputs])
+        let perOutput = w.count / outputs
+        for o in 0..<outputs {
+            let scale = gamma.storage[o] / (variance.storage[o] + epsilon).squareRoot()
+            for i in 0..<perOutput { w.storage[o * perOutput + i] *= scale }
+            b.storage[o] = (b.storage[o] - mean.storage[o]) * scale + beta.storage[o]
+        }
+        return (w, b)
+    }
+}
+
+extension Array {
+    /// `compactMap` that gives nil unless every element maps.
+    func compactMapAll<T>(_ transform: (Element) -> T?) -> [T]? {
+        var result: [T] = []
+        for element in self {
+            guard let mapped = transform(element) else { return nil }
+            result.append(mapped)
+        }
+        return result
+    }
+}
