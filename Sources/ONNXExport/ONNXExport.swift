@@ -12,8 +12,9 @@ public struct ONNXExport {
     /// Leaves the batch axis of the input and outputs symbolic (`batch`).
     public var dynamicBatch: Bool
 
+    /// Composites are written as their bodies (standard operators only).
     public init(program: Program, opset: Int = 17, dynamicBatch: Bool = false) {
-        self.program = program
+        self.program = program.inlined()
         self.opset = opset
         self.dynamicBatch = dynamicBatch
     }
@@ -334,6 +335,9 @@ struct GraphBuilder {
             nodes.append(node("Softmax", inputs, outputs, name: label, [attribute("axis", int: axis)]))
         case .matmul:
             nodes.append(node("MatMul", inputs, outputs, name: label))
+        case .composite(let composite):
+            // ONNXExport.init inlines every composite
+            preconditionFailure("composite \(composite.name) reached the ONNX writer uninlined")
         }
     }
 

@@ -65,8 +65,11 @@ public struct CARAFE: LayerModule {
         if x.symbol != nil {
             // the seed's forward as program operations: einsum over unfold(upsample(x)), dilated by the scale
             let weights = encoded.pixelShuffled(scale).softmax(axis: 1)
-            let taps = x.nearestUpsampled(factor: scale).unfoldedTaps(kernelSize: upKernel, dilation: scale, padding: upKernel / 2 * scale)
-            return [(taps * weights.reshaped([output[0], 1, upKernel * upKernel, output[2], output[3]])).reducedSum(axis: 2)]
+            // one composite, so the execution pass runs the reassembly kernel (Tensor.carafeModuleReassembled)
+            return Feature.composite("carafe_upsample", attributes: ["kernel_size": [upKernel], "scale": [scale]], inputs: [x, weights]) {
+                let taps = x.nearestUpsampled(factor: scale).unfoldedTaps(kernelSize: upKernel, dilation: scale, padding: upKernel / 2 * scale)
+                return [(taps * weights.reshaped([output[0], 1, upKernel * upKernel, output[2], output[3]])).reducedSum(axis: 2)]
+            }
         }
         guard let kernels = encoded.tensor, let features = x.tensor else { return [Feature(shape: output)] }
         return [Feature(features.carafeModuleReassembled(weights: kernels.pixelShuffle(scale).softmax(axis: 1), kernelSize: upKernel, scale: scale))]

@@ -243,11 +243,14 @@ public struct FreqFusion: LayerModule {
         }
         func carafe(_ x: Feature, mask: Feature, kernelSize k: Int) -> Feature {
             let (batch, channels, up) = (x.shape[0], x.shape[1], mask.shape[2] / x.shape[2])
-            let taps = x.unfoldedTaps(kernelSize: k, padding: k / 2, reflect: true)
-            let spread = up == 1 ? taps : taps.reshaped([batch, channels * k * k, x.shape[2], x.shape[3]]).nearestUpsampled(factor: up)
-                .reshaped([batch, channels, k * k, mask.shape[2], mask.shape[3]])
-            pass.count(elements(spread.shape), thop: 0)
-            return (spread * mask.reshaped([batch, 1, k * k, mask.shape[2], mask.shape[3]])).reducedSum(axis: 2)
+            pass.count(elements([batch, channels, k * k, mask.shape[2], mask.shape[3]]), thop: 0)
+            // one composite, so the execution pass runs the reassembly kernel (Tensor.carafeReassembled)
+            return Feature.composite("carafe_reassemble", attributes: ["kernel_size": [k], "up": [up]], inputs: [x, mask]) {
+                let taps = x.unfoldedTaps(kernelSize: k, padding: k / 2, reflect: true)
+                let spread = up == 1 ? taps : taps.reshaped([batch, channels * k * k, x.shape[2], x.shape[3]]).nearestUpsampled(factor: up)
+                    .reshaped([batch, channels, k * k, mask.shape[2], mask.shape[3]])
+                return [(spread * mask.reshaped([batch, 1, k * k, mask.shape[2], mask.shape[3]])).reducedSum(axis: 2)]
+            }[0]
         }
         var compressedHigh = try hrChannelCompressor(high, pass)
         let compressedLow = try lrChannelCompressor(low, pass)

@@ -509,25 +509,36 @@ public struct DecoderLayer: Block {
     func tracedCross(query: Feature, reference: Feature, value: Feature, levelShapes: [(height: Int, width: Int)], heads: Int, points: Int) -> Feature {
         let (batch, queries, levels) = (query.shape[0], query.shape[1], levelShapes.count)
         let hidden = crossAttention.valueProjection.outputFeatures, headWidth = hidden / heads
-        let projected = crossAttention.valueProjection(value).reshaped([batch, value.shape[1], heads, headWidth])
         let offsets = crossAttention.samplingOffsets(query).reshaped([batch, queries, heads, levels, points, 2])
         let weights = crossAttention.attentionWeights(query).reshaped([batch, queries, heads, levels * points]).softmax(axis: 3)
         let centre = reference.sliced(axis: 2, 0..<2).reshaped([batch, queries, 1, 1, 1, 2])
         let size = reference.sliced(axis: 2, 2..<4).reshaped([batch, queries, 1, 1, 1, 2])
         let locations = centre.plus(offsets / query.scalar(Float(points), name: "points") * size * query.scalar(0.5, name: "half"))
-        let grids = locations * query.scalar(2, name: "two") - query.scalar(1, name: "one")
-        let valueLevels = projected.split(axis: 1, sizes: levelShapes.map { $0.height * $0.width })
-        var sampled: [Feature] = []
-        for (level, shape) in levelShapes.enumerated() {
-            let map = valueLevels[level].reshaped([batch, shape.height * shape.width, hidden]).permuted([0, 2, 1])
-                .reshaped([batch * heads, headWidth, shape.height, shape.width])
-            let grid = grids.sliced(axis: 3, level..<(level + 1)).reshaped([batch, queries, heads, points, 2])
-                .permuted([0, 2, 1, 3, 4]).reshaped([batch * heads, queries, points, 2])
-            sampled.append(map.gridSampled(grid).reshaped([batch * heads, headWidth, queries, 1, points]))
-        }
-        let stacked = try! Feature.concatenate(sampled, axis: 3).reshaped([batch * heads, headWidth, queries, levels * points])
-        let attention = weights.permuted([0, 2, 1, 3]).reshaped([batch * heads, 1, queries, levels * points])
-        let output = (stacked * attention).reducedSum(axis: 3).reshaped([batch, hidden, queries]).permuted([0, 2, 1])
+        let valueProjection = crossAttention.valueProjection
+        let projection = [value.constant(valueProjection.weight.tensor, name: valueProjection.weight.key ?? "value_proj.weight"),
+                          value.constant(valueProjection.bias?.value ?? Tensor(shape: [hidden]), name: valueProjection.bias?.key ?? "value_proj.bias")]
+        // one composite, so the execution pass samples the raw features and projects afterwards
+        // (Tensor.projectedDeformableAttention: the same result, ~20× fewer multiply-adds)
+        let flatLocations = locations.reshaped([batch, queries, heads, levels * points, 2])
+        let attributes = ["heights": levelShapes.map(\.height), "widths": levelShapes.map(\.width), "heads": [heads], "points": [points]]
+        let output = Feature.composite("deformable_attention", attributes: attributes,
+                                       inputs: [value, flatLocations, weights] + projection) {
+            let projected = Feature.traced(.linear, [value] + projection, shapes: [[batch, value.shape[1], hidden]])[0]
+                .reshaped([batch, value.shape[1], heads, headWidth])
+            let grids = flatLocations.reshaped([batch, queries, heads, levels, points, 2]) * query.scalar(2, name: "two") - query.scalar(1, name: "one")
+            let valueLevels = projected.split(axis: 1, sizes: levelShapes.map { $0.height * $0.width })
+            var sampled: [Feature] = []
+            for (level, shape) in levelShapes.enumerated() {
+                let map = valueLevels[level].reshaped([batch, shape.height * shape.width, hidden]).permuted([0, 2, 1])
+                    .reshaped([batch * heads, headWidth, shape.height, shape.width])
+                let grid = grids.sliced(axis: 3, level..<(level + 1)).reshaped([batch, queries, heads, points, 2])
+                    .permuted([0, 2, 1, 3, 4]).reshaped([batch * heads, queries, points, 2])
+                sampled.append(map.gridSampled(grid).reshaped([batch * heads, headWidth, queries, 1, points]))
+            }
+            let stacked = try! Feature.concatenate(sampled, axis: 3).reshaped([batch * heads, headWidth, queries, levels * points])
+            let attention = weights.permuted([0, 2, 1, 3]).reshaped([batch * heads, 1, queries, levels * points])
+            return [(stacked * attention).reducedSum(axis: 3).reshaped([batch, hidden, queries]).permuted([0, 2, 1])]
+        }[0]
         return crossAttention.outputProjection(output)
     }
 

@@ -59,8 +59,24 @@ public final class PlannedProgram: @unchecked Sendable {
         }
     }
 
+    /// Composites the execution pass computes with kernels of its own; the rest run inlined.
+    static let compositeKernels: [String: @Sendable (Composite, [Tensor]) -> [Tensor]] = [
+        "deformable_attention": { composite, x in
+            let levels = zip(composite.attributes["heights"]!, composite.attributes["widths"]!).map { (height: $0, width: $1) }
+            return [Tensor.projectedDeformableAttention(features: x[0], levelShapes: levels, locations: x[1], weights: x[2],
+                                                        valueWeight: x[3], valueBias: x[4], heads: composite.attributes["heads"]![0])]
+        },
+        "carafe_reassemble": { composite, x in
+            [x[0].carafeReassembled(mask: x[1], kernelSize: composite.attributes["kernel_size"]![0], up: composite.attributes["up"]![0])]
+        },
+        "carafe_upsample": { composite, x in
+            [x[0].carafeModuleReassembled(weights: x[1], kernelSize: composite.attributes["kernel_size"]![0], scale: composite.attributes["scale"]![0])]
+        },
+    ]
+
     /// Plans `program` at the input shape it was traced at.
     public init(_ program: Program) {
+        let program = program.inlined(keeping: Set(Self.compositeKernels.keys))
         self.program = program
         var constants: [Int: Tensor] = [:]
         var readers: [Int: [Int]] = [:]
@@ -316,6 +332,10 @@ public final class PlannedProgram: @unchecked Sendable {
             return [x[0].upsampledNearest(by: factor) {
                 $0.interpolateNearestChannelsLast(height: height, width: width, scaleHeight: step, scaleWidth: step)
             }]
+        case .composite(let composite):
+            let tensors = x.compactMap(\.tensor)
+            guard tensors.count == x.count, let kernel = Self.compositeKernels[composite.name] else { return shapes.map { Feature(shape: $0) } }
+            return kernel(composite, tensors).map(Feature.init)
         case .matmul:
             guard let a = x[0].tensor, let b = x[1].tensor else { return [Feature(shape: shapes[0])] }
             return [Feature(Tensor.batchedMatmul(a, b))]

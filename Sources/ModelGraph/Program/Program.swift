@@ -75,6 +75,10 @@ public enum ProgramOp: Sendable {
     case softmax(axis: Int)
     /// Batched matrix product with broadcasting over leading axes (`torch.matmul`).
     case matmul
+    /// A named operation defined by program operations of its own (its body): a pass that
+    /// knows the name may compute it its own way (the execution pass's kernels); every other
+    /// pass reads the body (`Program.inlined()`: ONNX export, multiply-adds, reference runs).
+    case composite(Composite)
 
     /// The op's name in the program's text form and in messages.
     public var name: String {
@@ -117,8 +121,19 @@ public enum ProgramOp: Sendable {
         case .transpose: return "transpose"
         case .softmax: return "softmax"
         case .matmul: return "matmul"
+        case .composite(let composite): return composite.name
         }
     }
+}
+
+/// A composite operation: its name, integer attributes, and its definition.
+public struct Composite: Sendable {
+    /// What it computes, e.g. `deformable_attention` (`MSDeformAttn`'s sampling and weighting).
+    public let name: String
+    public let attributes: [String: [Int]]
+    /// The definition, in order: over the composite instruction's inputs (by value id) and
+    /// constants of its own; the composite instruction's outputs are values it produces.
+    public let body: [ProgramInstruction]
 }
 
 /// Where an instruction came from: the YAML row (layer index and module) and, for ops of a
@@ -150,11 +165,28 @@ public struct Program: Sendable {
     /// Each YAML index's output value (a row with several outputs owns consecutive indices).
     public let layerOutputs: [Int: Int]
 
-    /// Each value's shape, by id.
+    /// Each value's shape, by id (composites' inner values too).
     public var shapes: [Int: [Int]] {
         var shapes: [Int: [Int]] = [:]
-        for instruction in instructions { for value in instruction.outputs { shapes[value.id] = value.shape } }
+        func note(_ instructions: [ProgramInstruction]) {
+            for instruction in instructions {
+                for value in instruction.outputs { shapes[value.id] = value.shape }
+                if case .composite(let composite) = instruction.op { note(composite.body) }
+            }
+        }
+        note(instructions)
         return shapes
+    }
+
+    /// The program with composites replaced by their bodies, except those named in `keeping`.
+    public func inlined(keeping: Set<String> = []) -> Program {
+        func inline(_ instructions: [ProgramInstruction]) -> [ProgramInstruction] {
+            instructions.flatMap { instruction -> [ProgramInstruction] in
+                guard case .composite(let composite) = instruction.op, !keeping.contains(composite.name) else { return [instruction] }
+                return inline(composite.body)
+            }
+        }
+        return Program(instructions: inline(instructions), outputs: outputs, layerOutputs: layerOutputs)
     }
 
     /// One line per instruction: `%7 [1, 16, 160, 160] = convolution(%0, %5, %6) stride 2 … ; model.0.conv (layer 0 Conv)`.
@@ -190,6 +222,8 @@ public struct Program: Sendable {
         case .integerDivide(let divisor), .remainder(let divisor): return " by \(divisor)"
         case .reshape(let shape): return " \(describeShape(shape))"
         case .transpose(let permutation): return " \(permutation)"
+        case .composite(let composite):
+            return composite.attributes.sorted { $0.key < $1.key }.map { " \($0.key) \($0.value)" }.joined() + " (\(composite.body.count) operations)"
         default: return ""
         }
     }
@@ -237,6 +271,26 @@ public final class ProgramRecorder: @unchecked Sendable {
         record(.constant(tensor, name: name), [], outputs: [tensor.shape], path: name)[0].id
     }
 
+    /// Records what `body` records as one composite instruction named `name`, reading `inputs`
+    /// (every value the body reads from outside must be one of them) and producing the body's results.
+    func composite(_ name: String, attributes: [String: [Int]], inputs: [Feature], _ body: () -> [Feature]) -> [Feature] {
+        let start = instructions.count
+        let results = body()
+        let recorded = Array(instructions[start...])
+        instructions.removeSubrange(start...)
+        let produced = Set(recorded.flatMap { $0.outputs.map(\.id) })
+        let declared = inputs.map { $0.symbol!.id }
+        for instruction in recorded {
+            for id in instruction.inputs {
+                precondition(produced.contains(id) || declared.contains(id), "composite \(name) reads %\(id), not among its inputs")
+            }
+        }
+        let outputs = results.map { ProgramValue(id: $0.symbol!.id, shape: $0.shape) }
+        instructions.append(ProgramInstruction(op: .composite(Composite(name: name, attributes: attributes, body: recorded)),
+                                               inputs: declared, outputs: outputs, origin: origin))
+        return results
+    }
+
     func noteUntraced(_ site: String) {
         if untraced == nil { untraced = UntracedOperation(site: site, origin: origin) }
     }
@@ -258,6 +312,7 @@ extension Program {
     /// reduction; bilinear sampling 4 per output element. Element-wise work, normalisation,
     /// pooling and data movement count 0, as in the complete GFLOPs figure.
     public var multiplyAdds: Double {
+        let instructions = inlined().instructions
         let shapes = self.shapes
         func elements(_ shape: [Int]) -> Double { shape.reduce(1.0) { $0 * Double($1) } }
         return instructions.reduce(0.0) { total, instruction in

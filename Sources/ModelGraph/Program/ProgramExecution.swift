@@ -6,6 +6,7 @@ extension Program {
     /// instruction at a time: the execution pass the planned kernels are checked against.
     /// Returns the program's outputs.
     public func run(_ input: Tensor) -> [Tensor] {
+        let instructions = inlined().instructions
         var values: [Int: Tensor] = [:]
         // release each value after its last reader
         var lastUse: [Int: Int] = [:]
@@ -89,6 +90,9 @@ extension Program {
         case .transpose(let permutation): return [x[0].permuted(permutation)]
         case .softmax(let axis): return [x[0].softmax(axis: axis)]
         case .matmul: return [batchedMatmul(x[0], x[1], outputShape: outputShapes[0])]
+        case .composite(let composite):
+            // passes without a kernel for a composite inline it first (`Program.inlined()`)
+            preconditionFailure("composite \(composite.name) reached the reference evaluator; programs run inlined")
         }
     }
 

@@ -186,3 +186,12 @@ extension Feature {
     /// `a + b` with broadcasting (`adding` is the same-shape residual sum planned kernels fuse).
     public func plus(_ b: Feature) -> Feature { Feature.broadcasting(.add, self, b, file: #fileID, line: #line, +) }
 }
+
+extension Feature {
+    /// What `body` computes, recorded as one composite operation `name` over `inputs` in a
+    /// trace (see `Composite`); outside a trace, just `body`'s results.
+    static func composite(_ name: String, attributes: [String: [Int]], inputs: [Feature], _ body: () -> [Feature]) -> [Feature] {
+        guard let recorder = inputs.lazy.compactMap(\.symbol).first?.recorder else { return body() }
+        return recorder.composite(name, attributes: attributes, inputs: inputs, body)
+    }
+}
