@@ -22,7 +22,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Untimed forward passes first.")
     var warmup: Int = 2
 
-    @Flag(help: "Print one JSON object: median_ms, min_ms, max_ms, runs, peak_rss_mb, loaded_rss_mb (resident after loading), forward_peak_rss_mb (the high-water mark during the forward passes), scratch_mb (the kernels' shared buffers, part of the loaded plan).")
+    @Flag(help: "Print one JSON object: median_ms, min_ms, max_ms, runs, peak_rss_mb, loaded_rss_mb (resident after loading), forward_peak_rss_mb (the high-water mark during the forward passes), scratch_mb (the kernels' shared buffers, part of the loaded plan), estimated_activations_mb (the memory estimate of the feature maps: the planned program's memory pass, or the block walk's).")
     var json = false
 
     @Flag(help: "Print milliseconds and GFLOP/s per layer.")
@@ -79,9 +79,9 @@ struct BenchCommand: ParsableCommand {
         let peak = peakResidentMegabytes()
         let forwardPeak = restarted ? residentMegabytes(field: "VmHWM:") : nil
         if json {
-            print(String(format: #"{"median_ms": %.3f, "min_ms": %.3f, "max_ms": %.3f, "runs": %d, "peak_rss_mb": %.1f, "loaded_rss_mb": %.1f, "forward_peak_rss_mb": %@, "scratch_mb": %.1f}"#,
+            print(String(format: #"{"median_ms": %.3f, "min_ms": %.3f, "max_ms": %.3f, "runs": %d, "peak_rss_mb": %.1f, "loaded_rss_mb": %.1f, "forward_peak_rss_mb": %@, "scratch_mb": %.1f, "estimated_activations_mb": %@}"#,
                          median, times[0], times[times.count - 1], runs, peak, loaded ?? 0, forwardPeak.map { String(format: "%.1f", $0) } ?? "null",
-                         Double(plan.scratchBytes) / 1e6))
+                         Double(plan.scratchBytes) / 1e6, (plan.planned?.peakActivationBytes ?? graph.peakActivationBytes).map { String(format: "%.1f", $0 / 1e6) } ?? "null"))
             return
         }
         if profile {

@@ -202,13 +202,24 @@ public final class PlannedProgram: @unchecked Sendable {
         }
         self.absorbed = absorbed
         var releases = [[Int]](repeating: [], count: instructions.count)
-        for (id, position) in lastUse where !pinned.contains(id) { releases[position].append(id) }
+        // (a row's output kept for a caller is copied out when written, so only the program's outputs stay)
+        let returned = Set(program.outputs.map(\.id))
+        for (id, position) in lastUse where !returned.contains(id) { releases[position].append(id) }
         self.releases = releases
         Allocator.keepFreedMemory()
         _ = walk(input: nil, keeping: [], progress: nil)
         tape.scratch.allocateReserved()
         Gemm.prepareKernels()
     }
+
+    /// The memory pass: the most bytes of values (float32) the run holds at once, from the
+    /// planning walk in program order — every value from the instruction that makes it to its
+    /// last reader (a reshape shares its input's elements; the image counts throughout; a map
+    /// left as an upsampled composition costs nothing until made), plus the NCHW copy a
+    /// channels-last map keeps once an operation without a channels-last form reads it, plus,
+    /// while an instruction runs, a channels-last copy a kernel makes of an NCHW input. Weights
+    /// and the kernels' shared scratch are the plan's, not counted here.
+    public private(set) var peakActivationBytes: Double = 0
 
     /// Bytes of the kernels' shared scratch (blocked layouts, Winograd tiles).
     public var scratchBytes: Int { tape.scratch.allocatedBytes }
@@ -266,6 +277,7 @@ public final class PlannedProgram: @unchecked Sendable {
         var keptValues: [Int: [Int]] = [:]  // an identity row's output is the value of the row it reads
         for (index, value) in program.layerOutputs where keeping.contains(index) { keptValues[value, default: []].append(index) }
         var reported = Int.min
+        var memory = planning ? MemoryCount() : nil
         for (position, instruction) in instructions.enumerated() where !absorbed.contains(position) {
             if let layer = instruction.origin.layerIndex, layer > reported, reported != .min { progress?(reported) }
             if let layer = instruction.origin.layerIndex { reported = max(reported, layer) }
@@ -278,6 +290,12 @@ public final class PlannedProgram: @unchecked Sendable {
                 let outputs = execute(instruction, inputs, input: input)
                 for (value, output) in zip(instruction.outputs, outputs) { values[value.id] = output }
             }
+            if memory != nil {
+                memory!.step(instruction, position: position, inputs: macros[position]?.inputs ?? (fusions[position] != nil ? [instruction.inputs[0]] : instruction.inputs),
+                             values: values, writes: macros[position].map { [$0.output.id] } ?? fusions[position].map { [$0.output] } ?? instruction.outputs.map(\.id),
+                             kernel: kernels[position], keepsLayouts: macros[position]?.label.hasPrefix("flattened") ?? false,
+                             released: releases[position])
+            }
             if !planning {
                 let written = macros[position].map { [$0.output.id] } ?? fusions[position].map { [$0.output] } ?? instruction.outputs.map(\.id)
                 for value in written { for index in keptValues[value] ?? [] { kept[index] = values[value]?.tensor } }
@@ -286,7 +304,70 @@ public final class PlannedProgram: @unchecked Sendable {
             instructionDone?(position)
         }
         if reported != .min { progress?(reported) }
+        if let memory { peakActivationBytes = memory.peak }
         return (planning ? [] : program.outputs.map { values[$0.id]!.tensor! }, kept)
+    }
+
+    /// The memory pass's running count (see `peakActivationBytes`).
+    private struct MemoryCount {
+        /// Each live value's storage (a reshape's is its input's) and each storage's bytes and readers.
+        var storage: [Int: Int] = [:]
+        var bytes: [Int: Double] = [:]
+        var holders: [Int: Int] = [:]
+        var converted: Set<Int> = []
+        /// The image's storage: the caller holds it throughout.
+        var image: Int?
+        var live = 0.0
+        var peak = 0.0
+
+        mutating func step(_ instruction: ProgramInstruction, position: Int, inputs: [Int], values: [Feature?], writes: [Int],
+                           kernel: ConvolutionKernel?, keepsLayouts: Bool, released: [Int]) {
+            var transient = 0.0
+            func size(_ shape: [Int]) -> Double { 4 * shape.reduce(1.0) { $0 * Double($1) } }
+            // what reads NCHW: everything but the channels-last forms, the conv kernels that read
+            // NHWC, and the flattened-level GEMMs
+            let channelsLastReader: Bool
+            switch kernel {
+            case .winograd, .partwise, .pointwisePlain: channelsLastReader = true
+            case .primitive(let primitive, _): channelsLastReader = primitive.channelsLastSource
+            case .gemm: channelsLastReader = false
+            case nil: channelsLastReader = keepsLayouts || PlannedProgram.readsChannelsLast(instruction.op, rank: instruction.outputs.first?.shape.count ?? 0)
+            }
+            for id in inputs {
+                guard let feature = values[id], let key = storage[id] else { continue }
+                if feature.isChannelsLast && feature.composition == nil && !channelsLastReader && !converted.contains(key) {
+                    converted.insert(key)
+                    bytes[key, default: 0] += size(feature.shape)
+                    live += size(feature.shape)
+                } else if !feature.isChannelsLast && channelsLastReader && kernel != nil {
+                    transient += size(feature.shape)
+                }
+            }
+            for id in writes {
+                guard let feature = values[id] else { continue }
+                if case .constant = instruction.op { continue }
+                if case .reshape = instruction.op, let key = storage[instruction.inputs[0]] {
+                    storage[id] = key
+                    holders[key, default: 0] += 1
+                    continue
+                }
+                if case .input = instruction.op { image = id }
+                storage[id] = id
+                holders[id] = 1
+                bytes[id] = feature.composition == nil ? size(feature.shape) : 0
+                live += bytes[id]!
+            }
+            peak = max(peak, live + transient)
+            for id in released {
+                guard let key = storage[id], key != image else { continue }
+                storage[id] = nil
+                holders[key]! -= 1
+                if holders[key] == 0 {
+                    live -= bytes.removeValue(forKey: key) ?? 0
+                    holders[key] = nil
+                }
+            }
+        }
     }
 
     private func convolve(_ x: Feature, fusion: Fusion, instruction: ProgramInstruction, position: Int, planning: Bool) -> Feature {
