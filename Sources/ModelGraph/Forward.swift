@@ -47,12 +47,13 @@ public struct InferencePlan: Sendable {
             planned = nil
             return
         }
-        if executor == .program, !graph.requiresText, let program = try? Self.trace(graph: graph, instances: instances) {
-            planned = PlannedProgram(program)
+        planned = executor == .program ? (try? Self.trace(graph: graph, instances: instances)).map(PlannedProgram.init) : nil
+        // the block walk's kernels too where the program cannot take what a forward may be
+        // given (YOLOE's text prompts: its program is traced without them)
+        if let planned, graph.textShape == nil || planned.readsText {
             tape = nil
             return
         }
-        planned = nil
         let tape = KernelTape()
         self.tape = tape
         Allocator.keepFreedMemory()
@@ -78,25 +79,13 @@ public struct InferencePlan: Sendable {
         guard input.shape == graph.inputShape else {
             throw failure("the input has shape \(describeShape(input.shape)), the model was built for \(describeShape(graph.inputShape))")
         }
-        if let planned, text == nil {
-            let layers = graph.layers
-            let keeping = keepAll ? Set(layers.flatMap { layer in layer.outputChannels.indices.map { layer.index + $0 } }) : []
-            // rows report in order; a row that records no instruction (an identity) reports with the next
-            var next = 0
-            let report = { (index: Int) in
-                while next < layers.count, layers[next].index <= index {
-                    progress?(layers[next], next)
-                    next += 1
-                }
-            }
-            let result = planned.run(input, keeping: keeping, progress: progress == nil ? nil : report)
-            report(Int.max)
-            return ForwardResult(outputs: result.outputs, layerOutputs: result.kept)
-        }
         let pass = tape.map { Pass(tape: $0, recording: false) } ?? Pass()
         if let expected = graph.textShape {
             guard let text else {
-                if !graph.requiresText { return try walk(Feature(input), pass: pass, keepAll: keepAll, progress: progress) }
+                if !graph.requiresText {
+                    if let planned, !planned.readsText { return run(planned, input, text: nil, keepAll: keepAll, progress: progress) }
+                    return try walk(Feature(input), pass: pass, keepAll: keepAll, progress: progress)
+                }
                 throw failure("the model reads class text embeddings \(describeShape(expected)) (txt_feats), and none were given")
             }
             let batch = input.shape[0]
@@ -105,10 +94,31 @@ public struct InferencePlan: Sendable {
             }
             // WorldModel.predict expands one set of embeddings over the batch
             let expanded = text.shape[0] == batch ? text : Tensor.concatenate(Array(repeating: text, count: batch), axis: 0)
+            if let planned, planned.readsText { return run(planned, input, text: expanded, keepAll: keepAll, progress: progress) }
             pass.text = Feature(expanded)
             pass.guide = pass.text
+        } else if let planned {
+            return run(planned, input, text: nil, keepAll: keepAll, progress: progress)
         }
         return try walk(Feature(input), pass: pass, keepAll: keepAll, progress: progress)
+    }
+
+    /// The planned program's run, rows reported in order (a row that records no instruction,
+    /// an identity, reports with the next).
+    private func run(_ planned: PlannedProgram, _ input: Tensor, text: Tensor?, keepAll: Bool,
+                     progress: ((ResolvedLayer, Int) -> Void)?) -> ForwardResult {
+        let layers = graph.layers
+        let keeping = keepAll ? Set(layers.flatMap { layer in layer.outputChannels.indices.map { layer.index + $0 } }) : []
+        var next = 0
+        let report = { (index: Int) in
+            while next < layers.count, layers[next].index <= index {
+                progress?(layers[next], next)
+                next += 1
+            }
+        }
+        let result = planned.run(input, text: text, keeping: keeping, progress: progress == nil ? nil : report)
+        report(Int.max)
+        return ForwardResult(outputs: result.outputs, layerOutputs: result.kept)
     }
 
     private func walk(_ input: Feature, pass: Pass, keepAll: Bool,
@@ -175,12 +185,16 @@ extension InferencePlan {
             DiagnosticList([Diagnostic(file: graph.spec.file, location: layer.map { $0.row.location(of: .row) } ?? nil,
                                        layerIndex: layer?.index, module: layer?.moduleName, message: message)])
         }
-        if graph.requiresText { throw failure("tracing a model that reads class text embeddings is not supported yet", nil) }
         let recorder = ProgramRecorder()
         var values: [Int: Feature] = [-1: recorder.feature(.input, [], shape: graph.inputShape)]
         var outputs: [Feature] = []
         var layerOutputs: [Int: Int] = [:]
         let pass = Pass()
+        if graph.requiresText, let shape = graph.textShape {
+            // YOLO-World's class embeddings: the program's second input, one set per image
+            pass.text = recorder.feature(.textEmbeddings, [], shape: [graph.inputShape[0], shape[1], shape[2]])
+            pass.guide = pass.text
+        }
         for (position, layer) in graph.layers.enumerated() {
             recorder.origin = ProgramOrigin(layerIndex: layer.index, module: layer.moduleName, path: "model.\(layer.index)")
             var current = layer.from.map { values[$0]! }

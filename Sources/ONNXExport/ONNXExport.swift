@@ -56,6 +56,9 @@ public struct ONNXExport {
             throw ONNXExportError("the program has no input")
         }
         graph.input = [valueInfo("images", input.outputs[0].shape)]
+        if let text = program.instructions.first(where: { if case .textEmbeddings = $0.op { return true } else { return false } }) {
+            graph.input.append(valueInfo("txt_feats", text.outputs[0].shape))
+        }
         // outputs get Ultralytics' names through Identity nodes (a value may be read inside too)
         for (position, output) in program.outputs.enumerated() {
             let name = "output\(position)"
@@ -196,6 +199,9 @@ struct GraphBuilder {
         switch instruction.op {
         case .input:
             names[instruction.outputs[0].id] = "images"
+        case .textEmbeddings:
+            names[instruction.outputs[0].id] = "txt_feats"
+        case .squareRoot: nodes.append(node("Sqrt", inputs, outputs, name: label))
         case .constant(let tensor, let name):
             names[instruction.outputs[0].id] = initializer(tensor, preferred: name)
         case .convolution(let stride, let padding, let dilation, let groups):

@@ -110,6 +110,33 @@ struct ProgramTests {
         #expect(program.instructions.contains { $0.op.name == "top_k" })
     }
 
+    /// YOLO-World traces with its class text embeddings as the program's second input
+    /// (`txt_feats`): C2fAttn's max-sigmoid gates, ImagePoolingAttn's pooled attention and the
+    /// contrastive head as program operations; the program and the planned forward give the
+    /// reference path's outputs for the same embeddings.
+    @Test(arguments: ["yolov8-world.yaml", "yolov8-worldv2.yaml"])
+    func worldProgram(_ file: String) throws {
+        let graph = try ModelGraph.build(yaml: try String(contentsOf: Paths.config(named: "ultralytics/" + file), encoding: .utf8), file: file,
+                                         options: BuildOptions(scale: "n", imageHeight: 96, imageWidth: 128))
+        let weights = Weights.initialized(for: graph, seed: 7)
+        let input = KernelTests.random(graph.inputShape, seed: 2, range: 0...1)
+        let text = KernelTests.random(try #require(graph.textShape), seed: 3, range: -1...1)
+        let reference = try graph.forward(input, text: text, weights: weights).outputs
+        let plan = InferencePlan(graph: graph, weights: weights)
+        #expect(plan.planned?.readsText == true)
+        let program = try plan.trace()
+        #expect(program.instructions.contains { $0.op.name == "text_embeddings" })
+        if graph.layers.contains(where: { $0.moduleName == "ImagePoolingAttn" }) {
+            #expect(program.instructions.contains { $0.op.name == "adaptive_max_pool" })
+        }
+        for outputs in [program.run(input, text: text), try plan.forward(input, text: text).outputs] {
+            #expect(outputs.map(\.shape) == reference.map(\.shape))
+            for (output, expected) in zip(outputs, reference) {
+                #expect(output.maxDifference(to: expected) <= 1e-5 * max(expected.maxMagnitude, 1e-6), "\(output.maxDifference(to: expected)) vs \(expected.maxMagnitude)")
+            }
+        }
+    }
+
     /// RT-DETR's decoder in Ultralytics' formulation (top-k queries, grid-sampled deformable
     /// attention, top-k (query, class) pairs) runs to the tensor path's detections.
     @Test func rtdetrProgram() throws {

@@ -57,6 +57,17 @@ public struct MaxSigmoidAttention: Block {
         }
         pass.count(Double(batch * heads * positions * classes * headChannels))
         let projected = try proj_conv(x, pass)
+        if x.symbol != nil {
+            // einsum("bmchw,bnmc->bmhwn") per head as a matrix product, its largest class, the gate
+            let guided = gl(guide).reshaped([batch, classes, heads, headChannels]).permuted([0, 2, 3, 1])  // [B, m, c, N]
+            let positionsFirst = embedded.reshaped([batch, heads, headChannels, positions]).permuted([0, 1, 3, 2])  // [B, m, HW, c]
+            let largest = positionsFirst.matmul(guided).reducedMax(axis: 3)  // [B, m, HW]
+            let scaled = largest * x.scalar(1 / Float(headChannels).squareRoot(), name: "head_scale")
+            let gate = scaled.plus(x.constant(bias.tensor.reshaped([1, heads, 1]), name: bias.key ?? "bias")).activated(.sigmoid)
+            let perHead = projected.shape[1] / heads
+            return (projected.reshaped([batch, heads, perHead, positions]) * gate.reshaped([batch, heads, 1, positions]))
+                .reshaped(projected.shape)
+        }
         guard let guideTensor = guide.tensor, let embedding = embedded.tensor, let values = projected.tensor else {
             return Feature(shape: projected.shape)
         }
@@ -257,6 +268,19 @@ public struct ImagePoolingAttn: LayerModule {
         for (level, input) in inputs.enumerated() { projected.append(try projections.items[level](input, pass)) }
         pass.count(Double(batch) * (Double(classes * proj.outputFeatures * embedding) * 2 + Double(tokens * embedding * embedding) * 2
                                     + Double(classes * tokens * embedding) * 2))
+        if text.symbol != nil {
+            let pooled = projected.map { $0.adaptiveMaxPooled(height: patches, width: patches).reshaped([batch, embedding, patches * patches]) }
+            let patchTokens = (try! Feature.concatenate(pooled, axis: 2)).permuted([0, 2, 1])  // [B, tokens, ec]
+            let headWidth = embedding / heads
+            func split(_ x: Feature) -> Feature { x.reshaped([batch, x.shape[1], heads, headWidth]).permuted([0, 2, 1, 3]) }  // [B, m, L, c]
+            let (q, k, v) = (split(query(text)), split(key(patchTokens)), split(value(patchTokens)))
+            let scores = (q.matmul(k.permuted([0, 1, 3, 2])) * text.scalar(1 / Float(headWidth).squareRoot(), name: "attention_scale")).softmax(axis: 3)
+            let attended = scores.matmul(v).permuted([0, 2, 1, 3]).reshaped([batch, classes, embedding])
+            var update = proj(attended)
+            if let scale { update = update * text.constant(scale.tensor.reshaped([1]), name: scale.key ?? "scale") }
+            pass.guide = update + text
+            return [pass.guide!]
+        }
         guard let textTensor = text.tensor else { return [Feature(shape: text.shape)] }
         var pooled = [Tensor]()
         for map in projected {
@@ -283,6 +307,7 @@ public struct ImagePoolingAttn: LayerModule {
         }
 
         func callAsFunction(_ x: Tensor) -> Tensor { linear(norm(x)) }
+        func callAsFunction(_ x: Feature) -> Feature { linear(norm(x)) }
     }
 }
 
@@ -334,6 +359,13 @@ public struct ContrastiveHead: Block {
         pass.count(Double(batch * classes * channels * height * width))
         if norm != nil { pass.countThop(4 * elements(x.shape)) }  // thop's BatchNorm rule
         let shape = [batch, classes, height, width]
+        if x.symbol != nil {
+            // normalised positions (BatchNorm or L2) against L2-normalised classes: a matrix product
+            let features = (norm.map { $0(x) } ?? x.l2Normalized(axis: 1)).reshaped([batch, channels, height * width])
+            let factor = x.scalar(Float(exp(Double(logitScale.tensor.storage[0]))), name: "logit_scale_exp")
+            let shift = x.constant(bias.tensor, name: bias.key ?? "bias")
+            return (text.l2Normalized(axis: 2).matmul(features) * factor).plus(shift).reshaped(shape)
+        }
         guard let map = x.tensor, let embeddings = text.tensor else { return Feature(shape: shape) }
         let features = norm.map { norm in norm(Feature(map)).tensor! } ?? map.normalized(axis: 1)
         let classesNormalized = embeddings.normalized(axis: 2)

@@ -69,6 +69,9 @@ public final class PlannedProgram: @unchecked Sendable {
         "carafe_reassemble": { composite, x in
             [x[0].carafeReassembled(mask: x[1], kernelSize: composite.attributes["kernel_size"]![0], up: composite.attributes["up"]![0])]
         },
+        "adaptive_max_pool": { composite, x in
+            [x[0].adaptiveMaxPooled(height: composite.attributes["output_size"]![0], width: composite.attributes["output_size"]![1])]
+        },
         "carafe_upsample": { composite, x in
             [x[0].carafeModuleReassembled(weights: x[1], kernelSize: composite.attributes["kernel_size"]![0], scale: composite.attributes["scale"]![0])]
         },
@@ -243,10 +246,15 @@ public final class PlannedProgram: @unchecked Sendable {
     /// once that row's instructions have run.
     /// `instructionDone` is called with each instruction's position once it has run (fused
     /// chains under their convolution's).
-    public func run(_ input: Tensor, keeping: Set<Int> = [], progress: ((Int) -> Void)? = nil,
+    /// `text`: the class text embeddings, for a program that reads them (`readsText`).
+    public func run(_ input: Tensor, text: Tensor? = nil, keeping: Set<Int> = [], progress: ((Int) -> Void)? = nil,
                     instructionDone: ((Int) -> Void)? = nil) -> (outputs: [Tensor], kept: [Int: Tensor]) {
-        walk(input: input, keeping: keeping, progress: progress, instructionDone: instructionDone)
+        precondition(!readsText || text != nil, "the program reads text embeddings")
+        return walk(input: input, text: text, keeping: keeping, progress: progress, instructionDone: instructionDone)
     }
+
+    /// Whether the program reads class text embeddings (an open-vocabulary model's `txt_feats`).
+    public var readsText: Bool { program.instructions.contains { if case .textEmbeddings = $0.op { return true } else { return false } } }
 
     /// What runs for the instruction at `position`: the op, and for a convolution its kernel and
     /// what it absorbed (`convolution 3×3 winograd + silu`); nil for an absorbed instruction.
@@ -268,7 +276,7 @@ public final class PlannedProgram: @unchecked Sendable {
     }
 
     @discardableResult
-    private func walk(input: Tensor?, keeping: Set<Int>, progress: ((Int) -> Void)?,
+    private func walk(input: Tensor?, text: Tensor? = nil, keeping: Set<Int>, progress: ((Int) -> Void)?,
                       instructionDone: ((Int) -> Void)? = nil) -> (outputs: [Tensor], kept: [Int: Tensor]) {
         let planning = input == nil
         let instructions = program.instructions
@@ -287,7 +295,7 @@ public final class PlannedProgram: @unchecked Sendable {
             } else if let fusion = fusions[position] {
                 values[fusion.output] = convolve(inputs[0], fusion: fusion, instruction: instruction, position: position, planning: planning)
             } else {
-                let outputs = execute(instruction, inputs, input: input)
+                let outputs = execute(instruction, inputs, input: input, text: text)
                 for (value, output) in zip(instruction.outputs, outputs) { values[value.id] = output }
             }
             if memory != nil {
@@ -389,9 +397,11 @@ public final class PlannedProgram: @unchecked Sendable {
 
     /// One instruction in the layout its inputs are held in where the operation has a
     /// channels-last form, else on NCHW tensors with the reference kernels.
-    private func execute(_ instruction: ProgramInstruction, _ x: [Feature], input: Tensor?) -> [Feature] {
+    private func execute(_ instruction: ProgramInstruction, _ x: [Feature], input: Tensor?, text: Tensor?) -> [Feature] {
         let shapes = instruction.outputs.map(\.shape)
         switch instruction.op {
+        case .textEmbeddings:
+            return [text.map(Feature.init) ?? Feature(shape: shapes[0])]
         case .input:
             return [input.map(Feature.init) ?? Feature(shape: shapes[0])]
         case .constant(let tensor, _):
@@ -425,7 +435,7 @@ public final class PlannedProgram: @unchecked Sendable {
         default:
             let tensors = x.compactMap(\.tensor)
             guard tensors.count == x.count, let input else { return shapes.map { Feature(shape: $0) } }
-            return Program.evaluate(instruction.op, tensors, input: input, outputShapes: shapes).map(Feature.init)
+            return Program.evaluate(instruction.op, tensors, input: input, text: text, outputShapes: shapes).map(Feature.init)
         }
     }
 

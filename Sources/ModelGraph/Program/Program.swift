@@ -9,6 +9,9 @@ import Tensor
 public enum ProgramOp: Sendable {
     /// The model's input image, [B, C, H, W].
     case input
+    /// The class text embeddings an open-vocabulary model reads, [B, classes, width]
+    /// (Ultralytics' `txt_feats`; the ONNX input `txt_feats`).
+    case textEmbeddings
     /// A tensor known when the program is made: a weight (named by its state_dict key), a
     /// buffer, or a value the module computes from shapes alone (anchors, strides).
     case constant(Tensor, name: String?)
@@ -22,8 +25,8 @@ public enum ProgramOp: Sendable {
     /// `F.layer_norm` over the last axis (eps 1e-5); inputs x, weight, bias.
     case layerNorm
     case activation(Activation)
-    /// Element-wise `cos` or `sin`.
-    case cosine, sine
+    /// Element-wise `cos`, `sin` or square root.
+    case cosine, sine, squareRoot
     /// Element-wise binary operations with broadcasting.
     case add, subtract, multiply, divide
     /// `torch.cat(inputs, axis)`.
@@ -84,6 +87,8 @@ public enum ProgramOp: Sendable {
     public var name: String {
         switch self {
         case .input: return "input"
+        case .textEmbeddings: return "text_embeddings"
+        case .squareRoot: return "sqrt"
         case .constant: return "constant"
         case .convolution: return "convolution"
         case .transposedConvolution: return "transposed_convolution"

@@ -5,7 +5,8 @@ extension Program {
     /// Runs the program on `input` with the tensor library's reference kernels, one
     /// instruction at a time: the execution pass the planned kernels are checked against.
     /// Returns the program's outputs.
-    public func run(_ input: Tensor) -> [Tensor] {
+    /// `text`: the class text embeddings, for a program that reads them.
+    public func run(_ input: Tensor, text: Tensor? = nil) -> [Tensor] {
         let instructions = inlined().instructions
         var values: [Int: Tensor] = [:]
         // release each value after its last reader
@@ -14,7 +15,7 @@ extension Program {
         let kept = Set(outputs.map(\.id))
         for (position, instruction) in instructions.enumerated() {
             let inputs = instruction.inputs.map { values[$0]! }
-            let results = Program.evaluate(instruction.op, inputs, input: input, outputShapes: instruction.outputs.map(\.shape))
+            let results = Program.evaluate(instruction.op, inputs, input: input, text: text, outputShapes: instruction.outputs.map(\.shape))
             for (value, result) in zip(instruction.outputs, results) {
                 precondition(result.shape == value.shape, "\(instruction.op.name) made \(result.shape), the program says \(value.shape)")
                 values[value.id] = result
@@ -24,9 +25,13 @@ extension Program {
         return outputs.map { values[$0.id]! }
     }
 
-    static func evaluate(_ op: ProgramOp, _ x: [Tensor], input: Tensor, outputShapes: [[Int]]) -> [Tensor] {
+    static func evaluate(_ op: ProgramOp, _ x: [Tensor], input: Tensor, text: Tensor? = nil, outputShapes: [[Int]]) -> [Tensor] {
         switch op {
         case .input: return [input]
+        case .textEmbeddings:
+            guard let text else { preconditionFailure("the program reads text embeddings, and none were given") }
+            return [text]
+        case .squareRoot: return [x[0].map { $0.squareRoot() }]
         case .constant(let tensor, _): return [tensor]
         case .convolution(let stride, let padding, let dilation, let groups):
             let geometry = ConvolutionGeometry(kernelHeight: x[1].shape[2], kernelWidth: x[1].shape[3], stride: stride, padding: padding, dilation: dilation)

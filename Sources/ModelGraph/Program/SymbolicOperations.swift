@@ -195,3 +195,32 @@ extension Feature {
         return recorder.composite(name, attributes: attributes, inputs: inputs, body)
     }
 }
+
+extension Feature {
+    /// `F.normalize(x, dim=axis)`: x divided by its L2 norm along `axis`, clamped below at 1e-12.
+    func l2Normalized(axis: Int) -> Feature {
+        var kept = shape
+        kept[axis] = 1
+        let squares = Feature.traced(.multiply, [self, self], shapes: [shape])[0]
+        let norm = Feature.traced(.squareRoot, [squares.reducedSum(axis: axis).reshaped(kept)], shapes: [kept])[0].clipped(minimum: 1e-12)
+        return self / norm
+    }
+
+    /// `nn.AdaptiveMaxPool2d((height, width))`: the largest value of each of PyTorch's bins
+    /// (rows ⌊i·H/h⌋ ..< ⌈(i+1)·H/h⌉, likewise columns), one composite over slices and maxima.
+    func adaptiveMaxPooled(height: Int, width: Int) -> Feature {
+        let (batch, channels) = (shape[0], shape[1])
+        func bins(_ count: Int, _ size: Int) -> [Range<Int>] {
+            (0..<count).map { ($0 * size) / count..<(($0 + 1) * size + count - 1) / count }
+        }
+        return Feature.composite("adaptive_max_pool", attributes: ["output_size": [height, width]], inputs: [self]) {
+            var cells: [Feature] = []
+            for rows in bins(height, shape[2]) {
+                for columns in bins(width, shape[3]) {
+                    cells.append(sliced(axis: 2, rows).sliced(axis: 3, columns).reducedMax(axis: 3).reducedMax(axis: 2).reshaped([batch, channels, 1]))
+                }
+            }
+            return [(try! Feature.concatenate(cells, axis: 2)).reshaped([batch, channels, height, width])]
+        }[0]
+    }
+}
