@@ -153,6 +153,7 @@ struct ProgramTests {
 
     @Test("the seed's models trace whole: the program runs to the planned forward's outputs",
           arguments: ["rtdetr-starnet-carafe.yaml", "rtdetr-starnet-dysample.yaml", "rtdetr-starnet-scaled.yaml", "rtdetr-starnet-freqfusion.yaml",
+                      "rtdetr-starnet-freqfusion-resample.yaml",
                       "rtdetr-starnet-s4-mixed.yaml"])
     func seedProgram(_ name: String) throws {
         let yaml = try String(contentsOf: Paths.configs.appendingPathComponent(name), encoding: .utf8)
@@ -166,9 +167,10 @@ struct ProgramTests {
         }
     }
 
-    /// A module whose forward still works on tensors inside a closure ends the trace, naming its layer and the code.
-    @Test func untracedModuleIsNamed() throws {
-        // FreqFusion's feature resampling (GroupNorm, local similarity) is not yet program operations
+    /// FreqFusion with feature resampling (GroupNorm and the local similarity as composites,
+    /// then DySample's grid sampling) traces; the program and the planned forward (the
+    /// composites' own kernels) give the reference path's outputs.
+    @Test func freqFusionResamplingTraces() throws {
         let graph = try buildGraph("""
             nc: 2
             backbone:
@@ -176,15 +178,21 @@ struct ProgramTests {
               - [-1, 1, Conv, [64, 3, 2]]
             head:
               - [[0, 1], 1, FreqFusion, [1, 5, 3, 1, 3, 1, 16, False, 'nearest', True, 4]]
-            """, options: BuildOptions(imageHeight: 32, imageWidth: 32))
-        let plan = InferencePlan(graph: graph, weights: Weights.initialized(for: graph, seed: 1))
-        #expect(throws: DiagnosticList.self) { try plan.trace() }
-        do { _ = try plan.trace() } catch {
-            let text = error.diagnostics.map(\.description).joined(separator: "\n")
-            #expect(text.contains("layer 2 (FreqFusion)"), "\(text)")
-            #expect(text.contains("is not yet written as program operations"), "\(text)")
-            #expect(text.contains(".swift:"), "\(text)")
-        }
+            """, options: BuildOptions(imageHeight: 32, imageWidth: 48))
+        let program = try Self.expectProgramMatchesForward(graph, fuse: true)
+        let names = Set(program.instructions.map(\.op.name))
+        #expect(names.isSuperset(of: ["group_norm", "local_similarity", "carafe_reassemble", "grid_sample"]), "\(names)")
+    }
+
+    /// Code that works on tensors inside a closure records nothing: the trace ends naming the
+    /// place in ModelGraph's code.
+    @Test func untracedCodeIsNamed() throws {
+        let recorder = ProgramRecorder()
+        let x = recorder.feature(.input, [], shape: [1, 2, 4, 4])
+        _ = x.map { $0 }
+        let untraced = try #require(recorder.untraced)
+        #expect(untraced.site.hasPrefix("ModelGraphTests/ProgramTests.swift:"), "\(untraced.site)")
+        #expect(untraced.description.contains("is not yet written as program operations"))
     }
 
     /// The ONNX file holds standard operators only, the weights under their state_dict keys, and

@@ -274,6 +274,24 @@ public struct GroupNorm: Block {
     }
 
     public func callAsFunction(_ x: Tensor) -> Tensor { x.groupNorm(groups: groups, weight: weight.tensor, bias: bias.tensor) }
+
+    /// In a trace, one composite (`group_norm`): per group of channels, the mean and biased
+    /// variance over its elements, (x − mean) / √(var + 1e-5), then the per-channel affine.
+    public func callAsFunction(_ x: Feature) -> Feature {
+        guard x.symbol != nil else { return x.map { self($0) } }
+        let (batch, channels) = (x.shape[0], x.shape[1])
+        let perGroup = x.shape.dropFirst().reduce(1, *) / groups
+        let (scale, shift) = (x.constant(weight.tensor, name: weight.key ?? "weight"), x.constant(bias.tensor, name: bias.key ?? "bias"))
+        return Feature.composite("group_norm", attributes: ["groups": [groups]], inputs: [x, scale, shift]) {
+            let grouped = x.reshaped([batch, groups, perGroup])
+            let count = x.scalar(Float(perGroup), name: "group_size")
+            let centred = grouped - (grouped.reducedSum(axis: 2).reshaped([batch, groups, 1]) / count)
+            let variance = (centred * centred).reducedSum(axis: 2).reshaped([batch, groups, 1]) / count
+            let deviation = Feature.traced(.squareRoot, [variance.plus(x.scalar(1e-5, name: "eps"))], shapes: [[batch, groups, 1]])[0]
+            let affine = [1, channels] + Array(repeating: 1, count: x.shape.count - 2)
+            return [(centred / deviation).reshaped(x.shape) * scale.reshaped(affine) + shift.reshaped(affine)]
+        }[0]
+    }
 }
 
 /// `nn.Embedding(count, features)`.

@@ -265,11 +265,10 @@ public struct FreqFusion: LayerModule {
         let maskHighLow = carafe(try contentEncoder2(compressedLow, pass), mask: maskLowInitial, kernelSize: lowPassKernel)
         var maskHigh = maskHighHigh + maskHighLow
         maskLow = normalize(maskLow, hammingLowPass, kernelSize: lowPassKernel)
-        let lowFeatures = carafe(low, mask: maskLow, kernelSize: lowPassKernel)
+        var lowFeatures = carafe(low, mask: maskLow, kernelSize: lowPassKernel)
         maskHigh = normalize(maskHigh, hammingHighPass, kernelSize: highPassKernel)
-        if dysampler != nil {
-            high.symbol?.recorder.noteUntraced("\(#fileID):\(#line) (FreqFusion's feature resampling)")
-            return Feature(shape: high.shape)
+        if let dysampler {
+            lowFeatures = try dysampler(high: compressedHigh, low: compressedLow, features: lowFeatures, pass)
         }
         let highPass = high - carafe(high, mask: maskHigh, kernelSize: highPassKernel)
         return (highResolutionResidual ? highPass + high : highPass) + lowFeatures
@@ -357,6 +356,7 @@ public struct LocalSimGuidedSampler: Block {
     }
 
     func callAsFunction(high: Feature, low: Feature, features: Feature, _ pass: Pass) throws(LayerError) -> Feature {
+        if features.symbol != nil { return try traced(high: high, low: low, features: features, pass) }
         func withSimilarity(_ x: Feature, _ norm: GroupNorm?) -> Feature {
             let normalized = norm.map { norm in x.map { norm($0) } } ?? x
             if norm != nil { pass.countThop(4 * elements(x.shape)) }  // thop's GroupNorm rule
@@ -375,5 +375,43 @@ public struct LocalSimGuidedSampler: Block {
         pass.count(elements(features.shape) * 4, thop: 0)  // bilinear sampling: 4 taps per output element (grid_sample: no thop rule)
         guard let source = features.tensor, let offsets = moved.tensor, let scale = scope.tensor else { return Feature(shape: features.shape) }
         return Feature(DySample.sample(source, offset: offsets * scale + initialPositions.tensor, scale: 2, groups: groups))
+    }
+
+    /// The same as program operations: GroupNorm and the local similarity as composites.
+    func traced(high: Feature, low: Feature, features: Feature, _ pass: Pass) throws(LayerError) -> Feature {
+        func withSimilarity(_ x: Feature, _ norm: GroupNorm?) -> Feature {
+            if norm != nil { pass.countThop(4 * elements(x.shape)) }
+            pass.count(elements(x.shape) * 8, thop: 0)
+            let normalized = norm.map { $0(x) } ?? x
+            return try! Feature.concatenate([normalized, Self.tracedLocalSimilarity(normalized)], axis: 1)
+        }
+        let highSimilarity = withSimilarity(high, normHigh), lowSimilarity = withSimilarity(low, normLow)
+        let moved = try offset(lowSimilarity, pass) + (try hrOffset(highSimilarity, pass)).pixelUnshuffled(2)
+        let scope = (try directScale(lowSimilarity, pass) + (try hrDirectScale(highSimilarity, pass)).pixelUnshuffled(2)).activated(.sigmoid)
+        pass.count(elements(features.shape) * 4, thop: 0)
+        let positions = features.constant(initialPositions.tensor, name: initialPositions.key ?? "init_pos")
+        return DySample.tracedSample(features, offset: (moved * scope).plus(positions), scale: 2, groups: groups)
+    }
+
+    /// `compute_similarity(t, 3, dilation=2)` as one composite (`local_similarity`): the
+    /// channel dot product with each neighbour two pixels away (zero padding) over the two
+    /// norms, each clamped to 1e-8 (F.cosine_similarity).
+    static func tracedLocalSimilarity(_ x: Feature) -> Feature {
+        let (batch, height, width) = (x.shape[0], x.shape[2], x.shape[3])
+        return Feature.composite("local_similarity", attributes: ["dilation": [2]], inputs: [x]) {
+            func norm(_ y: Feature) -> Feature {
+                Feature.traced(.squareRoot, [(y * y).reducedSum(axis: 1).reshaped([batch, 1, height, width])], shapes: [[batch, 1, height, width]])[0]
+                    .clipped(minimum: 1e-8)
+            }
+            let padded = x.zeroPadded(left: 2, right: 2, top: 2, bottom: 2)
+            let centreNorm = norm(x)
+            var similarities: [Feature] = []
+            for (dy, dx) in [(-2, -2), (-2, 0), (-2, 2), (0, -2), (0, 2), (2, -2), (2, 0), (2, 2)] {
+                let neighbour = padded.sliced(axis: 2, (2 + dy)..<(2 + dy + height)).sliced(axis: 3, (2 + dx)..<(2 + dx + width))
+                let dot = (x * neighbour).reducedSum(axis: 1).reshaped([batch, 1, height, width])
+                similarities.append(dot / (centreNorm * norm(neighbour)))
+            }
+            return [try! Feature.concatenate(similarities, axis: 1)]
+        }[0]
     }
 }

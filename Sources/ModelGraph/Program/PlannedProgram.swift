@@ -72,6 +72,12 @@ public final class PlannedProgram: @unchecked Sendable {
         "adaptive_max_pool": { composite, x in
             [x[0].adaptiveMaxPooled(height: composite.attributes["output_size"]![0], width: composite.attributes["output_size"]![1])]
         },
+        "group_norm": { composite, x in
+            [x[0].groupNorm(groups: composite.attributes["groups"]![0], weight: x[1], bias: x[2])]
+        },
+        "local_similarity": { _, x in
+            [FreqFusion.localSimilarity(x[0])]
+        },
         "carafe_upsample": { composite, x in
             [x[0].carafeModuleReassembled(weights: x[1], kernelSize: composite.attributes["kernel_size"]![0], scale: composite.attributes["scale"]![0])]
         },
