@@ -238,7 +238,9 @@ public struct FreqFusion: LayerModule {
     /// The seed's `_forward` (semi_conv, comp_feat_upsample, use_high_pass) as program operations.
     func traced(high: Feature, low: Feature, _ pass: Pass) throws(LayerError) -> Feature {
         func normalize(_ mask: Feature, _ window: Parameter, kernelSize k: Int) -> Feature {
-            let windowed = mask.softmax(axis: 1) * mask.constant(window.tensor.reshaped([1, k * k, 1, 1]), name: window.key ?? "hamming")
+            // hamming_window=False keeps a one-element window of 1
+            let shape = window.tensor.count == k * k ? [1, k * k, 1, 1] : [1, 1, 1, 1]
+            let windowed = mask.softmax(axis: 1) * mask.constant(window.tensor.reshaped(shape), name: window.key ?? "hamming")
             return windowed / windowed.reducedSum(axis: 1).reshaped([mask.shape[0], 1, mask.shape[2], mask.shape[3]])
         }
         func carafe(_ x: Feature, mask: Feature, kernelSize k: Int) -> Feature {
