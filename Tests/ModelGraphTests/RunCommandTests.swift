@@ -139,7 +139,18 @@ struct RunCommandTests {
         let json = try runCLI(["bench", Self.config, "--imgsz", "64", "--runs", "3", "--warmup", "1", "--json"])
         #expect(json.status == 0, "\(json.stderr)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
-        #expect(Set(object.keys) == ["median_ms", "min_ms", "max_ms", "runs", "peak_rss_mb", "loaded_rss_mb", "forward_peak_rss_mb", "scratch_mb"])
+        #expect(Set(object.keys) == ["median_ms", "min_ms", "max_ms", "runs", "peak_rss_mb", "loaded_rss_mb", "forward_peak_rss_mb", "scratch_mb",
+                                     "estimated_activations_mb"])
+        #expect((object["estimated_activations_mb"] as? Double ?? 0) > 0)
+        // the planned program's steps by kind; the block walk has none to time (this fixture's
+        // bilinear nn.Upsample is not yet program operations, so it runs by the block walk)
+        let steps = try runCLI(["bench", "yolov8n.yaml", "--imgsz", "64", "--runs", "2", "--profile-ops"])
+        #expect(steps.status == 0, "\(steps.stderr)")
+        #expect(steps.stdout.contains("convolution") && steps.stdout.contains("steps (sum of medians)"), "\(steps.stdout)")
+        let blocks = try runCLI(["bench", Self.config, "--imgsz", "64", "--runs", "2", "--profile-ops"])
+        #expect(blocks.status == 1 && blocks.stderr.contains("runs by the block walk"), "\(blocks.stderr)")
+        let program = try runCLI(["export", "yolov8n.yaml", "--imgsz", "64", "--program"])
+        #expect(program.status == 0 && program.stdout.contains("= convolution(%"), "\(program.stderr)")
         // the forward passes' high-water mark starts from what loading left resident
         let loaded = object["loaded_rss_mb"] as? Double ?? 0, forward = object["forward_peak_rss_mb"] as? Double ?? 0
         #expect(loaded > 1 && forward >= loaded)
