@@ -290,10 +290,12 @@ struct GraphBuilder {
                 attribute("mode", string: "nearest"), attribute("coordinate_transformation_mode", string: "asymmetric"),
                 attribute("nearest_mode", string: "floor"),
             ]))
-        case .upsampleBilinearAlignedCorners:
+        case .upsampleBilinear(_, let alignCorners):
+            // PyTorch's align_corners=False with a whole factor is ONNX's pytorch_half_pixel
             let shape = instruction.outputs[0].shape
             nodes.append(node("Resize", [inputs[0], "", "", integers(shape, name: out + "_sizes")], outputs, name: label, [
-                attribute("mode", string: "linear"), attribute("coordinate_transformation_mode", string: "align_corners"),
+                attribute("mode", string: "linear"),
+                attribute("coordinate_transformation_mode", string: alignCorners ? "align_corners" : "pytorch_half_pixel"),
             ]))
         case .exp: nodes.append(node("Exp", inputs, outputs, name: label))
         case .reduceMax(let axis):

@@ -360,10 +360,14 @@ public struct MultiheadAttention: Block {
         }
         let headWidth = width / heads
         func split(_ x: Feature) -> Feature { x.reshaped([x.shape[0], x.shape[1], heads, headWidth]).permuted([0, 2, 1, 3]) }
-        let (q, k, v) = (split(project(query, 0)), split(project(key, 1)), split(project(value, 2)))
-        let scale = query.scalar(1 / Float(headWidth).squareRoot(), name: "attention_scale")
-        let weightsOfKeys = (q.matmul(k.permuted([0, 1, 3, 2])) * scale).softmax(axis: 3)
-        let mixed = weightsOfKeys.matmul(v).permuted([0, 2, 1, 3]).reshaped(query.shape)
+        let projected = [project(query, 0), project(key, 1), project(value, 2)]
+        // one composite, so the execution pass runs the fused attention kernel (Tensor.attention)
+        let mixed = Feature.composite("attention", attributes: ["heads": [heads]], inputs: projected) {
+            let (q, k, v) = (split(projected[0]), split(projected[1]), split(projected[2]))
+            let scale = query.scalar(1 / Float(headWidth).squareRoot(), name: "attention_scale")
+            let weightsOfKeys = (q.matmul(k.permuted([0, 1, 3, 2])) * scale).softmax(axis: 3)
+            return [weightsOfKeys.matmul(v).permuted([0, 2, 1, 3]).reshaped(query.shape)]
+        }[0]
         return outputProjection(mixed)
     }
 

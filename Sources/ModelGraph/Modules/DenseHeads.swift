@@ -95,7 +95,7 @@ public struct Depth: LayerModule {
                                  blame: .from(level))
             }
             pass.count(elements(target) * 4)
-            let upsampled = out.symbol != nil ? Feature.traced(.upsampleBilinearAlignedCorners, [out], shapes: [target])[0]
+            let upsampled = out.symbol != nil ? Feature.traced(.upsampleBilinear(factor: 2, alignCorners: true), [out], shapes: [target])[0]
                 : out.map(shape: target) { $0.interpolateBilinear(height: target[2], width: target[3], alignCorners: true, scaleHeight: 0.5, scaleWidth: 0.5) }
             let refinement = refine.items[level]
             out = try refinement.items[1](refinement.items[0](upsampled + projected[level], pass), pass)

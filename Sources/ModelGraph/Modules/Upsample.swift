@@ -76,6 +76,12 @@ public struct Upsample: LayerModule {
            let factor = (1...16).first(where: { output == [source[0], source[1], source[2] * $0, source[3] * $0] }) {
             return [symbol.recorder.feature(.upsampleNearest(factor: factor), [symbol.id], shape: output)]
         }
+        if mode == "bilinear", let symbol = inputs[0].symbol, source.count == 4,
+           let factor = (1...16).first(where: { output == [source[0], source[1], source[2] * $0, source[3] * $0] }) {
+            let alignCorners: Bool
+            if case .bool(let value) = alignCornersArgument { alignCorners = value } else { alignCorners = false }
+            return [symbol.recorder.feature(.upsampleBilinear(factor: factor, alignCorners: alignCorners), [symbol.id], shape: output)]
+        }
         if mode == "nearest" && inputs[0].isChannelsLast,
            let factor = [2, 4, 8].first(where: { output == [source[0], source[1], source[2] * $0, source[3] * $0] }) {
             // a whole power-of-two factor picks source ⌊dst / factor⌋ exactly, as PyTorch's step does

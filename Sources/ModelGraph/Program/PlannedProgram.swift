@@ -66,6 +66,9 @@ public final class PlannedProgram: @unchecked Sendable {
             return [Tensor.projectedDeformableAttention(features: x[0], levelShapes: levels, locations: x[1], weights: x[2],
                                                         valueWeight: x[3], valueBias: x[4], heads: composite.attributes["heads"]![0])]
         },
+        "attention": { composite, x in
+            [Tensor.attention(query: x[0], key: x[1], value: x[2], heads: composite.attributes["heads"]![0])]
+        },
         "carafe_reassemble": { composite, x in
             [x[0].carafeReassembled(mask: x[1], kernelSize: composite.attributes["kernel_size"]![0], up: composite.attributes["up"]![0])]
         },

@@ -67,8 +67,9 @@ public enum ProgramOp: Sendable {
     /// Integer division and remainder of int64 values by a positive constant; `toFloat` casts
     /// int64 values to float32.
     case integerDivide(Int), remainder(Int), toFloat
-    /// `F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True)`: ×2 on the two last axes.
-    case upsampleBilinearAlignedCorners
+    /// `F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=alignCorners)`: a
+    /// whole factor on the two last axes.
+    case upsampleBilinear(factor: Int, alignCorners: Bool)
     /// Element-wise `exp`.
     case exp
     /// `x.view(shape)`: same elements, row-major.
@@ -110,7 +111,7 @@ public enum ProgramOp: Sendable {
         case .globalAveragePool: return "global_average_pool"
         case .linear: return "linear"
         case .upsampleNearest: return "upsample_nearest"
-        case .upsampleBilinearAlignedCorners: return "upsample_bilinear_align_corners"
+        case .upsampleBilinear: return "upsample_bilinear"
         case .exp: return "exp"
         case .reduceMax: return "reduce_max"
         case .reduceSum: return "reduce_sum"
@@ -221,6 +222,7 @@ public struct Program: Sendable {
         case .maxPool(let kernelSize, let stride, let padding): return " kernel \(kernelSize) stride \(stride) padding \(padding)"
         case .averagePool(let kernelSize, let stride): return " kernel \(kernelSize) stride \(stride)"
         case .upsampleNearest(let factor): return " factor \(factor)"
+        case .upsampleBilinear(let factor, let alignCorners): return " factor \(factor)" + (alignCorners ? " align_corners" : "")
         case .reduceMax(let axis), .reduceSum(let axis): return " axis \(axis)"
         case .topK(let k, let axis): return " k \(k) axis \(axis)"
         case .clip(let minimum, let maximum): return " " + (minimum.map { "\($0)" } ?? "-inf") + "..." + (maximum.map { "\($0)" } ?? "inf")
@@ -333,7 +335,7 @@ extension Program {
                 return total + elements(input(0)) * Double(weight[1] * weight[2] * weight[3])
             case .linear: return total + elements(output) * Double(input(1)[1])
             case .matmul: return total + elements(output) * Double(input(0).last ?? 0)
-            case .gridSample, .upsampleBilinearAlignedCorners: return total + elements(output) * 4
+            case .gridSample, .upsampleBilinear: return total + elements(output) * 4
             default: return total
             }
         }

@@ -63,8 +63,10 @@ extension Program {
         case .upsampleNearest(let factor):
             let step = 1 / Float(factor)
             return [x[0].interpolateNearest(height: x[0].shape[2] * factor, width: x[0].shape[3] * factor, scaleHeight: step, scaleWidth: step)]
-        case .upsampleBilinearAlignedCorners:
-            return [x[0].interpolateBilinear(height: x[0].shape[2] * 2, width: x[0].shape[3] * 2, alignCorners: true, scaleHeight: 0.5, scaleWidth: 0.5)]
+        case .upsampleBilinear(let factor, let alignCorners):
+            let step = 1 / Float(factor)
+            return [x[0].interpolateBilinear(height: x[0].shape[2] * factor, width: x[0].shape[3] * factor, alignCorners: alignCorners,
+                                             scaleHeight: alignCorners ? nil : step, scaleWidth: alignCorners ? nil : step)]
         case .exp: return [x[0].map { Foundation.exp($0) }]
         case .reduceMax(let axis): return [reduce(x[0], axis: axis, initial: -.infinity) { max($0, $1) }]
         case .reduceSum(let axis): return [reduce(x[0], axis: axis, initial: 0, +)]
