@@ -194,20 +194,7 @@ extension Tensor {
         let batchShape = zip(aPadded, bPadded).map { $0 == 1 ? $1 : $0 }
         precondition(zip(aPadded, bPadded).allSatisfy { $0 == $1 || $0 == 1 || $1 == 1 }, "matmul of \(a.shape) and \(b.shape)")
         let batches = batchShape.reduce(1, *)
-        // each output matrix's operand offsets, size-1 leading axes broadcast
-        func offsets(_ padded: [Int], matrix: Int) -> [Int] {
-            let strides = Tensor.strides(of: padded)
-            return (0..<batches).map { index in
-                var rest = index, offset = 0
-                for axis in stride(from: batchShape.count - 1, through: 0, by: -1) {
-                    let coordinate = rest % batchShape[axis]
-                    rest /= batchShape[axis]
-                    if padded[axis] != 1 { offset += coordinate * strides[axis] }
-                }
-                return offset * matrix
-            }
-        }
-        let (aOffsets, bOffsets) = (offsets(aPadded, matrix: aRows * aColumns), offsets(bPadded, matrix: bRows * bColumns))
+        let (aOffsets, bOffsets) = (matrixOffsets(a.shape, batchShape: batchShape), matrixOffsets(b.shape, batchShape: batchShape))
         var out = Tensor(shape: batchShape + [m, n])
         if out.count == 0 { return out }
         a.storage.withUnsafeBufferPointer { pa in
@@ -222,5 +209,26 @@ extension Tensor {
             }
         }
         return out
+    }
+}
+
+extension Tensor {
+    /// Where each matrix of a batched product over `batchShape` starts in a tensor of `shape`
+    /// [..., rows, columns]: its leading axes padded to `batchShape`'s rank, size-1 axes broadcast
+    /// (`torch.matmul`'s rule).
+    public static func matrixOffsets(_ shape: [Int], batchShape: [Int]) -> [Int] {
+        let leading = Array(shape.dropLast(2))
+        let padded = Array(repeating: 1, count: batchShape.count - leading.count) + leading
+        let strides = Tensor.strides(of: padded)
+        let matrix = shape.suffix(2).reduce(1, *)
+        return (0..<batchShape.reduce(1, *)).map { index in
+            var rest = index, offset = 0
+            for axis in stride(from: batchShape.count - 1, through: 0, by: -1) {
+                let coordinate = rest % batchShape[axis]
+                rest /= batchShape[axis]
+                if padded[axis] != 1 { offset += coordinate * strides[axis] }
+            }
+            return offset * matrix
+        }
     }
 }

@@ -130,17 +130,11 @@ public struct Conv2d: Block {
         // Ultralytics' fuse_conv_and_bn makes the fused conv with requires_grad_(False)
         weight.isTrainable = false
         bias?.isTrainable = false
-        guard var w = weight.value, let gamma = norm.weight.value, let beta = norm.bias.value,
+        guard let w = weight.value, let gamma = norm.weight.value, let beta = norm.bias.value,
               let mean = norm.runningMean.value, let variance = norm.runningVariance.value else { return }
-        var b = bias?.value ?? Tensor(shape: [outputChannels])
-        let perOutput = w.count / outputChannels
-        for o in 0..<outputChannels {
-            let scale = gamma.storage[o] / (variance.storage[o] + norm.epsilon).squareRoot()
-            for i in 0..<perOutput { w.storage[o * perOutput + i] *= scale }
-            b.storage[o] = (b.storage[o] - mean.storage[o]) * scale + beta.storage[o]
-        }
-        weight.value = w
-        bias?.value = b
+        let (folded, shift) = PlannedProgram.fold(weight: w, bias: bias?.value, norm: [gamma, beta, mean, variance], epsilon: norm.epsilon)
+        weight.value = folded
+        bias?.value = shift
     }
 }
 

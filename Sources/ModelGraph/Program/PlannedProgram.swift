@@ -17,7 +17,6 @@ import Tensor
 /// Running walks the instructions once more with data through the same code.
 public final class PlannedProgram: @unchecked Sendable {
     public let program: Program
-    private let constants: [Int: Tensor]
     /// Per instruction position: the fused chain a convolution stands for.
     private let fusions: [Int: Fusion]
     /// Instructions a fusion absorbed (they do not run).
@@ -31,6 +30,8 @@ public final class PlannedProgram: @unchecked Sendable {
         let inputs: [Int]
         let output: ProgramValue
         let label: String
+        /// Whether the kernel reads channels-last inputs as they are (else it reads NCHW copies).
+        var readsChannelsLast = false
         /// Runs on the inputs' data (a planning walk only takes the output's shape).
         let body: ([Feature]) -> Tensor
     }
@@ -48,6 +49,17 @@ public final class PlannedProgram: @unchecked Sendable {
         /// Every reader of the output reads NCHW (a reshape, a head's decoding), so the kernel
         /// writes NCHW rather than leave a channels-last map to convert.
         var plainDestination = false
+    }
+
+    /// The values the step at an instruction reads: a pattern's inputs, a fused convolution's
+    /// input alone (its weights are the fusion's), else the instruction's operands.
+    static func reads(_ instruction: ProgramInstruction, macro: Macro?, isFused: Bool) -> [Int] {
+        macro?.inputs ?? (isFused ? [instruction.inputs[0]] : instruction.inputs)
+    }
+
+    /// The values the step at `position` writes: a pattern's or a fused chain's output, else the instruction's.
+    private func writes(_ position: Int) -> [Int] {
+        macros[position].map { [$0.output.id] } ?? fusions[position].map { [$0.output] } ?? program.instructions[position].outputs.map(\.id)
     }
 
     /// Whether `op` runs on a channels-last map as it is (the rest read NCHW).
@@ -96,7 +108,6 @@ public final class PlannedProgram: @unchecked Sendable {
             if case .constant(let tensor, _) = instruction.op { constants[instruction.outputs[0].id] = tensor }
             for id in instruction.inputs { readers[id, default: []].append(position) }
         }
-        self.constants = constants
         let pinned = Set(program.outputs.map(\.id)).union(program.layerOutputs.values)
         // the single instruction reading `value`, when nothing else needs it
         func soleReader(_ value: Int) -> Int? {
@@ -192,7 +203,8 @@ public final class PlannedProgram: @unchecked Sendable {
                     fusions[part.positions[1]] = nil
                 }
                 let (weights, biases) = (parts.map(\.fusion.weight), parts.map(\.fusion.bias))
-                macros[position] = Macro(inputs: parts.map(\.input), output: instruction.outputs[0], label: "flattened 1×1 convolutions (gemm per level)") { x in
+                macros[position] = Macro(inputs: parts.map(\.input), output: instruction.outputs[0], label: "flattened 1×1 convolutions (gemm per level)",
+                                         readsChannelsLast: true) { x in
                     Tensor.flattenedPointwise(x.map { $0.channelsLastData ?? $0.tensor! }, channelsLast: x.map(\.isChannelsLast), weights: weights, biases: biases)
                 }
             default:
@@ -205,7 +217,7 @@ public final class PlannedProgram: @unchecked Sendable {
         // weights are the fusion's), and a constant nothing reads is not made at all
         var lastUse: [Int: Int] = [:]
         for (position, instruction) in instructions.enumerated() where !absorbed.contains(position) {
-            for id in macros[position]?.inputs ?? (fusions[position] != nil ? [instruction.inputs[0]] : instruction.inputs) { lastUse[id] = position }
+            for id in Self.reads(instruction, macro: macros[position], isFused: fusions[position] != nil) { lastUse[id] = position }
         }
         for (position, instruction) in instructions.enumerated() {
             if case .constant = instruction.op, lastUse[instruction.outputs[0].id] == nil, !pinned.contains(instruction.outputs[0].id) {
@@ -298,7 +310,8 @@ public final class PlannedProgram: @unchecked Sendable {
         for (position, instruction) in instructions.enumerated() where !absorbed.contains(position) {
             if let layer = instruction.origin.layerIndex, layer > reported, reported != .min { progress?(reported) }
             if let layer = instruction.origin.layerIndex { reported = max(reported, layer) }
-            let inputs = (macros[position]?.inputs ?? (fusions[position] != nil ? [instruction.inputs[0]] : instruction.inputs)).map { values[$0]! }
+            let reads = Self.reads(instruction, macro: macros[position], isFused: fusions[position] != nil)
+            let inputs = reads.map { values[$0]! }
             if let macro = macros[position] {
                 values[macro.output.id] = planning ? Feature(shape: macro.output.shape) : Feature(macro.body(inputs))
             } else if let fusion = fusions[position] {
@@ -308,14 +321,12 @@ public final class PlannedProgram: @unchecked Sendable {
                 for (value, output) in zip(instruction.outputs, outputs) { values[value.id] = output }
             }
             if memory != nil {
-                memory!.step(instruction, position: position, inputs: macros[position]?.inputs ?? (fusions[position] != nil ? [instruction.inputs[0]] : instruction.inputs),
-                             values: values, writes: macros[position].map { [$0.output.id] } ?? fusions[position].map { [$0.output] } ?? instruction.outputs.map(\.id),
-                             kernel: kernels[position], keepsLayouts: macros[position]?.label.hasPrefix("flattened") ?? false,
+                memory!.step(instruction, position: position, inputs: reads, values: values, writes: writes(position),
+                             kernel: kernels[position], keepsLayouts: macros[position]?.readsChannelsLast ?? false,
                              released: releases[position])
             }
             if !planning {
-                let written = macros[position].map { [$0.output.id] } ?? fusions[position].map { [$0.output] } ?? instruction.outputs.map(\.id)
-                for value in written { for index in keptValues[value] ?? [] { kept[index] = values[value]?.tensor } }
+                for value in writes(position) { for index in keptValues[value] ?? [] { kept[index] = values[value]?.tensor } }
             }
             for id in releases[position] { values[id] = nil }
             instructionDone?(position)

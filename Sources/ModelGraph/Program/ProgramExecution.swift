@@ -137,22 +137,7 @@ extension Program {
         let (m, k, n) = (a.shape[a.rank - 2], a.shape[a.rank - 1], b.shape[b.rank - 1])
         let batchShape = Array(outputShape.dropLast(2))
         let batches = batchShape.reduce(1, *)
-        func offsets(_ t: Tensor) -> [Int] {
-            // each output batch's matrix in t, with size-1 (or missing) leading axes broadcast
-            let leading = Array(t.shape.dropLast(2))
-            let padded = Array(repeating: 1, count: batchShape.count - leading.count) + leading
-            let strides = Tensor.strides(of: padded)
-            return (0..<batches).map { index in
-                var rest = index, offset = 0
-                for axis in stride(from: batchShape.count - 1, through: 0, by: -1) {
-                    let coordinate = rest % batchShape[axis]
-                    rest /= batchShape[axis]
-                    if padded[axis] != 1 { offset += coordinate * strides[axis] }
-                }
-                return offset * t.shape[t.rank - 2] * t.shape[t.rank - 1]
-            }
-        }
-        let (aOffsets, bOffsets) = (offsets(a), offsets(b))
+        let (aOffsets, bOffsets) = (Tensor.matrixOffsets(a.shape, batchShape: batchShape), Tensor.matrixOffsets(b.shape, batchShape: batchShape))
         return Tensor(shape: outputShape) { out in
             a.storage.withUnsafeBufferPointer { pa in
                 b.storage.withUnsafeBufferPointer { pb in
