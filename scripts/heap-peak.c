@@ -24,11 +24,18 @@ void *realloc(void*p,size_t n){ if(!real_realloc) init(); long old=p?malloc_usab
 int posix_memalign(void**r,size_t a,size_t n){ if(!real_memalign) init(); int e=real_memalign(r,a,n); if(!e) upd(malloc_usable_size(*r)); return e;}
 void *aligned_alloc(size_t a,size_t n){ if(!real_aligned) init(); void*p=real_aligned(a,n); if(p) upd(malloc_usable_size(p)); return p;}
 static long marked, lastRow = -1; static int rowsDone;
+// the memory pass's figures per row (bench passes them before the first forward), printed beside the measured ones
+static double estimatedLive[4096], estimatedPeak[4096]; static int estimated[4096];
+void mg_estimate(long position, double live, double rowPeak){ if(position >= 0 && position < 4096){ estimatedLive[position]=live; estimatedPeak[position]=rowPeak; estimated[position]=1; } }
 void mg_mark(void){ fprintf(stderr,"[peak] mark: live %.1f MB, peak so far %.1f MB\n", live/1e6, peak/1e6); atomic_store(&peak, live); atomic_store(&rowPeak, live); marked = live; }
 void mg_row(long position){
     if(position <= lastRow) rowsDone = 1;
     lastRow = position;
-    if(!rowsDone && getenv("HEAP_PEAK_ROWS")) fprintf(stderr,"[peak] row %ld: live %.2f MB, row peak %.2f MB\n", position, (live-marked)/1e6, (rowPeak-marked)/1e6);
+    if(!rowsDone && getenv("HEAP_PEAK_ROWS")) {
+        fprintf(stderr,"[peak] row %ld: live %.2f MB, row peak %.2f MB", position, (live-marked)/1e6, (rowPeak-marked)/1e6);
+        if(position >= 0 && position < 4096 && estimated[position]) fprintf(stderr," (memory pass: live %.2f MB, row peak %.2f MB)", estimatedLive[position]/1e6, estimatedPeak[position]/1e6);
+        fprintf(stderr,"\n");
+    }
     atomic_store(&rowPeak, live);
 }
 __attribute__((destructor)) static void fin(void){ fprintf(stderr,"[peak] end: live %.1f MB, peak since mark %.1f MB\n", live/1e6, peak/1e6); }

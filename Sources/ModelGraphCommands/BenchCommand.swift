@@ -53,6 +53,13 @@ struct BenchCommand: ParsableCommand {
         if let mark = dlsym(nil, "mg_mark") { unsafeBitCast(mark, to: (@convention(c) () -> Void).self)() }
         // and, when it has one, takes a reading after each row (its per-row peaks)
         let rowDone = dlsym(nil, "mg_row").map { unsafeBitCast($0, to: (@convention(c) (Int) -> Void).self) }
+        // and the memory pass's figures for the same rows, to print beside them
+        if let estimate = dlsym(nil, "mg_estimate").map({ unsafeBitCast($0, to: (@convention(c) (Int, Double, Double) -> Void).self) }),
+           let planned = plan.planned {
+            for row in planned.memoryByRow {
+                if let position = graph.layers.lastIndex(where: { $0.index <= row.layer }) { estimate(position, row.live, row.peak) }
+            }
+        }
         let input = randomImage(shape: graph.inputShape, seed: 0)
         // an open-vocabulary model's class embeddings: random ones time the same work
         let text = graph.textShape.map { randomImage(shape: $0, seed: 1) }

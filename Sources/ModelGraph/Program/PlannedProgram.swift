@@ -245,6 +245,11 @@ public final class PlannedProgram: @unchecked Sendable {
     /// and the kernels' shared scratch are the plan's, not counted here.
     public private(set) var peakActivationBytes: Double = 0
 
+    /// The memory pass row by row: for each YAML index whose instructions run, the most bytes
+    /// held while they ran and the bytes still held after them (to set beside a measured heap's
+    /// rows: `scripts/heap-peak` with HEAP_PEAK_ROWS=1).
+    public private(set) var memoryByRow: [(layer: Int, peak: Double, live: Double)] = []
+
     /// Bytes of the kernels' shared scratch (blocked layouts, Winograd tiles).
     public var scratchBytes: Int { tape.scratch.allocatedBytes }
 
@@ -308,7 +313,10 @@ public final class PlannedProgram: @unchecked Sendable {
         var reported = Int.min
         var memory = planning ? MemoryCount() : nil
         for (position, instruction) in instructions.enumerated() where !absorbed.contains(position) {
-            if let layer = instruction.origin.layerIndex, layer > reported, reported != .min { progress?(reported) }
+            if let layer = instruction.origin.layerIndex, layer > reported, reported != .min {
+                progress?(reported)
+                memory?.endRow(reported)
+            }
             if let layer = instruction.origin.layerIndex { reported = max(reported, layer) }
             let reads = Self.reads(instruction, macro: macros[position], isFused: fusions[position] != nil)
             let inputs = reads.map { values[$0]! }
@@ -331,8 +339,14 @@ public final class PlannedProgram: @unchecked Sendable {
             for id in releases[position] { values[id] = nil }
             instructionDone?(position)
         }
-        if reported != .min { progress?(reported) }
-        if let memory { peakActivationBytes = memory.peak }
+        if reported != .min {
+            progress?(reported)
+            memory?.endRow(reported)
+        }
+        if let memory {
+            peakActivationBytes = memory.peak
+            memoryByRow = memory.rows
+        }
         return (planning ? [] : program.outputs.map { values[$0.id]!.tensor! }, kept)
     }
 
@@ -347,6 +361,13 @@ public final class PlannedProgram: @unchecked Sendable {
         var image: Int?
         var live = 0.0
         var peak = 0.0
+        var rowPeak = 0.0
+        var rows: [(layer: Int, peak: Double, live: Double)] = []
+
+        mutating func endRow(_ layer: Int) {
+            rows.append((layer, rowPeak, live))
+            rowPeak = live
+        }
 
         mutating func step(_ instruction: ProgramInstruction, position: Int, inputs: [Int], values: [Feature?], writes: [Int],
                            kernel: ConvolutionKernel?, keepsLayouts: Bool, released: [Int]) {
@@ -371,6 +392,18 @@ public final class PlannedProgram: @unchecked Sendable {
                     transient += size(feature.shape)
                 }
             }
+            // an addition or channel concatenation meeting a channels-last map runs on NHWC
+            // elements: each plain input's NHWC copy lives while it runs
+            var mixesLayouts: Bool {
+                switch instruction.op {
+                case .add: return inputs.count == 2 && values[inputs[0]]?.shape == values[inputs[1]]?.shape
+                case .concatenate(let axis): return axis == 1 && instruction.outputs[0].shape.count == 4
+                default: return false
+                }
+            }
+            if kernel == nil, inputs.contains(where: { values[$0]?.isChannelsLast ?? false }), mixesLayouts {
+                for id in inputs { if let feature = values[id], !feature.isChannelsLast { transient += size(feature.shape) } }
+            }
             for id in writes {
                 guard let feature = values[id] else { continue }
                 if case .constant = instruction.op { continue }
@@ -386,6 +419,7 @@ public final class PlannedProgram: @unchecked Sendable {
                 live += bytes[id]!
             }
             peak = max(peak, live + transient)
+            rowPeak = max(rowPeak, live + transient)
             for id in released {
                 guard let key = storage[id], key != image else { continue }
                 storage[id] = nil
