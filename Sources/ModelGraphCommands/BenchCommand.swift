@@ -131,6 +131,7 @@ extension BenchCommand {
         let input = randomImage(shape: plan.graph.inputShape, seed: 0)
         let labels = planned.program.instructions.indices.map { planned.stepDescription($0) }
         var perRun: [[String: Double]] = []
+        var perStep: [[Double]] = Array(repeating: [], count: labels.count)
         var counts: [String: Int] = [:]
         for label in labels.compactMap({ $0 }) { counts[label, default: 0] += 1 }
         for run in 0..<(warmup + runs) {
@@ -138,7 +139,10 @@ extension BenchCommand {
             var last = DispatchTime.now()
             _ = planned.run(input, instructionDone: { position in
                 let now = DispatchTime.now()
-                if let label = labels[position] { totals[label, default: 0] += milliseconds(last, now) }
+                if let label = labels[position] {
+                    totals[label, default: 0] += milliseconds(last, now)
+                    if run >= warmup { perStep[position].append(milliseconds(last, now)) }
+                }
                 last = now
             })
             if run >= warmup { perRun.append(totals) }
@@ -155,6 +159,20 @@ extension BenchCommand {
         }
         print(String(format: "%@ %@, %d thread%@, %d runs: %.1f ms in %d steps (sum of medians)", model.config, describeShape(plan.graph.inputShape),
                      Threads.count, Threads.count == 1 ? "" : "s", runs, total, counts.values.reduce(0, +)))
+        // the costliest single steps, with the module each came from
+        let steps = perStep.indices.filter { !perStep[$0].isEmpty }.map { position -> (Int, Double) in
+            let times = perStep[position].sorted()
+            return (position, times[times.count / 2])
+        }.sorted { $0.1 > $1.1 }.prefix(12000)
+        print("\ncostliest steps:")
+        print(pad("ms", 9, right: true) + "  " + pad("step", 62) + "module")
+        for (position, ms) in steps {
+            let instruction = planned.program.instructions[position]
+            let origin = instruction.origin
+            let output = instruction.outputs.first.map { " → " + describeShape($0.shape) } ?? ""
+            print(pad(String(format: "%.2f", ms), 9, right: true) + "  " + pad(labels[position]! + output, 62)
+                  + (origin.path ?? "") + (origin.layerIndex.map { " (layer \($0) \(origin.module ?? ""))" } ?? ""))
+        }
     }
 }
 

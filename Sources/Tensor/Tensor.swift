@@ -75,6 +75,43 @@ public struct Tensor: Sendable, Equatable {
         }
     }
 
+    /// The maximum along `axis`, which is dropped.
+    public func reducedMax(axis: Int) -> Tensor { reduced(axis: axis, initial: -.infinity, Maximum()) }
+    /// The sum along `axis`, which is dropped, in the axis's order (as a sequential sum runs).
+    public func reducedSum(axis: Int) -> Tensor { reduced(axis: axis, initial: 0, Addition()) }
+
+    @inline(__always)
+    func reduced<Operation: ElementOperation>(axis: Int, initial: Float, _ operation: Operation) -> Tensor {
+        let outer = shape.prefix(axis).reduce(1, *), size = shape[axis], inner = shape.suffix(from: axis + 1).reduce(1, *)
+        var newShape = shape
+        newShape.remove(at: axis)
+        return Tensor(shape: newShape) { out in
+            storage.withUnsafeBufferPointer { source in
+                guard let from = source.baseAddress, let to = out.baseAddress else { return }
+                Threads.parallelRanges(outer, minimumPerChunk: max(1, 16384 / max(size * inner, 1))) { range in
+                    if inner == 1 {
+                        // along the last axis: one running value per row
+                        for o in range {
+                            let row = from + o &* size
+                            var value = initial
+                            for a in 0..<size { value = operation.apply(value, row[a]) }
+                            to[o] = value
+                        }
+                        return
+                    }
+                    for o in range {
+                        let target = to + o * inner, block = from + o * size * inner
+                        for i in 0..<inner { target[i] = initial }
+                        for a in 0..<size {
+                            let line = block + a * inner
+                            for i in 0..<inner { target[i] = operation.apply(target[i], line[i]) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Row-major strides of a shape.
     public static func strides(of shape: [Int]) -> [Int] {
         var strides = [Int](repeating: 1, count: shape.count)

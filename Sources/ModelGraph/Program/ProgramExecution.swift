@@ -68,8 +68,8 @@ extension Program {
             return [x[0].interpolateBilinear(height: x[0].shape[2] * factor, width: x[0].shape[3] * factor, alignCorners: alignCorners,
                                              scaleHeight: alignCorners ? nil : step, scaleWidth: alignCorners ? nil : step)]
         case .exp: return [x[0].map { Foundation.exp($0) }]
-        case .reduceMax(let axis): return [reduce(x[0], axis: axis, initial: -.infinity) { max($0, $1) }]
-        case .reduceSum(let axis): return [reduce(x[0], axis: axis, initial: 0, +)]
+        case .reduceMax(let axis): return [x[0].reducedMax(axis: axis)]
+        case .reduceSum(let axis): return [x[0].reducedSum(axis: axis)]
         case .topK(let k, let axis):
             precondition(axis == x[0].rank - 1, "top_k runs along the last axis")
             let best = x[0].topK(k)
@@ -112,22 +112,6 @@ extension Program {
                 var sum: Float = 0
                 for i in 0..<positions { sum += x.storage[row * positions + i] }
                 out[row] = sum / Float(positions)
-            }
-        }
-    }
-
-    /// `body` folded along `axis`, which is dropped.
-    static func reduce(_ x: Tensor, axis: Int, initial: Float, _ body: (Float, Float) -> Float) -> Tensor {
-        let outer = x.shape.prefix(axis).reduce(1, *), size = x.shape[axis], inner = x.shape.suffix(from: axis + 1).reduce(1, *)
-        var shape = x.shape
-        shape.remove(at: axis)
-        return Tensor(shape: shape) { out in
-            for o in 0..<outer {
-                for i in 0..<inner {
-                    var value = initial
-                    for a in 0..<size { value = body(value, x.storage[(o * size + a) * inner + i]) }
-                    out[o * inner + i] = value
-                }
             }
         }
     }
