@@ -163,7 +163,7 @@ extension BenchCommand {
         let steps = perStep.indices.filter { !perStep[$0].isEmpty }.map { position -> (Int, Double) in
             let times = perStep[position].sorted()
             return (position, times[times.count / 2])
-        }.sorted { $0.1 > $1.1 }.prefix(12000)
+        }.sorted { $0.1 > $1.1 }.prefix(12)
         print("\ncostliest steps:")
         print(pad("ms", 9, right: true) + "  " + pad("step", 62) + "module")
         for (position, ms) in steps {
