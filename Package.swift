@@ -42,7 +42,7 @@ let vectorSettings: [SwiftSetting] = {
 let package = Package(
     name: "ModelGraph",
     products: [
-        .library(name: "ModelGraph", targets: ["ModelGraph"]),
+        .library(name: "ModelGraph", targets: ["ModelGraph", "ModelLoading"]),
         .executable(name: "modelgraph", targets: ["ModelGraphCLI"]),
     ],
     dependencies: [
@@ -86,13 +86,18 @@ let package = Package(
         // ONNX export of a traced program (the schema's Swift code generated once and committed:
         // scripts/generate-onnx-proto)
         .target(name: "ONNXExport", dependencies: ["ModelGraph", "Tensor", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        // The library API the commands stand on: a model loaded from any source (YAML, official
+        // name, .pt, fork) into its graph, weights, memory estimate and plan, with one error type
+        .target(
+            name: "ModelLoading",
+            dependencies: ["ModelGraph", "ModelSpec", "YAMLFrontEnd", "Tensor", "Checkpoint", "ForkMode"],
+            // the official architectures, so `modelgraph summary yolo11n.yaml` needs no file (configs/ultralytics links here)
+            resources: [.copy("Architectures")]),
         // The subcommands, one per file (a library, so the option-parsing fuzzer parses with them)
         .target(
             name: "ModelGraphCommands",
-            dependencies: ["ModelGraph", "ModelSpec", "Tensor", "Checkpoint", "Imaging", "Prediction", "GraphDrawing", "ForkMode", "ONNXExport",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            // the official architectures, so `modelgraph summary yolo11n.yaml` needs no file (configs/ultralytics links here)
-            resources: [.copy("Architectures")]),
+            dependencies: ["ModelGraph", "ModelLoading", "ModelSpec", "Tensor", "Checkpoint", "Imaging", "Prediction", "GraphDrawing", "ForkMode", "ONNXExport",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "ModelGraphCLI", dependencies: ["ModelGraphCommands"]),
         .executableTarget(name: "KernelBench", dependencies: ["Tensor"], path: "examples/KernelBench", swiftSettings: vectorSettings),
         .executableTarget(name: "BuildFromString", dependencies: ["ModelGraph"], path: "examples/BuildFromString"),
@@ -103,7 +108,7 @@ let package = Package(
         .testTarget(
             name: "ModelGraphTests",
             dependencies: ["ModelGraph", "ModelSpec", "YAMLFrontEnd", "Tensor", "Checkpoint", "Imaging", "Prediction", "GraphDrawing", "ModelGraphCLI", "ModelGraphCommands", "FuzzHarnesses",
-                           "PythonFrontEnd", "PythonInterpreter", "ForkTorch", "ForkMode", "ONNXExport"],
+                           "PythonFrontEnd", "PythonInterpreter", "ForkTorch", "ForkMode", "ONNXExport", "ModelLoading"],
             resources: [.copy("Fixtures")]),
     ]
 )

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ModelGraph
+import ModelLoading
 import Tensor
 
 struct BenchCommand: ParsableCommand {
@@ -43,8 +44,9 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         execution.configureThreads()
-        let (graph, checkpoint) = try model.loadRunnableModel()
-        let plan = try execution.plan(for: graph, checkpoint: checkpoint, seed: 0)
+        let runnable = try model.loadRunnableModel()
+        let graph = runnable.graph
+        let plan = try execution.plan(for: runnable, seed: 0)
         if profileOperations { return try profileSteps(plan) }
         // the forward passes' own peak: the high-water mark restarts at the memory held after loading
         let loaded = residentMegabytes(field: "VmRSS:")

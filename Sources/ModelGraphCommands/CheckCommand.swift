@@ -1,5 +1,6 @@
 import ArgumentParser
 import ModelGraph
+import ModelLoading
 
 struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

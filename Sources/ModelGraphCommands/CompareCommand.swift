@@ -3,6 +3,7 @@ import Dispatch
 import ForkMode
 import Foundation
 import ModelGraph
+import ModelLoading
 import struct ModelSpec.ModelSpec
 import enum ModelSpec.ModelNames
 import Tensor
@@ -73,7 +74,7 @@ struct CompareCommand: ParsableCommand {
     }
 
     func forkRoot(for path: String) throws -> URL? {
-        try resolveForkRoot(source: source, path: path)
+        try reporting { () throws(ModelLoadError) in try Model.forkRoot(source: source, path: path) }
     }
 
     func buildFork(_ path: String, root: URL, label: String, builders forkBuilders: ForkBuilders) -> Row {
@@ -120,10 +121,10 @@ struct CompareCommand: ParsableCommand {
     /// The rows for one file: one, or one per scale with `--scale all`.
     func build(_ path: String) -> [Row] {
         let label = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-        let source: ModelSource
-        switch ModelSource.find(path) {
+        let source: ModelText
+        switch ModelText.find(path) {
         case .success(let found): source = found
-        case .failure(let problem): return [Row(name: label, problem: problem.message)]
+        case .failure(let problem): return [Row(name: label, problem: problem.description)]
         }
         let spec: ModelSpec
         do {

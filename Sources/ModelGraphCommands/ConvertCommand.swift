@@ -1,6 +1,7 @@
 import ArgumentParser
 import Checkpoint
 import Foundation
+import ModelLoading
 import Tensor
 
 struct ConvertCommand: ParsableCommand {
@@ -27,13 +28,13 @@ struct ConvertCommand: ParsableCommand {
     var half = false
 
     func run() throws {
-        let read = try Checkpoints.read(checkpoint)
+        let read = try reporting { () throws(ModelLoadError) in try Checkpoints.read(checkpoint) }
         var tensors: [String: SafeTensors.RawTensor] = [:]
         for (key, reference) in read.tensors { tensors[key] = reference.encoded(half: half) }
         var metadata = ["format": "pt", "source": URL(fileURLWithPath: checkpoint).lastPathComponent]
         var yamlText: String?
         if read.yaml != nil {
-            let model = try Checkpoints.modelYAML(read)
+            let model = try reporting { () throws(ModelLoadError) in try Checkpoints.modelYAML(read) }
             var text = "# The model YAML carried by \(URL(fileURLWithPath: checkpoint).lastPathComponent)"
                 + (model.sourceFile.map { " (made from \($0))" } ?? "") + ", written by modelgraph convert.\n"
             if let scale = model.scale, !scale.isEmpty { text += "# It was built at scale '\(scale)': pass --scale \(scale).\n" }

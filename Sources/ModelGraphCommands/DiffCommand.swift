@@ -2,6 +2,7 @@ import ArgumentParser
 import ForkMode
 import Foundation
 import ModelGraph
+import ModelLoading
 
 struct DiffCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Checkpoint
+import ModelLoading
 import Dispatch
 import ModelGraph
 import Tensor
@@ -36,24 +36,9 @@ struct ExecutionOptions: ParsableArguments {
         }
     }
 
-    /// What running `graph` needs, estimated before anything is allocated: a loaded plan holds up
-    /// to 4× its float32 weights (the fused blocks, Winograd's transformed 3×3 kernels, oneDNN's
-    /// copies: 2.4–3.9× measured), and the forward passes up to 1.5× the activation peak (kernel
-    /// scratch and layout copies on top of the feature maps: the estimate was 61–85 % of the
-    /// heap's measured peak). A run past --max-memory (default: the machine's RAM) prints the
-    /// estimate and exits 1, instead of dying in the allocator.
-    func checkMemory(for graph: ModelGraph) throws {
-        guard let activations = graph.peakActivationBytes else { return }
-        let weights = graph.weightBytes(bytesPerElement: 4)
-        let needed = 4 * weights + 1.5 * activations
-        let limit = maxMemory.map { $0 * 1e9 } ?? physicalMemoryBytes()
-        guard needed > limit else { return }
-        let gigabytes = { (bytes: Double) in bytes < 1e9 ? String(format: "%.1f MB", bytes / 1e6) : String(format: "%.1f GB", bytes / 1e9) }
-        let shape = graph.inputShape
-        printError("\(graph.spec.file): error: running it at batch \(shape[0]), \(shape[2])×\(shape[3]) needs about \(gigabytes(needed)) "
-                   + "(weights \(gigabytes(weights)), up to 4× that in a loaded plan; feature maps \(gigabytes(activations)) at their peak, up to 1.5× that with kernel buffers), "
-                   + "more than \(maxMemory == nil ? "this machine's \(gigabytes(limit)) of RAM" : "--max-memory \(gigabytes(limit))"); lower --imgsz or --batch, or raise --max-memory")
-        throw ExitCode(1)
+    /// Refuses a run past --max-memory (default: the machine's RAM): `Model.checkMemory`.
+    func checkMemory(for model: Model) throws {
+        try reporting { () throws(ModelLoadError) in try model.checkMemory(limit: maxMemory.map { $0 * 1e9 }, limitName: "--max-memory") }
     }
 
     /// Sets the kernels' thread count (--threads, else the default).
@@ -63,50 +48,25 @@ struct ExecutionOptions: ParsableArguments {
 
     /// The inference plan over --weights (checked strictly) or a seeded initialisation; a bad
     /// weights file prints its error and exits 1.
-    func plan(for graph: ModelGraph, checkpoint: UltralyticsCheckpoint?, seed: UInt64) throws -> InferencePlan {
-        try checkMemory(for: graph)
+    func plan(for model: Model, seed: UInt64) throws -> InferencePlan {
+        try checkMemory(for: model)
         // the commands make their tensors on the main thread
         if Thread.isMainThread { Allocator.keepLargeBlocksInHeap() }
-        return InferencePlan(graph: graph, weights: try loadWeights(for: graph, checkpoint: checkpoint, seed: seed), fuse: !unfused, executor: executor)
+        return model.plan(try loadWeights(for: model, seed: seed), fuse: !unfused, executor: executor)
     }
 
     /// Where the weights come from, for the report line.
-    func weightsDescription(checkpoint: UltralyticsCheckpoint?, seed: UInt64) -> String {
-        weights ?? checkpoint.map { "\($0.file) (\($0.source))" } ?? "initialised (seed \(seed))"
+    func weightsDescription(for model: Model, seed: UInt64) -> String {
+        model.weightsDescription(WeightsRequest(file: weights, partial: partial, seed: seed))
     }
 
-    func loadWeights(for graph: ModelGraph, checkpoint: UltralyticsCheckpoint?, seed: UInt64) throws -> [String: Tensor] {
-        if weights == nil && checkpoint == nil {
-            if partial { printError("note: --partial without --weights or a .pt model: every tensor is initialised (seed \(seed))") }
-            return Weights.initialized(for: graph, seed: seed)
-        }
-        let source = try weights.map { Checkpoints.isCheckpoint($0) ? try Checkpoints.read($0) : nil } ?? checkpoint
-        if partial {
-            let file = source?.file ?? weights!
-            let tensors = try source.map(Checkpoints.floatTensors) ?? readSafeTensors(file)
-            let (loaded, report) = Weights.partial(tensors, for: graph, seed: seed)
-            printTransferReport(report, file: file, graph: graph)
-            var adjusted = loaded
-            if let source { _ = Weights.adjustNormEpsilons(&adjusted, wanted: source.normEpsilons, graph: graph) }
-            return adjusted
-        }
-        if let source { return try Checkpoints.weights(source, for: graph) }
-        let file = weights!
-        do {
-            return try Weights.checked(readSafeTensors(file), for: graph, file: file)
-        } catch let error as WeightsError {
-            printError(error.description)
-            throw ExitCode(1)
-        }
-    }
-
-    private func readSafeTensors(_ file: String) throws -> [String: Tensor] {
-        do {
-            return try SafeTensors.read(file: file)
-        } catch {
-            printError(error.description)
-            throw ExitCode(1)
-        }
+    /// The weights --weights and --partial ask for (`Model.weights`), their notes and any
+    /// transfer report printed on stderr.
+    func loadWeights(for model: Model, seed: UInt64) throws -> LoadedWeights {
+        let loaded = try reporting { () throws(ModelLoadError) in try model.weights(WeightsRequest(file: weights, partial: partial, seed: seed)) }
+        for note in loaded.notes { printError(note) }
+        if let (report, file) = loaded.transfer { printTransferReport(report, file: file, graph: model.graph) }
+        return loaded
     }
 
     /// Row by row: what --partial transferred, and for the rest why not (on stderr).
@@ -125,27 +85,6 @@ struct ExecutionOptions: ParsableArguments {
     }
 }
 
-extension ModelOptions {
-    /// Builds the model and prints its diagnostics; with errors, exits 1 (nothing can run).
-    func loadRunnableGraph() throws -> ModelGraph { try loadRunnableModel().graph }
-
-    func loadRunnableModel() throws -> (graph: ModelGraph, checkpoint: UltralyticsCheckpoint?) {
-        if let root = try forkRoot() {
-            printError("\(config): error: this YAML lies in the fork \(root.path), whose own code defines its modules; fork mode builds "
-                       + "and summarises it (summary, check), and runs of fork models come later. `--source builtin` runs it with "
-                       + "ModelGraph's own modules if it uses only those.")
-            throw ExitCode(1)
-        }
-        let (graph, checkpoint) = try loadModel()
-        for diagnostic in graph.diagnostics { printError(diagnostic.description) }
-        guard graph.errors.isEmpty else {
-            printError("\(config): \(graph.errors.count) error\(graph.errors.count == 1 ? "" : "s"); nothing was run")
-            throw ExitCode(1)
-        }
-        return (graph, checkpoint)
-    }
-}
-
 /// A seeded uniform [0, 1) image.
 func randomImage(shape: [Int], seed: UInt64) -> Tensor {
     var generator = SplitMix64(seed: seed ^ 0x1234_5678)
@@ -154,10 +93,4 @@ func randomImage(shape: [Int], seed: UInt64) -> Tensor {
 
 func milliseconds(_ start: DispatchTime, _ end: DispatchTime) -> Double {
     Double(end.uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
-}
-
-/// The machine's physical memory in bytes (sysconf), or infinity when it cannot be read.
-func physicalMemoryBytes() -> Double {
-    let pages = sysconf(Int32(_SC_PHYS_PAGES)), size = sysconf(Int32(_SC_PAGESIZE))
-    return pages > 0 && size > 0 ? Double(pages) * Double(size) : .infinity
 }

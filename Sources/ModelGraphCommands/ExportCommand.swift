@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ModelGraph
+import ModelLoading
 import ONNXExport
 
 struct ExportCommand: ParsableCommand {
@@ -49,8 +50,9 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         execution.configureThreads()
-        let (graph, checkpoint) = try model.loadRunnableModel()
-        let plan = try execution.plan(for: graph, checkpoint: checkpoint, seed: seed)
+        let loaded = try model.loadRunnableModel()
+        let graph = loaded.graph
+        let plan = try execution.plan(for: loaded, seed: seed)
         let program: Program
         do {
             program = try plan.trace()

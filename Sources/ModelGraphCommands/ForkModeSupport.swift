@@ -3,78 +3,21 @@ import ForkMode
 import Foundation
 import GraphDrawing
 import ModelGraph
+import ModelLoading
 
 /// Fork mode in the commands: which fork (if any) a model is built with, and its summary's output.
 extension ModelOptions {
-    /// The fork whose own code builds this model: `--source DIR`, else the nearest parent folder
-    /// of the YAML holding `ultralytics/nn/tasks.py`; nil for the native builder (`--source builtin`,
-    /// official names, checkpoints, YAMLs outside any fork).
+    /// The fork whose own code builds this model (`Model.fork(for:)`): `--source DIR`, else the
+    /// nearest parent folder of the YAML holding `ultralytics/nn/tasks.py`; nil for the native
+    /// builder.
     func forkRoot() throws -> URL? {
-        guard !Checkpoints.isCheckpoint(config) else { return try source.map(forkSource) ?? nil }
-        return try resolveForkRoot(source: source, path: config)
+        try reporting { () throws(ModelLoadError) in try Model.fork(for: request) }
     }
 
     /// Builds the YAML with the fork's code; a failure prints its located message and exits 1.
     func buildForkModel(root: URL, flops: Bool = true) throws -> ForkSummary {
-        guard FileManager.default.fileExists(atPath: config) else {
-            printError("\(config): error: cannot read the model file (no such file); fork mode builds YAML files")
-            throw ExitCode(1)
-        }
-        guard batch == 1 else {
-            printError("error: --batch \(batch): fork mode summarises at batch 1")
-            throw ExitCode(2)
-        }
-        let builder = ForkModelBuilder(root: root)
-        do {
-            return try runOnLargeStack {
-                try builder.build(yamlPath: config, options: ForkBuildOptions(scale: scale, imageHeight: imgsz.height, imageWidth: imgsz.width, flops: flops))
-            }
-        } catch let error as ForkBuildError {
-            printError(error.description)
-            throw ExitCode(1)
-        }
+        try reporting { () throws(ModelLoadError) in try Model.buildFork(request, root: root, flops: flops) }
     }
-}
-
-/// `--source DIR` checked (exit 2 when DIR holds no fork), nil for `builtin`.
-func forkSource(_ source: String) throws -> URL? {
-    if source == "builtin" { return nil }
-    let url = URL(fileURLWithPath: source).standardizedFileURL
-    guard ForkRoot.isFork(url) else {
-        printError("error: --source \(source): no ultralytics/nn/tasks.py there (give the folder that holds the fork's `ultralytics/` package, or `builtin`)")
-        throw ExitCode(2)
-    }
-    return url
-}
-
-/// The fork that builds `path`: `--source`, else the nearest parent folder holding a fork.
-func resolveForkRoot(source: String?, path: String) throws -> URL? {
-    if let source { return try forkSource(source) }
-    guard FileManager.default.fileExists(atPath: path) else { return nil }
-    return ForkRoot.find(containing: path)
-}
-
-/// Runs deep interpreted code on a thread with a large stack (fork code recurses through
-/// nested modules; the interpreter's own depth budget ends it long before this stack does).
-private final class ResultBox<T>: @unchecked Sendable {
-    var result: Result<T, Error>?
-    /// Dropped once run: a finished Thread may outlive its work, and must not keep it alive.
-    var body: (() throws -> T)?
-    init(_ body: @escaping () throws -> T) { self.body = body }
-}
-
-func runOnLargeStack<T>(_ body: @escaping () throws -> T) throws -> T {
-    let box = ResultBox<T>(body)
-    let done = DispatchSemaphore(value: 0)
-    let worker = Thread {
-        box.result = Result { try box.body!() }
-        box.body = nil
-        done.signal()
-    }
-    worker.stackSize = 1 << 30
-    worker.start()
-    done.wait()
-    return try box.result!.get()
 }
 
 extension ForkSummary {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GraphDrawing
 import ModelGraph
+import ModelLoading
 
 struct GraphCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Checkpoint
 import Foundation
+import ModelLoading
 
 struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,7 +16,7 @@ struct InfoCommand: ParsableCommand {
     var yaml = false
 
     func run() throws {
-        let read = try Checkpoints.read(checkpoint)
+        let read = try reporting { () throws(ModelLoadError) in try Checkpoints.read(checkpoint) }
         func row(_ label: String, _ value: String) { print(label.padding(toLength: 12, withPad: " ", startingAt: 0) + value) }
         let meta = Dictionary(read.metadata, uniquingKeysWith: { first, _ in first })
         let arguments = Dictionary(read.trainingArguments, uniquingKeysWith: { first, _ in first })
@@ -26,7 +27,7 @@ struct InfoCommand: ParsableCommand {
         if let task = read.task { row("task", task) }
         var model: ModelYAML?
         if read.yaml != nil {
-            model = try Checkpoints.modelYAML(read)
+            model = try reporting { () throws(ModelLoadError) in try Checkpoints.modelYAML(read) }
             row("yaml", (model?.sourceFile ?? "embedded") + (model?.scale.flatMap { $0.isEmpty ? nil : ", scale \($0)" } ?? ""))
         }
         if let epoch = meta["epoch"] {

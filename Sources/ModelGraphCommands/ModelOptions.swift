@@ -1,12 +1,8 @@
 import ArgumentParser
-import Checkpoint
 import Foundation
 import ModelGraph
 import enum ModelSpec.Limits
-import enum ModelSpec.ModelNames
-import struct ModelSpec.ModelSpec
-import enum Tensor.InputFile
-import YAMLFrontEnd
+import ModelLoading
 
 /// `--imgsz 640` or `--imgsz 512,384` (height, width).
 struct ImageSize: ExpressibleByArgument, Sendable {
@@ -60,150 +56,36 @@ struct ModelOptions: ParsableArguments {
         }
     }
 
-    var buildOptions: BuildOptions {
-        BuildOptions(scale: scale, imageHeight: imgsz.height, imageWidth: imgsz.width, batch: batch, endToEnd: endToEnd)
+    /// What the model arguments ask the library to load.
+    var request: ModelRequest {
+        ModelRequest(path: config, scale: scale, imageHeight: imgsz.height, imageWidth: imgsz.width, batch: batch, endToEnd: endToEnd, source: source)
     }
 
-    /// Reads and builds the model; on a syntax or schema error prints every diagnostic and exits 1.
-    /// A name that is no file here but an official architecture (`yolo11n.yaml`, `rtdetr-l.yaml`)
-    /// reads the package's own YAML; the scale comes from --scale, else from the name as
-    /// Ultralytics reads it (`yolov8s.yaml` → s), else the file's first.
+    /// Reads and builds the model (YAML, official name or .pt: `Model.load`); on an error prints
+    /// it and exits 1 (2 for a usage error such as a scale the file does not list).
     func loadGraph() throws -> ModelGraph {
         try loadModel().graph
     }
 
-    /// The graph, and the checkpoint when the model is a `.pt` (built from the YAML it carries,
-    /// at the scale it was trained at unless --scale says otherwise).
-    func loadModel() throws -> (graph: ModelGraph, checkpoint: UltralyticsCheckpoint?) {
-        var checkpoint: UltralyticsCheckpoint?
-        let source: ModelSource
-        var name = URL(fileURLWithPath: config).deletingPathExtension().lastPathComponent
-        var checkpointScale: String?
-        if Checkpoints.isCheckpoint(config) {
-            let read = try Checkpoints.read(config)
-            let yaml = try Checkpoints.modelYAML(read)
-            source = ModelSource(text: yaml.text, file: "\(config) (its model YAML)")
-            if let file = yaml.sourceFile { name = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent }
-            checkpointScale = yaml.scale.flatMap { $0.isEmpty ? nil : $0 }
-            checkpoint = read
-        } else {
-            source = try ModelSource.resolve(config)
-        }
-        let spec: ModelSpec
-        do {
-            // the summary is named as the user named the model (yolo11n), as Ultralytics does
-            spec = try ModelSpec.parse(source.text, file: source.file, name: name)
-        } catch {
-            for diagnostic in error.diagnostics { printError(diagnostic.description) }
-            throw ExitCode(1)
-        }
-        var options = buildOptions
-        // a --scale the file cannot take is a usage error (exit 2), as a bad option value is
-        if let requested = options.scale, !spec.scales.contains(where: { $0.name == requested }) {
-            let position = spec.scales.first.map { ":\($0.location.line):\($0.location.column)" } ?? ""
-            printError("\(source.file)\(position): error: --scale \(requested) given, but " + (spec.scales.isEmpty ? "the file has no `scales:`"
-                       : "the file's `scales:` lists \(spec.scales.map(\.name).joined(separator: ", "))"))
-            throw ExitCode(2)
-        }
-        if options.scale == nil, let checkpointScale { options.scale = checkpointScale }
-        if options.scale == nil, checkpoint == nil, let named = ModelNames.scale(fromFileName: config), !spec.scales.isEmpty {
-            guard spec.scales.contains(where: { $0.name == named }) else {
-                printError("\(source.file): error: the name \(config) asks for scale '\(named)', but the file's `scales:` lists \(spec.scales.map(\.name).joined(separator: ", "))")
-                throw ExitCode(1)
-            }
-            options.scale = named
-        }
-        do {
-            return (try ModelGraph.build(spec: spec, options: options), checkpoint)
-        } catch {
-            for diagnostic in error.diagnostics { printError(diagnostic.description) }
-            throw ExitCode(1)
-        }
+    /// The model (with its checkpoint when it is a `.pt`).
+    func loadModel() throws -> Model {
+        try reporting { () throws(ModelLoadError) in try Model.load(request) }
+    }
+
+    /// A model that can run (`Model.loadRunnable`), its diagnostics printed first.
+    func loadRunnableModel() throws -> Model {
+        try reporting { () throws(ModelLoadError) in try Model.loadRunnable(request) { printError($0.description) } }
     }
 }
 
-/// Where a model's YAML comes from: the file named, or the package's copy of an official
-/// architecture of that name.
-struct ModelSource {
-    var text: String
-    /// The name diagnostics show.
-    var file: String
-
-    /// The official architectures shipped with the tool, next to its executable.
-    static var architecturesDirectory: URL? {
-        guard let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
-        let directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
-            .appendingPathComponent("ModelGraph_ModelGraphCommands.resources/Architectures")
-        return FileManager.default.fileExists(atPath: directory.path) ? directory : nil
+/// Runs a loading step; its error is printed and becomes the exit status (1, or 2 for usage).
+func reporting<T>(_ body: () throws(ModelLoadError) -> T) throws -> T {
+    do {
+        return try body()
+    } catch {
+        for message in error.messages { printError(message) }
+        throw ExitCode(error.kind == .usage ? 2 : 1)
     }
-
-    static var architectureNames: [String] {
-        guard let directory = architecturesDirectory,
-              let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return [] }
-        return names.filter { $0.hasSuffix(".yaml") }.sorted()
-    }
-
-    /// The file, else the official architecture of that name; a problem prints its message and exits 1.
-    static func resolve(_ path: String) throws -> ModelSource {
-        switch find(path) {
-        case .success(let source): return source
-        case .failure(let problem):
-            printError(problem.message)
-            throw ExitCode(1)
-        }
-    }
-
-    struct Problem: Error {
-        var message: String
-    }
-
-    /// The file, else the official architecture of that name, or the message saying why neither.
-    static func find(_ path: String) -> Result<ModelSource, Problem> {
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) || path.contains("/") {
-            let bytes: Data
-            do {
-                bytes = try InputFile.read(path, largest: YAMLParser.largestDocumentBytes)
-            } catch {
-                return .failure(Problem(message: "\(path): error: cannot read the model file (\(describeFileError(error)))"))
-            }
-            do {
-                return .success(ModelSource(text: try YAMLParser.decode(bytes, file: path), file: path))
-            } catch {
-                return .failure(Problem(message: error.description))
-            }
-        }
-        // Ultralytics' order: the architecture without the scale letter, then the name itself
-        let name = ModelNames.p6Renamed(path.hasSuffix(".yaml") || path.hasSuffix(".yml") ? path : path + ".yaml")
-        for candidate in [ModelNames.unifiedFileName(name), name] {
-            if let directory = architecturesDirectory,
-               let text = try? String(contentsOf: directory.appendingPathComponent(candidate), encoding: .utf8) {
-                return .success(ModelSource(text: text, file: candidate))
-            }
-        }
-        let known = architectureNames
-        return .failure(Problem(message: "\(path): error: cannot read the model file (no such file), and it is not an official architecture ModelGraph ships"
-                                + (known.isEmpty ? " (its architectures folder is missing next to the executable)"
-                                                 : "; known: \(known.joined(separator: ", ")) (add n/s/m/l/x for a scale: yolo11s.yaml)")))
-    }
-}
-
-func describeFileError(_ error: Error) -> String {
-    switch error as? InputFile.Problem {
-    case .tooLarge(let bytes, let largest)?: return "\(groupedThousands(bytes)) bytes; the limit is \(groupedThousands(largest))"
-    case let problem?: return problem.description
-    case nil: break
-    }
-    let nsError = error as NSError
-    if nsError.domain == NSCocoaErrorDomain {
-        switch nsError.code {
-        case NSFileReadNoSuchFileError: return "no such file"
-        case NSFileReadNoPermissionError: return "permission denied"
-        case NSFileReadInapplicableStringEncodingError: return "not UTF-8 text"
-        default: break
-        }
-    }
-    return nsError.localizedDescription
 }
 
 func printError(_ text: String) {

@@ -4,6 +4,7 @@ import Dispatch
 import Foundation
 import Imaging
 import ModelGraph
+import ModelLoading
 import Prediction
 import Tensor
 
@@ -227,7 +228,8 @@ final class Predictor {
     init(command: PredictCommand) throws {
         var options = try ModelOptions.parse([command.model])
         options.scale = command.scale
-        let (graph, checkpoint) = try options.loadRunnableModel()
+        let loaded = try options.loadRunnableModel()
+        let (graph, checkpoint) = (loaded.graph, loaded.checkpoint)
         let arguments = Dictionary(checkpoint?.trainingArguments ?? [], uniquingKeysWith: { first, _ in first })
         guard let last = graph.layers.last?.module else {
             printError("\(command.model): error: the model has no layers")
@@ -283,8 +285,8 @@ final class Predictor {
             names = checkpoint?.names ?? []
         }
         self.graph = graph
-        try command.execution.checkMemory(for: graph)
-        weights = try command.execution.loadWeights(for: graph, checkpoint: checkpoint, seed: 0)
+        try command.execution.checkMemory(for: loaded)
+        weights = try command.execution.loadWeights(for: loaded, seed: 0).tensors
         fuse = !command.execution.unfused
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ModelGraph
+import ModelLoading
 import Tensor
 
 struct RunCommand: ParsableCommand {
@@ -40,7 +41,8 @@ struct RunCommand: ParsableCommand {
             image = tensors.images
             text = tensors.text
         }
-        let (graph, checkpoint) = try options.loadRunnableModel()
+        let loaded = try options.loadRunnableModel()
+        let graph = loaded.graph
         if let given = image, given.shape[1] != graph.inputShape[1] {
             printError("\(input!): error: tensor has \(given.shape[1]) channels, \(model.config) takes \(graph.inputShape[1]) (ch)")
             throw ExitCode(1)
@@ -50,7 +52,7 @@ struct RunCommand: ParsableCommand {
             printError("\(model.config): error: this open-vocabulary model reads class text embeddings \(describeShape(shape)); give them as the tensor `txt_feats` in the --input file, next to `images`")
             throw ExitCode(1)
         }
-        let plan = try execution.plan(for: graph, checkpoint: checkpoint, seed: seed)
+        let plan = try execution.plan(for: loaded, seed: seed)
         let x = image ?? randomImage(shape: graph.inputShape, seed: seed)
         let prepared = DispatchTime.now()
 
@@ -70,7 +72,7 @@ struct RunCommand: ParsableCommand {
         if showProgress { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
 
         print("input \(describeShape(x.shape))\(input.map { " from \($0)" } ?? " (random, seed \(seed))"), "
-               + "weights \(execution.weightsDescription(checkpoint: checkpoint, seed: seed)), \(Threads.count) thread\(Threads.count == 1 ? "" : "s")")
+               + "weights \(execution.weightsDescription(for: loaded, seed: seed)), \(Threads.count) thread\(Threads.count == 1 ? "" : "s")")
         let names = resultNames(graph, count: result.outputs.count)
         for (name, tensor) in zip(names, result.outputs) {
             let values = tensor.storage

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ModelGraph
+import ModelLoading
 
 extension FlopsFigure: ExpressibleByArgument {}
 
