@@ -42,7 +42,7 @@ let vectorSettings: [SwiftSetting] = {
 let package = Package(
     name: "ModelGraph",
     products: [
-        .library(name: "ModelGraph", targets: ["ModelGraph", "ModelLoading"]),
+        .library(name: "ModelGraph", targets: ["ModelGraph", "ModelLoading", "PredictionPipeline"]),
         .executable(name: "modelgraph", targets: ["ModelGraphCLI"]),
     ],
     dependencies: [
@@ -93,10 +93,12 @@ let package = Package(
             dependencies: ["ModelGraph", "ModelSpec", "YAMLFrontEnd", "Tensor", "Checkpoint", "ForkMode"],
             // the official architectures, so `modelgraph summary yolo11n.yaml` needs no file (configs/ultralytics links here)
             resources: [.copy("Architectures")]),
+        // Ultralytics' predictor over a loaded model: letterbox, a plan per input shape, the head's post-processing
+        .target(name: "PredictionPipeline", dependencies: ["ModelGraph", "ModelLoading", "Imaging", "Prediction", "Tensor"]),
         // The subcommands, one per file (a library, so the option-parsing fuzzer parses with them)
         .target(
             name: "ModelGraphCommands",
-            dependencies: ["ModelGraph", "ModelLoading", "ModelSpec", "Tensor", "Checkpoint", "Imaging", "Prediction", "GraphDrawing", "ForkMode", "ONNXExport",
+            dependencies: ["ModelGraph", "ModelLoading", "PredictionPipeline", "ModelSpec", "Tensor", "Checkpoint", "Imaging", "Prediction", "GraphDrawing", "ForkMode", "ONNXExport",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "ModelGraphCLI", dependencies: ["ModelGraphCommands"]),
         .executableTarget(name: "KernelBench", dependencies: ["Tensor"], path: "examples/KernelBench", swiftSettings: vectorSettings),

@@ -1,11 +1,11 @@
 import ArgumentParser
-import Checkpoint
 import Dispatch
 import Foundation
 import Imaging
 import ModelGraph
 import ModelLoading
 import Prediction
+import PredictionPipeline
 import Tensor
 
 struct PredictCommand: ParsableCommand {
@@ -97,7 +97,7 @@ struct PredictCommand: ParsableCommand {
     func run() throws {
         execution.configureThreads()
         let paths = try imagePaths()
-        let predictor = try Predictor(command: self)
+        let predictor = try Predictor.make(for: self)
         if let out {
             do { try FileManager.default.createDirectory(atPath: saveText ? out + "/labels" : out, withIntermediateDirectories: true) } catch {
                 printError("\(out): error: cannot create the output folder (\(describeFileError(error)))")
@@ -115,7 +115,8 @@ struct PredictCommand: ParsableCommand {
                     throw ExitCode(1)
                 }
             }
-            let batchResult = try predictor.predict(images, readTime: milliseconds(readStart, DispatchTime.now()))
+            let readTime = milliseconds(readStart, DispatchTime.now())
+            let batchResult = try reporting { () throws(ModelLoadError) in try predictor.predict(images, readTime: readTime) }
             lastShape = batchResult.inputShape
             for (offset, (path, prediction)) in zip(chunk, batchResult.predictions).enumerated() {
                 shown += 1
@@ -204,68 +205,13 @@ struct PredictCommand: ParsableCommand {
 
 func name(_ index: Int, _ names: [String]) -> String { Annotator.className(index, names) }
 
-/// The model, its weights and Ultralytics' settings, with one plan per input shape.
-final class Predictor {
-    let names: [String]
-    let head: HeadKind
-    let endToEnd: Bool
-    let classCount: Int
-    let stride: Int
-    let size: ImageSize
-    let settings: PredictionSettings
-    /// The model as built first: later shapes rebuild from its spec and options (scale resolved).
-    private let graph: ModelGraph
-    private let weights: [String: Tensor]
-    private let fuse: Bool
-    private var plans: [[Int]: InferencePlan] = [:]
-
-    struct BatchResult {
-        var predictions: [ImagePrediction]
-        var inputShape: [Int]
-        var speed: (pre: Double, inference: Double, post: Double)
-    }
-
-    init(command: PredictCommand) throws {
+extension Predictor {
+    /// The predictor the command's options ask for: the model (with --scale), its weights
+    /// (--weights, --partial), the size, thresholds and class names.
+    static func make(for command: PredictCommand) throws -> Predictor {
         var options = try ModelOptions.parse([command.model])
         options.scale = command.scale
         let loaded = try options.loadRunnableModel()
-        let (graph, checkpoint) = (loaded.graph, loaded.checkpoint)
-        let arguments = Dictionary(checkpoint?.trainingArguments ?? [], uniquingKeysWith: { first, _ in first })
-        guard let last = graph.layers.last?.module else {
-            printError("\(command.model): error: the model has no layers")
-            throw ExitCode(1)
-        }
-        var strides: [Float] = [32]
-        var endToEnd = false
-        let head: HeadKind
-        switch last {
-        case let segment as Segment: head = .segment(masks: segment.extraChannels)
-        case let pose as Pose: head = .pose(keypoints: pose.keypoints, dimensions: pose.dimensions)
-        case is OBB: head = .obb
-        case is Detect: head = .detect
-        case is Classify: head = .classify
-        case is RTDETRDecoder: head = .rtdetr
-        default:
-            printError("\(command.model): error: predict needs a Detect, Segment, Pose, OBB, Classify or RTDETRDecoder head; the last row is \(graph.layers.last!.moduleName)")
-            throw ExitCode(1)
-        }
-        if let detection = last as? any DetectionHeadModule {
-            strides = detection.strides
-            // Ultralytics infers end-to-end whenever the head has one-to-one branches
-            endToEnd = detection.core.hasOneToOne
-        }
-        self.head = head
-        self.endToEnd = endToEnd
-        classCount = (last as? any DetectionHeadModule)?.classCount ?? (last as? RTDETRDecoder)?.classCount ?? graph.layers.last?.outputChannels.first ?? 0
-        stride = Int(strides.max() ?? 32)
-        // imgsz: the option, else the checkpoint's training size, rounded up to the stride
-        let trained = arguments["imgsz"].flatMap { Int($0) }
-        var size = command.imgsz ?? ImageSize(height: trained ?? 640, width: trained ?? 640)
-        if head != .classify {
-            let step = max(stride, 1)
-            size = ImageSize(height: max((size.height + step - 1) / step * step, step), width: max((size.width + step - 1) / step * step, step))
-        }
-        self.size = size
         var settings = PredictionSettings()
         settings.confidence = command.conf
         settings.iou = command.iou
@@ -273,7 +219,7 @@ final class Predictor {
         settings.agnostic = command.agnostic
         settings.maximumDetections = command.maxDet
         settings.retinaMasks = command.retinaMasks
-        self.settings = settings
+        var names: [String]?
         if let file = command.names {
             do {
                 names = try String(contentsOfFile: file, encoding: .utf8).split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
@@ -281,81 +227,12 @@ final class Predictor {
                 printError("\(file): error: cannot read the class names (\(describeFileError(error)))")
                 throw ExitCode(1)
             }
-        } else {
-            names = checkpoint?.names ?? []
         }
-        self.graph = graph
         try command.execution.checkMemory(for: loaded)
-        weights = try command.execution.loadWeights(for: loaded, seed: 0).tensors
-        fuse = !command.execution.unfused
-    }
-
-    /// The plan for input `shape` [B, 3, H, W], built once per shape.
-    func plan(for shape: [Int]) throws -> InferencePlan {
-        if let plan = plans[shape] { return plan }
-        var options = graph.options
-        (options.imageHeight, options.imageWidth, options.batch) = (shape[2], shape[3], shape[0])
-        options.endToEnd = endToEnd
-        let sized: ModelGraph
-        do { sized = try ModelGraph.build(spec: graph.spec, options: options) } catch {
-            for diagnostic in error.diagnostics { printError(diagnostic.description) }
-            throw ExitCode(1)
+        let weights = try command.execution.loadWeights(for: loaded, seed: 0)
+        return try reporting { () throws(ModelLoadError) in
+            try Predictor(model: loaded, weights: weights, size: command.imgsz.map { ($0.height, $0.width) }, settings: settings,
+                          names: names, fuse: !command.execution.unfused)
         }
-        guard sized.errors.isEmpty else {
-            for diagnostic in sized.errors { printError(diagnostic.description) }
-            throw ExitCode(1)
-        }
-        let plan = InferencePlan(graph: sized, weights: weights, fuse: fuse)
-        plans[shape] = plan
-        return plan
-    }
-
-    func predict(_ images: [RGBImage], readTime: Double) throws -> BatchResult {
-        let started = DispatchTime.now()
-        let sameShape = Set(images.map { [$0.width, $0.height] }).count == 1
-        var inputs = [RGBImage]()
-        var letterboxes = [Letterbox]()
-        for image in images {
-            if head == .classify {
-                let side = min(size.height, size.width)
-                let crop = image.classificationCrop(size: side)
-                inputs.append(crop)
-                letterboxes.append(Letterbox(sourceWidth: image.width, sourceHeight: image.height, targetHeight: side, targetWidth: side, stride: 1, auto: false, stretch: true))
-                continue
-            }
-            let letterbox = Letterbox(sourceWidth: image.width, sourceHeight: image.height, targetHeight: size.height, targetWidth: size.width,
-                                      stride: stride, auto: sameShape && head != .rtdetr, stretch: head == .rtdetr)
-            inputs.append(letterbox.apply(image))
-            letterboxes.append(letterbox)
-        }
-        let shape = [inputs.count, 3, inputs[0].height, inputs[0].width]
-        let tensor = Tensor(shape: shape) { out in
-            let plane = shape[2] * shape[3]
-            for (n, input) in inputs.enumerated() {
-                input.pixels.withUnsafeBufferPointer { pixels in
-                    for p in 0..<plane {
-                        for channel in 0..<3 { out[(n * 3 + channel) * plane + p] = Float(pixels[p * 3 + channel]) / 255 }
-                    }
-                }
-            }
-        }
-        // building a plan for a new input shape is set-up, not preprocessing (Ultralytics' warm-up)
-        let building = DispatchTime.now()
-        let plan = try plan(for: shape)
-        let prepared = DispatchTime.now()
-        let buildTime = milliseconds(building, prepared)
-        let result: ForwardResult
-        do { result = try plan.forward(tensor) } catch {
-            for diagnostic in error.diagnostics { printError(diagnostic.description) }
-            throw ExitCode(1)
-        }
-        let inferred = DispatchTime.now()
-        let predictions = letterboxes.enumerated().map { index, letterbox in
-            Postprocess.image(index, outputs: result.outputs, head: head, endToEnd: endToEnd, classCount: classCount,
-                              letterbox: letterbox, settings: settings)
-        }
-        let finished = DispatchTime.now()
-        return BatchResult(predictions: predictions, inputShape: shape,
-                           speed: (readTime + milliseconds(started, prepared) - buildTime, milliseconds(prepared, inferred), milliseconds(inferred, finished)))
     }
 }
