@@ -23,6 +23,8 @@ public struct InferencePlan: Sendable {
     /// The traced forward, planned (nil on the reference path, for a model that reads text
     /// embeddings, or one whose forward is not yet written as program operations).
     public let planned: PlannedProgram?
+    /// The reference path's traced forward (unfused), run by `Program.run`'s reference kernels.
+    public let reference: Program?
 
     /// How a fused plan runs: the program pass over the traced forward, or the block walk
     /// (kernels recorded in one shape walk and replayed by call order).
@@ -45,8 +47,14 @@ public struct InferencePlan: Sendable {
         guard fuse, graph.errors.isEmpty else {
             tape = nil
             planned = nil
+            // the reference path runs the unfused program where the model traces and the
+            // program takes what a forward may be given (not YOLOE's text prompts)
+            reference = graph.errors.isEmpty ? (try? Self.trace(graph: graph, instances: instances)).flatMap { program in
+                graph.textShape == nil || program.readsText ? program : nil
+            } : nil
             return
         }
+        reference = nil
         planned = executor == .program ? (try? Self.trace(graph: graph, instances: instances)).map(PlannedProgram.init) : nil
         // the block walk's kernels too where the program cannot take what a forward may be
         // given (YOLOE's text prompts: its program is traced without them)
@@ -80,10 +88,11 @@ public struct InferencePlan: Sendable {
             throw failure("the input has shape \(describeShape(input.shape)), the model was built for \(describeShape(graph.inputShape))")
         }
         let pass = tape.map { Pass(tape: $0, recording: false) } ?? Pass()
+        let program: ProgramRunner? = planned.map { .planned($0) } ?? reference.map { .reference($0) }
         if let expected = graph.textShape {
             guard let text else {
                 if !graph.requiresText {
-                    if let planned, !planned.readsText { return run(planned, input, text: nil, keepAll: keepAll, progress: progress) }
+                    if let program, !program.readsText { return run(program, input, text: nil, keepAll: keepAll, progress: progress) }
                     return try walk(Feature(input), pass: pass, keepAll: keepAll, progress: progress)
                 }
                 throw failure("the model reads class text embeddings \(describeShape(expected)) (txt_feats), and none were given")
@@ -94,18 +103,31 @@ public struct InferencePlan: Sendable {
             }
             // WorldModel.predict expands one set of embeddings over the batch
             let expanded = text.shape[0] == batch ? text : Tensor.concatenate(Array(repeating: text, count: batch), axis: 0)
-            if let planned, planned.readsText { return run(planned, input, text: expanded, keepAll: keepAll, progress: progress) }
+            if let program, program.readsText { return run(program, input, text: expanded, keepAll: keepAll, progress: progress) }
             pass.text = Feature(expanded)
             pass.guide = pass.text
-        } else if let planned {
-            return run(planned, input, text: nil, keepAll: keepAll, progress: progress)
+        } else if let program {
+            return run(program, input, text: nil, keepAll: keepAll, progress: progress)
         }
         return try walk(Feature(input), pass: pass, keepAll: keepAll, progress: progress)
     }
 
-    /// The planned program's run, rows reported in order (a row that records no instruction,
-    /// an identity, reports with the next).
-    private func run(_ planned: PlannedProgram, _ input: Tensor, text: Tensor?, keepAll: Bool,
+    /// What runs a traced forward: the planned program, or the reference kernels.
+    private enum ProgramRunner {
+        case planned(PlannedProgram)
+        case reference(Program)
+
+        var readsText: Bool {
+            switch self {
+            case .planned(let planned): return planned.readsText
+            case .reference(let program): return program.readsText
+            }
+        }
+    }
+
+    /// The program's run, rows reported in order (a row that records no instruction, an
+    /// identity, reports with the next).
+    private func run(_ program: ProgramRunner, _ input: Tensor, text: Tensor?, keepAll: Bool,
                      progress: ((ResolvedLayer, Int) -> Void)?) -> ForwardResult {
         let layers = graph.layers
         let keeping = keepAll ? Set(layers.flatMap { layer in layer.outputChannels.indices.map { layer.index + $0 } }) : []
@@ -116,7 +138,11 @@ public struct InferencePlan: Sendable {
                 next += 1
             }
         }
-        let result = planned.run(input, text: text, keeping: keeping, progress: progress == nil ? nil : report)
+        let result: (outputs: [Tensor], kept: [Int: Tensor])
+        switch program {
+        case .planned(let planned): result = planned.run(input, text: text, keeping: keeping, progress: progress == nil ? nil : report)
+        case .reference(let reference): result = reference.run(input, text: text, keeping: keeping, progress: progress == nil ? nil : report)
+        }
         report(Int.max)
         return ForwardResult(outputs: result.outputs, layerOutputs: result.kept)
     }

@@ -280,7 +280,7 @@ public final class PlannedProgram: @unchecked Sendable {
     }
 
     /// Whether the program reads class text embeddings (an open-vocabulary model's `txt_feats`).
-    public var readsText: Bool { program.instructions.contains { if case .textEmbeddings = $0.op { return true } else { return false } } }
+    public var readsText: Bool { program.readsText }
 
     /// What runs for the instruction at `position`: the op, and for a convolution its kernel and
     /// what it absorbed (`convolution 3×3 winograd + silu`); nil for an absorbed instruction.

@@ -2,27 +2,49 @@ import Foundation
 import Tensor
 
 extension Program {
+    /// Whether the program reads class text embeddings (an open-vocabulary model's `txt_feats`).
+    public var readsText: Bool { instructions.contains { if case .textEmbeddings = $0.op { return true } else { return false } } }
+
     /// Runs the program on `input` with the tensor library's reference kernels, one
     /// instruction at a time: the execution pass the planned kernels are checked against.
     /// Returns the program's outputs.
     /// `text`: the class text embeddings, for a program that reads them.
     public func run(_ input: Tensor, text: Tensor? = nil) -> [Tensor] {
+        run(input, text: text, keeping: []).outputs
+    }
+
+    /// `run`, also returning the values of the YAML indices in `keeping`; `progress` is called
+    /// with each YAML index once that row's instructions have run.
+    public func run(_ input: Tensor, text: Tensor? = nil, keeping: Set<Int>, progress: ((Int) -> Void)? = nil)
+        -> (outputs: [Tensor], kept: [Int: Tensor]) {
         let instructions = inlined().instructions
         var values: [Int: Tensor] = [:]
         // release each value after its last reader
         var lastUse: [Int: Int] = [:]
         for (position, instruction) in instructions.enumerated() { for id in instruction.inputs { lastUse[id] = position } }
-        let kept = Set(outputs.map(\.id))
+        var keptValues: [Int: [Int]] = [:]  // an identity row's output is the value of the row it reads
+        for (index, value) in layerOutputs where keeping.contains(index) { keptValues[value, default: []].append(index) }
+        let pinned = Set(outputs.map(\.id)).union(keptValues.keys)
+        var kept: [Int: Tensor] = [:]
+        var reported = Int.min
         for (position, instruction) in instructions.enumerated() {
+            if let layer = instruction.origin.layerIndex {
+                if layer > reported, reported != .min { progress?(reported) }
+                reported = max(reported, layer)
+            }
             let inputs = instruction.inputs.map { values[$0]! }
             let results = Program.evaluate(instruction.op, inputs, input: input, text: text, outputShapes: instruction.outputs.map(\.shape))
             for (value, result) in zip(instruction.outputs, results) {
                 precondition(result.shape == value.shape, "\(instruction.op.name) made \(result.shape), the program says \(value.shape)")
                 values[value.id] = result
+                for index in keptValues[value.id] ?? [] { kept[index] = result }
             }
-            for id in instruction.inputs where lastUse[id] == position && !kept.contains(id) { values[id] = nil }
+            for id in instruction.inputs where lastUse[id] == position && !pinned.contains(id) { values[id] = nil }
         }
-        return outputs.map { values[$0.id]! }
+        if reported != .min { progress?(reported) }
+        // a kept index that no instruction writes reads the input image (an identity first row)
+        for (value, indices) in keptValues { for index in indices where kept[index] == nil { kept[index] = values[value] } }
+        return (outputs.map { values[$0.id]! }, kept)
     }
 
     static func evaluate(_ op: ProgramOp, _ x: [Tensor], input: Tensor, text: Tensor? = nil, outputShapes: [[Int]]) -> [Tensor] {
