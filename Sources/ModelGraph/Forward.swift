@@ -20,11 +20,14 @@ public struct InferencePlan: Sendable {
     /// Each row's chained copies with their tensors.
     let instances: [[any LayerModule]]
     let tape: KernelTape?
-    /// The traced forward, planned (nil on the reference path, for a model that reads text
-    /// embeddings, or one whose forward is not yet written as program operations).
+    /// The traced forward, planned (nil on the reference path, or for a model whose forward
+    /// is not yet written as program operations). A YOLOE model's is traced without prompts.
     public let planned: PlannedProgram?
     /// The reference path's traced forward (unfused), run by `Program.run`'s reference kernels.
     public let reference: Program?
+    /// A YOLOE model's forward traced with text prompts as its second input (planned, or the
+    /// reference's), for a forward given them.
+    private let prompted: ProgramRunner?
 
     /// How a fused plan runs: the program pass over the traced forward, or the block walk
     /// (kernels recorded in one shape walk and replayed by call order).
@@ -44,21 +47,21 @@ public struct InferencePlan: Sendable {
                 return fuse ? loaded.fused() : loaded
             }
         }
+        // a model that may be given text prompts (YOLOE) has a second program that reads them
+        let prompts = graph.textShape != nil && !graph.requiresText
         guard fuse, graph.errors.isEmpty else {
             tape = nil
             planned = nil
-            // the reference path runs the unfused program where the model traces and the
-            // program takes what a forward may be given (not YOLOE's text prompts)
-            reference = graph.errors.isEmpty ? (try? Self.trace(graph: graph, instances: instances)).flatMap { program in
-                graph.textShape == nil || program.readsText ? program : nil
-            } : nil
+            // the reference path runs the unfused program where the model traces
+            reference = graph.errors.isEmpty ? try? Self.trace(graph: graph, instances: instances) : nil
+            prompted = reference != nil && prompts ? (try? Self.trace(graph: graph, instances: instances, prompts: true)).map { .reference($0) } : nil
             return
         }
         reference = nil
         planned = executor == .program ? (try? Self.trace(graph: graph, instances: instances)).map(PlannedProgram.init) : nil
-        // the block walk's kernels too where the program cannot take what a forward may be
-        // given (YOLOE's text prompts: its program is traced without them)
-        if let planned, graph.textShape == nil || planned.readsText {
+        prompted = planned != nil && prompts ? (try? Self.trace(graph: graph, instances: instances, prompts: true)).map { .planned(PlannedProgram($0)) } : nil
+        // the block walk's kernels where the model does not trace (or --executor blocks)
+        if planned != nil && (!prompts || prompted != nil) {
             tape = nil
             return
         }
@@ -89,26 +92,29 @@ public struct InferencePlan: Sendable {
         }
         let pass = tape.map { Pass(tape: $0, recording: false) } ?? Pass()
         let program: ProgramRunner? = planned.map { .planned($0) } ?? reference.map { .reference($0) }
-        if let expected = graph.textShape {
-            guard let text else {
-                if !graph.requiresText {
-                    if let program, !program.readsText { return run(program, input, text: nil, keepAll: keepAll, progress: progress) }
-                    return try walk(Feature(input), pass: pass, keepAll: keepAll, progress: progress)
-                }
-                throw failure("the model reads class text embeddings \(describeShape(expected)) (txt_feats), and none were given")
-            }
-            let batch = input.shape[0]
-            guard text.rank == 3, text.shape[0] == 1 || text.shape[0] == batch, text.shape[1] == expected[1], text.shape[2] == expected[2] else {
-                throw failure("the text embeddings have shape \(describeShape(text.shape)); the model takes [1 or \(batch), \(expected[1]), \(expected[2])] (nc classes, \(expected[2]) wide)")
-            }
-            // WorldModel.predict expands one set of embeddings over the batch
-            let expanded = text.shape[0] == batch ? text : Tensor.concatenate(Array(repeating: text, count: batch), axis: 0)
-            if let program, program.readsText { return run(program, input, text: expanded, keepAll: keepAll, progress: progress) }
-            pass.text = Feature(expanded)
-            pass.guide = pass.text
-        } else if let program {
-            return run(program, input, text: nil, keepAll: keepAll, progress: progress)
+        guard let expected = graph.textShape else {
+            if let program { return run(program, input, text: nil, keepAll: keepAll, progress: progress) }
+            return try walk(Feature(input), pass: pass, keepAll: keepAll, progress: progress)
         }
+        guard let text else {
+            // YOLOE without prompts: the heads' default embeddings
+            guard graph.requiresText else {
+                if let program { return run(program, input, text: nil, keepAll: keepAll, progress: progress) }
+                return try walk(Feature(input), pass: pass, keepAll: keepAll, progress: progress)
+            }
+            throw failure("the model reads class text embeddings \(describeShape(expected)) (txt_feats), and none were given")
+        }
+        let batch = input.shape[0]
+        guard text.rank == 3, text.shape[0] == 1 || text.shape[0] == batch, text.shape[1] == expected[1], text.shape[2] == expected[2] else {
+            throw failure("the text embeddings have shape \(describeShape(text.shape)); the model takes [1 or \(batch), \(expected[1]), \(expected[2])] (nc classes, \(expected[2]) wide)")
+        }
+        // WorldModel.predict expands one set of embeddings over the batch
+        let expanded = text.shape[0] == batch ? text : Tensor.concatenate(Array(repeating: text, count: batch), axis: 0)
+        if let reader = graph.requiresText ? program : prompted, reader.readsText {
+            return run(reader, input, text: expanded, keepAll: keepAll, progress: progress)
+        }
+        pass.text = Feature(expanded)
+        pass.guide = pass.text
         return try walk(Feature(input), pass: pass, keepAll: keepAll, progress: progress)
     }
 
@@ -205,7 +211,9 @@ extension InferencePlan {
         try Self.trace(graph: graph, instances: instances)
     }
 
-    static func trace(graph: ModelGraph, instances: [[any LayerModule]]) throws(DiagnosticList) -> Program {
+    /// `prompts`: a model that may be given text prompts (YOLOE) reads them as the program's
+    /// second input; without, it is traced with the heads' default (zero) embeddings.
+    static func trace(graph: ModelGraph, instances: [[any LayerModule]], prompts: Bool = false) throws(DiagnosticList) -> Program {
         guard graph.errors.isEmpty else { throw DiagnosticList(graph.errors) }
         func failure(_ message: String, _ layer: ResolvedLayer?) -> DiagnosticList {
             DiagnosticList([Diagnostic(file: graph.spec.file, location: layer.map { $0.row.location(of: .row) } ?? nil,
@@ -216,7 +224,7 @@ extension InferencePlan {
         var outputs: [Feature] = []
         var layerOutputs: [Int: Int] = [:]
         let pass = Pass()
-        if graph.requiresText, let shape = graph.textShape {
+        if graph.requiresText || prompts, let shape = graph.textShape {
             // YOLO-World's class embeddings: the program's second input, one set per image
             pass.text = recorder.feature(.textEmbeddings, [], shape: [graph.inputShape[0], shape[1], shape[2]])
             pass.guide = pass.text

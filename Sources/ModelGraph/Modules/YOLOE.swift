@@ -24,6 +24,13 @@ struct SwiGLUFFN: Block {
         let halves = doubled.split(axis: doubled.rank - 1, sizes: [width, width])
         return w3(halves[0].activated(.silu) * halves[1])
     }
+
+    func callAsFunction(_ x: Feature) -> Feature {
+        let doubled = w12(x)
+        let axis = doubled.shape.count - 1, width = doubled.shape[axis] / 2
+        let halves = doubled.split(axis: axis, sizes: [width, width])
+        return w3(halves[0].activated(.silu) * halves[1])
+    }
 }
 
 /// Ultralytics `Residual(SwiGLUFFN(embed, embed))` (`reprta`): x + ffn(x); w3 starts at zero.
@@ -40,6 +47,7 @@ struct ResidualFFN: Block {
 
     mutating func visit<V: BlockVisitor>(_ visitor: inout V) { visitor.child("m", &m) }
     func callAsFunction(_ x: Tensor) -> Tensor { x + m(x) }
+    func callAsFunction(_ x: Feature) -> Feature { x + m(x) }
 }
 
 /// Ultralytics `SAVPE(ch, c3, embed)`, the visual prompt encoder: declared with its parameters
@@ -150,6 +158,7 @@ public struct PromptBranches: Sendable {
         guard given.shape == shape else {
             throw LayerError("the text prompt embeddings have shape \(describeShape(given.shape)); the head takes \(describeShape(shape))", blame: .row)
         }
+        if given.symbol != nil { return reprta(given).l2Normalized(axis: 2) }
         guard let tensor = given.tensor else { return Feature(shape: shape) }
         return Feature(reprta(tensor).normalized(axis: 2))
     }
