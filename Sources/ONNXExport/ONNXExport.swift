@@ -297,6 +297,26 @@ struct GraphBuilder {
                 attribute("mode", string: "linear"),
                 attribute("coordinate_transformation_mode", string: alignCorners ? "align_corners" : "pytorch_half_pixel"),
             ]))
+        case .resize(let mode, let alignCorners, let stepHeight, let stepWidth):
+            // to the output's size, or by PyTorch's scale factor where one was given (the source
+            // coordinate is dst / scale either way)
+            let shape = instruction.outputs[0].shape
+            let sizing = stepHeight.map { step in ["", floats([1, 1, 1 / step, 1 / (stepWidth ?? step)], name: out + "_scales")] }
+                ?? ["", "", integers(shape, name: out + "_sizes")]
+            var attributes: [Onnx_AttributeProto]
+            switch mode {
+            case .nearest:
+                attributes = [attribute("mode", string: "nearest"), attribute("coordinate_transformation_mode", string: "asymmetric"),
+                              attribute("nearest_mode", string: "floor")]
+            case .nearestExact:
+                // ⌊(dst + ½)·step⌋ = round-half-up((dst + ½)·step − ½): half_pixel rounding up
+                attributes = [attribute("mode", string: "nearest"), attribute("coordinate_transformation_mode", string: "half_pixel"),
+                              attribute("nearest_mode", string: "round_prefer_ceil")]
+            case .bilinear:
+                attributes = [attribute("mode", string: "linear"),
+                              attribute("coordinate_transformation_mode", string: alignCorners ? "align_corners" : "pytorch_half_pixel")]
+            }
+            nodes.append(node("Resize", [inputs[0]] + sizing, outputs, name: label, attributes))
         case .exp: nodes.append(node("Exp", inputs, outputs, name: label))
         case .reduceMax(let axis):
             if opset >= 18 {

@@ -108,9 +108,7 @@ public struct CBFuse: LayerModule {
                 pieces.append(piece.nearestUpsampled(factor: height / piece.shape[2]))
                 continue
             }
-            pieces.append(piece.map(shape: [piece.shape[0], channels, height, width],
-                                    plain: { $0.interpolateNearest(height: height, width: width) },
-                                    channelsLast: { $0.interpolateNearestChannelsLast(height: height, width: width) }))
+            pieces.append(piece.resized(height: height, width: width, mode: .nearest))
         }
         if var total = pieces.first {
             for piece in pieces.dropFirst() { total = total + piece }

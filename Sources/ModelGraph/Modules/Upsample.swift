@@ -89,27 +89,12 @@ public struct Upsample: LayerModule {
                 $0.interpolateNearestChannelsLast(height: output[2], width: output[3], scaleHeight: step, scaleWidth: step)
             }]
         }
-        if mode == "nearest" || mode == "nearest-exact" {
-            let exact = mode == "nearest-exact"
-            return [inputs[0].map(shape: output,
-                                  plain: { $0.interpolateNearest(height: output[2], width: output[3], scaleHeight: step, scaleWidth: step, exact: exact) },
-                                  channelsLast: {
-                                      $0.interpolateNearestChannelsLast(height: output[2], width: output[3], scaleHeight: step, scaleWidth: step, exact: exact)
-                                  })]
-        }
-        guard let input = inputs[0].tensor else { return [Feature(shape: output)] }
         let alignCorners: Bool
-        switch alignCornersArgument {
-        case .bool(let value): alignCorners = value
-        default: alignCorners = false
-        }
-        switch mode {
-        case "bilinear":
-            return [Feature(input.interpolateBilinear(height: output[2], width: output[3], alignCorners: alignCorners,
-                                                      scaleHeight: alignCorners ? nil : step, scaleWidth: alignCorners ? nil : step))]
-        default:
+        if case .bool(let value) = alignCornersArgument { alignCorners = value } else { alignCorners = false }
+        guard let resize = ResizeMode(rawValue: mode) else {
             throw LayerError("mode '\(mode)' is not implemented by the forward pass yet (nearest, nearest-exact and bilinear are)",
                              blame: .argument(2))
         }
+        return [inputs[0].resized(height: output[2], width: output[3], mode: resize, alignCorners: alignCorners, stepHeight: step, stepWidth: step)]
     }
 }

@@ -70,6 +70,10 @@ public enum ProgramOp: Sendable {
     /// `F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=alignCorners)`: a
     /// whole factor on the two last axes.
     case upsampleBilinear(factor: Int, alignCorners: Bool)
+    /// `F.interpolate(x, size=…)` or with a scale factor other than a whole one, to the output's
+    /// size on the two last axes: `step` is PyTorch's source step per output pixel when a
+    /// scale_factor was given (1 / scale), nil for input / output size.
+    case resize(mode: ResizeMode, alignCorners: Bool, stepHeight: Float?, stepWidth: Float?)
     /// Element-wise `exp`.
     case exp
     /// `x.view(shape)`: same elements, row-major.
@@ -112,6 +116,7 @@ public enum ProgramOp: Sendable {
         case .linear: return "linear"
         case .upsampleNearest: return "upsample_nearest"
         case .upsampleBilinear: return "upsample_bilinear"
+        case .resize: return "resize"
         case .exp: return "exp"
         case .reduceMax: return "reduce_max"
         case .reduceSum: return "reduce_sum"
@@ -223,6 +228,8 @@ public struct Program: Sendable {
         case .averagePool(let kernelSize, let stride): return " kernel \(kernelSize) stride \(stride)"
         case .upsampleNearest(let factor): return " factor \(factor)"
         case .upsampleBilinear(let factor, let alignCorners): return " factor \(factor)" + (alignCorners ? " align_corners" : "")
+        case .resize(let mode, let alignCorners, let stepHeight, let stepWidth):
+            return " \(mode.rawValue)" + (alignCorners ? " align_corners" : "") + (stepHeight.map { " step \($0)×\(stepWidth ?? $0)" } ?? "")
         case .reduceMax(let axis), .reduceSum(let axis): return " axis \(axis)"
         case .topK(let k, let axis): return " k \(k) axis \(axis)"
         case .clip(let minimum, let maximum): return " " + (minimum.map { "\($0)" } ?? "-inf") + "..." + (maximum.map { "\($0)" } ?? "inf")
@@ -335,9 +342,17 @@ extension Program {
                 return total + elements(input(0)) * Double(weight[1] * weight[2] * weight[3])
             case .linear: return total + elements(output) * Double(input(1)[1])
             case .matmul: return total + elements(output) * Double(input(0).last ?? 0)
-            case .gridSample, .upsampleBilinear: return total + elements(output) * 4
+            case .gridSample, .upsampleBilinear, .resize(.bilinear, _, _, _): return total + elements(output) * 4
             default: return total
             }
         }
     }
+}
+
+/// How `resize` picks or blends source pixels: PyTorch's `nearest` (source ⌊dst · step⌋),
+/// `nearest-exact` (⌊(dst + ½) · step⌋) and `bilinear`.
+public enum ResizeMode: String, Sendable {
+    case nearest
+    case nearestExact = "nearest-exact"
+    case bilinear
 }

@@ -89,6 +89,15 @@ extension Program {
             let step = 1 / Float(factor)
             return [x[0].interpolateBilinear(height: x[0].shape[2] * factor, width: x[0].shape[3] * factor, alignCorners: alignCorners,
                                              scaleHeight: alignCorners ? nil : step, scaleWidth: alignCorners ? nil : step)]
+        case .resize(let mode, let alignCorners, let stepHeight, let stepWidth):
+            let (height, width) = (outputShapes[0][2], outputShapes[0][3])
+            switch mode {
+            case .nearest, .nearestExact:
+                return [x[0].interpolateNearest(height: height, width: width, scaleHeight: stepHeight, scaleWidth: stepWidth, exact: mode == .nearestExact)]
+            case .bilinear:
+                return [x[0].interpolateBilinear(height: height, width: width, alignCorners: alignCorners,
+                                                 scaleHeight: alignCorners ? nil : stepHeight, scaleWidth: alignCorners ? nil : stepWidth)]
+            }
         case .exp: return [x[0].map { Foundation.exp($0) }]
         case .reduceMax(let axis): return [x[0].reducedMax(axis: axis)]
         case .reduceSum(let axis): return [x[0].reducedSum(axis: axis)]

@@ -45,6 +45,28 @@ extension Feature {
         return map(shape: newShape) { $0.interpolateNearest(height: newShape[2], width: newShape[3], scaleHeight: step, scaleWidth: step) }
     }
 
+    /// `F.interpolate` to `height`×`width` on the two last axes (`step`: PyTorch's source step
+    /// per output pixel when a scale factor was given, else nil).
+    public func resized(height: Int, width: Int, mode: ResizeMode, alignCorners: Bool = false,
+                        stepHeight: Float? = nil, stepWidth: Float? = nil) -> Feature {
+        let newShape = [shape[0], shape[1], height, width]
+        if let symbol {
+            return symbol.recorder.feature(.resize(mode: mode, alignCorners: alignCorners, stepHeight: stepHeight, stepWidth: stepWidth), [symbol.id], shape: newShape)
+        }
+        switch mode {
+        case .nearest, .nearestExact:
+            let exact = mode == .nearestExact
+            return map(shape: newShape,
+                       plain: { $0.interpolateNearest(height: height, width: width, scaleHeight: stepHeight, scaleWidth: stepWidth, exact: exact) },
+                       channelsLast: { $0.interpolateNearestChannelsLast(height: height, width: width, scaleHeight: stepHeight, scaleWidth: stepWidth, exact: exact) })
+        case .bilinear:
+            return map(shape: newShape) {
+                $0.interpolateBilinear(height: height, width: width, alignCorners: alignCorners,
+                                       scaleHeight: alignCorners ? nil : stepHeight, scaleWidth: alignCorners ? nil : stepWidth)
+            }
+        }
+    }
+
     /// `x.cos()`, `x.sin()`.
     public func cosine() -> Feature {
         if let symbol { return symbol.recorder.feature(.cosine, [symbol.id], shape: shape) }
