@@ -11,15 +11,14 @@ public struct ForwardResult: Sendable {
 
 /// A model with its weights loaded into its blocks, ready to run: by default fused as
 /// Ultralytics' `fuse()` does (every block that knows how: BatchNorm folded into the conv before
-/// it, RepConv branches merged) and then prepared — one shape walk at the graph's input shape
-/// that chooses each convolution's kernel (Winograd, a oneDNN primitive or a GEMM) once.
-/// `fuse: false` keeps the reference path the tests compare against.
+/// it, RepConv branches merged), traced into a program and planned (`PlannedProgram`: fusions,
+/// layouts and every convolution's kernel chosen once, by instruction). `fuse: false` keeps the
+/// reference path the tests compare against: the unfused program on the reference kernels.
 public struct InferencePlan: Sendable {
     public let graph: ModelGraph
     public let isFused: Bool
     /// Each row's chained copies with their tensors.
     let instances: [[any LayerModule]]
-    let tape: KernelTape?
     /// The traced forward, planned (nil on the reference path, or for a model whose forward
     /// is not yet written as program operations). A YOLOE model's is traced without prompts.
     public let planned: PlannedProgram?
@@ -29,15 +28,10 @@ public struct InferencePlan: Sendable {
     /// reference's), for a forward given them.
     private let prompted: ProgramRunner?
 
-    /// How a fused plan runs: the program pass over the traced forward, or the block walk
-    /// (kernels recorded in one shape walk and replayed by call order).
-    public enum Executor: String, Sendable, CaseIterable {
-        case program, blocks
-    }
-
-    /// `weights` must have passed `Weights.checked` for this graph. A fused plan runs the
-    /// traced program (`PlannedProgram`) where the model traces, else the block walk.
-    public init(graph: ModelGraph, weights: [String: Tensor], fuse: Bool = true, executor: Executor = .program) {
+    /// `weights` must have passed `Weights.checked` for this graph. A model whose forward is not
+    /// yet written as program operations (an untraced module option) runs its modules' own code
+    /// on the reference kernels.
+    public init(graph: ModelGraph, weights: [String: Tensor], fuse: Bool = true) {
         self.graph = graph
         isFused = fuse
         instances = graph.layers.map { layer in
@@ -50,7 +44,6 @@ public struct InferencePlan: Sendable {
         // a model that may be given text prompts (YOLOE) has a second program that reads them
         let prompts = graph.textShape != nil && !graph.requiresText
         guard fuse, graph.errors.isEmpty else {
-            tape = nil
             planned = nil
             // the reference path runs the unfused program where the model traces
             reference = graph.errors.isEmpty ? try? Self.trace(graph: graph, instances: instances) : nil
@@ -58,25 +51,12 @@ public struct InferencePlan: Sendable {
             return
         }
         reference = nil
-        planned = executor == .program ? (try? Self.trace(graph: graph, instances: instances)).map(PlannedProgram.init) : nil
+        planned = (try? Self.trace(graph: graph, instances: instances)).map(PlannedProgram.init)
         prompted = planned != nil && prompts ? (try? Self.trace(graph: graph, instances: instances, prompts: true)).map { .planned(PlannedProgram($0)) } : nil
-        // the block walk's kernels where the model does not trace (or --executor blocks)
-        if planned != nil && (!prompts || prompted != nil) {
-            tape = nil
-            return
-        }
-        let tape = KernelTape()
-        self.tape = tape
-        Allocator.keepFreedMemory()
-        // the shape walk calls every convolution in the order the forward pass will
-        let recorder = Pass(tape: tape, recording: true)
-        _ = try? walk(Feature(shape: graph.inputShape), pass: recorder, keepAll: false, progress: nil)
-        tape.scratch.allocateReserved()
-        Gemm.prepareKernels()
     }
 
     /// Bytes of the kernels' shared scratch (blocked layouts, Winograd tiles), allocated with the plan.
-    public var scratchBytes: Int { planned?.scratchBytes ?? tape?.scratch.allocatedBytes ?? 0 }
+    public var scratchBytes: Int { planned?.scratchBytes ?? 0 }
 
     /// Runs the model on `input` (the shape the graph was built for). `keepAll` keeps every
     /// index's output (for parity tests); otherwise each is released after its last use.
@@ -90,7 +70,7 @@ public struct InferencePlan: Sendable {
         guard input.shape == graph.inputShape else {
             throw failure("the input has shape \(describeShape(input.shape)), the model was built for \(describeShape(graph.inputShape))")
         }
-        let pass = tape.map { Pass(tape: $0, recording: false) } ?? Pass()
+        let pass = Pass()
         let program: ProgramRunner? = planned.map { .planned($0) } ?? reference.map { .reference($0) }
         guard let expected = graph.textShape else {
             if let program { return run(program, input, text: nil, keepAll: keepAll, progress: progress) }

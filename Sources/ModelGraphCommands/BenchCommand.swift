@@ -23,7 +23,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Untimed forward passes first.")
     var warmup: Int = 2
 
-    @Flag(help: "Print one JSON object: median_ms, min_ms, max_ms, runs, peak_rss_mb, loaded_rss_mb (resident after loading), forward_peak_rss_mb (the high-water mark during the forward passes), scratch_mb (the kernels' shared buffers, part of the loaded plan), estimated_activations_mb (the memory estimate of the feature maps: the planned program's memory pass, or the block walk's).")
+    @Flag(help: "Print one JSON object: median_ms, min_ms, max_ms, runs, peak_rss_mb, loaded_rss_mb (resident after loading), forward_peak_rss_mb (the high-water mark during the forward passes), scratch_mb (the kernels' shared buffers, part of the loaded plan), estimated_activations_mb (the memory estimate of the feature maps: the planned program's memory pass, or the shape walk's for a model without one).")
     var json = false
 
     @Flag(help: "Print milliseconds and GFLOP/s per layer.")
@@ -127,7 +127,7 @@ extension BenchCommand {
     /// --profile-ops: each kind of step's milliseconds per forward pass (median over the runs).
     func profileSteps(_ plan: InferencePlan) throws {
         guard let planned = plan.planned else {
-            printError("\(model.config): error: --profile-ops times the planned program's steps, and this model runs by the block walk (it does not trace, or --executor blocks / --unfused was given)")
+            printError("\(model.config): error: --profile-ops times the planned program's steps, and this model has none (--unfused runs the reference kernels, or its forward is not yet written as program operations)")
             throw ExitCode(1)
         }
         let input = randomImage(shape: plan.graph.inputShape, seed: 0)

@@ -5,8 +5,6 @@ import Dispatch
 import ModelGraph
 import Tensor
 
-extension InferencePlan.Executor: ExpressibleByArgument {}
-
 /// Options the commands that execute a model share (`run`, `bench`): weights, threads, path.
 struct ExecutionOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Weights: a safetensors state dict (PyTorch key names) or a .pt checkpoint (default: the model's own when it is a .pt).", valueName: "file"))
@@ -20,9 +18,6 @@ struct ExecutionOptions: ParsableArguments {
 
     @Flag(help: "Run the reference path: no BatchNorm folding or RepConv re-parameterisation.")
     var unfused = false
-
-    @Option(help: ArgumentHelp("How a fused plan runs: program (the traced program's planned kernels; the block walk for a model that does not trace) or blocks (the block walk).", valueName: "executor"))
-    var executor: InferencePlan.Executor = .program
 
     @Option(name: .customLong("max-memory"), help: ArgumentHelp("Refuse to run when the memory estimate (see the README) exceeds this many GB (default: this machine's RAM).", valueName: "GB"))
     var maxMemory: Double?
@@ -52,7 +47,7 @@ struct ExecutionOptions: ParsableArguments {
         try checkMemory(for: model)
         // the commands make their tensors on the main thread
         if Thread.isMainThread { Allocator.keepLargeBlocksInHeap() }
-        return model.plan(try loadWeights(for: model, seed: seed), fuse: !unfused, executor: executor)
+        return model.plan(try loadWeights(for: model, seed: seed), fuse: !unfused)
     }
 
     /// Where the weights come from, for the report line.

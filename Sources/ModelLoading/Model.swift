@@ -198,8 +198,8 @@ extension Model {
     }
 
     /// The inference plan over checked `weights` (fused and planned unless `fuse` is false).
-    public func plan(_ weights: LoadedWeights, fuse: Bool = true, executor: InferencePlan.Executor = .program) -> InferencePlan {
-        InferencePlan(graph: graph, weights: weights.tensors, fuse: fuse, executor: executor)
+    public func plan(_ weights: LoadedWeights, fuse: Bool = true) -> InferencePlan {
+        InferencePlan(graph: graph, weights: weights.tensors, fuse: fuse)
     }
 }
 

@@ -142,12 +142,12 @@ struct RunCommandTests {
         #expect(Set(object.keys) == ["median_ms", "min_ms", "max_ms", "runs", "peak_rss_mb", "loaded_rss_mb", "forward_peak_rss_mb", "scratch_mb",
                                      "estimated_activations_mb"])
         #expect((object["estimated_activations_mb"] as? Double ?? 0) > 0)
-        // the planned program's steps by kind; the block walk has none to time
+        // the planned program's steps by kind; the reference path has none to time
         let steps = try runCLI(["bench", "yolov8n.yaml", "--imgsz", "64", "--runs", "2", "--profile-ops"])
         #expect(steps.status == 0, "\(steps.stderr)")
         #expect(steps.stdout.contains("convolution") && steps.stdout.contains("steps (sum of medians)"), "\(steps.stdout)")
-        let blocks = try runCLI(["bench", Self.config, "--imgsz", "64", "--runs", "2", "--profile-ops", "--executor", "blocks"])
-        #expect(blocks.status == 1 && blocks.stderr.contains("runs by the block walk"), "\(blocks.stderr)")
+        let unfused = try runCLI(["bench", Self.config, "--imgsz", "64", "--runs", "2", "--profile-ops", "--unfused"])
+        #expect(unfused.status == 1 && unfused.stderr.contains("--unfused runs the reference kernels"), "\(unfused.stderr)")
         let program = try runCLI(["export", "yolov8n.yaml", "--imgsz", "64", "--program"])
         #expect(program.status == 0 && program.stdout.contains("= convolution(%"), "\(program.stderr)")
         // the forward passes' high-water mark starts from what loading left resident

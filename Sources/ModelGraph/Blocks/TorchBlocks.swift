@@ -50,7 +50,7 @@ public struct Conv2d: Block {
         return [input[0], outputChannels, height, width]
     }
 
-    /// The convolution, then `activation` (fused into the kernel's epilogue when planned).
+    /// The convolution, then `activation`.
     public func callAsFunction(_ x: Feature, _ pass: Pass, activation: Activation = .identity) throws(LayerError) -> Feature {
         precondition(x.shape.count == 4 && x.shape[1] == inputChannels, "Conv2d(\(inputChannels)→\(outputChannels)) got \(x.shape)")
         let output = try outputShape(x.shape)
@@ -62,26 +62,13 @@ public struct Conv2d: Block {
             return recorder.feature(.convolution(stride: stride, padding: padding, dilation: dilation, groups: groups), inputs, shape: output,
                                     path: weight.ownerPath).activated(activation)
         }
-        if !x.hasData {
-            guard pass.recording, let tape = pass.tape else { return Feature(shape: output) }
-            let kernel = prepareKernel(inputShape: x.shape, inputChannelsLast: x.isChannelsLast, composition: x.composition,
-                                       activation: activation, tape: tape)
-            pass.record(kernel)
-            return Feature(shape: output, channelsLast: kernel.leavesChannelsLast)
-        }
-        return execute(x, pass, activation: activation)
+        guard let tensor = x.tensor else { return Feature(shape: output) }
+        return Feature(run(tensor, pass, activation: activation))
     }
 
-    /// The convolution on a tensor (for modules whose forward works on tensors directly).
+    /// The reference convolution on a tensor (for modules whose forward works on tensors directly).
     public func run(_ x: Tensor, _ pass: Pass, activation: Activation = .identity) -> Tensor {
-        execute(Feature(x), pass, activation: activation).tensor!
-    }
-
-    /// Runs the plan's kernel for this call (or the reference convolution outside a plan), taking
-    /// the input in whichever layout the kernel reads.
-    private func execute(_ x: Feature, _ pass: Pass, activation: Activation) -> Feature {
-        if let output = pass.nextKernel()?.run(x, converter: pass.tape?.converter) { return output }
-        return Feature(x.tensor!.conv2d(weight: weight.tensor, bias: bias?.value, geometry: geometry, groups: groups, activation: activation))
+        x.conv2d(weight: weight.tensor, bias: bias?.value, geometry: geometry, groups: groups, activation: activation)
     }
 
     /// A 1×1, stride-1, ungrouped convolution: a matrix product over positions.
@@ -110,15 +97,8 @@ public struct Conv2d: Block {
             return try .concatenate(maps, axis: 2)
         }
         guard inputs.allSatisfy(\.hasData) else { return Feature(shape: shape) }
-        return Feature(Tensor.flattenedPointwise(inputs.map { $0.channelsLastData ?? $0.tensor! }, channelsLast: inputs.map(\.isChannelsLast),
+        return Feature(Tensor.flattenedPointwise(inputs.map { $0.tensor! }, channelsLast: inputs.map { _ in false },
                                                  weights: convs.map(\.weight.tensor), biases: convs.map { $0.bias?.value }))
-    }
-
-    /// The plan's choice for this convolution at this input shape and layout.
-    func prepareKernel(inputShape: [Int], inputChannelsLast: Bool, composition: Composition? = nil, activation: Activation,
-                       tape: KernelTape) -> ConvolutionKernel {
-        ConvolutionKernel.choose(weight: weight.tensor, bias: bias?.value, geometry: geometry, groups: groups, activation: activation,
-                                 inputShape: inputShape, inputChannelsLast: inputChannelsLast, composition: composition, tape: tape)
     }
 
     /// Folds a following BatchNorm: W' = W·γ/√(var + ε) per output channel, b' = (b − mean)·γ/√(var + ε) + β.
@@ -409,8 +389,7 @@ public struct MaxPool2d: Block {
         if let symbol = x.symbol {
             return symbol.recorder.feature(.maxPool(kernelSize: kernelSize, stride: stride, padding: padding), [symbol.id], shape: output)
         }
-        return x.map(shape: output, plain: { $0.maxPooled(kernelSize: kernelSize, stride: stride, padding: padding) },
-                     channelsLast: { $0.maxPooledChannelsLast(kernelSize: kernelSize, stride: stride, padding: padding) })
+        return x.map(shape: output) { $0.maxPooled(kernelSize: kernelSize, stride: stride, padding: padding) }
     }
 }
 
@@ -473,10 +452,7 @@ public struct ConvTranspose2d: Block {
                                     inputs, shape: output, path: weight.ownerPath)
         }
         if isNonOverlapping {
-            // a channels-last map stays one (Proto: between two channels-last convs), and its
-            // kernel writes in place
-            return x.map(shape: output, plain: { $0.transposedConv2dNonOverlapping(weight: weight.tensor, bias: bias?.value) },
-                         channelsLast: { $0.transposedConv2dNonOverlappingChannelsLast(weight: weight.tensor, bias: bias?.value) })
+            return x.map(shape: output) { $0.transposedConv2dNonOverlapping(weight: weight.tensor, bias: bias?.value) }
         }
         // the general kernel takes its products for one image and group into a buffer first,
         // alive beside the output it scatters into

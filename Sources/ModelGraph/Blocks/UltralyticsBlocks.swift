@@ -308,19 +308,13 @@ public struct PositionalAttention: Block {
             let scores = q.permuted([0, 1, 3, 2]).matmul(k) * qkvMap.scalar(scale, name: "scale")
             let weights = scores.softmax(axis: 3)
             (attended, values) = (v.matmul(weights.permuted([0, 1, 3, 2])).reshaped(valueShape), v.reshaped(valueShape))
-        } else if let data = qkvMap.channelsLastData, let converter = qkvMap.converter {
-            // a plan's channels-last qkv: attention in that layout, and pe and proj after it too
-            let maps = Tensor.positionalAttentionChannelsLast(qkv: data, heads: heads, keyDimension: keyDimension,
-                                                              headDimension: headDimension, scale: scale, areas: areas)
-            (attended, values) = (Feature(channelsLast: maps.attended, converter: converter), Feature(channelsLast: maps.values, converter: converter))
         } else if let tensor = qkvMap.tensor {
             let maps = Tensor.positionalAttention(qkv: tensor, heads: heads, keyDimension: keyDimension, headDimension: headDimension,
                                                   scale: scale, areas: areas)
             (attended, values) = (Feature(maps.attended), Feature(maps.values))
         } else {
-            // the shape walk still visits pe and proj (in the layout they will get), so their
-            // multiply-adds and kernels are prepared
-            (attended, values) = (Feature(shape: valueShape, channelsLast: qkvMap.isChannelsLast), Feature(shape: valueShape, channelsLast: qkvMap.isChannelsLast))
+            // the shape walk still visits pe and proj, so their multiply-adds are counted
+            (attended, values) = (Feature(shape: valueShape), Feature(shape: valueShape))
         }
         return try proj(attended + pe(values, pass), pass)
     }

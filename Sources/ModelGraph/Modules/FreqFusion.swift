@@ -196,15 +196,12 @@ public struct FreqFusion: LayerModule {
             let output = [x.shape[0], x.shape[1], mask.shape[2], mask.shape[3]], up = mask.shape[2] / x.shape[2]
             // thop: the unfold-multiply-sum is elementwise work, no rule
             pass.count(elements(output) * Double(kernelSize * kernelSize), thop: 0)
-            return x.map(shape: output, plain: { $0.carafeReassembled(mask: mask.tensor!, kernelSize: kernelSize, up: up) },
-                         channelsLast: { $0.carafeReassembledChannelsLast(mask: mask.tensor!, kernelSize: kernelSize, up: up) })
+            return x.map(shape: output) { $0.carafeReassembled(mask: mask.tensor!, kernelSize: kernelSize, up: up) }
         }
         func combine(_ x: Feature, mask: Feature, kernelSize: Int, adding addend: Feature? = nil,
                      _ body: @escaping (Float, Float) -> Float) -> Feature {
             pass.count(elements(x.shape) * Double(kernelSize * kernelSize), thop: 0)
-            return x.map(shape: x.shape, plain: { $0.carafeCombined(mask: mask.tensor!, kernelSize: kernelSize, adding: addend?.tensor, body) },
-                         channelsLast: { $0.carafeCombinedChannelsLast(mask: mask.tensor!, kernelSize: kernelSize,
-                                                                       adding: addend?.channelsLastData(converting: x.converter!), body) })
+            return x.map(shape: x.shape) { $0.carafeCombined(mask: mask.tensor!, kernelSize: kernelSize, adding: addend?.tensor, body) }
         }
         func normalize(_ mask: Feature, _ window: Parameter, kernelSize: Int) -> Feature {
             mask.map { FreqFusion.normalizeKernels($0, kernelSize: kernelSize, window: window.tensor) }
@@ -237,11 +234,15 @@ public struct FreqFusion: LayerModule {
 
     /// The seed's `_forward` (semi_conv, comp_feat_upsample, use_high_pass) as program operations.
     func traced(high: Feature, low: Feature, _ pass: Pass) throws(LayerError) -> Feature {
+        // `kernel_normalizer`: one composite, so the execution pass runs one kernel (Tensor.kernelsNormalized)
         func normalize(_ mask: Feature, _ window: Parameter, kernelSize k: Int) -> Feature {
             // hamming_window=False keeps a one-element window of 1
             let shape = window.tensor.count == k * k ? [1, k * k, 1, 1] : [1, 1, 1, 1]
-            let windowed = mask.softmax(axis: 1) * mask.constant(window.tensor.reshaped(shape), name: window.key ?? "hamming")
-            return windowed / windowed.reducedSum(axis: 1).reshaped([mask.shape[0], 1, mask.shape[2], mask.shape[3]])
+            let weights = mask.constant(window.tensor.reshaped(shape), name: window.key ?? "hamming")
+            return Feature.composite("kernel_normalize", attributes: [:], inputs: [mask, weights]) {
+                let windowed = mask.softmax(axis: 1) * weights
+                return [windowed / windowed.reducedSum(axis: 1).reshaped([mask.shape[0], 1, mask.shape[2], mask.shape[3]])]
+            }[0]
         }
         func carafe(_ x: Feature, mask: Feature, kernelSize k: Int) -> Feature {
             let (batch, channels, up) = (x.shape[0], x.shape[1], mask.shape[2] / x.shape[2])
@@ -254,11 +255,21 @@ public struct FreqFusion: LayerModule {
                 return [(spread * mask.reshaped([batch, 1, k * k, mask.shape[2], mask.shape[3]])).reducedSum(axis: 2)]
             }[0]
         }
+        // x combined with carafe(x) element by element (`form`: 0 x + x − carafe, 1 x − carafe,
+        // 2 (x − carafe) + x), plus `addend`: one composite, so the execution pass runs it in the
+        // reassembly's own pass (Tensor.carafeCombined)
+        func combined(_ x: Feature, mask: Feature, kernelSize k: Int, form: Int, adding addend: Feature? = nil) -> Feature {
+            Feature.composite("carafe_combine", attributes: ["kernel_size": [k], "form": [form]], inputs: [x, mask] + (addend.map { [$0] } ?? [])) {
+                let reassembled = carafe(x, mask: mask, kernelSize: k)
+                let combined = form == 0 ? (x + x) - reassembled : form == 1 ? x - reassembled : (x - reassembled) + x
+                return [addend.map { combined + $0 } ?? combined]
+            }[0]
+        }
         var compressedHigh = try hrChannelCompressor(high, pass)
         let compressedLow = try lrChannelCompressor(low, pass)
         let maskHighHigh = try contentEncoder2(compressedHigh, pass)
         let maskHighInitial = normalize(maskHighHigh, hammingHighPass, kernelSize: highPassKernel)
-        compressedHigh = (compressedHigh + compressedHigh) - carafe(compressedHigh, mask: maskHighInitial, kernelSize: highPassKernel)
+        compressedHigh = combined(compressedHigh, mask: maskHighInitial, kernelSize: highPassKernel, form: 0)
         let maskLowHigh = try contentEncoder(compressedHigh, pass)
         var maskLowInitial = normalize(maskLowHigh, hammingLowPass, kernelSize: lowPassKernel)
         let maskLowLow = carafe(try contentEncoder(compressedLow, pass), mask: maskLowInitial, kernelSize: lowPassKernel)
@@ -272,8 +283,7 @@ public struct FreqFusion: LayerModule {
         if let dysampler {
             lowFeatures = try dysampler(high: compressedHigh, low: compressedLow, features: lowFeatures, pass)
         }
-        let highPass = high - carafe(high, mask: maskHigh, kernelSize: highPassKernel)
-        return (highResolutionResidual ? highPass + high : highPass) + lowFeatures
+        return combined(high, mask: maskHigh, kernelSize: highPassKernel, form: highResolutionResidual ? 2 : 1, adding: lowFeatures)
     }
 
     /// `kernel_normalizer`: softmax over each pixel's k² kernel, times the hamming window,

@@ -141,9 +141,8 @@ public struct RTDETRDecoder: LayerModule {
         let projections = inputProjections.items
         let features: Tensor
         if projections.allSatisfy({ $0.bn == nil }) {
-            // BatchNorms folded by the plan: each level's 1×1 conv straight into its token rows,
-            // channels-last maps read as they are
-            features = Tensor.tokens(projecting: inputs.map { $0.channelsLastData ?? $0.tensor! }, channelsLast: inputs.map(\.isChannelsLast),
+            // BatchNorms folded: each level's 1×1 conv straight into its token rows
+            features = Tensor.tokens(projecting: inputs.map { $0.tensor! }, channelsLast: inputs.map { _ in false },
                                      weights: projections.map { $0.conv.weight.tensor }, biases: projections.map { $0.conv.bias?.value })
         } else {
             features = Tensor.concatenate(zip(inputs, projections).map { input, projection in
@@ -169,7 +168,7 @@ public struct RTDETRDecoder: LayerModule {
         for layer in 0...evaluationIndex {
             let position = queryPositionHead(reference)
             embedding = decoder.layers.items[layer](embedding: embedding, position: position, reference: reference, value: value,
-                                                    levelShapes: levelShapes, heads: headCount, points: decoderPoints, planned: pass.isPlanned)
+                                                    levelShapes: levelShapes, heads: headCount, points: decoderPoints)
             let delta = decoderBoxHeads.items[layer](embedding)
             boxes = Tensor.broadcast(delta, reference) { d, r in Activation.sigmoid.apply(d + RTDETRDecoder.inverseSigmoid(r)) }
             if layer == evaluationIndex {
@@ -486,12 +485,12 @@ public struct DecoderLayer: Block {
 
     /// `DeformableTransformerDecoderLayer.forward` (eval, no attention mask).
     func callAsFunction(embedding: Tensor, position: Tensor, reference: Tensor, value: Tensor,
-                        levelShapes: [(height: Int, width: Int)], heads: Int, points: Int, planned: Bool) -> Tensor {
+                        levelShapes: [(height: Int, width: Int)], heads: Int, points: Int) -> Tensor {
         let query = embedding + position
         let attended = selfAttention(query: query, key: query, value: embedding)
         var embedding = norm1(embedding + attended)
         let crossed = cross(query: embedding + position, reference: reference, value: value, levelShapes: levelShapes,
-                            heads: heads, points: points, planned: planned)
+                            heads: heads, points: points)
         embedding = norm2(embedding + crossed)
         return norm3(embedding + linear2(linear1(embedding).activated(.relu)))
     }
@@ -545,7 +544,7 @@ public struct DecoderLayer: Block {
     /// `MSDeformAttn.forward` with 4-value reference boxes: each head samples `points` points
     /// per level around the box centre, offsets scaled by the box size.
     func cross(query: Tensor, reference: Tensor, value: Tensor, levelShapes: [(height: Int, width: Int)],
-               heads: Int, points decoderPoints: Int, planned: Bool) -> Tensor {
+               heads: Int, points decoderPoints: Int) -> Tensor {
         let (batch, queries) = (query.shape[0], query.shape[1])
         let totalPoints = levelShapes.count * decoderPoints
         var locations = crossAttention.samplingOffsets(query)  // [B, Lq, heads·L·P·2]
@@ -565,21 +564,12 @@ public struct DecoderLayer: Block {
                 }
             }
         }
-        let sampled: Tensor
         let valueProjection = crossAttention.valueProjection
         let hidden = valueProjection.outputFeatures
-        if planned {
-            // the plan samples the raw features and projects afterwards (same result, ~20× fewer MACs)
-            sampled = Tensor.projectedDeformableAttention(features: value, levelShapes: levelShapes,
-                                                          locations: locations.reshaped([batch, queries, heads, totalPoints, 2]),
-                                                          weights: attention, valueWeight: valueProjection.weight.tensor,
-                                                          valueBias: valueProjection.bias?.value ?? Tensor(shape: [hidden]), heads: heads)
-        } else {
-            let projected = valueProjection(value).reshaped([batch, value.shape[1], heads, hidden / heads])
-            sampled = Tensor.deformableAttention(value: projected, levelShapes: levelShapes,
+        let projected = valueProjection(value).reshaped([batch, value.shape[1], heads, hidden / heads])
+        let sampled = Tensor.deformableAttention(value: projected, levelShapes: levelShapes,
                                                  locations: locations.reshaped([batch, queries, heads, totalPoints, 2]),
                                                  weights: attention)
-        }
         return crossAttention.outputProjection(sampled)
     }
 }

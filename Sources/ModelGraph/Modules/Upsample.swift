@@ -82,13 +82,6 @@ public struct Upsample: LayerModule {
             if case .bool(let value) = alignCornersArgument { alignCorners = value } else { alignCorners = false }
             return [symbol.recorder.feature(.upsampleBilinear(factor: factor, alignCorners: alignCorners), [symbol.id], shape: output)]
         }
-        if mode == "nearest" && inputs[0].isChannelsLast,
-           let factor = [2, 4, 8].first(where: { output == [source[0], source[1], source[2] * $0, source[3] * $0] }) {
-            // a whole power-of-two factor picks source ⌊dst / factor⌋ exactly, as PyTorch's step does
-            return [inputs[0].upsampledNearest(by: factor) {
-                $0.interpolateNearestChannelsLast(height: output[2], width: output[3], scaleHeight: step, scaleWidth: step)
-            }]
-        }
         let alignCorners: Bool
         if case .bool(let value) = alignCornersArgument { alignCorners = value } else { alignCorners = false }
         guard let resize = ResizeMode(rawValue: mode) else {

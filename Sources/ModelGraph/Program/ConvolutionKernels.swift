@@ -1,7 +1,7 @@
 import Tensor
 
 // The planned kernels of convolutions: chosen once per convolution, input shape and layout, by
-// the execution pass over the program (keyed by instruction) and by the block walk (by call order).
+// the execution pass over the program (keyed by instruction).
 
 /// How a plan runs one convolution, chosen once per convolution and input shape.
 enum ConvolutionKernel: Sendable {
@@ -37,20 +37,12 @@ enum ConvolutionKernel: Sendable {
     }
 }
 
-/// The kernels of a prepared plan, in the order its forward pass calls them.
+/// What a plan's kernels share: the blocked-layout buffers of its oneDNN primitives (one runs
+/// at a time) and the NCHW⇄NHWC reorders for the channels-last maps they leave.
 final class KernelTape: @unchecked Sendable {
-    private var kernels: [ConvolutionKernel] = []
-    /// Blocked-layout buffers shared by the plan's oneDNN primitives (one runs at a time).
     let scratch = Scratch()
-    /// NCHW⇄NHWC reorders for the channels-last maps the plan's primitives leave (nil: oneDNN
-    /// could not make an engine, and every map stays NCHW).
+    /// nil: oneDNN could not make an engine, and every map stays NCHW.
     let converter = LayoutConverter()
-
-    func append(_ kernel: ConvolutionKernel) { kernels.append(kernel) }
-
-    func kernel(at position: Int) -> ConvolutionKernel? {
-        position < kernels.count ? kernels[position] : nil
-    }
 }
 
 extension ConvolutionKernel {
@@ -61,7 +53,7 @@ extension ConvolutionKernel {
                        plainDestination: Bool = false) -> ConvolutionKernel {
         let pointwise = geometry.isPointwise && groups == 1
         if tape.converter != nil, pointwise, let parts = composition?.parts,
-           let kernel = PartwisePointwiseConvolution(partShapes: parts.map(\.feature.shape), factors: parts.map(\.factor), weight: weight,
+           let kernel = PartwisePointwiseConvolution(partShapes: parts.map(\.value.shape), factors: parts.map(\.factor), weight: weight,
                                                      bias: bias, activation: activation, scratch: tape.scratch) {
             return .partwise(kernel, inputShape: inputShape)
         }
@@ -95,26 +87,26 @@ extension ConvolutionKernel {
     /// Runs the kernel on `x`, taking the input in whichever layout it reads; nil when the
     /// kernel was chosen for another input shape or is the GEMM (the caller's reference
     /// convolution runs then).
-    func run(_ x: Feature, converter: LayoutConverter?) -> Feature? {
+    func run(_ x: PlannedValue, converter: LayoutConverter?) -> PlannedValue? {
         switch self {
         case .winograd(let kernel, let shape) where shape == x.shape:
             // a plan makes Winograd kernels (channels-last both sides) only when it has a converter
             let converter = converter!
-            return Feature(channelsLast: kernel(x.channelsLastData ?? converter.channelsLast(x.tensor!)), converter: converter)
+            return PlannedValue(channelsLast: kernel(x.channelsLastData ?? converter.channelsLast(x.tensor!)), converter: converter)
         case .partwise(let kernel, let shape) where shape == x.shape:
             // a plan makes partwise kernels only for compositions, which only a plan's upsampling makes
             guard let parts = x.composition?.parts, let converter else { return nil }
-            return Feature(channelsLast: kernel(parts.map { $0.feature.channelsLastData(converting: converter)! }), converter: converter)
+            return PlannedValue(channelsLast: kernel(parts.map { $0.value.channelsLastData(converting: converter)! }), converter: converter)
         case .primitive(let kernel, let shape) where shape == x.shape:
             // a plan makes channels-last primitives only when it has a converter
             let y = kernel(kernel.channelsLastSource ? x.channelsLastData ?? converter!.channelsLast(x.tensor!) : x.tensor!)
-            guard kernel.channelsLastDestination, let converter else { return Feature(y) }
-            return Feature(channelsLast: y, converter: converter)
+            guard kernel.channelsLastDestination, let converter else { return PlannedValue(y) }
+            return PlannedValue(channelsLast: y, converter: converter)
         case .pointwisePlain(let weight, let bias, let activation):
             let data = x.channelsLastData ?? x.tensor!
             let flat = Tensor.flattenedPointwise([data], channelsLast: [x.isChannelsLast], weights: [weight], biases: [bias])
             let y = flat.reshaped([x.shape[0], weight.shape[0], x.shape[2], x.shape[3]])
-            return Feature(activation == .identity ? y : y.activated(activation))
+            return PlannedValue(activation == .identity ? y : y.activated(activation))
         default:
             return nil
         }

@@ -33,7 +33,7 @@ public final class PlannedProgram: @unchecked Sendable {
         /// Whether the kernel reads channels-last inputs as they are (else it reads NCHW copies).
         var readsChannelsLast = false
         /// Runs on the inputs' data (a planning walk only takes the output's shape).
-        let body: ([Feature]) -> Tensor
+        let body: ([PlannedValue]) -> Tensor
     }
     /// Per instruction position, the values whose last reader it is.
     private let releases: [[Int]]
@@ -83,6 +83,17 @@ public final class PlannedProgram: @unchecked Sendable {
         },
         "carafe_reassemble": { composite, x in
             [x[0].carafeReassembled(mask: x[1], kernelSize: composite.attributes["kernel_size"]![0], up: composite.attributes["up"]![0])]
+        },
+        "kernel_normalize": { _, x in
+            [x[0].kernelsNormalized(window: x[1])]
+        },
+        "carafe_combine": { composite, x in
+            let (k, addend) = (composite.attributes["kernel_size"]![0], x.count > 2 ? x[2] : nil)
+            switch composite.attributes["form"]![0] {
+            case 0: return [x[0].carafeCombined(mask: x[1], kernelSize: k, adding: addend) { x, carafe in x + x - carafe }]
+            case 1: return [x[0].carafeCombined(mask: x[1], kernelSize: k, adding: addend) { x, carafe in x - carafe }]
+            default: return [x[0].carafeCombined(mask: x[1], kernelSize: k, adding: addend) { x, carafe in (x - carafe) + x }]
+            }
         },
         "adaptive_max_pool": { composite, x in
             [x[0].adaptiveMaxPooled(height: composite.attributes["output_size"]![0], width: composite.attributes["output_size"]![1])]
@@ -306,7 +317,7 @@ public final class PlannedProgram: @unchecked Sendable {
                       instructionDone: ((Int) -> Void)? = nil) -> (outputs: [Tensor], kept: [Int: Tensor]) {
         let planning = input == nil
         let instructions = program.instructions
-        var values = [Feature?](repeating: nil, count: (instructions.last?.outputs.map(\.id).max() ?? -1) + 1)
+        var values = [PlannedValue?](repeating: nil, count: (instructions.last?.outputs.map(\.id).max() ?? -1) + 1)
         var kept: [Int: Tensor] = [:]
         var keptValues: [Int: [Int]] = [:]  // an identity row's output is the value of the row it reads
         for (index, value) in program.layerOutputs where keeping.contains(index) { keptValues[value, default: []].append(index) }
@@ -321,7 +332,7 @@ public final class PlannedProgram: @unchecked Sendable {
             let reads = Self.reads(instruction, macro: macros[position], isFused: fusions[position] != nil)
             let inputs = reads.map { values[$0]! }
             if let macro = macros[position] {
-                values[macro.output.id] = planning ? Feature(shape: macro.output.shape) : Feature(macro.body(inputs))
+                values[macro.output.id] = planning ? PlannedValue(shape: macro.output.shape) : PlannedValue(macro.body(inputs))
             } else if let fusion = fusions[position] {
                 values[fusion.output] = convolve(inputs[0], fusion: fusion, instruction: instruction, position: position, planning: planning)
             } else {
@@ -369,7 +380,7 @@ public final class PlannedProgram: @unchecked Sendable {
             rowPeak = live
         }
 
-        mutating func step(_ instruction: ProgramInstruction, position: Int, inputs: [Int], values: [Feature?], writes: [Int],
+        mutating func step(_ instruction: ProgramInstruction, position: Int, inputs: [Int], values: [PlannedValue?], writes: [Int],
                            kernel: ConvolutionKernel?, keepsLayouts: Bool, released: [Int]) {
             var transient = 0.0
             func size(_ shape: [Int]) -> Double { 4 * shape.reduce(1.0) { $0 * Double($1) } }
@@ -432,7 +443,7 @@ public final class PlannedProgram: @unchecked Sendable {
         }
     }
 
-    private func convolve(_ x: Feature, fusion: Fusion, instruction: ProgramInstruction, position: Int, planning: Bool) -> Feature {
+    private func convolve(_ x: PlannedValue, fusion: Fusion, instruction: ProgramInstruction, position: Int, planning: Bool) -> PlannedValue {
         guard case .convolution(let stride, let padding, let dilation, let groups) = instruction.op else { preconditionFailure() }
         let weight = fusion.weight
         let geometry = ConvolutionGeometry(kernelHeight: weight.shape[2], kernelWidth: weight.shape[3], stride: stride, padding: padding, dilation: dilation)
@@ -443,31 +454,31 @@ public final class PlannedProgram: @unchecked Sendable {
                                                   plainDestination: fusion.plainDestination)
             kernels[position] = kernel
             tape.scratch.reserve(kernel.scratchBytes)
-            return Feature(shape: shape, channelsLast: kernel.leavesChannelsLast)
+            return PlannedValue(shape: shape, channelsLast: kernel.leavesChannelsLast)
         }
         if let output = kernels[position]?.run(x, converter: tape.converter) { return output }
-        return Feature(x.tensor!.conv2d(weight: weight, bias: fusion.bias, geometry: geometry, groups: groups, activation: fusion.activation))
+        return PlannedValue(x.tensor!.conv2d(weight: weight, bias: fusion.bias, geometry: geometry, groups: groups, activation: fusion.activation))
     }
 
     /// One instruction in the layout its inputs are held in where the operation has a
     /// channels-last form, else on NCHW tensors with the reference kernels.
-    private func execute(_ instruction: ProgramInstruction, _ x: [Feature], input: Tensor?, text: Tensor?) -> [Feature] {
+    private func execute(_ instruction: ProgramInstruction, _ x: [PlannedValue], input: Tensor?, text: Tensor?) -> [PlannedValue] {
         let shapes = instruction.outputs.map(\.shape)
         switch instruction.op {
         case .textEmbeddings:
-            return [text.map(Feature.init) ?? Feature(shape: shapes[0])]
+            return [text.map(PlannedValue.init) ?? PlannedValue(shape: shapes[0])]
         case .input:
-            return [input.map(Feature.init) ?? Feature(shape: shapes[0])]
+            return [input.map(PlannedValue.init) ?? PlannedValue(shape: shapes[0])]
         case .constant(let tensor, _):
-            return [Feature(tensor)]
+            return [PlannedValue(tensor)]
         case .activation(let activation):
             return [x[0].activated(activation)]
         case .add where x[0].shape == x[1].shape:
             return [x[0].adding(x[1])]
         case .concatenate(let axis) where axis == 1 && shapes[0].count == 4:
-            return [(try? Feature.concatenate(x, axis: 1))!]
+            return [PlannedValue.concatenatingChannels(x)]
         case .split(let axis, let sizes) where axis == 1 && x[0].shape.count == 4:
-            return x[0].split(axis: 1, sizes: sizes)
+            return x[0].splittingChannels(sizes)
         case .maxPool(let kernelSize, let stride, let padding):
             return [x[0].map(shape: shapes[0], plain: { $0.maxPooled(kernelSize: kernelSize, stride: stride, padding: padding) },
                              channelsLast: { $0.maxPooledChannelsLast(kernelSize: kernelSize, stride: stride, padding: padding) })]
@@ -479,17 +490,17 @@ public final class PlannedProgram: @unchecked Sendable {
             }]
         case .composite(let composite):
             let tensors = x.compactMap(\.tensor)
-            guard tensors.count == x.count, let kernel = Self.compositeKernels[composite.name] else { return shapes.map { Feature(shape: $0) } }
-            return kernel(composite, tensors).map(Feature.init)
+            guard tensors.count == x.count, let kernel = Self.compositeKernels[composite.name] else { return shapes.map { PlannedValue(shape: $0) } }
+            return kernel(composite, tensors).map(PlannedValue.init)
         case .matmul:
-            guard let a = x[0].tensor, let b = x[1].tensor else { return [Feature(shape: shapes[0])] }
-            return [Feature(Tensor.batchedMatmul(a, b))]
+            guard let a = x[0].tensor, let b = x[1].tensor else { return [PlannedValue(shape: shapes[0])] }
+            return [PlannedValue(Tensor.batchedMatmul(a, b))]
         case .pad(let left, let right, let top, let bottom, false):
             return [x[0].zeroPadded(left: left, right: right, top: top, bottom: bottom)]
         default:
             let tensors = x.compactMap(\.tensor)
-            guard tensors.count == x.count, let input else { return shapes.map { Feature(shape: $0) } }
-            return Program.evaluate(instruction.op, tensors, input: input, text: text, outputShapes: shapes).map(Feature.init)
+            guard tensors.count == x.count, let input else { return shapes.map { PlannedValue(shape: $0) } }
+            return Program.evaluate(instruction.op, tensors, input: input, text: text, outputShapes: shapes).map(PlannedValue.init)
         }
     }
 

@@ -23,8 +23,7 @@ extension Feature {
     public func averagePooled(kernelSize: Int, stride: Int) -> Feature {
         let newShape = [shape[0], shape[1], (shape[2] - kernelSize) / stride + 1, (shape[3] - kernelSize) / stride + 1]
         if let symbol { return symbol.recorder.feature(.averagePool(kernelSize: kernelSize, stride: stride), [symbol.id], shape: newShape) }
-        return map(shape: newShape, plain: { $0.averagePooled(kernelSize: kernelSize, stride: stride) },
-                   channelsLast: { $0.averagePooledChannelsLast(kernelSize: kernelSize, stride: stride) })
+        return map(shape: newShape) { $0.averagePooled(kernelSize: kernelSize, stride: stride) }
     }
 
     /// `nn.AdaptiveAvgPool2d(1)` then `flatten(1)`: [B, C, H, W] → [B, C].
@@ -56,9 +55,7 @@ extension Feature {
         switch mode {
         case .nearest, .nearestExact:
             let exact = mode == .nearestExact
-            return map(shape: newShape,
-                       plain: { $0.interpolateNearest(height: height, width: width, scaleHeight: stepHeight, scaleWidth: stepWidth, exact: exact) },
-                       channelsLast: { $0.interpolateNearestChannelsLast(height: height, width: width, scaleHeight: stepHeight, scaleWidth: stepWidth, exact: exact) })
+            return map(shape: newShape) { $0.interpolateNearest(height: height, width: width, scaleHeight: stepHeight, scaleWidth: stepWidth, exact: exact) }
         case .bilinear:
             return map(shape: newShape) {
                 $0.interpolateBilinear(height: height, width: width, alignCorners: alignCorners,
