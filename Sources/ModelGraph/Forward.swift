@@ -98,6 +98,18 @@ public struct InferencePlan: Sendable {
         return try walk(Feature(input), pass: pass, keepAll: keepAll, progress: progress)
     }
 
+    /// The modules' own code on the reference kernels, row by row (what runs a module option
+    /// not yet written as program operations): the tests' second, independent forward beside
+    /// the program's.
+    func forwardThroughModules(_ input: Tensor, text: Tensor? = nil) throws(DiagnosticList) -> [Tensor] {
+        let pass = Pass()
+        if let text {
+            pass.text = Feature(text)
+            pass.guide = pass.text
+        }
+        return try walk(Feature(input), pass: pass, keepAll: false, progress: nil).outputs
+    }
+
     /// What runs a traced forward: the planned program, or the reference kernels.
     private enum ProgramRunner {
         case planned(PlannedProgram)

@@ -72,6 +72,34 @@ struct KernelTests {
         }
     }
 
+    /// Reductions along any axis and broadcast arithmetic equal their definitions element by element.
+    @Test func reductionsAndBroadcastsMatchDefinition() {
+        let x = Self.random([2, 3, 4, 5], seed: 11, range: -2...2)
+        for axis in 0..<4 {
+            var shape = x.shape
+            shape.remove(at: axis)
+            let strides = Tensor.strides(of: x.shape)
+            let sums = x.reducedSum(axis: axis), maxima = x.reducedMax(axis: axis)
+            #expect(sums.shape == shape && maxima.shape == shape)
+            for (flat, index) in (0..<x.count).map({ ($0, $0) }) where (index / strides[axis]) % x.shape[axis] == 0 {
+                // the reduced output's element for this position: drop `axis` from the index
+                let values = (0..<x.shape[axis]).map { x.storage[flat + $0 * strides[axis]] }
+                let outer = flat / (strides[axis] * x.shape[axis]), inner = flat % strides[axis]
+                let target = outer * strides[axis] + inner
+                #expect(sums.storage[target] == values.reduce(0, +))
+                #expect(maxima.storage[target] == values.max()!)
+            }
+        }
+        let row = Self.random([1, 3, 1, 5], seed: 12, range: -1...1)
+        for (result, op) in [(x * row, { (a: Float, b: Float) in a * b }), (x / row, { $0 / $1 }), (x - row, { $0 - $1 }), (x + row, { $0 + $1 })] as [(Tensor, (Float, Float) -> Float)] {
+            #expect(result.shape == x.shape)
+            for n in 0..<2 { for c in 0..<3 { for h in 0..<4 { for w in 0..<5 {
+                let at = ((n * 3 + c) * 4 + h) * 5 + w
+                #expect(result.storage[at] == op(x.storage[at], row.storage[c * 5 + w]))
+            } } } }
+        }
+    }
+
     @Test func matmulAndLinearMatchDefinition() {
         let a = Self.random([3, 5, 7], seed: 4), w = Self.random([6, 7], seed: 5), b = Self.random([6], seed: 6)
         let out = a.linear(weight: w, bias: b)

@@ -6,7 +6,8 @@ import Testing
 import YAMLFrontEnd
 
 /// The traced program: it records every operation of the forward pass, and running it with
-/// the reference kernels gives the module code's own forward.
+/// the reference kernels gives the module code's own forward (`forwardThroughModules`: the
+/// modules' tensor code, an implementation of its own).
 struct ProgramTests {
     static let backbone = """
         nc: 4
@@ -23,11 +24,12 @@ struct ProgramTests {
           - [-1, 1, C2f, [32]]
         """
 
-    /// Runs `graph` forward and its traced program on one image; the outputs agree within 1e-5 × max|ref|.
+    /// Runs `graph`'s modules' own code and its traced program on one image; the outputs agree
+    /// within 1e-5 × max|ref|.
     static func expectProgramMatchesForward(_ graph: ModelGraph, fuse: Bool) throws -> Program {
         let weights = Weights.initialized(for: graph, seed: 7)
         let input = KernelTests.random(graph.inputShape, seed: 2, range: 0...1)
-        let reference = try graph.forward(input, weights: weights).outputs
+        let reference = try InferencePlan(graph: graph, weights: weights, fuse: false).forwardThroughModules(input)
         let program = try InferencePlan(graph: graph, weights: weights, fuse: fuse).trace()
         let outputs = program.run(input)
         #expect(outputs.map(\.shape) == reference.map(\.shape))
@@ -121,7 +123,7 @@ struct ProgramTests {
         let weights = Weights.initialized(for: graph, seed: 7)
         let input = KernelTests.random(graph.inputShape, seed: 2, range: 0...1)
         let text = KernelTests.random(try #require(graph.textShape), seed: 3, range: -1...1)
-        let reference = try graph.forward(input, text: text, weights: weights).outputs
+        let reference = try InferencePlan(graph: graph, weights: weights, fuse: false).forwardThroughModules(input, text: text)
         let plan = InferencePlan(graph: graph, weights: weights)
         #expect(plan.planned?.readsText == true)
         let program = try plan.trace()
@@ -182,6 +184,43 @@ struct ProgramTests {
         let program = try Self.expectProgramMatchesForward(graph, fuse: true)
         let names = Set(program.instructions.map(\.op.name))
         #expect(names.isSuperset(of: ["group_norm", "local_similarity", "carafe_reassemble", "grid_sample"]), "\(names)")
+    }
+
+    /// nn.Upsample to a size and by a fractional factor, and CBFuse's resampling, record the
+    /// general `resize`; the program gives the modules' own outputs, and ONNX gets a Resize by
+    /// sizes (or by PyTorch's scales where a scale factor was given).
+    @Test func resizeTraces() throws {
+        let graph = try buildGraph("""
+            nc: 2
+            backbone:
+              - [-1, 1, Conv, [8, 3, 2]]
+            head:
+              - [-1, 1, nn.Upsample, [[20, 14], None, 'bilinear']]
+              - [-1, 1, nn.Upsample, [None, 1.5, 'nearest']]
+              - [-1, 1, nn.Upsample, [[25, 31], None, 'nearest-exact']]
+              - [-1, 1, nn.Upsample, [None, 0.5, 'bilinear']]
+            """, options: BuildOptions(imageHeight: 32, imageWidth: 24))
+        let program = try Self.expectProgramMatchesForward(graph, fuse: true)
+        let resizes = program.instructions.filter { $0.op.name == "resize" }
+        #expect(resizes.map { $0.outputs[0].shape } == [[1, 8, 20, 14], [1, 8, 30, 21], [1, 8, 25, 31], [1, 8, 12, 15]])
+        let model = try Onnx_ModelProto(serializedBytes: try ONNXExport(program: program, opset: 17).file(producerVersion: "test").bytes)
+        let nodes = model.graph.node.filter { $0.opType == "Resize" }
+        #expect(nodes.count == 4)
+        let modes = nodes.map { node in node.attribute.first { $0.name == "coordinate_transformation_mode" }.map { String(decoding: $0.s, as: UTF8.self) } ?? "" }
+        #expect(modes == ["pytorch_half_pixel", "asymmetric", "half_pixel", "pytorch_half_pixel"], "\(modes)")
+        // a scale factor given: scales (the third input), else sizes (the fourth)
+        #expect(nodes.map { $0.input.count } == [4, 3, 4, 3])
+    }
+
+    /// The memory pass row by row: rows in program order, the largest row peak is the pass's
+    /// peak, and no row holds more after it than at its peak.
+    @Test func memoryPassByRow() throws {
+        let graph = try buildGraph(Self.backbone, options: BuildOptions(imageHeight: 64, imageWidth: 64))
+        let planned = try #require(InferencePlan(graph: graph, weights: Weights.initialized(for: graph, seed: 7)).planned)
+        let rows = planned.memoryByRow
+        #expect(rows.map(\.layer) == rows.map(\.layer).sorted() && rows.count == graph.layers.count)
+        #expect(rows.map(\.peak).max() == planned.peakActivationBytes)
+        #expect(rows.allSatisfy { $0.live <= $0.peak && $0.live > 0 })
     }
 
     /// Code that works on tensors inside a closure records nothing: the trace ends naming the

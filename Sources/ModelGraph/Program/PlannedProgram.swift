@@ -62,9 +62,13 @@ public final class PlannedProgram: @unchecked Sendable {
         macros[position].map { [$0.output.id] } ?? fusions[position].map { [$0.output] } ?? program.instructions[position].outputs.map(\.id)
     }
 
+    /// Composites whose kernels read their first input channels-last as it is (CARAFE).
+    static let channelsLastComposites: Set = ["carafe_reassemble", "carafe_combine"]
+
     /// Whether `op` runs on a channels-last map as it is (the rest read NCHW).
     static func readsChannelsLast(_ op: ProgramOp, rank: Int) -> Bool {
         switch op {
+        case .composite(let composite): return channelsLastComposites.contains(composite.name)
         case .convolution, .activation, .add, .maxPool, .upsampleNearest, .pad(_, _, _, _, false): return true
         case .concatenate(let axis), .split(let axis, _): return axis == 1 && rank == 4
         default: return false
@@ -195,6 +199,22 @@ public final class PlannedProgram: @unchecked Sendable {
                 fusions[position] = nil
                 macros[position] = Macro(inputs: [source], output: ProgramValue(id: fusion.output, shape: shape), label: "distribution expectation (DFL)") { x in
                     x[0].tensor!.reshaped([view[0], view[1] * bins, view[3]]).distributionExpectation(bins: bins, weights: weights).reshaped(shape)
+                }
+            case .transpose([0, 2, 1]) where instruction.outputs[0].shape.count == 3:
+                // a 1×1 convolution's map flattened to tokens (`conv(x).flatten(2).permute(0, 2, 1)`):
+                // one GEMM writing the tokens, reading a channels-last input as the [positions, C]
+                // matrix it already is
+                guard let (reshape, reshapeOp) = soleProducer(of: instruction.inputs[0], for: position), case .reshape(let view) = reshapeOp,
+                      view.count == 3, let (conv, _) = soleProducer(of: instructions[reshape].inputs[0], for: reshape),
+                      let fusion = fusions[conv], fusion.output == instructions[reshape].inputs[0], fusion.activation == .identity,
+                      case .convolution(1, 0, 1, 1) = instructions[conv].op, fusion.weight.shape[2] == 1, fusion.weight.shape[3] == 1
+                else { continue }
+                absorbed.formUnion([reshape, conv])
+                fusions[conv] = nil
+                let (weight, bias) = (fusion.weight, fusion.bias)
+                macros[position] = Macro(inputs: [instructions[conv].inputs[0]], output: instruction.outputs[0], label: "1×1 convolution to tokens (gemm)",
+                                         readsChannelsLast: true) { x in
+                    Tensor.tokens(projecting: [x[0].channelsLastData ?? x[0].tensor!], channelsLast: [x[0].isChannelsLast], weights: [weight], biases: [bias])
                 }
             case .concatenate(2) where instruction.outputs[0].shape.count == 3:
                 // a head's last 1×1 convs, flattened and concatenated: one GEMM per level writing
@@ -488,6 +508,25 @@ public final class PlannedProgram: @unchecked Sendable {
             return [x[0].upsampledNearest(by: factor) {
                 $0.interpolateNearestChannelsLast(height: height, width: width, scaleHeight: step, scaleWidth: step)
             }]
+        case .composite(let composite) where Self.channelsLastComposites.contains(composite.name) && x[0].isChannelsLast:
+            // CARAFE on a channels-last map as it is: channel runs are contiguous, and the next
+            // convolution reads the result without a reorder (the mask stays NCHW)
+            guard let data = x[0].channelsLastData, let converter = x[0].converter, let mask = x[1].tensor else {
+                return [PlannedValue(shape: shapes[0], channelsLast: true)]
+            }
+            let k = composite.attributes["kernel_size"]![0]
+            guard composite.name == "carafe_combine" else {
+                return [PlannedValue(channelsLast: data.carafeReassembledChannelsLast(mask: mask, kernelSize: k, up: composite.attributes["up"]![0]),
+                                     converter: converter)]
+            }
+            let addend = x.count > 2 ? x[2].channelsLastData(converting: converter) : nil
+            let result: Tensor
+            switch composite.attributes["form"]![0] {
+            case 0: result = data.carafeCombinedChannelsLast(mask: mask, kernelSize: k, adding: addend) { x, carafe in x + x - carafe }
+            case 1: result = data.carafeCombinedChannelsLast(mask: mask, kernelSize: k, adding: addend) { x, carafe in x - carafe }
+            default: result = data.carafeCombinedChannelsLast(mask: mask, kernelSize: k, adding: addend) { x, carafe in (x - carafe) + x }
+            }
+            return [PlannedValue(channelsLast: result, converter: converter)]
         case .composite(let composite):
             let tensors = x.compactMap(\.tensor)
             guard tensors.count == x.count, let kernel = Self.compositeKernels[composite.name] else { return shapes.map { PlannedValue(shape: $0) } }
