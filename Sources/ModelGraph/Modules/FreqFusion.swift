@@ -187,58 +187,15 @@ public struct FreqFusion: LayerModule {
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
         let high = inputs[0], low = inputs[1]
         try checkShapes(high.shape, low.shape)
-        if high.symbol != nil { return [try traced(high: high, low: low, pass)] }
-        let (lowWindow, highWindow) = (hammingLowPass, hammingHighPass)
-        // CARAFE reassembly of `x` by per-pixel k×k kernels: k² multiply-adds per output element.
-        // A channels-last map (a plan's convolution output) is reassembled as one: channel runs
-        // are contiguous, and the next convolution reads it without a reorder.
-        func reassemble(_ x: Feature, mask: Feature, kernelSize: Int) -> Feature {
-            let output = [x.shape[0], x.shape[1], mask.shape[2], mask.shape[3]], up = mask.shape[2] / x.shape[2]
-            // thop: the unfold-multiply-sum is elementwise work, no rule
-            pass.count(elements(output) * Double(kernelSize * kernelSize), thop: 0)
-            return x.map(shape: output) { $0.carafeReassembled(mask: mask.tensor!, kernelSize: kernelSize, up: up) }
-        }
-        func combine(_ x: Feature, mask: Feature, kernelSize: Int, adding addend: Feature? = nil,
-                     _ body: @escaping (Float, Float) -> Float) -> Feature {
-            pass.count(elements(x.shape) * Double(kernelSize * kernelSize), thop: 0)
-            return x.map(shape: x.shape) { $0.carafeCombined(mask: mask.tensor!, kernelSize: kernelSize, adding: addend?.tensor, body) }
-        }
-        func normalize(_ mask: Feature, _ window: Parameter, kernelSize: Int) -> Feature {
-            mask.map { FreqFusion.normalizeKernels($0, kernelSize: kernelSize, window: window.tensor) }
-        }
-        // semi_conv, comp_feat_upsample and use_high_pass: the seed's default path
-        var compressedHigh = try hrChannelCompressor(high, pass)
-        let compressedLow = try lrChannelCompressor(low, pass)
-        let maskHighHigh = try contentEncoder2(compressedHigh, pass)
-        let maskHighInitial = normalize(maskHighHigh, highWindow, kernelSize: highPassKernel)
-        compressedHigh = combine(compressedHigh, mask: maskHighInitial, kernelSize: highPassKernel) { x, carafe in x + x - carafe }
-        let maskLowHigh = try contentEncoder(compressedHigh, pass)
-        var maskLowInitial = normalize(maskLowHigh, lowWindow, kernelSize: lowPassKernel)
-        let maskLowLow = reassemble(try contentEncoder(compressedLow, pass), mask: maskLowInitial, kernelSize: lowPassKernel)
-        var maskLow = maskLowHigh + maskLowLow
-        maskLowInitial = normalize(maskLow, lowWindow, kernelSize: lowPassKernel)
-        let maskHighLow = reassemble(try contentEncoder2(compressedLow, pass), mask: maskLowInitial, kernelSize: lowPassKernel)
-        var maskHigh = maskHighHigh + maskHighLow
-        maskLow = normalize(maskLow, lowWindow, kernelSize: lowPassKernel)
-        var lowFeatures = reassemble(low, mask: maskLow, kernelSize: lowPassKernel)
-        maskHigh = normalize(maskHigh, highWindow, kernelSize: highPassKernel)
-        if let dysampler {
-            lowFeatures = try dysampler(high: compressedHigh, low: compressedLow, features: lowFeatures, pass)
-        }
-        // (high − carafe(high)) [+ high] + low-pass branch, in one pass
-        if highResolutionResidual {
-            return [combine(high, mask: maskHigh, kernelSize: highPassKernel, adding: lowFeatures) { x, carafe in (x - carafe) + x }]
-        }
-        return [combine(high, mask: maskHigh, kernelSize: highPassKernel, adding: lowFeatures) { x, carafe in x - carafe }]
+        return [try forward(high: high, low: low, pass)]
     }
 
-    /// The seed's `_forward` (semi_conv, comp_feat_upsample, use_high_pass) as program operations.
-    func traced(high: Feature, low: Feature, _ pass: Pass) throws(LayerError) -> Feature {
+    /// The seed's `_forward` (semi_conv, comp_feat_upsample, use_high_pass).
+    func forward(high: Feature, low: Feature, _ pass: Pass) throws(LayerError) -> Feature {
         // `kernel_normalizer`: one composite, so the execution pass runs one kernel (Tensor.kernelsNormalized)
         func normalize(_ mask: Feature, _ window: Parameter, kernelSize k: Int) -> Feature {
             // hamming_window=False keeps a one-element window of 1
-            let shape = window.tensor.count == k * k ? [1, k * k, 1, 1] : [1, 1, 1, 1]
-            let weights = mask.constant(window.tensor.reshaped(shape), name: window.key ?? "hamming")
+            let weights = mask.constant(window, viewedAs: window.shape.reduce(1, *) == k * k ? [1, k * k, 1, 1] : [1, 1, 1, 1])
             return Feature.composite("kernel_normalize", attributes: [:], inputs: [mask, weights]) {
                 let windowed = mask.softmax(axis: 1) * weights
                 return [windowed / windowed.reducedSum(axis: 1).reshaped([mask.shape[0], 1, mask.shape[2], mask.shape[3]])]
@@ -284,13 +241,6 @@ public struct FreqFusion: LayerModule {
             lowFeatures = try dysampler(high: compressedHigh, low: compressedLow, features: lowFeatures, pass)
         }
         return combined(high, mask: maskHigh, kernelSize: highPassKernel, form: highResolutionResidual ? 2 : 1, adding: lowFeatures)
-    }
-
-    /// `kernel_normalizer`: softmax over each pixel's k² kernel, times the hamming window,
-    /// renormalised to sum 1.
-    static func normalizeKernels(_ mask: Tensor, kernelSize: Int, window: Tensor) -> Tensor {
-        precondition(mask.shape[1] == kernelSize * kernelSize)
-        return mask.kernelsNormalized(window: window)
     }
 
     /// The seed's `compute_similarity(t, 3, dilation=2)`: cosine similarity of each pixel with its
@@ -367,30 +317,9 @@ public struct LocalSimGuidedSampler: Block {
         visitor.child("norm_lr", &normLow, absent: "Identity")
     }
 
+    /// Offsets from both resolutions' features and their local similarity (GroupNorm and the
+    /// similarity as composites), then DySample's grid sampling.
     func callAsFunction(high: Feature, low: Feature, features: Feature, _ pass: Pass) throws(LayerError) -> Feature {
-        if features.symbol != nil { return try traced(high: high, low: low, features: features, pass) }
-        func withSimilarity(_ x: Feature, _ norm: GroupNorm?) -> Feature {
-            let normalized = norm.map { norm in x.map { norm($0) } } ?? x
-            if norm != nil { pass.countThop(4 * elements(x.shape)) }  // thop's GroupNorm rule
-            // cosine similarity with 8 neighbours, per channel and pixel (F.cosine_similarity: no thop rule)
-            pass.count(elements(x.shape) * 8, thop: 0)
-            var shape = x.shape
-            shape[1] += 8
-            return normalized.map(shape: shape) { Tensor.concatenate([$0, FreqFusion.localSimilarity($0)], axis: 1) }
-        }
-        let highSimilarity = withSimilarity(high, normHigh), lowSimilarity = withSimilarity(low, normLow)
-        func unshuffled(_ x: Feature) -> Feature {
-            x.map(shape: [x.shape[0], x.shape[1] * 4, x.shape[2] / 2, x.shape[3] / 2]) { $0.pixelUnshuffle(2) }
-        }
-        let moved = try offset(lowSimilarity, pass) + unshuffled(try hrOffset(highSimilarity, pass))
-        let scope = (try directScale(lowSimilarity, pass) + unshuffled(try hrDirectScale(highSimilarity, pass))).map { $0.sigmoid() }
-        pass.count(elements(features.shape) * 4, thop: 0)  // bilinear sampling: 4 taps per output element (grid_sample: no thop rule)
-        guard let source = features.tensor, let offsets = moved.tensor, let scale = scope.tensor else { return Feature(shape: features.shape) }
-        return Feature(DySample.sample(source, offset: offsets * scale + initialPositions.tensor, scale: 2, groups: groups))
-    }
-
-    /// The same as program operations: GroupNorm and the local similarity as composites.
-    func traced(high: Feature, low: Feature, features: Feature, _ pass: Pass) throws(LayerError) -> Feature {
         func withSimilarity(_ x: Feature, _ norm: GroupNorm?) -> Feature {
             if norm != nil { pass.countThop(4 * elements(x.shape)) }
             pass.count(elements(x.shape) * 8, thop: 0)
@@ -401,7 +330,7 @@ public struct LocalSimGuidedSampler: Block {
         let moved = try offset(lowSimilarity, pass) + (try hrOffset(highSimilarity, pass)).pixelUnshuffled(2)
         let scope = (try directScale(lowSimilarity, pass) + (try hrDirectScale(highSimilarity, pass)).pixelUnshuffled(2)).activated(.sigmoid)
         pass.count(elements(features.shape) * 4, thop: 0)
-        let positions = features.constant(initialPositions.tensor, name: initialPositions.key ?? "init_pos")
+        let positions = features.constant(initialPositions)
         return DySample.tracedSample(features, offset: (moved * scope).plus(positions), scale: 2, groups: groups)
     }
 

@@ -78,9 +78,13 @@ extension Feature {
 
     /// Records `op` on traced features; code that is not traced must not get here.
     static func traced(_ op: ProgramOp, _ inputs: [Feature], shapes: [[Int]]) -> [Feature] {
-        guard let recorder = inputs.lazy.compactMap(\.symbol).first?.recorder, inputs.allSatisfy({ $0.symbol != nil }) else {
-            preconditionFailure("\(op.name) recorded on a feature that is not traced")
+        guard let recorder = inputs.lazy.compactMap(\.symbol).first?.recorder else {
+            // not tracing: the operation's reference kernel on data, or its shapes in a shape walk
+            let tensors = inputs.compactMap(\.tensor)
+            guard tensors.count == inputs.count, !tensors.isEmpty else { return shapes.map { Feature(shape: $0) } }
+            return Program.evaluate(op, tensors, input: tensors[0], outputShapes: shapes).map(Feature.init)
         }
+        precondition(inputs.allSatisfy { $0.symbol != nil }, "\(op.name) recorded on a feature that is not traced")
         return recorder.record(op, inputs.map { $0.symbol!.id }, outputs: shapes)
             .map { Feature(symbol: Symbol(recorder: recorder, id: $0.id), shape: $0.shape) }
     }
@@ -166,6 +170,14 @@ extension Feature {
         return hasData ? Feature(tensor) : Feature(shape: tensor.shape)
     }
 
+    /// A parameter or buffer as a constant of this walk (viewed as `shape` when given): read
+    /// only when tracing or computing, so a shape walk needs no loaded weights.
+    func constant(_ parameter: Parameter, viewedAs shape: [Int]? = nil) -> Feature {
+        guard symbol != nil || hasData else { return Feature(shape: shape ?? parameter.shape) }
+        let tensor = shape.map { parameter.tensor.reshaped($0) } ?? parameter.tensor
+        return constant(tensor, name: parameter.key ?? "constant")
+    }
+
     /// A one-element constant of this walk (a scale, an offset), for broadcasting arithmetic.
     public func scalar(_ value: Float, name: String) -> Feature {
         constant(Tensor(shape: [1], storage: [value]), name: name)
@@ -210,7 +222,13 @@ extension Feature {
     /// What `body` computes, recorded as one composite operation `name` over `inputs` in a
     /// trace (see `Composite`); outside a trace, just `body`'s results.
     static func composite(_ name: String, attributes: [String: [Int]], inputs: [Feature], _ body: () -> [Feature]) -> [Feature] {
-        guard let recorder = inputs.lazy.compactMap(\.symbol).first?.recorder else { return body() }
+        guard let recorder = inputs.lazy.compactMap(\.symbol).first?.recorder else {
+            // computing or shape-walking: the body as it is, its insides not counted as memory a
+            // forward holds (the execution pass runs one kernel), only what it returns
+            guard let counter = LiveBytes.current else { return body() }
+            let results = LiveBytes.$current.withValue(nil) { body() }
+            return LiveBytes.$current.withValue(counter) { results.map { $0.hasData ? $0 : Feature(shape: $0.shape) } }
+        }
         return recorder.composite(name, attributes: attributes, inputs: inputs, body)
     }
 }
