@@ -67,27 +67,13 @@ public struct DySample: LayerModule {
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
         let x = inputs[0]
         let output = try upsampledFeatureMap(x.shape, channels: channels, scale: scale)[0]
-        if x.symbol != nil {
-            pass.count(elements(output) * 4, thop: 0)
-            return [try traced(x, pass)]
-        }
-        let source = pixelShuffleFirst
-            ? x.map(shape: [x.shape[0], channels / (scale * scale), x.shape[2] * scale, x.shape[3] * scale]) { $0.pixelShuffle(scale) } : x
-        var moved = try offset(source, pass)
-        if let scope {
-            let gate = try scope(source, pass)
-            moved = moved.map { Tensor.broadcast($0, gate.tensor!) { $0 * Activation.sigmoid.apply($1) * 0.5 } }
-        } else {
-            moved = moved.map { $0 * 0.25 }
-        }
-        pass.count(elements(output) * 4, thop: 0)  // bilinear sampling: 4 taps per output element (grid_sample: no thop rule)
-        guard let features = x.tensor, var offsets = moved.tensor else { return [Feature(shape: output)] }
-        if pixelShuffleFirst { offsets = offsets.pixelUnshuffle(scale) }
-        return [Feature(DySample.sample(features, offset: offsets + initialPositions.tensor, scale: scale, groups: groups))]
+        // bilinear sampling: 4 taps per output element (grid_sample: no thop rule)
+        pass.count(elements(output) * 4, thop: 0)
+        return [try forward(x, pass)]
     }
 
-    /// The seed's `forward_lp`/`forward_pl` as program operations.
-    func traced(_ x: Feature, _ pass: Pass) throws(LayerError) -> Feature {
+    /// The seed's `forward_lp`/`forward_pl`.
+    func forward(_ x: Feature, _ pass: Pass) throws(LayerError) -> Feature {
         let source = pixelShuffleFirst ? x.pixelShuffled(scale) : x
         var moved = try offset(source, pass)
         if let scope {
@@ -97,7 +83,7 @@ public struct DySample: LayerModule {
             moved = moved * x.scalar(0.25, name: "quarter")
         }
         if pixelShuffleFirst { moved = moved.pixelUnshuffled(scale) }
-        let positions = x.constant(initialPositions.tensor, name: initialPositions.key ?? "init_pos")
+        let positions = x.constant(initialPositions)
         return DySample.tracedSample(x, offset: moved.plus(positions), scale: scale, groups: groups)
     }
 
@@ -135,36 +121,4 @@ public struct DySample: LayerModule {
         }
     }
 
-    /// The seed's `sample`: offsets [B, 2·G·s², H, W] (pixels, x then y) move the sampling grid
-    /// of each of G channel groups; bilinear, border padding. x may be larger than H×W (the grid
-    /// is normalised), as when FreqFusion resamples its already upsampled features.
-    static func sample(_ x: Tensor, offset: Tensor, scale: Int, groups: Int) -> Tensor {
-        let (batch, height, width) = (offset.shape[0], offset.shape[2], offset.shape[3])
-        let perAxis = offset.shape[1] / 2
-        // normalised coordinates 2·(centre + offset)/size − 1, channel c < perAxis is x
-        var coordinates = offset
-        coordinates.storage.withUnsafeMutableBufferPointer { c in
-            for n in 0..<batch {
-                for axis in 0..<2 {
-                    let size = Float(axis == 0 ? width : height)
-                    for k in 0..<perAxis {
-                        let base = ((n * 2 + axis) * perAxis + k) * height * width
-                        for y in 0..<height {
-                            for x in 0..<width {
-                                let centre = Float(axis == 0 ? x : y) + 0.5
-                                c[base + y * width + x] = 2 * (centre + c[base + y * width + x]) / size - 1
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        let grid = coordinates.pixelShuffle(scale)
-            .reshaped([batch, 2, groups, scale * height, scale * width])
-            .permuted([0, 2, 3, 4, 1])
-            .reshaped([batch * groups, scale * height, scale * width, 2])
-        let channels = x.shape[1]
-        let sampled = x.reshaped([batch * groups, channels / groups, x.shape[2], x.shape[3]]).gridSample(grid, padding: .border)
-        return sampled.reshaped([batch, channels, scale * height, scale * width])
-    }
 }
