@@ -359,32 +359,13 @@ public struct ContrastiveHead: Block {
         pass.count(Double(batch * classes * channels * height * width))
         if norm != nil { pass.countThop(4 * elements(x.shape)) }  // thop's BatchNorm rule
         let shape = [batch, classes, height, width]
-        if x.symbol != nil {
-            // normalised positions (BatchNorm or L2) against L2-normalised classes: a matrix product
-            let features = (norm.map { $0(x) } ?? x.l2Normalized(axis: 1)).reshaped([batch, channels, height * width])
-            let factor = x.scalar(Float(exp(Double(logitScale.tensor.storage[0]))), name: "logit_scale_exp")
-            let shift = x.constant(bias.tensor, name: bias.key ?? "bias")
-            return (text.l2Normalized(axis: 2).matmul(features) * factor).plus(shift).reshaped(shape)
-        }
-        guard let map = x.tensor, let embeddings = text.tensor else { return Feature(shape: shape) }
-        let features = norm.map { norm in norm(Feature(map)).tensor! } ?? map.normalized(axis: 1)
-        let classesNormalized = embeddings.normalized(axis: 2)
-        let factor = Float(exp(Double(logitScale.tensor.storage[0]))), shift = bias.tensor.storage[0]
-        var out = Tensor(shape: shape)
-        let positions = height * width
-        features.storage.withUnsafeBufferPointer { f in
-            classesNormalized.storage.withUnsafeBufferPointer { w in
-                out.storage.withUnsafeMutableBufferPointer { o in
-                    for n in 0..<batch {
-                        Gemm.multiply(m: classes, n: positions, k: channels, a: w.baseAddress! + n * classes * channels, lda: channels,
-                                      b: f.baseAddress! + n * channels * positions, ldb: positions,
-                                      c: o.baseAddress! + n * classes * positions, ldc: positions)
-                    }
-                    for i in 0..<o.count { o[i] = o[i] * factor + shift }
-                }
-            }
-        }
-        return Feature(out)
+        // a shape walk has no weights to read
+        guard x.symbol != nil || x.hasData else { return Feature(shape: shape) }
+        // normalised positions (BatchNorm or L2) against L2-normalised classes: a matrix product
+        let features = (norm.map { $0(x) } ?? x.l2Normalized(axis: 1)).reshaped([batch, channels, height * width])
+        let factor = x.scalar(Float(exp(Double(logitScale.tensor.storage[0]))), name: "logit_scale_exp")
+        let shift = x.constant(bias.tensor, name: bias.key ?? "bias")
+        return (text.l2Normalized(axis: 2).matmul(features) * factor).plus(shift).reshaped(shape)
     }
 }
 
