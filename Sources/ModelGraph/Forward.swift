@@ -72,17 +72,13 @@ public struct InferencePlan: Sendable {
         }
         let pass = Pass()
         let program: ProgramRunner? = planned.map { .planned($0) } ?? reference.map { .reference($0) }
-        guard let expected = graph.textShape else {
+        // no text embeddings given (YOLOE then takes its heads' default ones)
+        guard let expected = graph.textShape, let text else {
+            if graph.requiresText, let expected = graph.textShape {
+                throw failure("the model reads class text embeddings \(describeShape(expected)) (txt_feats), and none were given")
+            }
             if let program { return run(program, input, text: nil, keepAll: keepAll, progress: progress) }
             return try walk(Feature(input), pass: pass, keepAll: keepAll, progress: progress)
-        }
-        guard let text else {
-            // YOLOE without prompts: the heads' default embeddings
-            guard graph.requiresText else {
-                if let program { return run(program, input, text: nil, keepAll: keepAll, progress: progress) }
-                return try walk(Feature(input), pass: pass, keepAll: keepAll, progress: progress)
-            }
-            throw failure("the model reads class text embeddings \(describeShape(expected)) (txt_feats), and none were given")
         }
         let batch = input.shape[0]
         guard text.rank == 3, text.shape[0] == 1 || text.shape[0] == batch, text.shape[1] == expected[1], text.shape[2] == expected[2] else {

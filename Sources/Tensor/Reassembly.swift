@@ -16,6 +16,17 @@ extension Tensor {
         combined(mask: mask, kernelSize: k, adding: addend, channelsLast: false, combine)
     }
 
+    /// `carafeCombined` with one of FreqFusion's combinations, on an NCHW map or (with
+    /// `channelsLast`) an NHWC one and addend.
+    public func carafeCombined(mask: Tensor, kernelSize k: Int, adding addend: Tensor? = nil, _ combination: CarafeCombination,
+                               channelsLast: Bool) -> Tensor {
+        switch combination {
+        case .twiceMinusCarafe: return combined(mask: mask, kernelSize: k, adding: addend, channelsLast: channelsLast) { x, carafe in x + x - carafe }
+        case .minusCarafe: return combined(mask: mask, kernelSize: k, adding: addend, channelsLast: channelsLast) { x, carafe in x - carafe }
+        case .minusCarafePlusInput: return combined(mask: mask, kernelSize: k, adding: addend, channelsLast: channelsLast) { x, carafe in (x - carafe) + x }
+        }
+    }
+
     /// Both layouts' `carafeCombined`: the reassembly hands each summed run to combine(x,
     /// carafe) per element at the run's offset (the same in x, addend and output), plus addend.
     @inline(__always)
@@ -251,4 +262,15 @@ extension Tensor {
             }
         }
     }
+}
+
+/// How FreqFusion combines a map x with carafe(x), in the reference's order of operations (the
+/// raw values name them in programs: `carafe_combine`'s `form`).
+public enum CarafeCombination: Int, Sendable {
+    /// x + x − carafe(x): the compressed high-resolution features
+    case twiceMinusCarafe = 0
+    /// x − carafe(x): the high-pass branch
+    case minusCarafe = 1
+    /// (x − carafe(x)) + x: the high-pass branch with the high-resolution residual
+    case minusCarafePlusInput = 2
 }

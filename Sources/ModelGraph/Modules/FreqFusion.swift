@@ -212,13 +212,17 @@ public struct FreqFusion: LayerModule {
                 return [(spread * mask.reshaped([batch, 1, k * k, mask.shape[2], mask.shape[3]])).reducedSum(axis: 2)]
             }[0]
         }
-        // x combined with carafe(x) element by element (`form`: 0 x + x − carafe, 1 x − carafe,
-        // 2 (x − carafe) + x), plus `addend`: one composite, so the execution pass runs it in the
-        // reassembly's own pass (Tensor.carafeCombined)
-        func combined(_ x: Feature, mask: Feature, kernelSize k: Int, form: Int, adding addend: Feature? = nil) -> Feature {
-            Feature.composite("carafe_combine", attributes: ["kernel_size": [k], "form": [form]], inputs: [x, mask] + (addend.map { [$0] } ?? [])) {
+        // x combined with carafe(x) element by element, plus `addend`: one composite, so the
+        // execution pass runs it in the reassembly's own pass (Tensor.carafeCombined)
+        func combined(_ x: Feature, mask: Feature, kernelSize k: Int, _ form: CarafeCombination, adding addend: Feature? = nil) -> Feature {
+            Feature.composite("carafe_combine", attributes: ["kernel_size": [k], "form": [form.rawValue]], inputs: [x, mask] + (addend.map { [$0] } ?? [])) {
                 let reassembled = carafe(x, mask: mask, kernelSize: k)
-                let combined = form == 0 ? (x + x) - reassembled : form == 1 ? x - reassembled : (x - reassembled) + x
+                let combined: Feature
+                switch form {
+                case .twiceMinusCarafe: combined = (x + x) - reassembled
+                case .minusCarafe: combined = x - reassembled
+                case .minusCarafePlusInput: combined = (x - reassembled) + x
+                }
                 return [addend.map { combined + $0 } ?? combined]
             }[0]
         }
@@ -226,7 +230,7 @@ public struct FreqFusion: LayerModule {
         let compressedLow = try lrChannelCompressor(low, pass)
         let maskHighHigh = try contentEncoder2(compressedHigh, pass)
         let maskHighInitial = normalize(maskHighHigh, hammingHighPass, kernelSize: highPassKernel)
-        compressedHigh = combined(compressedHigh, mask: maskHighInitial, kernelSize: highPassKernel, form: 0)
+        compressedHigh = combined(compressedHigh, mask: maskHighInitial, kernelSize: highPassKernel, .twiceMinusCarafe)
         let maskLowHigh = try contentEncoder(compressedHigh, pass)
         var maskLowInitial = normalize(maskLowHigh, hammingLowPass, kernelSize: lowPassKernel)
         let maskLowLow = carafe(try contentEncoder(compressedLow, pass), mask: maskLowInitial, kernelSize: lowPassKernel)
@@ -240,7 +244,8 @@ public struct FreqFusion: LayerModule {
         if let dysampler {
             lowFeatures = try dysampler(high: compressedHigh, low: compressedLow, features: lowFeatures, pass)
         }
-        return combined(high, mask: maskHigh, kernelSize: highPassKernel, form: highResolutionResidual ? 2 : 1, adding: lowFeatures)
+        return combined(high, mask: maskHigh, kernelSize: highPassKernel, highResolutionResidual ? .minusCarafePlusInput : .minusCarafe,
+                        adding: lowFeatures)
     }
 
     /// The seed's `compute_similarity(t, 3, dilation=2)`: cosine similarity of each pixel with its

@@ -76,14 +76,12 @@ public struct Upsample: LayerModule {
            let factor = (1...16).first(where: { output == [source[0], source[1], source[2] * $0, source[3] * $0] }) {
             return [symbol.recorder.feature(.upsampleNearest(factor: factor), [symbol.id], shape: output)]
         }
-        if mode == "bilinear", let symbol = inputs[0].symbol, source.count == 4,
-           let factor = (1...16).first(where: { output == [source[0], source[1], source[2] * $0, source[3] * $0] }) {
-            let alignCorners: Bool
-            if case .bool(let value) = alignCornersArgument { alignCorners = value } else { alignCorners = false }
-            return [symbol.recorder.feature(.upsampleBilinear(factor: factor, alignCorners: alignCorners), [symbol.id], shape: output)]
-        }
         let alignCorners: Bool
         if case .bool(let value) = alignCornersArgument { alignCorners = value } else { alignCorners = false }
+        if mode == "bilinear", let symbol = inputs[0].symbol, source.count == 4,
+           let factor = (1...16).first(where: { output == [source[0], source[1], source[2] * $0, source[3] * $0] }) {
+            return [symbol.recorder.feature(.upsampleBilinear(factor: factor, alignCorners: alignCorners), [symbol.id], shape: output)]
+        }
         guard let resize = ResizeMode(rawValue: mode) else {
             throw LayerError("mode '\(mode)' is not implemented by the forward pass yet (nearest, nearest-exact and bilinear are)",
                              blame: .argument(2))

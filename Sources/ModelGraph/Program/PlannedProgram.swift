@@ -92,12 +92,8 @@ public final class PlannedProgram: @unchecked Sendable {
             [x[0].kernelsNormalized(window: x[1])]
         },
         "carafe_combine": { composite, x in
-            let (k, addend) = (composite.attributes["kernel_size"]![0], x.count > 2 ? x[2] : nil)
-            switch composite.attributes["form"]![0] {
-            case 0: return [x[0].carafeCombined(mask: x[1], kernelSize: k, adding: addend) { x, carafe in x + x - carafe }]
-            case 1: return [x[0].carafeCombined(mask: x[1], kernelSize: k, adding: addend) { x, carafe in x - carafe }]
-            default: return [x[0].carafeCombined(mask: x[1], kernelSize: k, adding: addend) { x, carafe in (x - carafe) + x }]
-            }
+            [x[0].carafeCombined(mask: x[1], kernelSize: composite.attributes["kernel_size"]![0], adding: x.count > 2 ? x[2] : nil,
+                                 CarafeCombination(rawValue: composite.attributes["form"]![0])!, channelsLast: false)]
         },
         "adaptive_max_pool": { composite, x in
             [x[0].adaptiveMaxPooled(height: composite.attributes["output_size"]![0], width: composite.attributes["output_size"]![1])]
@@ -520,13 +516,9 @@ public final class PlannedProgram: @unchecked Sendable {
                                      converter: converter)]
             }
             let addend = x.count > 2 ? x[2].channelsLastData(converting: converter) : nil
-            let result: Tensor
-            switch composite.attributes["form"]![0] {
-            case 0: result = data.carafeCombinedChannelsLast(mask: mask, kernelSize: k, adding: addend) { x, carafe in x + x - carafe }
-            case 1: result = data.carafeCombinedChannelsLast(mask: mask, kernelSize: k, adding: addend) { x, carafe in x - carafe }
-            default: result = data.carafeCombinedChannelsLast(mask: mask, kernelSize: k, adding: addend) { x, carafe in (x - carafe) + x }
-            }
-            return [PlannedValue(channelsLast: result, converter: converter)]
+            return [PlannedValue(channelsLast: data.carafeCombined(mask: mask, kernelSize: k, adding: addend,
+                                                                   CarafeCombination(rawValue: composite.attributes["form"]![0])!, channelsLast: true),
+                                 converter: converter)]
         case .composite(let composite):
             let tensors = x.compactMap(\.tensor)
             guard tensors.count == x.count, let kernel = Self.compositeKernels[composite.name] else { return shapes.map { PlannedValue(shape: $0) } }

@@ -48,20 +48,8 @@ extension Feature {
     /// per output pixel when a scale factor was given, else nil).
     public func resized(height: Int, width: Int, mode: ResizeMode, alignCorners: Bool = false,
                         stepHeight: Float? = nil, stepWidth: Float? = nil) -> Feature {
-        let newShape = [shape[0], shape[1], height, width]
-        if let symbol {
-            return symbol.recorder.feature(.resize(mode: mode, alignCorners: alignCorners, stepHeight: stepHeight, stepWidth: stepWidth), [symbol.id], shape: newShape)
-        }
-        switch mode {
-        case .nearest, .nearestExact:
-            let exact = mode == .nearestExact
-            return map(shape: newShape) { $0.interpolateNearest(height: height, width: width, scaleHeight: stepHeight, scaleWidth: stepWidth, exact: exact) }
-        case .bilinear:
-            return map(shape: newShape) {
-                $0.interpolateBilinear(height: height, width: width, alignCorners: alignCorners,
-                                       scaleHeight: alignCorners ? nil : stepHeight, scaleWidth: alignCorners ? nil : stepWidth)
-            }
-        }
+        Feature.traced(.resize(mode: mode, alignCorners: alignCorners, stepHeight: stepHeight, stepWidth: stepWidth), [self],
+                       shapes: [[shape[0], shape[1], height, width]])[0]
     }
 
     /// `x.cos()`, `x.sin()`.
@@ -76,7 +64,8 @@ extension Feature {
 
     // Operations only traced code uses (heads whose tensor path has kernels of its own).
 
-    /// Records `op` on traced features; code that is not traced must not get here.
+    /// Records `op` on traced features; on features with data, runs the op's reference kernel
+    /// (`Program.evaluate`); in a shape walk, gives the output shapes.
     static func traced(_ op: ProgramOp, _ inputs: [Feature], shapes: [[Int]]) -> [Feature] {
         guard let recorder = inputs.lazy.compactMap(\.symbol).first?.recorder else {
             // not tracing: the operation's reference kernel on data, or its shapes in a shape walk
