@@ -69,7 +69,7 @@ public final class PlannedProgram: @unchecked Sendable {
     static func readsChannelsLast(_ op: ProgramOp, rank: Int) -> Bool {
         switch op {
         case .composite(let composite): return channelsLastComposites.contains(composite.name)
-        case .convolution, .activation, .add, .maxPool, .upsampleNearest, .pad(_, _, _, _, false): return true
+        case .convolution, .activation, .add, .maxPool, .averagePool, .upsampleNearest, .pad(_, _, _, _, false): return true
         case .concatenate(let axis), .split(let axis, _): return axis == 1 && rank == 4
         default: return false
         }
@@ -498,6 +498,9 @@ public final class PlannedProgram: @unchecked Sendable {
         case .maxPool(let kernelSize, let stride, let padding):
             return [x[0].map(shape: shapes[0], plain: { $0.maxPooled(kernelSize: kernelSize, stride: stride, padding: padding) },
                              channelsLast: { $0.maxPooledChannelsLast(kernelSize: kernelSize, stride: stride, padding: padding) })]
+        case .averagePool(let kernelSize, let stride):
+            return [x[0].map(shape: shapes[0], plain: { $0.averagePooled(kernelSize: kernelSize, stride: stride) },
+                             channelsLast: { $0.averagePooledChannelsLast(kernelSize: kernelSize, stride: stride) })]
         case .upsampleNearest(let factor) where x[0].isChannelsLast && [2, 4, 8].contains(factor):
             let (height, width) = (shapes[0][2], shapes[0][3])
             let step = 1 / Float(factor)
