@@ -64,9 +64,9 @@ let package = Package(
         // The interpreter for that Python: values, classes, imports from the fork's tree, budgets
         .target(name: "PythonInterpreter", dependencies: ["PythonFrontEnd"], linkerSettings: [.linkedLibrary("m")]),
         // The torch that fork mode implements: shape-following tensors, torch.nn in ModelGraph's own Python, timm and einops pieces
-        .target(name: "ForkTorch", dependencies: ["PythonInterpreter"]),
+        .target(name: "ForkTorch", dependencies: ["PythonInterpreter", "ModelGraph", "Tensor"]),
         // Fork mode: a fork's YAML built by the fork's own parse_model and classes, in the interpreter
-        .target(name: "ForkMode", dependencies: ["ForkTorch", "PythonInterpreter", "YAMLFrontEnd"]),
+        .target(name: "ForkMode", dependencies: ["ForkTorch", "PythonInterpreter", "YAMLFrontEnd", "ModelGraph"]),
         // JPEG and PNG through Debian's libjpeg-turbo and libpng (scripts/setup installs them);
         // the C wrapper owns their setjmp error handling.
         .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),

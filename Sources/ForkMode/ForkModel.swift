@@ -1,5 +1,6 @@
 import Foundation
 import ForkTorch
+import ModelGraph
 import PythonFrontEnd
 import PythonInterpreter
 import YAMLFrontEnd
@@ -28,8 +29,11 @@ public struct ForkBuildOptions: Sendable {
     public var imageWidth: Int
     public var shapes: Bool
     public var flops: Bool
-    public init(scale: String? = nil, imageHeight: Int = 640, imageWidth: Int = 640, shapes: Bool = true, flops: Bool = true) {
+    /// Also record the forward as a program (`ForkSummary.program`), to run or export it.
+    public var trace: Bool
+    public init(scale: String? = nil, imageHeight: Int = 640, imageWidth: Int = 640, shapes: Bool = true, flops: Bool = true, trace: Bool = false) {
         self.scale = scale; self.imageHeight = imageHeight; self.imageWidth = imageWidth; self.shapes = shapes; self.flops = flops
+        self.trace = trace
     }
 }
 
@@ -70,6 +74,14 @@ public struct ForkSummary: Sendable {
     public var note: String?
     /// Why the forward pass at the requested size failed, when it did (the build stands).
     public var forwardError: ForkBuildError?
+    /// The forward as a program (when traced): its constants named by state_dict keys, their
+    /// values bound from a weights file before it runs.
+    public var program: Program?
+    /// The program's outputs' names, as the fork oracle flattens a model's output (`output`,
+    /// `output.0`, `output.0.1`, …).
+    public var outputNames: [String] = []
+    /// Why the forward is not a program, when traced and it is not.
+    public var traceFailure: ForkTraceFailure?
 
     /// The layer indices row `position` owns: those after the previous row's, up to its own.
     /// A fork's multi-output backbone row takes several (its parse_model numbers the row by the
@@ -200,12 +212,35 @@ public final class ForkModelBuilder {
             throw describe(error, yamlPath: yamlPath, rows: rows, stage: "build")
         }
         var summary = try collect(main, yamlPath: yamlPath, rows: rows, scale: scale, options: options)
-        if options.shapes {
+        if options.shapes || options.trace {
             torch.multiplyAdds = 0
+            main.namespace["_tracing"] = .bool(options.trace)
+            main.namespace["_name_state"] = .object(PyBuiltinFunction("_name_state") { [weak torch] _, arguments in
+                if case .str(let key)? = arguments.positional.first, arguments.positional.count == 2,
+                   case .object(let tensor as TorchTensor) = arguments.positional[1] { torch?.nameState(tensor, key) }
+                return .none
+            })
+            main.namespace["_trace_begin"] = .object(PyBuiltinFunction("_trace_begin") { [weak torch] _, arguments in
+                if case .object(let input as TorchTensor)? = arguments.positional.first { _ = torch?.beginTrace(input: input) }
+                return .none
+            })
+            main.namespace["_trace_layer"] = .object(PyBuiltinFunction("_trace_layer") { [weak torch] interpreter, arguments in
+                if arguments.positional.count == 2, case .int(let index) = arguments.positional[0] {
+                    torch?.traceLayer(index, module: (try? interpreter.str(arguments.positional[1])) ?? "?")
+                }
+                return .none
+            })
+            defer { torch.trace = nil }
             do {
                 try importer.runProvided(ForkModelBuilder.forward, as: main, interpreter: interpreter)
                 summary.gflops = Double(torch.multiplyAdds) * 2 / 1e9
                 try collectShapes(main, into: &summary)
+                if options.trace, let out = main.namespace["_out"] {
+                    switch torch.endTrace(outputs: flattened(out, name: "output")) {
+                    case .success(let (program, names)): summary.program = program; summary.outputNames = names
+                    case .failure(let failure): summary.traceFailure = failure
+                    }
+                }
                 phase("forward")
             } catch let limit as InterpreterLimit where limit.message.contains("steps") || limit.message.contains("recursion") {
                 throw describe(limit, yamlPath: yamlPath, rows: rows, stage: "forward")
@@ -272,11 +307,17 @@ except Exception:
     static let forward = #"""
 model.eval()
 _x = _torch.rand(1, _channels, _height, _width)
+if _tracing:
+    for _k, _v in model.state_dict().items():
+        _name_state(_k, _v)
+    _trace_begin(_x)
 _outs = {}
 _row_macs = {}
 def _pre_hook(i):
     def record(mod, inp):
         _row_macs[i] = -_macs()
+        if _tracing:
+            _trace_layer(getattr(mod, "i", i), type(mod).__name__)
     return record
 def _hook(i):
     def record(mod, inp, out):
@@ -322,6 +363,18 @@ for _h in _hooks:
                            rows: result, output: [], input: [1, 3, options.imageHeight, options.imageWidth],
                            ultralyticsGFLOPs: nil, gflops: nil, standIns: [],
                            stateElements: count("_state_elements"), moduleCount: count("_module_count"), note: nil, forwardError: nil)
+    }
+
+    /// The tensors in a model's output with the fork oracle's names: `output` for a tensor,
+    /// `output.K` for the K-th item of a tuple or list (nested: `output.0.1`), `output.KEY` in a dict.
+    func flattened(_ value: PyValue, name: String, depth: Int = 0) -> [(name: String, tensor: TorchTensor)] {
+        guard depth < 6, case .object(let object) = value else { return [] }
+        if let tensor = object as? TorchTensor { return [(name, tensor)] }
+        if let dict = object as? PyDict {
+            return dict.entries.flatMap { key, item in flattened(item, name: name + "." + ((try? interpreter.str(key)) ?? "?"), depth: depth + 1) }
+        }
+        guard object is PyList || object is PyTuple, let items = try? interpreter.materialize(value) else { return [] }
+        return items.enumerated().flatMap { flattened($0.element, name: "\(name).\($0.offset)", depth: depth + 1) }
     }
 
     func shapes(_ value: PyValue) -> [[Int]] {

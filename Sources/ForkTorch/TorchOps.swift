@@ -7,11 +7,13 @@ extension TorchRuntime {
     func op(_ names: [String], method: Bool = true, function: Bool = true, _ body: @escaping (TorchArguments) throws -> PyValue) {
         for name in names {
             let f: NativeFunction = { [unowned self] interp, a in
-                let result = try body(TorchArguments(arguments: a, interp: interp, function: name, torch: self))
+                let arguments = TorchArguments(arguments: a, interp: interp, function: name, torch: self)
+                let result = try body(arguments)
                 if let problem = self.invalidShape {
                     self.invalidShape = nil
                     throw interp.error(interp.types.runtimeError, "torch.\(name): \(problem)")
                 }
+                if let trace = self.trace { self.record(name, arguments, result, trace) }
                 return result
             }
             if function { functions[name] = f }

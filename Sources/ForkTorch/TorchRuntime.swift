@@ -133,6 +133,8 @@ public final class TorchRuntime: InterpreterExtension {
     var defaultDType: DType = .float32
     /// Active while a thop-style count runs.
     var counterStorage: ThopCounter?
+    /// Active while a forward is traced into a program.
+    public var trace: ForkTrace?
 
     init(types: BuiltinTypes) {
         tensorClass = PyClass(name: "Tensor", bases: [types.object], moduleName: "torch")

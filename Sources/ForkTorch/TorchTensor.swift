@@ -39,6 +39,10 @@ public final class TorchTensor: PyObject, NativeObject {
     public var values: [Double]?
     public var requiresGrad: Bool
     public var isParameter = false
+    /// While a forward is traced (`TorchRuntime.trace`): the program value this tensor holds.
+    var symbol: Int?
+    /// The state_dict key of a parameter or buffer, named before a trace (its program constant's name).
+    var stateName: String?
     /// Attributes set by code on a tensor (`p._no_weight_decay = True`).
     var extra: [String: PyValue] = [:]
     let torch: TorchRuntime

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ForkMode
 import Foundation
 import ModelGraph
 import ModelLoading
@@ -40,6 +41,10 @@ struct RunCommand: ParsableCommand {
             options.batch = tensors.images.shape[0]
             image = tensors.images
             text = tensors.text
+        }
+        if let root = try options.forkRoot() {
+            try runFork(options, root: root, image: image, started: started)
+            return
         }
         let loaded = try options.loadRunnableModel()
         let graph = loaded.graph
@@ -84,6 +89,49 @@ struct RunCommand: ParsableCommand {
         if let output, !result.outputs.isEmpty {
             do {
                 try SafeTensors.write(Dictionary(uniqueKeysWithValues: zip(names, result.outputs)), to: output)
+            } catch {
+                printError(error.description)
+                throw ExitCode(1)
+            }
+            print("wrote \(output)")
+        }
+    }
+
+    /// Fork mode: the fork's own code builds the model, fork mode's torch traces its forward
+    /// into a program, and the planner's kernels run it (the reference kernels with --unfused).
+    func runFork(_ options: ModelOptions, root: URL, image: Tensor?, started: DispatchTime) throws {
+        var request = options.request
+        if let image { request.imageHeight = image.shape[2]; request.imageWidth = image.shape[3]; request.batch = image.shape[0] }
+        let loaded = try reporting { () throws(ModelLoadError) in
+            try Model.loadForkRunnable(request, root: root, weights: execution.weights, seed: seed)
+        }
+        let input = loaded.program.instructions.first { if case .input = $0.op { return true }; return false }?.outputs[0].shape ?? []
+        if let image, image.shape != input {
+            printError("\(self.input!): error: tensor is \(describeShape(image.shape)), \(model.config) takes \(describeShape(input)) (ch)")
+            throw ExitCode(1)
+        }
+        let x = image ?? randomImage(shape: input, seed: seed)
+        let planned = execution.unfused ? nil : PlannedProgram(loaded.program)
+        let prepared = DispatchTime.now()
+        let outputs = planned.map { $0.run(x).outputs } ?? loaded.program.run(x)
+        let finished = DispatchTime.now()
+        print(loaded.summary.forkLine)
+        print("input \(describeShape(x.shape))\(self.input.map { " from \($0)" } ?? " (random, seed \(seed))"), "
+               + "weights \(loaded.weightsDescription), \(Threads.count) thread\(Threads.count == 1 ? "" : "s"), "
+               + "\(loaded.program.instructions.count) program operations")
+        if !loaded.unusedWeights.isEmpty {
+            printError("note: \(loaded.unusedWeights.count) tensor\(loaded.unusedWeights.count == 1 ? "" : "s") of \(execution.weights ?? "") the forward does not read: "
+                       + loaded.unusedWeights.prefix(6).joined(separator: ", ") + (loaded.unusedWeights.count > 6 ? ", …" : ""))
+        }
+        for (name, tensor) in zip(loaded.outputNames, outputs) {
+            let values = tensor.storage
+            let mean = values.isEmpty ? 0 : values.reduce(0.0) { $0 + Double($1) } / Double(values.count)
+            print("\(name) \(describeShape(tensor.shape))  min \(format(values.min() ?? 0))  max \(format(values.max() ?? 0))  mean \(format(Float(mean)))")
+        }
+        print(String(format: "forward %.1f ms (build, trace and load %.1f ms)", milliseconds(prepared, finished), milliseconds(started, prepared)))
+        if let output {
+            do {
+                try SafeTensors.write(Dictionary(uniqueKeysWithValues: zip(loaded.outputNames, outputs)), to: output)
             } catch {
                 printError(error.description)
                 throw ExitCode(1)

@@ -255,10 +255,13 @@ struct GraphBuilder {
         case .split(let axis, let sizes):
             let split = integers(sizes, name: out + "_sizes")
             nodes.append(node("Split", [inputs[0], split], outputs, name: label, [attribute("axis", int: axis)]))
-        case .slice(let axis, let start, let end):
+        case .slice(let axis, let start, let end, let step):
             let starts = integers([start], name: out + "_starts"), ends = integers([end], name: out + "_ends"),
                 axes = integers([axis], name: out + "_axes")
-            nodes.append(node("Slice", [inputs[0], starts, ends, axes], outputs, name: label))
+            let steps = step == 1 ? [] : [integers([step], name: out + "_steps")]
+            nodes.append(node("Slice", [inputs[0], starts, ends, axes] + steps, outputs, name: label))
+        case .expand(let shape):
+            nodes.append(node("Expand", [inputs[0], integers(shape, name: out + "_shape")], outputs, name: label))
         case .pad(let left, let right, let top, let bottom, let reflect):
             let rank = shapeOf(instruction.inputs[0]).count
             let begins = Array(repeating: 0, count: rank - 2) + [top, left], ends = Array(repeating: 0, count: rank - 2) + [bottom, right]

@@ -86,6 +86,16 @@ public final class Interpreter {
         return result
     }
 
+    /// The innermost running frame whose source file `include` accepts, as `file:line:column`
+    /// (fork mode's program origins: the fork's line that called a torch op).
+    public func innermostSite(where include: (String) -> Bool) -> String? {
+        for frame in frames.reversed() {
+            let file = frame.module.file ?? frame.module.name
+            if include(file) { return "\(file):\(frame.location)" }
+        }
+        return nil
+    }
+
     func functionName(_ frame: Frame) -> String {
         if let function = frame.function { return function.qualifiedName }
         return frame.isModuleBody ? "<module>" : "<class body>"

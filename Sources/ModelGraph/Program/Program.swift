@@ -33,8 +33,10 @@ public enum ProgramOp: Sendable {
     case concatenate(axis: Int)
     /// `x.split(sizes, axis)`: one output per size.
     case split(axis: Int, sizes: [Int])
-    /// `x[..., start:end, ...]` along `axis` (step 1).
-    case slice(axis: Int, start: Int, end: Int)
+    /// `x[..., start:end:step, ...]` along `axis` (step ≥ 1).
+    case slice(axis: Int, start: Int, end: Int, step: Int)
+    /// `x.expand(shape)`: axes of size 1 repeated to `shape` (NumPy's broadcasting; same rank).
+    case expand([Int])
     /// `F.pad(x, [left, right, top, bottom])` on the two last axes, with zeros or, `reflect`,
     /// mirrored without the edge (`mode="reflect"`).
     case pad(left: Int, right: Int, top: Int, bottom: Int, reflect: Bool)
@@ -109,6 +111,7 @@ public enum ProgramOp: Sendable {
         case .concatenate: return "concatenate"
         case .split: return "split"
         case .slice: return "slice"
+        case .expand: return "expand"
         case .pad: return "pad"
         case .maxPool: return "max_pool"
         case .averagePool: return "average_pool"
@@ -147,18 +150,24 @@ public struct Composite: Sendable {
     public let body: [ProgramInstruction]
 }
 
-/// Where an instruction came from: the YAML row (layer index and module) and, for ops of a
-/// block with weights, the block's state_dict path (`model.12.m.0.cv1.conv`).
+/// Where an instruction came from: the YAML row (layer index and module), for ops of a block
+/// with weights the block's state_dict path (`model.12.m.0.cv1.conv`), and in fork mode the
+/// fork's Python source line that called the op (`ultralytics/nn/extra_modules/block.py:120:9`).
 public struct ProgramOrigin: Sendable, Equatable {
     public var layerIndex: Int?
     public var module: String?
     public var path: String?
+    public var source: String?
+    public init(layerIndex: Int? = nil, module: String? = nil, path: String? = nil, source: String? = nil) {
+        self.layerIndex = layerIndex; self.module = module; self.path = path; self.source = source
+    }
 }
 
 /// A value of the program: produced once, by one instruction.
 public struct ProgramValue: Sendable, Equatable {
     public let id: Int
     public let shape: [Int]
+    public init(id: Int, shape: [Int]) { self.id = id; self.shape = shape }
 }
 
 public struct ProgramInstruction: Sendable {
@@ -189,6 +198,25 @@ public struct Program: Sendable {
         return shapes
     }
 
+    /// The named constants (weights, by state_dict key) and their shapes, in program order.
+    public var namedConstants: [(name: String, shape: [Int])] {
+        instructions.compactMap { instruction in
+            guard case .constant(let tensor, let name?) = instruction.op else { return nil }
+            return (name, tensor.shape)
+        }
+    }
+
+    /// The program with each named constant's tensor replaced by `value(name)` where that
+    /// gives one (of the constant's shape: the caller checks).
+    public func binding(_ value: (String) -> Tensor?) -> Program {
+        let bound = instructions.map { instruction -> ProgramInstruction in
+            guard case .constant(let tensor, let name?) = instruction.op, let replacement = value(name) else { return instruction }
+            precondition(replacement.shape == tensor.shape, "\(name): bound to \(replacement.shape), the program reads \(tensor.shape)")
+            return ProgramInstruction(op: .constant(replacement, name: name), inputs: instruction.inputs, outputs: instruction.outputs, origin: instruction.origin)
+        }
+        return Program(instructions: bound, outputs: outputs, layerOutputs: layerOutputs)
+    }
+
     /// The program with composites replaced by their bodies, except those named in `keeping`.
     public func inlined(keeping: Set<String> = []) -> Program {
         func inline(_ instructions: [ProgramInstruction]) -> [ProgramInstruction] {
@@ -207,6 +235,7 @@ public struct Program: Sendable {
             let inputs = instruction.inputs.map { "%\($0)" }.joined(separator: ", ")
             var origin = instruction.origin.path ?? ""
             if let layer = instruction.origin.layerIndex { origin += " (layer \(layer) \(instruction.origin.module ?? ""))" }
+            if let source = instruction.origin.source { origin += " " + source }
             return "\(outputs) = \(instruction.op.name)(\(inputs))\(attributes(instruction.op))" + (origin.isEmpty ? "" : "  ; " + origin)
         }.joined(separator: "\n")
     }
@@ -221,7 +250,8 @@ public struct Program: Sendable {
         case .batchNorm(let epsilon): return " eps \(epsilon)"
         case .concatenate(let axis), .softmax(let axis): return " axis \(axis)"
         case .split(let axis, let sizes): return " axis \(axis) sizes \(sizes)"
-        case .slice(let axis, let start, let end): return " axis \(axis) \(start)..<\(end)"
+        case .slice(let axis, let start, let end, let step): return " axis \(axis) \(start)..<\(end)" + (step == 1 ? "" : " step \(step)")
+        case .expand(let shape): return " \(describeShape(shape))"
         case .pad(let left, let right, let top, let bottom, let reflect):
             return " left \(left) right \(right) top \(top) bottom \(bottom)" + (reflect ? " reflect" : "")
         case .maxPool(let kernelSize, let stride, let padding): return " kernel \(kernelSize) stride \(stride) padding \(padding)"
@@ -258,12 +288,14 @@ public final class ProgramRecorder: @unchecked Sendable {
     private(set) var instructions: [ProgramInstruction] = []
     private var nextValue = 0
     /// The row being traced (set by the walk).
-    var origin = ProgramOrigin()
+    public var origin = ProgramOrigin()
+
+    public init() {}
     /// The first code met that records nothing (a closure over tensors), reported at the end.
     private(set) var untraced: UntracedOperation?
 
     /// Records `op` over `inputs`, returning one value per output shape.
-    func record(_ op: ProgramOp, _ inputs: [Int], outputs shapes: [[Int]], path: String? = nil) -> [ProgramValue] {
+    public func record(_ op: ProgramOp, _ inputs: [Int], outputs shapes: [[Int]], path: String? = nil) -> [ProgramValue] {
         let values = shapes.map { shape -> ProgramValue in
             defer { nextValue += 1 }
             return ProgramValue(id: nextValue, shape: shape)
@@ -309,7 +341,8 @@ public final class ProgramRecorder: @unchecked Sendable {
         if untraced == nil { untraced = UntracedOperation(site: site, origin: origin) }
     }
 
-    func program(outputs: [ProgramValue], layerOutputs: [Int: Int] = [:]) -> Program {
+    /// The recorded program, returning `outputs`.
+    public func program(outputs: [ProgramValue], layerOutputs: [Int: Int] = [:]) -> Program {
         Program(instructions: instructions, outputs: outputs, layerOutputs: layerOutputs)
     }
 }

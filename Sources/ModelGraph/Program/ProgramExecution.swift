@@ -73,7 +73,19 @@ extension Program {
         case .divide: return [x[0] / x[1]]
         case .concatenate(let axis): return [Tensor.concatenate(x, axis: axis)]
         case .split(let axis, let sizes): return x[0].split(axis: axis, sizes: sizes)
-        case .slice(let axis, let start, let end): return [x[0].slice(axis: axis, start..<end)]
+        case .slice(let axis, let start, let end, let step):
+            guard step != 1 else { return [x[0].slice(axis: axis, start..<end)] }
+            // every step-th position: the tensor viewed as [outer, size, inner], positions picked
+            let shape = x[0].shape, inner = shape[(axis + 1)...].reduce(1, *), outer = shape[..<axis].reduce(1, *)
+            let positions = Array(stride(from: start, to: end, by: step))
+            var newShape = shape
+            newShape[axis] = positions.count
+            let source = x[0].storage
+            return [Tensor(shape: newShape) { out in
+                var k = 0
+                for o in 0..<outer { for p in positions { for i in 0..<inner { out[k] = source[(o * shape[axis] + p) * inner + i]; k += 1 } } }
+            }]
+        case .expand(let shape): return [Tensor.broadcast(x[0], Tensor(shape: shape), { a, _ in a })]
         case .pad(let left, let right, let top, let bottom, let reflect):
             guard reflect else { return [x[0].zeroPadded(left: left, right: right, top: top, bottom: bottom)] }
             precondition(left == right && right == top && top == bottom, "reflect padding runs with one size on every side")

@@ -148,7 +148,7 @@ extension Feature {
     public func sliced(axis: Int, _ range: Range<Int>, file: StaticString = #fileID, line: UInt = #line) -> Feature {
         var newShape = shape
         newShape[axis] = range.count
-        if let symbol { return symbol.recorder.feature(.slice(axis: axis, start: range.lowerBound, end: range.upperBound), [symbol.id], shape: newShape) }
+        if let symbol { return symbol.recorder.feature(.slice(axis: axis, start: range.lowerBound, end: range.upperBound, step: 1), [symbol.id], shape: newShape) }
         return map(shape: newShape, file: file, line: line) { $0.slice(axis: axis, range) }
     }
 

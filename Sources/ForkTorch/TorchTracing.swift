@@ -1,0 +1,702 @@
+import Foundation
+import ModelGraph
+import PythonFrontEnd
+import PythonInterpreter
+import Tensor
+
+/// An op the traced forward met that has no program form yet: which, why, and where the fork's
+/// code called it.
+public struct UntracedTorchOp: Sendable, CustomStringConvertible {
+    public var op: String
+    public var reason: String
+    public var site: String?
+    public var layerIndex: Int?
+    public var module: String?
+    public var description: String {
+        (layerIndex.map { "layer \($0)" + (module.map { " (\($0))" } ?? "") + ": " } ?? "")
+            + "torch.\(op): \(reason)" + (site.map { " — \($0)" } ?? "")
+    }
+}
+
+/// Fork mode's torch recording the interpreted forward as a ModelGraph program: while a trace
+/// is active, every op that reads a traced tensor records itself as program operations (the
+/// closed op set of `ProgramOp`), so interpreted modules reach the same passes — planner,
+/// fusions, kernels, ONNX export — as built-in ones. An op with no program form is noted with
+/// the fork's source line; the shape walk goes on, so the build still reports every row.
+public final class ForkTrace {
+    let recorder = ProgramRecorder()
+    /// Distinct ops (by name and reason) met without a program form, first site each.
+    public private(set) var untraced: [UntracedTorchOp] = []
+    /// Each recorded value's shape, by id.
+    var shapes: [Int: [Int]] = [:]
+    /// The model row running (set by the forward's hooks).
+    var layer: (index: Int, module: String)?
+    /// Ops inside ops (F.softmax calling torch.softmax) are the outer op's business.
+    var depth = 0
+    let input: TorchTensor
+
+    init(input: TorchTensor) {
+        self.input = input
+        input.symbol = recorder.record(.input, [], outputs: [input.shape])[0].id
+        shapes[input.symbol!] = input.shape
+    }
+
+    func note(_ op: String, _ reason: String, site: String?) {
+        guard !untraced.contains(where: { $0.op == op && $0.reason == reason }) else { return }
+        untraced.append(UntracedTorchOp(op: op, reason: reason, site: site, layerIndex: layer?.index, module: layer?.module))
+    }
+}
+
+/// Why an op cannot be recorded (the trace notes it and goes on).
+struct Untraceable: Error { let reason: String; init(_ reason: String) { self.reason = reason } }
+
+extension TorchRuntime {
+    /// Starts tracing a forward whose input is `input` (a fresh [B, C, H, W] tensor).
+    public func beginTrace(input: TorchTensor) -> ForkTrace {
+        let trace = ForkTrace(input: input)
+        self.trace = trace
+        return trace
+    }
+
+    /// Names `tensor` by its state_dict key: a floating parameter or buffer becomes the program
+    /// constant of that name (its values bound from a weights file before a run).
+    public func nameState(_ tensor: TorchTensor, _ key: String) {
+        if tensor.stateName == nil { tensor.stateName = key }
+    }
+
+    /// Sets the model row the trace attributes ops to.
+    public func traceLayer(_ index: Int, module: String) { trace?.layer = (index, module) }
+
+    /// Ends the trace: the program returning the traced tensors among `outputs` (with their
+    /// names), or the ops that have no program form.
+    public func endTrace(outputs: [(name: String, tensor: TorchTensor)]) -> Result<(Program, [String]), ForkTraceFailure> {
+        defer { trace = nil }
+        guard let trace else { return .failure(ForkTraceFailure(untraced: [], message: "no trace was running")) }
+        guard trace.untraced.isEmpty else { return .failure(ForkTraceFailure(untraced: trace.untraced, message: nil)) }
+        let traced = outputs.filter { $0.tensor.symbol != nil && $0.tensor.dtype.isFloatingPoint }
+        guard !traced.isEmpty else {
+            return .failure(ForkTraceFailure(untraced: [], message: "the forward returned no tensor computed from its input"))
+        }
+        let values = traced.map { ProgramValue(id: $0.tensor.symbol!, shape: $0.tensor.shape) }
+        return .success((trace.recorder.program(outputs: values), traced.map(\.name)))
+    }
+
+    /// Every tensor in `value`: itself, or the items of a tuple, list or dict, depth first.
+    func tensors(in value: PyValue, depth: Int = 0) -> [TorchTensor] {
+        guard depth < 4, case .object(let object) = value else { return [] }
+        if let t = object as? TorchTensor { return [t] }
+        if let list = object as? PyList { return list.items.flatMap { tensors(in: $0, depth: depth + 1) } }
+        if let tuple = object as? PyTuple { return tuple.items.flatMap { tensors(in: $0, depth: depth + 1) } }
+        return []
+    }
+
+    /// After op `name` ran (its shapes computed): records it when it reads a traced tensor.
+    func record(_ name: String, _ a: TorchArguments, _ result: PyValue, _ trace: ForkTrace) {
+        guard trace.depth == 0 else { return }
+        let inputs = a.arguments.positional.flatMap { tensors(in: $0) } + a.arguments.keywords.flatMap { tensors(in: $0.1) }
+        guard inputs.contains(where: { $0.symbol != nil }) else { return }
+        let outputs = tensors(in: result)
+        guard !outputs.isEmpty else { return }  // size(), dim(), item() of a traced tensor read shapes
+        var base = name.hasPrefix("nn.functional.") ? String(name.dropFirst("nn.functional.".count)) : name
+        if base.hasSuffix("_"), !base.hasPrefix("_") { base.removeLast() }
+        let site = a.interp.innermostSite { !$0.hasPrefix("<") }
+        var origin = ProgramOrigin(layerIndex: trace.layer?.index, module: trace.layer?.module, source: site)
+        if let index = trace.layer?.index { origin.path = "model.\(index)" }
+        if let weight = inputs.lazy.compactMap(\.stateName).first, let dot = weight.lastIndex(of: ".") {
+            origin.path = String(weight[..<dot])
+        }
+        trace.recorder.origin = origin
+        let step = TraceStep(torch: self, trace: trace, name: base, a: a, result: result, outputs: outputs)
+        trace.depth += 1
+        defer { trace.depth -= 1 }
+        do {
+            try step.record()
+        } catch {
+            for t in outputs { t.symbol = nil }
+            trace.note(base, (error as? Untraceable)?.reason ?? "\(error)", site: site)
+        }
+    }
+}
+
+/// Why a fork model's forward is not a program: the ops without a program form, or a message.
+public struct ForkTraceFailure: Error, Sendable, CustomStringConvertible {
+    public var untraced: [UntracedTorchOp]
+    public var message: String?
+    public var description: String {
+        if let message { return message }
+        return "the forward uses ops fork mode cannot run yet: " + untraced.map(\.description).joined(separator: "; ")
+    }
+}
+
+/// One op's recording: its arguments, its results (already shaped by the shape walk), and
+/// the program operations that compute them.
+struct TraceStep {
+    let torch: TorchRuntime
+    let trace: ForkTrace
+    let name: String
+    let a: TorchArguments
+    let result: PyValue
+    let outputs: [TorchTensor]
+    var recorder: ProgramRecorder { trace.recorder }
+    var output: TorchTensor { outputs[0] }
+
+    // MARK: values
+
+    /// The program value holding `t`: its traced value, its named weight, or its known values as a constant.
+    func value(_ t: TorchTensor) throws -> Int {
+        if let symbol = t.symbol { return symbol }
+        guard !t.dtype.isComplex else { throw Untraceable("complex tensors have no program form") }
+        let id: Int
+        if let name = t.stateName, t.dtype.isFloatingPoint {
+            id = recorder.record(.constant(Tensor(shape: t.shape), name: name), [], outputs: [t.shape], path: name)[0].id
+            trace.shapes[id] = t.shape
+        } else if let values = t.values {
+            id = constant(Tensor(shape: t.shape, storage: values.map { Float($0) }))
+        } else {
+            throw Untraceable("reads a tensor whose values fork mode does not know (made outside the traced forward, e.g. by torch.randn or torch.empty)")
+        }
+        t.symbol = id
+        return id
+    }
+
+    /// Argument `index` as a program value: a tensor, or a Python number as a constant.
+    func value(_ index: Int, _ keyword: String) throws -> Int {
+        guard let v = a.value(index, keyword), !v.isNone else { throw Untraceable("missing argument '\(keyword)'") }
+        if case .object(let t as TorchTensor) = v { return try value(t) }
+        return constant(Tensor(shape: [], storage: [Float(try a.interp.floatArgument(v, keyword))]))
+    }
+
+    func tensor(_ index: Int, _ keyword: String) throws -> TorchTensor {
+        guard let v = a.value(index, keyword), case .object(let t as TorchTensor) = v else { throw Untraceable("argument '\(keyword)' is not a tensor") }
+        return t
+    }
+
+    func constant(_ tensor: Tensor) -> Int {
+        let id = recorder.record(.constant(tensor, name: nil), [], outputs: [tensor.shape])[0].id
+        trace.shapes[id] = tensor.shape
+        return id
+    }
+
+    func scalar(_ value: Float) -> Int { constant(Tensor(shape: [], storage: [value])) }
+
+    /// Records `op` and returns its one output value.
+    @discardableResult
+    func emit(_ op: ProgramOp, _ inputs: [Int], _ shape: [Int]) -> Int {
+        let id = recorder.record(op, inputs, outputs: [shape])[0].id
+        trace.shapes[id] = shape
+        return id
+    }
+
+    /// The op's result tensor `position` holds `id`.
+    func bind(_ id: Int, _ position: Int = 0) throws {
+        let t = outputs[position]
+        guard t.dtype.isFloatingPoint else { throw Untraceable("its result is \(t.dtype.rawValue); the program computes float32 values") }
+        // a safety net: the recorded operations must make the shape torch's own rules gave
+        guard trace.shapes[id] == t.shape else {
+            throw Untraceable("its program form makes \(trace.shapes[id] ?? []), torch's shape rules \(t.shape) (a ModelGraph bug; please report it)")
+        }
+        t.symbol = id
+    }
+
+    /// `x.view(shape)`, no op when the shape stays.
+    func reshape(_ id: Int, from: [Int], to shape: [Int]) -> Int {
+        from == shape ? id : emit(.reshape(shape), [id], shape)
+    }
+
+    /// A reduction over `axes` of a tensor of `shape` (sum, then scaled for a mean), keeping them as size 1 when asked.
+    func reduce(_ id: Int, shape: [Int], axes: [Int], mean: Bool, keep: Bool, maximum: Bool = false) -> Int {
+        var current = id, currentShape = shape
+        for axis in axes.sorted(by: >) {
+            currentShape.remove(at: axis)
+            current = emit(maximum ? .reduceMax(axis: axis) : .reduceSum(axis: axis), [current], currentShape)
+        }
+        if mean {
+            let count = axes.map { shape[$0] }.reduce(1, *)
+            current = emit(.divide, [current, scalar(Float(count))], currentShape)
+        }
+        if keep {
+            let kept = shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
+            current = reshape(current, from: currentShape, to: kept)
+        }
+        return current
+    }
+
+    func float(_ index: Int, _ keyword: String, _ defaultValue: Double) throws -> Float {
+        Float(try a.double(index, keyword, defaultValue))
+    }
+
+    // MARK: ops
+
+    func record() throws {
+        switch name {
+        // identities in eval mode and on a CPU
+        case "contiguous", "detach", "clone", "cpu", "cuda", "requires_grad", "dropout", "dropout1d", "dropout2d", "dropout3d",
+             "alpha_dropout", "feature_alpha_dropout", "identity", "pin_memory", "float", "type_as", "to", "type", "resolve_conj":
+            let source = try tensor(0, "input")
+            guard source.dtype == output.dtype else { throw Untraceable("casts \(source.dtype.rawValue) to \(output.dtype.rawValue)") }
+            try bind(try value(source))
+
+        case "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "rsub":
+            var left = try value(0, "input"), right = try value(1, "other")
+            if a.arguments.keyword("rounding_mode").map({ !$0.isNone }) ?? false { throw Untraceable("division with a rounding_mode") }
+            if let alpha = a.arguments.keyword("alpha") {
+                right = emit(.multiply, [right, scalar(Float(try a.interp.floatArgument(alpha, "alpha")))], try tensor(1, "other").shape)
+            }
+            if name == "rsub" { swap(&left, &right) }
+            let op: ProgramOp = ["add"].contains(name) ? .add : ["sub", "subtract", "rsub"].contains(name) ? .subtract
+                : ["mul", "multiply"].contains(name) ? .multiply : .divide
+            try bind(emit(op, [left, right], output.shape))
+        case "neg", "negative":
+            try bind(emit(.multiply, [try value(0, "input"), scalar(-1)], output.shape))
+        case "pow":
+            let base = try value(0, "input")
+            guard let exponentValue = a.value(1, "exponent"), let exponent = try? a.interp.floatArgument(exponentValue, "exponent") else {
+                throw Untraceable("a tensor exponent")
+            }
+            switch exponent {
+            case 1: try bind(base)
+            case 2: try bind(emit(.multiply, [base, base], output.shape))
+            case 3: try bind(emit(.multiply, [emit(.multiply, [base, base], output.shape), base], output.shape))
+            case 0.5: try bind(emit(.squareRoot, [base], output.shape))
+            case -1: try bind(emit(.divide, [scalar(1), base], output.shape))
+            case -0.5: try bind(emit(.divide, [scalar(1), emit(.squareRoot, [base], output.shape)], output.shape))
+            default: throw Untraceable("the exponent \(exponent) (2, 3, 0.5, -1 and -0.5 are traced)")
+            }
+        case "square": let x = try value(0, "input"); try bind(emit(.multiply, [x, x], output.shape))
+        case "exp": try bind(emit(.exp, [try value(0, "input")], output.shape))
+        case "log": try bind(emit(.log, [try value(0, "input")], output.shape))
+        case "sqrt": try bind(emit(.squareRoot, [try value(0, "input")], output.shape))
+        case "rsqrt": try bind(emit(.divide, [scalar(1), emit(.squareRoot, [try value(0, "input")], output.shape)], output.shape))
+        case "reciprocal": try bind(emit(.divide, [scalar(1), try value(0, "input")], output.shape))
+        case "sin": try bind(emit(.sine, [try value(0, "input")], output.shape))
+        case "cos": try bind(emit(.cosine, [try value(0, "input")], output.shape))
+        case "abs":
+            let x = try value(0, "input")
+            let negative = emit(.multiply, [x, scalar(-1)], output.shape)
+            try bind(emit(.add, [emit(.activation(.relu), [x], output.shape), emit(.activation(.relu), [negative], output.shape)], output.shape))
+        case "clamp", "clip", "hardtanh":
+            let low = try a.value(1, name == "hardtanh" ? "min_val" : "min").flatMap { $0.isNone ? nil : Float(try a.interp.floatArgument($0, "min")) }
+            let high = try a.value(2, name == "hardtanh" ? "max_val" : "max").flatMap { $0.isNone ? nil : Float(try a.interp.floatArgument($0, "max")) }
+            try bind(emit(.clip(minimum: name == "hardtanh" ? (low ?? -1) : low, maximum: name == "hardtanh" ? (high ?? 1) : high),
+                          [try value(0, "input")], output.shape))
+
+        // activations
+        case "relu": try bind(emit(.activation(.relu), [try value(0, "input")], output.shape))
+        case "relu6": try bind(emit(.activation(.relu6), [try value(0, "input")], output.shape))
+        case "silu": try bind(emit(.activation(.silu), [try value(0, "input")], output.shape))
+        case "sigmoid": try bind(emit(.activation(.sigmoid), [try value(0, "input")], output.shape))
+        case "gelu":
+            if case .str(let approximate)? = a.value(1, "approximate"), approximate != "none" { throw Untraceable("gelu(approximate='\(approximate)')") }
+            try bind(emit(.activation(.gelu), [try value(0, "input")], output.shape))
+        case "tanh": try bind(tanh(try value(0, "input")))
+        case "hardswish", "hardsigmoid":
+            // relu6(x + 3) / 6, times x for hardswish (PyTorch's definitions)
+            let x = try value(0, "input")
+            let gate = emit(.divide, [emit(.activation(.relu6), [emit(.add, [x, scalar(3)], output.shape)], output.shape), scalar(6)], output.shape)
+            try bind(name == "hardswish" ? emit(.multiply, [x, gate], output.shape) : gate)
+        case "leaky_relu":
+            // max(x, 0) + slope · min(x, 0), as relu(x) − slope · relu(−x)
+            let x = try value(0, "input"), slope = try float(1, "negative_slope", 0.01)
+            let negative = emit(.activation(.relu), [emit(.multiply, [x, scalar(-1)], output.shape)], output.shape)
+            try bind(emit(.subtract, [emit(.activation(.relu), [x], output.shape), emit(.multiply, [negative, scalar(slope)], output.shape)], output.shape))
+        case "softplus":
+            guard try float(1, "beta", 1) == 1 else { throw Untraceable("softplus with beta ≠ 1") }
+            try bind(softplus(try value(0, "input")))
+        case "mish":
+            let x = try value(0, "input")
+            try bind(emit(.multiply, [x, tanh(softplus(x))], output.shape))
+        case "softmax", "log_softmax":
+            let x = try tensor(0, "input")
+            guard let dimension = try a.optionalInt(1, "dim") else { throw Untraceable("softmax without dim") }
+            let axis = try torch.normalizedDimension(dimension, x.shape.count, a.interp)
+            let soft = emit(.softmax(axis: axis), [try value(x)], output.shape)
+            try bind(name == "softmax" ? soft : emit(.log, [soft], output.shape))
+
+        // normalisation
+        case "batch_norm":
+            let x = try tensor(0, "input")
+            guard x.shape.count >= 2 else { throw Untraceable("batch_norm of a \(x.shape.count)-d tensor") }
+            guard !(try a.bool(5, "training", false)) else { throw Untraceable("batch_norm in training mode") }
+            let channels = x.shape[1]
+            let weight = try a.has(3, "weight") ? try value(3, "weight") : constant(Tensor(shape: [channels], repeating: 1))
+            let bias = try a.has(4, "bias") ? try value(4, "bias") : constant(Tensor(shape: [channels]))
+            let epsilon = try float(7, "eps", 1e-5)
+            if x.shape.count == 4 {
+                try bind(emit(.batchNorm(epsilon: epsilon), [try value(x), weight, bias, try value(1, "running_mean"), try value(2, "running_var")], output.shape))
+            } else {
+                // [N, C] or [N, C, L]: as a [N, C, L, 1] map
+                let planar = [x.shape[0], channels, x.shape.count == 3 ? x.shape[2] : 1, 1]
+                let normalized = emit(.batchNorm(epsilon: epsilon), [reshape(try value(x), from: x.shape, to: planar), weight, bias,
+                                                                     try value(1, "running_mean"), try value(2, "running_var")], planar)
+                try bind(reshape(normalized, from: planar, to: output.shape))
+            }
+        case "layer_norm":
+            let x = try tensor(0, "input")
+            let normalized = try a.interp.materialize(a.value(1, "normalized_shape") ?? .tuple([])).count
+            let epsilon = try float(4, "eps", 1e-5)
+            let weight = try a.has(2, "weight") ? try value(2, "weight") : nil
+            let bias = try a.has(3, "bias") ? try value(3, "bias") : nil
+            try bind(layerNorm(try value(x), shape: x.shape, axes: Array((x.shape.count - normalized)..<x.shape.count), epsilon: epsilon, weight: weight, bias: bias))
+        case "group_norm":
+            let x = try tensor(0, "input")
+            let groups = try a.int(1, "num_groups")
+            guard x.shape.count >= 2, groups > 0, x.shape[1] % groups == 0 else { throw Untraceable("group_norm's groups do not divide the channels") }
+            let grouped = [x.shape[0], groups, x.shape.dropFirst().reduce(1, *) / groups]
+            let normalized = layerNorm(reshape(try value(x), from: x.shape, to: grouped), shape: grouped, axes: [2], epsilon: try float(4, "eps", 1e-5), weight: nil, bias: nil)
+            var y = reshape(normalized, from: grouped, to: x.shape)
+            let affine = [x.shape[1]] + Array(repeating: 1, count: x.shape.count - 2)
+            if try a.has(2, "weight") { y = emit(.multiply, [y, reshape(try value(2, "weight"), from: [x.shape[1]], to: affine)], x.shape) }
+            if try a.has(3, "bias") { y = emit(.add, [y, reshape(try value(3, "bias"), from: [x.shape[1]], to: affine)], x.shape) }
+            try bind(y)
+        case "normalize":
+            let x = try tensor(0, "input")
+            guard try float(1, "p", 2) == 2 else { throw Untraceable("normalize with p ≠ 2") }
+            let axis = try torch.normalizedDimension(try a.int(2, "dim", 1), x.shape.count, a.interp)
+            let id = try value(x)
+            let squares = emit(.multiply, [id, id], x.shape)
+            let norm = emit(.squareRoot, [reduce(squares, shape: x.shape, axes: [axis], mean: false, keep: true)],
+                            x.shape.enumerated().map { $0.offset == axis ? 1 : $0.element })
+            let clipped = emit(.clip(minimum: try float(3, "eps", 1e-12), maximum: nil), [norm], x.shape.enumerated().map { $0.offset == axis ? 1 : $0.element })
+            try bind(emit(.divide, [id, clipped], x.shape))
+
+        // reductions
+        case "sum", "mean", "amax":
+            let x = try tensor(0, "input")
+            let axes = try torch.reducedDimensions(a, rank: x.shape.count)
+            guard output.dtype.isFloatingPoint else { throw Untraceable("a reduction to \(output.dtype.rawValue)") }
+            let all = axes ?? Array(0..<x.shape.count)
+            try bind(reduce(try value(x), shape: x.shape, axes: all, mean: name == "mean", keep: try a.bool(2, "keepdim", false), maximum: name == "amax"))
+        case "max":
+            let x = try tensor(0, "input")
+            guard let dimension = a.value(1, "dim"), let d = try a.interp.indexValue(dimension) else {
+                if a.value(1, "other").map({ if case .object(is TorchTensor) = $0 { return true }; return false }) ?? false {
+                    throw Untraceable("torch.max of two tensors")
+                }
+                let flat = reshape(try value(x), from: x.shape, to: [x.count])
+                try bind(emit(.reduceMax(axis: 0), [flat], []))
+                return
+            }
+            let axis = try torch.normalizedDimension(d, x.shape.count, a.interp)
+            var reduced = x.shape
+            reduced.remove(at: axis)
+            // keepdim: the output's shape; the indices (outputs[1]) stay untraced, noted where read
+            try bind(reshape(emit(.reduceMax(axis: axis), [try value(x)], reduced), from: reduced, to: output.shape))
+
+        // shapes and copies
+        case "view", "reshape", "view_as", "reshape_as", "flatten", "unflatten", "unsqueeze", "squeeze":
+            let x = try tensor(0, "input")
+            try bind(reshape(try value(x), from: x.shape, to: output.shape))
+        case "permute":
+            let x = try tensor(0, "input")
+            let order = try torch.dimensionList(a, from: 1, keyword: "dims").map { try torch.normalizedDimension($0, x.shape.count, a.interp) }
+            try bind(permute(try value(x), order, output.shape))
+        case "transpose", "swapaxes", "swapdims":
+            let x = try tensor(0, "input")
+            guard !x.shape.isEmpty else { try bind(try value(x)); return }
+            var order = Array(0..<x.shape.count)
+            order.swapAt(try torch.normalizedDimension(try a.int(1, "dim0"), x.shape.count, a.interp),
+                         try torch.normalizedDimension(try a.int(2, "dim1"), x.shape.count, a.interp))
+            try bind(permute(try value(x), order, output.shape))
+        case "t":
+            let x = try tensor(0, "input")
+            try bind(x.shape.count == 2 ? permute(try value(x), [1, 0], output.shape) : try value(x))
+        case "expand", "expand_as", "broadcast_to":
+            let x = try tensor(0, "input")
+            let padded = Array(repeating: 1, count: output.shape.count - x.shape.count) + x.shape
+            let id = reshape(try value(x), from: x.shape, to: padded)
+            try bind(padded == output.shape ? id : emit(.expand(output.shape), [id], output.shape))
+        case "repeat":
+            let x = try tensor(0, "input")
+            let padded = Array(repeating: 1, count: output.shape.count - x.shape.count) + x.shape
+            var id = reshape(try value(x), from: x.shape, to: padded), current = padded
+            for axis in 0..<padded.count where output.shape[axis] != padded[axis] {
+                let copies = output.shape[axis] / padded[axis]
+                current[axis] = output.shape[axis]
+                id = emit(.concatenate(axis: axis), Array(repeating: id, count: copies), current)
+            }
+            try bind(id)
+        case "cat", "concat", "concatenate":
+            guard let list = a.value(0, "tensors") else { throw Untraceable("cat without tensors") }
+            let parts = torch.tensors(in: list).filter { $0.count > 0 || $0.shape.count > 1 }
+            let axis = try torch.normalizedDimension(try a.int(1, "dim", 0), output.shape.count, a.interp)
+            try bind(parts.count == 1 ? try value(parts[0]) : emit(.concatenate(axis: axis), try parts.map { try value($0) }, output.shape))
+        case "stack":
+            guard let list = a.value(0, "tensors") else { throw Untraceable("stack without tensors") }
+            let parts = torch.tensors(in: list)
+            let axis = try torch.normalizedDimension(try a.int(1, "dim", 0), output.shape.count, a.interp)
+            let lifted = try parts.map { part -> Int in
+                var shape = part.shape
+                shape.insert(1, at: axis)
+                return reshape(try value(part), from: part.shape, to: shape)
+            }
+            try bind(emit(.concatenate(axis: axis), lifted, output.shape))
+        case "split", "split_with_sizes", "chunk", "unbind", "tensor_split":
+            let x = try tensor(0, "input")
+            let axis: Int
+            if name == "unbind" { axis = try torch.normalizedDimension(try a.int(1, "dim", 0), x.shape.count, a.interp) }
+            else { axis = try torch.normalizedDimension(try a.int(2, "dim", 0), x.shape.count, a.interp) }
+            let sizes = outputs.map { name == "unbind" ? 1 : $0.shape[axis] }
+            let pieces = recorder.record(.split(axis: axis, sizes: sizes), [try value(x)], outputs: sizes.map { size in
+                x.shape.enumerated().map { $0.offset == axis ? size : $0.element }
+            })
+            for piece in pieces { trace.shapes[piece.id] = piece.shape }
+            for (position, piece) in pieces.enumerated() {
+                try bind(reshape(piece.id, from: piece.shape, to: outputs[position].shape), position)
+            }
+        case "narrow":
+            let x = try tensor(0, "input")
+            let axis = try torch.normalizedDimension(try a.int(1, "dim"), x.shape.count, a.interp)
+            var start = try a.int(2, "start")
+            if start < 0 { start += x.shape[axis] }
+            try bind(emit(.slice(axis: axis, start: start, end: start + (try a.int(3, "length")), step: 1), [try value(x)], output.shape))
+        case "__getitem__":
+            try bind(try index(try tensor(0, "self"), a.value(1, "index") ?? .none))
+        case "zeros_like", "ones_like", "full_like", "new_zeros", "new_ones", "new_full":
+            let fill: Float = name.contains("ones") ? 1 : name.contains("full") ? try float(name == "new_full" ? 2 : 1, "fill_value", 0) : 0
+            try bind(constant(Tensor(shape: output.shape, repeating: fill)))
+
+        // linear algebra and convolution
+        case "linear":
+            let x = try tensor(0, "input")
+            var inputs = [try value(x), try value(1, "weight")]
+            if try a.has(2, "bias") { inputs.append(try value(2, "bias")) }
+            try bind(emit(.linear, inputs, output.shape))
+        case "matmul", "bmm", "mm":
+            let x = try tensor(0, "input"), y = try tensor(1, "other")
+            guard x.shape.count >= 2, y.shape.count >= 2 else { throw Untraceable("matmul of a vector") }
+            try bind(emit(.matmul, [try value(x), try value(y)], output.shape))
+        case "conv2d", "conv1d":
+            try bind(try convolution(spatial: name == "conv2d" ? 2 : 1))
+        case "conv_transpose2d":
+            let x = try tensor(0, "input"), w = try tensor(1, "weight")
+            let stride = try a.ints(3, "stride", count: 2, 1), padding = try a.ints(4, "padding", count: 2, 0)
+            let outputPadding = try a.ints(5, "output_padding", count: 2, 0), dilation = try a.ints(7, "dilation", count: 2, 1)
+            guard x.shape.count == 4, Set(stride).count == 1, Set(padding).count == 1, Set(outputPadding).count == 1, Set(dilation).count == 1,
+                  w.shape[2] == w.shape[3] else { throw Untraceable("a transposed convolution with unequal sizes per axis") }
+            var inputs = [try value(x), try value(w)]
+            if try a.has(2, "bias") { inputs.append(try value(2, "bias")) }
+            try bind(emit(.transposedConvolution(stride: stride[0], padding: padding[0], outputPadding: outputPadding[0], dilation: dilation[0],
+                                                 groups: try a.int(6, "groups", 1)), inputs, output.shape))
+
+        // pooling and resampling
+        case "max_pool2d", "avg_pool2d":
+            let x = try tensor(0, "input")
+            let kernel = try a.ints(1, "kernel_size", count: 2)
+            let strideValue = a.value(2, "stride")
+            let stride = strideValue == nil || strideValue!.isNone || ((try? a.interp.materialize(strideValue!)).map(\.isEmpty) ?? false) ? kernel : try a.ints(2, "stride", count: 2)
+            let padding = try a.ints(3, "padding", count: 2, 0)
+            let isMax = name == "max_pool2d"
+            guard !(try a.bool(isMax ? 5 : 4, "ceil_mode", false)) else { throw Untraceable("ceil_mode=True") }
+            guard x.shape.count == 4, Set(kernel).count == 1, Set(stride).count == 1, Set(padding).count == 1 else {
+                throw Untraceable("pooling with unequal sizes per axis")
+            }
+            if isMax {
+                guard try a.ints(4, "dilation", count: 2, 1) == [1, 1], !(try a.bool(6, "return_indices", false)) else { throw Untraceable("dilation or return_indices") }
+                try bind(emit(.maxPool(kernelSize: kernel[0], stride: stride[0], padding: padding[0]), [try value(x)], output.shape))
+            } else {
+                guard a.value(6, "divisor_override").map(\.isNone) ?? true else { throw Untraceable("divisor_override") }
+                var id = try value(x)
+                if padding[0] > 0 {
+                    guard try a.bool(5, "count_include_pad", true) else { throw Untraceable("count_include_pad=False with padding") }
+                    let p = padding[0]
+                    id = emit(.pad(left: p, right: p, top: p, bottom: p, reflect: false), [id], [x.shape[0], x.shape[1], x.shape[2] + 2 * p, x.shape[3] + 2 * p])
+                }
+                try bind(emit(.averagePool(kernelSize: kernel[0], stride: stride[0]), [id], output.shape))
+            }
+        case "adaptive_avg_pool2d", "adaptive_max_pool2d":
+            let x = try tensor(0, "input")
+            guard x.shape.count == 4 else { throw Untraceable("adaptive pooling of a \(x.shape.count)-d tensor") }
+            let (height, width) = (x.shape[2], x.shape[3]), (outHeight, outWidth) = (output.shape[2], output.shape[3])
+            if name == "adaptive_avg_pool2d" {
+                if outHeight == 1 && outWidth == 1 { try bind(emit(.globalAveragePool, [try value(x)], output.shape)); return }
+                guard height % outHeight == 0, width % outWidth == 0, height / outHeight == width / outWidth else {
+                    throw Untraceable("adaptive pooling to \(outHeight)×\(outWidth) from \(height)×\(width) (windows of unequal sizes)")
+                }
+                let k = height / outHeight
+                try bind(emit(.averagePool(kernelSize: k, stride: k), [try value(x)], output.shape))
+            } else {
+                guard outHeight == 1, outWidth == 1 else { throw Untraceable("adaptive max pooling to more than 1×1") }
+                let flat = [x.shape[0], x.shape[1], height * width]
+                try bind(reshape(emit(.reduceMax(axis: 2), [reshape(try value(x), from: x.shape, to: flat)], [x.shape[0], x.shape[1]]),
+                                 from: [x.shape[0], x.shape[1]], to: output.shape))
+            }
+        case "interpolate", "upsample", "upsample_nearest", "upsample_bilinear":
+            let x = try tensor(0, "input")
+            guard x.shape.count == 4 else { throw Untraceable("interpolate of a \(x.shape.count)-d tensor") }
+            var mode = name == "upsample_bilinear" ? "bilinear" : "nearest"
+            if case .str(let given)? = a.value(3, "mode") { mode = given }
+            let alignCorners = name == "upsample_bilinear" ? true : try a.bool(4, "align_corners", false)
+            let factor = (1...16).first { output.shape[2] == x.shape[2] * $0 && output.shape[3] == x.shape[3] * $0 }
+            if let factor, mode == "nearest" { try bind(emit(.upsampleNearest(factor: factor), [try value(x)], output.shape)); return }
+            if let factor, mode == "bilinear" {
+                try bind(emit(.upsampleBilinear(factor: factor, alignCorners: alignCorners), [try value(x)], output.shape)); return
+            }
+            guard let resize = ResizeMode(rawValue: mode) else { throw Untraceable("mode '\(mode)'") }
+            var steps: [Float?] = [nil, nil]
+            if let scaleValue = a.value(2, "scale_factor"), !scaleValue.isNone, !(try a.bool(6, "recompute_scale_factor", false)) {
+                if let d = try? a.interp.floatArgument(scaleValue, "") { steps = [Float(1 / d), Float(1 / d)] }
+                else { steps = try a.interp.materialize(scaleValue).map { Float(1 / (try a.interp.floatArgument($0, "scale_factor"))) } }
+            }
+            try bind(emit(.resize(mode: resize, alignCorners: alignCorners, stepHeight: steps[0], stepWidth: steps[1]), [try value(x)], output.shape))
+        case "pad":
+            let x = try tensor(0, "input")
+            let pads = try a.interp.materialize(a.value(1, "pad") ?? .tuple([])).map { try a.interp.intArgument($0, "pad") }
+            var mode = "constant"
+            if case .str(let given)? = a.value(2, "mode") { mode = given }
+            guard mode == "constant" || mode == "reflect" else { throw Untraceable("pad mode '\(mode)'") }
+            if mode == "constant", let fill = a.value(3, "value"), !fill.isNone, try a.interp.floatArgument(fill, "value") != 0 { throw Untraceable("padding with a value other than 0") }
+            guard pads.count == 2 || pads.count == 4, x.shape.count >= 2, pads.allSatisfy({ $0 >= 0 }) else { throw Untraceable("padding other than of the two last axes") }
+            let (left, right) = (pads[0], pads[1]), (top, bottom) = pads.count == 4 ? (pads[2], pads[3]) : (0, 0)
+            if mode == "reflect", !(left == right && right == top && top == bottom) { throw Untraceable("reflect padding of unequal sizes") }
+            try bind(emit(.pad(left: left, right: right, top: top, bottom: bottom, reflect: mode == "reflect"), [try value(x)], output.shape))
+        case "pixel_shuffle", "pixel_unshuffle":
+            let x = try tensor(0, "input")
+            let r = try a.int(1, name == "pixel_shuffle" ? "upscale_factor" : "downscale_factor")
+            guard x.shape.count == 4 else { throw Untraceable("\(name) of a \(x.shape.count)-d tensor") }
+            let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+            if name == "pixel_shuffle" {
+                let split = [batch, channels / (r * r), r, r, height, width]
+                let moved = permute(reshape(try value(x), from: x.shape, to: split), [0, 1, 4, 2, 5, 3], [batch, channels / (r * r), height, r, width, r])
+                try bind(reshape(moved, from: [batch, channels / (r * r), height, r, width, r], to: output.shape))
+            } else {
+                let split = [batch, channels, height / r, r, width / r, r]
+                let moved = permute(reshape(try value(x), from: x.shape, to: split), [0, 1, 3, 5, 2, 4], [batch, channels, r, r, height / r, width / r])
+                try bind(reshape(moved, from: [batch, channels, r, r, height / r, width / r], to: output.shape))
+            }
+        case "grid_sample":
+            guard (try? a.value(2, "mode").map { try a.interp.str($0) }) ?? "bilinear" == "bilinear",
+                  !(try a.bool(4, "align_corners", false)) else { throw Untraceable("grid_sample other than bilinear without align_corners") }
+            let padding = (try? a.value(3, "padding_mode").map { try a.interp.str($0) }) ?? "zeros"
+            guard padding == "zeros" || padding == "border" else { throw Untraceable("padding_mode '\(padding ?? "")'") }
+            try bind(emit(.gridSample(border: padding == "border"), [try value(0, "input"), try value(1, "grid")], output.shape))
+        case "scaled_dot_product_attention":
+            let q = try tensor(0, "query"), k = try tensor(1, "key")
+            guard a.value(3, "attn_mask").map(\.isNone) ?? true, !(try a.bool(5, "is_causal", false)) else { throw Untraceable("an attention mask") }
+            let scale = try a.value(6, "scale").flatMap { $0.isNone ? nil : Float(try a.interp.floatArgument($0, "scale")) } ?? 1 / Float(q.shape.last ?? 1).squareRoot()
+            let rank = k.shape.count
+            var order = Array(0..<rank)
+            order.swapAt(rank - 1, rank - 2)
+            let keysT = permute(try value(k), order, order.map { k.shape[$0] })
+            let scoresShape = Array(q.shape.dropLast()) + [k.shape[rank - 2]]
+            let scores = emit(.multiply, [emit(.matmul, [try value(q), keysT], scoresShape), scalar(scale)], scoresShape)
+            let weights = emit(.softmax(axis: scoresShape.count - 1), [scores], scoresShape)
+            try bind(emit(.matmul, [weights, try value(2, "value")], output.shape))
+        default:
+            throw Untraceable("has no program form yet")
+        }
+    }
+
+    // MARK: compositions
+
+    func permute(_ id: Int, _ order: [Int], _ shape: [Int]) -> Int {
+        order == Array(0..<order.count) ? id : emit(.transpose(order), [id], shape)
+    }
+
+    /// tanh(x) = 2σ(2x) − 1.
+    func tanh(_ x: Int) -> Int {
+        let doubled = emit(.multiply, [x, scalar(2)], output.shape)
+        return emit(.subtract, [emit(.multiply, [emit(.activation(.sigmoid), [doubled], output.shape), scalar(2)], output.shape), scalar(1)], output.shape)
+    }
+
+    /// softplus(x) = relu(x) + log(1 + exp(−|x|)), which neither overflows nor loses large x.
+    func softplus(_ x: Int) -> Int {
+        let shape = output.shape
+        let negative = emit(.multiply, [x, scalar(-1)], shape)
+        let magnitude = emit(.add, [emit(.activation(.relu), [x], shape), emit(.activation(.relu), [negative], shape)], shape)
+        let tail = emit(.log, [emit(.add, [emit(.exp, [emit(.multiply, [magnitude, scalar(-1)], shape)], shape), scalar(1)], shape)], shape)
+        return emit(.add, [emit(.activation(.relu), [x], shape), tail], shape)
+    }
+
+    /// (x − mean) / sqrt(var + eps) over `axes` (the last ones), then the affine weight and bias.
+    func layerNorm(_ x: Int, shape: [Int], axes: [Int], epsilon: Float, weight: Int?, bias: Int?) -> Int {
+        if axes == [shape.count - 1], epsilon == 1e-5, let weight, let bias {
+            return emit(.layerNorm, [x, weight, bias], shape)
+        }
+        let kept = shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
+        let mean = reduce(x, shape: shape, axes: axes, mean: true, keep: true)
+        let centred = emit(.subtract, [x, mean], shape)
+        let variance = reduce(emit(.multiply, [centred, centred], shape), shape: shape, axes: axes, mean: true, keep: true)
+        let deviation = emit(.squareRoot, [emit(.add, [variance, scalar(epsilon)], kept)], kept)
+        var y = emit(.divide, [centred, deviation], shape)
+        let affine = Array(shape.suffix(axes.count))
+        if let weight { y = emit(.multiply, [y, reshape(weight, from: affine, to: affine)], shape) }
+        if let bias { y = emit(.add, [y, reshape(bias, from: affine, to: affine)], shape) }
+        return y
+    }
+
+    /// conv1d as a conv2d over [N, C, 1, L]; unequal paddings as an explicit zero pad.
+    func convolution(spatial: Int) throws -> Int {
+        let x = try tensor(0, "input"), w = try tensor(1, "weight")
+        guard x.shape.count == spatial + 2 else { throw Untraceable("an unbatched convolution") }
+        let groups = try a.int(6, "groups", 1)
+        var stride = try a.ints(3, "stride", count: spatial, 1), dilation = try a.ints(5, "dilation", count: spatial, 1)
+        let kernel = Array(w.shape.suffix(spatial))
+        var padding: [Int]
+        if let p = a.value(4, "padding"), case .str(let mode) = p {
+            guard mode == "valid" || kernel.enumerated().allSatisfy({ dilation[$0.offset] * ($0.element - 1) % 2 == 0 }) else {
+                throw Untraceable("padding='same' with an even kernel")
+            }
+            padding = mode == "same" ? kernel.enumerated().map { dilation[$0.offset] * ($0.element - 1) / 2 } : Array(repeating: 0, count: spatial)
+        } else {
+            padding = try a.ints(4, "padding", count: spatial, 0)
+        }
+        var input = try value(x), weight = try value(w), inputShape = x.shape
+        if spatial == 1 {
+            inputShape = [x.shape[0], x.shape[1], 1, x.shape[2]]
+            input = reshape(input, from: x.shape, to: inputShape)
+            weight = reshape(weight, from: w.shape, to: [w.shape[0], w.shape[1], 1, w.shape[2]])
+            padding = [0] + padding; stride = [1] + stride; dilation = [1] + dilation
+        }
+        guard Set(stride).count == 1 || (spatial == 1 && stride[1] == 1) else { throw Untraceable("a convolution with unequal strides") }
+        guard Set(dilation).count == 1 || (spatial == 1 && dilation[1] == 1) else { throw Untraceable("a convolution with unequal dilations") }
+        let strideValue = spatial == 1 ? stride[1] : stride[0], dilationValue = spatial == 1 ? dilation[1] : dilation[0]
+        var commonPadding = padding[0]
+        if padding[0] != padding[1] || spatial == 1 {
+            // unequal paddings: pad explicitly, then convolve without
+            let padded = [inputShape[0], inputShape[1], inputShape[2] + 2 * padding[0], inputShape[3] + 2 * padding[1]]
+            input = emit(.pad(left: padding[1], right: padding[1], top: padding[0], bottom: padding[0], reflect: false), [input], padded)
+            inputShape = padded
+            commonPadding = 0
+        }
+        var inputs = [input, weight]
+        if try a.has(2, "bias") { inputs.append(try value(2, "bias")) }
+        let outputShape = spatial == 1 ? [output.shape[0], output.shape[1], 1, output.shape[2]] : output.shape
+        let convolved = emit(.convolution(stride: strideValue, padding: commonPadding, dilation: dilationValue, groups: groups), inputs, outputShape)
+        return reshape(convolved, from: outputShape, to: output.shape)
+    }
+
+    /// Basic indexing: integers, slices (any positive step), None and Ellipsis.
+    func index(_ x: TorchTensor, _ index: PyValue) throws -> Int {
+        var parts = try torch.indexParts(index, a.interp)
+        let consumed = parts.filter { if case .newAxis = $0 { return false }; if case .ellipsis = $0 { return false }; return true }.count
+        if let e = parts.firstIndex(where: { if case .ellipsis = $0 { return true }; return false }) {
+            parts.replaceSubrange(e...e, with: Array(repeating: .range(PySlice(.none, .none, .none)), count: x.shape.count - consumed))
+        }
+        var id = try value(x), shape = x.shape, axis = 0
+        for part in parts {
+            switch part {
+            case .newAxis, .ellipsis: continue
+            case .tensor: throw Untraceable("indexing with a tensor")
+            case .integer(let i):
+                let j = i < 0 ? i + shape[axis] : i
+                var sliced = shape
+                sliced[axis] = 1
+                id = emit(.slice(axis: axis, start: j, end: j + 1, step: 1), [id], sliced)
+                shape = sliced
+                axis += 1
+            case .range(let s):
+                let (start, stop, step) = try torch.sliceBounds(s, shape[axis], a.interp)
+                guard step > 0 else { throw Untraceable("a negative slice step") }
+                let count = stop > start ? (stop - start + step - 1) / step : 0
+                if count != shape[axis] {
+                    var sliced = shape
+                    sliced[axis] = count
+                    id = emit(.slice(axis: axis, start: start, end: stop, step: step), [id], sliced)
+                    shape = sliced
+                }
+                axis += 1
+            }
+        }
+        return reshape(id, from: shape, to: output.shape)
+    }
+}

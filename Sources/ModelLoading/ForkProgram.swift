@@ -1,0 +1,74 @@
+import ForkMode
+import Foundation
+import ModelGraph
+import Tensor
+
+/// A fork model ready to run: the fork's own code built it and its forward, traced by fork
+/// mode's torch, is a program whose weights are bound — what `run`, `bench` and `export`
+/// execute in fork mode, on the same planner and kernels as built-in models.
+public struct ForkRunnable: Sendable {
+    public let summary: ForkSummary
+    /// The forward with its named constants bound to the weights.
+    public let program: Program
+    /// The program's outputs' names (`output`, `output.0`, …: the fork oracle's flattening).
+    public let outputNames: [String]
+    /// Where the weights came from, for the report line.
+    public let weightsDescription: String
+    /// Tensors of the weights file the forward does not read (unused branches, buffers).
+    public let unusedWeights: [String]
+}
+
+extension Model {
+    /// Builds `request`'s YAML with the fork's code at `root`, traces its forward into a program
+    /// and binds its weights: from `weights` (a safetensors state dict with the fork's key
+    /// names, every tensor the forward reads present with its shape) or a seeded initialisation.
+    public static func loadForkRunnable(_ request: ModelRequest, root: URL, weights: String?, seed: UInt64) throws(ModelLoadError) -> ForkRunnable {
+        let options = ForkBuildOptions(scale: request.scale, imageHeight: request.imageHeight, imageWidth: request.imageWidth,
+                                       shapes: true, flops: false, trace: true)
+        let summary = try buildFork(yamlPath: request.path, root: root, options: options, batch: request.batch)
+        if let failure = summary.forwardError { throw ModelLoadError(failure.description) }
+        guard let program = summary.program else {
+            let failure = summary.traceFailure
+            let lines = failure?.untraced.map { "  " + $0.description } ?? []
+            throw ModelLoadError(([
+                "\(request.path): error: fork mode cannot run this model yet: "
+                    + (failure?.message ?? "its forward uses \(lines.count) op\(lines.count == 1 ? "" : "s") with no program form yet"),
+            ] + lines).joined(separator: "\n"))
+        }
+        let constants = program.namedConstants
+        guard let weights else {
+            var generator = SplitMix64(seed: seed)
+            var values: [String: Tensor] = [:]
+            for (name, shape) in constants { values[name] = initialValue(name: name, shape: shape, &generator) }
+            return ForkRunnable(summary: summary, program: program.binding { values[$0] }, outputNames: summary.outputNames,
+                                weightsDescription: "seeded initialisation (seed \(seed))", unusedWeights: [])
+        }
+        let file: [String: Tensor]
+        do { file = try SafeTensors.read(file: weights) } catch { throw ModelLoadError(error.description) }
+        var problems: [String] = []
+        for (name, shape) in constants {
+            guard let tensor = file[name] else { problems.append("\(name) \(describeShape(shape)) is missing"); continue }
+            if tensor.shape != shape { problems.append("\(name): the model reads \(describeShape(shape)), the file has \(describeShape(tensor.shape))") }
+        }
+        guard problems.isEmpty else {
+            throw ModelLoadError("\(weights): error: the weights do not fit \(request.path) as the fork builds it (\(problems.count) problem\(problems.count == 1 ? "" : "s")):\n"
+                                 + problems.prefix(12).map { "  " + $0 }.joined(separator: "\n") + (problems.count > 12 ? "\n  …" : ""))
+        }
+        let read = Set(constants.map(\.name))
+        return ForkRunnable(summary: summary, program: program.binding { file[$0] }, outputNames: summary.outputNames,
+                            weightsDescription: weights, unusedWeights: file.keys.filter { !read.contains($0) }.sorted())
+    }
+
+    /// PyTorch's defaults by role, seeded: BatchNorm statistics 0 and 1, norm weights 1 and
+    /// biases 0, other weights uniform in ±1/√fan-in (kaiming_uniform with a = √5).
+    static func initialValue(name: String, shape: [Int], _ generator: inout SplitMix64) -> Tensor {
+        if name.hasSuffix("running_mean") { return Tensor(shape: shape) }
+        if name.hasSuffix("running_var") { return Tensor(shape: shape, repeating: 1) }
+        if shape.count <= 1 { return Tensor(shape: shape, repeating: name.hasSuffix("weight") ? 1 : 0) }
+        let fanIn = shape.dropFirst().reduce(1, *)
+        let bound = 1 / Float(max(fanIn, 1)).squareRoot()
+        return Tensor(shape: shape) { values in
+            for i in values.indices { values[i] = Float.random(in: -bound..<bound, using: &generator) }
+        }
+    }
+}
