@@ -33,6 +33,9 @@ public final class ForkTrace {
     var layer: (index: Int, module: String)?
     /// Ops inside ops (F.softmax calling torch.softmax) are the outer op's business.
     var depth = 0
+    /// Results of ops that could not be recorded (held, so their identities stay unique): an op
+    /// reading one is left out silently — the first op is the one to report.
+    var poisoned: [ObjectIdentifier: TorchTensor] = [:]
     let input: TorchTensor
 
     init(input: TorchTensor) {
@@ -47,8 +50,9 @@ public final class ForkTrace {
     }
 }
 
-/// Why an op cannot be recorded (the trace notes it and goes on).
-struct Untraceable: Error { let reason: String; init(_ reason: String) { self.reason = reason } }
+/// Why an op cannot be recorded (the trace notes it and goes on); `nil`: it reads the result of
+/// an op already noted.
+struct Untraceable: Error { let reason: String?; init(_ reason: String?) { self.reason = reason } }
 
 extension TorchRuntime {
     /// Starts tracing a forward whose input is `input` (a fresh [B, C, H, W] tensor).
@@ -94,9 +98,13 @@ extension TorchRuntime {
     func record(_ name: String, _ a: TorchArguments, _ result: PyValue, _ trace: ForkTrace) {
         guard trace.depth == 0 else { return }
         let inputs = a.arguments.positional.flatMap { tensors(in: $0) } + a.arguments.keywords.flatMap { tensors(in: $0.1) }
-        guard inputs.contains(where: { $0.symbol != nil }) else { return }
         let outputs = tensors(in: result)
         guard !outputs.isEmpty else { return }  // size(), dim(), item() of a traced tensor read shapes
+        // an op over traced tensors records itself; so does one over tensors of known values whose
+        // result fork mode's torch keeps no values for (large, or an op that follows shapes only)
+        let reads = inputs.contains { $0.symbol != nil || trace.poisoned[ObjectIdentifier($0)] != nil }
+        let computes = !inputs.isEmpty && inputs.allSatisfy { $0.values != nil } && outputs.contains { $0.values == nil }
+        guard reads || computes else { return }
         var base = name.hasPrefix("nn.functional.") ? String(name.dropFirst("nn.functional.".count)) : name
         if base.hasSuffix("_"), !base.hasPrefix("_") { base.removeLast() }
         let site = a.interp.innermostSite { !$0.hasPrefix("<") }
@@ -112,8 +120,15 @@ extension TorchRuntime {
         do {
             try step.record()
         } catch {
-            for t in outputs { t.symbol = nil }
-            trace.note(base, (error as? Untraceable)?.reason ?? "\(error)", site: site)
+            for t in outputs {
+                t.symbol = nil
+                trace.poisoned[ObjectIdentifier(t)] = t
+            }
+            if let failure = error as? Untraceable {
+                if let reason = failure.reason { trace.note(base, reason, site: site) }
+            } else {
+                trace.note(base, "\(error)", site: site)
+            }
         }
     }
 }
@@ -140,11 +155,19 @@ struct TraceStep {
     var recorder: ProgramRecorder { trace.recorder }
     var output: TorchTensor { outputs[0] }
 
+    /// Ops whose integer results the program's float32 values hold exactly (below 2^24).
+    static let exactOnIntegers: Set<String> = [
+        "view", "reshape", "view_as", "reshape_as", "flatten", "unflatten", "unsqueeze", "squeeze", "permute", "transpose", "t",
+        "expand", "expand_as", "broadcast_to", "repeat", "cat", "concat", "concatenate", "stack", "split", "chunk", "unbind",
+        "__getitem__", "narrow", "contiguous", "clone", "detach", "add", "sub", "mul", "neg", "zeros_like", "ones_like",
+    ]
+
     // MARK: values
 
     /// The program value holding `t`: its traced value, its named weight, or its known values as a constant.
     func value(_ t: TorchTensor) throws -> Int {
         if let symbol = t.symbol { return symbol }
+        if trace.poisoned[ObjectIdentifier(t)] != nil { throw Untraceable(nil) }
         guard !t.dtype.isComplex else { throw Untraceable("complex tensors have no program form") }
         let id: Int
         if let name = t.stateName, t.dtype.isFloatingPoint {
@@ -190,7 +213,10 @@ struct TraceStep {
     /// The op's result tensor `position` holds `id`.
     func bind(_ id: Int, _ position: Int = 0) throws {
         let t = outputs[position]
-        guard t.dtype.isFloatingPoint else { throw Untraceable("its result is \(t.dtype.rawValue); the program computes float32 values") }
+        // integer results only from ops that are exact on integers held as float32 (index grids)
+        guard t.dtype.isFloatingPoint || TraceStep.exactOnIntegers.contains(name) else {
+            throw Untraceable("its result is \(t.dtype.rawValue); the program computes float32 values")
+        }
         // a safety net: the recorded operations must make the shape torch's own rules gave
         guard trace.shapes[id] == t.shape else {
             throw Untraceable("its program form makes \(trace.shapes[id] ?? []), torch's shape rules \(t.shape) (a ModelGraph bug; please report it)")
@@ -233,7 +259,10 @@ struct TraceStep {
         case "contiguous", "detach", "clone", "cpu", "cuda", "requires_grad", "dropout", "dropout1d", "dropout2d", "dropout3d",
              "alpha_dropout", "feature_alpha_dropout", "identity", "pin_memory", "float", "type_as", "to", "type", "resolve_conj":
             let source = try tensor(0, "input")
-            guard source.dtype == output.dtype else { throw Untraceable("casts \(source.dtype.rawValue) to \(output.dtype.rawValue)") }
+            // float to float, or integers to float (exact below 2^24); never float to integers
+            guard source.dtype == output.dtype || (output.dtype.isFloatingPoint && (source.dtype.isFloatingPoint || source.dtype != .bool)) else {
+                throw Untraceable("casts \(source.dtype.rawValue) to \(output.dtype.rawValue)")
+            }
             try bind(try value(source))
 
         case "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "rsub":
@@ -348,6 +377,29 @@ struct TraceStep {
             if try a.has(2, "weight") { y = emit(.multiply, [y, reshape(try value(2, "weight"), from: [x.shape[1]], to: affine)], x.shape) }
             if try a.has(3, "bias") { y = emit(.add, [y, reshape(try value(3, "bias"), from: [x.shape[1]], to: affine)], x.shape) }
             try bind(y)
+        case "adaptive_avg_pool1d":
+            let x = try tensor(0, "input")
+            guard x.shape.count == 3, let o = output.shape.last, o > 0, x.shape[2] % o == 0 else { throw Untraceable("adaptive pooling with windows of unequal sizes") }
+            let windows = [x.shape[0], x.shape[1], o, x.shape[2] / o]
+            try bind(reduce(reshape(try value(x), from: x.shape, to: windows), shape: windows, axes: [3], mean: true, keep: false))
+        case "instance_norm":
+            let x = try tensor(0, "input")
+            guard try a.bool(5, "use_input_stats", true) else { throw Untraceable("instance_norm with running statistics") }
+            guard x.shape.count >= 3 else { throw Untraceable("instance_norm of a \(x.shape.count)-d tensor") }
+            let planes = [x.shape[0], x.shape[1], x.shape.dropFirst(2).reduce(1, *)]
+            var y = reshape(layerNorm(reshape(try value(x), from: x.shape, to: planes), shape: planes, axes: [2], epsilon: try float(7, "eps", 1e-5), weight: nil, bias: nil),
+                            from: planes, to: x.shape)
+            let affine = [x.shape[1]] + Array(repeating: 1, count: x.shape.count - 2)
+            if try a.has(3, "weight") { y = emit(.multiply, [y, reshape(try value(3, "weight"), from: [x.shape[1]], to: affine)], x.shape) }
+            if try a.has(4, "bias") { y = emit(.add, [y, reshape(try value(4, "bias"), from: [x.shape[1]], to: affine)], x.shape) }
+            try bind(y)
+        case "norm":
+            let x = try tensor(0, "input")
+            if let p = a.value(1, "p"), !p.isNone, (try? a.interp.floatArgument(p, "p")) != 2 { throw Untraceable("a norm other than p=2") }
+            let axes = try torch.reducedDimensions(a, rank: x.shape.count, index: 2) ?? Array(0..<x.shape.count)
+            let id = try value(x)
+            let sum = reduce(emit(.multiply, [id, id], x.shape), shape: x.shape, axes: axes, mean: false, keep: try a.bool(3, "keepdim", false))
+            try bind(emit(.squareRoot, [sum], output.shape))
         case "normalize":
             let x = try tensor(0, "input")
             guard try float(1, "p", 2) == 2 else { throw Untraceable("normalize with p ≠ 2") }
@@ -486,7 +538,12 @@ struct TraceStep {
             let stride = strideValue == nil || strideValue!.isNone || ((try? a.interp.materialize(strideValue!)).map(\.isEmpty) ?? false) ? kernel : try a.ints(2, "stride", count: 2)
             let padding = try a.ints(3, "padding", count: 2, 0)
             let isMax = name == "max_pool2d"
-            guard !(try a.bool(isMax ? 5 : 4, "ceil_mode", false)) else { throw Untraceable("ceil_mode=True") }
+            if try a.bool(isMax ? 5 : 4, "ceil_mode", false), x.shape.count == 4 {
+                // ceil mode changes nothing when the windows fit exactly
+                let dilation = isMax ? try a.ints(4, "dilation", count: 2, 1) : [1, 1]
+                let floors = (0..<2).map { torch.pairOutput(x.shape[2 + $0], kernel: kernel[$0], stride: stride[$0], padding: padding[$0], dilation: dilation[$0]) }
+                guard floors == Array(output.shape.suffix(2)) else { throw Untraceable("ceil_mode=True with a partial last window") }
+            }
             guard x.shape.count == 4, Set(kernel).count == 1, Set(stride).count == 1, Set(padding).count == 1 else {
                 throw Untraceable("pooling with unequal sizes per axis")
             }
@@ -509,11 +566,14 @@ struct TraceStep {
             let (height, width) = (x.shape[2], x.shape[3]), (outHeight, outWidth) = (output.shape[2], output.shape[3])
             if name == "adaptive_avg_pool2d" {
                 if outHeight == 1 && outWidth == 1 { try bind(emit(.globalAveragePool, [try value(x)], output.shape)); return }
-                guard height % outHeight == 0, width % outWidth == 0, height / outHeight == width / outWidth else {
+                guard outHeight > 0, outWidth > 0, height % outHeight == 0, width % outWidth == 0 else {
                     throw Untraceable("adaptive pooling to \(outHeight)×\(outWidth) from \(height)×\(width) (windows of unequal sizes)")
                 }
-                let k = height / outHeight
-                try bind(emit(.averagePool(kernelSize: k, stride: k), [try value(x)], output.shape))
+                let (kh, kw) = (height / outHeight, width / outWidth)
+                if kh == kw { try bind(emit(.averagePool(kernelSize: kh, stride: kh), [try value(x)], output.shape)); return }
+                // windows of kh×kw: the map as [B, C, oH, kh, oW, kw], averaged over the windows' axes
+                let windows = [x.shape[0], x.shape[1], outHeight, kh, outWidth, kw]
+                try bind(reduce(reshape(try value(x), from: x.shape, to: windows), shape: windows, axes: [3, 5], mean: true, keep: false))
             } else {
                 guard outHeight == 1, outWidth == 1 else { throw Untraceable("adaptive max pooling to more than 1×1") }
                 let flat = [x.shape[0], x.shape[1], height * width]
