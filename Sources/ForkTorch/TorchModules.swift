@@ -52,6 +52,8 @@ extension TorchRuntime {
             m.namespace["_modelgraph_count"] = .object(PyBuiltinFunction("_modelgraph_count") { interp, a in
                 self.multiplyAdds += try interp.floatArgument(a.positional.first ?? .int(0), "count"); return .none
             })
+            // whether a forward is being traced into a program (modules that only follow shapes then compute)
+            m.namespace["_modelgraph_tracing"] = .object(PyBuiltinFunction("_modelgraph_tracing") { _, _ in .bool(self.trace != nil) })
         }
         importer.nativeModules["torch.fft"] = { [unowned self] interp, m in
             for (name, f) in self.functions where name.hasPrefix("fft.") {

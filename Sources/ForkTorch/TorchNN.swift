@@ -1351,6 +1351,8 @@ class MultiheadAttention(Module):
             key = key.transpose(0, 1)
         length, batch, embed = query.shape
         source = key.shape[0]
+        if torch._modelgraph_tracing():
+            return self._attend(query, key, value if not self.batch_first else value.transpose(0, 1), key_padding_mask, need_weights, attn_mask, average_attn_weights)
         torch._modelgraph_count(length * batch * embed * embed + 2 * source * batch * embed * self.kdim)
         torch._modelgraph_count(2 * batch * length * source * embed + length * batch * embed * embed)
         out = torch.empty(length, batch, embed)
@@ -1358,6 +1360,34 @@ class MultiheadAttention(Module):
             out = out.transpose(0, 1)
         weights = torch.empty(batch, length, source) if need_weights else None
         return out, weights
+
+
+    def _attend(self, query, key, value, key_padding_mask, need_weights, attn_mask, average_attn_weights):
+        # PyTorch's multi_head_attention_forward in eval mode, written out (a traced forward's values)
+        if key_padding_mask is not None or attn_mask is not None or self.bias_k is not None or self.add_zero_attn:
+            raise NotImplementedError("fork mode traces MultiheadAttention without masks, bias_k/bias_v or add_zero_attn")
+        length, batch, embed = query.shape
+        source = key.shape[0]
+        heads, head_dim = self.num_heads, self.head_dim
+        if self._qkv_same_embed_dim:
+            w_q, w_k, w_v = self.in_proj_weight[:embed], self.in_proj_weight[embed:2 * embed], self.in_proj_weight[2 * embed:]
+        else:
+            w_q, w_k, w_v = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
+        b_q = b_k = b_v = None
+        if self.in_proj_bias is not None:
+            b_q, b_k, b_v = self.in_proj_bias[:embed], self.in_proj_bias[embed:2 * embed], self.in_proj_bias[2 * embed:]
+        q = F.linear(query, w_q, b_q).reshape(length, batch * heads, head_dim).transpose(0, 1)
+        k = F.linear(key, w_k, b_k).reshape(source, batch * heads, head_dim).transpose(0, 1)
+        v = F.linear(value, w_v, b_v).reshape(source, batch * heads, head_dim).transpose(0, 1)
+        weights = torch.softmax((q * (head_dim ** -0.5)) @ k.transpose(-2, -1), dim=-1)
+        out = (weights @ v).transpose(0, 1).reshape(length * batch, embed)
+        out = self.out_proj(out).reshape(length, batch, embed)
+        if self.batch_first:
+            out = out.transpose(0, 1)
+        if not need_weights:
+            return out, None
+        weights = weights.reshape(batch, heads, length, source)
+        return out, (weights.mean(dim=1) if average_attn_weights else weights)
 
 
 class TransformerEncoderLayer(Module):

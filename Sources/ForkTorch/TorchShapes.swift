@@ -193,7 +193,22 @@ extension TorchRuntime {
             guard times.count >= t.shape.count else { throw a.interp.error(a.interp.types.runtimeError, "Number of dimensions of repeat dims can not be smaller than number of dimensions of tensor") }
             let padded = [Int](repeating: 1, count: times.count - t.shape.count) + t.shape
             guard times.allSatisfy({ $0 >= 0 }) else { throw a.interp.error(a.interp.types.runtimeError, "Trying to create tensor with negative dimension") }
-            return self.wrap(self.make(zip(padded, times).map { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }, t.dtype))
+            let shape = zip(padded, times).map { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
+            // the values of a small tensor repeated (index grids: a batch index for a top-k selection)
+            var values: [Double]? = nil
+            if let source = t.values, shape.product <= self.concreteLimit, source.count == padded.product {
+                var out = [Double](repeating: 0, count: shape.product)
+                var index = [Int](repeating: 0, count: shape.count)
+                for k in 0..<out.count {
+                    var offset = 0
+                    for axis in 0..<shape.count { offset = offset * padded[axis] + index[axis] % padded[axis] }
+                    out[k] = source[offset]
+                    var axis = shape.count - 1
+                    while axis >= 0 { index[axis] += 1; if index[axis] < shape[axis] { break }; index[axis] = 0; axis -= 1 }
+                }
+                values = out
+            }
+            return self.wrap(self.make(shape, t.dtype, values: values))
         }
         op(["repeat_interleave"]) { a in
             let t = try a.tensor(0, "input")

@@ -137,6 +137,11 @@ public final class TorchTensor: PyObject, NativeObject {
             throw interp.error(interp.types.runtimeError, "output with shape \(shape) doesn't match the broadcast shape \(result.shape)")
         }
         values = result.values
+        // a traced forward: x now holds the sum's program value (or, unrecorded, nothing)
+        if let trace = torch.trace {
+            symbol = result.symbol
+            if trace.poisoned[ObjectIdentifier(result)] != nil { trace.poisoned[ObjectIdentifier(self)] = self }
+        }
         return .object(self)
     }
 
@@ -158,11 +163,12 @@ public final class TorchTensor: PyObject, NativeObject {
     }
 
     public func item(_ index: PyValue, _ interp: Interpreter) throws -> PyValue? {
-        try torch.index(self, index, interp)
+        // through the op table, so a traced forward records the indexing
+        try torch.call("__getitem__", [.object(self), index], [], interp)
     }
 
     public func setItem(_ index: PyValue, _ value: PyValue, _ interp: Interpreter) throws -> Bool {
-        try torch.assign(self, index, value, interp)
+        _ = try torch.call("__setitem__", [.object(self), index, value], [], interp)
         return true
     }
 
@@ -173,7 +179,7 @@ public final class TorchTensor: PyObject, NativeObject {
 
     public func iterate(_ interp: Interpreter) throws -> [PyValue]? {
         guard let first = shape.first else { throw interp.typeError("iteration over a 0-d tensor") }
-        return try (0..<first).map { try torch.index(self, .int($0), interp) }
+        return try (0..<first).map { try torch.call("__getitem__", [.object(self), .int($0)], [], interp) }
     }
 
     public func truthValue(_ interp: Interpreter) throws -> Bool? {

@@ -89,6 +89,7 @@ extension TorchRuntime {
     func tensors(in value: PyValue, depth: Int = 0) -> [TorchTensor] {
         guard depth < 4, case .object(let object) = value else { return [] }
         if let t = object as? TorchTensor { return [t] }
+        if let pair = object as? TorchNamedPair { return [pair.values, pair.indices] }
         if let list = object as? PyList { return list.items.flatMap { tensors(in: $0, depth: depth + 1) } }
         if let tuple = object as? PyTuple { return tuple.items.flatMap { tensors(in: $0, depth: depth + 1) } }
         return []
@@ -98,7 +99,8 @@ extension TorchRuntime {
     func record(_ name: String, _ a: TorchArguments, _ result: PyValue, _ trace: ForkTrace) {
         guard trace.depth == 0 else { return }
         let inputs = a.arguments.positional.flatMap { tensors(in: $0) } + a.arguments.keywords.flatMap { tensors(in: $0.1) }
-        let outputs = tensors(in: result)
+        // `x[i] = v` returns nothing and changes x: x is its result
+        let outputs = name == "__setitem__" ? Array(inputs.prefix(1)) : tensors(in: result)
         guard !outputs.isEmpty else { return }  // size(), dim(), item() of a traced tensor read shapes
         // an op over traced tensors records itself; so does one over tensors of known values whose
         // result fork mode's torch keeps no values for (large, or an op that follows shapes only)
@@ -159,7 +161,7 @@ struct TraceStep {
     static let exactOnIntegers: Set<String> = [
         "view", "reshape", "view_as", "reshape_as", "flatten", "unflatten", "unsqueeze", "squeeze", "permute", "transpose", "t",
         "expand", "expand_as", "broadcast_to", "repeat", "cat", "concat", "concatenate", "stack", "split", "chunk", "unbind",
-        "__getitem__", "narrow", "contiguous", "clone", "detach", "add", "sub", "mul", "neg", "zeros_like", "ones_like",
+        "__getitem__", "narrow", "contiguous", "clone", "detach", "add", "sub", "mul", "neg", "zeros_like", "ones_like", "topk",
     ]
 
     // MARK: values
@@ -503,6 +505,17 @@ struct TraceStep {
             try bind(emit(.slice(axis: axis, start: start, end: start + (try a.int(3, "length")), step: 1), [try value(x)], output.shape))
         case "__getitem__":
             try bind(try index(try tensor(0, "self"), a.value(1, "index") ?? .none))
+        case "topk":
+            let x = try tensor(0, "input")
+            let k = try a.int(1, "k")
+            let axis = try torch.normalizedDimension(try a.int(2, "dim", -1), x.shape.count, a.interp)
+            guard try a.bool(3, "largest", true), try a.bool(4, "sorted", true) else { throw Untraceable("topk with largest=False or sorted=False") }
+            let pieces = recorder.record(.topK(k: k, axis: axis), [try value(x)], outputs: [output.shape, output.shape])
+            for piece in pieces { trace.shapes[piece.id] = piece.shape }
+            try bind(pieces[0].id, 0)
+            try bind(pieces[1].id, 1)
+        case "__setitem__":
+            throw Untraceable("assignment into part of a tensor")
         case "zeros_like", "ones_like", "full_like", "new_zeros", "new_ones", "new_full":
             let fill: Float = name.contains("ones") ? 1 : name.contains("full") ? try float(name == "new_full" ? 2 : 1, "fill_value", 0) : 0
             try bind(constant(Tensor(shape: output.shape, repeating: fill)))
@@ -725,6 +738,36 @@ struct TraceStep {
         return reshape(convolved, from: outputShape, to: output.shape)
     }
 
+    /// Rows picked by index tensors, as `gather_rows` ([B, N, …] by [B, k] → [B, k, …]):
+    /// `x[batch, rows]` with batch index 0…B−1 each repeated k times (a query head's top-k
+    /// selection), `x[:, rows]` of a batch-1 tensor, and `x[rows]`.
+    func gather(_ x: TorchTensor, _ parts: [TorchRuntime.IndexPart]) throws -> Int {
+        func integers(_ t: TorchTensor) -> Bool { !t.dtype.isFloatingPoint && t.dtype != .bool && t.shape.count == 1 }
+        var source = try value(x), sourceShape = x.shape, rows: TorchTensor
+        switch parts.count {
+        case 1:
+            guard case .tensor(let r) = parts[0], integers(r) else { throw Untraceable("indexing with a tensor of this kind") }
+            rows = r
+            sourceShape = [1] + x.shape
+            source = reshape(source, from: x.shape, to: sourceShape)
+        case 2:
+            if case .range(let s) = parts[0], s.start.isNone, s.stop.isNone, s.step.isNone, case .tensor(let r) = parts[1], integers(r), x.shape.count >= 2, x.shape[0] == 1 {
+                rows = r
+            } else if case .tensor(let batch) = parts[0], case .tensor(let r) = parts[1], integers(batch), integers(r), batch.count == r.count,
+                      let values = batch.values, x.shape[0] > 0, r.count % x.shape[0] == 0,
+                      values.enumerated().allSatisfy({ Int($0.element) == $0.offset / (r.count / x.shape[0]) }) {
+                rows = r
+            } else {
+                throw Untraceable("indexing with tensors other than a top-k selection of rows")
+            }
+        default: throw Untraceable("indexing with tensors other than a top-k selection of rows")
+        }
+        let batch = sourceShape[0], k = rows.count / max(batch, 1)
+        let indices = reshape(try value(rows), from: rows.shape, to: [batch, k])
+        let gathered = [batch, k] + sourceShape.dropFirst(2)
+        return reshape(emit(.gatherRows, [source, indices], gathered), from: gathered, to: output.shape)
+    }
+
     /// Basic indexing: integers, slices (any positive step), None and Ellipsis.
     func index(_ x: TorchTensor, _ index: PyValue) throws -> Int {
         var parts = try torch.indexParts(index, a.interp)
@@ -732,6 +775,7 @@ struct TraceStep {
         if let e = parts.firstIndex(where: { if case .ellipsis = $0 { return true }; return false }) {
             parts.replaceSubrange(e...e, with: Array(repeating: .range(PySlice(.none, .none, .none)), count: x.shape.count - consumed))
         }
+        if parts.contains(where: { if case .tensor = $0 { return true }; return false }) { return try gather(x, parts) }
         var id = try value(x), shape = x.shape, axis = 0
         for part in parts {
             switch part {

@@ -130,7 +130,7 @@ def parse_model(d, ch, verbose=True):
                         args[j] = a
 
         n = n_ = max(round(n * depth), 1) if n > 1 else n
-        if m in (Conv, Bottleneck, SPPF, C2f, C2f_Star, nn.Conv2d):
+        if m in (Conv, Bottleneck, SPPF, C2f, C2f_Star, nn.Conv2d, SPDConv):
             if args[0] == "head_channel":
                 args[0] = d[args[0]]
             c1, c2 = ch[f], args[0]
@@ -145,7 +145,7 @@ def parse_model(d, ch, verbose=True):
         elif m is GatedFusion:
             c2 = d[args[0]] if isinstance(args[0], str) else args[0]
             args = [[ch[x] for x in f], c2]
-        elif m in (ChannelGate, PatchMixer):
+        elif m in (ChannelGate, PatchMixer, ECA, CoordGate, GNMix, TokenAttention, ShuffleUp, RollMix):
             c2 = ch[f]
             args = [c2, *args]
         elif m is Detect:

@@ -1,2 +1,3 @@
 from .block import *
 from .backbone import *
+from .ops import *

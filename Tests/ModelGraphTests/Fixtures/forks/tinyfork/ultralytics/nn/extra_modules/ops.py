@@ -1,0 +1,134 @@
+"""Modules in the forks' style that exercise the torch ops fork mode traces into its program
+(written for ModelGraph's tests: strided slices, a 1-d convolution, rectangular adaptive pools,
+GroupNorm, strip convolutions, attention over tokens, pixel shuffle, resizes and reductions)."""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..modules import Conv
+
+__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "ShuffleUp", "RollMix"]
+
+
+class SPDConv(nn.Module):
+    """Space-to-depth by strided slices, then a 3x3 Conv: downsampling without a strided kernel."""
+
+    def __init__(self, c1, c2):
+        super().__init__()
+        self.conv = Conv(c1 * 4, c2, 3)
+
+    def forward(self, x):
+        x = torch.cat([x[..., ::2, ::2], x[..., 1::2, ::2], x[..., ::2, 1::2], x[..., 1::2, 1::2]], 1)
+        return self.conv(x)
+
+
+class ECA(nn.Module):
+    """Efficient channel attention: a 1-d convolution across the pooled map's channels."""
+
+    def __init__(self, c, gamma=2, b=1):
+        super().__init__()
+        t = int(abs((math.log(c, 2) + b) / gamma))
+        k = t if t % 2 else t + 1
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.conv = nn.Conv1d(1, 1, kernel_size=k, padding=(k - 1) // 2, bias=False)
+
+    def forward(self, x):
+        y = self.pool(x)
+        y = self.conv(y.squeeze(-1).transpose(-1, -2)).transpose(-1, -2).unsqueeze(-1)
+        return x * y.sigmoid().expand_as(x)
+
+
+class CoordGate(nn.Module):
+    """Coordinate attention: pooling along each axis, hardswish, a split back into the two axes."""
+
+    def __init__(self, c, reduction=8):
+        super().__init__()
+        hidden = max(8, c // reduction)
+        self.pool_h = nn.AdaptiveAvgPool2d((None, 1))
+        self.pool_w = nn.AdaptiveAvgPool2d((1, None))
+        self.conv1 = nn.Conv2d(c, hidden, 1)
+        self.bn1 = nn.BatchNorm2d(hidden)
+        self.act = nn.Hardswish()
+        self.conv_h = nn.Conv2d(hidden, c, 1)
+        self.conv_w = nn.Conv2d(hidden, c, 1)
+
+    def forward(self, x):
+        n, c, h, w = x.size()
+        x_h = self.pool_h(x)
+        x_w = self.pool_w(x).permute(0, 1, 3, 2)
+        y = self.act(self.bn1(self.conv1(torch.cat([x_h, x_w], dim=2))))
+        x_h, x_w = torch.split(y, [h, w], dim=2)
+        a_h = self.conv_h(x_h).sigmoid()
+        a_w = self.conv_w(x_w.permute(0, 1, 3, 2)).sigmoid()
+        return x * a_w * a_h
+
+
+class GNMix(nn.Module):
+    """GroupNorm, leaky ReLU, a 1x5 strip convolution, Mish, padded pools, a scaled residual."""
+
+    def __init__(self, c, groups=4):
+        super().__init__()
+        self.norm = nn.GroupNorm(groups, c)
+        self.strip = nn.Conv2d(c, c, (1, 5), padding=(0, 2), groups=c)
+        self.pool = nn.AvgPool2d(3, 1, 1)
+        self.proj = nn.Conv2d(c, c, 1)
+
+    def forward(self, x):
+        y = F.leaky_relu(self.norm(x), 0.1)
+        y = F.mish(self.strip(y))
+        y = self.pool(y) + F.max_pool2d(y, 3, 1, 1)
+        return x + self.proj(y) * 0.5
+
+
+class TokenAttention(nn.Module):
+    """Self-attention over the map's tokens: LayerNorm (eps 1e-6), one Linear for q, k and v,
+    attention written out and by F.scaled_dot_product_attention, a learned layer scale."""
+
+    def __init__(self, c, heads=2):
+        super().__init__()
+        self.heads = heads
+        self.scale = (c // heads) ** -0.5
+        self.norm = nn.LayerNorm(c, eps=1e-6)
+        self.qkv = nn.Linear(c, c * 3)
+        self.proj = nn.Linear(c, c)
+        self.gamma = nn.Parameter(torch.ones(c) * 0.5)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        t = x.flatten(2).transpose(1, 2)
+        q, k, v = self.qkv(self.norm(t)).reshape(b, h * w, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4).chunk(3, dim=0)
+        q, k, v = q.squeeze(0), k.squeeze(0), v.squeeze(0)
+        attn = ((q @ k.transpose(-2, -1)) * self.scale).softmax(dim=-1)
+        y = (attn @ v).transpose(1, 2).reshape(b, h * w, c)
+        y = y + F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, h * w, c)
+        t = t + self.gamma * self.proj(y)
+        return t.transpose(1, 2).reshape(b, c, h, w)
+
+
+class ShuffleUp(nn.Module):
+    """Pixel shuffle up and a strided convolution down, a bilinear resize to a size and an
+    average pool, an L2-normalised gate, and a channel maximum through tanh."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.expand = nn.Conv2d(c, c * 4, 1)
+        self.reduce = nn.Conv2d(c, c, 3, 2, 1)
+
+    def forward(self, x):
+        y = self.reduce(F.pixel_shuffle(self.expand(x), 2))
+        z = F.interpolate(x, size=(x.shape[2] * 2, x.shape[3] * 2), mode="bilinear", align_corners=False)
+        z = F.avg_pool2d(z, 2)
+        g = F.normalize(x.mean(dim=(2, 3), keepdim=True), dim=1)
+        return y * torch.sigmoid(g) + z.pow(2).sqrt() - torch.tanh(x.amax(dim=1, keepdim=True))
+
+
+class RollMix(nn.Module):
+    """Adds the map shifted by one pixel (torch.roll: an op fork mode's program has no form for yet)."""
+
+    def __init__(self, c):
+        super().__init__()
+
+    def forward(self, x):
+        return x + torch.roll(x, 1, dims=3)
