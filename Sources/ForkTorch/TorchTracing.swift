@@ -104,7 +104,10 @@ extension TorchRuntime {
         guard !outputs.isEmpty else { return }  // size(), dim(), item() of a traced tensor read shapes
         // an op over traced tensors records itself; so does one over tensors of known values whose
         // result fork mode's torch keeps no values for (large, or an op that follows shapes only)
-        let reads = inputs.contains { $0.symbol != nil || trace.poisoned[ObjectIdentifier($0)] != nil }
+        // (a weight read through an op — `in_proj_weight[:embed]` — stays the named weight's, never its initial values)
+        let reads = inputs.contains {
+            $0.symbol != nil || trace.poisoned[ObjectIdentifier($0)] != nil || ($0.stateName != nil && $0.dtype.isFloatingPoint)
+        }
         let computes = !inputs.isEmpty && inputs.allSatisfy { $0.values != nil } && outputs.contains { $0.values == nil }
         guard reads || computes else { return }
         var base = name.hasPrefix("nn.functional.") ? String(name.dropFirst("nn.functional.".count)) : name
