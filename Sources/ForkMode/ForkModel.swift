@@ -238,7 +238,14 @@ public final class ForkModelBuilder {
                 if options.trace, let out = main.namespace["_out"] {
                     switch torch.endTrace(outputs: flattened(out, name: "output")) {
                     case .success(let (program, names)): summary.program = program; summary.outputNames = names
-                    case .failure(let failure): summary.traceFailure = failure
+                    case .failure(var failure):
+                        // each op's YAML row (the fork numbers multi-output rows by their last index)
+                        for k in failure.untraced.indices {
+                            guard let layer = failure.untraced[k].layerIndex,
+                                  let position = summary.rows.firstIndex(where: { $0.index == layer }), position < rows.count else { continue }
+                            failure.untraced[k].row = "\(yamlPath):\(rows[position].location.line):\(rows[position].location.column)"
+                        }
+                        summary.traceFailure = failure
                     }
                 }
                 phase("forward")

@@ -12,8 +12,10 @@ public struct UntracedTorchOp: Sendable, CustomStringConvertible {
     public var site: String?
     public var layerIndex: Int?
     public var module: String?
+    /// The YAML row's place (`file:line:column`), set by the builder that knows the file.
+    public var row: String?
     public var description: String {
-        (layerIndex.map { "layer \($0)" + (module.map { " (\($0))" } ?? "") + ": " } ?? "")
+        (row.map { $0 + ": " } ?? "") + (layerIndex.map { "layer \($0)" + (module.map { " (\($0))" } ?? "") + ": " } ?? "")
             + "torch.\(op): \(reason)" + (site.map { " — \($0)" } ?? "")
     }
 }

@@ -50,6 +50,16 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         execution.configureThreads()
+        if let root = try model.forkRoot() {
+            // fork mode: the fork's forward as traced by fork mode's torch; the head's main output only
+            // (the first item of a tuple), as Ultralytics' export returns it
+            let loaded = try reporting { () throws(ModelLoadError) in
+                try Model.loadForkRunnable(model.request, root: root, weights: execution.weights, seed: seed)
+            }
+            let primary = zip(loaded.outputNames, loaded.program.outputs).filter { $0.0 == "output" || $0.0.hasPrefix("output.0") }.map(\.1)
+            try write(loaded.program.returning(primary), input: loaded.summary.input)
+            return
+        }
         let loaded = try model.loadRunnableModel()
         let graph = loaded.graph
         let plan = try execution.plan(for: loaded, seed: seed)
@@ -60,6 +70,10 @@ struct ExportCommand: ParsableCommand {
             for diagnostic in error.diagnostics { printError(diagnostic.description) }
             throw ExitCode(1)
         }
+        try write(program, input: graph.inputShape)
+    }
+
+    func write(_ program: Program, input: [Int]) throws {
         if self.program {
             print(program.text)
             return
@@ -81,6 +95,6 @@ struct ExportCommand: ParsableCommand {
         }
         let outputs = program.outputs.enumerated().map { "output\($0.offset) \(describeShape($0.element.shape))" }.joined(separator: ", ")
         print("wrote \(path): opset \(opset), \(file.nodeCount) nodes, \(String(format: "%.1f", Double(file.bytes.count) / 1e6)) MB; "
-              + "images \(describeShape(graph.inputShape)) → \(outputs)" + (dynamic ? " (batch symbolic)" : ""))
+              + "images \(describeShape(input)) → \(outputs)" + (dynamic ? " (batch symbolic)" : ""))
     }
 }

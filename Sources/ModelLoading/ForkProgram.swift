@@ -29,11 +29,17 @@ extension Model {
         if let failure = summary.forwardError { throw ModelLoadError(failure.description) }
         guard let program = summary.program else {
             let failure = summary.traceFailure
-            let lines = failure?.untraced.map { "  " + $0.description } ?? []
+            guard let first = failure?.untraced.first else {
+                throw ModelLoadError("\(request.path): error: fork mode cannot run this model yet: \(failure?.message ?? "its forward was not traced")")
+            }
+            // the first op located in the YAML and the fork's source; the others after it
+            var head = first
+            head.row = nil
+            let others = failure!.untraced.dropFirst().map { "  also " + $0.description }
             throw ModelLoadError(([
-                "\(request.path): error: fork mode cannot run this model yet: "
-                    + (failure?.message ?? "its forward uses \(lines.count) op\(lines.count == 1 ? "" : "s") with no program form yet"),
-            ] + lines).joined(separator: "\n"))
+                "\(first.row ?? request.path): error: fork mode cannot run this model yet: \(head.description)"
+                    + (others.isEmpty ? "" : " (and \(others.count) more op\(others.count == 1 ? "" : "s") below)"),
+            ] + others).joined(separator: "\n"))
         }
         let constants = program.namedConstants
         guard let weights else {

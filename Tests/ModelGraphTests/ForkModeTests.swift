@@ -1,5 +1,7 @@
 import ForkMode
 import ModelGraph
+import ModelLoading
+import Tensor
 import Foundation
 import Testing
 
@@ -58,7 +60,7 @@ struct ForkModeTests {
     }
 
     @Test func oracleIsPresent() {
-        #expect(Self.oracle.count == 3)
+        #expect(Self.oracle.count == 4)
     }
 
     /// Parameters in total and per row, and every row's output shape, equal the fork's code in PyTorch.
@@ -145,7 +147,7 @@ struct ForkModeTests {
         #expect(result.status == 0, "\(result.stderr)")
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
         let oracle = Dictionary(uniqueKeysWithValues: Self.oracle.map { (URL(fileURLWithPath: $0.file).deletingPathExtension().lastPathComponent, $0) })
-        #expect(rows.count == 3)
+        #expect(rows.count == 4)
         for row in rows {
             let name = try #require(row["model"] as? String)
             let record = try #require(oracle[name])
@@ -206,11 +208,108 @@ struct ForkModeTests {
         #expect(rows.allSatisfy { $0 >= 0 })
     }
 
-    /// Commands that need tensor values say that fork mode runs come later.
-    @Test func runSaysForkRunsComeLater() throws {
+    /// Loads a fork YAML's traced, weight-bound program (on a large stack: interpreted code recurses).
+    static func runnable(_ file: String, size: Int, weights: String?) throws -> ForkRunnable {
+        let root = Self.root
+        let result = onLargeStack { () -> Result<ForkRunnable, ModelLoadError> in
+            do {
+                return .success(try Model.loadForkRunnable(ModelRequest(path: root.appendingPathComponent(file).path, imageHeight: size, imageWidth: size),
+                                                           root: root, weights: weights, seed: 0))
+            } catch let error as ModelLoadError { return .failure(error) } catch { return .failure(ModelLoadError("\(error)")) }
+        }
+        return try result.get()
+    }
+
+    /// Fork mode runs: the fork's forward traced into a program reproduces PyTorch's output on
+    /// the fork's weights and input (fork_oracle.py --export-dir), on the reference kernels and
+    /// on the planner's, each part (boxes; scores) within 1e-5 × its max |ref|.
+    @Test(arguments: ["tiny-ops", "tiny-c2f"])
+    func forwardMatchesPyTorch(name: String) throws {
+        let fixture = Paths.fixtures.appendingPathComponent("forks/parity/\(name)")
+        let loaded = try Self.runnable("ultralytics/cfg/models/\(name).yaml", size: 64,
+                                       weights: fixture.appendingPathComponent("weights.safetensors").path)
+        let input = try #require(try SafeTensors.read(file: fixture.appendingPathComponent("input.safetensors").path)["images"])
+        let reference = try SafeTensors.read(file: fixture.appendingPathComponent("output.safetensors").path)
+        #expect(loaded.outputNames == ["output"])
+        let expected = try #require(reference["output"])
+        for (path, outputs) in [("reference kernels", loaded.program.run(input)), ("planned", PlannedProgram(loaded.program).run(input).outputs)] {
+            let ours = outputs[0]
+            #expect(ours.shape == expected.shape, "\(path)")
+            guard ours.shape == expected.shape else { continue }
+            // [1, 4 + nc, anchors]: boxes are the first four rows, scores the rest
+            let anchors = expected.shape[2]
+            for (part, range) in [("boxes", 0..<(4 * anchors)), ("scores", (4 * anchors)..<expected.count)] {
+                let scale = range.map { abs(expected.storage[$0]) }.max() ?? 1
+                let error = range.map { abs(expected.storage[$0] - ours.storage[$0]) }.max() ?? 0
+                #expect(error <= 1e-5 * scale, "\(name) \(path) \(part): \(error) vs max \(scale)")
+            }
+        }
+    }
+
+    /// The traced program keeps the fork's places: each op's YAML layer and the fork's source
+    /// line that called it; weights are constants named by their state_dict keys.
+    @Test func programCarriesForkOrigins() throws {
+        let loaded = try Self.runnable("ultralytics/cfg/models/tiny-ops.yaml", size: 64, weights: nil)
+        let program = loaded.program
+        let slices = program.instructions.filter { if case .slice(_, _, _, let step) = $0.op { return step == 2 } else { return false } }
+        #expect(slices.count == 8, "SPDConv's four strided slices, two axes each")
+        #expect(slices.allSatisfy { $0.origin.layerIndex == 1 && ($0.origin.source ?? "").hasPrefix("ultralytics/nn/extra_modules/ops.py:23:") },
+                "\(slices.map(\.origin))")
+        let names = Set(program.namedConstants.map(\.name))
+        #expect(names.contains("model.1.conv.conv.weight") && names.contains("model.6.qkv.weight") && names.contains("model.3.bn1.running_var"))
+        #expect(program.text.contains("ops.py:"))
+    }
+
+    /// An op with no program form yet is a located error: the YAML row, the layer's module,
+    /// the torch op and the fork's source line that called it.
+    @Test func untracedOpIsLocated() throws {
+        #expect {
+            _ = try Self.runnable("ultralytics/cfg/untraced/tiny-roll.yaml", size: 64, weights: nil)
+        } throws: { error in
+            let message = "\(error)"
+            return message.contains("tiny-roll.yaml:5:5: error:") && message.contains("layer 1 (RollMix)")
+                && message.contains("torch.roll") && message.contains("ultralytics/nn/extra_modules/ops.py:134:")
+        }
+    }
+
+    /// Weights that do not fit are refused with every problem named.
+    @Test func misfitWeightsAreRefused() throws {
+        let other = Paths.fixtures.appendingPathComponent("forks/parity/tiny-c2f/weights.safetensors").path
+        #expect {
+            _ = try Self.runnable("ultralytics/cfg/models/tiny-ops.yaml", size: 64, weights: other)
+        } throws: { error in
+            let message = "\(error)"
+            return message.contains("error: the weights do not fit") && message.contains("model.1.conv.conv.weight [32, 64, 3, 3] is missing")
+        }
+    }
+
+    /// `export` in fork mode writes the traced program as ONNX (the head's main output only), and
+    /// `--program` prints it with the fork's source lines.
+    @Test func exportWritesForkModels() throws {
+        let file = Self.root.appendingPathComponent("ultralytics/cfg/models/tiny-ops.yaml").path
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("fork-export-\(UUID().uuidString).onnx")
+        defer { try? FileManager.default.removeItem(at: output) }
+        let result = try runCLI(["export", file, "--imgsz", "64", "-o", output.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("images [1, 3, 64, 64] → output0 [1, 7, 320]"), "\(result.stdout)")
+        #expect(try Data(contentsOf: output).count > 100_000)
+        let listing = try runCLI(["export", file, "--imgsz", "64", "--program"])
+        #expect(listing.status == 0)
+        #expect(listing.stdout.contains("ultralytics/nn/extra_modules/ops.py:23:") && listing.stdout.contains("(layer 1 SPDConv)"), "\(listing.stdout.prefix(2000))")
+    }
+
+    /// `run` in fork mode: the command prints the fork, the outputs and writes them.
+    @Test func runCommandRunsForkModels() throws {
         let file = Self.root.appendingPathComponent("ultralytics/cfg/models/tiny-c2f.yaml").path
-        let result = try runCLI(["run", file])
-        #expect(result.status == 1)
-        #expect(result.stderr.contains("fork mode"), "\(result.stderr)")
+        let fixture = Paths.fixtures.appendingPathComponent("forks/parity/tiny-c2f")
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("fork-run-\(UUID().uuidString).safetensors")
+        defer { try? FileManager.default.removeItem(at: output) }
+        let result = try runCLI(["run", file, "--weights", fixture.appendingPathComponent("weights.safetensors").path,
+                                 "--input", fixture.appendingPathComponent("input.safetensors").path, "--output", output.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("fork: ") && result.stdout.contains("output [1, 9, 320]"), "\(result.stdout)")
+        let written = try SafeTensors.read(file: output.path)
+        let expected = try SafeTensors.read(file: fixture.appendingPathComponent("output.safetensors").path)
+        #expect(written["output"]?.shape == expected["output"]?.shape)
     }
 }

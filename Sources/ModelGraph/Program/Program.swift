@@ -198,6 +198,11 @@ public struct Program: Sendable {
         return shapes
     }
 
+    /// The program returning `outputs` (some of its values) instead.
+    public func returning(_ outputs: [ProgramValue]) -> Program {
+        Program(instructions: instructions, outputs: outputs, layerOutputs: layerOutputs)
+    }
+
     /// The named constants (weights, by state_dict key) and their shapes, in program order.
     public var namedConstants: [(name: String, shape: [Int])] {
         instructions.compactMap { instruction in
