@@ -456,6 +456,21 @@ struct TraceStep {
             order.swapAt(try torch.normalizedDimension(try a.int(1, "dim0"), x.shape.count, a.interp),
                          try torch.normalizedDimension(try a.int(2, "dim1"), x.shape.count, a.interp))
             try bind(permute(try value(x), order, output.shape))
+        case "movedim", "moveaxis":
+            let x = try tensor(0, "input")
+            func axes(_ index: Int, _ keyword: String) throws -> [Int] {
+                guard let v = a.value(index, keyword) else { throw Untraceable("missing \(keyword)") }
+                let items = try a.interp.indexValue(v).map { [$0] } ?? (try a.interp.materialize(v).map { try a.interp.intArgument($0, keyword) })
+                return try items.map { try torch.normalizedDimension($0, x.shape.count, a.interp) }
+            }
+            let sources = try axes(1, "source"), destinations = try axes(2, "destination")
+            guard sources.count == destinations.count else { throw Untraceable("movedim with unequal source and destination") }
+            // the moved axes at their destinations, the others in their order in the remaining places
+            var order = [Int?](repeating: nil, count: x.shape.count)
+            for (source, destination) in zip(sources, destinations) { order[destination] = source }
+            var rest = (0..<x.shape.count).filter { !sources.contains($0) }.makeIterator()
+            let permutation = order.map { $0 ?? rest.next()! }
+            try bind(permute(try value(x), permutation, output.shape))
         case "t":
             let x = try tensor(0, "input")
             try bind(x.shape.count == 2 ? permute(try value(x), [1, 0], output.shape) : try value(x))

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ForkMode
 import Foundation
 import ModelGraph
 import ModelLoading
@@ -44,6 +45,7 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         execution.configureThreads()
+        if let root = try model.forkRoot() { return try benchFork(root: root) }
         let runnable = try model.loadRunnableModel()
         let graph = runnable.graph
         let plan = try execution.plan(for: runnable, seed: 0)
@@ -124,6 +126,40 @@ struct BenchCommand: ParsableCommand {
 }
 
 extension BenchCommand {
+    /// Fork mode: the fork's forward, traced into a program, on the planner's kernels (the
+    /// reference kernels with --unfused); whole forward passes are timed.
+    func benchFork(root: URL) throws {
+        if profile || profileOperations {
+            printError("error: --profile and --profile-ops time a built-in model's rows and steps; fork mode times whole forward passes")
+            throw ExitCode(2)
+        }
+        let loaded = try reporting { () throws(ModelLoadError) in
+            try Model.loadForkRunnable(model.request, root: root, weights: execution.weights, seed: 0)
+        }
+        let shape = loaded.program.instructions.first { if case .input = $0.op { return true }; return false }?.outputs[0].shape ?? []
+        let planned = execution.unfused ? nil : PlannedProgram(loaded.program)
+        let input = randomImage(shape: shape, seed: 0)
+        var times = [Double]()
+        for run in 0..<(warmup + runs) {
+            let start = DispatchTime.now()
+            _ = planned.map { $0.run(input).outputs } ?? loaded.program.run(input)
+            if run >= warmup { times.append(milliseconds(start, DispatchTime.now())) }
+        }
+        times.sort()
+        let median = times[times.count / 2]
+        let peak = peakResidentMegabytes()
+        if json {
+            print(String(format: #"{"median_ms": %.3f, "min_ms": %.3f, "max_ms": %.3f, "runs": %d, "peak_rss_mb": %.1f, "fork": true}"#,
+                         median, times[0], times[times.count - 1], runs, peak))
+            return
+        }
+        let gflops = loaded.program.multiplyAdds * 2 / 1e9
+        print(loaded.summary.forkLine)
+        print(String(format: "%@ %@, %d thread%@, %d runs: median %.1f ms, min %.1f, max %.1f (%.0f GFLOP/s at the median), peak RSS %.0f MB",
+                     model.config, describeShape(shape), Threads.count, Threads.count == 1 ? "" : "s", runs,
+                     median, times[0], times[times.count - 1], gflops / (median / 1e3), peak))
+    }
+
     /// --profile-ops: each kind of step's milliseconds per forward pass (median over the runs).
     func profileSteps(_ plan: InferencePlan) throws {
         guard let planned = plan.planned else {
