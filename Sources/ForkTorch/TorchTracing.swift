@@ -530,10 +530,16 @@ struct TraceStep {
             let k = try a.int(1, "k")
             let axis = try torch.normalizedDimension(try a.int(2, "dim", -1), x.shape.count, a.interp)
             guard try a.bool(3, "largest", true), try a.bool(4, "sorted", true) else { throw Untraceable("topk with largest=False or sorted=False") }
-            let pieces = recorder.record(.topK(k: k, axis: axis), [try value(x)], outputs: [output.shape, output.shape])
+            // the program's top_k runs along the last axis: another axis is moved there and back
+            let last = x.shape.count - 1
+            var order = Array(0..<x.shape.count)
+            order.swapAt(axis, last)
+            let moved = permute(try value(x), order, order.map { x.shape[$0] })
+            let movedShape = order.map { output.shape[$0] }
+            let pieces = recorder.record(.topK(k: k, axis: last), [moved], outputs: [movedShape, movedShape])
             for piece in pieces { trace.shapes[piece.id] = piece.shape }
-            try bind(pieces[0].id, 0)
-            try bind(pieces[1].id, 1)
+            try bind(permute(pieces[0].id, order, output.shape), 0)
+            try bind(permute(pieces[1].id, order, output.shape), 1)
         case "__setitem__":
             throw Untraceable("assignment into part of a tensor")
         case "zeros_like", "ones_like", "full_like", "new_zeros", "new_ones", "new_full":
