@@ -691,11 +691,7 @@ struct TraceStep {
         order == Array(0..<order.count) ? id : emit(.transpose(order), [id], shape)
     }
 
-    /// tanh(x) = 2σ(2x) − 1.
-    func tanh(_ x: Int) -> Int {
-        let doubled = emit(.multiply, [x, scalar(2)], output.shape)
-        return emit(.subtract, [emit(.multiply, [emit(.activation(.sigmoid), [doubled], output.shape), scalar(2)], output.shape), scalar(1)], output.shape)
-    }
+    func tanh(_ x: Int) -> Int { emit(.activation(.tanh), [x], output.shape) }
 
     /// softplus(x) = relu(x) + log(1 + exp(−|x|)), which neither overflows nor loses large x.
     func softplus(_ x: Int) -> Int {

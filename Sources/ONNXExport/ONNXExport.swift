@@ -225,6 +225,7 @@ struct GraphBuilder {
             case .identity: nodes.append(node("Identity", inputs, outputs, name: label))
             case .relu: nodes.append(node("Relu", inputs, outputs, name: label))
             case .sigmoid: nodes.append(node("Sigmoid", inputs, outputs, name: label))
+            case .tanh: nodes.append(node("Tanh", inputs, outputs, name: label))
             case .silu:
                 // x · sigmoid(x), as PyTorch exports nn.SiLU
                 nodes.append(node("Sigmoid", inputs, [out + "_sigmoid"], name: label + "_sigmoid"))

@@ -92,6 +92,7 @@ public final class DNNLConvolution: @unchecked Sendable {
         case .silu: dnnl_post_ops_append_eltwise(postOps, 1, dnnl_eltwise_swish, 1, 0)
         case .gelu: dnnl_post_ops_append_eltwise(postOps, 1, dnnl_eltwise_gelu_erf, 0, 0)
         case .sigmoid: dnnl_post_ops_append_eltwise(postOps, 1, dnnl_eltwise_logistic, 0, 0)
+        case .tanh: dnnl_post_ops_append_eltwise(postOps, 1, dnnl_eltwise_tanh, 0, 0)
         }
         dnnl_primitive_attr_set_post_ops(attributes, postOps)
         var descriptor: dnnl_primitive_desc_t?

@@ -4,7 +4,7 @@ import Glibc
 
 /// Activations PyTorch modules apply element-wise.
 public enum Activation: Sendable, Hashable {
-    case identity, relu, relu6, silu, gelu, sigmoid
+    case identity, relu, relu6, silu, gelu, sigmoid, tanh
 
     @inline(__always)
     public func apply(_ x: Float) -> Float {
@@ -15,6 +15,7 @@ public enum Activation: Sendable, Hashable {
         case .silu: return x / (1 + FastMath.exp(-x))
         case .gelu: return 0.5 * x * (1 + erff(x * 0.70710678118654752))  // nn.GELU(): the erf form
         case .sigmoid: return 1 / (1 + FastMath.exp(-x))
+        case .tanh: return tanhf(x)
         }
     }
 
@@ -29,6 +30,7 @@ public enum Activation: Sendable, Hashable {
         case .silu: for i in 0..<count { p[i] = Activation.silu.apply(p[i]) }
         case .gelu: for i in 0..<count { p[i] = Activation.gelu.apply(p[i]) }
         case .sigmoid: for i in 0..<count { p[i] = Activation.sigmoid.apply(p[i]) }
+        case .tanh: for i in 0..<count { p[i] = Activation.tanh.apply(p[i]) }
         }
     }
 }

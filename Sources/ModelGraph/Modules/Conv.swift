@@ -113,6 +113,7 @@ extension Activation {
         case .silu: return "SiLU"
         case .gelu: return "GELU"
         case .sigmoid: return "Sigmoid"
+        case .tanh: return "Tanh"
         }
     }
 }
