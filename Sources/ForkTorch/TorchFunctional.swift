@@ -18,6 +18,19 @@ extension TorchRuntime {
         return span >= 0 ? span / stride + 1 : 0
     }
 
+    /// Whether an activation call asks to work in place: `inplace=` or its positional place.
+    func inplaceArgument(_ a: TorchArguments, name: String) throws -> Bool {
+        let position: Int
+        switch name {
+        case "relu", "relu6", "silu", "hardswish", "hardsigmoid", "mish", "selu", "celu", "rrelu": position = name == "celu" ? 2 : 1
+        case "leaky_relu", "elu": position = 2
+        case "hardtanh", "threshold": position = 3
+        case "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout": position = 3
+        default: return false
+        }
+        return try a.bool(position, "inplace", false)
+    }
+
     func convolution(_ a: TorchArguments, spatial: Int, transposed: Bool) throws -> PyValue {
         let x = try a.tensor(0, "input"), w = try a.tensor(1, "weight")
         let b = try a.optionalTensor(2, "bias")
@@ -314,7 +327,9 @@ extension TorchRuntime {
         for name in sameShape {
             op([f + name], method: false) { a in
                 let t = try a.tensor(0, "input")
-                if name.hasSuffix("_") { return self.wrap(t) }
+                // in place (`F.silu(x, inplace=True)`, and modules whose `inplace` Ultralytics'
+                // initialize_weights sets): the result is the input tensor itself
+                if try name.hasSuffix("_") || self.inplaceArgument(a, name: name) { return self.wrap(t) }
                 if let v = t.values {
                     switch name {
                     case "relu": return self.wrap(self.mapValues(t) { Swift.max($0, 0) })

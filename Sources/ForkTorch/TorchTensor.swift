@@ -141,6 +141,8 @@ public final class TorchTensor: PyObject, NativeObject {
         if let trace = torch.trace {
             symbol = result.symbol
             if trace.poisoned[ObjectIdentifier(result)] != nil { trace.poisoned[ObjectIdentifier(self)] = self }
+            // `x += y`: tensors sharing x's storage are stale from here on
+            trace.changedInPlace(self, site: interp.innermostSite { !$0.hasPrefix("<") })
         }
         return .object(self)
     }

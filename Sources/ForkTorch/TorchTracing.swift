@@ -38,6 +38,20 @@ public final class ForkTrace {
     /// Results of ops that could not be recorded (held, so their identities stay unique): an op
     /// reading one is left out silently — the first op is the one to report.
     var poisoned: [ObjectIdentifier: TorchTensor] = [:]
+    /// Results of ops that PyTorch may return as views of their input, with the tensor they view
+    /// (both held, as above). An in-place op through one changes the other in PyTorch; the
+    /// program does not model shared storage, so the other becomes stale: reading it is noted.
+    var views: [ObjectIdentifier: (view: TorchTensor, base: TorchTensor)] = [:]
+    /// Tensors an in-place op changed through another view of their storage, with that op's place.
+    var stale: [ObjectIdentifier: (tensor: TorchTensor, site: String)] = [:]
+
+    /// After an in-place op on `target`: every other tensor sharing its storage is stale.
+    func changedInPlace(_ target: TorchTensor, site: String?) {
+        let base = views[ObjectIdentifier(target)]?.base ?? target
+        var sharing = [base] + views.values.filter { $0.base === base }.map(\.view)
+        sharing.removeAll { $0 === target }
+        for t in sharing { stale[ObjectIdentifier(t)] = (t, site ?? "?") }
+    }
     let input: TorchTensor
 
     init(input: TorchTensor) {
@@ -126,6 +140,15 @@ extension TorchRuntime {
         defer { trace.depth -= 1 }
         do {
             try step.record()
+            // an op that returns its input changed (`relu_`, `F.silu(x, inplace=True)`): tensors
+            // sharing its storage are stale from here on
+            if let target = inputs.first, outputs.first === target, !TraceStep.returnsInputUnchanged.contains(base) {
+                trace.changedInPlace(target, site: site)
+            }
+            if TraceStep.makesViews.contains(base), let source = inputs.first {
+                let root = trace.views[ObjectIdentifier(source)]?.base ?? source
+                for t in outputs where t !== source { trace.views[ObjectIdentifier(t)] = (t, root) }
+            }
         } catch {
             for t in outputs {
                 t.symbol = nil
@@ -162,6 +185,19 @@ struct TraceStep {
     var recorder: ProgramRecorder { trace.recorder }
     var output: TorchTensor { outputs[0] }
 
+    /// Ops PyTorch answers with a view of their input (sharing its storage).
+    static let makesViews: Set<String> = [
+        "view", "reshape", "view_as", "reshape_as", "flatten", "unflatten", "unsqueeze", "squeeze", "permute", "transpose", "swapaxes",
+        "swapdims", "t", "expand", "expand_as", "broadcast_to", "narrow", "__getitem__", "split", "split_with_sizes", "chunk", "unbind",
+        "tensor_split", "movedim", "moveaxis",
+    ]
+    /// Ops that may return their input object itself without changing it.
+    static let returnsInputUnchanged: Set<String> = [
+        "contiguous", "detach", "cpu", "cuda", "requires_grad", "float", "type_as", "to", "type", "resolve_conj", "pin_memory", "clone",
+        "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout", "identity", "view", "reshape", "flatten",
+        "squeeze", "unsqueeze", "t", "transpose", "expand", "expand_as", "view_as", "reshape_as", "__getitem__",
+    ]
+
     /// Ops whose integer results the program's float32 values hold exactly (below 2^24).
     static let exactOnIntegers: Set<String> = [
         "view", "reshape", "view_as", "reshape_as", "flatten", "unflatten", "unsqueeze", "squeeze", "permute", "transpose", "t",
@@ -173,6 +209,9 @@ struct TraceStep {
 
     /// The program value holding `t`: its traced value, its named weight, or its known values as a constant.
     func value(_ t: TorchTensor) throws -> Int {
+        if let change = trace.stale[ObjectIdentifier(t)] {
+            throw Untraceable("reads a tensor that an in-place op changed through another view of its storage (at \(change.site)), which the program does not model")
+        }
         if let symbol = t.symbol { return symbol }
         if trace.poisoned[ObjectIdentifier(t)] != nil { throw Untraceable(nil) }
         guard !t.dtype.isComplex else { throw Untraceable("complex tensors have no program form") }

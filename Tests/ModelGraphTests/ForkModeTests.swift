@@ -268,7 +268,22 @@ struct ForkModeTests {
         } throws: { error in
             let message = "\(error)"
             return message.contains("tiny-roll.yaml:5:5: error:") && message.contains("layer 1 (RollMix)")
-                && message.contains("torch.roll") && message.contains("ultralytics/nn/extra_modules/ops.py:134:")
+                && message.contains("torch.roll") && message.contains("ultralytics/nn/extra_modules/ops.py:148:")
+        }
+    }
+
+    /// PyTorch's shared storage: an in-place op through a view changes the viewed tensor, which
+    /// the program does not model — reading that tensor afterwards is a located error, never a
+    /// silently different number. (An in-place activation on a tensor of its own is traced:
+    /// tiny-ops' InplaceMix, in the parity fixture.)
+    @Test func readingATensorChangedThroughAViewIsLocated() throws {
+        #expect {
+            _ = try Self.runnable("ultralytics/cfg/untraced/tiny-view-inplace.yaml", size: 64, weights: nil)
+        } throws: { error in
+            let message = "\(error)"
+            return message.contains("tiny-view-inplace.yaml:5:5: error:") && message.contains("layer 1 (ViewInplace)")
+                && message.contains("changed through another view of its storage (at ultralytics/nn/extra_modules/ops.py:160:")
+                && message.contains("— ultralytics/nn/extra_modules/ops.py:161:")
         }
     }
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ..modules import Conv
 
-__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "ShuffleUp", "RollMix"]
+__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "RollMix", "ViewInplace"]
 
 
 class SPDConv(nn.Module):
@@ -107,6 +107,20 @@ class TokenAttention(nn.Module):
         return t.transpose(1, 2).reshape(b, c, h, w)
 
 
+class InplaceMix(nn.Module):
+    """An in-place activation whose input is read again afterwards: nn.SiLU(inplace=True) changes x
+    itself (as Ultralytics' initialize_weights makes every SiLU of a model), so tanh reads silu(x)."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.act = nn.SiLU(inplace=True)
+        self.conv = nn.Conv2d(c, c, 1)
+
+    def forward(self, x):
+        y = self.conv(self.act(x))
+        return y + torch.tanh(x)
+
+
 class ShuffleUp(nn.Module):
     """Pixel shuffle up and a strided convolution down, a bilinear resize to a size and an
     average pool, an L2-normalised gate, and a channel maximum through tanh."""
@@ -132,3 +146,16 @@ class RollMix(nn.Module):
 
     def forward(self, x):
         return x + torch.roll(x, 1, dims=3)
+
+
+class ViewInplace(nn.Module):
+    """Doubles the first half of the channels in place through a view, then reads the whole map:
+    PyTorch's shared storage, which fork mode's program does not model (a located error)."""
+
+    def __init__(self, c):
+        super().__init__()
+
+    def forward(self, x):
+        half = x[:, : x.shape[1] // 2]
+        half.mul_(2)
+        return x + 1
