@@ -645,7 +645,8 @@ struct TraceStep {
             if name == "adaptive_avg_pool2d" {
                 if outHeight == 1 && outWidth == 1 { try bind(emit(.globalAveragePool, [try value(x)], output.shape)); return }
                 guard outHeight > 0, outWidth > 0, height % outHeight == 0, width % outWidth == 0 else {
-                    throw Untraceable("adaptive pooling to \(outHeight)×\(outWidth) from \(height)×\(width) (windows of unequal sizes)")
+                    try bind(adaptivePooled(try value(x), x.shape, to: [outHeight, outWidth], maximum: false))
+                    return
                 }
                 let (kh, kw) = (height / outHeight, width / outWidth)
                 if kh == kw { try bind(emit(.averagePool(kernelSize: kh, stride: kh), [try value(x)], output.shape)); return }
@@ -653,7 +654,11 @@ struct TraceStep {
                 let windows = [x.shape[0], x.shape[1], outHeight, kh, outWidth, kw]
                 try bind(reduce(reshape(try value(x), from: x.shape, to: windows), shape: windows, axes: [3, 5], mean: true, keep: false))
             } else {
-                guard outHeight == 1, outWidth == 1 else { throw Untraceable("adaptive max pooling to more than 1×1") }
+                guard outHeight == 1, outWidth == 1 else {
+                    guard !(try a.bool(2, "return_indices", false)) else { throw Untraceable("return_indices=True") }
+                    try bind(adaptivePooled(try value(x), x.shape, to: [outHeight, outWidth], maximum: true))
+                    return
+                }
                 let flat = [x.shape[0], x.shape[1], height * width]
                 try bind(reshape(emit(.reduceMax(axis: 2), [reshape(try value(x), from: x.shape, to: flat)], [x.shape[0], x.shape[1]]),
                                  from: [x.shape[0], x.shape[1]], to: output.shape))
@@ -702,11 +707,19 @@ struct TraceStep {
                 try bind(reshape(moved, from: [batch, channels, r, r, height / r, width / r], to: output.shape))
             }
         case "grid_sample":
-            guard (try? a.value(2, "mode").map { try a.interp.str($0) }) ?? "bilinear" == "bilinear",
-                  !(try a.bool(4, "align_corners", false)) else { throw Untraceable("grid_sample other than bilinear without align_corners") }
+            guard (try? a.value(2, "mode").map { try a.interp.str($0) }) ?? "bilinear" == "bilinear" else { throw Untraceable("grid_sample other than bilinear") }
             let padding = (try? a.value(3, "padding_mode").map { try a.interp.str($0) }) ?? "zeros"
             guard padding == "zeros" || padding == "border" else { throw Untraceable("padding_mode '\(padding ?? "")'") }
-            try bind(emit(.gridSample(border: padding == "border"), [try value(0, "input"), try value(1, "grid")], output.shape))
+            let x = try tensor(0, "input"), grid = try tensor(1, "grid")
+            guard x.shape.count == 4, grid.shape.count == 4, grid.shape.last == 2 else { throw Untraceable("grid_sample other than 2-d") }
+            var sampled = try value(grid)
+            if try a.bool(4, "align_corners", false) {
+                // align_corners=True puts ±1 on the corner pixels' centres: the same sampling as
+                // align_corners=False at the grid scaled by ((W − 1)/W, (H − 1)/H)
+                let (height, width) = (Float(x.shape[2]), Float(x.shape[3]))
+                sampled = emit(.multiply, [sampled, constant(Tensor(shape: [2], storage: [(width - 1) / width, (height - 1) / height]))], grid.shape)
+            }
+            try bind(emit(.gridSample(border: padding == "border"), [try value(x), sampled], output.shape))
         case "scaled_dot_product_attention":
             let q = try tensor(0, "query"), k = try tensor(1, "key")
             guard a.value(3, "attn_mask").map(\.isNone) ?? true, !(try a.bool(5, "is_causal", false)) else { throw Untraceable("an attention mask") }
@@ -756,6 +769,30 @@ struct TraceStep {
         if let weight { y = emit(.multiply, [y, reshape(weight, from: affine, to: affine)], shape) }
         if let bias { y = emit(.add, [y, reshape(bias, from: affine, to: affine)], shape) }
         return y
+    }
+
+    /// Adaptive pooling with windows of unequal sizes, one axis at a time (it is separable): output
+    /// j along an axis of size n into o covers [⌊j·n/o⌋, ⌈(j+1)·n/o⌉), as PyTorch's windows do.
+    func adaptivePooled(_ id: Int, _ shape: [Int], to sizes: [Int], maximum: Bool) throws -> Int {
+        guard sizes.allSatisfy({ $0 <= 64 }) else { throw Untraceable("adaptive pooling to more than 64 cells per axis with unequal windows") }
+        var current = id, currentShape = shape
+        for (offset, size) in sizes.enumerated() {
+            let axis = 2 + offset, length = currentShape[axis]
+            guard size != length else { continue }
+            var cells: [Int] = []
+            var cellShape = currentShape
+            cellShape[axis] = 1
+            for j in 0..<size {
+                let start = j * length / size, end = ((j + 1) * length + size - 1) / size
+                var windowShape = currentShape
+                windowShape[axis] = end - start
+                let window = emit(.slice(axis: axis, start: start, end: end, step: 1), [current], windowShape)
+                cells.append(reduce(window, shape: windowShape, axes: [axis], mean: !maximum, keep: true, maximum: maximum))
+            }
+            currentShape[axis] = size
+            current = cells.count == 1 ? cells[0] : emit(.concatenate(axis: axis), cells, currentShape)
+        }
+        return current
     }
 
     /// conv1d as a conv2d over [N, C, 1, L]; unequal paddings as an explicit zero pad.

@@ -60,7 +60,7 @@ struct ForkModeTests {
     }
 
     @Test func oracleIsPresent() {
-        #expect(Self.oracle.count == 4)
+        #expect(Self.oracle.count == 5)
     }
 
     /// Parameters in total and per row, and every row's output shape, equal the fork's code in PyTorch.
@@ -147,7 +147,7 @@ struct ForkModeTests {
         #expect(result.status == 0, "\(result.stderr)")
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
         let oracle = Dictionary(uniqueKeysWithValues: Self.oracle.map { (URL(fileURLWithPath: $0.file).deletingPathExtension().lastPathComponent, $0) })
-        #expect(rows.count == 4)
+        #expect(rows.count == 5)
         for row in rows {
             let name = try #require(row["model"] as? String)
             let record = try #require(oracle[name])
@@ -223,10 +223,10 @@ struct ForkModeTests {
     /// Fork mode runs: the fork's forward traced into a program reproduces PyTorch's output on
     /// the fork's weights and input (fork_oracle.py --export-dir), on the reference kernels and
     /// on the planner's, each part (boxes; scores) within 1e-5 × its max |ref|.
-    @Test(arguments: ["tiny-ops", "tiny-c2f"])
-    func forwardMatchesPyTorch(name: String) throws {
+    @Test(arguments: [("tiny-ops", 64), ("tiny-c2f", 64), ("tiny-ops2", 56)])
+    func forwardMatchesPyTorch(name: String, size: Int) throws {
         let fixture = Paths.fixtures.appendingPathComponent("forks/parity/\(name)")
-        let loaded = try Self.runnable("ultralytics/cfg/models/\(name).yaml", size: 64,
+        let loaded = try Self.runnable("ultralytics/cfg/models/\(name).yaml", size: size,
                                        weights: fixture.appendingPathComponent("weights.safetensors").path)
         let input = try #require(try SafeTensors.read(file: fixture.appendingPathComponent("input.safetensors").path)["images"])
         let reference = try SafeTensors.read(file: fixture.appendingPathComponent("output.safetensors").path)

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ..modules import Conv
 
-__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "RollMix", "ViewInplace"]
+__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "RollMix", "ViewInplace", "PyramidPool", "FlowWarp"]
 
 
 class SPDConv(nn.Module):
@@ -159,3 +159,37 @@ class ViewInplace(nn.Module):
         half = x[:, : x.shape[1] // 2]
         half.mul_(2)
         return x + 1
+
+
+class PyramidPool(nn.Module):
+    """Pyramid pooling with bins that do not divide the map (windows of unequal sizes), average
+    and maximum, upsampled back and summed."""
+
+    def __init__(self, c, bins=(3, 5)):
+        super().__init__()
+        self.bins = bins
+        self.proj = nn.Conv2d(c, c, 1)
+
+    def forward(self, x):
+        h, w = x.shape[2:]
+        y = x
+        for b in self.bins:
+            y = y + F.interpolate(F.adaptive_avg_pool2d(x, b), size=(h, w), mode="bilinear", align_corners=True)
+        y = y + F.interpolate(F.adaptive_max_pool2d(x, (2, 3)), size=(h, w), mode="nearest")
+        return self.proj(y)
+
+
+class FlowWarp(nn.Module):
+    """Warps the map by a predicted flow with grid_sample(align_corners=True), as flow-alignment
+    necks do."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.flow = nn.Conv2d(c, 2, 3, padding=1)
+
+    def forward(self, x):
+        n, _, h, w = x.shape
+        ys, xs = torch.meshgrid(torch.linspace(-1.0, 1.0, h), torch.linspace(-1.0, 1.0, w), indexing="ij")
+        grid = torch.stack((xs, ys), 2).unsqueeze(0).repeat(n, 1, 1, 1)
+        grid = grid + self.flow(x).permute(0, 2, 3, 1) / 8
+        return x + F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
