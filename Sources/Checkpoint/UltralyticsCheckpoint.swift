@@ -11,6 +11,15 @@ public struct UltralyticsCheckpoint: Sendable {
     public let normEpsilons: [String: Double]
     /// Keys that are buffers (running statistics, counters), not parameters; empty for a bare state dict.
     public let bufferKeys: Set<String>
+    /// The pickled module classes (`ultralytics.nn.extra_modules.block.C2f_Star`), each once.
+    public let moduleClasses: [String]
+
+    /// Classes that neither Ultralytics' own modules nor torch define: a fork's, whose code builds them.
+    public var forkClasses: [String] {
+        moduleClasses.filter { name in
+            !["ultralytics.nn.modules.", "ultralytics.nn.tasks.", "torch."].contains { name.hasPrefix($0) }
+        }
+    }
     /// Where the weights came from: `ema`, `model`, `state_dict` or `file` (a bare state dict).
     public let source: String
     /// The pickled model's class (`ultralytics.nn.tasks.DetectionModel`), when there is one.
@@ -44,6 +53,7 @@ public struct UltralyticsCheckpoint: Sendable {
                 tensors = walk.tensors
                 normEpsilons = walk.epsilons
                 bufferKeys = walk.bufferKeys
+                moduleClasses = walk.classes
                 source = "model"
                 modelClass = object.className
                 yaml = object.attributes?["yaml"]
@@ -57,6 +67,7 @@ public struct UltralyticsCheckpoint: Sendable {
         var tensors: [(key: String, tensor: TensorReference)] = []
         var epsilons: [String: Double] = [:]
         var buffers: Set<String> = []
+        var classes: [String] = []
         var modelObject: PickleObject?
         var chosen = "file"
         if let ema = top["ema"]?.object {
@@ -72,6 +83,7 @@ public struct UltralyticsCheckpoint: Sendable {
             tensors = walk.tensors
             epsilons = walk.epsilons
             buffers = walk.bufferKeys
+            classes = walk.classes
             budget = walk.budget
         } else {
             // a state dict: the file's dict itself, or its `state_dict` / `model` entry
@@ -91,6 +103,7 @@ public struct UltralyticsCheckpoint: Sendable {
         self.tensors = tensors
         normEpsilons = epsilons
         bufferKeys = buffers
+        moduleClasses = classes
         source = chosen
         modelClass = modelObject?.className
         yaml = modelObject?.attributes?["yaml"]
@@ -154,6 +167,9 @@ struct ModuleWalk {
     var tensors: [(key: String, tensor: TensorReference)] = []
     var epsilons: [String: Double] = [:]
     var bufferKeys: Set<String> = []
+    /// The module classes met, each once, in the tree's order.
+    var classes: [String] = []
+    private var seenClasses: Set<String> = []
 
     init(file: String, budget: Int) {
         self.file = file
@@ -168,6 +184,7 @@ struct ModuleWalk {
         guard let attributes = object.attributes else {
             throw CheckpointError(file: file, "module '\(prefix.isEmpty ? "(root)" : String(prefix.dropLast()))' (\(object.className)) has no pickled state")
         }
+        if seenClasses.insert(object.className).inserted { classes.append(object.className) }
         let skipped = Set(attributes["_non_persistent_buffers_set"]?.items?.compactMap(\.string) ?? [])
         for (group, isBuffer) in [("_parameters", false), ("_buffers", true)] {
             for (key, value) in attributes[group]?.dictionary?.pairs ?? [] {

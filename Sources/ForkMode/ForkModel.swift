@@ -162,6 +162,12 @@ public final class ForkModelBuilder {
         } catch {
             throw ForkBuildError(message: "\(yamlPath): error: cannot read the model file (\(error.localizedDescription))", frames: [])
         }
+        return try build(text: text, yamlPath: yamlPath, options: options)
+    }
+
+    /// Builds YAML text (a checkpoint's own model YAML) as if read from `yamlPath`, the name its
+    /// messages give (the scale's guess reads that name too).
+    public func build(text: String, yamlPath: String, options: ForkBuildOptions) throws -> ForkSummary {
         let node: YAMLNode
         do { node = try YAMLParser.parse(text, file: yamlPath) }
         catch { throw ForkBuildError(message: error.description, frames: []) }

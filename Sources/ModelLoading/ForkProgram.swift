@@ -1,3 +1,4 @@
+import Checkpoint
 import ForkMode
 import Foundation
 import ModelGraph
@@ -22,10 +23,22 @@ extension Model {
     /// Builds `request`'s YAML with the fork's code at `root`, traces its forward into a program
     /// and binds its weights: from `weights` (a safetensors state dict with the fork's key
     /// names, every tensor the forward reads present with its shape) or a seeded initialisation.
+    /// A fork checkpoint (`.pt` pickled by the fork's training) is built from the YAML inside it
+    /// and runs on its own weights (or --weights), each BatchNorm's eps as pickled.
     public static func loadForkRunnable(_ request: ModelRequest, root: URL, weights: String?, seed: UInt64) throws(ModelLoadError) -> ForkRunnable {
-        let options = ForkBuildOptions(scale: request.scale, imageHeight: request.imageHeight, imageWidth: request.imageWidth,
+        var checkpoint: UltralyticsCheckpoint?
+        var text: String?
+        var scale = request.scale
+        if Checkpoints.isCheckpoint(request.path) {
+            let read = try Checkpoints.read(request.path)
+            let yaml = try Checkpoints.modelYAML(read)
+            checkpoint = read
+            text = yaml.text
+            scale = scale ?? yaml.scale
+        }
+        let options = ForkBuildOptions(scale: scale, imageHeight: request.imageHeight, imageWidth: request.imageWidth,
                                        shapes: true, flops: false, trace: true)
-        let summary = try buildFork(yamlPath: request.path, root: root, options: options, batch: request.batch)
+        let summary = try buildFork(yamlPath: request.path, root: root, options: options, batch: request.batch, text: text)
         if let failure = summary.forwardError { throw ModelLoadError(failure.description) }
         guard let program = summary.program else {
             let failure = summary.traceFailure
@@ -42,6 +55,15 @@ extension Model {
             ] + others).joined(separator: "\n"))
         }
         let constants = program.namedConstants
+        if let checkpoint, weights == nil {
+            // the checkpoint's own weights, checked as a weights file is, and its pickled eps
+            let file = Checkpoints.floatTensors(checkpoint)
+            try checkFit(constants, file, source: checkpoint.file, model: request.path)
+            let read = Set(constants.map(\.name))
+            return ForkRunnable(summary: summary, program: program.binding { file[$0] }.replacingBatchNormEpsilons(checkpoint.normEpsilons),
+                                outputNames: summary.outputNames, weightsDescription: "\(checkpoint.file) (\(checkpoint.source))",
+                                unusedWeights: file.keys.filter { !read.contains($0) }.sorted())
+        }
         guard let weights else {
             var generator = SplitMix64(seed: seed)
             var values: [String: Tensor] = [:]
@@ -51,18 +73,23 @@ extension Model {
         }
         let file: [String: Tensor]
         do { file = try SafeTensors.read(file: weights) } catch { throw ModelLoadError(error.description) }
+        try checkFit(constants, file, source: weights, model: request.path)
+        let read = Set(constants.map(\.name))
+        return ForkRunnable(summary: summary, program: program.binding { file[$0] }, outputNames: summary.outputNames,
+                            weightsDescription: weights, unusedWeights: file.keys.filter { !read.contains($0) }.sorted())
+    }
+
+    /// Every tensor the forward reads is in `file` with its shape, or a located error naming each problem.
+    static func checkFit(_ constants: [(name: String, shape: [Int])], _ file: [String: Tensor], source: String, model: String) throws(ModelLoadError) {
         var problems: [String] = []
         for (name, shape) in constants {
             guard let tensor = file[name] else { problems.append("\(name) \(describeShape(shape)) is missing"); continue }
             if tensor.shape != shape { problems.append("\(name): the model reads \(describeShape(shape)), the file has \(describeShape(tensor.shape))") }
         }
         guard problems.isEmpty else {
-            throw ModelLoadError("\(weights): error: the weights do not fit \(request.path) as the fork builds it (\(problems.count) problem\(problems.count == 1 ? "" : "s")):\n"
+            throw ModelLoadError("\(source): error: the weights do not fit \(model) as the fork builds it (\(problems.count) problem\(problems.count == 1 ? "" : "s")):\n"
                                  + problems.prefix(12).map { "  " + $0 }.joined(separator: "\n") + (problems.count > 12 ? "\n  …" : ""))
         }
-        let read = Set(constants.map(\.name))
-        return ForkRunnable(summary: summary, program: program.binding { file[$0] }, outputNames: summary.outputNames,
-                            weightsDescription: weights, unusedWeights: file.keys.filter { !read.contains($0) }.sorted())
     }
 
     /// PyTorch's defaults by role, seeded: BatchNorm statistics 0 and 1, norm weights 1 and

@@ -108,7 +108,15 @@ public struct Model {
         let model = try load(request)
         for diagnostic in model.graph.diagnostics { warnings(diagnostic) }
         let errors = model.graph.errors.count
-        guard errors == 0 else { throw ModelLoadError("\(request.path): \(errors) error\(errors == 1 ? "" : "s"); nothing was run") }
+        guard errors == 0 else {
+            // a checkpoint pickled by a fork's training names the fork's classes: say which, and how to use them
+            if let classes = model.checkpoint?.forkClasses, !classes.isEmpty {
+                throw ModelLoadError("\(request.path): \(errors) error\(errors == 1 ? "" : "s"); nothing was run. The checkpoint pickles "
+                                     + "\(classes.count) class\(classes.count == 1 ? "" : "es") of a fork (" + classes.prefix(6).joined(separator: ", ")
+                                     + (classes.count > 6 ? ", …" : "") + "): give the fork's folder with --source DIR to build it with the fork's own code")
+            }
+            throw ModelLoadError("\(request.path): \(errors) error\(errors == 1 ? "" : "s"); nothing was run")
+        }
         return model
     }
 
@@ -280,14 +288,18 @@ extension Model {
                                                                                    imageWidth: request.imageWidth, flops: flops), batch: request.batch)
     }
 
-    public static func buildFork(yamlPath: String, root: URL, options: ForkBuildOptions, batch: Int = 1) throws(ModelLoadError) -> ForkSummary {
-        guard FileManager.default.fileExists(atPath: yamlPath) else {
+    /// `text`: YAML to build instead of the file's (a checkpoint's own model YAML; `yamlPath` then names the checkpoint).
+    public static func buildFork(yamlPath: String, root: URL, options: ForkBuildOptions, batch: Int = 1, text: String? = nil) throws(ModelLoadError) -> ForkSummary {
+        guard text != nil || FileManager.default.fileExists(atPath: yamlPath) else {
             throw ModelLoadError("\(yamlPath): error: cannot read the model file (no such file); fork mode builds YAML files")
         }
         guard batch == 1 else { throw ModelLoadError("error: --batch \(batch): fork mode summarises at batch 1", kind: .usage) }
         let builder = ForkModelBuilder(root: root)
         do {
-            return try runOnLargeStack { try builder.build(yamlPath: yamlPath, options: options) }
+            return try runOnLargeStack {
+                if let text { return try builder.build(text: text, yamlPath: yamlPath, options: options) }
+                return try builder.build(yamlPath: yamlPath, options: options)
+            }
         } catch let error as ForkBuildError {
             throw ModelLoadError(error.description)
         } catch {

@@ -298,6 +298,35 @@ struct ForkModeTests {
         }
     }
 
+    /// A checkpoint pickled by the fork's code (its classes under the fork's module paths, half
+    /// precision, one BatchNorm's eps unlike the rest): with the fork as --source it is built from
+    /// its own model YAML by the fork's code, runs on its own weights with the pickled eps, and
+    /// reproduces PyTorch's output; without, the error names the fork's classes and --source.
+    @Test func forkCheckpointRunsWithTheForksCode() throws {
+        let folder = Paths.fixtures.appendingPathComponent("forks/checkpoints")
+        let file = folder.appendingPathComponent("tiny-ops-fork-fp16.pt").path
+        let root = Self.root
+        let result = onLargeStack { () -> Result<ForkRunnable, ModelLoadError> in
+            do { return .success(try Model.loadForkRunnable(ModelRequest(path: file, imageHeight: 64, imageWidth: 64), root: root, weights: nil, seed: 0)) }
+            catch let error as ModelLoadError { return .failure(error) } catch { return .failure(ModelLoadError("\(error)")) }
+        }
+        let loaded = try result.get()
+        #expect(loaded.weightsDescription.hasSuffix("(model)"))
+        let input = try #require(try SafeTensors.read(file: folder.appendingPathComponent("tiny-ops-fork.input.safetensors").path)["images"])
+        let expected = try #require(try SafeTensors.read(file: folder.appendingPathComponent("tiny-ops-fork.output.safetensors").path)["output"])
+        let ours = PlannedProgram(loaded.program).run(input).outputs[0]
+        #expect(ours.shape == expected.shape)
+        let anchors = expected.shape[2]
+        for range in [0..<(4 * anchors), (4 * anchors)..<expected.count] {
+            let scale = range.map { abs(expected.storage[$0]) }.max() ?? 1
+            let error = range.map { abs(expected.storage[$0] - ours.storage[$0]) }.max() ?? 0
+            #expect(error <= 1e-5 * scale, "\(error) vs max \(scale)")
+        }
+        let native = try runCLI(["run", file, "--imgsz", "64"])
+        #expect(native.status == 1)
+        #expect(native.stderr.contains("pickles 7 classes of a fork (ultralytics.nn.extra_modules.ops.SPDConv") && native.stderr.contains("--source DIR"), "\(native.stderr)")
+    }
+
     /// `export` in fork mode writes the traced program as ONNX (the head's main output only), and
     /// `--program` prints it with the fork's source lines.
     @Test func exportWritesForkModels() throws {

@@ -222,6 +222,16 @@ public struct Program: Sendable {
         return Program(instructions: bound, outputs: outputs, layerOutputs: layerOutputs)
     }
 
+    /// The program with the eps of each BatchNorm whose block path is in `epsilons` replaced
+    /// (a checkpoint's pickled eps, where it differs from what the code sets).
+    public func replacingBatchNormEpsilons(_ epsilons: [String: Double]) -> Program {
+        let replaced = instructions.map { instruction -> ProgramInstruction in
+            guard case .batchNorm = instruction.op, let path = instruction.origin.path, let epsilon = epsilons[path] else { return instruction }
+            return ProgramInstruction(op: .batchNorm(epsilon: Float(epsilon)), inputs: instruction.inputs, outputs: instruction.outputs, origin: instruction.origin)
+        }
+        return Program(instructions: replaced, outputs: outputs, layerOutputs: layerOutputs)
+    }
+
     /// The program with composites replaced by their bodies, except those named in `keeping`.
     public func inlined(keeping: Set<String> = []) -> Program {
         func inline(_ instructions: [ProgramInstruction]) -> [ProgramInstruction] {
