@@ -94,7 +94,7 @@ let package = Package(
             // the official architectures, so `modelgraph summary yolo11n.yaml` needs no file (configs/ultralytics links here)
             resources: [.copy("Architectures")]),
         // Ultralytics' predictor over a loaded model: letterbox, a plan per input shape, the head's post-processing
-        .target(name: "PredictionPipeline", dependencies: ["ModelGraph", "ModelLoading", "Imaging", "Prediction", "Tensor"]),
+        .target(name: "PredictionPipeline", dependencies: ["ModelGraph", "ModelLoading", "Imaging", "Prediction", "Tensor", "Checkpoint", "YAMLFrontEnd"]),
         // The subcommands, one per file (a library, so the option-parsing fuzzer parses with them)
         .target(
             name: "ModelGraphCommands",
@@ -110,7 +110,7 @@ let package = Package(
         .testTarget(
             name: "ModelGraphTests",
             dependencies: ["ModelGraph", "ModelSpec", "YAMLFrontEnd", "Tensor", "Checkpoint", "Imaging", "Prediction", "GraphDrawing", "ModelGraphCLI", "ModelGraphCommands", "FuzzHarnesses",
-                           "PythonFrontEnd", "PythonInterpreter", "ForkTorch", "ForkMode", "ONNXExport", "ModelLoading"],
+                           "PythonFrontEnd", "PythonInterpreter", "ForkTorch", "ForkMode", "ONNXExport", "ModelLoading", "PredictionPipeline"],
             resources: [.copy("Fixtures")]),
     ]
 )

@@ -74,6 +74,8 @@ public struct ForkSummary: Sendable {
     public var note: String?
     /// Why the forward pass at the requested size failed, when it did (the build stands).
     public var forwardError: ForkBuildError?
+    /// The model's largest stride (`model.stride`), when it has one.
+    public var stride: Double?
     /// The forward as a program (when traced): its constants named by state_dict keys, their
     /// values bound from a weights file before it runs.
     public var program: Program?
@@ -306,6 +308,10 @@ else:
     _cls = {"detect": _T.DetectionModel, "segment": _T.SegmentationModel, "pose": _T.PoseModel,
             "obb": getattr(_T, "OBBModel", None), "classify": _T.ClassificationModel}.get(_task) or _T.DetectionModel
 _class_name = _cls.__name__
+try:
+    _stride = float(max(float(s) for s in model.stride)) if getattr(model, "stride", None) is not None else None
+except Exception:
+    _stride = None
 _channels = d.get("channels", d.get("ch", 3))
 model = _cls(d, ch=_channels, verbose=False)
 _rows = [[getattr(m, "i", k), getattr(m, "f", None), getattr(m, "type", type(m).__name__), sum(p.numel() for p in m.parameters())] for k, m in enumerate(model.model)]
@@ -371,11 +377,14 @@ for _h in _hooks:
                                   arguments: arguments, parameters: parameters, outputs: [], gflops: nil))
         }
         let className = (main.namespace["_class_name"].flatMap { try? interpreter.str($0) }) ?? "?"
+        let stride = main.namespace["_stride"].flatMap { try? interpreter.toFloat($0) }
         let count = { (name: String) in main.namespace[name].flatMap { try? self.interpreter.toInt($0) } ?? 0 }
-        return ForkSummary(root: root.path, ultralyticsVersion: version(), modelClass: className, scale: scale, parameters: total,
-                           rows: result, output: [], input: [1, 3, options.imageHeight, options.imageWidth],
-                           ultralyticsGFLOPs: nil, gflops: nil, standIns: [],
-                           stateElements: count("_state_elements"), moduleCount: count("_module_count"), note: nil, forwardError: nil)
+        var summary = ForkSummary(root: root.path, ultralyticsVersion: version(), modelClass: className, scale: scale, parameters: total,
+                                  rows: result, output: [], input: [1, 3, options.imageHeight, options.imageWidth],
+                                  ultralyticsGFLOPs: nil, gflops: nil, standIns: [],
+                                  stateElements: count("_state_elements"), moduleCount: count("_module_count"), note: nil, forwardError: nil)
+        summary.stride = stride
+        return summary
     }
 
     /// The tensors in a model's output with the fork oracle's names: `output` for a tensor,

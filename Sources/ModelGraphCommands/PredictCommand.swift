@@ -32,6 +32,9 @@ struct PredictCommand: ParsableCommand {
     @Option(help: "Scale from the YAML's `scales:` (default: the checkpoint's, else the first).")
     var scale: String?
 
+    @Option(help: ArgumentHelp("Whose code builds the model: a fork's folder (one holding ultralytics/nn/tasks.py), or `builtin` (default: the fork a YAML lies in, if any; a checkpoint trained by a fork needs its folder).", valueName: "dir"))
+    var source: String?
+
     @Option(help: ArgumentHelp("Inference size: H, or H,W (default: the checkpoint's training size, else 640).", valueName: "H[,W]"))
     var imgsz: ImageSize?
 
@@ -211,7 +214,7 @@ extension Predictor {
     static func make(for command: PredictCommand) throws -> Predictor {
         var options = try ModelOptions.parse([command.model])
         options.scale = command.scale
-        let loaded = try options.loadRunnableModel()
+        options.source = command.source
         var settings = PredictionSettings()
         settings.confidence = command.conf
         settings.iou = command.iou
@@ -228,6 +231,14 @@ extension Predictor {
                 throw ExitCode(1)
             }
         }
+        if let root = try options.forkRoot() {
+            // fork mode: the fork's code builds the model, traced per input shape
+            return try reporting { () throws(ModelLoadError) in
+                try Predictor(fork: options.request, root: root, weights: command.execution.weights, size: command.imgsz.map { ($0.height, $0.width) },
+                              settings: settings, names: names, fuse: !command.execution.unfused)
+            }
+        }
+        let loaded = try options.loadRunnableModel()
         try command.execution.checkMemory(for: loaded)
         let weights = try command.execution.loadWeights(for: loaded, seed: 0)
         return try reporting { () throws(ModelLoadError) in

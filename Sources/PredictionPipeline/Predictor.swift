@@ -1,9 +1,12 @@
+import Checkpoint
 import Dispatch
+import Foundation
 import Imaging
 import ModelGraph
 import ModelLoading
 import Prediction
 import Tensor
+import YAMLFrontEnd
 
 /// Ultralytics' predictor on a loaded model: letterbox (or the classification crop), one forward
 /// pass per batch through a plan made once per input shape, and the head's post-processing
@@ -20,11 +23,15 @@ public final class Predictor {
     /// size, else 640 — rounded up to the stride (except for classification).
     public let size: (height: Int, width: Int)
     public let settings: PredictionSettings
-    /// The model as built first: later shapes rebuild from its spec and options (scale resolved).
-    private let graph: ModelGraph
-    private let weights: [String: Tensor]
-    private let fuse: Bool
-    private var plans: [[Int]: InferencePlan] = [:]
+    /// What runs a batch: ModelGraph's modules (later shapes rebuild from the first graph's spec
+    /// and options, scale resolved), or a fork's code traced into a program per input shape.
+    private enum Engine {
+        case native(graph: ModelGraph, weights: [String: Tensor], fuse: Bool)
+        case fork(request: ModelRequest, root: URL, weights: String?, fuse: Bool)
+    }
+    private let engine: Engine
+    /// One forward pass per input shape, made once.
+    private var runners: [[Int]: (Tensor) throws(ModelLoadError) -> [Tensor]] = [:]
 
     /// One batch's results: per image, the input shape it ran at, and milliseconds per phase.
     public struct BatchResult {
@@ -70,25 +77,91 @@ public final class Predictor {
         self.size = size
         self.settings = settings
         self.names = names ?? model.checkpoint?.names ?? []
-        self.graph = graph
-        self.weights = weights.tensors
-        self.fuse = fuse
+        engine = .native(graph: graph, weights: weights.tensors, fuse: fuse)
     }
 
-    /// The plan for input `shape` [B, 3, H, W], built once per shape.
-    func plan(for shape: [Int]) throws(ModelLoadError) -> InferencePlan {
-        if let plan = plans[shape] { return plan }
-        var options = graph.options
-        (options.imageHeight, options.imageWidth, options.batch) = (shape[2], shape[3], shape[0])
-        options.endToEnd = endToEnd
-        let sized: ModelGraph
-        do { sized = try ModelGraph.build(spec: graph.spec, options: options) } catch {
-            throw ModelLoadError(messages: error.diagnostics.map(\.description))
+    /// A fork model (a YAML in the fork, or a checkpoint its training wrote, with the fork's folder):
+    /// built by the fork's code and traced into a program for each input shape. Detect-style heads
+    /// (`[B, 4 + nc, anchors]`) and RT-DETR's decoder as the fork's version returns it
+    /// (`[B, queries, 4 + nc]`, 8.0.x) are post-processed as Ultralytics' predictors do.
+    public init(fork request: ModelRequest, root: URL, weights: String?, size requested: (height: Int, width: Int)? = nil,
+                settings: PredictionSettings, names: [String]? = nil, fuse: Bool = true) throws(ModelLoadError) {
+        var checkpoint: UltralyticsCheckpoint?
+        if Checkpoints.isCheckpoint(request.path) { checkpoint = try Checkpoints.read(request.path) }
+        let arguments = Dictionary(checkpoint?.trainingArguments ?? [], uniquingKeysWith: { first, _ in first })
+        let trained = arguments["imgsz"].flatMap { Int($0) }
+        var first = request
+        (first.imageHeight, first.imageWidth) = requested ?? (trained ?? 640, trained ?? 640)
+        let loaded = try Model.loadForkRunnable(first, root: root, weights: weights, seed: 0)
+        let module = loaded.summary.rows.last?.module ?? "?"
+        guard let output = loaded.program.outputs.first?.shape else { throw ModelLoadError("\(request.path): error: the fork's model returns nothing") }
+        if module.contains("RTDETRDecoder"), output.count == 3 {
+            head = .rtdetr
+            classCount = output[2] - 4
+        } else if !["Segment", "Pose", "OBB", "Classify", "v10Detect", "WorldDetect"].contains(where: { module.contains($0) }), output.count == 3, output[1] > 4 {
+            head = .detect
+            classCount = output[1] - 4
+        } else {
+            throw ModelLoadError("\(request.path): error: predict in fork mode post-processes Detect-style heads ([B, 4 + nc, anchors]) and RT-DETR decoders; this model's head is \(module) with output \(output)")
         }
-        guard sized.errors.isEmpty else { throw ModelLoadError(messages: sized.errors.map(\.description)) }
-        let plan = InferencePlan(graph: sized, weights: weights, fuse: fuse)
-        plans[shape] = plan
-        return plan
+        endToEnd = false
+        stride = max(Int(loaded.summary.stride ?? 32), 1)
+        var size = first.imageHeight == 0 ? (640, 640) : (first.imageHeight, first.imageWidth)
+        size = (max((size.0 + stride - 1) / stride * stride, stride), max((size.1 + stride - 1) / stride * stride, stride))
+        self.size = size
+        self.settings = settings
+        self.names = names ?? checkpoint?.names ?? []
+        engine = .fork(request: request, root: root, weights: weights, fuse: fuse)
+    }
+
+    /// The forward pass for input `shape` [B, 3, H, W], made once per shape.
+    func runner(for shape: [Int]) throws(ModelLoadError) -> (Tensor) throws(ModelLoadError) -> [Tensor] {
+        if let runner = runners[shape] { return runner }
+        let runner: (Tensor) throws(ModelLoadError) -> [Tensor]
+        switch engine {
+        case .native(let graph, let weights, let fuse):
+            var options = graph.options
+            (options.imageHeight, options.imageWidth, options.batch) = (shape[2], shape[3], shape[0])
+            options.endToEnd = endToEnd
+            let sized: ModelGraph
+            do { sized = try ModelGraph.build(spec: graph.spec, options: options) } catch {
+                throw ModelLoadError(messages: error.diagnostics.map(\.description))
+            }
+            guard sized.errors.isEmpty else { throw ModelLoadError(messages: sized.errors.map(\.description)) }
+            let plan = InferencePlan(graph: sized, weights: weights, fuse: fuse)
+            runner = { (x: Tensor) throws(ModelLoadError) -> [Tensor] in
+                do { return try plan.forward(x).outputs } catch let failure as DiagnosticList {
+                    throw ModelLoadError(messages: failure.diagnostics.map(\.description))
+                } catch { throw ModelLoadError("\(error)") }
+            }
+        case .fork(var request, let root, let weights, let fuse):
+            (request.imageHeight, request.imageWidth, request.batch) = (shape[2], shape[3], shape[0])
+            let loaded = try Model.loadForkRunnable(request, root: root, weights: weights, seed: 0)
+            let planned = fuse ? PlannedProgram(loaded.program) : nil
+            let queries = head == .rtdetr
+            runner = { (x: Tensor) throws(ModelLoadError) -> [Tensor] in
+                let outputs = planned.map { $0.run(x).outputs } ?? loaded.program.run(x)
+                // the fork's RT-DETR returns [B, queries, 4 + nc]: each query's best class and its score
+                return queries ? [Predictor.bestClasses(outputs[0])] : outputs
+            }
+        }
+        runners[shape] = runner
+        return runner
+    }
+
+    /// [B, k, 4 + nc] → [B, k, 6]: the box, the best score and its class (RTDETRPredictor's `max(-1)`).
+    public static func bestClasses(_ x: Tensor) -> Tensor {
+        let (batch, k, width) = (x.shape[0], x.shape[1], x.shape[2])
+        return Tensor(shape: [batch, k, 6]) { out in
+            for row in 0..<(batch * k) {
+                let base = row * width
+                var best = 4
+                for c in 5..<width where x.storage[base + c] > x.storage[base + best] { best = c }
+                for j in 0..<4 { out[row * 6 + j] = x.storage[base + j] }
+                out[row * 6 + 4] = x.storage[base + best]
+                out[row * 6 + 5] = Float(best - 4)
+            }
+        }
     }
 
     /// Predicts on `images` as one batch. `readTime`: the milliseconds spent reading them,
@@ -123,16 +196,13 @@ public final class Predictor {
         }
         // building a plan for a new input shape is set-up, not preprocessing (Ultralytics' warm-up)
         let building = DispatchTime.now()
-        let plan = try plan(for: shape)
+        let forward = try runner(for: shape)
         let prepared = DispatchTime.now()
         let buildTime = milliseconds(building, prepared)
-        let result: ForwardResult
-        do { result = try plan.forward(tensor) } catch {
-            throw ModelLoadError(messages: error.diagnostics.map(\.description))
-        }
+        let outputs = try forward(tensor)
         let inferred = DispatchTime.now()
         let predictions = letterboxes.enumerated().map { index, letterbox in
-            Postprocess.image(index, outputs: result.outputs, head: head, endToEnd: endToEnd, classCount: classCount,
+            Postprocess.image(index, outputs: outputs, head: head, endToEnd: endToEnd, classCount: classCount,
                               letterbox: letterbox, settings: settings)
         }
         let finished = DispatchTime.now()

@@ -1,6 +1,7 @@
 import ForkMode
 import ModelGraph
 import ModelLoading
+import PredictionPipeline
 import Tensor
 import Foundation
 import Testing
@@ -325,6 +326,28 @@ struct ForkModeTests {
         let native = try runCLI(["run", file, "--imgsz", "64"])
         #expect(native.status == 1)
         #expect(native.stderr.contains("pickles 7 classes of a fork (ultralytics.nn.extra_modules.ops.SPDConv") && native.stderr.contains("--source DIR"), "\(native.stderr)")
+    }
+
+    /// `predict` in fork mode: the checkpoint's training size (64), the Detect-style head found
+    /// from the fork's output, a JSON line per image.
+    @Test func predictRunsForkCheckpoints() throws {
+        let folder = Paths.fixtures.appendingPathComponent("forks")
+        let result = try runCLI(["predict", folder.appendingPathComponent("checkpoints/tiny-ops-fork-fp16.pt").path, "--source", Self.root.path,
+                                 Paths.fixtures.appendingPathComponent("images/baseline.jpg").path, "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(json["input"] as? [Int] == [1, 3, 64, 64] && json["task"] as? String == "detect", "\(result.stdout)")
+    }
+
+    /// The fork's RT-DETR (8.0.x) returns [B, queries, 4 + nc]; predict takes each query's best
+    /// class and its score, as RTDETRPredictor's `scores.max(-1)` does.
+    @Test func rtdetrQueriesTakeTheirBestClass() {
+        let queries = Tensor(shape: [1, 2, 7], storage: [0.5, 0.5, 0.2, 0.2, 0.1, 0.9, 0.3,
+                                                         0.1, 0.2, 0.3, 0.4, 0.6, 0.2, 0.6])
+        let rows = Predictor.bestClasses(queries)
+        #expect(rows.shape == [1, 2, 6])
+        #expect(Array(rows.storage[0..<6]) == [0.5, 0.5, 0.2, 0.2, 0.9, 1])
+        #expect(Array(rows.storage[6..<12]) == [0.1, 0.2, 0.3, 0.4, 0.6, 0], "ties keep the first class, as torch.max does")
     }
 
     /// `export` in fork mode writes the traced program as ONNX (the head's main output only), and
