@@ -301,6 +301,10 @@ class Reduce(nn.Module):
             }
             shape.append(product)
         }
+        // a traced forward: the same as torch ops (view, permute, expand, reductions), which record themselves
+        if let trace, t.symbol != nil || trace.poisoned[ObjectIdentifier(t)] != nil || (t.stateName != nil && t.dtype.isFloatingPoint) {
+            return try einopsAsOps(kind, t, left: left, right: right, sizes: sizes, output: shape, a, interp)
+        }
         if kind == "rearrange" {
             // a rearrange that only regroups keeps the values' order when no axis moves
             let leftOrder = left.flatMap(\.axes).filter { Int($0) == nil }
@@ -308,6 +312,38 @@ class Reduce(nn.Module):
             return .object(make(shape, t.dtype, values: leftOrder == rightOrder ? t.values : nil))
         }
         return .object(make(shape, t.dtype))
+    }
+}
+
+extension TorchRuntime {
+    /// einops' rearrange, repeat and reduce as torch ops: the input viewed as its elementary axes,
+    /// reduced (reduce) over the axes the right side drops, permuted to the right side's order,
+    /// new axes (repeat) inserted and expanded, then viewed as the right side's groups.
+    func einopsAsOps(_ kind: String, _ t: TorchTensor, left: [EinopsGroup], right: [EinopsGroup], sizes: [String: Int], output: [Int],
+                     _ a: Arguments, _ interp: Interpreter) throws -> PyValue {
+        func size(_ axis: String) -> Int { Int(axis) ?? sizes[axis] ?? 1 }
+        func ints(_ values: [Int]) -> PyValue { .tuple(values.map { .int($0) }) }
+        let leftAxes = left.flatMap(\.axes).filter { Int($0) == nil }
+        let rightAxes = right.flatMap(\.axes).filter { Int($0) == nil }
+        var value = try call("reshape", [.object(t), ints(leftAxes.map(size))], [], interp)
+        var current = leftAxes
+        if kind == "reduce" {
+            guard a.positional.count > 2, case .str(let reduction) = a.positional[2] else { throw interp.typeError("einops.reduce() expects a reduction") }
+            let dropped = current.indices.filter { !rightAxes.contains(current[$0]) }
+            let name = ["mean": "mean", "sum": "sum", "max": "amax", "min": "amin", "prod": "prod"][reduction] ?? reduction
+            if !dropped.isEmpty { value = try call(name, [value], [("dim", ints(dropped))], interp) }
+            current = current.filter { rightAxes.contains($0) }
+        }
+        let kept = rightAxes.filter { current.contains($0) }
+        let order = kept.map { current.firstIndex(of: $0)! }
+        if order != Array(0..<order.count) { value = try call("permute", [value, ints(order)], [], interp) }
+        if kind == "repeat", kept.count != rightAxes.count {
+            // new axes as size 1, then expanded to their sizes
+            let lifted = rightAxes.map { kept.contains($0) ? size($0) : 1 }
+            value = try call("reshape", [value, ints(lifted)], [], interp)
+            value = try call("expand", [value, ints(rightAxes.map(size))], [], interp)
+        }
+        return try call("reshape", [value, ints(output)], [], interp)
     }
 }
 

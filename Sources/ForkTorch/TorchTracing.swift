@@ -42,6 +42,9 @@ public final class ForkTrace {
     /// (both held, as above). An in-place op through one changes the other in PyTorch; the
     /// program does not model shared storage, so the other becomes stale: reading it is noted.
     var views: [ObjectIdentifier: (view: TorchTensor, base: TorchTensor)] = [:]
+    /// Index tensors [B, k, C] that repeat one column [B, k, 1] along their last axis (by `repeat` or
+    /// `expand`), with that column: `x.gather(1, index)` of such an index picks whole rows.
+    var repeatedColumns: [ObjectIdentifier: (index: TorchTensor, column: TorchTensor)] = [:]
     /// Tensors an in-place op changed through another view of their storage, with that op's place.
     var stale: [ObjectIdentifier: (tensor: TorchTensor, site: String)] = [:]
 
@@ -515,11 +518,13 @@ struct TraceStep {
             try bind(x.shape.count == 2 ? permute(try value(x), [1, 0], output.shape) : try value(x))
         case "expand", "expand_as", "broadcast_to":
             let x = try tensor(0, "input")
+            noteRepeatedColumn(x)
             let padded = Array(repeating: 1, count: output.shape.count - x.shape.count) + x.shape
             let id = reshape(try value(x), from: x.shape, to: padded)
             try bind(padded == output.shape ? id : emit(.expand(output.shape), [id], output.shape))
         case "repeat":
             let x = try tensor(0, "input")
+            noteRepeatedColumn(x)
             let padded = Array(repeating: 1, count: output.shape.count - x.shape.count) + x.shape
             var id = reshape(try value(x), from: x.shape, to: padded), current = padded
             for axis in 0..<padded.count where output.shape[axis] != padded[axis] {
@@ -579,6 +584,17 @@ struct TraceStep {
             for piece in pieces { trace.shapes[piece.id] = piece.shape }
             try bind(permute(pieces[0].id, order, output.shape), 0)
             try bind(permute(pieces[1].id, order, output.shape), 1)
+        case "gather":
+            // `x.gather(1, column.repeat(1, 1, C))`: whole rows picked per batch (a query selection)
+            let x = try tensor(0, "input")
+            let axis = try torch.normalizedDimension(try a.int(1, "dim"), x.shape.count, a.interp)
+            let index = try tensor(2, "index")
+            guard axis == 1, x.shape.count == 3, index.shape.count == 3, index.shape[0] == x.shape[0], index.shape[2] == x.shape[2],
+                  let column = trace.repeatedColumns[ObjectIdentifier(index)]?.column else {
+                throw Untraceable("gather other than of whole rows (an index repeating one column along the last axis)")
+            }
+            let rows = reshape(try value(column), from: column.shape, to: [index.shape[0], index.shape[1]])
+            try bind(emit(.gatherRows, [try value(x), rows], output.shape))
         case "__setitem__":
             throw Untraceable("assignment into part of a tensor")
         case "zeros_like", "ones_like", "full_like", "new_zeros", "new_ones", "new_full":
@@ -738,6 +754,13 @@ struct TraceStep {
     }
 
     // MARK: compositions
+
+    /// Notes an index that repeats one column [B, k, 1] along its last axis (for `gather`).
+    func noteRepeatedColumn(_ x: TorchTensor) {
+        guard x.shape.count == 3, x.shape.last == 1, output.shape.count == 3, output.shape[0] == x.shape[0], output.shape[1] == x.shape[1],
+              !x.dtype.isFloatingPoint else { return }
+        trace.repeatedColumns[ObjectIdentifier(output)] = (output, x)
+    }
 
     func permute(_ id: Int, _ order: [Int], _ shape: [Int]) -> Int {
         order == Array(0..<order.count) ? id : emit(.transpose(order), [id], shape)
