@@ -596,7 +596,7 @@ struct TraceStep {
             let rows = reshape(try value(column), from: column.shape, to: [index.shape[0], index.shape[1]])
             try bind(emit(.gatherRows, [try value(x), rows], output.shape))
         case "__setitem__":
-            throw Untraceable("assignment into part of a tensor")
+            try bind(try assigned(try tensor(0, "self"), a.value(1, "index") ?? .none, a.value(2, "value") ?? .none))
         case "zeros_like", "ones_like", "full_like", "new_zeros", "new_ones", "new_full":
             let fill: Float = name.contains("ones") ? 1 : name.contains("full") ? try float(name == "new_full" ? 2 : 1, "fill_value", 0) : 0
             try bind(constant(Tensor(shape: output.shape, repeating: fill)))
@@ -704,7 +704,17 @@ struct TraceStep {
             if case .str(let given)? = a.value(2, "mode") { mode = given }
             guard mode == "constant" || mode == "reflect" else { throw Untraceable("pad mode '\(mode)'") }
             if mode == "constant", let fill = a.value(3, "value"), !fill.isNone, try a.interp.floatArgument(fill, "value") != 0 { throw Untraceable("padding with a value other than 0") }
-            guard pads.count == 2 || pads.count == 4, x.shape.count >= 2, pads.allSatisfy({ $0 >= 0 }) else { throw Untraceable("padding other than of the two last axes") }
+            guard pads.count == 2 || pads.count == 4, x.shape.count >= 2, pads.allSatisfy({ $0 >= 0 }) else {
+                // other axes, or negative pads (crops): slices and zero blocks concatenated, axis by axis
+                guard mode == "constant", pads.count % 2 == 0, pads.count / 2 <= x.shape.count else { throw Untraceable("\(mode) padding of \(pads.count / 2) axes") }
+                var id = try value(x), shape = x.shape
+                for pair in 0..<(pads.count / 2) {
+                    let axis = x.shape.count - 1 - pair
+                    id = padded(id, &shape, axis: axis, before: pads[2 * pair], after: pads[2 * pair + 1])
+                }
+                try bind(id)
+                return
+            }
             let (left, right) = (pads[0], pads[1]), (top, bottom) = pads.count == 4 ? (pads[2], pads[3]) : (0, 0)
             if mode == "reflect", !(left == right && right == top && top == bottom) { throw Untraceable("reflect padding of unequal sizes") }
             try bind(emit(.pad(left: left, right: right, top: top, bottom: bottom, reflect: mode == "reflect"), [try value(x)], output.shape))
@@ -754,6 +764,82 @@ struct TraceStep {
     }
 
     // MARK: compositions
+
+    /// Zeros before and after `axis` (a negative count crops): zero blocks and slices concatenated.
+    func padded(_ id: Int, _ shape: inout [Int], axis: Int, before: Int, after: Int) -> Int {
+        var current = id
+        if before < 0 || after < 0 {
+            let start = max(-before, 0), end = shape[axis] - max(-after, 0)
+            shape[axis] = end - start
+            current = emit(.slice(axis: axis, start: start, end: end, step: 1), [current], shape)
+        }
+        let (head, tail) = (max(before, 0), max(after, 0))
+        guard head > 0 || tail > 0 else { return current }
+        var pieces: [Int] = []
+        var block = shape
+        if head > 0 { block[axis] = head; pieces.append(constant(Tensor(shape: block))) }
+        pieces.append(current)
+        if tail > 0 { block[axis] = tail; pieces.append(constant(Tensor(shape: block))) }
+        shape[axis] += head + tail
+        return emit(.concatenate(axis: axis), pieces, shape)
+    }
+
+    /// `x[index] = value` with integers and slices of step 1: the value broadcast to the region,
+    /// and x rebuilt around it axis by axis from slices and concatenations.
+    func assigned(_ x: TorchTensor, _ index: PyValue, _ newValue: PyValue) throws -> Int {
+        var parts = try torch.indexParts(index, a.interp)
+        let consumed = parts.filter { if case .newAxis = $0 { return false }; if case .ellipsis = $0 { return false }; return true }.count
+        if let e = parts.firstIndex(where: { if case .ellipsis = $0 { return true }; return false }) {
+            parts.replaceSubrange(e...e, with: Array(repeating: .range(PySlice(.none, .none, .none)), count: x.shape.count - consumed))
+        }
+        var regions: [(axis: Int, start: Int, end: Int)] = []
+        var region = x.shape
+        var integerAxes: Set<Int> = []
+        var axis = 0
+        for part in parts {
+            switch part {
+            case .integer(let i):
+                let j = i < 0 ? i + x.shape[axis] : i
+                regions.append((axis, j, j + 1)); region[axis] = 1; integerAxes.insert(axis); axis += 1
+            case .range(let s):
+                let (start, stop, step) = try torch.sliceBounds(s, x.shape[axis], a.interp)
+                guard step == 1 else { throw Untraceable("assignment into a strided slice") }
+                if start != 0 || stop != x.shape[axis] { regions.append((axis, start, stop)); region[axis] = max(stop - start, 0) }
+                axis += 1
+            default: throw Untraceable("assignment through an index other than integers and slices")
+            }
+        }
+        guard region.allSatisfy({ $0 > 0 }) else { return try value(x) }
+        // the value broadcast over the indexed view (integer axes dropped, as PyTorch's view has them),
+        // then shaped as the region (those axes as size 1)
+        let view = region.enumerated().filter { !integerAxes.contains($0.offset) }.map(\.element)
+        let source: Int, sourceShape: [Int]
+        if case .object(let t as TorchTensor) = newValue { (source, sourceShape) = (try value(t), t.shape) }
+        else { (source, sourceShape) = (scalar(Float(try a.interp.floatArgument(newValue, "value"))), []) }
+        let leading = Array(repeating: 1, count: max(view.count - sourceShape.count, 0)) + sourceShape
+        guard leading.count == view.count, zip(leading, view).allSatisfy({ $0 == $1 || $0 == 1 }) else {
+            throw Untraceable("assigning \(sourceShape) into a view of \(view)")
+        }
+        var block = reshape(source, from: sourceShape, to: leading)
+        if leading != view { block = emit(.expand(view), [block], view) }
+        block = reshape(block, from: view, to: region)
+        func rebuild(_ id: Int, _ shape: [Int], _ remaining: ArraySlice<(axis: Int, start: Int, end: Int)>) -> Int {
+            guard let r = remaining.first else { return block }
+            var pieces: [Int] = []
+            var pieceShape = shape
+            if r.start > 0 { pieceShape[r.axis] = r.start; pieces.append(emit(.slice(axis: r.axis, start: 0, end: r.start, step: 1), [id], pieceShape)) }
+            var innerShape = shape
+            innerShape[r.axis] = r.end - r.start
+            let inner = emit(.slice(axis: r.axis, start: r.start, end: r.end, step: 1), [id], innerShape)
+            pieces.append(rebuild(inner, innerShape, remaining.dropFirst()))
+            if r.end < shape[r.axis] {
+                pieceShape[r.axis] = shape[r.axis] - r.end
+                pieces.append(emit(.slice(axis: r.axis, start: r.end, end: shape[r.axis], step: 1), [id], pieceShape))
+            }
+            return pieces.count == 1 ? pieces[0] : emit(.concatenate(axis: r.axis), pieces, shape)
+        }
+        return rebuild(try value(x), x.shape, regions[...])
+    }
 
     /// Notes an index that repeats one column [B, k, 1] along its last axis (for `gather`).
     func noteRepeatedColumn(_ x: TorchTensor) {

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ..modules import Conv
 
-__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "RollMix", "ViewInplace", "PyramidPool", "FlowWarp"]
+__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "RollMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign"]
 
 
 class SPDConv(nn.Module):
@@ -193,3 +193,21 @@ class FlowWarp(nn.Module):
         grid = torch.stack((xs, ys), 2).unsqueeze(0).repeat(n, 1, 1, 1)
         grid = grid + self.flow(x).permute(0, 2, 3, 1) / 8
         return x + F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+class PadAssign(nn.Module):
+    """Pads a channels-last view on two axes and crops it back (F.pad of three axes, negative pads),
+    then writes into the convolved map by slice and integer assignment."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, x):
+        t = F.pad(x.permute(0, 2, 3, 1), (0, 0, 1, 2, 2, 1))
+        t = F.pad(t, (0, 0, -1, -2, -2, -1))
+        y = self.conv(t.permute(0, 3, 1, 2).contiguous())
+        y[:, :, 0:1, :] = 0.5
+        y[:, :, :, -1] = x[:, :, :, 0]
+        y[:, 0] = y[:, 1] * 2
+        return y
