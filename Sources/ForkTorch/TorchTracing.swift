@@ -205,7 +205,7 @@ struct TraceStep {
     static let exactOnIntegers: Set<String> = [
         "view", "reshape", "view_as", "reshape_as", "flatten", "unflatten", "unsqueeze", "squeeze", "permute", "transpose", "t",
         "expand", "expand_as", "broadcast_to", "repeat", "cat", "concat", "concatenate", "stack", "split", "chunk", "unbind",
-        "__getitem__", "narrow", "contiguous", "clone", "detach", "add", "sub", "mul", "neg", "zeros_like", "ones_like", "topk",
+        "__getitem__", "narrow", "contiguous", "clone", "detach", "add", "sub", "mul", "neg", "zeros_like", "ones_like", "topk", "meshgrid",
     ]
 
     // MARK: values
@@ -597,6 +597,20 @@ struct TraceStep {
             try bind(emit(.gatherRows, [try value(x), rows], output.shape))
         case "__setitem__":
             try bind(try assigned(try tensor(0, "self"), a.value(1, "index") ?? .none, a.value(2, "value") ?? .none))
+        case "meshgrid":
+            // each 1-d input viewed along its own axis of the grid and expanded over the others
+            let parts = a.arguments.positional.flatMap { torch.tensors(in: $0) }
+            guard parts.count == outputs.count, parts.allSatisfy({ $0.shape.count <= 1 }) else { throw Untraceable("meshgrid of tensors that are not 1-d") }
+            let xy: Bool = { if case .str("xy")? = a.arguments.keyword("indexing") { return true }; return false }()
+            let grid = outputs[0].shape
+            for (k, part) in parts.enumerated() {
+                var axis = k
+                if xy && parts.count >= 2 && k < 2 { axis = 1 - k }
+                var lifted = Array(repeating: 1, count: grid.count)
+                lifted[axis] = part.count
+                let id = reshape(try value(part), from: part.shape, to: lifted)
+                try bind(lifted == grid ? id : emit(.expand(grid), [id], grid), k)
+            }
         case "zeros_like", "ones_like", "full_like", "new_zeros", "new_ones", "new_full":
             let fill: Float = name.contains("ones") ? 1 : name.contains("full") ? try float(name == "new_full" ? 2 : 1, "fill_value", 0) : 0
             try bind(constant(Tensor(shape: output.shape, repeating: fill)))
