@@ -402,8 +402,8 @@ struct TraceStep {
             if x.shape.count == 4 {
                 try bind(emit(.batchNorm(epsilon: epsilon), [try value(x), weight, bias, try value(1, "running_mean"), try value(2, "running_var")], output.shape))
             } else {
-                // [N, C] or [N, C, L]: as a [N, C, L, 1] map
-                let planar = [x.shape[0], channels, x.shape.count == 3 ? x.shape[2] : 1, 1]
+                // [N, C], [N, C, L] or [N, C, D, H, W]: as a [N, C, L, 1] map
+                let planar = [x.shape[0], channels, x.shape.dropFirst(2).reduce(1, *), 1]
                 let normalized = emit(.batchNorm(epsilon: epsilon), [reshape(try value(x), from: x.shape, to: planar), weight, bias,
                                                                      try value(1, "running_mean"), try value(2, "running_var")], planar)
                 try bind(reshape(normalized, from: planar, to: output.shape))
@@ -627,6 +627,30 @@ struct TraceStep {
             try bind(emit(.matmul, [try value(x), try value(y)], output.shape))
         case "conv2d", "conv1d":
             try bind(try convolution(spatial: name == "conv2d" ? 2 : 1))
+        case "conv3d":
+            // a 1×1×1 kernel (ASF's ScalSeq): a 1×1 conv2d over [N, C, D·H, W]
+            let x = try tensor(0, "input"), w = try tensor(1, "weight")
+            guard x.shape.count == 5, w.shape.count == 5, w.shape.suffix(3).allSatisfy({ $0 == 1 }),
+                  try a.ints(3, "stride", count: 3, 1) == [1, 1, 1], try a.ints(5, "dilation", count: 3, 1) == [1, 1, 1],
+                  a.value(4, "padding").map({ if case .str = $0 { return true }; return (try? a.ints(4, "padding", count: 3, 0)) == [0, 0, 0] }) ?? true else {
+                throw Untraceable("conv3d other than a 1×1×1 kernel")
+            }
+            let flat = [x.shape[0], x.shape[1], x.shape[2] * x.shape[3], x.shape[4]]
+            var inputs = [reshape(try value(x), from: x.shape, to: flat), reshape(try value(w), from: w.shape, to: Array(w.shape.prefix(2)) + [1, 1])]
+            if try a.has(2, "bias") { inputs.append(try value(2, "bias")) }
+            let convolved = [x.shape[0], output.shape[1], flat[2], flat[3]]
+            try bind(reshape(emit(.convolution(stride: 1, padding: 0, dilation: 1, groups: try a.int(6, "groups", 1)), inputs, convolved), from: convolved, to: output.shape))
+        case "max_pool3d":
+            // windows over depth only (k, 1, 1), stride k, no padding: a maximum over groups of k maps
+            let x = try tensor(0, "input")
+            let kernel = try a.ints(1, "kernel_size", count: 3)
+            let strideValue = a.value(2, "stride")
+            let stride = strideValue == nil || strideValue!.isNone ? kernel : try a.ints(2, "stride", count: 3)
+            guard x.shape.count == 5, kernel[1] == 1, kernel[2] == 1, stride == kernel, try a.ints(3, "padding", count: 3, 0) == [0, 0, 0],
+                  x.shape[2] % kernel[0] == 0, !(try a.bool(5, "ceil_mode", false)), !(try a.bool(6, "return_indices", false)) else { throw Untraceable("max_pool3d other than over depth windows") }
+            let grouped = [x.shape[0], x.shape[1], x.shape[2] / kernel[0], kernel[0], x.shape[3], x.shape[4]]
+            try bind(reshape(reduce(reshape(try value(x), from: x.shape, to: grouped), shape: grouped, axes: [3], mean: false, keep: false, maximum: true),
+                             from: grouped.enumerated().filter { $0.offset != 3 }.map(\.element), to: output.shape))
         case "conv_transpose2d":
             let x = try tensor(0, "input"), w = try tensor(1, "weight")
             let stride = try a.ints(3, "stride", count: 2, 1), padding = try a.ints(4, "padding", count: 2, 0)
