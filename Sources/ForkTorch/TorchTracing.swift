@@ -364,8 +364,23 @@ struct TraceStep {
         case "silu": try bind(emit(.activation(.silu), [try value(0, "input")], output.shape))
         case "sigmoid": try bind(emit(.activation(.sigmoid), [try value(0, "input")], output.shape))
         case "gelu":
-            if case .str(let approximate)? = a.value(1, "approximate"), approximate != "none" { throw Untraceable("gelu(approximate='\(approximate)')") }
+            if case .str(let approximate)? = a.value(1, "approximate"), approximate != "none" {
+                guard approximate == "tanh" else { throw Untraceable("gelu(approximate='\(approximate)')") }
+                // 0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 · x³)))
+                let x = try value(0, "input"), shape = output.shape
+                let cube = emit(.multiply, [emit(.multiply, [x, x], shape), x], shape)
+                let inner = emit(.multiply, [emit(.add, [x, emit(.multiply, [cube, scalar(0.044715)], shape)], shape), scalar(Float((2 / Double.pi).squareRoot()))], shape)
+                let gate = emit(.add, [tanh(inner), scalar(1)], shape)
+                try bind(emit(.multiply, [emit(.multiply, [x, scalar(0.5)], shape), gate], shape))
+                return
+            }
             try bind(emit(.activation(.gelu), [try value(0, "input")], output.shape))
+        case "elu":
+            // relu(x) + α · (exp(−relu(−x)) − 1)
+            let x = try value(0, "input"), alpha = try float(1, "alpha", 1), shape = output.shape
+            let negative = emit(.activation(.relu), [emit(.multiply, [x, scalar(-1)], shape)], shape)
+            let tail = emit(.multiply, [emit(.subtract, [emit(.exp, [emit(.multiply, [negative, scalar(-1)], shape)], shape), scalar(1)], shape), scalar(alpha)], shape)
+            try bind(emit(.add, [emit(.activation(.relu), [x], shape), tail], shape))
         case "tanh": try bind(tanh(try value(0, "input")))
         case "hardswish", "hardsigmoid":
             // relu6(x + 3) / 6, times x for hardswish (PyTorch's definitions)
@@ -467,6 +482,55 @@ struct TraceStep {
             guard output.dtype.isFloatingPoint else { throw Untraceable("a reduction to \(output.dtype.rawValue)") }
             let all = axes ?? Array(0..<x.shape.count)
             try bind(reduce(try value(x), shape: x.shape, axes: all, mean: name == "mean", keep: try a.bool(2, "keepdim", false), maximum: name == "amax"))
+        case "amin", "min":
+            // −max(−x)
+            let x = try tensor(0, "input")
+            guard output.dtype.isFloatingPoint, !(a.value(1, "other").map({ if case .object(is TorchTensor) = $0 { return true }; return false }) ?? false) else {
+                throw Untraceable("torch.min of two tensors")
+            }
+            let negated = emit(.multiply, [try value(x), scalar(-1)], x.shape)
+            let axes = try torch.reducedDimensions(a, rank: x.shape.count) ?? Array(0..<x.shape.count)
+            let keep = name == "amin" ? try a.bool(2, "keepdim", false) : try a.bool(2, "keepdim", false)
+            let reduced = reduce(negated, shape: x.shape, axes: axes, mean: false, keep: keep, maximum: true)
+            let reducedShape = keep ? x.shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element } : x.shape.enumerated().filter { !axes.contains($0.offset) }.map(\.element)
+            try bind(reshape(emit(.multiply, [reduced, scalar(-1)], reducedShape), from: reducedShape, to: output.shape))
+        case "var", "std":
+            // mean of squared deviations, × n / (n − correction); the root for std
+            let x = try tensor(0, "input")
+            let axes = try torch.reducedDimensions(a, rank: x.shape.count) ?? Array(0..<x.shape.count)
+            var correction = 1.0
+            if let unbiased = a.arguments.keyword("unbiased") { correction = try a.interp.truthy(unbiased) ? 1 : 0 }
+            if let given = a.arguments.keyword("correction"), !given.isNone { correction = try a.interp.floatArgument(given, "correction") }
+            if a.arguments.positional.count > 2, case .bool(let unbiased) = a.arguments.positional[2] { correction = unbiased ? 1 : 0 }
+            let keep: Bool = try { if let k = a.arguments.keyword("keepdim") { return try a.interp.truthy(k) }; return false }()
+            let id = try value(x), count = Double(axes.map { x.shape[$0] }.reduce(1, *))
+            let keptShape = x.shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
+            let centred = emit(.subtract, [id, reduce(id, shape: x.shape, axes: axes, mean: true, keep: true)], x.shape)
+            var spread = reduce(emit(.multiply, [centred, centred], x.shape), shape: x.shape, axes: axes, mean: true, keep: true)
+            if correction != 0 { spread = emit(.multiply, [spread, scalar(Float(count / max(count - correction, 1e-300)))], keptShape) }
+            if name == "std" { spread = emit(.squareRoot, [spread], keptShape) }
+            try bind(keep ? spread : reshape(spread, from: keptShape, to: output.shape))
+        case "roll":
+            // each rolled axis: its last `shift` positions first (slices concatenated)
+            let x = try tensor(0, "input")
+            func list(_ index: Int, _ keyword: String) throws -> [Int]? {
+                guard let v = a.value(index, keyword), !v.isNone else { return nil }
+                if let i = try a.interp.indexValue(v) { return [i] }
+                return try a.interp.materialize(v).map { try a.interp.intArgument($0, keyword) }
+            }
+            guard let shifts = try list(1, "shifts"), let dims = try list(2, "dims"), shifts.count == dims.count else { throw Untraceable("roll without dims") }
+            var id = try value(x)
+            for (shift, d) in zip(shifts, dims) {
+                let axis = try torch.normalizedDimension(d, x.shape.count, a.interp), size = x.shape[axis]
+                let k = ((shift % size) + size) % size
+                guard k != 0 else { continue }
+                var tail = x.shape, head = x.shape
+                tail[axis] = k; head[axis] = size - k
+                let last = emit(.slice(axis: axis, start: size - k, end: size, step: 1), [id], tail)
+                let first = emit(.slice(axis: axis, start: 0, end: size - k, step: 1), [id], head)
+                id = emit(.concatenate(axis: axis), [last, first], x.shape)
+            }
+            try bind(id)
         case "max":
             let x = try tensor(0, "input")
             guard let dimension = a.value(1, "dim"), let d = try a.interp.indexValue(dimension) else {

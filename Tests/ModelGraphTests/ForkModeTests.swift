@@ -265,11 +265,11 @@ struct ForkModeTests {
     /// the torch op and the fork's source line that called it.
     @Test func untracedOpIsLocated() throws {
         #expect {
-            _ = try Self.runnable("ultralytics/cfg/untraced/tiny-roll.yaml", size: 64, weights: nil)
+            _ = try Self.runnable("ultralytics/cfg/untraced/tiny-flip.yaml", size: 64, weights: nil)
         } throws: { error in
             let message = "\(error)"
-            return message.contains("tiny-roll.yaml:5:5: error:") && message.contains("layer 1 (RollMix)")
-                && message.contains("torch.roll") && message.contains("ultralytics/nn/extra_modules/ops.py:148:")
+            return message.contains("tiny-flip.yaml:5:5: error:") && message.contains("layer 1 (FlipMix)")
+                && message.contains("torch.flip") && message.contains("ultralytics/nn/extra_modules/ops.py:148:")
         }
     }
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ..modules import Conv
 
-__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "RollMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign"]
+__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix"]
 
 
 class SPDConv(nn.Module):
@@ -138,14 +138,14 @@ class ShuffleUp(nn.Module):
         return y * torch.sigmoid(g) + z.pow(2).sqrt() - torch.tanh(x.amax(dim=1, keepdim=True))
 
 
-class RollMix(nn.Module):
-    """Adds the map shifted by one pixel (torch.roll: an op fork mode's program has no form for yet)."""
+class FlipMix(nn.Module):
+    """Adds the map mirrored left to right (torch.flip: an op fork mode's program has no form for yet)."""
 
     def __init__(self, c):
         super().__init__()
 
     def forward(self, x):
-        return x + torch.roll(x, 1, dims=3)
+        return x + torch.flip(x, dims=[3])
 
 
 class ViewInplace(nn.Module):
@@ -210,4 +210,15 @@ class PadAssign(nn.Module):
         y[:, :, 0:1, :] = 0.5
         y[:, :, :, -1] = x[:, :, :, 0]
         y[:, 0] = y[:, 1] * 2
-        return y
+        return y + torch.roll(y, shifts=(1, -2), dims=(2, 3))
+
+
+class StatsMix(nn.Module):
+    """ELU, GELU's tanh form, and statistics over channels and planes (std, var, amin)."""
+
+    def __init__(self, c):
+        super().__init__()
+
+    def forward(self, x):
+        return (F.elu(x) + F.gelu(x, approximate="tanh") + x.std(dim=1, keepdim=True)
+                + x.var(dim=(2, 3), keepdim=True, unbiased=False) - x.amin(dim=1, keepdim=True))
