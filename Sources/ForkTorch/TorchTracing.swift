@@ -490,7 +490,7 @@ struct TraceStep {
             }
             let negated = emit(.multiply, [try value(x), scalar(-1)], x.shape)
             let axes = try torch.reducedDimensions(a, rank: x.shape.count) ?? Array(0..<x.shape.count)
-            let keep = name == "amin" ? try a.bool(2, "keepdim", false) : try a.bool(2, "keepdim", false)
+            let keep = try a.bool(2, "keepdim", false)
             let reduced = reduce(negated, shape: x.shape, axes: axes, mean: false, keep: keep, maximum: true)
             let reducedShape = keep ? x.shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element } : x.shape.enumerated().filter { !axes.contains($0.offset) }.map(\.element)
             try bind(reshape(emit(.multiply, [reduced, scalar(-1)], reducedShape), from: reducedShape, to: output.shape))
