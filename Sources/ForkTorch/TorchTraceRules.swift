@@ -1,0 +1,824 @@
+import Foundation
+import ModelGraph
+import PythonFrontEnd
+import PythonInterpreter
+import Tensor
+
+/// The op table of fork mode's traced torch: each torch op over traced tensors as operations of
+/// ModelGraph's closed program op set (`ProgramOp`), with PyTorch's semantics — composed where the
+/// program has no single op (GroupNorm, softplus, padding of other axes, slice assignment, …).
+/// An op not here, or a case of one that is not, is noted with the fork's source line.
+extension TraceStep {
+    // MARK: ops
+
+    func record() throws {
+        switch name {
+        // identities in eval mode and on a CPU
+        case "contiguous", "detach", "clone", "cpu", "cuda", "requires_grad", "dropout", "dropout1d", "dropout2d", "dropout3d",
+             "alpha_dropout", "feature_alpha_dropout", "identity", "pin_memory", "float", "type_as", "to", "type", "resolve_conj":
+            let source = try tensor(0, "input")
+            // float to float, or integers to float (exact below 2^24); never float to integers
+            guard source.dtype == output.dtype || (output.dtype.isFloatingPoint && (source.dtype.isFloatingPoint || source.dtype != .bool)) else {
+                throw Untraceable("casts \(source.dtype.rawValue) to \(output.dtype.rawValue)")
+            }
+            try bind(try value(source))
+
+        case "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "rsub":
+            var left = try value(0, "input"), right = try value(1, "other")
+            if a.arguments.keyword("rounding_mode").map({ !$0.isNone }) ?? false { throw Untraceable("division with a rounding_mode") }
+            if let alpha = a.arguments.keyword("alpha") {
+                right = emit(.multiply, [right, scalar(Float(try a.interp.floatArgument(alpha, "alpha")))], try tensor(1, "other").shape)
+            }
+            if name == "rsub" { swap(&left, &right) }
+            let op: ProgramOp = ["add"].contains(name) ? .add : ["sub", "subtract", "rsub"].contains(name) ? .subtract
+                : ["mul", "multiply"].contains(name) ? .multiply : .divide
+            try bind(emit(op, [left, right], output.shape))
+        case "neg", "negative":
+            try bind(emit(.multiply, [try value(0, "input"), scalar(-1)], output.shape))
+        case "pow":
+            let base = try value(0, "input")
+            guard let exponentValue = a.value(1, "exponent"), let exponent = try? a.interp.floatArgument(exponentValue, "exponent") else {
+                throw Untraceable("a tensor exponent")
+            }
+            switch exponent {
+            case 1: try bind(base)
+            case 2: try bind(emit(.multiply, [base, base], output.shape))
+            case 3: try bind(emit(.multiply, [emit(.multiply, [base, base], output.shape), base], output.shape))
+            case 0.5: try bind(emit(.squareRoot, [base], output.shape))
+            case -1: try bind(emit(.divide, [scalar(1), base], output.shape))
+            case -0.5: try bind(emit(.divide, [scalar(1), emit(.squareRoot, [base], output.shape)], output.shape))
+            default: throw Untraceable("the exponent \(exponent) (2, 3, 0.5, -1 and -0.5 are traced)")
+            }
+        case "square": let x = try value(0, "input"); try bind(emit(.multiply, [x, x], output.shape))
+        case "exp": try bind(emit(.exp, [try value(0, "input")], output.shape))
+        case "log": try bind(emit(.log, [try value(0, "input")], output.shape))
+        case "sqrt": try bind(emit(.squareRoot, [try value(0, "input")], output.shape))
+        case "rsqrt": try bind(emit(.divide, [scalar(1), emit(.squareRoot, [try value(0, "input")], output.shape)], output.shape))
+        case "reciprocal": try bind(emit(.divide, [scalar(1), try value(0, "input")], output.shape))
+        case "sin": try bind(emit(.sine, [try value(0, "input")], output.shape))
+        case "cos": try bind(emit(.cosine, [try value(0, "input")], output.shape))
+        case "abs":
+            let x = try value(0, "input")
+            let negative = emit(.multiply, [x, scalar(-1)], output.shape)
+            try bind(emit(.add, [emit(.activation(.relu), [x], output.shape), emit(.activation(.relu), [negative], output.shape)], output.shape))
+        case "clamp", "clip", "hardtanh":
+            let low = try a.value(1, name == "hardtanh" ? "min_val" : "min").flatMap { $0.isNone ? nil : Float(try a.interp.floatArgument($0, "min")) }
+            let high = try a.value(2, name == "hardtanh" ? "max_val" : "max").flatMap { $0.isNone ? nil : Float(try a.interp.floatArgument($0, "max")) }
+            try bind(emit(.clip(minimum: name == "hardtanh" ? (low ?? -1) : low, maximum: name == "hardtanh" ? (high ?? 1) : high),
+                          [try value(0, "input")], output.shape))
+
+        // activations
+        case "relu": try bind(emit(.activation(.relu), [try value(0, "input")], output.shape))
+        case "relu6": try bind(emit(.activation(.relu6), [try value(0, "input")], output.shape))
+        case "silu": try bind(emit(.activation(.silu), [try value(0, "input")], output.shape))
+        case "sigmoid": try bind(emit(.activation(.sigmoid), [try value(0, "input")], output.shape))
+        case "gelu":
+            if case .str(let approximate)? = a.value(1, "approximate"), approximate != "none" {
+                guard approximate == "tanh" else { throw Untraceable("gelu(approximate='\(approximate)')") }
+                // 0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 · x³)))
+                let x = try value(0, "input"), shape = output.shape
+                let cube = emit(.multiply, [emit(.multiply, [x, x], shape), x], shape)
+                let inner = emit(.multiply, [emit(.add, [x, emit(.multiply, [cube, scalar(0.044715)], shape)], shape), scalar(Float((2 / Double.pi).squareRoot()))], shape)
+                let gate = emit(.add, [tanh(inner), scalar(1)], shape)
+                try bind(emit(.multiply, [emit(.multiply, [x, scalar(0.5)], shape), gate], shape))
+                return
+            }
+            try bind(emit(.activation(.gelu), [try value(0, "input")], output.shape))
+        case "elu":
+            // relu(x) + α · (exp(−relu(−x)) − 1)
+            let x = try value(0, "input"), alpha = try float(1, "alpha", 1), shape = output.shape
+            let negative = emit(.activation(.relu), [emit(.multiply, [x, scalar(-1)], shape)], shape)
+            let tail = emit(.multiply, [emit(.subtract, [emit(.exp, [emit(.multiply, [negative, scalar(-1)], shape)], shape), scalar(1)], shape), scalar(alpha)], shape)
+            try bind(emit(.add, [emit(.activation(.relu), [x], shape), tail], shape))
+        case "tanh": try bind(tanh(try value(0, "input")))
+        case "hardswish", "hardsigmoid":
+            // relu6(x + 3) / 6, times x for hardswish (PyTorch's definitions)
+            let x = try value(0, "input")
+            let gate = emit(.divide, [emit(.activation(.relu6), [emit(.add, [x, scalar(3)], output.shape)], output.shape), scalar(6)], output.shape)
+            try bind(name == "hardswish" ? emit(.multiply, [x, gate], output.shape) : gate)
+        case "leaky_relu":
+            // max(x, 0) + slope · min(x, 0), as relu(x) − slope · relu(−x)
+            let x = try value(0, "input"), slope = try float(1, "negative_slope", 0.01)
+            let negative = emit(.activation(.relu), [emit(.multiply, [x, scalar(-1)], output.shape)], output.shape)
+            try bind(emit(.subtract, [emit(.activation(.relu), [x], output.shape), emit(.multiply, [negative, scalar(slope)], output.shape)], output.shape))
+        case "softplus":
+            guard try float(1, "beta", 1) == 1 else { throw Untraceable("softplus with beta ≠ 1") }
+            try bind(softplus(try value(0, "input")))
+        case "mish":
+            let x = try value(0, "input")
+            try bind(emit(.multiply, [x, tanh(softplus(x))], output.shape))
+        case "softmax", "log_softmax":
+            let x = try tensor(0, "input")
+            guard let dimension = try a.optionalInt(1, "dim") else { throw Untraceable("softmax without dim") }
+            let axis = try torch.normalizedDimension(dimension, x.shape.count, a.interp)
+            let soft = emit(.softmax(axis: axis), [try value(x)], output.shape)
+            try bind(name == "softmax" ? soft : emit(.log, [soft], output.shape))
+
+        // normalisation
+        case "batch_norm":
+            let x = try tensor(0, "input")
+            guard x.shape.count >= 2 else { throw Untraceable("batch_norm of a \(x.shape.count)-d tensor") }
+            guard !(try a.bool(5, "training", false)) else { throw Untraceable("batch_norm in training mode") }
+            let channels = x.shape[1]
+            let weight = try a.has(3, "weight") ? try value(3, "weight") : constant(Tensor(shape: [channels], repeating: 1))
+            let bias = try a.has(4, "bias") ? try value(4, "bias") : constant(Tensor(shape: [channels]))
+            let epsilon = try float(7, "eps", 1e-5)
+            if x.shape.count == 4 {
+                try bind(emit(.batchNorm(epsilon: epsilon), [try value(x), weight, bias, try value(1, "running_mean"), try value(2, "running_var")], output.shape))
+            } else {
+                // [N, C], [N, C, L] or [N, C, D, H, W]: as a [N, C, L, 1] map
+                let planar = [x.shape[0], channels, x.shape.dropFirst(2).reduce(1, *), 1]
+                let normalized = emit(.batchNorm(epsilon: epsilon), [reshape(try value(x), from: x.shape, to: planar), weight, bias,
+                                                                     try value(1, "running_mean"), try value(2, "running_var")], planar)
+                try bind(reshape(normalized, from: planar, to: output.shape))
+            }
+        case "layer_norm":
+            let x = try tensor(0, "input")
+            let normalized = try a.interp.materialize(a.value(1, "normalized_shape") ?? .tuple([])).count
+            let epsilon = try float(4, "eps", 1e-5)
+            let weight = try a.has(2, "weight") ? try value(2, "weight") : nil
+            let bias = try a.has(3, "bias") ? try value(3, "bias") : nil
+            try bind(layerNorm(try value(x), shape: x.shape, axes: Array((x.shape.count - normalized)..<x.shape.count), epsilon: epsilon, weight: weight, bias: bias))
+        case "group_norm":
+            let x = try tensor(0, "input")
+            let groups = try a.int(1, "num_groups")
+            guard x.shape.count >= 2, groups > 0, x.shape[1] % groups == 0 else { throw Untraceable("group_norm's groups do not divide the channels") }
+            let grouped = [x.shape[0], groups, x.shape.dropFirst().reduce(1, *) / groups]
+            let normalized = layerNorm(reshape(try value(x), from: x.shape, to: grouped), shape: grouped, axes: [2], epsilon: try float(4, "eps", 1e-5), weight: nil, bias: nil)
+            var y = reshape(normalized, from: grouped, to: x.shape)
+            let affine = [x.shape[1]] + Array(repeating: 1, count: x.shape.count - 2)
+            if try a.has(2, "weight") { y = emit(.multiply, [y, reshape(try value(2, "weight"), from: [x.shape[1]], to: affine)], x.shape) }
+            if try a.has(3, "bias") { y = emit(.add, [y, reshape(try value(3, "bias"), from: [x.shape[1]], to: affine)], x.shape) }
+            try bind(y)
+        case "adaptive_avg_pool1d":
+            let x = try tensor(0, "input")
+            guard x.shape.count == 3, let o = output.shape.last, o > 0, x.shape[2] % o == 0 else { throw Untraceable("adaptive pooling with windows of unequal sizes") }
+            let windows = [x.shape[0], x.shape[1], o, x.shape[2] / o]
+            try bind(reduce(reshape(try value(x), from: x.shape, to: windows), shape: windows, axes: [3], mean: true, keep: false))
+        case "instance_norm":
+            let x = try tensor(0, "input")
+            guard try a.bool(5, "use_input_stats", true) else { throw Untraceable("instance_norm with running statistics") }
+            guard x.shape.count >= 3 else { throw Untraceable("instance_norm of a \(x.shape.count)-d tensor") }
+            let planes = [x.shape[0], x.shape[1], x.shape.dropFirst(2).reduce(1, *)]
+            var y = reshape(layerNorm(reshape(try value(x), from: x.shape, to: planes), shape: planes, axes: [2], epsilon: try float(7, "eps", 1e-5), weight: nil, bias: nil),
+                            from: planes, to: x.shape)
+            let affine = [x.shape[1]] + Array(repeating: 1, count: x.shape.count - 2)
+            if try a.has(3, "weight") { y = emit(.multiply, [y, reshape(try value(3, "weight"), from: [x.shape[1]], to: affine)], x.shape) }
+            if try a.has(4, "bias") { y = emit(.add, [y, reshape(try value(4, "bias"), from: [x.shape[1]], to: affine)], x.shape) }
+            try bind(y)
+        case "norm":
+            let x = try tensor(0, "input")
+            if let p = a.value(1, "p"), !p.isNone, (try? a.interp.floatArgument(p, "p")) != 2 { throw Untraceable("a norm other than p=2") }
+            let axes = try torch.reducedDimensions(a, rank: x.shape.count, index: 2) ?? Array(0..<x.shape.count)
+            let id = try value(x)
+            let sum = reduce(emit(.multiply, [id, id], x.shape), shape: x.shape, axes: axes, mean: false, keep: try a.bool(3, "keepdim", false))
+            try bind(emit(.squareRoot, [sum], output.shape))
+        case "normalize":
+            let x = try tensor(0, "input")
+            guard try float(1, "p", 2) == 2 else { throw Untraceable("normalize with p ≠ 2") }
+            let axis = try torch.normalizedDimension(try a.int(2, "dim", 1), x.shape.count, a.interp)
+            let id = try value(x)
+            let squares = emit(.multiply, [id, id], x.shape)
+            let norm = emit(.squareRoot, [reduce(squares, shape: x.shape, axes: [axis], mean: false, keep: true)],
+                            x.shape.enumerated().map { $0.offset == axis ? 1 : $0.element })
+            let clipped = emit(.clip(minimum: try float(3, "eps", 1e-12), maximum: nil), [norm], x.shape.enumerated().map { $0.offset == axis ? 1 : $0.element })
+            try bind(emit(.divide, [id, clipped], x.shape))
+
+        // reductions
+        case "sum", "mean", "amax":
+            let x = try tensor(0, "input")
+            let axes = try torch.reducedDimensions(a, rank: x.shape.count)
+            guard output.dtype.isFloatingPoint else { throw Untraceable("a reduction to \(output.dtype.rawValue)") }
+            let all = axes ?? Array(0..<x.shape.count)
+            try bind(reduce(try value(x), shape: x.shape, axes: all, mean: name == "mean", keep: try a.bool(2, "keepdim", false), maximum: name == "amax"))
+        case "amin", "min":
+            // −max(−x)
+            let x = try tensor(0, "input")
+            guard output.dtype.isFloatingPoint, !(a.value(1, "other").map({ if case .object(is TorchTensor) = $0 { return true }; return false }) ?? false) else {
+                throw Untraceable("torch.min of two tensors")
+            }
+            let negated = emit(.multiply, [try value(x), scalar(-1)], x.shape)
+            let axes = try torch.reducedDimensions(a, rank: x.shape.count) ?? Array(0..<x.shape.count)
+            let keep = try a.bool(2, "keepdim", false)
+            let reduced = reduce(negated, shape: x.shape, axes: axes, mean: false, keep: keep, maximum: true)
+            let reducedShape = keep ? x.shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element } : x.shape.enumerated().filter { !axes.contains($0.offset) }.map(\.element)
+            try bind(reshape(emit(.multiply, [reduced, scalar(-1)], reducedShape), from: reducedShape, to: output.shape))
+        case "var", "std":
+            // mean of squared deviations, × n / (n − correction); the root for std
+            let x = try tensor(0, "input")
+            let axes = try torch.reducedDimensions(a, rank: x.shape.count) ?? Array(0..<x.shape.count)
+            var correction = 1.0
+            if let unbiased = a.arguments.keyword("unbiased") { correction = try a.interp.truthy(unbiased) ? 1 : 0 }
+            if let given = a.arguments.keyword("correction"), !given.isNone { correction = try a.interp.floatArgument(given, "correction") }
+            if a.arguments.positional.count > 2, case .bool(let unbiased) = a.arguments.positional[2] { correction = unbiased ? 1 : 0 }
+            let keep: Bool = try { if let k = a.arguments.keyword("keepdim") { return try a.interp.truthy(k) }; return false }()
+            let id = try value(x), count = Double(axes.map { x.shape[$0] }.reduce(1, *))
+            let keptShape = x.shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
+            let centred = emit(.subtract, [id, reduce(id, shape: x.shape, axes: axes, mean: true, keep: true)], x.shape)
+            var spread = reduce(emit(.multiply, [centred, centred], x.shape), shape: x.shape, axes: axes, mean: true, keep: true)
+            if correction != 0 { spread = emit(.multiply, [spread, scalar(Float(count / max(count - correction, 1e-300)))], keptShape) }
+            if name == "std" { spread = emit(.squareRoot, [spread], keptShape) }
+            try bind(keep ? spread : reshape(spread, from: keptShape, to: output.shape))
+        case "roll":
+            // each rolled axis: its last `shift` positions first (slices concatenated)
+            let x = try tensor(0, "input")
+            func list(_ index: Int, _ keyword: String) throws -> [Int]? {
+                guard let v = a.value(index, keyword), !v.isNone else { return nil }
+                if let i = try a.interp.indexValue(v) { return [i] }
+                return try a.interp.materialize(v).map { try a.interp.intArgument($0, keyword) }
+            }
+            guard let shifts = try list(1, "shifts"), let dims = try list(2, "dims"), shifts.count == dims.count else { throw Untraceable("roll without dims") }
+            var id = try value(x)
+            for (shift, d) in zip(shifts, dims) {
+                let axis = try torch.normalizedDimension(d, x.shape.count, a.interp), size = x.shape[axis]
+                let k = ((shift % size) + size) % size
+                guard k != 0 else { continue }
+                var tail = x.shape, head = x.shape
+                tail[axis] = k; head[axis] = size - k
+                let last = emit(.slice(axis: axis, start: size - k, end: size, step: 1), [id], tail)
+                let first = emit(.slice(axis: axis, start: 0, end: size - k, step: 1), [id], head)
+                id = emit(.concatenate(axis: axis), [last, first], x.shape)
+            }
+            try bind(id)
+        case "max":
+            let x = try tensor(0, "input")
+            guard let dimension = a.value(1, "dim"), let d = try a.interp.indexValue(dimension) else {
+                if a.value(1, "other").map({ if case .object(is TorchTensor) = $0 { return true }; return false }) ?? false {
+                    throw Untraceable("torch.max of two tensors")
+                }
+                let flat = reshape(try value(x), from: x.shape, to: [x.count])
+                try bind(emit(.reduceMax(axis: 0), [flat], []))
+                return
+            }
+            let axis = try torch.normalizedDimension(d, x.shape.count, a.interp)
+            var reduced = x.shape
+            reduced.remove(at: axis)
+            // keepdim: the output's shape; the indices (outputs[1]) stay untraced, noted where read
+            try bind(reshape(emit(.reduceMax(axis: axis), [try value(x)], reduced), from: reduced, to: output.shape))
+
+        // shapes and copies
+        case "view", "reshape", "view_as", "reshape_as", "flatten", "unflatten", "unsqueeze", "squeeze":
+            let x = try tensor(0, "input")
+            try bind(reshape(try value(x), from: x.shape, to: output.shape))
+        case "permute":
+            let x = try tensor(0, "input")
+            let order = try torch.dimensionList(a, from: 1, keyword: "dims").map { try torch.normalizedDimension($0, x.shape.count, a.interp) }
+            try bind(permute(try value(x), order, output.shape))
+        case "transpose", "swapaxes", "swapdims":
+            let x = try tensor(0, "input")
+            guard !x.shape.isEmpty else { try bind(try value(x)); return }
+            var order = Array(0..<x.shape.count)
+            order.swapAt(try torch.normalizedDimension(try a.int(1, "dim0"), x.shape.count, a.interp),
+                         try torch.normalizedDimension(try a.int(2, "dim1"), x.shape.count, a.interp))
+            try bind(permute(try value(x), order, output.shape))
+        case "movedim", "moveaxis":
+            let x = try tensor(0, "input")
+            func axes(_ index: Int, _ keyword: String) throws -> [Int] {
+                guard let v = a.value(index, keyword) else { throw Untraceable("missing \(keyword)") }
+                let items = try a.interp.indexValue(v).map { [$0] } ?? (try a.interp.materialize(v).map { try a.interp.intArgument($0, keyword) })
+                return try items.map { try torch.normalizedDimension($0, x.shape.count, a.interp) }
+            }
+            let sources = try axes(1, "source"), destinations = try axes(2, "destination")
+            guard sources.count == destinations.count else { throw Untraceable("movedim with unequal source and destination") }
+            // the moved axes at their destinations, the others in their order in the remaining places
+            var order = [Int?](repeating: nil, count: x.shape.count)
+            for (source, destination) in zip(sources, destinations) { order[destination] = source }
+            var rest = (0..<x.shape.count).filter { !sources.contains($0) }.makeIterator()
+            let permutation = order.map { $0 ?? rest.next()! }
+            try bind(permute(try value(x), permutation, output.shape))
+        case "t":
+            let x = try tensor(0, "input")
+            try bind(x.shape.count == 2 ? permute(try value(x), [1, 0], output.shape) : try value(x))
+        case "expand", "expand_as", "broadcast_to":
+            let x = try tensor(0, "input")
+            noteRepeatedColumn(x)
+            let padded = Array(repeating: 1, count: output.shape.count - x.shape.count) + x.shape
+            let id = reshape(try value(x), from: x.shape, to: padded)
+            try bind(padded == output.shape ? id : emit(.expand(output.shape), [id], output.shape))
+        case "repeat":
+            let x = try tensor(0, "input")
+            noteRepeatedColumn(x)
+            let padded = Array(repeating: 1, count: output.shape.count - x.shape.count) + x.shape
+            var id = reshape(try value(x), from: x.shape, to: padded), current = padded
+            for axis in 0..<padded.count where output.shape[axis] != padded[axis] {
+                let copies = output.shape[axis] / padded[axis]
+                current[axis] = output.shape[axis]
+                id = emit(.concatenate(axis: axis), Array(repeating: id, count: copies), current)
+            }
+            try bind(id)
+        case "cat", "concat", "concatenate":
+            guard let list = a.value(0, "tensors") else { throw Untraceable("cat without tensors") }
+            let parts = torch.tensors(in: list).filter { $0.count > 0 || $0.shape.count > 1 }
+            let axis = try torch.normalizedDimension(try a.int(1, "dim", 0), output.shape.count, a.interp)
+            try bind(parts.count == 1 ? try value(parts[0]) : emit(.concatenate(axis: axis), try parts.map { try value($0) }, output.shape))
+        case "stack":
+            guard let list = a.value(0, "tensors") else { throw Untraceable("stack without tensors") }
+            let parts = torch.tensors(in: list)
+            let axis = try torch.normalizedDimension(try a.int(1, "dim", 0), output.shape.count, a.interp)
+            let lifted = try parts.map { part -> Int in
+                var shape = part.shape
+                shape.insert(1, at: axis)
+                return reshape(try value(part), from: part.shape, to: shape)
+            }
+            try bind(emit(.concatenate(axis: axis), lifted, output.shape))
+        case "split", "split_with_sizes", "chunk", "unbind", "tensor_split":
+            let x = try tensor(0, "input")
+            let axis: Int
+            if name == "unbind" { axis = try torch.normalizedDimension(try a.int(1, "dim", 0), x.shape.count, a.interp) }
+            else { axis = try torch.normalizedDimension(try a.int(2, "dim", 0), x.shape.count, a.interp) }
+            let sizes = outputs.map { name == "unbind" ? 1 : $0.shape[axis] }
+            let pieces = recorder.record(.split(axis: axis, sizes: sizes), [try value(x)], outputs: sizes.map { size in
+                x.shape.enumerated().map { $0.offset == axis ? size : $0.element }
+            })
+            for piece in pieces { trace.shapes[piece.id] = piece.shape }
+            for (position, piece) in pieces.enumerated() {
+                try bind(reshape(piece.id, from: piece.shape, to: outputs[position].shape), position)
+            }
+        case "narrow":
+            let x = try tensor(0, "input")
+            let axis = try torch.normalizedDimension(try a.int(1, "dim"), x.shape.count, a.interp)
+            var start = try a.int(2, "start")
+            if start < 0 { start += x.shape[axis] }
+            try bind(emit(.slice(axis: axis, start: start, end: start + (try a.int(3, "length")), step: 1), [try value(x)], output.shape))
+        case "__getitem__":
+            try bind(try index(try tensor(0, "self"), a.value(1, "index") ?? .none))
+        case "topk":
+            let x = try tensor(0, "input")
+            let k = try a.int(1, "k")
+            let axis = try torch.normalizedDimension(try a.int(2, "dim", -1), x.shape.count, a.interp)
+            guard try a.bool(3, "largest", true), try a.bool(4, "sorted", true) else { throw Untraceable("topk with largest=False or sorted=False") }
+            // the program's top_k runs along the last axis: another axis is moved there and back
+            let last = x.shape.count - 1
+            var order = Array(0..<x.shape.count)
+            order.swapAt(axis, last)
+            let moved = permute(try value(x), order, order.map { x.shape[$0] })
+            let movedShape = order.map { output.shape[$0] }
+            let pieces = recorder.record(.topK(k: k, axis: last), [moved], outputs: [movedShape, movedShape])
+            for piece in pieces { trace.shapes[piece.id] = piece.shape }
+            try bind(permute(pieces[0].id, order, output.shape), 0)
+            try bind(permute(pieces[1].id, order, output.shape), 1)
+        case "gather":
+            // `x.gather(1, column.repeat(1, 1, C))`: whole rows picked per batch (a query selection)
+            let x = try tensor(0, "input")
+            let axis = try torch.normalizedDimension(try a.int(1, "dim"), x.shape.count, a.interp)
+            let index = try tensor(2, "index")
+            guard axis == 1, x.shape.count == 3, index.shape.count == 3, index.shape[0] == x.shape[0], index.shape[2] == x.shape[2],
+                  let column = trace.repeatedColumns[ObjectIdentifier(index)]?.column else {
+                throw Untraceable("gather other than of whole rows (an index repeating one column along the last axis)")
+            }
+            let rows = reshape(try value(column), from: column.shape, to: [index.shape[0], index.shape[1]])
+            try bind(emit(.gatherRows, [try value(x), rows], output.shape))
+        case "__setitem__":
+            try bind(try assigned(try tensor(0, "self"), a.value(1, "index") ?? .none, a.value(2, "value") ?? .none))
+        case "meshgrid":
+            // each 1-d input viewed along its own axis of the grid and expanded over the others
+            let parts = a.arguments.positional.flatMap { torch.tensors(in: $0) }
+            guard parts.count == outputs.count, parts.allSatisfy({ $0.shape.count <= 1 }) else { throw Untraceable("meshgrid of tensors that are not 1-d") }
+            let xy: Bool = { if case .str("xy")? = a.arguments.keyword("indexing") { return true }; return false }()
+            let grid = outputs[0].shape
+            for (k, part) in parts.enumerated() {
+                var axis = k
+                if xy && parts.count >= 2 && k < 2 { axis = 1 - k }
+                var lifted = Array(repeating: 1, count: grid.count)
+                lifted[axis] = part.count
+                let id = reshape(try value(part), from: part.shape, to: lifted)
+                try bind(lifted == grid ? id : emit(.expand(grid), [id], grid), k)
+            }
+        case "zeros_like", "ones_like", "full_like", "new_zeros", "new_ones", "new_full":
+            let fill: Float = name.contains("ones") ? 1 : name.contains("full") ? try float(name == "new_full" ? 2 : 1, "fill_value", 0) : 0
+            try bind(constant(Tensor(shape: output.shape, repeating: fill)))
+
+        // linear algebra and convolution
+        case "linear":
+            let x = try tensor(0, "input")
+            var inputs = [try value(x), try value(1, "weight")]
+            if try a.has(2, "bias") { inputs.append(try value(2, "bias")) }
+            try bind(emit(.linear, inputs, output.shape))
+        case "matmul", "bmm", "mm":
+            let x = try tensor(0, "input"), y = try tensor(1, "other")
+            guard x.shape.count >= 2, y.shape.count >= 2 else { throw Untraceable("matmul of a vector") }
+            try bind(emit(.matmul, [try value(x), try value(y)], output.shape))
+        case "conv2d", "conv1d":
+            try bind(try convolution(spatial: name == "conv2d" ? 2 : 1))
+        case "conv3d":
+            // a 1×1×1 kernel (ASF's ScalSeq): a 1×1 conv2d over [N, C, D·H, W]
+            let x = try tensor(0, "input"), w = try tensor(1, "weight")
+            guard x.shape.count == 5, w.shape.count == 5, w.shape.suffix(3).allSatisfy({ $0 == 1 }),
+                  try a.ints(3, "stride", count: 3, 1) == [1, 1, 1], try a.ints(5, "dilation", count: 3, 1) == [1, 1, 1],
+                  a.value(4, "padding").map({ if case .str = $0 { return true }; return (try? a.ints(4, "padding", count: 3, 0)) == [0, 0, 0] }) ?? true else {
+                throw Untraceable("conv3d other than a 1×1×1 kernel")
+            }
+            let flat = [x.shape[0], x.shape[1], x.shape[2] * x.shape[3], x.shape[4]]
+            var inputs = [reshape(try value(x), from: x.shape, to: flat), reshape(try value(w), from: w.shape, to: Array(w.shape.prefix(2)) + [1, 1])]
+            if try a.has(2, "bias") { inputs.append(try value(2, "bias")) }
+            let convolved = [x.shape[0], output.shape[1], flat[2], flat[3]]
+            try bind(reshape(emit(.convolution(stride: 1, padding: 0, dilation: 1, groups: try a.int(6, "groups", 1)), inputs, convolved), from: convolved, to: output.shape))
+        case "max_pool3d":
+            // windows over depth only (k, 1, 1), stride k, no padding: a maximum over groups of k maps
+            let x = try tensor(0, "input")
+            let kernel = try a.ints(1, "kernel_size", count: 3)
+            let strideValue = a.value(2, "stride")
+            let stride = strideValue == nil || strideValue!.isNone ? kernel : try a.ints(2, "stride", count: 3)
+            guard x.shape.count == 5, kernel[1] == 1, kernel[2] == 1, stride == kernel, try a.ints(3, "padding", count: 3, 0) == [0, 0, 0],
+                  x.shape[2] % kernel[0] == 0, !(try a.bool(5, "ceil_mode", false)), !(try a.bool(6, "return_indices", false)) else { throw Untraceable("max_pool3d other than over depth windows") }
+            let grouped = [x.shape[0], x.shape[1], x.shape[2] / kernel[0], kernel[0], x.shape[3], x.shape[4]]
+            try bind(reshape(reduce(reshape(try value(x), from: x.shape, to: grouped), shape: grouped, axes: [3], mean: false, keep: false, maximum: true),
+                             from: grouped.enumerated().filter { $0.offset != 3 }.map(\.element), to: output.shape))
+        case "conv_transpose2d":
+            let x = try tensor(0, "input"), w = try tensor(1, "weight")
+            let stride = try a.ints(3, "stride", count: 2, 1), padding = try a.ints(4, "padding", count: 2, 0)
+            let outputPadding = try a.ints(5, "output_padding", count: 2, 0), dilation = try a.ints(7, "dilation", count: 2, 1)
+            guard x.shape.count == 4, Set(stride).count == 1, Set(padding).count == 1, Set(outputPadding).count == 1, Set(dilation).count == 1,
+                  w.shape[2] == w.shape[3] else { throw Untraceable("a transposed convolution with unequal sizes per axis") }
+            var inputs = [try value(x), try value(w)]
+            if try a.has(2, "bias") { inputs.append(try value(2, "bias")) }
+            try bind(emit(.transposedConvolution(stride: stride[0], padding: padding[0], outputPadding: outputPadding[0], dilation: dilation[0],
+                                                 groups: try a.int(6, "groups", 1)), inputs, output.shape))
+
+        // pooling and resampling
+        case "max_pool2d", "avg_pool2d":
+            let x = try tensor(0, "input")
+            let kernel = try a.ints(1, "kernel_size", count: 2)
+            let strideValue = a.value(2, "stride")
+            let stride = strideValue == nil || strideValue!.isNone || ((try? a.interp.materialize(strideValue!)).map(\.isEmpty) ?? false) ? kernel : try a.ints(2, "stride", count: 2)
+            let padding = try a.ints(3, "padding", count: 2, 0)
+            let isMax = name == "max_pool2d"
+            if try a.bool(isMax ? 5 : 4, "ceil_mode", false), x.shape.count == 4 {
+                // ceil mode changes nothing when the windows fit exactly
+                let dilation = isMax ? try a.ints(4, "dilation", count: 2, 1) : [1, 1]
+                let floors = (0..<2).map { torch.pairOutput(x.shape[2 + $0], kernel: kernel[$0], stride: stride[$0], padding: padding[$0], dilation: dilation[$0]) }
+                guard floors == Array(output.shape.suffix(2)) else { throw Untraceable("ceil_mode=True with a partial last window") }
+            }
+            guard x.shape.count == 4, Set(kernel).count == 1, Set(stride).count == 1, Set(padding).count == 1 else {
+                throw Untraceable("pooling with unequal sizes per axis")
+            }
+            if isMax {
+                guard try a.ints(4, "dilation", count: 2, 1) == [1, 1], !(try a.bool(6, "return_indices", false)) else { throw Untraceable("dilation or return_indices") }
+                try bind(emit(.maxPool(kernelSize: kernel[0], stride: stride[0], padding: padding[0]), [try value(x)], output.shape))
+            } else {
+                guard a.value(6, "divisor_override").map(\.isNone) ?? true else { throw Untraceable("divisor_override") }
+                var id = try value(x)
+                if padding[0] > 0 {
+                    guard try a.bool(5, "count_include_pad", true) else { throw Untraceable("count_include_pad=False with padding") }
+                    let p = padding[0]
+                    id = emit(.pad(left: p, right: p, top: p, bottom: p, reflect: false), [id], [x.shape[0], x.shape[1], x.shape[2] + 2 * p, x.shape[3] + 2 * p])
+                }
+                try bind(emit(.averagePool(kernelSize: kernel[0], stride: stride[0]), [id], output.shape))
+            }
+        case "adaptive_avg_pool2d", "adaptive_max_pool2d":
+            let x = try tensor(0, "input")
+            guard x.shape.count == 4 else { throw Untraceable("adaptive pooling of a \(x.shape.count)-d tensor") }
+            let (height, width) = (x.shape[2], x.shape[3]), (outHeight, outWidth) = (output.shape[2], output.shape[3])
+            if name == "adaptive_avg_pool2d" {
+                if outHeight == 1 && outWidth == 1 { try bind(emit(.globalAveragePool, [try value(x)], output.shape)); return }
+                guard outHeight > 0, outWidth > 0, height % outHeight == 0, width % outWidth == 0 else {
+                    try bind(adaptivePooled(try value(x), x.shape, to: [outHeight, outWidth], maximum: false))
+                    return
+                }
+                let (kh, kw) = (height / outHeight, width / outWidth)
+                if kh == kw { try bind(emit(.averagePool(kernelSize: kh, stride: kh), [try value(x)], output.shape)); return }
+                // windows of kh×kw: the map as [B, C, oH, kh, oW, kw], averaged over the windows' axes
+                let windows = [x.shape[0], x.shape[1], outHeight, kh, outWidth, kw]
+                try bind(reduce(reshape(try value(x), from: x.shape, to: windows), shape: windows, axes: [3, 5], mean: true, keep: false))
+            } else {
+                guard outHeight == 1, outWidth == 1 else {
+                    guard !(try a.bool(2, "return_indices", false)) else { throw Untraceable("return_indices=True") }
+                    try bind(adaptivePooled(try value(x), x.shape, to: [outHeight, outWidth], maximum: true))
+                    return
+                }
+                let flat = [x.shape[0], x.shape[1], height * width]
+                try bind(reshape(emit(.reduceMax(axis: 2), [reshape(try value(x), from: x.shape, to: flat)], [x.shape[0], x.shape[1]]),
+                                 from: [x.shape[0], x.shape[1]], to: output.shape))
+            }
+        case "interpolate", "upsample", "upsample_nearest", "upsample_bilinear":
+            let x = try tensor(0, "input")
+            guard x.shape.count == 4 else { throw Untraceable("interpolate of a \(x.shape.count)-d tensor") }
+            var mode = name == "upsample_bilinear" ? "bilinear" : "nearest"
+            if case .str(let given)? = a.value(3, "mode") { mode = given }
+            let alignCorners = name == "upsample_bilinear" ? true : try a.bool(4, "align_corners", false)
+            let factor = (1...16).first { output.shape[2] == x.shape[2] * $0 && output.shape[3] == x.shape[3] * $0 }
+            if let factor, mode == "nearest" { try bind(emit(.upsampleNearest(factor: factor), [try value(x)], output.shape)); return }
+            if let factor, mode == "bilinear" {
+                try bind(emit(.upsampleBilinear(factor: factor, alignCorners: alignCorners), [try value(x)], output.shape)); return
+            }
+            guard let resize = ResizeMode(rawValue: mode) else { throw Untraceable("mode '\(mode)'") }
+            var steps: [Float?] = [nil, nil]
+            if let scaleValue = a.value(2, "scale_factor"), !scaleValue.isNone, !(try a.bool(6, "recompute_scale_factor", false)) {
+                if let d = try? a.interp.floatArgument(scaleValue, "") { steps = [Float(1 / d), Float(1 / d)] }
+                else { steps = try a.interp.materialize(scaleValue).map { Float(1 / (try a.interp.floatArgument($0, "scale_factor"))) } }
+            }
+            try bind(emit(.resize(mode: resize, alignCorners: alignCorners, stepHeight: steps[0], stepWidth: steps[1]), [try value(x)], output.shape))
+        case "pad":
+            let x = try tensor(0, "input")
+            let pads = try a.interp.materialize(a.value(1, "pad") ?? .tuple([])).map { try a.interp.intArgument($0, "pad") }
+            var mode = "constant"
+            if case .str(let given)? = a.value(2, "mode") { mode = given }
+            guard mode == "constant" || mode == "reflect" else { throw Untraceable("pad mode '\(mode)'") }
+            if mode == "constant", let fill = a.value(3, "value"), !fill.isNone, try a.interp.floatArgument(fill, "value") != 0 { throw Untraceable("padding with a value other than 0") }
+            guard pads.count == 2 || pads.count == 4, x.shape.count >= 2, pads.allSatisfy({ $0 >= 0 }) else {
+                // other axes, or negative pads (crops): slices and zero blocks concatenated, axis by axis
+                guard mode == "constant", pads.count % 2 == 0, pads.count / 2 <= x.shape.count else { throw Untraceable("\(mode) padding of \(pads.count / 2) axes") }
+                var id = try value(x), shape = x.shape
+                for pair in 0..<(pads.count / 2) {
+                    let axis = x.shape.count - 1 - pair
+                    id = padded(id, &shape, axis: axis, before: pads[2 * pair], after: pads[2 * pair + 1])
+                }
+                try bind(id)
+                return
+            }
+            let (left, right) = (pads[0], pads[1]), (top, bottom) = pads.count == 4 ? (pads[2], pads[3]) : (0, 0)
+            if mode == "reflect", !(left == right && right == top && top == bottom) { throw Untraceable("reflect padding of unequal sizes") }
+            try bind(emit(.pad(left: left, right: right, top: top, bottom: bottom, reflect: mode == "reflect"), [try value(x)], output.shape))
+        case "pixel_shuffle", "pixel_unshuffle":
+            let x = try tensor(0, "input")
+            let r = try a.int(1, name == "pixel_shuffle" ? "upscale_factor" : "downscale_factor")
+            guard x.shape.count == 4 else { throw Untraceable("\(name) of a \(x.shape.count)-d tensor") }
+            let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+            if name == "pixel_shuffle" {
+                let split = [batch, channels / (r * r), r, r, height, width]
+                let moved = permute(reshape(try value(x), from: x.shape, to: split), [0, 1, 4, 2, 5, 3], [batch, channels / (r * r), height, r, width, r])
+                try bind(reshape(moved, from: [batch, channels / (r * r), height, r, width, r], to: output.shape))
+            } else {
+                let split = [batch, channels, height / r, r, width / r, r]
+                let moved = permute(reshape(try value(x), from: x.shape, to: split), [0, 1, 3, 5, 2, 4], [batch, channels, r, r, height / r, width / r])
+                try bind(reshape(moved, from: [batch, channels, r, r, height / r, width / r], to: output.shape))
+            }
+        case "grid_sample":
+            guard (try? a.value(2, "mode").map { try a.interp.str($0) }) ?? "bilinear" == "bilinear" else { throw Untraceable("grid_sample other than bilinear") }
+            let padding = (try? a.value(3, "padding_mode").map { try a.interp.str($0) }) ?? "zeros"
+            guard padding == "zeros" || padding == "border" else { throw Untraceable("padding_mode '\(padding ?? "")'") }
+            let x = try tensor(0, "input"), grid = try tensor(1, "grid")
+            guard x.shape.count == 4, grid.shape.count == 4, grid.shape.last == 2 else { throw Untraceable("grid_sample other than 2-d") }
+            var sampled = try value(grid)
+            if try a.bool(4, "align_corners", false) {
+                // align_corners=True puts ±1 on the corner pixels' centres: the same sampling as
+                // align_corners=False at the grid scaled by ((W − 1)/W, (H − 1)/H)
+                let (height, width) = (Float(x.shape[2]), Float(x.shape[3]))
+                sampled = emit(.multiply, [sampled, constant(Tensor(shape: [2], storage: [(width - 1) / width, (height - 1) / height]))], grid.shape)
+            }
+            try bind(emit(.gridSample(border: padding == "border"), [try value(x), sampled], output.shape))
+        case "scaled_dot_product_attention":
+            let q = try tensor(0, "query"), k = try tensor(1, "key")
+            guard a.value(3, "attn_mask").map(\.isNone) ?? true, !(try a.bool(5, "is_causal", false)) else { throw Untraceable("an attention mask") }
+            let scale = try a.value(6, "scale").flatMap { $0.isNone ? nil : Float(try a.interp.floatArgument($0, "scale")) } ?? 1 / Float(q.shape.last ?? 1).squareRoot()
+            let rank = k.shape.count
+            var order = Array(0..<rank)
+            order.swapAt(rank - 1, rank - 2)
+            let keysT = permute(try value(k), order, order.map { k.shape[$0] })
+            let scoresShape = Array(q.shape.dropLast()) + [k.shape[rank - 2]]
+            let scores = emit(.multiply, [emit(.matmul, [try value(q), keysT], scoresShape), scalar(scale)], scoresShape)
+            let weights = emit(.softmax(axis: scoresShape.count - 1), [scores], scoresShape)
+            try bind(emit(.matmul, [weights, try value(2, "value")], output.shape))
+        default:
+            throw Untraceable("has no program form yet")
+        }
+    }
+
+    // MARK: compositions
+
+    /// Zeros before and after `axis` (a negative count crops): zero blocks and slices concatenated.
+    func padded(_ id: Int, _ shape: inout [Int], axis: Int, before: Int, after: Int) -> Int {
+        var current = id
+        if before < 0 || after < 0 {
+            let start = max(-before, 0), end = shape[axis] - max(-after, 0)
+            shape[axis] = end - start
+            current = emit(.slice(axis: axis, start: start, end: end, step: 1), [current], shape)
+        }
+        let (head, tail) = (max(before, 0), max(after, 0))
+        guard head > 0 || tail > 0 else { return current }
+        var pieces: [Int] = []
+        var block = shape
+        if head > 0 { block[axis] = head; pieces.append(constant(Tensor(shape: block))) }
+        pieces.append(current)
+        if tail > 0 { block[axis] = tail; pieces.append(constant(Tensor(shape: block))) }
+        shape[axis] += head + tail
+        return emit(.concatenate(axis: axis), pieces, shape)
+    }
+
+    /// `x[index] = value` with integers and slices of step 1: the value broadcast to the region,
+    /// and x rebuilt around it axis by axis from slices and concatenations.
+    func assigned(_ x: TorchTensor, _ index: PyValue, _ newValue: PyValue) throws -> Int {
+        var parts = try torch.indexParts(index, a.interp)
+        let consumed = parts.filter { if case .newAxis = $0 { return false }; if case .ellipsis = $0 { return false }; return true }.count
+        if let e = parts.firstIndex(where: { if case .ellipsis = $0 { return true }; return false }) {
+            parts.replaceSubrange(e...e, with: Array(repeating: .range(PySlice(.none, .none, .none)), count: x.shape.count - consumed))
+        }
+        var regions: [(axis: Int, start: Int, end: Int)] = []
+        var region = x.shape
+        var integerAxes: Set<Int> = []
+        var axis = 0
+        for part in parts {
+            switch part {
+            case .integer(let i):
+                let j = i < 0 ? i + x.shape[axis] : i
+                regions.append((axis, j, j + 1)); region[axis] = 1; integerAxes.insert(axis); axis += 1
+            case .range(let s):
+                let (start, stop, step) = try torch.sliceBounds(s, x.shape[axis], a.interp)
+                guard step == 1 else { throw Untraceable("assignment into a strided slice") }
+                if start != 0 || stop != x.shape[axis] { regions.append((axis, start, stop)); region[axis] = max(stop - start, 0) }
+                axis += 1
+            default: throw Untraceable("assignment through an index other than integers and slices")
+            }
+        }
+        guard region.allSatisfy({ $0 > 0 }) else { return try value(x) }
+        // the value broadcast over the indexed view (integer axes dropped, as PyTorch's view has them),
+        // then shaped as the region (those axes as size 1)
+        let view = region.enumerated().filter { !integerAxes.contains($0.offset) }.map(\.element)
+        let source: Int, sourceShape: [Int]
+        if case .object(let t as TorchTensor) = newValue { (source, sourceShape) = (try value(t), t.shape) }
+        else { (source, sourceShape) = (scalar(Float(try a.interp.floatArgument(newValue, "value"))), []) }
+        let leading = Array(repeating: 1, count: max(view.count - sourceShape.count, 0)) + sourceShape
+        guard leading.count == view.count, zip(leading, view).allSatisfy({ $0 == $1 || $0 == 1 }) else {
+            throw Untraceable("assigning \(sourceShape) into a view of \(view)")
+        }
+        var block = reshape(source, from: sourceShape, to: leading)
+        if leading != view { block = emit(.expand(view), [block], view) }
+        block = reshape(block, from: view, to: region)
+        func rebuild(_ id: Int, _ shape: [Int], _ remaining: ArraySlice<(axis: Int, start: Int, end: Int)>) -> Int {
+            guard let r = remaining.first else { return block }
+            var pieces: [Int] = []
+            var pieceShape = shape
+            if r.start > 0 { pieceShape[r.axis] = r.start; pieces.append(emit(.slice(axis: r.axis, start: 0, end: r.start, step: 1), [id], pieceShape)) }
+            var innerShape = shape
+            innerShape[r.axis] = r.end - r.start
+            let inner = emit(.slice(axis: r.axis, start: r.start, end: r.end, step: 1), [id], innerShape)
+            pieces.append(rebuild(inner, innerShape, remaining.dropFirst()))
+            if r.end < shape[r.axis] {
+                pieceShape[r.axis] = shape[r.axis] - r.end
+                pieces.append(emit(.slice(axis: r.axis, start: r.end, end: shape[r.axis], step: 1), [id], pieceShape))
+            }
+            return pieces.count == 1 ? pieces[0] : emit(.concatenate(axis: r.axis), pieces, shape)
+        }
+        return rebuild(try value(x), x.shape, regions[...])
+    }
+
+    /// Notes an index that repeats one column [B, k, 1] along its last axis (for `gather`).
+    func noteRepeatedColumn(_ x: TorchTensor) {
+        guard x.shape.count == 3, x.shape.last == 1, output.shape.count == 3, output.shape[0] == x.shape[0], output.shape[1] == x.shape[1],
+              !x.dtype.isFloatingPoint else { return }
+        trace.repeatedColumns[ObjectIdentifier(output)] = (output, x)
+    }
+
+    func permute(_ id: Int, _ order: [Int], _ shape: [Int]) -> Int {
+        order == Array(0..<order.count) ? id : emit(.transpose(order), [id], shape)
+    }
+
+    func tanh(_ x: Int) -> Int { emit(.activation(.tanh), [x], output.shape) }
+
+    /// softplus(x) = relu(x) + log(1 + exp(−|x|)), which neither overflows nor loses large x.
+    func softplus(_ x: Int) -> Int {
+        let shape = output.shape
+        let negative = emit(.multiply, [x, scalar(-1)], shape)
+        let magnitude = emit(.add, [emit(.activation(.relu), [x], shape), emit(.activation(.relu), [negative], shape)], shape)
+        let tail = emit(.log, [emit(.add, [emit(.exp, [emit(.multiply, [magnitude, scalar(-1)], shape)], shape), scalar(1)], shape)], shape)
+        return emit(.add, [emit(.activation(.relu), [x], shape), tail], shape)
+    }
+
+    /// (x − mean) / sqrt(var + eps) over `axes` (the last ones), then the affine weight and bias.
+    func layerNorm(_ x: Int, shape: [Int], axes: [Int], epsilon: Float, weight: Int?, bias: Int?) -> Int {
+        if axes == [shape.count - 1], epsilon == 1e-5, let weight, let bias {
+            return emit(.layerNorm, [x, weight, bias], shape)
+        }
+        let kept = shape.enumerated().map { axes.contains($0.offset) ? 1 : $0.element }
+        let mean = reduce(x, shape: shape, axes: axes, mean: true, keep: true)
+        let centred = emit(.subtract, [x, mean], shape)
+        let variance = reduce(emit(.multiply, [centred, centred], shape), shape: shape, axes: axes, mean: true, keep: true)
+        let deviation = emit(.squareRoot, [emit(.add, [variance, scalar(epsilon)], kept)], kept)
+        var y = emit(.divide, [centred, deviation], shape)
+        let affine = Array(shape.suffix(axes.count))
+        if let weight { y = emit(.multiply, [y, reshape(weight, from: affine, to: affine)], shape) }
+        if let bias { y = emit(.add, [y, reshape(bias, from: affine, to: affine)], shape) }
+        return y
+    }
+
+    /// Adaptive pooling with windows of unequal sizes, one axis at a time (it is separable): output
+    /// j along an axis of size n into o covers [⌊j·n/o⌋, ⌈(j+1)·n/o⌉), as PyTorch's windows do.
+    func adaptivePooled(_ id: Int, _ shape: [Int], to sizes: [Int], maximum: Bool) throws -> Int {
+        guard sizes.allSatisfy({ $0 <= 64 }) else { throw Untraceable("adaptive pooling to more than 64 cells per axis with unequal windows") }
+        var current = id, currentShape = shape
+        for (offset, size) in sizes.enumerated() {
+            let axis = 2 + offset, length = currentShape[axis]
+            guard size != length else { continue }
+            var cells: [Int] = []
+            var cellShape = currentShape
+            cellShape[axis] = 1
+            for j in 0..<size {
+                let start = j * length / size, end = ((j + 1) * length + size - 1) / size
+                var windowShape = currentShape
+                windowShape[axis] = end - start
+                let window = emit(.slice(axis: axis, start: start, end: end, step: 1), [current], windowShape)
+                cells.append(reduce(window, shape: windowShape, axes: [axis], mean: !maximum, keep: true, maximum: maximum))
+            }
+            currentShape[axis] = size
+            current = cells.count == 1 ? cells[0] : emit(.concatenate(axis: axis), cells, currentShape)
+        }
+        return current
+    }
+
+    /// conv1d as a conv2d over [N, C, 1, L]; unequal paddings as an explicit zero pad.
+    func convolution(spatial: Int) throws -> Int {
+        let x = try tensor(0, "input"), w = try tensor(1, "weight")
+        guard x.shape.count == spatial + 2 else { throw Untraceable("an unbatched convolution") }
+        let groups = try a.int(6, "groups", 1)
+        var stride = try a.ints(3, "stride", count: spatial, 1), dilation = try a.ints(5, "dilation", count: spatial, 1)
+        let kernel = Array(w.shape.suffix(spatial))
+        var padding: [Int]
+        if let p = a.value(4, "padding"), case .str(let mode) = p {
+            guard mode == "valid" || kernel.enumerated().allSatisfy({ dilation[$0.offset] * ($0.element - 1) % 2 == 0 }) else {
+                throw Untraceable("padding='same' with an even kernel")
+            }
+            padding = mode == "same" ? kernel.enumerated().map { dilation[$0.offset] * ($0.element - 1) / 2 } : Array(repeating: 0, count: spatial)
+        } else {
+            padding = try a.ints(4, "padding", count: spatial, 0)
+        }
+        var input = try value(x), weight = try value(w), inputShape = x.shape
+        if spatial == 1 {
+            inputShape = [x.shape[0], x.shape[1], 1, x.shape[2]]
+            input = reshape(input, from: x.shape, to: inputShape)
+            weight = reshape(weight, from: w.shape, to: [w.shape[0], w.shape[1], 1, w.shape[2]])
+            padding = [0] + padding; stride = [1] + stride; dilation = [1] + dilation
+        }
+        guard Set(stride).count == 1 || (spatial == 1 && stride[1] == 1) else { throw Untraceable("a convolution with unequal strides") }
+        guard Set(dilation).count == 1 || (spatial == 1 && dilation[1] == 1) else { throw Untraceable("a convolution with unequal dilations") }
+        let strideValue = spatial == 1 ? stride[1] : stride[0], dilationValue = spatial == 1 ? dilation[1] : dilation[0]
+        var commonPadding = padding[0]
+        if padding[0] != padding[1] || spatial == 1 {
+            // unequal paddings: pad explicitly, then convolve without
+            let padded = [inputShape[0], inputShape[1], inputShape[2] + 2 * padding[0], inputShape[3] + 2 * padding[1]]
+            input = emit(.pad(left: padding[1], right: padding[1], top: padding[0], bottom: padding[0], reflect: false), [input], padded)
+            inputShape = padded
+            commonPadding = 0
+        }
+        var inputs = [input, weight]
+        if try a.has(2, "bias") { inputs.append(try value(2, "bias")) }
+        let outputShape = spatial == 1 ? [output.shape[0], output.shape[1], 1, output.shape[2]] : output.shape
+        let convolved = emit(.convolution(stride: strideValue, padding: commonPadding, dilation: dilationValue, groups: groups), inputs, outputShape)
+        return reshape(convolved, from: outputShape, to: output.shape)
+    }
+
+    /// Rows picked by index tensors, as `gather_rows` ([B, N, …] by [B, k] → [B, k, …]):
+    /// `x[batch, rows]` with batch index 0…B−1 each repeated k times (a query head's top-k
+    /// selection), `x[:, rows]` of a batch-1 tensor, and `x[rows]`.
+    func gather(_ x: TorchTensor, _ parts: [TorchRuntime.IndexPart]) throws -> Int {
+        func integers(_ t: TorchTensor) -> Bool { !t.dtype.isFloatingPoint && t.dtype != .bool && t.shape.count == 1 }
+        var source = try value(x), sourceShape = x.shape, rows: TorchTensor
+        switch parts.count {
+        case 1:
+            guard case .tensor(let r) = parts[0], integers(r) else { throw Untraceable("indexing with a tensor of this kind") }
+            rows = r
+            sourceShape = [1] + x.shape
+            source = reshape(source, from: x.shape, to: sourceShape)
+        case 2:
+            if case .range(let s) = parts[0], s.start.isNone, s.stop.isNone, s.step.isNone, case .tensor(let r) = parts[1], integers(r), x.shape.count >= 2, x.shape[0] == 1 {
+                rows = r
+            } else if case .tensor(let batch) = parts[0], case .tensor(let r) = parts[1], integers(batch), integers(r), batch.count == r.count,
+                      let values = batch.values, x.shape[0] > 0, r.count % x.shape[0] == 0,
+                      values.enumerated().allSatisfy({ Int($0.element) == $0.offset / (r.count / x.shape[0]) }) {
+                rows = r
+            } else {
+                throw Untraceable("indexing with tensors other than a top-k selection of rows")
+            }
+        default: throw Untraceable("indexing with tensors other than a top-k selection of rows")
+        }
+        let batch = sourceShape[0], k = rows.count / max(batch, 1)
+        let indices = reshape(try value(rows), from: rows.shape, to: [batch, k])
+        let gathered = [batch, k] + sourceShape.dropFirst(2)
+        return reshape(emit(.gatherRows, [source, indices], gathered), from: gathered, to: output.shape)
+    }
+
+    /// Basic indexing: integers, slices (any positive step), None and Ellipsis.
+    func index(_ x: TorchTensor, _ index: PyValue) throws -> Int {
+        var parts = try torch.indexParts(index, a.interp)
+        let consumed = parts.filter { if case .newAxis = $0 { return false }; if case .ellipsis = $0 { return false }; return true }.count
+        if let e = parts.firstIndex(where: { if case .ellipsis = $0 { return true }; return false }) {
+            parts.replaceSubrange(e...e, with: Array(repeating: .range(PySlice(.none, .none, .none)), count: x.shape.count - consumed))
+        }
+        if parts.contains(where: { if case .tensor = $0 { return true }; return false }) { return try gather(x, parts) }
+        var id = try value(x), shape = x.shape, axis = 0
+        for part in parts {
+            switch part {
+            case .newAxis, .ellipsis: continue
+            case .tensor: throw Untraceable("indexing with a tensor")
+            case .integer(let i):
+                let j = i < 0 ? i + shape[axis] : i
+                var sliced = shape
+                sliced[axis] = 1
+                id = emit(.slice(axis: axis, start: j, end: j + 1, step: 1), [id], sliced)
+                shape = sliced
+                axis += 1
+            case .range(let s):
+                let (start, stop, step) = try torch.sliceBounds(s, shape[axis], a.interp)
+                guard step > 0 else { throw Untraceable("a negative slice step") }
+                let count = stop > start ? (stop - start + step - 1) / step : 0
+                if count != shape[axis] {
+                    var sliced = shape
+                    sliced[axis] = count
+                    id = emit(.slice(axis: axis, start: start, end: stop, step: step), [id], sliced)
+                    shape = sliced
+                }
+                axis += 1
+            }
+        }
+        return reshape(id, from: shape, to: output.shape)
+    }
+}
