@@ -129,8 +129,8 @@ extension BenchCommand {
     /// Fork mode: the fork's forward, traced into a program, on the planner's kernels (the
     /// reference kernels with --unfused); whole forward passes are timed.
     func benchFork(root: URL) throws {
-        if profile || profileOperations {
-            printError("error: --profile and --profile-ops time a built-in model's rows and steps; fork mode times whole forward passes")
+        if profile {
+            printError("error: --profile times a built-in model's rows; in fork mode, --profile-ops times the traced program's steps")
             throw ExitCode(2)
         }
         let loaded = try reporting { () throws(ModelLoadError) in
@@ -138,6 +138,13 @@ extension BenchCommand {
         }
         let shape = loaded.program.instructions.first { if case .input = $0.op { return true }; return false }?.outputs[0].shape ?? []
         let planned = execution.unfused ? nil : PlannedProgram(loaded.program)
+        if profileOperations {
+            guard let planned else {
+                printError("error: --profile-ops times the planned program's steps; --unfused runs the reference kernels")
+                throw ExitCode(2)
+            }
+            return try profileSteps(planned, inputShape: shape)
+        }
         let input = randomImage(shape: shape, seed: 0)
         var times = [Double]()
         for run in 0..<(warmup + runs) {
@@ -166,7 +173,12 @@ extension BenchCommand {
             printError("\(model.config): error: --profile-ops times the planned program's steps, and this model has none (--unfused runs the reference kernels, or its forward is not yet written as program operations)")
             throw ExitCode(1)
         }
-        let input = randomImage(shape: plan.graph.inputShape, seed: 0)
+        try profileSteps(planned, inputShape: plan.graph.inputShape)
+    }
+
+    /// --profile-ops over a planned program (a built-in model's, or a fork model's traced one).
+    func profileSteps(_ planned: PlannedProgram, inputShape: [Int]) throws {
+        let input = randomImage(shape: inputShape, seed: 0)
         let labels = planned.program.instructions.indices.map { planned.stepDescription($0) }
         var perRun: [[String: Double]] = []
         var perStep: [[Double]] = Array(repeating: [], count: labels.count)
@@ -195,7 +207,7 @@ extension BenchCommand {
             print(pad(String(format: "%.2f", ms), 9, right: true) + pad(String(format: "%.1f%%", 100 * ms / max(total, 1e-9)), 8, right: true)
                   + pad(String(counts[label]!), 7, right: true) + "  " + label)
         }
-        print(String(format: "%@ %@, %d thread%@, %d runs: %.1f ms in %d steps (sum of medians)", model.config, describeShape(plan.graph.inputShape),
+        print(String(format: "%@ %@, %d thread%@, %d runs: %.1f ms in %d steps (sum of medians)", model.config, describeShape(inputShape),
                      Threads.count, Threads.count == 1 ? "" : "s", runs, total, counts.values.reduce(0, +)))
         // the costliest single steps, with the module each came from
         let steps = perStep.indices.filter { !perStep[$0].isEmpty }.map { position -> (Int, Double) in

@@ -60,7 +60,7 @@ extension Model {
             let file = Checkpoints.floatTensors(checkpoint)
             try checkFit(constants, file, source: checkpoint.file, model: request.path)
             let read = Set(constants.map(\.name))
-            return ForkRunnable(summary: summary, program: program.binding { file[$0] }.replacingBatchNormEpsilons(checkpoint.normEpsilons),
+            return ForkRunnable(summary: summary, program: program.binding { file[$0] }.replacingBatchNormEpsilons(checkpoint.normEpsilons).foldingConstants(),
                                 outputNames: summary.outputNames, weightsDescription: "\(checkpoint.file) (\(checkpoint.source))",
                                 unusedWeights: file.keys.filter { !read.contains($0) }.sorted())
         }
@@ -68,14 +68,14 @@ extension Model {
             var generator = SplitMix64(seed: seed)
             var values: [String: Tensor] = [:]
             for (name, shape) in constants { values[name] = initialValue(name: name, shape: shape, &generator) }
-            return ForkRunnable(summary: summary, program: program.binding { values[$0] }, outputNames: summary.outputNames,
+            return ForkRunnable(summary: summary, program: program.binding { values[$0] }.foldingConstants(), outputNames: summary.outputNames,
                                 weightsDescription: "seeded initialisation (seed \(seed))", unusedWeights: [])
         }
         let file: [String: Tensor]
         do { file = try SafeTensors.read(file: weights) } catch { throw ModelLoadError(error.description) }
         try checkFit(constants, file, source: weights, model: request.path)
         let read = Set(constants.map(\.name))
-        return ForkRunnable(summary: summary, program: program.binding { file[$0] }, outputNames: summary.outputNames,
+        return ForkRunnable(summary: summary, program: program.binding { file[$0] }.foldingConstants(), outputNames: summary.outputNames,
                             weightsDescription: weights, unusedWeights: file.keys.filter { !read.contains($0) }.sorted())
     }
 

@@ -47,6 +47,39 @@ extension Program {
         return (outputs.map { values[$0.id]! }, kept)
     }
 
+    /// The program with every operation that reads only constants computed once, here (a slice
+    /// of a weight, a reshaped kernel, a grid from shapes), and constants no one reads dropped —
+    /// what a traced fork forward needs before planning, as its code recomputes such values on
+    /// every call. Values larger than `largest` elements are left to run.
+    public func foldingConstants(largest: Int = 1 << 24) -> Program {
+        var known: [Int: Tensor] = [:]
+        var folded: [ProgramInstruction] = []
+        for instruction in instructions {
+            if case .constant(let tensor, _) = instruction.op { known[instruction.outputs[0].id] = tensor; folded.append(instruction); continue }
+            let foldable: Bool
+            switch instruction.op {
+            case .input, .textEmbeddings, .composite: foldable = false
+            default: foldable = !instruction.inputs.isEmpty && instruction.inputs.allSatisfy { known[$0] != nil }
+                && instruction.outputs.allSatisfy { $0.shape.reduce(1, *) <= largest }
+            }
+            guard foldable else { folded.append(instruction); continue }
+            let results = Program.evaluate(instruction.op, instruction.inputs.map { known[$0]! }, input: Tensor(shape: [0]),
+                                           outputShapes: instruction.outputs.map(\.shape))
+            for (value, result) in zip(instruction.outputs, results) {
+                known[value.id] = result
+                folded.append(ProgramInstruction(op: .constant(result, name: nil), inputs: [], outputs: [value], origin: instruction.origin))
+            }
+        }
+        // constants that no instruction and no output reads
+        var read = Set(outputs.map(\.id))
+        for instruction in folded { read.formUnion(instruction.inputs) }
+        let kept = folded.filter { instruction in
+            if case .constant = instruction.op { return read.contains(instruction.outputs[0].id) }
+            return true
+        }
+        return Program(instructions: kept, outputs: outputs, layerOutputs: layerOutputs)
+    }
+
     static func evaluate(_ op: ProgramOp, _ x: [Tensor], input: Tensor, text: Tensor? = nil, outputShapes: [[Int]]) -> [Tensor] {
         switch op {
         case .input: return [input]
