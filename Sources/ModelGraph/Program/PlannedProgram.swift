@@ -152,12 +152,13 @@ public final class PlannedProgram: @unchecked Sendable {
         }
         var producer: [Int: Int] = [:]
         for (position, instruction) in instructions.enumerated() { for value in instruction.outputs { producer[value.id] = position } }
-        // the instruction making `value` when `reader` is its only reader, and the op
+        var macros: [Int: Macro] = [:]
+        // the instruction making `value` when `reader` is its only reader, and the op (not one a
+        // macro already stands on: a transpose that became a GEMM's tokens is no operand swap)
         func soleProducer(of value: Int, for reader: Int) -> (position: Int, op: ProgramOp)? {
-            guard let source = producer[value], soleReader(value) == reader, !absorbed.contains(source) else { return nil }
+            guard let source = producer[value], soleReader(value) == reader, !absorbed.contains(source), macros[source] == nil else { return nil }
             return (source, instructions[source].op)
         }
-        var macros: [Int: Macro] = [:]
         for (position, instruction) in instructions.enumerated() {
             switch instruction.op {
             case .matmul:
