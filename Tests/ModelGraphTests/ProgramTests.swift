@@ -69,6 +69,30 @@ struct ProgramTests {
         return worst
     }
 
+    /// A traced fork forward can chain patterns built-in traces never do: a 1×1 convolution's
+    /// tokens (`conv(x).flatten(2).permute(0, 2, 1)`, one GEMM) read as a matmul operand whose
+    /// last two axes that same transpose swaps. Each instruction belongs to one macro, and the
+    /// planned program computes what the reference evaluation does.
+    @Test func plannerMacrosDoNotClaimOneInstructionTwice() {
+        let recorder = ProgramRecorder()
+        var generator = SplitMix64(seed: 3)
+        func random(_ shape: [Int]) -> Tensor { Tensor(shape: shape) { for i in $0.indices { $0[i] = Float.random(in: -1..<1, using: &generator) } } }
+        let input = recorder.record(.input, [], outputs: [[1, 4, 3, 3]])[0].id
+        let weight = recorder.record(.constant(random([5, 4, 1, 1]), name: "w"), [], outputs: [[5, 4, 1, 1]])[0].id
+        let conv = recorder.record(.convolution(stride: 1, padding: 0, dilation: 1, groups: 1), [input, weight], outputs: [[1, 5, 3, 3]])[0].id
+        let flat = recorder.record(.reshape([1, 5, 9]), [conv], outputs: [[1, 5, 9]])[0].id
+        let tokens = recorder.record(.transpose([0, 2, 1]), [flat], outputs: [[1, 9, 5]])[0].id
+        let other = recorder.record(.constant(random([1, 5, 2]), name: nil), [], outputs: [[1, 5, 2]])[0].id
+        let product = recorder.record(.matmul, [tokens, other], outputs: [[1, 9, 2]])[0]
+        let program = recorder.program(outputs: [product])
+        let x = random([1, 4, 3, 3])
+        let expected = program.run(x)[0]
+        let planned = PlannedProgram(program).run(x).outputs[0]
+        #expect(planned.shape == expected.shape)
+        let error = zip(planned.storage, expected.storage).map { abs($0 - $1) }.max() ?? 1
+        #expect(error <= 1e-5 * (expected.storage.map(abs).max() ?? 1), "\(error)")
+    }
+
     @Test("a backbone's program, unfused and fused, runs to the forward's outputs", arguments: [false, true])
     func backboneProgram(_ fuse: Bool) throws {
         let graph = try buildGraph(Self.backbone, options: BuildOptions(imageHeight: 64, imageWidth: 64))
