@@ -86,7 +86,7 @@ struct KernelTests {
                 let values = (0..<x.shape[axis]).map { x.storage[flat + $0 * strides[axis]] }
                 let outer = flat / (strides[axis] * x.shape[axis]), inner = flat % strides[axis]
                 let target = outer * strides[axis] + inner
-                #expect(sums.storage[target] == values.reduce(0, +))
+                #expect(sums.storage[target] == Float(values.reduce(0.0) { $0 + Double($1) }), "sums accumulate in double precision")
                 #expect(maxima.storage[target] == values.max()!)
             }
         }
