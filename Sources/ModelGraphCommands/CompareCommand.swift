@@ -104,7 +104,7 @@ struct CompareCommand: ParsableCommand {
         }
         if bench {
             for index in rows.indices { rows[index].latency = rows[index].graph.flatMap(time) }
-            if rows.contains(where: { $0.fork != nil }) { printError("note: --bench times native models only; fork mode runs come later") }
+            if rows.contains(where: { $0.fork != nil }) { printError("note: --bench times native models only; time a fork model with `modelgraph bench` (compare does not time fork models yet)") }
         }
         print(render(rows))
         if rows.contains(where: { !$0.built }) { throw ExitCode(1) }

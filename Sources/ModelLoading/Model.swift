@@ -97,13 +97,13 @@ public struct Model {
     }
 
     /// Loads a model that can run: built by ModelGraph's own modules (a YAML in a fork is the
-    /// fork's to build, and fork models do not run yet) and without graph errors. `warnings`
+    /// fork's to build: `loadForkRunnable`) and without graph errors. `warnings`
     /// gets the graph's diagnostics first (errors included), as they are found.
     public static func loadRunnable(_ request: ModelRequest, warnings: (Diagnostic) -> Void = { _ in }) throws(ModelLoadError) -> Model {
         if let root = try fork(for: request) {
             throw ModelLoadError("\(request.path): error: this YAML lies in the fork \(root.path), whose own code defines its modules; fork mode builds "
-                                 + "and summarises it (summary, check), and runs of fork models come later. `--source builtin` runs it with "
-                                 + "ModelGraph's own modules if it uses only those.")
+                                 + "and summarises it (summary, check, diff, graph) and runs it (run, bench, export, predict), and this command does not "
+                                 + "take fork models yet. `--source builtin` builds it with ModelGraph's own modules if it uses only those.")
         }
         let model = try load(request)
         for diagnostic in model.graph.diagnostics { warnings(diagnostic) }
