@@ -143,13 +143,8 @@ extension TraceStep {
             let x = try tensor(0, "input")
             let groups = try a.int(1, "num_groups")
             guard x.shape.count >= 2, groups > 0, x.shape[1] % groups == 0 else { throw Untraceable("group_norm's groups do not divide the channels") }
-            let grouped = [x.shape[0], groups, x.shape.dropFirst().reduce(1, *) / groups]
-            let normalized = layerNorm(reshape(try value(x), from: x.shape, to: grouped), shape: grouped, axes: [2], epsilon: try float(4, "eps", 1e-5), weight: nil, bias: nil)
-            var y = reshape(normalized, from: grouped, to: x.shape)
-            let affine = [x.shape[1]] + Array(repeating: 1, count: x.shape.count - 2)
-            if try a.has(2, "weight") { y = emit(.multiply, [y, reshape(try value(2, "weight"), from: [x.shape[1]], to: affine)], x.shape) }
-            if try a.has(3, "bias") { y = emit(.add, [y, reshape(try value(3, "bias"), from: [x.shape[1]], to: affine)], x.shape) }
-            try bind(y)
+            try bind(groupNormalized(x, groups: groups, epsilon: try float(4, "eps", 1e-5),
+                                     weight: try a.has(2, "weight") ? try value(2, "weight") : nil, bias: try a.has(3, "bias") ? try value(3, "bias") : nil))
         case "adaptive_avg_pool1d":
             let x = try tensor(0, "input")
             guard x.shape.count == 3, let o = output.shape.last, o > 0, x.shape[2] % o == 0 else { throw Untraceable("adaptive pooling with windows of unequal sizes") }
@@ -159,13 +154,9 @@ extension TraceStep {
             let x = try tensor(0, "input")
             guard try a.bool(5, "use_input_stats", true) else { throw Untraceable("instance_norm with running statistics") }
             guard x.shape.count >= 3 else { throw Untraceable("instance_norm of a \(x.shape.count)-d tensor") }
-            let planes = [x.shape[0], x.shape[1], x.shape.dropFirst(2).reduce(1, *)]
-            var y = reshape(layerNorm(reshape(try value(x), from: x.shape, to: planes), shape: planes, axes: [2], epsilon: try float(7, "eps", 1e-5), weight: nil, bias: nil),
-                            from: planes, to: x.shape)
-            let affine = [x.shape[1]] + Array(repeating: 1, count: x.shape.count - 2)
-            if try a.has(3, "weight") { y = emit(.multiply, [y, reshape(try value(3, "weight"), from: [x.shape[1]], to: affine)], x.shape) }
-            if try a.has(4, "bias") { y = emit(.add, [y, reshape(try value(4, "bias"), from: [x.shape[1]], to: affine)], x.shape) }
-            try bind(y)
+            // GroupNorm with a group per channel
+            try bind(groupNormalized(x, groups: x.shape[1], epsilon: try float(7, "eps", 1e-5),
+                                     weight: try a.has(3, "weight") ? try value(3, "weight") : nil, bias: try a.has(4, "bias") ? try value(4, "bias") : nil))
         case "norm":
             let x = try tensor(0, "input")
             if let p = a.value(1, "p"), !p.isNone, (try? a.interp.floatArgument(p, "p")) != 2 { throw Untraceable("a norm other than p=2") }
@@ -598,11 +589,7 @@ extension TraceStep {
     /// `x[index] = value` with integers and slices of step 1: the value broadcast to the region,
     /// and x rebuilt around it axis by axis from slices and concatenations.
     func assigned(_ x: TorchTensor, _ index: PyValue, _ newValue: PyValue) throws -> Int {
-        var parts = try torch.indexParts(index, a.interp)
-        let consumed = parts.filter { if case .newAxis = $0 { return false }; if case .ellipsis = $0 { return false }; return true }.count
-        if let e = parts.firstIndex(where: { if case .ellipsis = $0 { return true }; return false }) {
-            parts.replaceSubrange(e...e, with: Array(repeating: .range(PySlice(.none, .none, .none)), count: x.shape.count - consumed))
-        }
+        let parts = try indexParts(index, of: x)
         var regions: [(axis: Int, start: Int, end: Int)] = []
         var region = x.shape
         var integerAxes: Set<Int> = []
@@ -672,6 +659,18 @@ extension TraceStep {
         let magnitude = emit(.add, [emit(.activation(.relu), [x], shape), emit(.activation(.relu), [negative], shape)], shape)
         let tail = emit(.log, [emit(.add, [emit(.exp, [emit(.multiply, [magnitude, scalar(-1)], shape)], shape), scalar(1)], shape)], shape)
         return emit(.add, [emit(.activation(.relu), [x], shape), tail], shape)
+    }
+
+    /// GroupNorm's normalisation: x [N, C, …] viewed as [N, groups, rest], normalised over the
+    /// rest, then the per-channel weight and bias (InstanceNorm: a group per channel).
+    func groupNormalized(_ x: TorchTensor, groups: Int, epsilon: Float, weight: Int?, bias: Int?) throws -> Int {
+        let grouped = [x.shape[0], groups, x.shape.dropFirst().reduce(1, *) / groups]
+        var y = reshape(layerNorm(reshape(try value(x), from: x.shape, to: grouped), shape: grouped, axes: [2], epsilon: epsilon, weight: nil, bias: nil),
+                        from: grouped, to: x.shape)
+        let affine = [x.shape[1]] + Array(repeating: 1, count: x.shape.count - 2)
+        if let weight { y = emit(.multiply, [y, reshape(weight, from: [x.shape[1]], to: affine)], x.shape) }
+        if let bias { y = emit(.add, [y, reshape(bias, from: [x.shape[1]], to: affine)], x.shape) }
+        return y
     }
 
     /// (x − mean) / sqrt(var + eps) over `axes` (the last ones), then the affine weight and bias.
@@ -786,13 +785,19 @@ extension TraceStep {
         return reshape(emit(.gatherRows, [source, indices], gathered), from: gathered, to: output.shape)
     }
 
-    /// Basic indexing: integers, slices (any positive step), None and Ellipsis.
-    func index(_ x: TorchTensor, _ index: PyValue) throws -> Int {
+    /// An index expression's parts, an Ellipsis replaced by the full slices it stands for.
+    func indexParts(_ index: PyValue, of x: TorchTensor) throws -> [TorchRuntime.IndexPart] {
         var parts = try torch.indexParts(index, a.interp)
         let consumed = parts.filter { if case .newAxis = $0 { return false }; if case .ellipsis = $0 { return false }; return true }.count
         if let e = parts.firstIndex(where: { if case .ellipsis = $0 { return true }; return false }) {
             parts.replaceSubrange(e...e, with: Array(repeating: .range(PySlice(.none, .none, .none)), count: x.shape.count - consumed))
         }
+        return parts
+    }
+
+    /// Basic indexing: integers, slices (any positive step), None and Ellipsis.
+    func index(_ x: TorchTensor, _ index: PyValue) throws -> Int {
+        let parts = try indexParts(index, of: x)
         if parts.contains(where: { if case .tensor = $0 { return true }; return false }) { return try gather(x, parts) }
         var id = try value(x), shape = x.shape, axis = 0
         for part in parts {

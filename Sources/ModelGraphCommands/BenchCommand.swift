@@ -118,9 +118,14 @@ struct BenchCommand: ParsableCommand {
                       + pad(rate > 0 ? String(format: "%.1f", rate) : "-", 10, right: true) + "  " + describeShape(layer.outputShapes?.first ?? []))
             }
         }
-        let gflops = graph.gflops ?? 0
+        printSummary(shape: graph.inputShape, sortedTimes: times, gflops: graph.gflops ?? 0, peak: peak)
+    }
+
+    /// The closing line: runs, median/min/max milliseconds, GFLOP/s at the median, peak RSS.
+    func printSummary(shape: [Int], sortedTimes times: [Double], gflops: Double, peak: Double) {
+        let median = times[times.count / 2]
         print(String(format: "%@ %@, %d thread%@, %d runs: median %.1f ms, min %.1f, max %.1f (%.0f GFLOP/s at the median), peak RSS %.0f MB",
-                     model.config, describeShape(graph.inputShape), Threads.count, Threads.count == 1 ? "" : "s", runs,
+                     model.config, describeShape(shape), Threads.count, Threads.count == 1 ? "" : "s", runs,
                      median, times[0], times[times.count - 1], gflops / (median / 1e3), peak))
     }
 }
@@ -136,7 +141,7 @@ extension BenchCommand {
         let loaded = try reporting { () throws(ModelLoadError) in
             try Model.loadForkRunnable(model.request, root: root, weights: execution.weights, seed: 0)
         }
-        let shape = loaded.program.instructions.first { if case .input = $0.op { return true }; return false }?.outputs[0].shape ?? []
+        let shape = loaded.inputShape
         let planned = execution.unfused ? nil : PlannedProgram(loaded.program)
         if profileOperations {
             guard let planned else {
@@ -160,11 +165,8 @@ extension BenchCommand {
                          median, times[0], times[times.count - 1], runs, peak))
             return
         }
-        let gflops = loaded.program.multiplyAdds * 2 / 1e9
         print(loaded.summary.forkLine)
-        print(String(format: "%@ %@, %d thread%@, %d runs: median %.1f ms, min %.1f, max %.1f (%.0f GFLOP/s at the median), peak RSS %.0f MB",
-                     model.config, describeShape(shape), Threads.count, Threads.count == 1 ? "" : "s", runs,
-                     median, times[0], times[times.count - 1], gflops / (median / 1e3), peak))
+        printSummary(shape: shape, sortedTimes: times, gflops: loaded.program.multiplyAdds * 2 / 1e9, peak: peak)
     }
 
     /// --profile-ops: each kind of step's milliseconds per forward pass (median over the runs).

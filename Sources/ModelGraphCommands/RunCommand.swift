@@ -79,22 +79,30 @@ struct RunCommand: ParsableCommand {
         print("input \(describeShape(x.shape))\(input.map { " from \($0)" } ?? " (random, seed \(seed))"), "
                + "weights \(execution.weightsDescription(for: loaded, seed: seed)), \(Threads.count) thread\(Threads.count == 1 ? "" : "s")")
         let names = resultNames(graph, count: result.outputs.count)
-        for (name, tensor) in zip(names, result.outputs) {
+        printStatistics(names, result.outputs)
+        print(String(format: "forward %.1f ms (build and load %.1f ms)", milliseconds(prepared, finished), milliseconds(started, prepared)))
+        try writeOutputs(names, result.outputs)
+    }
+
+    /// Each output's shape, minimum, maximum and mean.
+    func printStatistics(_ names: [String], _ outputs: [Tensor]) {
+        for (name, tensor) in zip(names, outputs) {
             let values = tensor.storage
             let mean = values.isEmpty ? 0 : values.reduce(0.0) { $0 + Double($1) } / Double(values.count)
             print("\(name) \(describeShape(tensor.shape))  min \(format(values.min() ?? 0))  max \(format(values.max() ?? 0))  mean \(format(Float(mean)))")
         }
-        print(String(format: "forward %.1f ms (build and load %.1f ms)", milliseconds(prepared, finished), milliseconds(started, prepared)))
+    }
 
-        if let output, !result.outputs.isEmpty {
-            do {
-                try SafeTensors.write(Dictionary(uniqueKeysWithValues: zip(names, result.outputs)), to: output)
-            } catch {
-                printError(error.description)
-                throw ExitCode(1)
-            }
-            print("wrote \(output)")
+    /// --output: the outputs by name, written atomically.
+    func writeOutputs(_ names: [String], _ outputs: [Tensor]) throws {
+        guard let output, !outputs.isEmpty else { return }
+        do {
+            try SafeTensors.write(Dictionary(uniqueKeysWithValues: zip(names, outputs)), to: output)
+        } catch {
+            printError(error.description)
+            throw ExitCode(1)
         }
+        print("wrote \(output)")
     }
 
     /// Fork mode: the fork's own code builds the model, fork mode's torch traces its forward
@@ -105,7 +113,7 @@ struct RunCommand: ParsableCommand {
         let loaded = try reporting { () throws(ModelLoadError) in
             try Model.loadForkRunnable(request, root: root, weights: execution.weights, seed: seed)
         }
-        let input = loaded.program.instructions.first { if case .input = $0.op { return true }; return false }?.outputs[0].shape ?? []
+        let input = loaded.inputShape
         if let image, image.shape != input {
             printError("\(self.input!): error: tensor is \(describeShape(image.shape)), \(model.config) takes \(describeShape(input)) (ch)")
             throw ExitCode(1)
@@ -123,21 +131,9 @@ struct RunCommand: ParsableCommand {
             printError("note: \(loaded.unusedWeights.count) tensor\(loaded.unusedWeights.count == 1 ? "" : "s") of \(execution.weights ?? "") the forward does not read: "
                        + loaded.unusedWeights.prefix(6).joined(separator: ", ") + (loaded.unusedWeights.count > 6 ? ", …" : ""))
         }
-        for (name, tensor) in zip(loaded.outputNames, outputs) {
-            let values = tensor.storage
-            let mean = values.isEmpty ? 0 : values.reduce(0.0) { $0 + Double($1) } / Double(values.count)
-            print("\(name) \(describeShape(tensor.shape))  min \(format(values.min() ?? 0))  max \(format(values.max() ?? 0))  mean \(format(Float(mean)))")
-        }
+        printStatistics(loaded.outputNames, outputs)
         print(String(format: "forward %.1f ms (build, trace and load %.1f ms)", milliseconds(prepared, finished), milliseconds(started, prepared)))
-        if let output {
-            do {
-                try SafeTensors.write(Dictionary(uniqueKeysWithValues: zip(loaded.outputNames, outputs)), to: output)
-            } catch {
-                printError(error.description)
-                throw ExitCode(1)
-            }
-            print("wrote \(output)")
-        }
+        try writeOutputs(loaded.outputNames, outputs)
     }
 
     /// Names of the last row's results: the head's own (Segment: `output`, `proto`), else `output`

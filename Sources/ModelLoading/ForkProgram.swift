@@ -17,6 +17,11 @@ public struct ForkRunnable: Sendable {
     public let weightsDescription: String
     /// Tensors of the weights file the forward does not read (unused branches, buffers).
     public let unusedWeights: [String]
+
+    /// The input image's shape [B, C, H, W] the program was traced at.
+    public var inputShape: [Int] {
+        program.instructions.first { if case .input = $0.op { return true } else { return false } }?.outputs[0].shape ?? summary.input
+    }
 }
 
 extension Model {
@@ -54,29 +59,32 @@ extension Model {
                     + (others.isEmpty ? "" : " (and \(others.count) more op\(others.count == 1 ? "" : "s") below)"),
             ] + others).joined(separator: "\n"))
         }
+        // the weights: --weights, else a checkpoint's own (with its pickled eps), else seeded
         let constants = program.namedConstants
-        if let checkpoint, weights == nil {
-            // the checkpoint's own weights, checked as a weights file is, and its pickled eps
-            let file = Checkpoints.floatTensors(checkpoint)
-            try checkFit(constants, file, source: checkpoint.file, model: request.path)
+        let values: [String: Tensor], description: String
+        var epsilons: [String: Double] = [:]
+        var unused: [String] = []
+        if let source = weights ?? checkpoint?.file {
+            if let weights {
+                do { values = try SafeTensors.read(file: weights) } catch { throw ModelLoadError(error.description) }
+                description = weights
+            } else {
+                values = Checkpoints.floatTensors(checkpoint!)
+                epsilons = checkpoint!.normEpsilons
+                description = "\(checkpoint!.file) (\(checkpoint!.source))"
+            }
+            try checkFit(constants, values, source: source, model: request.path)
             let read = Set(constants.map(\.name))
-            return ForkRunnable(summary: summary, program: program.binding { file[$0] }.replacingBatchNormEpsilons(checkpoint.normEpsilons).foldingConstants(),
-                                outputNames: summary.outputNames, weightsDescription: "\(checkpoint.file) (\(checkpoint.source))",
-                                unusedWeights: file.keys.filter { !read.contains($0) }.sorted())
-        }
-        guard let weights else {
+            unused = values.keys.filter { !read.contains($0) }.sorted()
+        } else {
             var generator = SplitMix64(seed: seed)
-            var values: [String: Tensor] = [:]
-            for (name, shape) in constants { values[name] = initialValue(name: name, shape: shape, &generator) }
-            return ForkRunnable(summary: summary, program: program.binding { values[$0] }.foldingConstants(), outputNames: summary.outputNames,
-                                weightsDescription: "seeded initialisation (seed \(seed))", unusedWeights: [])
+            var seeded: [String: Tensor] = [:]
+            for (name, shape) in constants { seeded[name] = initialValue(name: name, shape: shape, &generator) }
+            values = seeded
+            description = "seeded initialisation (seed \(seed))"
         }
-        let file: [String: Tensor]
-        do { file = try SafeTensors.read(file: weights) } catch { throw ModelLoadError(error.description) }
-        try checkFit(constants, file, source: weights, model: request.path)
-        let read = Set(constants.map(\.name))
-        return ForkRunnable(summary: summary, program: program.binding { file[$0] }.foldingConstants(), outputNames: summary.outputNames,
-                            weightsDescription: weights, unusedWeights: file.keys.filter { !read.contains($0) }.sorted())
+        return ForkRunnable(summary: summary, program: program.binding { values[$0] }.replacingBatchNormEpsilons(epsilons).foldingConstants(),
+                            outputNames: summary.outputNames, weightsDescription: description, unusedWeights: unused)
     }
 
     /// Every tensor the forward reads is in `file` with its shape, or a located error naming each problem.

@@ -45,7 +45,6 @@ public final class Predictor {
     public init(model: Model, weights: LoadedWeights, size requested: (height: Int, width: Int)? = nil, settings: PredictionSettings,
                 names: [String]? = nil, fuse: Bool = true) throws(ModelLoadError) {
         let graph = model.graph
-        let arguments = Dictionary(model.checkpoint?.trainingArguments ?? [], uniquingKeysWith: { first, _ in first })
         guard let last = graph.layers.last?.module else { throw ModelLoadError("\(model.request.path): error: the model has no layers") }
         var strides: [Float] = [32]
         var endToEnd = false
@@ -68,13 +67,8 @@ public final class Predictor {
         self.endToEnd = endToEnd
         classCount = (last as? any DetectionHeadModule)?.classCount ?? (last as? RTDETRDecoder)?.classCount ?? graph.layers.last?.outputChannels.first ?? 0
         stride = Int(strides.max() ?? 32)
-        let trained = arguments["imgsz"].flatMap { Int($0) }
-        var size = requested ?? (trained ?? 640, trained ?? 640)
-        if head != .classify {
-            let step = max(stride, 1)
-            size = (max((size.height + step - 1) / step * step, step), max((size.width + step - 1) / step * step, step))
-        }
-        self.size = size
+        let size = requested ?? Self.trainedSize(model.checkpoint)
+        self.size = head == .classify ? size : Self.roundedUp(size, to: stride)
         self.settings = settings
         self.names = names ?? model.checkpoint?.names ?? []
         engine = .native(graph: graph, weights: weights.tensors, fuse: fuse)
@@ -88,10 +82,8 @@ public final class Predictor {
                 settings: PredictionSettings, names: [String]? = nil, fuse: Bool = true) throws(ModelLoadError) {
         var checkpoint: UltralyticsCheckpoint?
         if Checkpoints.isCheckpoint(request.path) { checkpoint = try Checkpoints.read(request.path) }
-        let arguments = Dictionary(checkpoint?.trainingArguments ?? [], uniquingKeysWith: { first, _ in first })
-        let trained = arguments["imgsz"].flatMap { Int($0) }
         var first = request
-        (first.imageHeight, first.imageWidth) = requested ?? (trained ?? 640, trained ?? 640)
+        (first.imageHeight, first.imageWidth) = requested ?? Self.trainedSize(checkpoint)
         let loaded = try Model.loadForkRunnable(first, root: root, weights: weights, seed: 0)
         let module = loaded.summary.rows.last?.module ?? "?"
         guard let output = loaded.program.outputs.first?.shape else { throw ModelLoadError("\(request.path): error: the fork's model returns nothing") }
@@ -106,12 +98,25 @@ public final class Predictor {
         }
         endToEnd = false
         stride = max(Int(loaded.summary.stride ?? 32), 1)
-        var size = first.imageHeight == 0 ? (640, 640) : (first.imageHeight, first.imageWidth)
-        size = (max((size.0 + stride - 1) / stride * stride, stride), max((size.1 + stride - 1) / stride * stride, stride))
-        self.size = size
+        size = Self.roundedUp((first.imageHeight, first.imageWidth), to: stride)
         self.settings = settings
         self.names = names ?? checkpoint?.names ?? []
         engine = .fork(request: request, root: root, weights: weights, fuse: fuse)
+        // the model traced to learn its head already runs a batch of one image at its size
+        if loaded.inputShape == [1, 3, size.height, size.width] { runners[loaded.inputShape] = forkRunner(loaded, fuse: fuse) }
+    }
+
+    /// The checkpoint's training size (its `imgsz`), else 640.
+    static func trainedSize(_ checkpoint: UltralyticsCheckpoint?) -> (height: Int, width: Int) {
+        let arguments = Dictionary(checkpoint?.trainingArguments ?? [], uniquingKeysWith: { first, _ in first })
+        let trained = arguments["imgsz"].flatMap { Int($0) } ?? 640
+        return (trained, trained)
+    }
+
+    /// Each side rounded up to a multiple of `stride` (at least one stride).
+    static func roundedUp(_ size: (height: Int, width: Int), to stride: Int) -> (height: Int, width: Int) {
+        let step = max(stride, 1)
+        return (max((size.height + step - 1) / step * step, step), max((size.width + step - 1) / step * step, step))
     }
 
     /// The forward pass for input `shape` [B, 3, H, W], made once per shape.
@@ -136,17 +141,21 @@ public final class Predictor {
             }
         case .fork(var request, let root, let weights, let fuse):
             (request.imageHeight, request.imageWidth, request.batch) = (shape[2], shape[3], shape[0])
-            let loaded = try Model.loadForkRunnable(request, root: root, weights: weights, seed: 0)
-            let planned = fuse ? PlannedProgram(loaded.program) : nil
-            let queries = head == .rtdetr
-            runner = { (x: Tensor) throws(ModelLoadError) -> [Tensor] in
-                let outputs = planned.map { $0.run(x).outputs } ?? loaded.program.run(x)
-                // the fork's RT-DETR returns [B, queries, 4 + nc]: each query's best class and its score
-                return queries ? [Predictor.bestClasses(outputs[0])] : outputs
-            }
+            runner = forkRunner(try Model.loadForkRunnable(request, root: root, weights: weights, seed: 0), fuse: fuse)
         }
         runners[shape] = runner
         return runner
+    }
+
+    /// A traced fork program's forward pass (planned unless `fuse` is off).
+    func forkRunner(_ loaded: ForkRunnable, fuse: Bool) -> (Tensor) throws(ModelLoadError) -> [Tensor] {
+        let planned = fuse ? PlannedProgram(loaded.program) : nil
+        let queries = head == .rtdetr
+        return { (x: Tensor) throws(ModelLoadError) -> [Tensor] in
+            let outputs = planned.map { $0.run(x).outputs } ?? loaded.program.run(x)
+            // the fork's RT-DETR returns [B, queries, 4 + nc]: each query's best class and its score
+            return queries ? [Predictor.bestClasses(outputs[0])] : outputs
+        }
     }
 
     /// [B, k, 4 + nc] → [B, k, 6]: the box, the best score and its class (RTDETRPredictor's `max(-1)`).

@@ -344,7 +344,24 @@ struct Addition: ElementOperation { @inline(__always) func apply(_ a: Float, _ b
 struct Subtraction: ElementOperation { @inline(__always) func apply(_ a: Float, _ b: Float) -> Float { a - b } }
 struct Multiplication: ElementOperation { @inline(__always) func apply(_ a: Float, _ b: Float) -> Float { a * b } }
 struct Division: ElementOperation { @inline(__always) func apply(_ a: Float, _ b: Float) -> Float { a / b } }
-struct Maximum: ElementOperation { @inline(__always) func apply(_ a: Float, _ b: Float) -> Float { max(a, b) } }
+/// How a reduction runs (`Tensor.reduced`): its running value, each element folded in, the result.
+protocol Reduction {
+    associatedtype Running
+    var initial: Running { get }
+    func combine(_ running: Running, _ x: Float) -> Running
+    func result(_ running: Running) -> Float
+}
+struct MaximumReduction: Reduction {
+    var initial: Float { -.infinity }
+    @inline(__always) func combine(_ running: Float, _ x: Float) -> Float { max(running, x) }
+    @inline(__always) func result(_ running: Float) -> Float { running }
+}
+/// Sums in double precision, rounded to float32 once at the end.
+struct DoubleSum: Reduction {
+    var initial: Double { 0 }
+    @inline(__always) func combine(_ running: Double, _ x: Float) -> Double { running + Double(x) }
+    @inline(__always) func result(_ running: Double) -> Float { Float(running) }
+}
 /// Any other operation, called through its closure.
 struct ClosureOperation: ElementOperation {
     let body: (Float, Float) -> Float

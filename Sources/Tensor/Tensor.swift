@@ -76,35 +76,15 @@ public struct Tensor: Sendable, Equatable {
     }
 
     /// The maximum along `axis`, which is dropped.
-    public func reducedMax(axis: Int) -> Tensor { reduced(axis: axis, initial: -.infinity, Maximum()) }
-    /// The sum along `axis`, which is dropped, in the axis's order (as a sequential sum runs).
+    public func reducedMax(axis: Int) -> Tensor { reduced(axis: axis, MaximumReduction()) }
     /// Sums along `axis`, accumulated in double precision: a float32 running sum over thousands
     /// of elements (a GroupNorm's statistics over a group) drifts past PyTorch's own error.
-    public func reducedSum(axis: Int) -> Tensor {
-        let outer = shape.prefix(axis).reduce(1, *), size = shape[axis], inner = shape.suffix(from: axis + 1).reduce(1, *)
-        var newShape = shape
-        newShape.remove(at: axis)
-        return Tensor(shape: newShape) { out in
-            storage.withUnsafeBufferPointer { source in
-                guard let from = source.baseAddress, let to = out.baseAddress else { return }
-                Threads.parallelRanges(outer, minimumPerChunk: max(1, 16384 / max(size * inner, 1))) { range in
-                    var running = [Double](repeating: 0, count: inner)
-                    for o in range {
-                        let block = from + o * size * inner
-                        for i in 0..<inner { running[i] = 0 }
-                        for a in 0..<size {
-                            let line = block + a * inner
-                            for i in 0..<inner { running[i] += Double(line[i]) }
-                        }
-                        for i in 0..<inner { to[o * inner + i] = Float(running[i]) }
-                    }
-                }
-            }
-        }
-    }
+    public func reducedSum(axis: Int) -> Tensor { reduced(axis: axis, DoubleSum()) }
 
+    /// `reduction` along `axis`, which is dropped: one running value per output element, in the
+    /// axis's order, output rows in parallel.
     @inline(__always)
-    func reduced<Operation: ElementOperation>(axis: Int, initial: Float, _ operation: Operation) -> Tensor {
+    func reduced<R: Reduction>(axis: Int, _ reduction: R) -> Tensor {
         let outer = shape.prefix(axis).reduce(1, *), size = shape[axis], inner = shape.suffix(from: axis + 1).reduce(1, *)
         var newShape = shape
         newShape.remove(at: axis)
@@ -116,19 +96,21 @@ public struct Tensor: Sendable, Equatable {
                         // along the last axis: one running value per row
                         for o in range {
                             let row = from + o &* size
-                            var value = initial
-                            for a in 0..<size { value = operation.apply(value, row[a]) }
-                            to[o] = value
+                            var value = reduction.initial
+                            for a in 0..<size { value = reduction.combine(value, row[a]) }
+                            to[o] = reduction.result(value)
                         }
                         return
                     }
+                    var running = [R.Running](repeating: reduction.initial, count: inner)
                     for o in range {
-                        let target = to + o * inner, block = from + o * size * inner
-                        for i in 0..<inner { target[i] = initial }
+                        let block = from + o * size * inner
+                        for i in 0..<inner { running[i] = reduction.initial }
                         for a in 0..<size {
                             let line = block + a * inner
-                            for i in 0..<inner { target[i] = operation.apply(target[i], line[i]) }
+                            for i in 0..<inner { running[i] = reduction.combine(running[i], line[i]) }
                         }
+                        for i in 0..<inner { to[o * inner + i] = reduction.result(running[i]) }
                     }
                 }
             }
