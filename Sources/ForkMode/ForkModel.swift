@@ -71,6 +71,8 @@ public struct ForkSummary: Sendable {
     /// Elements of the state_dict (parameters and buffers) and `len(list(model.modules()))`.
     public var stateElements: Int
     public var moduleCount: Int
+    /// The state_dict's keys and shapes, in its order.
+    public var stateShapes: [(key: String, shape: [Int])] = []
     public var note: String?
     /// Why the forward pass at the requested size failed, when it did (the build stands).
     public var forwardError: ForkBuildError?
@@ -318,9 +320,11 @@ _rows = [[getattr(m, "i", k), getattr(m, "f", None), getattr(m, "type", type(m).
 _total = sum(p.numel() for p in model.parameters())
 try:
     _state_elements = sum(v.numel() for v in model.state_dict().values())
+    _state_shapes = [[k, list(v.shape)] for k, v in model.state_dict().items()]
     _module_count = len(list(model.modules()))
 except Exception:
     _state_elements = _module_count = 0  # what diff reports; the build stands
+    _state_shapes = []
 """#
 
     static let forward = #"""
@@ -384,6 +388,13 @@ for _h in _hooks:
                                   ultralyticsGFLOPs: nil, gflops: nil, standIns: [],
                                   stateElements: count("_state_elements"), moduleCount: count("_module_count"), note: nil, forwardError: nil)
         summary.stride = stride
+        if case .object(let entries as PyList)? = main.namespace["_state_shapes"] {
+            summary.stateShapes = entries.items.compactMap { entry in
+                guard let pair = try? interpreter.materialize(entry), pair.count == 2, let key = try? interpreter.str(pair[0]),
+                      let sizes = try? interpreter.materialize(pair[1]) else { return nil }
+                return (key, sizes.compactMap { try? interpreter.toInt($0) })
+            }
+        }
         return summary
     }
 

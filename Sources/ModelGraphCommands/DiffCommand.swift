@@ -52,7 +52,7 @@ struct DiffCommand: ParsableCommand {
         print("--- \(first)  (\(a.name))")
         print("+++ \(second)  (\(b.name))")
         var counts = (same: 0, changed: 0, removed: 0, added: 0)
-        let steps = Alignment.align(a.rows.map(\.module), b.rows.map(\.module))
+        let steps = RowAlignment.align(a.rows.map { ($0.module, $0.arguments) }, b.rows.map { ($0.module, $0.arguments) })
         // A's layer indices as B numbers them, so a `from` that points at the aligned row is the same
         var renumbered: [Int: Int] = [-1: -1]
         for case .both(let i, let j) in steps {
@@ -181,37 +181,5 @@ struct ComparedModel {
         gflops = summary.gflops
         layerCount = summary.moduleCount
         weightMegabytes = Double(summary.stateElements) * 4 / 1e6
-    }
-}
-
-/// A longest common subsequence of two module-name sequences, as steps in order.
-enum Alignment: Equatable {
-    case both(Int, Int)
-    case onlyFirst(Int)
-    case onlySecond(Int)
-
-    static func align(_ a: [String], _ b: [String]) -> [Alignment] {
-        // suffix lengths: common[i][j] = LCS of a[i...] and b[j...]
-        var common = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
-        for i in stride(from: a.count - 1, through: 0, by: -1) {
-            for j in stride(from: b.count - 1, through: 0, by: -1) {
-                common[i][j] = a[i] == b[j] ? common[i + 1][j + 1] + 1 : max(common[i + 1][j], common[i][j + 1])
-            }
-        }
-        var steps: [Alignment] = []
-        var (i, j) = (0, 0)
-        while i < a.count || j < b.count {
-            if i < a.count, j < b.count, a[i] == b[j], common[i][j] == common[i + 1][j + 1] + 1 {
-                steps.append(.both(i, j))
-                (i, j) = (i + 1, j + 1)
-            } else if j < b.count, i == a.count || common[i][j + 1] >= common[i + 1][j] {
-                steps.append(.onlySecond(j))
-                j += 1
-            } else {
-                steps.append(.onlyFirst(i))
-                i += 1
-            }
-        }
-        return steps
     }
 }

@@ -6,7 +6,7 @@ public struct ModelGraphCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "modelgraph",
         abstract: "Build, check, summarise and run Ultralytics-style YAML model files.",
-        subcommands: [SummaryCommand.self, CheckCommand.self, RunCommand.self, BenchCommand.self, CompareCommand.self, DiffCommand.self, GraphCommand.self, InfoCommand.self, ConvertCommand.self, PredictCommand.self, ExportCommand.self])
+        subcommands: [SummaryCommand.self, CheckCommand.self, RunCommand.self, BenchCommand.self, CompareCommand.self, DiffCommand.self, GraphCommand.self, InfoCommand.self, ConvertCommand.self, PredictCommand.self, ExportCommand.self, TransferCommand.self])
 
     public init() {}
 
