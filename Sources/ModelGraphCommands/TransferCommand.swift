@@ -101,11 +101,13 @@ struct TransferCommand: ParsableCommand {
         print("  \(pad(aligned ? "file → var" : "row", 9)) \(pad("module", 14)) \(pad("kept", 9)) why not")
         var quiet = 0
         for row in rows {
-            guard all || row.kept < row.total else { quiet += 1; continue }
+            guard all || row.kept < row.total || (aligned && row.replaced != nil) else { quiet += 1; continue }
             let place = aligned ? "\(row.from.map(String.init) ?? "·") → \(row.to)" : "\(row.to)"
             var reason = ""
             if aligned && row.from == nil {
                 reason = "new row: starts from scratch"
+            } else if let replaced = row.replaced, aligned {
+                reason = "replaces \(replaced): keeps what has the same name and shape"
             } else if let problem = row.problems.first {
                 let others = row.problems.count > 1 ? " (+\(row.problems.count - 1) more)" : ""
                 if let shape = problem.fromShape {
@@ -142,7 +144,7 @@ struct TransferCommand: ParsableCommand {
             .array(rows.map { row in
                 .object([
                     ("from", row.from.map { .int($0) } ?? .null), ("to", .int(row.to)), ("module", .string(row.module)),
-                    ("kept", .int(row.kept)), ("total", .int(row.total)),
+                    ("kept", .int(row.kept)), ("total", .int(row.total)), ("replaced", row.replaced.map { .string($0) } ?? .null),
                     ("missing", .array(row.problems.filter { $0.fromShape == nil }.map { .string($0.key) })),
                     ("mismatched", .array(row.problems.compactMap { problem in
                         problem.fromShape.map { shape in
@@ -168,6 +170,7 @@ struct TransferCommand: ParsableCommand {
                 ("rows", rows(transfer.alignedRows)),
                 ("removed", .array(transfer.removedRows.map { .object([("index", .int($0.index)), ("module", .string($0.module)), ("tensors", .int($0.tensors))]) })),
                 ("from_scratch", .array(transfer.rowsFromScratch.map { .int($0.to) })),
+                ("carried", .array(transfer.carried.map { .array([.string($0.key), .string($0.fromKey)]) })),
             ])),
             ("output", output.map { .string($0) } ?? .null),
         ])

@@ -99,6 +99,8 @@ public struct WeightTransfer: Sendable {
         public var kept: Int
         public var total: Int
         public var problems: [Problem]
+        /// The file's module when the variant replaced it (the row keeps what has the same name and shape).
+        public var replaced: String?
     }
 
     public var rule: TransferRule
@@ -169,13 +171,13 @@ public struct WeightTransfer: Sendable {
         var removed: [(Int, String, Int)] = []
         var remapping: [(Int, Int)] = []
         var carried: [(String, String)] = []
-        let steps = RowAlignment.align(from.rows.map { ($0.module, $0.arguments) }, to.rows.map { ($0.module, $0.arguments) })
-        for step in steps {
+        for step in Self.pairs(RowAlignment.align(from.rows.map { ($0.module, $0.arguments) }, to.rows.map { ($0.module, $0.arguments) })) {
             switch step {
             case .both(let i, let j):
                 let (source, target) = (from.rows[i], to.rows[j])
                 if source.index != target.index { remapping.append((source.index, target.index)) }
-                var row = Row(from: source.index, to: target.index, module: target.module, kept: 0, total: 0, problems: [])
+                var row = Row(from: source.index, to: target.index, module: target.module, kept: 0, total: 0, problems: [], replaced: nil)
+                if source.module != target.module { row.replaced = source.module }
                 for entry in toGroups[target.index] ?? [] {
                     row.total += 1
                     let fromKey = "model.\(source.index)." + entry.key.dropFirst("model.\(target.index).".count)
@@ -193,7 +195,7 @@ public struct WeightTransfer: Sendable {
                 let target = to.rows[j]
                 let entries = toGroups[target.index] ?? []
                 alignedRows.append(Row(from: nil, to: target.index, module: target.module, kept: 0, total: entries.count,
-                                       problems: entries.map { Problem(key: $0.key, fromKey: "", fromShape: nil, toShape: $0.shape) }))
+                                       problems: entries.map { Problem(key: $0.key, fromKey: "", fromShape: nil, toShape: $0.shape) }, replaced: nil))
             }
         }
         self.alignedRows = alignedRows
@@ -203,6 +205,31 @@ public struct WeightTransfer: Sendable {
         let rank = Dictionary(to.state.enumerated().map { ($0.element.key, $0.offset) }, uniquingKeysWith: { first, _ in first })
         self.carried = carried.sorted { rank[$0.0, default: .max] < rank[$1.0, default: .max] }
         alignedTotal = to.state.count
+    }
+
+    /// The alignment with each run of removed rows and added rows between two paired rows paired
+    /// in order too: a module replaced in place (C3k2 → C2f) keeps the tensors it shares by name
+    /// and shape, as Ultralytics' own rule would give them at an unshifted index.
+    static func pairs(_ steps: [RowAlignment]) -> [RowAlignment] {
+        var out: [RowAlignment] = []
+        var (removed, added) = ([Int](), [Int]())
+        func flush() {
+            for (i, j) in zip(removed, added) { out.append(.both(i, j)) }
+            out += removed.dropFirst(added.count).map { .onlyFirst($0) }
+            out += added.dropFirst(removed.count).map { .onlySecond($0) }
+            (removed, added) = ([], [])
+        }
+        for step in steps {
+            switch step {
+            case .onlyFirst(let i): removed.append(i)
+            case .onlySecond(let j): added.append(j)
+            case .both:
+                flush()
+                out.append(step)
+            }
+        }
+        flush()
+        return out
     }
 
     /// State entries grouped by the layer index of their `model.INDEX.` prefix, in order

@@ -1,0 +1,243 @@
+"""Checks `modelgraph transfer` against Ultralytics' own loading (needs the reference environment).
+
+    REFENV/bin/python scripts/transfer-check.py MODELGRAPH OUT [--train] [--fork ROOT BASE.yaml ...]
+
+Without --fork: six variants of yolo11n, yolov8s and rtdetr-l (an inserted row, a replaced neck
+module, a changed width, a removed row), made from the official YAMLs that Ultralytics 8.4.190
+ships by editing their rows (indices in later `from` fields renumbered). With --fork: three
+variants of each BASE.yaml inside the fork (inserted row, changed width, removed row), built by
+the fork's own code, whose BaseModel.load decides. The variants are written under OUT only.
+
+For each variant:
+  1. the base model is built with the code under test (Ultralytics or the fork), its BatchNorm
+     statistics randomised, and saved as Model.save() saves it (half precision): OUT/NAME-from.pt;
+  2. `YOLO(variant).load(from.pt)` — what Ultralytics prints as "Transferred N/M items" — is
+     compared with `modelgraph transfer from.pt variant --json`'s Ultralytics-rule figure;
+  3. `modelgraph transfer ... -o init.pt`, then `YOLO(variant).load(init.pt)` must transfer
+     exactly the tensors ModelGraph listed (count, and every value equal to the file's tensor under
+     the key ModelGraph named), and for an inserted or removed row every paired row keeps all;
+  4. with --train, one epoch on a tiny synthetic set starts from init.pt (`pretrained=`).
+Prints a table; writes OUT/results.json. Exit status 1 when a check fails.
+"""
+import copy, json, os, re, subprocess, sys, tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REFERENCE = os.path.join(HERE, "..", "..", "shared", "reference")
+
+
+def relaunch_for_fork(root):
+    """Runs this script again with the fork's `ultralytics` first on the path (as fork_oracle.py does)."""
+    env = dict(os.environ)
+    deps = os.environ.get("FORK_DEPS") or os.path.join(sys.prefix, "fork-deps")
+    paths = [root] + [p for p in (deps, os.path.join(REFERENCE, "fork_stubs")) if os.path.isdir(p)]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env["TRANSFER_CHECK_CHILD"] = "1"
+    cfg = tempfile.mkdtemp(prefix="transfer-check-")
+    env.update(YOLO_CONFIG_DIR=cfg, MPLCONFIGDIR=cfg, YOLO_OFFLINE="1")
+    sys.exit(subprocess.call([sys.executable, "-W", "ignore", os.path.abspath(__file__)] + sys.argv[1:], env=env, cwd=root))
+
+
+def edit(d, kind, rows):
+    """A variant of the model dict `d`: kind is insert/remove/width/replace; rows indexes both sections."""
+    d = copy.deepcopy(d)
+    layers = d["backbone"] + d["head"]
+    nb = len(d["backbone"])
+    if kind in ("insert", "remove"):
+        position = rows
+        # sources as absolute indices, renumbered, then -1 again where a row reads the one before it
+        absolute = [[i + f if f < 0 else f for f in (row[0] if isinstance(row[0], list) else [row[0]])] for i, row in enumerate(layers)]
+        if kind == "insert":
+            prev = layers[position - 1]
+            # a row that keeps its input's width: SPPF(c, c) in the backbone, a 1×1 Conv in the head
+            width = prev[3][0] if prev[3] and isinstance(prev[3][0], int) else 256
+            layers.insert(position, [-1, 1, "SPPF", [width, 5]] if position < nb else [-1, 1, "Conv", [width, 1, 1]])
+            absolute = [[a + 1 if a >= position else a for a in srcs] for srcs in absolute]
+            absolute.insert(position, [position - 1])
+            nb += position < nb
+        else:
+            removed_source = absolute[position][0]
+            del layers[position]
+            del absolute[position]
+            absolute = [[removed_source if a == position else a - 1 if a > position else a for a in srcs] for srcs in absolute]
+            nb -= position < nb
+        for i, row in enumerate(layers):
+            srcs = [-1 if a == i - 1 else a for a in absolute[i]]
+            row[0] = srcs if isinstance(row[0], list) else srcs[0]
+    elif kind == "width":
+        row = layers[rows]
+        row[3] = [int(row[3][0] * 1.25)] + list(row[3][1:])
+    elif kind == "replace":
+        module_from, module_to = rows
+        for row in layers[nb:]:
+            if row[2] == module_from:
+                row[2] = module_to
+                row[3] = [row[3][0]] + ([] if module_to == "C2f" else list(row[3][1:]))
+    d["backbone"], d["head"] = layers[:nb], layers[nb:]
+    return d
+
+
+def main():
+    args = sys.argv[1:]
+    train = "--train" in args
+    args = [a for a in args if a != "--train"]
+    fork = None
+    if "--fork" in args:
+        k = args.index("--fork")
+        fork, bases = os.path.abspath(args[k + 1]), [os.path.abspath(p) for p in args[k + 2:]]
+        args = args[:k]
+        if not os.environ.get("TRANSFER_CHECK_CHILD"):
+            relaunch_for_fork(fork)
+    modelgraph, out = os.path.abspath(args[0]), os.path.abspath(args[1])
+    os.makedirs(out, exist_ok=True)
+
+    import logging
+    import torch, yaml
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    import ultralytics
+    from ultralytics.nn import tasks as T
+    from ultralytics.utils import LOGGER
+
+    said = []
+
+    class Catch(logging.Handler):
+        def emit(self, record):
+            said.append(record.getMessage())
+    LOGGER.addHandler(Catch())
+    LOGGER.setLevel(logging.INFO)
+
+    def transferred(action):
+        said.clear()
+        action()
+        for line in said:
+            m = re.search(r"Transferred (\d+)/(\d+) items", line)
+            if m:
+                return int(m.group(1)), int(m.group(2))
+        raise RuntimeError("no 'Transferred N/M items' line: " + " | ".join(said[-3:]))
+
+    def model_class(d):
+        if any("RTDETRDecoder" in str(r[2]) for r in d["head"]):
+            return T.RTDETRDetectionModel
+        return T.DetectionModel
+
+    def wrapper(d):
+        from ultralytics import YOLO, RTDETR
+        return RTDETR if model_class(d) is T.RTDETRDetectionModel else YOLO
+
+    if fork:
+        cases = []
+        for base in bases:
+            d = T.yaml_model_load(base)
+            name = os.path.splitext(os.path.basename(base))[0]
+            n = len(d["backbone"]) + len(d["head"])
+            cases += [(f"{name}-insert", base, d, edit(d, "insert", len(d["backbone"]) - 1), "insert"),
+                      (f"{name}-width", base, d, edit(d, "width", 1), "width"),
+                      (f"{name}-remove", base, d, edit(d, "remove", len(d["backbone"]) - 2), "remove")]
+    else:
+        root = os.path.dirname(ultralytics.__file__)
+        def official(rel):
+            path = os.path.join(root, "cfg", "models", rel)
+            return path, T.yaml_model_load(path)
+        y11, d11 = official("11/yolo11n.yaml")
+        v8, d8 = official("v8/yolov8s.yaml")
+        rt, drt = official("rt-detr/rtdetr-l.yaml")
+        cases = [("yolo11n-insert", y11, d11, edit(d11, "insert", 5), "insert"),
+                 ("yolo11n-neck", y11, d11, edit(d11, "replace", ("C3k2", "C2f")), "replace"),
+                 ("yolov8s-width", v8, d8, edit(d8, "width", 5), "width"),
+                 ("yolov8s-remove", v8, d8, edit(d8, "remove", 8), "remove"),
+                 ("rtdetr-l-insert", rt, drt, edit(drt, "insert", 13), "insert"),
+                 ("rtdetr-l-neck", rt, drt, edit(drt, "replace", ("RepC3", "C2f")), "replace")]
+
+    data = None
+    if train:
+        data = synthetic_dataset()
+    results, failed = [], False
+    for name, base, d_from, d_to, kind in cases:
+        # the variant's name starts as the base's (yolo11n-…), so both tools guess the same scale from it
+        to_path = os.path.join(out, f"{name}.yaml")
+        variant = {k: v for k, v in d_to.items() if k not in ("yaml_file", "scale", "ch", "channels")}
+        with open(to_path, "w") as f:
+            yaml.safe_dump(variant, f, sort_keys=False, default_flow_style=None)
+        cls = model_class(d_from)
+        model = cls(copy.deepcopy(d_from), verbose=False)
+        g = torch.Generator().manual_seed(len(results) + 1)
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                with torch.no_grad():
+                    m.running_mean.copy_(torch.rand(m.running_mean.shape, generator=g) * 0.2 - 0.1)
+                    m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) * 0.5 + 0.5)
+                    m.num_batches_tracked.fill_(5)
+        from_path = os.path.join(out, f"{name}-from.pt")
+        torch.save({"model": copy.deepcopy(model).half(), "date": "2026-12-07T00:00:00", "version": ultralytics.__version__,
+                    "train_args": {"task": "detect"}}, from_path)
+
+        def build_to():
+            return wrapper(d_to)(to_path)
+        rule = transferred(lambda: build_to().load(from_path))
+
+        init_path = os.path.join(out, f"{name}-init.pt")
+        command = [modelgraph, "transfer", from_path, to_path, "--json", "-o", init_path]
+        if fork:
+            command += ["--source", fork]
+        run = subprocess.run(command, capture_output=True, text=True)
+        if run.returncode != 0:
+            print(f"{name}: modelgraph failed: {run.stderr.strip()}")
+            failed = True
+            continue
+        report = json.loads(run.stdout)
+        ours = (report["ultralytics_rule"]["transferred"], report["ultralytics_rule"]["total"])
+        carried = report["aligned"]["carried"]
+
+        target = build_to()
+        loaded = transferred(lambda: target.load(init_path))
+        source = torch.load(from_path, map_location="cpu", weights_only=False)["model"].float().state_dict()
+        state = target.model.state_dict()
+        values_equal = all(torch.equal(state[k].float(), source[fk].float()) for k, fk in carried)
+        paired_rows_whole = all(r["kept"] == r["total"] for r in report["aligned"]["rows"] if r["from"] is not None)
+        ok = ours == rule and loaded == (len(carried), report["aligned"]["total"]) and values_equal
+        if kind in ("insert", "remove"):
+            ok = ok and paired_rows_whole
+        trained = None
+        if train and ok:
+            said.clear()
+            trained = transferred(lambda: wrapper(d_to)(to_path).train(
+                data=data, epochs=1, imgsz=64, batch=4, workers=0, device="cpu", plots=False, amp=False, val=False,
+                pretrained=init_path, project=os.path.join(out, "runs"), name=name, exist_ok=True, verbose=False))
+            ok = ok and trained[0] == len(carried)
+        failed |= not ok
+        results.append(dict(name=name, kind=kind, ultralytics=list(rule), modelgraph_rule=list(ours),
+                            carried=len(carried), loaded_from_init=list(loaded), values_equal=values_equal,
+                            paired_rows_whole=paired_rows_whole, trained_from_init=list(trained) if trained else None, ok=ok))
+        r = results[-1]
+        print(f"{'ok  ' if ok else 'FAIL'} {name:26s} Ultralytics {rule[0]}/{rule[1]}  ModelGraph rule {ours[0]}/{ours[1]}  "
+              f"aligned {len(carried)}/{report['aligned']['total']}  init.pt loads {loaded[0]}/{loaded[1]}"
+              f"{'' if values_equal else '  VALUES DIFFER'}" + (f"  trained from {trained[0]}" if trained else ""), flush=True)
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(dict(ultralytics=ultralytics.__version__, fork=fork, results=results), f, indent=1)
+    sys.exit(1 if failed else 0)
+
+
+def synthetic_dataset():
+    import numpy as np
+    from PIL import Image
+    from pathlib import Path
+    root = Path(tempfile.mkdtemp(prefix="transfer-data-"))
+    for split in ("train", "val"):
+        (root / "images" / split).mkdir(parents=True)
+        (root / "labels" / split).mkdir(parents=True)
+        rng = np.random.default_rng(0 if split == "train" else 1)
+        for k in range(8 if split == "train" else 4):
+            pixels = (rng.random((64, 64, 3)) * 255).astype(np.uint8)
+            c = k % 3
+            x0, y0 = 8 + 4 * k % 24, 12 + 3 * k % 20
+            pixels[y0:y0 + 24, x0:x0 + 24] = [(255, 0, 0), (0, 255, 0), (0, 0, 255)][c]
+            Image.fromarray(pixels).save(root / "images" / split / f"{k}.png")
+            (root / "labels" / split / f"{k}.txt").write_text(f"{c} {(x0 + 12) / 64:.4f} {(y0 + 12) / 64:.4f} 0.375 0.375\n")
+    # 80 classes, as the official configs' nc, so the head keeps the file's shapes
+    names = "".join(f"  {i}: c{i}\n" for i in range(80))
+    (root / "data.yaml").write_text(f"path: {root}\ntrain: images/train\nval: images/val\nnames:\n{names}")
+    return str(root / "data.yaml")
+
+
+if __name__ == "__main__":
+    main()
