@@ -44,7 +44,8 @@ def edit(d, kind, rows):
     nb = len(d["backbone"])
     if kind in ("insert", "remove"):
         position = rows
-        # sources as absolute indices, renumbered, then -1 again where a row reads the one before it
+        # sources as absolute indices, renumbered, then written back as the row wrote them (relative or not)
+        relative = [[f < 0 for f in (row[0] if isinstance(row[0], list) else [row[0]])] for row in layers]
         absolute = [[i + f if f < 0 else f for f in (row[0] if isinstance(row[0], list) else [row[0]])] for i, row in enumerate(layers)]
         if kind == "insert":
             prev = layers[position - 1]
@@ -53,15 +54,17 @@ def edit(d, kind, rows):
             layers.insert(position, [-1, 1, "SPPF", [width, 5]] if position < nb else [-1, 1, "Conv", [width, 1, 1]])
             absolute = [[a + 1 if a >= position else a for a in srcs] for srcs in absolute]
             absolute.insert(position, [position - 1])
+            relative.insert(position, [True])
             nb += position < nb
         else:
             removed_source = absolute[position][0]
             del layers[position]
             del absolute[position]
+            del relative[position]
             absolute = [[removed_source if a == position else a - 1 if a > position else a for a in srcs] for srcs in absolute]
             nb -= position < nb
         for i, row in enumerate(layers):
-            srcs = [-1 if a == i - 1 else a for a in absolute[i]]
+            srcs = [a - i if rel else a for a, rel in zip(absolute[i], relative[i])]
             row[0] = srcs if isinstance(row[0], list) else srcs[0]
     elif kind == "width":
         row = layers[rows]
