@@ -16,7 +16,9 @@ For each variant:
   3. `modelgraph transfer ... -o init.pt`, then `YOLO(variant).load(init.pt)` must transfer
      exactly the tensors ModelGraph listed (count, and every value equal to the file's tensor under
      the key ModelGraph named), and for an inserted or removed row every paired row keeps all;
-  4. with --train, one epoch on a tiny synthetic set starts from init.pt (`pretrained=`).
+  4. with --train, one epoch on a tiny synthetic set starts from init.pt (`pretrained=init.pt`; in
+     fork mode `YOLO(variant).load(init.pt).train(...)`, as Model.train before 8.4 ignores `pretrained=`
+     for a model it has already built).
 Prints a table; writes OUT/results.json. Exit status 1 when a check fails.
 """
 import copy, json, os, re, subprocess, sys, tempfile
@@ -33,7 +35,8 @@ def relaunch_for_fork(root):
     env["PYTHONPATH"] = os.pathsep.join(paths)
     env["TRANSFER_CHECK_CHILD"] = "1"
     cfg = tempfile.mkdtemp(prefix="transfer-check-")
-    env.update(YOLO_CONFIG_DIR=cfg, MPLCONFIGDIR=cfg, YOLO_OFFLINE="1")
+    # releases before 8.1 call torch.load without weights_only, which torch 2.6+ now defaults to True
+    env.update(YOLO_CONFIG_DIR=cfg, MPLCONFIGDIR=cfg, YOLO_OFFLINE="1", TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1")
     sys.exit(subprocess.call([sys.executable, "-W", "ignore", os.path.abspath(__file__)] + sys.argv[1:], env=env, cwd=root))
 
 
@@ -203,9 +206,13 @@ def main():
         trained = None
         if train and ok:
             said.clear()
-            trained = transferred(lambda: wrapper(d_to)(to_path).train(
-                data=data, epochs=1, imgsz=64, batch=4, workers=0, device="cpu", plots=False, amp=False, val=False,
-                pretrained=init_path, project=os.path.join(out, "runs"), name=name, exist_ok=True, verbose=False))
+            settings = dict(data=data, epochs=1, imgsz=64, batch=4, workers=0, device="cpu", plots=False, amp=False, val=False,
+                            project=os.path.join(out, "runs"), name=name, exist_ok=True, verbose=False)
+            if fork:
+                # before 8.4, Model.train builds the model itself and skips `pretrained=`; load() first is the way
+                trained = transferred(lambda: wrapper(d_to)(to_path).load(init_path).train(**settings))
+            else:
+                trained = transferred(lambda: wrapper(d_to)(to_path).train(pretrained=init_path, **settings))
             ok = ok and trained[0] == len(carried)
         failed |= not ok
         results.append(dict(name=name, kind=kind, ultralytics=list(rule), modelgraph_rule=list(ours),
