@@ -19,7 +19,7 @@ struct ExecutionOptions: ParsableArguments {
     @Flag(help: "Run the reference path: no BatchNorm folding or RepConv re-parameterisation.")
     var unfused = false
 
-    @Option(name: .customLong("max-memory"), help: ArgumentHelp("Refuse to run when the memory estimate (see the README) exceeds this many GB (default: this machine's RAM).", valueName: "GB"))
+    @Option(name: .customLong("max-memory"), help: ArgumentHelp("Refuse to run when the memory estimate exceeds this many GB (docs/memory.md; default: this machine's RAM).", valueName: "GB"))
     var maxMemory: Double?
 
     func validate() throws {
