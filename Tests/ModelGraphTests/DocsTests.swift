@@ -169,6 +169,23 @@ struct DocsTests {
         })
     }
 
+    @Test("a Swift block that names its source file (`// Sources/….swift`) is that file's text")
+    func codeExcerptsMatchTheSource() throws {
+        for page in Self.pages {
+            let lines = try String(contentsOf: page, encoding: .utf8).components(separatedBy: "\n")
+            var index = 0
+            while index < lines.count {
+                defer { index += 1 }
+                guard lines[index] == "```swift", index + 1 < lines.count, lines[index + 1].hasPrefix("// Sources/") else { continue }
+                let file = String(lines[index + 1].dropFirst(3))
+                guard let end = lines[(index + 2)...].firstIndex(of: "```") else { continue }
+                let excerpt = lines[(index + 2)..<end].joined(separator: "\n")
+                let source = try String(contentsOf: Self.root.appendingPathComponent(file), encoding: .utf8)
+                #expect(source.contains(excerpt), "\(page.lastPathComponent): the excerpt of \(file) no longer matches it")
+            }
+        }
+    }
+
     @Test("README.md is a front page: at most 250 lines, install and the two commands on its first screen")
     func frontPage() throws {
         let lines = try String(contentsOf: Self.root.appendingPathComponent("README.md"), encoding: .utf8).components(separatedBy: "\n")
