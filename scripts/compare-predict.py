@@ -9,13 +9,31 @@ letterbox). A reference detection matches one of ours of the same class whose bo
 masks must reach IoU ≥ 0.98, keypoints lie within 1 px. Counts may differ by one only where a
 score lies within 1e-4 of the threshold. Classification: the same top 5, probabilities within 1e-3.
 Prints one line per image and exits 1 on any mismatch.
+
+With --source FORK the reference is the fork's own predictor (the script re-runs itself with the
+fork's `ultralytics` first on the path, as scripts/transfer-check.py does) and ModelGraph predicts
+in fork mode (`modelgraph predict CHECKPOINT --source FORK`).
 """
 import argparse
 import json
+import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
+
+if "--source" in sys.argv and not os.environ.get("COMPARE_PREDICT_CHILD"):
+    fork = os.path.abspath(sys.argv[sys.argv.index("--source") + 1])
+    reference_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "reference")
+    deps = os.environ.get("FORK_DEPS") or os.path.join(sys.prefix, "fork-deps")
+    config = tempfile.mkdtemp(prefix="compare-predict-")
+    env = dict(os.environ, COMPARE_PREDICT_CHILD="1", YOLO_CONFIG_DIR=config, MPLCONFIGDIR=config, YOLO_OFFLINE="1",
+               TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1",
+               PYTHONPATH=os.pathsep.join([fork] + [p for p in (deps, os.path.join(reference_dir, "fork_stubs")) if os.path.isdir(p)]))
+    arguments = [os.path.abspath(a) if os.path.exists(a) else a for a in sys.argv[1:]]
+    sys.exit(subprocess.call([sys.executable, "-W", "ignore", os.path.abspath(__file__)] + arguments, env=env, cwd=fork))
+
 from ultralytics import RTDETR, YOLO
 
 
@@ -52,8 +70,9 @@ def reference(model, image, conf, retina):
     return {"detections": detections}
 
 
-def ours(binary, checkpoint, image, conf, retina):
+def ours(binary, checkpoint, image, conf, retina, source=None):
     command = [binary, "predict", checkpoint, image, "--json", "--conf", str(conf)] + (["--retina-masks"] if retina else [])
+    command += ["--source", source] if source else []
     run = subprocess.run(command, capture_output=True, text=True)
     if run.returncode != 0:
         sys.exit(f"modelgraph failed: {run.stderr}")
@@ -140,12 +159,15 @@ def main():
     parser.add_argument("images", nargs="+")
     parser.add_argument("--conf", type=float, default=0.25)
     parser.add_argument("--retina-masks", action="store_true")
+    parser.add_argument("--source", help="a fork's folder: its own predictor is the reference, and ModelGraph runs in fork mode")
     args = parser.parse_args()
     model = (RTDETR if "rtdetr" in args.checkpoint else YOLO)(args.checkpoint)
+    if "RTDETR" in type(model.model).__name__ and not isinstance(model, RTDETR):
+        model = RTDETR(args.checkpoint)  # an RT-DETR checkpoint by any name: its own predictor
     failed = False
     for image in args.images:
         ref = reference(model, image, args.conf, args.retina_masks)
-        our = ours(args.binary, args.checkpoint, image, args.conf, args.retina_masks)
+        our = ours(args.binary, args.checkpoint, image, args.conf, args.retina_masks, args.source)
         matched, problems, worst = compare(ref, our, args.conf)
         count = len(ref.get("detections", ref.get("top5")))
         our_count = len(our.get("detections", our.get("top5")))

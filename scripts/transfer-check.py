@@ -16,7 +16,7 @@ For each variant:
   3. `modelgraph transfer ... -o init.pt`, then `YOLO(variant).load(init.pt)` must transfer
      exactly the tensors ModelGraph listed (count, and every value equal to the file's tensor under
      the key ModelGraph named), and for an inserted or removed row every paired row keeps all;
-  4. with --train, one epoch on a tiny synthetic set starts from init.pt (`pretrained=init.pt`; in
+  4. with --train, one epoch on a tiny synthetic set (64 px; 320 for RT-DETR) starts from init.pt (`pretrained=init.pt`; in
      fork mode `YOLO(variant).load(init.pt).train(...)`, as Model.train before 8.4 ignores `pretrained=`
      for a model it has already built).
 Prints a table; writes OUT/results.json. Exit status 1 when a check fails.
@@ -206,7 +206,9 @@ def main():
         trained = None
         if train and ok:
             said.clear()
-            settings = dict(data=data, epochs=1, imgsz=64, batch=4, workers=0, device="cpu", plots=False, amp=False, val=False,
+            # an RT-DETR decoder takes its top 300 anchors, more than a 64 px image has before 8.4 clamps it
+            size = 320 if model_class(d_to) is T.RTDETRDetectionModel else 64
+            settings = dict(data=data, epochs=1, imgsz=size, batch=4, workers=0, device="cpu", plots=False, amp=False, val=False,
                             project=os.path.join(out, "runs"), name=name, exist_ok=True, verbose=False)
             if fork:
                 # before 8.4, Model.train builds the model itself and skips `pretrained=`; load() first is the way

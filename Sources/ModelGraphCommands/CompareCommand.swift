@@ -32,7 +32,7 @@ struct CompareCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Input size: H, or H,W.", valueName: "H[,W]"))
     var imgsz: ImageSize = ImageSize(argument: "640")!
 
-    @Flag(help: "Also time forward passes (seeded weights and input, batch 1): median ms and images/s.")
+    @Flag(help: "Also time forward passes (seeded weights and input, batch 1; a fork model through its traced program, as bench runs it): median ms and images/s.")
     var bench = false
 
     @Option(help: "Timed forward passes per model with --bench (after one untimed).")
@@ -59,8 +59,9 @@ struct CompareCommand: ParsableCommand {
         var graph: ModelGraph?
         var problem: String?
         var latency: Double?
-        /// A fork YAML, built by the fork's own code (no latency or memory figures yet).
+        /// A fork YAML, built by the fork's own code (no memory figures yet), with its file and fork.
         var fork: ForkSummary?
+        var forkSource: (path: String, root: URL)?
 
         var built: Bool { graph != nil || fork != nil }
         var parameters: Int? { graph?.parameterCount ?? fork?.parameters }
@@ -83,7 +84,7 @@ struct CompareCommand: ParsableCommand {
         let options = ForkBuildOptions(scale: scale == "all" ? nil : scale, imageHeight: imgsz.height, imageWidth: imgsz.width)
         do {
             let summary = try runOnLargeStack { try builder.build(yamlPath: path, options: options) }
-            return Row(name: label, fork: summary)
+            return Row(name: label, fork: summary, forkSource: (path, root))
         } catch {
             return Row(name: label, problem: "\(error)".split(separator: "\n").first.map(String.init) ?? "does not build")
         }
@@ -103,8 +104,13 @@ struct CompareCommand: ParsableCommand {
             }
         }
         if bench {
-            for index in rows.indices { rows[index].latency = rows[index].graph.flatMap(time) }
-            if rows.contains(where: { $0.fork != nil }) { printError("note: --bench times native models only; time a fork model with `modelgraph bench` (compare does not time fork models yet)") }
+            for index in rows.indices {
+                if let graph = rows[index].graph {
+                    rows[index].latency = time(graph)
+                } else if let (path, root) = rows[index].forkSource {
+                    rows[index].latency = timeFork(path, root: root)
+                }
+            }
         }
         print(render(rows))
         if rows.contains(where: { !$0.built }) { throw ExitCode(1) }
@@ -164,6 +170,28 @@ struct CompareCommand: ParsableCommand {
         return times.sorted()[times.count / 2]
     }
 
+    /// A fork model's median forward milliseconds: its forward traced into a program (seeded
+    /// weights) on the planner's kernels, as `bench` times it; nil when it does not trace.
+    func timeFork(_ path: String, root: URL) -> Double? {
+        let request = ModelRequest(path: path, scale: scale == "all" ? nil : scale, imageHeight: imgsz.height, imageWidth: imgsz.width, source: root.path)
+        let loaded: ForkRunnable
+        do {
+            loaded = try Model.loadForkRunnable(request, root: root, weights: nil, seed: 0)
+        } catch {
+            printError("note: \(path): not timed — " + (error.messages.first ?? "it does not run"))
+            return nil
+        }
+        let planned = PlannedProgram(loaded.program)
+        let input = randomImage(shape: loaded.inputShape, seed: 0)
+        var times: [Double] = []
+        for run in 0...runs {
+            let start = DispatchTime.now()
+            _ = planned.run(input).outputs
+            if run > 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6) }
+        }
+        return times.sorted()[times.count / 2]
+    }
+
     /// The columns, as (header, value per row); a failed row has values only in its name.
     func columns(_ rows: [Row]) -> [(String, [String?])] {
         let first = rows.first { $0.built }
@@ -197,7 +225,7 @@ struct CompareCommand: ParsableCommand {
             let reference = rows.first?.latency
             result.append(("ms", rows.map { row in row.latency.map { String(format: "%.1f", $0) } }))
             result.append(("img/s", rows.map { row in row.latency.map { String(format: "%.1f", 1000 / $0) } }))
-            result.append(("Δms", rows.map { row in row.graph == nil ? nil : change(row.latency, reference) }))
+            result.append(("Δms", rows.map { row in row.built ? change(row.latency, reference) : nil }))
         }
         return result
     }
@@ -208,12 +236,16 @@ struct CompareCommand: ParsableCommand {
         case .json:
             let objects = rows.enumerated().map { index, row -> JSONValue in
                 if let fork = row.fork {
-                    return .object([("model", .string(row.name)), ("parameters", .int(fork.parameters)), ("fused_parameters", .null),
-                                    ("gflops_ultralytics", fork.ultralyticsGFLOPs.map(JSONValue.double) ?? .null),
-                                    ("gflops", fork.gflops.map(JSONValue.double) ?? .null), ("layers", .null),
-                                    ("weights_fp32_mb", .double(Double(fork.parameters) * 4 / 1e6)),
-                                    ("weights_fp16_mb", .double(Double(fork.parameters) * 2 / 1e6)),
-                                    ("peak_activations_mb", .null), ("fork", .string(fork.root))])
+                    var fields: [(String, JSONValue)] = [
+                        ("model", .string(row.name)), ("parameters", .int(fork.parameters)), ("fused_parameters", .null),
+                        ("gflops_ultralytics", fork.ultralyticsGFLOPs.map(JSONValue.double) ?? .null),
+                        ("gflops", fork.gflops.map(JSONValue.double) ?? .null), ("layers", .null),
+                        ("weights_fp32_mb", .double(Double(fork.parameters) * 4 / 1e6)),
+                        ("weights_fp16_mb", .double(Double(fork.parameters) * 2 / 1e6)),
+                        ("peak_activations_mb", .null), ("fork", .string(fork.root)),
+                    ]
+                    if bench { fields.append(("median_ms", row.latency.map(JSONValue.double) ?? .null)) }
+                    return .object(fields)
                 }
                 guard let graph = row.graph else { return .object([("model", .string(row.name)), ("error", .string(row.problem ?? ""))]) }
                 var fields: [(String, JSONValue)] = [

@@ -39,7 +39,7 @@ extension Model {
             let yaml = try Checkpoints.modelYAML(read)
             checkpoint = read
             text = yaml.text
-            scale = scale ?? yaml.scale
+            scale = scale ?? yaml.scale.flatMap { $0.isEmpty ? nil : $0 }  // yaml_model_load writes "" when the name has no scale
         }
         let options = ForkBuildOptions(scale: scale, imageHeight: request.imageHeight, imageWidth: request.imageWidth,
                                        shapes: true, flops: false, trace: true)

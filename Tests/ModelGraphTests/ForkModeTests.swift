@@ -210,6 +210,20 @@ struct ForkModeTests {
     }
 
     /// Loads a fork YAML's traced, weight-bound program (on a large stack: interpreted code recurses).
+    @Test("compare --bench times a fork model through its traced program, beside a native one")
+    func compareTimesForkModels() throws {
+        let fork = Self.root.appendingPathComponent("ultralytics/cfg/models/tiny-c2f.yaml").path
+        let result = try runCLI(["compare", fork, "yolov8n.yaml", "--imgsz", "64", "--bench", "--runs", "1", "--format", "json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
+        #expect(rows.count == 2)
+        for row in rows {
+            let milliseconds = try #require(row["median_ms"] as? Double, "\(row["model"] ?? "?"): no latency")
+            #expect(milliseconds > 0)
+        }
+        #expect(rows[0]["fork"] is String)
+    }
+
     static func runnable(_ file: String, size: Int, weights: String?) throws -> ForkRunnable {
         let root = Self.root
         let result = onLargeStack { () -> Result<ForkRunnable, ModelLoadError> in
