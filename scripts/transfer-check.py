@@ -97,7 +97,10 @@ def main():
     os.makedirs(out, exist_ok=True)
 
     import logging
+    import numpy as np
     import torch, yaml
+    if not hasattr(np, "trapz"):
+        np.trapz = np.trapezoid  # NumPy 2 renamed it; releases before 8.3.x call the old name when validating
     torch.manual_seed(0)
     torch.set_num_threads(2)
     import ultralytics
