@@ -93,6 +93,43 @@ struct ProgramTests {
         #expect(error <= 1e-5 * (expected.storage.map(abs).max() ?? 1), "\(error)")
     }
 
+    /// A fork's RepConv runs unfused: `silu(bn(conv3×3(x)) + bn(conv1×1(x)) + 0)`. The planner
+    /// merges the branches into one 3×3 convolution (the 1×1 kernel at its centre, biases and the
+    /// scalar summed) with the SiLU in its epilogue, and computes what the reference evaluation does.
+    @Test("an unfused RepConv plans as one 3×3 convolution, with the reference's numbers", arguments: [1, 2])
+    func repConvBranchesMerge(_ stride: Int) {
+        let recorder = ProgramRecorder()
+        var generator = SplitMix64(seed: 7)
+        func random(_ shape: [Int], _ range: Range<Float> = -1..<1) -> Tensor {
+            Tensor(shape: shape) { for i in $0.indices { $0[i] = Float.random(in: range, using: &generator) } }
+        }
+        let (channels, outputs, size) = (6, 5, 9)
+        let out = (size - 1) / stride + 1
+        let input = recorder.record(.input, [], outputs: [[1, channels, size, size]])[0].id
+        func branch(kernel: Int, padding: Int) -> Int {
+            let weight = recorder.record(.constant(random([outputs, channels, kernel, kernel]), name: nil), [], outputs: [[outputs, channels, kernel, kernel]])[0].id
+            let conv = recorder.record(.convolution(stride: stride, padding: padding, dilation: 1, groups: 1), [input, weight], outputs: [[1, outputs, out, out]])[0].id
+            let norm = [random([outputs], 0.5..<1.5), random([outputs]), random([outputs]), random([outputs], 0.5..<1.5)].map { tensor in
+                recorder.record(.constant(tensor, name: nil), [], outputs: [[outputs]])[0].id
+            }
+            return recorder.record(.batchNorm(epsilon: 1e-3), [conv] + norm, outputs: [[1, outputs, out, out]])[0].id
+        }
+        let sum = recorder.record(.add, [branch(kernel: 3, padding: 1), branch(kernel: 1, padding: 0)], outputs: [[1, outputs, out, out]])[0].id
+        let zero = recorder.record(.constant(Tensor(shape: [], storage: [0]), name: nil), [], outputs: [[]])[0].id
+        let shifted = recorder.record(.add, [sum, zero], outputs: [[1, outputs, out, out]])[0].id
+        let result = recorder.record(.activation(.silu), [shifted], outputs: [[1, outputs, out, out]])[0]
+        let program = recorder.program(outputs: [result])
+        let x = random([1, channels, size, size])
+        let expected = program.run(x)[0]
+        let planned = PlannedProgram(program)
+        let steps = program.instructions.indices.compactMap(planned.stepDescription).filter { !$0.hasPrefix("constant") && $0 != "input" }
+        #expect(steps.count == 1 && steps[0].hasPrefix("convolution 3×3") && steps[0].hasSuffix("+ silu"), "\(steps)")
+        let actual = planned.run(x).outputs[0]
+        #expect(actual.shape == expected.shape)
+        let error = zip(actual.storage, expected.storage).map { abs($0 - $1) }.max() ?? 1
+        #expect(error <= 1e-5 * (expected.storage.map(abs).max() ?? 1), "\(error)")
+    }
+
     @Test("a backbone's program, unfused and fused, runs to the forward's outputs", arguments: [false, true])
     func backboneProgram(_ fuse: Bool) throws {
         let graph = try buildGraph(Self.backbone, options: BuildOptions(imageHeight: 64, imageWidth: 64))

@@ -150,6 +150,8 @@ public final class PlannedProgram: @unchecked Sendable {
                 && outputReaders.allSatisfy { !Self.readsChannelsLast(instructions[$0].op, rank: 4) }
             fusions[position] = fusion
         }
+        Self.mergeParallelBranches(instructions, fusions: &fusions, absorbed: &absorbed, soleReader: soleReader, pinned: pinned, readers: readers,
+                                   constants: constants)
         var producer: [Int: Int] = [:]
         for (position, instruction) in instructions.enumerated() { for value in instruction.outputs { producer[value.id] = position } }
         var macros: [Int: Macro] = [:]
@@ -541,6 +543,56 @@ public final class PlannedProgram: @unchecked Sendable {
 
     /// BatchNorm folded into the convolution before it: W' = W·γ/√(var + ε) per output
     /// channel, b' = (b − mean)·γ/√(var + ε) + β (Ultralytics' `fuse_conv_and_bn`).
+    /// RepConv as a fork's code runs it unfused, `act(bn(conv3×3(x)) + bn(conv1×1(x)))`: one
+    /// 3×3 convolution with the 1×1 kernel added at its centre and the biases summed — what
+    /// Ultralytics' `fuse_convs` does, and what ModelGraph's own RepConv block does before tracing.
+    /// Both branches must read the same input with the same stride and groups (3×3 padded 1,
+    /// 1×1 unpadded, no activation of their own) and feed only the sum.
+    static func mergeParallelBranches(_ instructions: [ProgramInstruction], fusions: inout [Int: Fusion], absorbed: inout Set<Int>,
+                                      soleReader: (Int) -> Int?, pinned: Set<Int>, readers: [Int: [Int]], constants: [Int: Tensor]) {
+        var fusionByOutput: [Int: Int] = [:]
+        for (position, fusion) in fusions { fusionByOutput[fusion.output] = position }
+        for (position, instruction) in instructions.enumerated() {
+            guard case .add = instruction.op, instruction.inputs.count == 2, instruction.inputs[0] != instruction.inputs[1],
+                  let first = fusionByOutput[instruction.inputs[0]], let second = fusionByOutput[instruction.inputs[1]],
+                  soleReader(instruction.inputs[0]) == position, soleReader(instruction.inputs[1]) == position,
+                  instructions[first].inputs[0] == instructions[second].inputs[0],
+                  let a = fusions[first], let b = fusions[second], a.activation == .identity, b.activation == .identity,
+                  a.weight.shape.count == 4, b.weight.shape.count == 4, a.weight.shape[0] == b.weight.shape[0], a.weight.shape[1] == b.weight.shape[1]
+            else { continue }
+            let (large, small) = a.weight.shape[2] == 3 ? (first, second) : (second, first)
+            guard case .convolution(let stride, 1, 1, let groups) = instructions[large].op, case .convolution(stride, 0, 1, groups) = instructions[small].op,
+                  let big = fusions[large], let little = fusions[small], big.weight.shape[2...] == [3, 3], little.weight.shape[2...] == [1, 1]
+            else { continue }
+            var weight = big.weight.storage
+            let (outputs, inputs) = (big.weight.shape[0], big.weight.shape[1])
+            for row in 0..<(outputs * inputs) { weight[row * 9 + 4] += little.weight.storage[row] }
+            let zeros = [Float](repeating: 0, count: outputs)
+            let bias = zip(big.bias?.storage ?? zeros, little.bias?.storage ?? zeros).map { $0 + $1 }
+            var merged = Fusion(weight: Tensor(shape: big.weight.shape, storage: weight), bias: Tensor(shape: [outputs], storage: bias),
+                                output: instruction.outputs[0].id)
+            absorbed.formUnion([position, small])
+            // 8.0's RepConv adds `id_out = 0` when it has no identity branch: a constant scalar joins the bias
+            if let next = soleReader(merged.output), case .add = instructions[next].op, instructions[next].inputs.count == 2,
+               let other = instructions[next].inputs.first(where: { $0 != merged.output }), let scalar = constants[other],
+               scalar.storage.count == 1, instructions[next].outputs[0].shape == instruction.outputs[0].shape {
+                merged.bias = Tensor(shape: [outputs], storage: bias.map { $0 + scalar.storage[0] })
+                merged.output = instructions[next].outputs[0].id
+                absorbed.insert(next)
+            }
+            fusions[small] = nil
+            if let next = soleReader(merged.output), case .activation(let activation) = instructions[next].op {
+                merged.activation = activation
+                merged.output = instructions[next].outputs[0].id
+                absorbed.insert(next)
+            }
+            let outputReaders = readers[merged.output] ?? []
+            merged.plainDestination = !pinned.contains(merged.output) && !outputReaders.isEmpty
+                && outputReaders.allSatisfy { !readsChannelsLast(instructions[$0].op, rank: 4) }
+            fusions[large] = merged
+        }
+    }
+
     static func fold(weight: Tensor, bias: Tensor?, norm: [Tensor], epsilon: Float) -> (Tensor, Tensor) {
         let (gamma, beta, mean, variance) = (norm[0], norm[1], norm[2], norm[3])
         let outputs = weight.shape[0]
