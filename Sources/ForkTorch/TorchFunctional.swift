@@ -457,6 +457,17 @@ extension TorchRuntime {
             self.counter?.functional(attention)
             return self.wrap(self.make(shape, q.dtype))
         }
+        // ModelGraph's own: multi-head attention over projected q [B, N, C], k and v [B, S, C]
+        // (torch.nn.MultiheadAttention's core when traced), recorded as one `attention` composite
+        op(["_modelgraph_attention"], method: false) { a in
+            let q = try a.tensor(0, "query"), k = try a.tensor(1, "key"), v = try a.tensor(2, "value")
+            let heads = try a.int(3, "heads", 1)
+            guard q.shape.count == 3, k.shape.count == 3, v.shape.count == 3, heads >= 1, q.shape[2] % heads == 0,
+                  k.shape[2] == q.shape[2], v.shape[2] == q.shape[2], k.shape[1] == v.shape[1] else {
+                throw a.interp.error(a.interp.types.valueError, "_modelgraph_attention: q, k, v [B, N, C] with C divisible by heads, got \(q.shape), \(k.shape), \(v.shape), heads \(heads)")
+            }
+            return self.wrap(self.make(q.shape, q.dtype))
+        }
         op([f + "cosine_similarity"], method: false) { a in
             let x = try a.tensor(0, "x1"), y = try a.tensor(1, "x2")
             var shape = try self.broadcast(x.shape, y.shape, a.interp)

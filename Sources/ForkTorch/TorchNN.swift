@@ -1377,16 +1377,22 @@ class MultiheadAttention(Module):
         b_q = b_k = b_v = None
         if self.in_proj_bias is not None:
             b_q, b_k, b_v = self.in_proj_bias[:embed], self.in_proj_bias[embed:2 * embed], self.in_proj_bias[2 * embed:]
-        q = F.linear(query, w_q, b_q).reshape(length, batch * heads, head_dim).transpose(0, 1)
-        k = F.linear(key, w_k, b_k).reshape(source, batch * heads, head_dim).transpose(0, 1)
-        v = F.linear(value, w_v, b_v).reshape(source, batch * heads, head_dim).transpose(0, 1)
-        weights = torch.softmax((q * (head_dim ** -0.5)) @ k.transpose(-2, -1), dim=-1)
-        out = (weights @ v).transpose(0, 1).reshape(length * batch, embed)
-        out = self.out_proj(out).reshape(length, batch, embed)
+        q, k, v = F.linear(query, w_q, b_q), F.linear(key, w_k, b_k), F.linear(value, w_v, b_v)
+
+        def tokens(x, count):  # [count, B, E] as batch-first tokens (a view when B is 1)
+            return x.reshape(1, count, embed) if batch == 1 else x.transpose(0, 1)
+        # the attention itself as one composite (the planner's fused kernel), as built-in MHA records it
+        mixed = torch._modelgraph_attention(tokens(q, length), tokens(k, source), tokens(v, source), heads)
+        out = mixed.reshape(length, 1, embed) if batch == 1 else mixed.transpose(0, 1)
+        out = self.out_proj(out.reshape(length * batch, embed)).reshape(length, batch, embed)
         if self.batch_first:
             out = out.transpose(0, 1)
         if not need_weights:
             return out, None
+        # the weights, when asked for (a caller that drops them leaves these steps unread: they do not run)
+        q = q.reshape(length, batch * heads, head_dim).transpose(0, 1)
+        k = k.reshape(source, batch * heads, head_dim).transpose(0, 1)
+        weights = torch.softmax((q * (head_dim ** -0.5)) @ k.transpose(-2, -1), dim=-1)
         weights = weights.reshape(batch, heads, length, source)
         return out, (weights.mean(dim=1) if average_attn_weights else weights)
 

@@ -560,6 +560,31 @@ extension TraceStep {
             let scores = emit(.multiply, [emit(.matmul, [try value(q), keysT], scoresShape), scalar(scale)], scoresShape)
             let weights = emit(.softmax(axis: scoresShape.count - 1), [scores], scoresShape)
             try bind(emit(.matmul, [weights, try value(2, "value")], output.shape))
+        case "_modelgraph_attention":
+            // the composite built-in attention records (TorchBlocks' MultiheadAttention), so the
+            // execution pass runs its fused kernel and every other pass reads the same body
+            let q = try tensor(0, "query"), k = try tensor(1, "key"), v = try tensor(2, "value")
+            let heads = try a.int(3, "heads", 1)
+            let (batch, width) = (q.shape[0], q.shape[2])
+            let headWidth = width / heads
+            let inputs = [try value(q), try value(k), try value(v)]
+            let mixed = recorder.composite("attention", attributes: ["heads": [heads]], inputs: inputs) { () -> [ProgramValue] in
+                func split(_ id: Int, _ tokens: Int) -> Int {
+                    let viewed = emit(.reshape([batch, tokens, heads, headWidth]), [id], [batch, tokens, heads, headWidth])
+                    return permute(viewed, [0, 2, 1, 3], [batch, heads, tokens, headWidth])
+                }
+                let (queries, keys) = (q.shape[1], k.shape[1])
+                let (qs, ks, vs) = (split(inputs[0], queries), split(inputs[1], keys), split(inputs[2], keys))
+                let scoresShape = [batch, heads, queries, keys]
+                let keysT = permute(ks, [0, 1, 3, 2], [batch, heads, headWidth, keys])
+                let scores = emit(.multiply, [emit(.matmul, [qs, keysT], scoresShape), scalar(1 / Float(headWidth).squareRoot())], scoresShape)
+                let weights = emit(.softmax(axis: 3), [scores], scoresShape)
+                let mixed = emit(.matmul, [weights, vs], [batch, heads, queries, headWidth])
+                let tokens = permute(mixed, [0, 2, 1, 3], [batch, queries, heads, headWidth])
+                let id = emit(.reshape([batch, queries, width]), [tokens], [batch, queries, width])
+                return [ProgramValue(id: id, shape: [batch, queries, width])]
+            }
+            try bind(mixed[0].id)
         default:
             throw Untraceable("has no program form yet")
         }

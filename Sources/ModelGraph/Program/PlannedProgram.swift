@@ -113,22 +113,29 @@ public final class PlannedProgram: @unchecked Sendable {
     public init(_ program: Program) {
         let program = program.inlined(keeping: Set(Self.compositeKernels.keys))
         self.program = program
+        let pinned = Set(program.outputs.map(\.id)).union(program.layerOutputs.values)
+        // an instruction whose results nothing reads (attention weights a caller drops) does not run
+        var live = pinned
+        var dead = Set<Int>()
+        for position in program.instructions.indices.reversed() {
+            let instruction = program.instructions[position]
+            if instruction.outputs.contains(where: { live.contains($0.id) }) { live.formUnion(instruction.inputs) } else { dead.insert(position) }
+        }
         var constants: [Int: Tensor] = [:]
         var readers: [Int: [Int]] = [:]
-        for (position, instruction) in program.instructions.enumerated() {
+        for (position, instruction) in program.instructions.enumerated() where !dead.contains(position) {
             if case .constant(let tensor, _) = instruction.op { constants[instruction.outputs[0].id] = tensor }
             for id in instruction.inputs { readers[id, default: []].append(position) }
         }
-        let pinned = Set(program.outputs.map(\.id)).union(program.layerOutputs.values)
         // the single instruction reading `value`, when nothing else needs it
         func soleReader(_ value: Int) -> Int? {
             guard !pinned.contains(value), let positions = readers[value], positions.count == 1 else { return nil }
             return positions[0]
         }
         var fusions: [Int: Fusion] = [:]
-        var absorbed = Set<Int>()
+        var absorbed = dead
         let instructions = program.instructions
-        for (position, instruction) in instructions.enumerated() {
+        for (position, instruction) in instructions.enumerated() where !dead.contains(position) {
             guard case .convolution = instruction.op, let weight = constants[instruction.inputs[1]] else { continue }
             var fusion = Fusion(weight: weight, bias: instruction.inputs.count > 2 ? constants[instruction.inputs[2]] : nil,
                                 output: instruction.outputs[0].id)
@@ -161,7 +168,7 @@ public final class PlannedProgram: @unchecked Sendable {
             guard let source = producer[value], soleReader(value) == reader, !absorbed.contains(source), macros[source] == nil else { return nil }
             return (source, instructions[source].op)
         }
-        for (position, instruction) in instructions.enumerated() {
+        for (position, instruction) in instructions.enumerated() where !dead.contains(position) {
             switch instruction.op {
             case .matmul:
                 // reads a swap of an operand's two last axes in place (`q.transpose(-2, -1) @ k`)
@@ -552,7 +559,7 @@ public final class PlannedProgram: @unchecked Sendable {
                                       soleReader: (Int) -> Int?, pinned: Set<Int>, readers: [Int: [Int]], constants: [Int: Tensor]) {
         var fusionByOutput: [Int: Int] = [:]
         for (position, fusion) in fusions { fusionByOutput[fusion.output] = position }
-        for (position, instruction) in instructions.enumerated() {
+        for (position, instruction) in instructions.enumerated() where !absorbed.contains(position) {
             guard case .add = instruction.op, instruction.inputs.count == 2, instruction.inputs[0] != instruction.inputs[1],
                   let first = fusionByOutput[instruction.inputs[0]], let second = fusionByOutput[instruction.inputs[1]],
                   soleReader(instruction.inputs[0]) == position, soleReader(instruction.inputs[1]) == position,

@@ -335,21 +335,38 @@ public final class ProgramRecorder: @unchecked Sendable {
     /// Records what `body` records as one composite instruction named `name`, reading `inputs`
     /// (every value the body reads from outside must be one of them) and producing the body's results.
     func composite(_ name: String, attributes: [String: [Int]], inputs: [Feature], _ body: () -> [Feature]) -> [Feature] {
+        var results: [Feature] = []
+        _ = composite(name, attributes: attributes, inputs: inputs.map { $0.symbol!.id }) {
+            results = body()
+            return results.map { ProgramValue(id: $0.symbol!.id, shape: $0.shape) }
+        }
+        return results
+    }
+
+    /// Records what `body` records as one composite instruction named `name` over the values
+    /// `inputs` (every value the body reads from outside must be one of them), producing the
+    /// values `body` returns — for a tracer that works with value ids (fork mode's torch).
+    public func composite(_ name: String, attributes: [String: [Int]], inputs declared: [Int],
+                          _ body: () throws -> [ProgramValue]) rethrows -> [ProgramValue] {
         let start = instructions.count
-        let results = body()
+        let outputs: [ProgramValue]
+        do {
+            outputs = try body()
+        } catch {
+            instructions.removeSubrange(start...)
+            throw error
+        }
         let recorded = Array(instructions[start...])
         instructions.removeSubrange(start...)
         let produced = Set(recorded.flatMap { $0.outputs.map(\.id) })
-        let declared = inputs.map { $0.symbol!.id }
         for instruction in recorded {
             for id in instruction.inputs {
                 precondition(produced.contains(id) || declared.contains(id), "composite \(name) reads %\(id), not among its inputs")
             }
         }
-        let outputs = results.map { ProgramValue(id: $0.symbol!.id, shape: $0.shape) }
         instructions.append(ProgramInstruction(op: .composite(Composite(name: name, attributes: attributes, body: recorded)),
                                                inputs: declared, outputs: outputs, origin: origin))
-        return results
+        return outputs
     }
 
     func noteUntraced(_ site: String) {

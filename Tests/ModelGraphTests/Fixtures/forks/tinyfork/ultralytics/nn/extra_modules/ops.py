@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ..modules import Conv
 
-__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix"]
+__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix", "MHAMix"]
 
 
 class SPDConv(nn.Module):
@@ -222,3 +222,22 @@ class StatsMix(nn.Module):
     def forward(self, x):
         return (F.elu(x) + F.gelu(x, approximate="tanh") + x.std(dim=1, keepdim=True)
                 + x.var(dim=(2, 3), keepdim=True, unbiased=False) - x.amin(dim=1, keepdim=True))
+
+
+class MHAMix(nn.Module):
+    """torch's own nn.MultiheadAttention over the map's tokens in both layouts: batch-first with its
+    weights dropped (as AIFI calls it), then sequence-first with the averaged weights used."""
+
+    def __init__(self, c, heads=2):
+        super().__init__()
+        self.first = nn.MultiheadAttention(c, heads, batch_first=True)
+        self.second = nn.MultiheadAttention(c, heads)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        t = x.flatten(2).permute(0, 2, 1)
+        t = t + self.first(t, t, value=t)[0]
+        s = t.transpose(0, 1)
+        y, weights = self.second(s, s, s)
+        s = s + y * weights.amax(-1).transpose(0, 1).unsqueeze(-1)
+        return s.permute(1, 2, 0).reshape(b, c, h, w)
