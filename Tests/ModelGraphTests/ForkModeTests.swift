@@ -60,8 +60,12 @@ struct ForkModeTests {
         return try result.get()
     }
 
-    @Test func oracleIsPresent() {
-        #expect(Self.oracle.count == 5)
+    /// A record per YAML of the tiny fork's `cfg/models`, each made by PyTorch.
+    @Test func oracleIsPresent() throws {
+        let folder = Self.root.appendingPathComponent("ultralytics/cfg/models").path
+        let yamls = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".yaml") }
+        #expect(Self.oracle.count == 6)
+        #expect(Set(Self.oracle.map { URL(fileURLWithPath: $0.file).lastPathComponent }) == Set(yamls))
     }
 
     /// Parameters in total and per row, and every row's output shape, equal the fork's code in PyTorch.
@@ -148,7 +152,7 @@ struct ForkModeTests {
         #expect(result.status == 0, "\(result.stderr)")
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]])
         let oracle = Dictionary(uniqueKeysWithValues: Self.oracle.map { (URL(fileURLWithPath: $0.file).deletingPathExtension().lastPathComponent, $0) })
-        #expect(rows.count == 5)
+        #expect(rows.count == Self.oracle.count)
         for row in rows {
             let name = try #require(row["model"] as? String)
             let record = try #require(oracle[name])
