@@ -19,20 +19,13 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 
 if "--source" in sys.argv and not os.environ.get("COMPARE_PREDICT_CHILD"):
+    from reference_support import rerun_under_fork
     fork = os.path.abspath(sys.argv[sys.argv.index("--source") + 1])
-    reference_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "reference")
-    deps = os.environ.get("FORK_DEPS") or os.path.join(sys.prefix, "fork-deps")
-    config = tempfile.mkdtemp(prefix="compare-predict-")
-    env = dict(os.environ, COMPARE_PREDICT_CHILD="1", YOLO_CONFIG_DIR=config, MPLCONFIGDIR=config, YOLO_OFFLINE="1",
-               TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1",
-               PYTHONPATH=os.pathsep.join([fork] + [p for p in (deps, os.path.join(reference_dir, "fork_stubs")) if os.path.isdir(p)]))
-    arguments = [os.path.abspath(a) if os.path.exists(a) else a for a in sys.argv[1:]]
-    sys.exit(subprocess.call([sys.executable, "-W", "ignore", os.path.abspath(__file__)] + arguments, env=env, cwd=fork))
+    rerun_under_fork(fork, "COMPARE_PREDICT_CHILD", [os.path.abspath(a) if os.path.exists(a) else a for a in sys.argv[1:]])
 
 from ultralytics import RTDETR, YOLO
 

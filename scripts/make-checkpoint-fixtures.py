@@ -14,10 +14,9 @@ off), which writes best.pt and last.pt through Ultralytics' strip_optimizer, and
 the seed's kind the way the community forks do (their module classes pickled under
 `ultralytics.nn.AddModules.*`).
 """
-import copy, datetime, json, os, sys, tempfile, types
+import copy, datetime, json, os, sys, types
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors.torch import save_file
 
@@ -104,22 +103,8 @@ torch.save(checkpoint(model, True), out / "yolov8-tiny-eps-fp16.pt")
 reference(out / "yolov8-tiny-eps-fp16.pt", "yolov8-tiny-eps-fp16", image(10))
 
 # a real training run: best.pt / last.pt through strip_optimizer
-from PIL import Image
-data_root = Path(tempfile.mkdtemp())
-for split in ("train", "val"):
-    (data_root / "images" / split).mkdir(parents=True)
-    (data_root / "labels" / split).mkdir(parents=True)
-    rng = np.random.default_rng(0 if split == "train" else 1)
-    for k in range(8 if split == "train" else 4):
-        pixels = (rng.random((64, 64, 3)) * 255).astype(np.uint8)
-        cls_id = k % 3
-        x0, y0 = 8 + 4 * k % 24, 12 + 3 * k % 20
-        pixels[y0:y0 + 24, x0:x0 + 24] = [(255, 0, 0), (0, 255, 0), (0, 0, 255)][cls_id]
-        Image.fromarray(pixels).save(data_root / "images" / split / f"{k}.png")
-        (data_root / "labels" / split / f"{k}.txt").write_text(
-            f"{cls_id} {(x0 + 12) / 64:.4f} {(y0 + 12) / 64:.4f} {24 / 64:.4f} {24 / 64:.4f}\n")
-(data_root / "data.yaml").write_text(
-    f"path: {data_root}\ntrain: images/train\nval: images/val\nnames:\n  0: red\n  1: green\n  2: blue\n")
+from reference_support import synthetic_dataset
+data_root = Path(synthetic_dataset(["red", "green", "blue"])).parent
 from ultralytics import YOLO
 yolo = YOLO(str(out / "yolov8-tiny.yaml"))
 yolo.train(data=str(data_root / "data.yaml"), epochs=2, imgsz=64, batch=4, workers=0, device="cpu", plots=False,

@@ -9,7 +9,7 @@ fork's variant (Fixtures/forks/tinyfork/ultralytics/cfg/transfer/): the fork's o
 both models (PYTHONPATH=tinyfork), and the count is the intersection by key and shape of the
 checkpoint's state dict and the variant's — the rule of the releases the forks are built on.
 """
-import json, logging, os, re, subprocess, sys, tempfile
+import json, os, subprocess, sys, tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "..", "Tests", "ModelGraphTests", "Fixtures")
@@ -33,25 +33,12 @@ def fork_counts():
 
 def main():
     modelgraph = os.path.abspath(sys.argv[1])
-    import torch
     from ultralytics import YOLO
-    from ultralytics.utils import LOGGER
-    said = []
-
-    class Catch(logging.Handler):
-        def emit(self, record):
-            said.append(record.getMessage())
-    LOGGER.addHandler(Catch())
-    LOGGER.setLevel(logging.INFO)
+    from reference_support import transfer_counter
+    counted = transfer_counter()
 
     def transferred(action):
-        said.clear()
-        action()
-        for line in said:
-            m = re.search(r"Transferred (\d+)/(\d+) items", line)
-            if m:
-                return [int(m.group(1)), int(m.group(2))]
-        raise RuntimeError("no 'Transferred' line")
+        return list(counted(action))
 
     checkpoint = os.path.join(FIXTURES, "checkpoints", "yolov8-tiny-fp16.pt")
     folder = os.path.join(FIXTURES, "transfer")

@@ -9,10 +9,11 @@ VENV/fork-deps, and the reference's fork_stubs), makes the demo dataset
 BASE.yaml with nc 3 for --epochs on the CPU (AMP and plots off), and copies the fork's best.pt
 to OUT/NAME-best.pt: a checkpoint whose pickle names the fork's classes, as a fork user's does.
 """
-import os, shutil, subprocess, sys, tempfile
+import os, shutil, subprocess, sys
+
+from reference_support import numpy2_shim, rerun_under_fork
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REFERENCE = os.path.join(HERE, "..", "..", "shared", "reference")
 
 
 def main():
@@ -28,18 +29,10 @@ def main():
         data = os.path.join(out, "data")
         if not os.path.exists(os.path.join(data, "shapes.yaml")):
             subprocess.run([sys.executable, os.path.join(HERE, "make-demo-dataset.py"), data, "--train", images, "--val", "8"], check=True)
-        env = dict(os.environ)
-        deps = os.environ.get("FORK_DEPS") or os.path.join(sys.prefix, "fork-deps")
-        env["PYTHONPATH"] = os.pathsep.join([fork] + [p for p in (deps, os.path.join(REFERENCE, "fork_stubs")) if os.path.isdir(p)])
-        cfg = tempfile.mkdtemp(prefix="train-fork-")
-        # releases before 8.1 call torch.load without weights_only, which torch 2.6+ now defaults to True
-        env.update(TRAIN_FORK_CHILD="1", YOLO_CONFIG_DIR=cfg, MPLCONFIGDIR=cfg, YOLO_OFFLINE="1", TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1")
-        sys.exit(subprocess.call([sys.executable, "-W", "ignore", os.path.abspath(__file__)] + sys.argv[1:], env=env, cwd=fork))
+        rerun_under_fork(fork, "TRAIN_FORK_CHILD", sys.argv[1:])
 
-    import numpy as np
     import torch, yaml
-    if not hasattr(np, "trapz"):
-        np.trapz = np.trapezoid  # NumPy 2 renamed it; releases before 8.3.x call the old name in validation
+    numpy2_shim()
     torch.manual_seed(0)
     torch.set_num_threads(2)
     from ultralytics import YOLO, RTDETR

@@ -21,23 +21,9 @@ For each variant:
      for a model it has already built).
 Prints a table; writes OUT/results.json. Exit status 1 when a check fails.
 """
-import copy, json, os, re, subprocess, sys, tempfile
+import copy, json, os, subprocess, sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REFERENCE = os.path.join(HERE, "..", "..", "shared", "reference")
-
-
-def relaunch_for_fork(root):
-    """Runs this script again with the fork's `ultralytics` first on the path (as fork_oracle.py does)."""
-    env = dict(os.environ)
-    deps = os.environ.get("FORK_DEPS") or os.path.join(sys.prefix, "fork-deps")
-    paths = [root] + [p for p in (deps, os.path.join(REFERENCE, "fork_stubs")) if os.path.isdir(p)]
-    env["PYTHONPATH"] = os.pathsep.join(paths)
-    env["TRANSFER_CHECK_CHILD"] = "1"
-    cfg = tempfile.mkdtemp(prefix="transfer-check-")
-    # releases before 8.1 call torch.load without weights_only, which torch 2.6+ now defaults to True
-    env.update(YOLO_CONFIG_DIR=cfg, MPLCONFIGDIR=cfg, YOLO_OFFLINE="1", TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1")
-    sys.exit(subprocess.call([sys.executable, "-W", "ignore", os.path.abspath(__file__)] + sys.argv[1:], env=env, cwd=root))
+from reference_support import numpy2_shim, rerun_under_fork, synthetic_dataset, transfer_counter
 
 
 def edit(d, kind, rows):
@@ -92,37 +78,17 @@ def main():
         fork, bases = os.path.abspath(args[k + 1]), [os.path.abspath(p) for p in args[k + 2:]]
         args = args[:k]
         if not os.environ.get("TRANSFER_CHECK_CHILD"):
-            relaunch_for_fork(fork)
+            rerun_under_fork(fork, "TRANSFER_CHECK_CHILD", sys.argv[1:])
     modelgraph, out = os.path.abspath(args[0]), os.path.abspath(args[1])
     os.makedirs(out, exist_ok=True)
 
-    import logging
-    import numpy as np
     import torch, yaml
-    if not hasattr(np, "trapz"):
-        np.trapz = np.trapezoid  # NumPy 2 renamed it; releases before 8.3.x call the old name when validating
+    numpy2_shim()
     torch.manual_seed(0)
     torch.set_num_threads(2)
     import ultralytics
     from ultralytics.nn import tasks as T
-    from ultralytics.utils import LOGGER
-
-    said = []
-
-    class Catch(logging.Handler):
-        def emit(self, record):
-            said.append(record.getMessage())
-    LOGGER.addHandler(Catch())
-    LOGGER.setLevel(logging.INFO)
-
-    def transferred(action):
-        said.clear()
-        action()
-        for line in said:
-            m = re.search(r"Transferred (\d+)/(\d+) items", line)
-            if m:
-                return int(m.group(1)), int(m.group(2))
-        raise RuntimeError("no 'Transferred N/M items' line: " + " | ".join(said[-3:]))
+    transferred = transfer_counter()
 
     def model_class(d):
         if any("RTDETRDecoder" in str(r[2]) for r in d["head"]):
@@ -138,7 +104,6 @@ def main():
         for base in bases:
             d = T.yaml_model_load(base)
             name = os.path.splitext(os.path.basename(base))[0]
-            n = len(d["backbone"]) + len(d["head"])
             cases += [(f"{name}-insert", base, d, edit(d, "insert", len(d["backbone"]) - 1), "insert"),
                       (f"{name}-width", base, d, edit(d, "width", 1), "width"),
                       (f"{name}-remove", base, d, edit(d, "remove", len(d["backbone"]) - 2), "remove")]
@@ -159,7 +124,8 @@ def main():
 
     data = None
     if train:
-        data = synthetic_dataset()
+        # 80 classes, as the official configs' nc, so the head keeps the file's shapes
+        data = synthetic_dataset([f"c{i}" for i in range(80)])
     results, failed = [], False
     for name, base, d_from, d_to, kind in cases:
         # the variant's name starts as the base's (yolo11n-…), so both tools guess the same scale from it
@@ -208,7 +174,6 @@ def main():
             ok = ok and paired_rows_whole
         trained = None
         if train and ok:
-            said.clear()
             # an RT-DETR decoder takes its top 300 anchors, more than a 64 px image has before 8.4 clamps it
             size = 320 if model_class(d_to) is T.RTDETRDetectionModel else 64
             settings = dict(data=data, epochs=1, imgsz=size, batch=4, workers=0, device="cpu", plots=False, amp=False, val=False,
@@ -223,35 +188,12 @@ def main():
         results.append(dict(name=name, kind=kind, ultralytics=list(rule), modelgraph_rule=list(ours),
                             carried=len(carried), loaded_from_init=list(loaded), values_equal=values_equal,
                             paired_rows_whole=paired_rows_whole, trained_from_init=list(trained) if trained else None, ok=ok))
-        r = results[-1]
         print(f"{'ok  ' if ok else 'FAIL'} {name:26s} Ultralytics {rule[0]}/{rule[1]}  ModelGraph rule {ours[0]}/{ours[1]}  "
               f"aligned {len(carried)}/{report['aligned']['total']}  init.pt loads {loaded[0]}/{loaded[1]}"
               f"{'' if values_equal else '  VALUES DIFFER'}" + (f"  trained from {trained[0]}" if trained else ""), flush=True)
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(dict(ultralytics=ultralytics.__version__, fork=fork, results=results), f, indent=1)
     sys.exit(1 if failed else 0)
-
-
-def synthetic_dataset():
-    import numpy as np
-    from PIL import Image
-    from pathlib import Path
-    root = Path(tempfile.mkdtemp(prefix="transfer-data-"))
-    for split in ("train", "val"):
-        (root / "images" / split).mkdir(parents=True)
-        (root / "labels" / split).mkdir(parents=True)
-        rng = np.random.default_rng(0 if split == "train" else 1)
-        for k in range(8 if split == "train" else 4):
-            pixels = (rng.random((64, 64, 3)) * 255).astype(np.uint8)
-            c = k % 3
-            x0, y0 = 8 + 4 * k % 24, 12 + 3 * k % 20
-            pixels[y0:y0 + 24, x0:x0 + 24] = [(255, 0, 0), (0, 255, 0), (0, 0, 255)][c]
-            Image.fromarray(pixels).save(root / "images" / split / f"{k}.png")
-            (root / "labels" / split / f"{k}.txt").write_text(f"{c} {(x0 + 12) / 64:.4f} {(y0 + 12) / 64:.4f} 0.375 0.375\n")
-    # 80 classes, as the official configs' nc, so the head keeps the file's shapes
-    names = "".join(f"  {i}: c{i}\n" for i in range(80))
-    (root / "data.yaml").write_text(f"path: {root}\ntrain: images/train\nval: images/val\nnames:\n{names}")
-    return str(root / "data.yaml")
 
 
 if __name__ == "__main__":
