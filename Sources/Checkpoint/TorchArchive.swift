@@ -33,6 +33,22 @@ public enum StorageType: String, Sendable {
     }
 
     public var isFloatingPoint: Bool { [.float16, .bfloat16, .float32, .float64].contains(self) }
+
+    /// The safetensors dtype of the same elements (`F32`, `I64`, …).
+    public var safetensorsDType: String {
+        switch self {
+        case .float16: "F16"
+        case .bfloat16: "BF16"
+        case .float32: "F32"
+        case .float64: "F64"
+        case .int64: "I64"
+        case .int32: "I32"
+        case .int16: "I16"
+        case .int8: "I8"
+        case .uint8: "U8"
+        case .bool: "BOOL"
+        }
+    }
 }
 
 /// One `data/KEY` record of the archive, as a persistent id names it.
@@ -169,12 +185,8 @@ public struct TensorReference: Sendable {
             var bytes = Data(capacity: elementCount * 4)
             for value in floats() { var bits = value.bitPattern.littleEndian; withUnsafeBytes(of: &bits) { bytes.append(contentsOf: $0) } }
             return .init(dtype: "F32", shape: shape, bytes: bytes)
-        case .int64: return .init(dtype: "I64", shape: shape, bytes: contiguousBytes())
-        case .int32: return .init(dtype: "I32", shape: shape, bytes: contiguousBytes())
-        case .int16: return .init(dtype: "I16", shape: shape, bytes: contiguousBytes())
-        case .int8: return .init(dtype: "I8", shape: shape, bytes: contiguousBytes())
-        case .uint8: return .init(dtype: "U8", shape: shape, bytes: contiguousBytes())
-        case .bool: return .init(dtype: "BOOL", shape: shape, bytes: contiguousBytes())
+        case .int64, .int32, .int16, .int8, .uint8, .bool:
+            return .init(dtype: storage.type.safetensorsDType, shape: shape, bytes: contiguousBytes())
         }
     }
 }

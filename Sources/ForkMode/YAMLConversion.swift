@@ -6,12 +6,7 @@ enum YAMLConversion {
     static func value(_ node: YAMLNode) -> PyValue {
         switch node.kind {
         case .scalar(let text, let style):
-            guard style == .plain, node.tag == nil else {
-                if node.tag == "!!int", let i = Int(text) { return .int(i) }
-                if node.tag == "!!float", let d = Double(text) { return .float(d) }
-                return .str(text)
-            }
-            return scalar(text)
+            return python(YAMLScalar.resolve(text, style: style, tag: node.tag))
         case .sequence(let items):
             return .list(items.map(value))
         case .mapping(let pairs):
@@ -21,9 +16,9 @@ enum YAMLConversion {
         }
     }
 
-    /// PyYAML's implicit resolvers for a plain scalar.
-    static func scalar(_ text: String) -> PyValue {
-        switch YAMLScalar.resolve(text) {
+    /// A typed scalar as the Python value PyYAML gives.
+    static func python(_ scalar: YAMLScalar) -> PyValue {
+        switch scalar {
         case .null: .none
         case .bool(let value): .bool(value)
         case .int(let value): .int(value)

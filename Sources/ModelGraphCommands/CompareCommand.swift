@@ -161,10 +161,15 @@ struct CompareCommand: ParsableCommand {
         let plan = InferencePlan(graph: graph, weights: Weights.initialized(for: graph, seed: 0))
         let input = randomImage(shape: graph.inputShape, seed: 0)
         let text = graph.textShape.map { randomImage(shape: $0, seed: 1) }
+        return medianMilliseconds { (try? plan.forward(input, text: text)) != nil }
+    }
+
+    /// The median milliseconds of `pass` over --runs, after one untimed; nil when a pass fails.
+    func medianMilliseconds(_ pass: () -> Bool) -> Double? {
         var times: [Double] = []
         for run in 0...runs {
             let start = DispatchTime.now()
-            guard (try? plan.forward(input, text: text)) != nil else { return nil }
+            guard pass() else { return nil }
             if run > 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6) }
         }
         return times.sorted()[times.count / 2]
@@ -183,13 +188,7 @@ struct CompareCommand: ParsableCommand {
         }
         let planned = PlannedProgram(loaded.program)
         let input = randomImage(shape: loaded.inputShape, seed: 0)
-        var times: [Double] = []
-        for run in 0...runs {
-            let start = DispatchTime.now()
-            _ = planned.run(input).outputs
-            if run > 0 { times.append(Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6) }
-        }
-        return times.sorted()[times.count / 2]
+        return medianMilliseconds { !planned.run(input).outputs.isEmpty }
     }
 
     /// The columns, as (header, value per row); a failed row has values only in its name.

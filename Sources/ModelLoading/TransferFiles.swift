@@ -11,13 +11,13 @@ public struct TransferSource {
     /// For the report: the file, and which model in it (`yolo11n.pt (ema)`).
     public var description: String
     /// Each key's elements as an init file takes them: floating point as float32, integers in their own type.
-    public var tensors: [String: (type: StorageType, bytes: Data)]
+    public var tensors: [String: (type: StorageType, shape: [Int], bytes: Data)]
     public var bufferKeys: Set<String>
 
     /// A `.pt` with its own model YAML (the weights Ultralytics' loader takes: `ema`, else
     /// `model`), or a YAML (or official name) with `weights` — a `.pt` or a safetensors file.
     public static func load(path: String, weights: String?) throws(ModelLoadError) -> TransferSource {
-        var tensors: [String: (type: StorageType, bytes: Data)] = [:]
+        var tensors: [String: (type: StorageType, shape: [Int], bytes: Data)] = [:]
         var state: [(key: String, shape: [Int])] = []
         let rows: [TransferSide.Row]
         var buffers: Set<String> = []
@@ -26,9 +26,9 @@ public struct TransferSource {
             for (key, reference) in checkpoint.tensors {
                 state.append((key, reference.shape))
                 if reference.storage.type.isFloatingPoint {
-                    tensors[key] = (.float32, reference.floats().withUnsafeBufferPointer { Data(buffer: $0) })
+                    tensors[key] = (.float32, reference.shape, reference.floats().withUnsafeBufferPointer { Data(buffer: $0) })
                 } else {
-                    tensors[key] = (reference.storage.type, reference.contiguousBytes())
+                    tensors[key] = (reference.storage.type, reference.shape, reference.contiguousBytes())
                 }
             }
             buffers = checkpoint.bufferKeys
@@ -48,9 +48,9 @@ public struct TransferSource {
                     let tensor = read[key]!
                     state.append((key, tensor.shape))
                     if key.hasSuffix("num_batches_tracked") {
-                        tensors[key] = (.int64, tensor.storage.map { Int64($0) }.withUnsafeBufferPointer { Data(buffer: $0) })
+                        tensors[key] = (.int64, tensor.shape, tensor.storage.map { Int64($0) }.withUnsafeBufferPointer { Data(buffer: $0) })
                     } else {
-                        tensors[key] = (.float32, tensor.storage.withUnsafeBufferPointer { Data(buffer: $0) })
+                        tensors[key] = (.float32, tensor.shape, tensor.storage.withUnsafeBufferPointer { Data(buffer: $0) })
                     }
                 }
                 buffers = Set(read.keys.filter { key in ["running_mean", "running_var", "num_batches_tracked"].contains { key.hasSuffix($0) } })
@@ -129,12 +129,7 @@ public struct TransferTarget {
     static func pickleData(_ node: YAMLNode) -> PickleData {
         switch node.kind {
         case .scalar(let text, let style):
-            guard style == .plain, node.tag == nil else {
-                if node.tag == "!!int", let value = Int(text) { return .int(value) }
-                if node.tag == "!!float", let value = Double(text) { return .float(value) }
-                return .string(text)
-            }
-            switch YAMLScalar.resolve(text) {
+            switch YAMLScalar.resolve(text, style: style, tag: node.tag) {
             case .null: return .none
             case .bool(let value): return .bool(value)
             case .int(let value): return .int(value)
@@ -161,8 +156,8 @@ extension WeightTransfer {
     /// `YOLO("init.pt").train(...)` builds the variant and starts from these tensors.
     public func checkpoint(source: TransferSource, target: TransferTarget, date: Date = Date()) throws(ModelLoadError) -> Data {
         let entries = carried.compactMap { key, fromKey -> CheckpointWriter.Entry? in
-            guard let tensor = source.tensors[fromKey], let shape = source.side.state.first(where: { $0.key == fromKey })?.shape else { return nil }
-            return CheckpointWriter.Entry(key: key, shape: shape, type: tensor.type, bytes: tensor.bytes, isBuffer: source.bufferKeys.contains(fromKey))
+            guard let tensor = source.tensors[fromKey] else { return nil }
+            return CheckpointWriter.Entry(key: key, shape: tensor.shape, type: tensor.type, bytes: tensor.bytes, isBuffer: source.bufferKeys.contains(fromKey))
         }
         let formatter = ISO8601DateFormatter()
         do {
@@ -177,14 +172,12 @@ extension WeightTransfer {
         }
     }
 
-    /// The carried tensors as a safetensors state dict (float32; counters int64).
+    /// The carried tensors as a safetensors state dict (float32; integers in their own type).
     public func safetensors(source: TransferSource) -> Data {
         var raw: [String: SafeTensors.RawTensor] = [:]
         for (key, fromKey) in carried {
-            guard let tensor = source.tensors[fromKey], let shape = source.side.state.first(where: { $0.key == fromKey })?.shape else { continue }
-            let dtypes: [StorageType: String] = [.float32: "F32", .int64: "I64", .int32: "I32", .int16: "I16", .int8: "I8", .uint8: "U8", .bool: "BOOL"]
-            guard let dtype = dtypes[tensor.type] else { continue }
-            raw[key] = SafeTensors.RawTensor(dtype: dtype, shape: shape, bytes: tensor.bytes)
+            guard let tensor = source.tensors[fromKey] else { continue }
+            raw[key] = SafeTensors.RawTensor(dtype: tensor.type.safetensorsDType, shape: tensor.shape, bytes: tensor.bytes)
         }
         return SafeTensors.encode(raw: raw, metadata: ["format": "pt", "source": "modelgraph transfer"])
     }

@@ -43,6 +43,8 @@ public struct TransferSide: Sendable {
         return rows
     }
 
+    /// A node in flow style without quotes: a checkpoint's YAML, rendered again from its pickle, and
+    /// the user's file quote the same string differently, and rows pair on what the strings say.
     static func flowText(_ node: YAMLNode) -> String {
         switch node.kind {
         case .scalar(let text, _): return text

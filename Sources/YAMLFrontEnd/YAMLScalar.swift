@@ -7,6 +7,17 @@ public enum YAMLScalar: Sendable, Equatable {
     case float(Double)
     case string(String)
 
+    /// A scalar node as PyYAML's safe loader types it: a plain, untagged one by the implicit
+    /// resolvers; `!!int` and `!!float` as numbers; anything else (quoted, other tags) a string.
+    public static func resolve(_ text: String, style: YAMLNode.ScalarStyle, tag: String?) -> YAMLScalar {
+        guard style == .plain, tag == nil else {
+            if tag == "!!int", let value = Int(text) { return .int(value) }
+            if tag == "!!float", let value = Double(text) { return .float(value) }
+            return .string(text)
+        }
+        return resolve(text)
+    }
+
     /// PyYAML's implicit resolvers for a plain scalar.
     public static func resolve(_ text: String) -> YAMLScalar {
         switch text {

@@ -147,14 +147,7 @@ public final class PlannedProgram: @unchecked Sendable {
                 fusion.output = instructions[next].outputs[0].id
                 absorbed.insert(next)
             }
-            if let next = soleReader(fusion.output), case .activation(let activation) = instructions[next].op {
-                fusion.activation = activation
-                fusion.output = instructions[next].outputs[0].id
-                absorbed.insert(next)
-            }
-            let outputReaders = readers[fusion.output] ?? []
-            fusion.plainDestination = !pinned.contains(fusion.output) && !outputReaders.isEmpty
-                && outputReaders.allSatisfy { !Self.readsChannelsLast(instructions[$0].op, rank: 4) }
+            Self.finish(&fusion, instructions, soleReader: soleReader, pinned: pinned, readers: readers, absorbed: &absorbed)
             fusions[position] = fusion
         }
         Self.mergeParallelBranches(instructions, fusions: &fusions, absorbed: &absorbed, soleReader: soleReader, pinned: pinned, readers: readers,
@@ -550,6 +543,20 @@ public final class PlannedProgram: @unchecked Sendable {
 
     /// BatchNorm folded into the convolution before it: W' = W·γ/√(var + ε) per output
     /// channel, b' = (b − mean)·γ/√(var + ε) + β (Ultralytics' `fuse_conv_and_bn`).
+    /// A fused convolution's last steps: the activation that alone reads its output goes into the
+    /// kernel's epilogue, and the kernel writes NCHW when every reader of the final output reads NCHW.
+    static func finish(_ fusion: inout Fusion, _ instructions: [ProgramInstruction], soleReader: (Int) -> Int?, pinned: Set<Int>,
+                       readers: [Int: [Int]], absorbed: inout Set<Int>) {
+        if let next = soleReader(fusion.output), case .activation(let activation) = instructions[next].op {
+            fusion.activation = activation
+            fusion.output = instructions[next].outputs[0].id
+            absorbed.insert(next)
+        }
+        let outputReaders = readers[fusion.output] ?? []
+        fusion.plainDestination = !pinned.contains(fusion.output) && !outputReaders.isEmpty
+            && outputReaders.allSatisfy { !readsChannelsLast(instructions[$0].op, rank: 4) }
+    }
+
     /// RepConv as a fork's code runs it unfused, `act(bn(conv3×3(x)) + bn(conv1×1(x)))`: one
     /// 3×3 convolution with the 1×1 kernel added at its centre and the biases summed — what
     /// Ultralytics' `fuse_convs` does, and what ModelGraph's own RepConv block does before tracing.
@@ -588,14 +595,7 @@ public final class PlannedProgram: @unchecked Sendable {
                 absorbed.insert(next)
             }
             fusions[small] = nil
-            if let next = soleReader(merged.output), case .activation(let activation) = instructions[next].op {
-                merged.activation = activation
-                merged.output = instructions[next].outputs[0].id
-                absorbed.insert(next)
-            }
-            let outputReaders = readers[merged.output] ?? []
-            merged.plainDestination = !pinned.contains(merged.output) && !outputReaders.isEmpty
-                && outputReaders.allSatisfy { !readsChannelsLast(instructions[$0].op, rank: 4) }
+            finish(&merged, instructions, soleReader: soleReader, pinned: pinned, readers: readers, absorbed: &absorbed)
             fusions[large] = merged
         }
     }
