@@ -19,8 +19,8 @@ public struct InferencePlan: Sendable {
     public let isFused: Bool
     /// Each row's chained copies with their tensors.
     let instances: [[any LayerModule]]
-    /// The traced forward, planned (nil on the reference path, or for a model whose forward
-    /// is not yet written as program operations). A YOLOE model's is traced without prompts.
+    /// The traced forward, planned (nil on the reference path, or for a model that does not
+    /// trace). A YOLOE model's is traced without prompts.
     public let planned: PlannedProgram?
     /// The reference path's traced forward (unfused), run by `Program.run`'s reference kernels.
     public let reference: Program?
@@ -28,9 +28,11 @@ public struct InferencePlan: Sendable {
     /// reference's), for a forward given them.
     private let prompted: ProgramRunner?
 
-    /// `weights` must have passed `Weights.checked` for this graph. A model whose forward is not
-    /// yet written as program operations (an untraced module option) runs its modules' own code
-    /// on the reference kernels.
+    /// Why the model could not be traced (a shape error the graph reports, or a recording
+    /// check), nil when it was.
+    private let traceFailure: DiagnosticList?
+
+    /// `weights` must have passed `Weights.checked` for this graph.
     public init(graph: ModelGraph, weights: [String: Tensor], fuse: Bool = true) {
         self.graph = graph
         isFused = fuse
@@ -43,16 +45,25 @@ public struct InferencePlan: Sendable {
         }
         // a model that may be given text prompts (YOLOE) has a second program that reads them
         let prompts = graph.textShape != nil && !graph.requiresText
-        guard fuse, graph.errors.isEmpty else {
-            planned = nil
-            // the reference path runs the unfused program where the model traces
-            reference = graph.errors.isEmpty ? try? Self.trace(graph: graph, instances: instances) : nil
-            prompted = reference != nil && prompts ? (try? Self.trace(graph: graph, instances: instances, prompts: true)).map { .reference($0) } : nil
+        let traced: Program
+        do {
+            traced = try Self.trace(graph: graph, instances: instances)
+            traceFailure = nil
+        } catch {
+            (planned, reference, prompted, traceFailure) = (nil, nil, nil, error)
             return
         }
-        reference = nil
-        planned = (try? Self.trace(graph: graph, instances: instances)).map(PlannedProgram.init)
-        prompted = planned != nil && prompts ? (try? Self.trace(graph: graph, instances: instances, prompts: true)).map { .planned(PlannedProgram($0)) } : nil
+        let second = prompts ? try? Self.trace(graph: graph, instances: instances, prompts: true) : nil
+        if fuse {
+            reference = nil
+            planned = PlannedProgram(traced)
+            prompted = second.map { .planned(PlannedProgram($0)) }
+        } else {
+            // the reference path: the unfused program on the reference kernels
+            planned = nil
+            reference = traced
+            prompted = second.map { .reference($0) }
+        }
     }
 
     /// Bytes of the kernels' shared scratch (blocked layouts, Winograd tiles), allocated with the plan.
@@ -70,15 +81,14 @@ public struct InferencePlan: Sendable {
         guard input.shape == graph.inputShape else {
             throw failure("the input has shape \(describeShape(input.shape)), the model was built for \(describeShape(graph.inputShape))")
         }
-        let pass = Pass()
-        let program: ProgramRunner? = planned.map { .planned($0) } ?? reference.map { .reference($0) }
+        if let traceFailure { throw traceFailure }
+        let program: ProgramRunner = planned.map { .planned($0) } ?? .reference(reference!)
         // no text embeddings given (YOLOE then takes its heads' default ones)
         guard let expected = graph.textShape, let text else {
             if graph.requiresText, let expected = graph.textShape {
                 throw failure("the model reads class text embeddings \(describeShape(expected)) (txt_feats), and none were given")
             }
-            if let program { return run(program, input, text: nil, keepAll: keepAll, progress: progress) }
-            return try walk(Feature(input), pass: pass, keepAll: keepAll, progress: progress)
+            return run(program, input, text: nil, keepAll: keepAll, progress: progress)
         }
         let batch = input.shape[0]
         guard text.rank == 3, text.shape[0] == 1 || text.shape[0] == batch, text.shape[1] == expected[1], text.shape[2] == expected[2] else {
@@ -86,24 +96,10 @@ public struct InferencePlan: Sendable {
         }
         // WorldModel.predict expands one set of embeddings over the batch
         let expanded = text.shape[0] == batch ? text : Tensor.concatenate(Array(repeating: text, count: batch), axis: 0)
-        if let reader = graph.requiresText ? program : prompted, reader.readsText {
-            return run(reader, input, text: expanded, keepAll: keepAll, progress: progress)
+        guard let reader = graph.requiresText ? program : prompted, reader.readsText else {
+            throw failure("the model could not be traced with text prompts as its second input")
         }
-        pass.text = Feature(expanded)
-        pass.guide = pass.text
-        return try walk(Feature(input), pass: pass, keepAll: keepAll, progress: progress)
-    }
-
-    /// The modules' own code on the reference kernels, row by row (what runs a module option
-    /// not yet written as program operations): the tests' second, independent forward beside
-    /// the program's.
-    func forwardThroughModules(_ input: Tensor, text: Tensor? = nil) throws(DiagnosticList) -> [Tensor] {
-        let pass = Pass()
-        if let text {
-            pass.text = Feature(text)
-            pass.guide = pass.text
-        }
-        return try walk(Feature(input), pass: pass, keepAll: false, progress: nil).outputs
+        return run(reader, input, text: expanded, keepAll: keepAll, progress: progress)
     }
 
     /// What runs a traced forward: the planned program, or the reference kernels.
@@ -140,36 +136,6 @@ public struct InferencePlan: Sendable {
         report(Int.max)
         return ForwardResult(outputs: result.outputs, layerOutputs: result.kept)
     }
-
-    private func walk(_ input: Feature, pass: Pass, keepAll: Bool,
-                      progress: ((ResolvedLayer, Int) -> Void)?) throws(DiagnosticList) -> ForwardResult {
-        let layers = graph.layers
-        // last row position that reads each index, so outputs are released once nothing needs them
-        var lastUse = [Int: Int]()
-        for (position, layer) in layers.enumerated() {
-            for source in layer.from { lastUse[source] = position }
-        }
-        var values: [Int: Feature] = [-1: input]
-        var kept = [Int: Tensor]()
-        var outputs = [Feature]()
-        for (position, layer) in layers.enumerated() {
-            var current = layer.from.map { values[$0]! }  // every source precedes the row (builder invariant)
-            do {
-                for instance in instances[position] { current = try instance(current, pass) }
-            } catch {
-                throw DiagnosticList([Diagnostic(file: graph.spec.file, location: layer.row.location(of: error.blame),
-                                                 layerIndex: layer.index, module: layer.moduleName, message: error.message)])
-            }
-            for (offset, feature) in current.prefix(layer.outputChannels.count).enumerated() {
-                values[layer.index + offset] = feature
-                if keepAll, let tensor = feature.tensor { kept[layer.index + offset] = tensor }
-            }
-            for source in layer.from where lastUse[source] == position && !keepAll { values[source] = nil }
-            outputs = current
-            progress?(layer, position)
-        }
-        return ForwardResult(outputs: outputs.compactMap(\.tensor), layerOutputs: kept)
-    }
 }
 
 extension ModelGraph {
@@ -192,9 +158,7 @@ extension ModelGraph {
 
 extension InferencePlan {
     /// The forward pass as a program at the graph's input shape: the rows walked over symbolic
-    /// features, every operation recorded with its row and block. Throws, naming the layer and
-    /// the place in ModelGraph's code, when a module's forward is not yet written as program
-    /// operations (it works on tensors inside a closure).
+    /// features, every operation recorded with its row and block.
     public func trace() throws(DiagnosticList) -> Program {
         try Self.trace(graph: graph, instances: instances)
     }
@@ -225,10 +189,7 @@ extension InferencePlan {
             } catch {
                 throw failure(error.message, layer)
             }
-            if let untraced = recorder.untraced { throw failure(untraced.description, layer) }
-            guard current.allSatisfy({ $0.symbol != nil }) else {
-                throw failure("its forward is not yet written as program operations", layer)
-            }
+            precondition(current.allSatisfy { $0.symbol != nil }, "layer \(layer.index) returned a feature it did not trace")
             for (offset, feature) in current.prefix(layer.outputChannels.count).enumerated() {
                 values[layer.index + offset] = feature
                 layerOutputs[layer.index + offset] = feature.symbol!.id

@@ -219,18 +219,6 @@ extension Tensor {
         }
     }
 
-    /// `nn.LayerNorm` over the last axis, in place: for a tensor nothing else reads afterwards
-    /// (RT-DETR's encoder output over every anchor), so no second copy is alive.
-    public mutating func layerNormalize(weight: Tensor, bias: Tensor, epsilon: Float = 1e-5) {
-        let (width, rows) = (shape[rank - 1], count / max(shape[rank - 1], 1))
-        storage.withUnsafeMutableBufferPointer { values in
-            guard let base = values.baseAddress else { return }
-            Tensor.withLayerNormRows(weight: weight, bias: bias, epsilon: epsilon) { normalize in
-                Threads.parallelRanges(rows, minimumPerChunk: max(1, 8192 / max(width, 1))) { range in normalize(base, range) }
-            }
-        }
-    }
-
     /// Runs `body` with the row kernel of a LayerNorm: (base, rows) normalises those rows of
     /// `weight.count` values each, in place.
     private static func withLayerNormRows<Result>(weight: Tensor, bias: Tensor, epsilon: Float,

@@ -28,8 +28,8 @@ struct FootprintTests {
         #expect(atConcatenation > image + 2 * map(16))
     }
 
-    /// RTDETRDecoder works on token tensors inside its code; its walk declares them: every
-    /// anchor's tokens twice over (projected levels, enc_output's linear then LayerNorm in place).
+    /// RTDETRDecoder's walk holds every anchor's tokens twice over at its peak (the projected
+    /// levels, and enc_output's linear becoming its LayerNorm).
     @Test func decoderHoldsItsTokensTwice() throws {
         let yaml = """
         nc: 2

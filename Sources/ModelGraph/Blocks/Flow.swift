@@ -1,13 +1,12 @@
 import Tensor
 
-/// What flows between blocks: a program value while tracing, only its shape in a shape walk
-/// (the graph builder's), or a tensor on the reference path of a module option not yet written
-/// as program operations. Every block has one forward over features, so the same code infers
-/// shapes, counts multiply-adds and records the program. Layouts and kernels are the planner's
+/// What flows between blocks: a program value while tracing, or only its shape in a shape walk
+/// (the graph builder's). Every block has one forward over features, so the same code infers
+/// shapes, counts multiply-adds and records the program; computing is the program's (its
+/// reference kernels, or the planner's). Layouts and kernels are the planner's
 /// (`PlannedProgram`), not the modules'.
 public struct Feature: Sendable {
     public let shape: [Int]
-    private let plain: Tensor?
     /// In a walk that measures memory, this map's share of the live bytes.
     private let allocation: LiveAllocation?
     /// In a traced walk, the program value this feature stands for.
@@ -15,7 +14,6 @@ public struct Feature: Sendable {
 
     public init(shape: [Int]) {
         self.shape = shape
-        plain = nil
         allocation = LiveBytes.current.map { LiveAllocation(bytes: 4 * elements(shape), in: $0) }
         symbol = nil
     }
@@ -23,43 +21,20 @@ public struct Feature: Sendable {
     /// A symbolic feature of a traced walk: the program value `symbol` of this shape.
     init(symbol: Symbol, shape: [Int]) {
         self.shape = shape
-        plain = nil
         allocation = nil
         self.symbol = symbol
     }
 
-    public init(_ tensor: Tensor) {
-        shape = tensor.shape
-        plain = tensor
-        allocation = nil
-        symbol = nil
-    }
-
-    /// The tensor (nil in a shape walk or a trace).
-    public var tensor: Tensor? { plain }
-
-    /// Whether the feature holds elements (false in a shape walk or a trace).
-    public var hasData: Bool { plain != nil }
-
-    /// The result of an operation whose output shape is `shape`: `body` runs only when there is
-    /// data; a trace that meets it ends, naming this place (`file:line`).
-    public func map(shape: [Int], file: StaticString = #fileID, line: UInt = #line, _ body: (Tensor) -> Tensor) -> Feature {
-        if let symbol { symbol.recorder.noteUntraced("\(file):\(line)") }
-        guard let tensor else { return Feature(shape: shape) }
-        let result = body(tensor)
-        precondition(result.shape == shape, "an operation promised \(shape), produced \(result.shape)")
-        return Feature(result)
-    }
-
-    /// A shape-preserving element-wise operation.
-    public func map(file: StaticString = #fileID, line: UInt = #line, _ body: (Tensor) -> Tensor) -> Feature {
-        map(shape: shape, file: file, line: line, body)
-    }
-
     /// Element-wise activation.
     public func activated(_ activation: Activation) -> Feature {
-        if let symbol, activation != .identity { return symbol.recorder.feature(.activation(activation), [symbol.id], shape: shape) }
-        return activation == .identity ? self : map(shape: shape) { $0.activated(activation) }
+        activation == .identity ? self : Feature.traced(.activation(activation), [self], shapes: [shape])[0]
+    }
+
+    /// `activation` applied to a convolution's, BatchNorm's or residual sum's output: recorded as
+    /// its own op (the planner fuses it into the kernel), so a shape walk's memory count takes no
+    /// second map for it.
+    func fusedActivation(_ activation: Activation) -> Feature {
+        symbol == nil ? self : activated(activation)
     }
 
     /// Element-wise sum of two features of one shape (residual connections).
@@ -69,28 +44,14 @@ public struct Feature: Sendable {
 
     /// `activation(self + other)` (a residual block's `relu(y + x)`).
     public func adding(_ other: Feature, activation: Activation = .identity) -> Feature {
-        if let a = symbol, let b = other.symbol {
-            return a.recorder.feature(.add, [a.id, b.id], shape: shape).activated(activation)
-        }
-        return Feature.elementwise(self, other) { $0.adding($1, activation: activation) }
-    }
-
-    /// An element-wise operation of two features of one shape.
-    static func elementwise(_ a: Feature, _ b: Feature, file: StaticString = #fileID, line: UInt = #line,
-                            _ body: (Tensor, Tensor) -> Tensor) -> Feature {
-        precondition(a.shape == b.shape, "combining \(a.shape) and \(b.shape) element-wise")
-        if let symbol = a.symbol ?? b.symbol { symbol.recorder.noteUntraced("\(file):\(line)") }
-        guard let x = a.tensor, let y = b.tensor else { return Feature(shape: a.shape) }
-        return Feature(body(x, y))
+        guard shape == other.shape else { return plus(other).activated(activation) }  // broadcasting
+        return Feature.traced(.add, [self, other], shapes: [shape])[0].fusedActivation(activation)
     }
 
     /// `F.pad(x, [left, right, top, bottom])`: zero columns and rows around a map.
-    public func zeroPadded(left: Int = 0, right: Int, top: Int = 0, bottom: Int, file: StaticString = #fileID, line: UInt = #line) -> Feature {
+    public func zeroPadded(left: Int = 0, right: Int, top: Int = 0, bottom: Int) -> Feature {
         let newShape = [shape[0], shape[1], top + shape[2] + bottom, left + shape[3] + right]
-        if let symbol {
-            return symbol.recorder.feature(.pad(left: left, right: right, top: top, bottom: bottom, reflect: false), [symbol.id], shape: newShape)
-        }
-        return map(shape: newShape, file: file, line: line) { $0.zeroPadded(left: left, right: right, top: top, bottom: bottom) }
+        return Feature.traced(.pad(left: left, right: right, top: top, bottom: bottom, reflect: false), [self], shapes: [newShape])[0]
     }
 
     /// `torch.cat(features, axis)`; throws, as PyTorch does, when the shapes differ off `axis`
@@ -108,35 +69,17 @@ public struct Feature: Sendable {
         }
         var shape = features[0].shape
         shape[axis] = features.reduce(0) { $0 + $1.shape[axis] }
-        if let recorder = features.lazy.compactMap(\.symbol).first?.recorder {
-            let symbols = features.compactMap(\.symbol)
-            guard symbols.count == features.count else { return Feature(shape: shape) }
-            return recorder.feature(.concatenate(axis: axis), symbols.map(\.id), shape: shape)
-        }
-        let tensors = features.compactMap(\.tensor)
-        guard tensors.count == features.count else { return Feature(shape: shape) }
-        return Feature(Tensor.concatenate(tensors, axis: axis))
+        return traced(.concatenate(axis: axis), features, shapes: [shape])[0]
     }
 
     /// `x.split(sizes, axis)` / `x.chunk(n, axis)`.
     public func split(axis: Int = 1, sizes: [Int]) -> [Feature] {
-        if let symbol {
-            let shapes = sizes.map { size -> [Int] in
-                var part = shape
-                part[axis] = size
-                return part
-            }
-            return symbol.recorder.record(.split(axis: axis, sizes: sizes), [symbol.id], outputs: shapes)
-                .map { Feature(symbol: Symbol(recorder: symbol.recorder, id: $0.id), shape: $0.shape) }
+        let shapes = sizes.map { size -> [Int] in
+            var part = shape
+            part[axis] = size
+            return part
         }
-        guard let tensor else {
-            return sizes.map { size in
-                var part = shape
-                part[axis] = size
-                return Feature(shape: part)
-            }
-        }
-        return tensor.split(axis: axis, sizes: sizes).map(Feature.init)
+        return Feature.traced(.split(axis: axis, sizes: sizes), [self], shapes: shapes)
     }
 }
 
@@ -183,10 +126,6 @@ final class LiveBytes: @unchecked Sendable {
         peak = max(peak, live)
     }
     func remove(_ bytes: Double) { live -= bytes }
-
-    /// A module that works on tensors inside its code (not on walked features) declares the
-    /// most bytes it holds at once beyond its inputs and outputs.
-    func holdBriefly(_ bytes: Double) { peak = max(peak, live + bytes) }
 }
 
 /// One feature's share of a `LiveBytes` count, returned when the feature's last copy goes.

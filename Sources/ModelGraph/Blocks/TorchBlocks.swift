@@ -55,28 +55,15 @@ public struct Conv2d: Block {
         precondition(x.shape.count == 4 && x.shape[1] == inputChannels, "Conv2d(\(inputChannels)→\(outputChannels)) got \(x.shape)")
         let output = try outputShape(x.shape)
         pass.count(elements(output) * Double(inputChannels / groups * kernelSize * kernelSize))
-        if let symbol = x.symbol {
-            let recorder = symbol.recorder
-            var inputs = [symbol.id, weight.constant(in: recorder)]
-            if let bias { inputs.append(bias.constant(in: recorder)) }
-            return recorder.feature(.convolution(stride: stride, padding: padding, dilation: dilation, groups: groups), inputs, shape: output,
-                                    path: weight.ownerPath).activated(activation)
-        }
-        guard let tensor = x.tensor else { return Feature(shape: output) }
-        return Feature(run(tensor, pass, activation: activation))
-    }
-
-    /// The reference convolution on a tensor (for modules whose forward works on tensors directly).
-    public func run(_ x: Tensor, _ pass: Pass, activation: Activation = .identity) -> Tensor {
-        x.conv2d(weight: weight.tensor, bias: bias?.value, geometry: geometry, groups: groups, activation: activation)
+        return x.applying(.convolution(stride: stride, padding: padding, dilation: dilation, groups: groups), [weight, bias],
+                          shape: output).fusedActivation(activation)
     }
 
     /// A 1×1, stride-1, ungrouped convolution: a matrix product over positions.
     var isPlainPointwise: Bool { geometry.isPointwise && groups == 1 }
 
     /// `convs[level](inputs[level])` for plain pointwise convs of one output width, flattened and
-    /// concatenated over the levels into [B, out, ΣH·W] by one GEMM per level (see
-    /// `Tensor.flattenedPointwise`).
+    /// concatenated over the levels into [B, out, ΣH·W] (the planner runs it as one GEMM per level).
     static func flattenedPointwise(_ convs: [Conv2d], _ inputs: [Feature], _ pass: Pass) throws(LayerError) -> Feature {
         precondition(convs.count == inputs.count && !convs.isEmpty && convs.allSatisfy { $0.isPlainPointwise && $0.outputChannels == convs[0].outputChannels })
         var total = 0
@@ -86,19 +73,14 @@ public struct Conv2d: Block {
             pass.count(elements(output) * Double(conv.inputChannels))
             total += output[2] * output[3]
         }
-        let shape = [inputs[0].shape[0], convs[0].outputChannels, total]
-        if inputs.contains(where: { $0.symbol != nil }) {
-            // traced: each level's conv, viewed [B, out, H·W], concatenated along the positions
-            var maps: [Feature] = []
-            for (conv, x) in zip(convs, inputs) {
-                let y = try conv(x, Pass())
-                maps.append(y.reshaped([y.shape[0], y.shape[1], y.shape[2] * y.shape[3]]))
+        // each level's conv, viewed [B, out, H·W], concatenated along the positions
+        return Feature.countingResult {
+            let maps = zip(convs, inputs).map { conv, x in
+                let y = try! conv(x, Pass())  // its shape was checked above
+                return y.reshaped([y.shape[0], y.shape[1], y.shape[2] * y.shape[3]])
             }
-            return try .concatenate(maps, axis: 2)
+            return try! .concatenate(maps, axis: 2)
         }
-        guard inputs.allSatisfy(\.hasData) else { return Feature(shape: shape) }
-        return Feature(Tensor.flattenedPointwise(inputs.map { $0.tensor! }, channelsLast: inputs.map { _ in false },
-                                                 weights: convs.map(\.weight.tensor), biases: convs.map { $0.bias?.value }))
     }
 
     /// Folds a following BatchNorm: W' = W·γ/√(var + ε) per output channel, b' = (b − mean)·γ/√(var + ε) + β.
@@ -148,14 +130,7 @@ public struct BatchNorm2d: Block {
     /// `pass`: where thop's 4 operations per element are counted (its rule for affine norms).
     public func callAsFunction(_ x: Feature, activation: Activation = .identity, _ pass: Pass? = nil) -> Feature {
         pass?.countThop(4 * elements(x.shape))
-        if let symbol = x.symbol {
-            let recorder = symbol.recorder
-            let inputs = [symbol.id] + [weight, bias, runningMean, runningVariance].map { $0.constant(in: recorder) }
-            return recorder.feature(.batchNorm(epsilon: epsilon), inputs, shape: x.shape,
-                                    path: weight.ownerPath).activated(activation)
-        }
-        return x.map { $0.batchNorm(weight: weight.tensor, bias: bias.tensor, mean: runningMean.tensor, variance: runningVariance.tensor,
-                             epsilon: epsilon, activation: activation) }
+        return x.applying(.batchNorm(epsilon: epsilon), [weight, bias, runningMean, runningVariance], shape: x.shape).fusedActivation(activation)
     }
 }
 
@@ -183,18 +158,7 @@ public struct Linear: Block {
 
     /// `F.linear` over the last axis of a feature.
     public func callAsFunction(_ x: Feature) -> Feature {
-        let shape = Array(x.shape.dropLast()) + [outputFeatures]
-        if let symbol = x.symbol {
-            let recorder = symbol.recorder
-            var inputs = [symbol.id, weight.constant(in: recorder)]
-            if let bias { inputs.append(bias.constant(in: recorder)) }
-            return recorder.feature(.linear, inputs, shape: shape, path: weight.ownerPath)
-        }
-        return x.map(shape: shape) { self($0) }
-    }
-
-    public func callAsFunction(_ x: Tensor) -> Tensor {
-        x.linear(weight: weight.tensor, bias: bias?.value)
+        x.applying(.linear, [weight, bias], shape: Array(x.shape.dropLast()) + [outputFeatures])
     }
 }
 
@@ -214,19 +178,9 @@ public struct LayerNorm: Block {
         visitor.parameter("bias", &bias)
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { x.layerNorm(weight: weight.tensor, bias: bias.tensor) }
-
     public func callAsFunction(_ x: Feature) -> Feature {
-        if let symbol = x.symbol {
-            let recorder = symbol.recorder
-            return recorder.feature(.layerNorm, [symbol.id, weight.constant(in: recorder), bias.constant(in: recorder)], shape: x.shape,
-                                    path: weight.ownerPath)
-        }
-        return x.map { self($0) }
+        x.applying(.layerNorm, [weight, bias], shape: x.shape)
     }
-
-    /// The same, in place.
-    func normalize(_ x: inout Tensor) { x.layerNormalize(weight: weight.tensor, bias: bias.tensor) }
 }
 
 /// `nn.GroupNorm(groups, channels)`.
@@ -247,15 +201,12 @@ public struct GroupNorm: Block {
         visitor.parameter("bias", &bias)
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { x.groupNorm(groups: groups, weight: weight.tensor, bias: bias.tensor) }
-
-    /// In a trace, one composite (`group_norm`): per group of channels, the mean and biased
+    /// One composite (`group_norm`): per group of channels, the mean and biased
     /// variance over its elements, (x − mean) / √(var + 1e-5), then the per-channel affine.
     public func callAsFunction(_ x: Feature) -> Feature {
-        guard x.symbol != nil else { return x.map { self($0) } }
         let (batch, channels) = (x.shape[0], x.shape[1])
         let perGroup = x.shape.dropFirst().reduce(1, *) / groups
-        let (scale, shift) = (x.constant(weight.tensor, name: weight.key ?? "weight"), x.constant(bias.tensor, name: bias.key ?? "bias"))
+        let (scale, shift) = (x.constant(weight), x.constant(bias))
         return Feature.composite("group_norm", attributes: ["groups": [groups]], inputs: [x, scale, shift]) {
             let grouped = x.reshaped([batch, groups, perGroup])
             let count = x.scalar(Float(perGroup), name: "group_size")
@@ -263,7 +214,7 @@ public struct GroupNorm: Block {
             let variance = (centred * centred).reducedSum(axis: 2).reshaped([batch, groups, 1]) / count
             let deviation = Feature.traced(.squareRoot, [variance.plus(x.scalar(1e-5, name: "eps"))], shapes: [[batch, groups, 1]])[0]
             let affine = [1, channels] + Array(repeating: 1, count: x.shape.count - 2)
-            return [(centred / deviation).reshaped(x.shape) * scale.reshaped(affine) + shift.reshaped(affine)]
+            return [((centred / deviation).reshaped(x.shape) * scale.reshaped(affine)).plus(shift.reshaped(affine))]
         }[0]
     }
 }
@@ -304,32 +255,16 @@ public struct MultiheadAttention: Block {
         visitor.child("out_proj", &outputProjection)
     }
 
-    /// Batch first: [B, L, E] in and out.
-    public func callAsFunction(query: Tensor, key: Tensor, value: Tensor) -> Tensor {
-        let parts = inputWeight.tensor.split(axis: 0, sizes: [width, width, width])
-        let biases = inputBias.tensor.split(axis: 0, sizes: [width, width, width])
-        let q = query.linear(weight: parts[0], bias: biases[0])
-        let k = key.linear(weight: parts[1], bias: biases[1])
-        let v = value.linear(weight: parts[2], bias: biases[2])
-        return outputProjection(Tensor.attention(query: q, key: k, value: v, heads: heads))
-    }
-
-    /// The same over features [B, L, E]: as program operations when traced (the packed
-    /// projection's thirds as constants, heads split by views, scaled q·kᵀ, softmax, ·v).
+    /// Batch first: [B, L, E] in and out, as program operations (the packed projection's thirds
+    /// as constants, heads split by views, scaled q·kᵀ, softmax, ·v).
     public func callAsFunction(query: Feature, key: Feature, value: Feature) -> Feature {
-        guard let symbol = query.symbol else {
-            if let other = key.symbol ?? value.symbol { other.recorder.noteUntraced("\(#fileID):\(#line)") }
-            guard let q = query.tensor, let k = key.tensor, let v = value.tensor else { return Feature(shape: query.shape) }
-            return Feature(self(query: q, key: k, value: v))
-        }
-        let recorder = symbol.recorder
-        let weights = inputWeight.tensor.split(axis: 0, sizes: [width, width, width])
-        let biases = inputBias.tensor.split(axis: 0, sizes: [width, width, width])
         let names = ["q", "k", "v"]
         func project(_ x: Feature, _ part: Int) -> Feature {
+            guard let recorder = x.symbol?.recorder else { return Feature(shape: x.shape) }
             let path = inputWeight.ownerPath
-            let w = recorder.constant(weights[part], name: path.map { $0 + ".in_proj_weight.\(names[part])" })
-            let b = recorder.constant(biases[part], name: path.map { $0 + ".in_proj_bias.\(names[part])" })
+            let rows = (part * width)..<((part + 1) * width)
+            let w = recorder.constant(inputWeight.tensor.slice(axis: 0, rows), name: path.map { $0 + ".in_proj_weight.\(names[part])" })
+            let b = recorder.constant(inputBias.tensor.slice(axis: 0, rows), name: path.map { $0 + ".in_proj_bias.\(names[part])" })
             return recorder.feature(.linear, [x.symbol!.id, w, b], shape: x.shape, path: path.map { $0 + "." + names[part] + "_proj" })
         }
         let headWidth = width / heads
@@ -385,11 +320,7 @@ public struct MaxPool2d: Block {
     }
 
     public func callAsFunction(_ x: Feature) throws(LayerError) -> Feature {
-        let output = try outputShape(x.shape)
-        if let symbol = x.symbol {
-            return symbol.recorder.feature(.maxPool(kernelSize: kernelSize, stride: stride, padding: padding), [symbol.id], shape: output)
-        }
-        return x.map(shape: output) { $0.maxPooled(kernelSize: kernelSize, stride: stride, padding: padding) }
+        return Feature.traced(.maxPool(kernelSize: kernelSize, stride: stride, padding: padding), [x], shapes: [try outputShape(x.shape)])[0]
     }
 }
 
@@ -428,7 +359,6 @@ public struct ConvTranspose2d: Block {
 
     var inputChannels: Int { weight.shape[0] }
     var outputChannels: Int { weight.shape[1] * groups }
-    private var isNonOverlapping: Bool { stride == kernelSize && padding == 0 && outputPadding == 0 && dilation == 1 && groups == 1 }
 
     public func outputShape(_ input: [Int]) throws(LayerError) -> [Int] {
         let size = { (n: Int) in Tensor.transposedConvolvedSize(n, kernelSize: kernelSize, stride: stride, padding: padding,
@@ -444,25 +374,7 @@ public struct ConvTranspose2d: Block {
         try requireFeatureMap(x.shape, channels: inputChannels)
         let output = try outputShape(x.shape)
         pass.count(elements(x.shape) * Double(weight.shape[1] * kernelSize * kernelSize))
-        if let symbol = x.symbol {
-            let recorder = symbol.recorder
-            var inputs = [symbol.id, weight.constant(in: recorder)]
-            if let bias { inputs.append(bias.constant(in: recorder)) }
-            return recorder.feature(.transposedConvolution(stride: stride, padding: padding, outputPadding: outputPadding, dilation: dilation, groups: groups),
-                                    inputs, shape: output, path: weight.ownerPath)
-        }
-        if isNonOverlapping {
-            return x.map(shape: output) { $0.transposedConv2dNonOverlapping(weight: weight.tensor, bias: bias?.value) }
-        }
-        // the general kernel takes its products for one image and group into a buffer first,
-        // alive beside the output it scatters into
-        if !x.hasData {
-            let products = Double(outputChannels / groups * kernelSize * kernelSize) * Double(x.shape[2] * x.shape[3])
-            LiveBytes.current?.holdBriefly(4 * (products + elements(output)))
-        }
-        return x.map(shape: output) { input in
-            input.transposedConv2d(weight: weight.tensor, bias: bias?.value, kernelSize: kernelSize, stride: stride, padding: padding,
-                                   outputPadding: outputPadding, dilation: dilation, groups: groups)
-        }
+        return x.applying(.transposedConvolution(stride: stride, padding: padding, outputPadding: outputPadding, dilation: dilation, groups: groups),
+                          [weight, bias], shape: output)
     }
 }

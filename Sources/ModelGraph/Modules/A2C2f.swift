@@ -79,9 +79,8 @@ public struct A2C2f: CrossStageModule {
         let x = inputs[0]
         let y = try chainAndMerge(x, cv1: cv1, steps: m.items.count, { index, piece throws(LayerError) in try m.items[index](piece, pass) }, cv2: cv2, pass)
         guard let gamma else { return [y] }
-        // x + gamma.view(-1, 1, 1) * y (a shape walk has no gamma to read)
-        guard y.symbol != nil || y.hasData else { return [x + Feature(shape: y.shape)] }
-        return [x + y * y.constant(gamma.tensor.reshaped([1, gamma.shape[0], 1, 1]), name: gamma.key ?? "gamma")]
+        // x + gamma.view(-1, 1, 1) * y
+        return [x + y * y.constant(gamma, viewedAs: [1, gamma.shape[0], 1, 1])]
     }
 
     /// One of A2C2f's blocks: `nn.Sequential(ABlock, ABlock)` or a C3k.

@@ -75,12 +75,11 @@ public struct AIFI: LayerModule {
         let width = Double(channels)
         pass.count(complete, thop: complete + batch * Double(headCount) * tokens * (3 * tokens - 1) + batch * 2 * 4 * tokens * width
                    + batch * tokens * width / 2)
-        guard inputs[0].symbol != nil else { return [inputs[0].map(run)] }
-        return [traced(inputs[0])]
+        return [Feature.countingResult { encoded(inputs[0]) }]
     }
 
-    /// `run` as program operations.
-    func traced(_ x: Feature) -> Feature {
+    /// The encoder layer over the flattened map, with the sin-cos position embedding.
+    func encoded(_ x: Feature) -> Feature {
         let (batch, height, width) = (x.shape[0], x.shape[2], x.shape[3])
         var source = x.reshaped([batch, channels, height * width]).permuted([0, 2, 1])
         let position = x.constant(AIFI.positionEmbedding(width: width, height: height, channels: channels), name: "position_embedding")
@@ -89,25 +88,6 @@ public struct AIFI: LayerModule {
             return ma(query: query, key: query, value: input)
         }
         func feedForward(_ input: Feature) -> Feature { fc2(fc1(input).activated(.gelu)) }
-        if normalizeBefore {
-            source = source + attend(norm1(source))
-            source = source + feedForward(norm2(source))
-        } else {
-            source = norm1(source + attend(source))
-            source = norm2(source + feedForward(source))
-        }
-        return source.permuted([0, 2, 1]).reshaped([batch, channels, height, width])
-    }
-
-    func run(_ x: Tensor) -> Tensor {
-        let (batch, height, width) = (x.shape[0], x.shape[2], x.shape[3])
-        var source = x.reshaped([batch, channels, height * width]).permuted([0, 2, 1])
-        let position = AIFI.positionEmbedding(width: width, height: height, channels: channels)
-        func attend(_ input: Tensor) -> Tensor {
-            let query = input + position
-            return ma(query: query, key: query, value: input)
-        }
-        func feedForward(_ input: Tensor) -> Tensor { fc2(fc1(input).activated(.gelu)) }
         if normalizeBefore {
             source = source + attend(norm1(source))
             source = source + feedForward(norm2(source))

@@ -95,21 +95,13 @@ public struct Depth: LayerModule {
                                  blame: .from(level))
             }
             pass.count(elements(target) * 4)
-            let upsampled = out.symbol != nil ? Feature.traced(.upsampleBilinear(factor: 2, alignCorners: true), [out], shapes: [target])[0]
-                : out.map(shape: target) { $0.interpolateBilinear(height: target[2], width: target[3], alignCorners: true, scaleHeight: 0.5, scaleWidth: 0.5) }
+            let upsampled = Feature.traced(.upsampleBilinear(factor: 2, alignCorners: true), [out], shapes: [target])[0]
             let refinement = refine.items[level]
             out = try refinement.items[1](refinement.items[0](upsampled + projected[level], pass), pass)
         }
         let logDepth = try head(out, pass)
-        if logDepth.symbol != nil {
-            let (a, b) = (calibrationScale.tensor, calibrationShift.tensor)
-            let scaled = logDepth.clipped(minimum: -4, maximum: 5) * logDepth.constant(a, name: calibrationScale.key ?? "scale")
-            return [Feature.traced(.exp, [scaled.plus(logDepth.constant(b, name: calibrationShift.key ?? "shift"))], shapes: [logDepth.shape])[0]]
-        }
-        return [logDepth.map { map in
-            let (a, b) = (calibrationScale.tensor.storage[0], calibrationShift.tensor.storage[0])
-            return map.map { Foundation.exp(a * min(max($0, -4), 5) + b) }
-        }]
+        let scaled = logDepth.clipped(minimum: -4, maximum: 5) * logDepth.constant(calibrationScale)
+        return [Feature.traced(.exp, [scaled.plus(logDepth.constant(calibrationShift))], shapes: [logDepth.shape])[0]]
     }
 
     /// `nn.Sequential(Conv 3×3, ConvTranspose2d 2×2 s2, Conv 3×3, Conv2d 1×1 → 1)`.

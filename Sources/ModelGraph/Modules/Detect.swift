@@ -200,7 +200,6 @@ public struct DetectionBranches: Sendable {
     func raw(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> Raw {
         try requireLevels(inputs.map(\.shape), channels: inputChannels)
         let (boxBranches, classBranches) = (cv2.active, cv3.active)
-        var boxes = [Feature](), scores = [Feature]()
         let distributions = try flattenedBranches(boxBranches, inputs, channels: 4 * regressionMaximum, pass)
         let logits = try flattenedBranches(classBranches, inputs, channels: classCount, pass)
         countUnread(cv2, inputs, pass)
@@ -212,6 +211,16 @@ public struct DetectionBranches: Sendable {
     /// Runs a per-level extra branch and flattens its outputs to [B, channels, A].
     func extras(_ branch: Indexed<HeadBranch>, _ inputs: [Feature], channels: Int, _ pass: Pass) throws(LayerError) -> Feature {
         try flattenedBranches(branch, inputs, channels: channels, pass)
+    }
+
+    /// `make_anchors` as constants of `x`'s walk: the cell centres [1, 2, A] and each anchor's
+    /// stride [1, A] (made only when tracing: a shape walk runs before the strides are known).
+    func anchorConstants(_ raw: Raw, _ x: Feature) -> (anchors: Feature, strides: Feature) {
+        (x.constant(name: "anchors", shape: [1, 2, raw.anchors]) {
+            let points = anchorPoints(raw)
+            return Tensor(shape: [1, 2, raw.anchors], storage: points.map(\.x) + points.map(\.y))
+         },
+         x.constant(name: "strides", shape: [1, raw.anchors]) { Tensor(shape: [1, raw.anchors], storage: anchorPoints(raw).map(\.stride)) })
     }
 
     /// `make_anchors` (cell centres, offset 0.5) with each anchor's stride.
@@ -227,49 +236,26 @@ public struct DetectionBranches: Sendable {
         return points
     }
 
-    /// `_inference` and, end to end, `postprocess`: `[B, 4 + nc + extra, A]` (boxes, sigmoid
-    /// scores, then the head's `extras` after `decodeExtras`), or the top-k `[B, k, 6 + extra]`.
-    /// `decodeBoxes` turns the [B, 4, A] distances into boxes in input pixels given the decoded
-    /// extras (OBB's angles; default `dist2bbox`, xywh except end to end, as Ultralytics' `decode_bboxes`). The
-    /// anchors are made once for both.
-    func output(_ raw: Raw, extras: Feature? = nil, extraChannels: Int = 0,
-                decodeExtras: ((_ extras: Tensor, _ points: [AnchorPoint]) -> Tensor)? = nil,
-                decodeBoxes: ((_ distances: Tensor, _ extras: Tensor, _ points: [AnchorPoint]) -> Tensor)? = nil) -> Feature {
-        let (batch, anchors) = (raw.batch, raw.anchors)
-        let shape = isEndToEnd ? [batch, min(DetectionBranches.maximumDetections, anchors), 6 + extraChannels]
-                               : [batch, 4 + classCount + extraChannels, anchors]
-        if raw.distances.symbol != nil {
-            guard decodeExtras == nil, decodeBoxes == nil else {
-                raw.distances.symbol?.recorder.noteUntraced("Detect.swift (the head's decoded extras)")
-                return Feature(shape: shape)
-            }
-            return tracedOutput(raw, extras: extras)
-        }
-        guard let distances = raw.distances.tensor, let logits = raw.logits.tensor, extras == nil || extras?.tensor != nil else {
-            return Feature(shape: shape)
-        }
-        let points = anchorPoints(raw)
-        let decodedExtras = extras?.tensor.map { encoded in decodeExtras?(encoded, points) ?? encoded }
-        let boxes = decodeBoxes.flatMap { decode in decodedExtras.map { decode(distances, $0, points) } }
-            ?? DetectionBranches.boxes(distances: distances, points: points, xywh: !isEndToEnd)
-        var parts = [boxes, logits.activated(.sigmoid)]
-        if let decodedExtras { parts.append(decodedExtras) }
-        let decoded = Tensor.concatenate(parts, axis: 1)
-        return Feature(isEndToEnd ? DetectionBranches.topK(decoded, classes: classCount, count: shape[1]) : decoded)
+    /// `_inference` and, end to end, `postprocess`, as program operations: `dist2bbox` around the
+    /// anchors (constants made from the level sizes and strides), times the strides, beside the
+    /// sigmoid scores and the head's decoded `extras` — `[B, 4 + nc + extra, A]`, or the top-k
+    /// `[B, k, 6 + extra]`. Boxes are xywh, or the corners end to end (Ultralytics' `decode_bboxes`).
+    func output(_ raw: Raw, extras: Feature? = nil) -> Feature {
+        Feature.countingResult { decodedBoxes(raw, extras: extras) }
     }
 
-    /// `_inference` as program operations: `dist2bbox` around the anchors (constants made from
-    /// the level sizes and strides), times the strides, beside the sigmoid scores.
-    func tracedOutput(_ raw: Raw, extras: Feature? = nil) -> Feature {
-        let points = anchorPoints(raw)
+    private func decodedBoxes(_ raw: Raw, extras: Feature?) -> Feature {
         let x = raw.distances
-        let anchors = x.constant(Tensor(shape: [1, 2, raw.anchors], storage: points.map(\.x) + points.map(\.y)), name: "anchors")
-        let strides = x.constant(Tensor(shape: [1, raw.anchors], storage: points.map(\.stride)), name: "strides")
+        let (anchors, strides) = anchorConstants(raw, x)
         let (lt, rb) = (x.sliced(axis: 1, 0..<2), x.sliced(axis: 1, 2..<4))
         let (topLeft, bottomRight) = (anchors - lt, anchors.plus(rb))
         let centre = topLeft.plus(bottomRight) / x.scalar(2, name: "two")
-        // xywh, or the corners end to end (Ultralytics' decode_bboxes)
         let boxes = try! Feature.concatenate(isEndToEnd ? [topLeft, bottomRight] : [centre, bottomRight - topLeft], axis: 1) * strides
+        return decoded(boxes: boxes, raw, extras: extras)
+    }
+
+    /// Boxes beside the sigmoid scores and `extras`; end to end, the top-k rows.
+    func decoded(boxes: Feature, _ raw: Raw, extras: Feature?) -> Feature {
         let decoded = try! Feature.concatenate([boxes, raw.logits.activated(.sigmoid)] + (extras.map { [$0] } ?? []), axis: 1)
         return isEndToEnd ? DetectionBranches.tracedTopK(decoded, classes: classCount, count: min(DetectionBranches.maximumDetections, raw.anchors)) : decoded
     }
@@ -287,68 +273,6 @@ public struct DetectionBranches: Sendable {
                      top.indices.remainder(dividingBy: classes).toFloat().reshaped([batch, count, 1])]
         if channels > 4 + classes { parts.append(chosen.sliced(axis: 2, (4 + classes)..<channels)) }
         return try! .concatenate(parts, axis: 2)
-    }
-
-    /// `dist2bbox`: (left, top, right, bottom) distances around each anchor to (cx, cy, w, h) or
-    /// (x1, y1, x2, y2), times the anchor's stride.
-    static func boxes(distances: Tensor, points: [AnchorPoint], xywh: Bool) -> Tensor {
-        let (batch, anchors) = (distances.shape[0], distances.shape[2])
-        return Tensor(shape: [batch, 4, anchors]) { out in
-            distances.storage.withUnsafeBufferPointer { d in
-                for n in 0..<batch {
-                    let base = n * 4 * anchors
-                    for a in 0..<anchors {
-                        let (left, top, right, bottom) = (d[base + a], d[base + anchors + a], d[base + 2 * anchors + a], d[base + 3 * anchors + a])
-                        let point = points[a]
-                        let (x1, y1, x2, y2) = (point.x - left, point.y - top, point.x + right, point.y + bottom)
-                        if xywh {
-                            out[base + a] = (x1 + x2) / 2 * point.stride
-                            out[base + anchors + a] = (y1 + y2) / 2 * point.stride
-                            out[base + 2 * anchors + a] = (x2 - x1) * point.stride
-                            out[base + 3 * anchors + a] = (y2 - y1) * point.stride
-                        } else {
-                            out[base + a] = x1 * point.stride
-                            out[base + anchors + a] = y1 * point.stride
-                            out[base + 2 * anchors + a] = x2 * point.stride
-                            out[base + 3 * anchors + a] = y2 * point.stride
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// `postprocess` → `get_topk_index` (class-aware): the `count` anchors with the highest best
-    /// score, then the `count` best (anchor, class) pairs among them, each row
-    /// `[box…, score, class, extra…]`. Ties keep the lower index first.
-    static func topK(_ predictions: Tensor, classes: Int, count: Int) -> Tensor {
-        let (batch, channels, anchors) = (predictions.shape[0], predictions.shape[1], predictions.shape[2])
-        let extra = channels - 4 - classes
-        return Tensor(shape: [batch, count, 6 + extra]) { out in
-            predictions.storage.withUnsafeBufferPointer { p in
-                for n in 0..<batch {
-                    let base = n * channels * anchors
-                    func score(_ anchor: Int, _ cls: Int) -> Float { p[base + (4 + cls) * anchors + anchor] }
-                    let best = (0..<anchors).map { a in (0..<classes).reduce(-Float.infinity) { max($0, score(a, $1)) } }
-                    let candidates = topIndices(count, of: anchors) { best[$0] }
-                    let pairs = topIndices(count, of: candidates.count * classes) { score(candidates[$0 / classes], $0 % classes) }
-                    for (row, pair) in pairs.enumerated() {
-                        let (anchor, cls) = (candidates[pair / classes], pair % classes)
-                        let target = (n * count + row) * (6 + extra)
-                        for side in 0..<4 { out[target + side] = p[base + side * anchors + anchor] }
-                        out[target + 4] = score(anchor, cls)
-                        out[target + 5] = Float(cls)
-                        for e in 0..<extra { out[target + 6 + e] = p[base + (4 + classes + e) * anchors + anchor] }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Indices of the `count` largest values, largest first (lower index first among equals).
-    static func topIndices(_ count: Int, of total: Int, value: (Int) -> Float) -> [Int] {
-        let values = (0..<total).map(value)
-        return Array((0..<total).sorted { values[$0] > values[$1] || (values[$0] == values[$1] && $0 < $1) }.prefix(count))
     }
 }
 

@@ -247,42 +247,6 @@ public struct FreqFusion: LayerModule {
         return combined(high, mask: maskHigh, kernelSize: highPassKernel, highResolutionResidual ? .minusCarafePlusInput : .minusCarafe,
                         adding: lowFeatures)
     }
-
-    /// The seed's `compute_similarity(t, 3, dilation=2)`: cosine similarity of each pixel with its
-    /// 8 neighbours two pixels away (zero padding), [B, 8, H, W].
-    static func localSimilarity(_ x: Tensor) -> Tensor {
-        let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let plane = height * width
-        let neighbours = [(-2, -2), (-2, 0), (-2, 2), (0, -2), (0, 2), (2, -2), (2, 0), (2, 2)]
-        return Tensor(shape: [batch, neighbours.count, height, width]) { out in
-            x.storage.withUnsafeBufferPointer { v in
-                for n in 0..<batch {
-                    let base = n * channels * plane
-                    for y in 0..<height {
-                        for x0 in 0..<width {
-                            var centreNorm: Float = 0
-                            for c in 0..<channels { let a = v[base + c * plane + y * width + x0]; centreNorm += a * a }
-                            for (k, (dy, dx)) in neighbours.enumerated() {
-                                let ny = y + dy, nx = x0 + dx
-                                var result: Float = 0
-                                if ny >= 0, ny < height, nx >= 0, nx < width {
-                                    var dot: Float = 0, norm: Float = 0
-                                    for c in 0..<channels {
-                                        let a = v[base + c * plane + y * width + x0], b = v[base + c * plane + ny * width + nx]
-                                        dot += a * b
-                                        norm += b * b
-                                    }
-                                    // F.cosine_similarity: each norm clamped to eps = 1e-8
-                                    result = dot / (max(centreNorm.squareRoot(), 1e-8) * max(norm.squareRoot(), 1e-8))
-                                }
-                                out[((n * neighbours.count + k) * height + y) * width + x0] = result
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// The seed's `LocalSimGuidedSampler`: offsets from the compressed features and their local

@@ -86,48 +86,26 @@ public struct Pose: DetectionHeadModule {
             if let kpts { maps.append(try kpts.active.items[level](trunk, pass)) } else { maps.append(trunk) }
         }
         let keypoints = try flattenedLevels(maps, channels: values)
-        if keypoints.symbol != nil {
-            return [core.output(raw, extras: tracedKeypoints(keypoints, points: core.anchorPoints(raw)), extraChannels: values)]
-        }
-        return [core.output(raw, extras: keypoints, extraChannels: values, decodeExtras: decodeKeypoints)]
+        return [core.output(raw, extras: Feature.countingResult { decodedKeypoints(keypoints, raw) })]
     }
 
-    /// `kpts_decode` as program operations: [B, K·D, A] viewed [B, K, D, A]; x, y scaled around
-    /// the anchors and times the strides, visibility through a sigmoid.
-    func tracedKeypoints(_ encoded: Feature, points: [AnchorPoint]) -> Feature {
+    /// `kpts_decode`: [B, K·D, A] viewed [B, K, D, A]; x, y scaled around the anchors and times
+    /// the strides, visibility through a sigmoid.
+    func decodedKeypoints(_ encoded: Feature, _ raw: DetectionBranches.Raw) -> Feature {
         let (batch, anchors) = (encoded.shape[0], encoded.shape[2])
         let (scale, offset): (Float, Float) = kpts == nil ? (2, -0.5) : (1, 0)
         let y = encoded.reshaped([batch, values / dimensions, dimensions, anchors])
-        let shifted = encoded.constant(Tensor(shape: [1, 1, 2, anchors], storage: points.map { $0.x + offset } + points.map { $0.y + offset }), name: "keypoint_anchors")
-        let strides = encoded.constant(Tensor(shape: [1, 1, 1, anchors], storage: points.map(\.stride)), name: "strides")
+        let shifted = encoded.constant(name: "keypoint_anchors", shape: [1, 1, 2, anchors]) {
+            let points = core.anchorPoints(raw)
+            return Tensor(shape: [1, 1, 2, anchors], storage: points.map { $0.x + offset } + points.map { $0.y + offset })
+        }
+        let strides = encoded.constant(name: "strides", shape: [1, 1, 1, anchors]) {
+            Tensor(shape: [1, 1, 1, anchors], storage: core.anchorPoints(raw).map(\.stride))
+        }
         let factor = encoded.scalar(scale, name: "keypoint_scale")
         let xy = (y.sliced(axis: 2, 0..<2) * factor).plus(shifted) * strides
         let decoded = dimensions == 3 ? try! Feature.concatenate([xy, y.sliced(axis: 2, 2..<3).activated(.sigmoid)], axis: 2) : xy
         return decoded.reshaped([batch, values, anchors])
-    }
-
-    /// `kpts_decode` (not exported): x, y around the anchor times its stride, visibility sigmoid.
-    func decodeKeypoints(_ encoded: Tensor, points: [AnchorPoint]) -> Tensor {
-        let (batch, anchors) = (encoded.shape[0], encoded.shape[2])
-        let (scale, offset): (Float, Float) = kpts == nil ? (2, -0.5) : (1, 0)
-        var out = encoded
-        out.storage.withUnsafeMutableBufferPointer { y in
-            for n in 0..<batch {
-                for value in 0..<values {
-                    let base = (n * values + value) * anchors
-                    let axis = value % dimensions
-                    for a in 0..<anchors {
-                        let point = points[a]
-                        switch axis {
-                        case 0: y[base + a] = (y[base + a] * scale + (point.x + offset)) * point.stride
-                        case 1: y[base + a] = (y[base + a] * scale + (point.y + offset)) * point.stride
-                        default: y[base + a] = 1 / (1 + Foundation.exp(-y[base + a]))
-                        }
-                    }
-                }
-            }
-        }
-        return out
     }
 }
 

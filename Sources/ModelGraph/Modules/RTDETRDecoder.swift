@@ -115,16 +115,9 @@ public struct RTDETRDecoder: LayerModule {
         let shapes = inputs.map(\.shape)
         let output = try outputShapes(shapes)
         pass.count(multiplyAdds(shapes), thop: thopOperations(shapes))
-        if inputs.contains(where: { $0.symbol != nil }) { return [traced(inputs)] }
-        guard inputs.allSatisfy(\.hasData) else {
-            // `run` holds every anchor's tokens twice at its peak: the projected levels and the
-            // encoder's output (linear, then LayerNorm in place) — checked against the heap
-            // under `bench`, as is the decoder layers' value projection beside the levels
-            let tokens = Double(shapes[0][0]) * Double(shapes.reduce(0) { $0 + $1[2] * $1[3] }) * Double(hiddenChannels)
-            LiveBytes.current?.holdBriefly(2 * 4 * tokens)
-            return [Feature(shape: output)]
-        }
-        return [Feature(run(inputs, pass))]
+        let detections = decoded(inputs)
+        precondition(detections.shape == output, "RTDETRDecoder promised \(output), made \(detections.shape)")
+        return [detections]
     }
 
     func outputShapes(_ inputs: [[Int]]) throws(LayerError) -> [Int] {
@@ -134,84 +127,30 @@ public struct RTDETRDecoder: LayerModule {
         return [inputs[0][0], min(queryCount, queries * classCount), RTDETRDecoder.detectionWidth]
     }
 
-    func run(_ inputs: [Feature], _ pass: Pass) -> Tensor {
+    /// The decoder in Ultralytics' own formulation: each level projected to tokens, invalid
+    /// anchors' features zeroed (valid_mask · feats), the encoder's top-k queries gathered, the
+    /// decoder layers with `multi_scale_deformable_attn_pytorch`'s grid sampling, refining the
+    /// boxes after each, and the top-k (query, class) pairs of `postprocess` as [B, n, 6] rows of
+    /// (cx, cy, w, h, score, class).
+    func decoded(_ inputs: [Feature]) -> Feature {
         let batch = inputs[0].shape[0], hidden = hiddenChannels
-        // encoder input: project each level, flatten to tokens, concatenate
         let levelShapes = inputs.map { (height: $0.shape[2], width: $0.shape[3]) }
-        let projections = inputProjections.items
-        let features: Tensor
-        if projections.allSatisfy({ $0.bn == nil }) {
-            // BatchNorms folded: each level's 1×1 conv straight into its token rows
-            features = Tensor.tokens(projecting: inputs.map { $0.tensor! }, channelsLast: inputs.map { _ in false },
-                                     weights: projections.map { $0.conv.weight.tensor }, biases: projections.map { $0.conv.bias?.value })
-        } else {
-            features = Tensor.concatenate(zip(inputs, projections).map { input, projection in
-                projection.run(input.tensor!, pass).reshaped([batch, hidden, input.shape[2] * input.shape[3]]).permuted([0, 2, 1])
-            }, axis: 1)
-        }
-        let anchorCount = features.shape[1]
-        let (anchors, valid) = RTDETRDecoder.anchors(levelShapes)
-
-        let k = min(queryCount, anchorCount)
-        let (selected, selectedAnchors) = selectQueries(features, anchors: anchors, valid: valid, count: k)
-        let referenceLogits = encoderBoxHead(selected) + selectedAnchors
+        let features = tokens(inputs)
+        let k = min(queryCount, features.shape[1])
+        let (selected, referenceLogits) = encoderQueries(features, levelShapes: levelShapes, count: k)
         var embedding = selected
         if let targetEmbedding {
-            let queries = targetEmbedding.weight.tensor.slice(axis: 0, 0..<k)
-            embedding = Tensor.concatenate(Array(repeating: queries.reshaped([1, k, hidden]), count: batch), axis: 0)
-        }
-
-        // decoder layers up to eval_idx, refining the boxes after each
-        let value = features
-        var reference = referenceLogits.sigmoid()
-        var boxes = reference, scores = Tensor(shape: [batch, k, classCount])
-        for layer in 0...evaluationIndex {
-            let position = queryPositionHead(reference)
-            embedding = decoder.layers.items[layer](embedding: embedding, position: position, reference: reference, value: value,
-                                                    levelShapes: levelShapes, heads: headCount, points: decoderPoints)
-            let delta = decoderBoxHeads.items[layer](embedding)
-            boxes = Tensor.broadcast(delta, reference) { d, r in Activation.sigmoid.apply(d + RTDETRDecoder.inverseSigmoid(r)) }
-            if layer == evaluationIndex {
-                scores = decoderScoreHeads.items[layer](embedding)
+            embedding = features.constant(name: "tgt_embed", shape: [batch, k, hidden]) {
+                let queries = targetEmbedding.weight.tensor.slice(axis: 0, 0..<k)
+                return Tensor.concatenate(Array(repeating: queries.reshaped([1, k, hidden]), count: batch), axis: 0)
             }
-            reference = boxes
-        }
-        return RTDETRDecoder.postprocess(boxes: boxes, scores: scores.sigmoid(), classCount: classCount, queryCount: queryCount)
-    }
-
-    /// `run` as program operations, in Ultralytics' own formulation: the encoder's top-k queries
-    /// gathered, the decoder layers with `multi_scale_deformable_attn_pytorch`'s grid sampling, and
-    /// the top-k (query, class) pairs of `postprocess`.
-    func traced(_ inputs: [Feature]) -> Feature {
-        let batch = inputs[0].shape[0], hidden = hiddenChannels
-        let levelShapes = inputs.map { (height: $0.shape[2], width: $0.shape[3]) }
-        var tokens: [Feature] = []
-        for (input, projection) in zip(inputs, inputProjections.items) {
-            var y = try! projection.conv(input, Pass())
-            if let bn = projection.bn { y = bn(y) }
-            tokens.append(y.reshaped([batch, hidden, y.shape[2] * y.shape[3]]).permuted([0, 2, 1]))
-        }
-        let features = try! Feature.concatenate(tokens, axis: 1)
-        let anchorCount = features.shape[1]
-        let (anchors, valid) = RTDETRDecoder.anchors(levelShapes)
-        let mask = features.constant(Tensor(shape: [1, anchorCount, 1], storage: valid.map { $0 ? 1 : 0 }), name: "valid_mask")
-        let encoded = encoderOutput.norm(encoderOutput.linear(features * mask))
-        let k = min(queryCount, anchorCount)
-        let best = encoderScoreHead(encoded).reducedMax(axis: 2).topK(k).indices
-        let selected = encoded.gatheredRows(best)
-        let anchorTable = features.constant(Tensor(shape: [batch, anchorCount, 4], storage: Array((0..<batch).map { _ in anchors }.joined())), name: "anchors")
-        let referenceLogits = encoderBoxHead(selected).plus(anchorTable.gatheredRows(best))
-        var embedding = selected
-        if let targetEmbedding {
-            let queries = targetEmbedding.weight.tensor.slice(axis: 0, 0..<k)
-            embedding = features.constant(Tensor.concatenate(Array(repeating: queries.reshaped([1, k, hidden]), count: batch), axis: 0), name: "tgt_embed")
         }
         var reference = referenceLogits.activated(.sigmoid)
         var boxes = reference
         var scores: Feature?
         for layer in 0...evaluationIndex {
             let position = queryPositionHead(reference)
-            embedding = decoder.layers.items[layer].traced(embedding: embedding, position: position, reference: reference, value: features,
+            embedding = decoder.layers.items[layer](embedding: embedding, position: position, reference: reference, value: features,
                                                            levelShapes: levelShapes, heads: headCount, points: decoderPoints)
             boxes = decoderBoxHeads.items[layer](embedding).plus(RTDETRDecoder.inverseSigmoid(reference)).activated(.sigmoid)
             if layer == evaluationIndex { scores = decoderScoreHeads.items[layer](embedding) }
@@ -224,45 +163,39 @@ public struct RTDETRDecoder: LayerModule {
         return try! .concatenate([picked, top.values.reshaped([batch, count, 1]), classes], axis: 2)
     }
 
+    /// Each level's input projection, flattened to tokens and concatenated: [B, ΣH·W, hidden].
+    private func tokens(_ inputs: [Feature]) -> Feature {
+        var tokens: [Feature] = []
+        for (input, projection) in zip(inputs, inputProjections.items) {
+            var y = try! projection.conv(input, Pass())
+            if let bn = projection.bn { y = bn(y) }
+            tokens.append(y.reshaped([y.shape[0], hiddenChannels, y.shape[2] * y.shape[3]]).permuted([0, 2, 1]))
+        }
+        return try! Feature.concatenate(tokens, axis: 1)
+    }
+
+    /// The encoder head: scores every anchor (invalid anchors' features zeroed first, so their
+    /// enc_output row is the linear's bias) and gathers the top `count` as queries, with their
+    /// anchors' box logits. Its own function, so the encoder output over every anchor is gone
+    /// before the decoder layers run.
+    private func encoderQueries(_ features: Feature, levelShapes: [(height: Int, width: Int)], count k: Int)
+        -> (queries: Feature, referenceLogits: Feature) {
+        let (batch, anchorCount) = (features.shape[0], features.shape[1])
+        let (anchors, valid) = RTDETRDecoder.anchors(levelShapes)
+        let mask = features.constant(Tensor(shape: [1, anchorCount, 1], storage: valid.map { $0 ? 1 : 0 }), name: "valid_mask")
+        // the linear's output becomes the LayerNorm's: every anchor's tokens held twice, not thrice
+        let encoded = Feature.countingResult { encoderOutput.norm(encoderOutput.linear(features * mask)) }
+        let best = encoderScoreHead(encoded).reducedMax(axis: 2).topK(k).indices
+        let selected = encoded.gatheredRows(best)
+        let anchorTable = features.constant(Tensor(shape: [batch, anchorCount, 4], storage: Array((0..<batch).map { _ in anchors }.joined())), name: "anchors")
+        return (selected, encoderBoxHead(selected).plus(anchorTable.gatheredRows(best)))
+    }
+
     /// `inverse_sigmoid(x, eps=1e-5)` as program operations.
     static func inverseSigmoid(_ x: Feature) -> Feature {
         let clamped = x.clipped(minimum: 0, maximum: 1)
         let one = x.scalar(1, name: "one")
         return (clamped.clipped(minimum: 1e-5) / (one - clamped).clipped(minimum: 1e-5)).logarithm()
-    }
-
-    /// The encoder head: scores every anchor and keeps the top `count` as queries, with their
-    /// anchors. Invalid anchors' features are zeroed first (valid_mask · feats), so their
-    /// enc_output row is the linear's bias. Its own function, so the encoder output over every
-    /// anchor is gone before the decoder layers make their value projections.
-    private func selectQueries(_ features: Tensor, anchors: [Float], valid: [Bool], count k: Int) -> (queries: Tensor, anchors: Tensor) {
-        let (batch, anchorCount, hidden) = (features.shape[0], features.shape[1], hiddenChannels)
-        var encoded = encoderOutput.linear(features)
-        if valid.contains(false), let bias = encoderOutput.linear.bias?.value {
-            encoded.storage.withUnsafeMutableBufferPointer { values in
-                for n in 0..<batch {
-                    for anchor in 0..<anchorCount where !valid[anchor] {
-                        for c in 0..<hidden { values[(n * anchorCount + anchor) * hidden + c] = bias.storage[c] }
-                    }
-                }
-            }
-        }
-        // the linear's output becomes the LayerNorm's: one tensor over every anchor, not two
-        encoderOutput.norm.normalize(&encoded)
-        let encoderScores = encoderScoreHead(encoded)
-        let best = Tensor(shape: [batch, anchorCount], storage: (0..<(batch * anchorCount)).map { row in
-            encoderScores.storage[(row * classCount)..<((row + 1) * classCount)].max() ?? -.infinity
-        }).topK(k).indices
-        var selected = Tensor(shape: [batch, k, hidden]), selectedAnchors = Tensor(shape: [batch, k, 4])
-        for n in 0..<batch {
-            for (q, anchor) in best[n].enumerated() {
-                for c in 0..<hidden {
-                    selected.storage[(n * k + q) * hidden + c] = encoded.storage[(n * anchorCount + anchor) * hidden + c]
-                }
-                for c in 0..<4 { selectedAnchors.storage[(n * k + q) * 4 + c] = anchors[anchor * 4 + c] }
-            }
-        }
-        return (selected, selectedAnchors)
     }
 
     /// `_generate_anchors`: per level, cell centres and a 0.05·2^level box, in logit space;
@@ -287,31 +220,6 @@ public struct RTDETRDecoder: LayerModule {
             }
         }
         return (logits, valid)
-    }
-
-    /// Ultralytics' `inverse_sigmoid(x, eps=1e-5)`.
-    static func inverseSigmoid(_ x: Float) -> Float {
-        let clamped = min(max(x, 0), 1)
-        return logf(max(clamped, 1e-5) / max(1 - clamped, 1e-5))
-    }
-
-    /// `postprocess`: the top min(queries, k·nc) (query, class) pairs by score, as
-    /// [B, n, 6] rows of (cx, cy, w, h, score, class).
-    static func postprocess(boxes: Tensor, scores: Tensor, classCount: Int, queryCount: Int) -> Tensor {
-        let (batch, queries) = (scores.shape[0], scores.shape[1])
-        let count = min(queryCount, queries * classCount)
-        let best = scores.reshaped([batch, queries * classCount]).topK(count)
-        var out = Tensor(shape: [batch, count, detectionWidth])
-        for n in 0..<batch {
-            for (rank, index) in best.indices[n].enumerated() {
-                let query = index / classCount
-                let row = (n * count + rank) * detectionWidth
-                for c in 0..<4 { out.storage[row + c] = boxes.storage[(n * queries + query) * 4 + c] }
-                out.storage[row + 4] = best.values[n][rank]
-                out.storage[row + 5] = Float(index - query * classCount)
-            }
-        }
-        return out
     }
 
     /// Input projections, the encoder's output and score head over all anchors (its box head over
@@ -375,12 +283,6 @@ public struct InputProjection: FoldsBatchNorm {
         visitor.child("0", &conv)
         visitor.child("1", &bn, absent: nil)
     }
-
-    func run(_ x: Tensor, _ pass: Pass) -> Tensor {
-        let y = conv.run(x, pass)
-        guard let bn else { return y }
-        return bn(Feature(y)).tensor!
-    }
 }
 
 /// `enc_output`: `nn.Sequential(Linear, LayerNorm)`.
@@ -418,8 +320,6 @@ public struct MLP: Block {
         }
         return x
     }
-
-    func callAsFunction(_ x: Tensor) -> Tensor { self(Feature(x)).tensor! }
 }
 
 /// `DeformableTransformerDecoder`: its layers.
@@ -483,29 +383,20 @@ public struct DecoderLayer: Block {
         visitor.child("norm3", &norm3)
     }
 
-    /// `DeformableTransformerDecoderLayer.forward` (eval, no attention mask).
-    func callAsFunction(embedding: Tensor, position: Tensor, reference: Tensor, value: Tensor,
-                        levelShapes: [(height: Int, width: Int)], heads: Int, points: Int) -> Tensor {
-        let query = embedding + position
-        let attended = selfAttention(query: query, key: query, value: embedding)
-        var embedding = norm1(embedding + attended)
-        let crossed = cross(query: embedding + position, reference: reference, value: value, levelShapes: levelShapes,
-                            heads: heads, points: points)
-        embedding = norm2(embedding + crossed)
-        return norm3(embedding + linear2(linear1(embedding).activated(.relu)))
-    }
-
-    /// The layer as program operations (`multi_scale_deformable_attn_pytorch`'s formulation).
-    func traced(embedding: Feature, position: Feature, reference: Feature, value: Feature,
+    /// `DeformableTransformerDecoderLayer.forward` (eval, no attention mask), with
+    /// `multi_scale_deformable_attn_pytorch`'s formulation of the cross-attention.
+    func callAsFunction(embedding: Feature, position: Feature, reference: Feature, value: Feature,
                 levelShapes: [(height: Int, width: Int)], heads: Int, points: Int) -> Feature {
         let query = embedding + position
         var embedding = norm1(embedding + selfAttention(query: query, key: query, value: embedding))
-        let crossed = tracedCross(query: embedding + position, reference: reference, value: value, levelShapes: levelShapes, heads: heads, points: points)
+        let crossed = cross(query: embedding + position, reference: reference, value: value, levelShapes: levelShapes, heads: heads, points: points)
         embedding = norm2(embedding + crossed)
         return norm3(embedding + linear2(linear1(embedding).activated(.relu)))
     }
 
-    func tracedCross(query: Feature, reference: Feature, value: Feature, levelShapes: [(height: Int, width: Int)], heads: Int, points: Int) -> Feature {
+    /// `MSDeformAttn.forward` with 4-value reference boxes: each head samples `points` points
+    /// per level around the box centre, offsets scaled by the box size.
+    func cross(query: Feature, reference: Feature, value: Feature, levelShapes: [(height: Int, width: Int)], heads: Int, points: Int) -> Feature {
         let (batch, queries, levels) = (query.shape[0], query.shape[1], levelShapes.count)
         let hidden = crossAttention.valueProjection.outputFeatures, headWidth = hidden / heads
         let offsets = crossAttention.samplingOffsets(query).reshaped([batch, queries, heads, levels, points, 2])
@@ -514,8 +405,8 @@ public struct DecoderLayer: Block {
         let size = reference.sliced(axis: 2, 2..<4).reshaped([batch, queries, 1, 1, 1, 2])
         let locations = centre.plus(offsets / query.scalar(Float(points), name: "points") * size * query.scalar(0.5, name: "half"))
         let valueProjection = crossAttention.valueProjection
-        let projection = [value.constant(valueProjection.weight.tensor, name: valueProjection.weight.key ?? "value_proj.weight"),
-                          value.constant(valueProjection.bias?.value ?? Tensor(shape: [hidden]), name: valueProjection.bias?.key ?? "value_proj.bias")]
+        let projection = [value.constant(valueProjection.weight),
+                          valueProjection.bias.map { value.constant($0) } ?? value.constant(Tensor(shape: [hidden]), name: "value_proj.bias")]
         // one composite, so the execution pass samples the raw features and projects afterwards
         // (Tensor.projectedDeformableAttention: the same result, ~20× fewer multiply-adds)
         let flatLocations = locations.reshaped([batch, queries, heads, levels * points, 2])
@@ -539,37 +430,5 @@ public struct DecoderLayer: Block {
             return [(stacked * attention).reducedSum(axis: 3).reshaped([batch, hidden, queries]).permuted([0, 2, 1])]
         }[0]
         return crossAttention.outputProjection(output)
-    }
-
-    /// `MSDeformAttn.forward` with 4-value reference boxes: each head samples `points` points
-    /// per level around the box centre, offsets scaled by the box size.
-    func cross(query: Tensor, reference: Tensor, value: Tensor, levelShapes: [(height: Int, width: Int)],
-               heads: Int, points decoderPoints: Int) -> Tensor {
-        let (batch, queries) = (query.shape[0], query.shape[1])
-        let totalPoints = levelShapes.count * decoderPoints
-        var locations = crossAttention.samplingOffsets(query)  // [B, Lq, heads·L·P·2]
-        let attention = crossAttention.attentionWeights(query).reshaped([batch, queries, heads, totalPoints]).softmax(axis: 3)
-        let perQuery = heads * totalPoints
-        let points = Float(decoderPoints)
-        locations.storage.withUnsafeMutableBufferPointer { l in
-            for n in 0..<batch {
-                for q in 0..<queries {
-                    let box = (n * queries + q) * 4
-                    let (cx, cy, w, h) = (reference.storage[box], reference.storage[box + 1], reference.storage[box + 2], reference.storage[box + 3])
-                    for p in 0..<perQuery {
-                        let at = ((n * queries + q) * perQuery + p) * 2
-                        l[at] = cx + l[at] / points * w * 0.5
-                        l[at + 1] = cy + l[at + 1] / points * h * 0.5
-                    }
-                }
-            }
-        }
-        let valueProjection = crossAttention.valueProjection
-        let hidden = valueProjection.outputFeatures
-        let projected = valueProjection(value).reshaped([batch, value.shape[1], heads, hidden / heads])
-        let sampled = Tensor.deformableAttention(value: projected, levelShapes: levelShapes,
-                                                 locations: locations.reshaped([batch, queries, heads, totalPoints, 2]),
-                                                 weights: attention)
-        return crossAttention.outputProjection(sampled)
     }
 }

@@ -54,7 +54,7 @@ public struct Segment: DetectionHeadModule {
         let raw = try core.raw(inputs, pass)
         let coefficients = try core.extras(cv4.active, inputs, channels: maskCount, pass)
         countUnread(cv4, inputs, pass)
-        let predictions = core.output(raw, extras: coefficients, extraChannels: maskCount)
+        let predictions = core.output(raw, extras: coefficients)
         return [predictions, try proto(inputs, pass)]
     }
 

@@ -179,7 +179,7 @@ public struct StarBlock: Block {
         let y = try dwconv(x, pass)
         let (a, b) = (try f1(y, pass), try f2(y, pass))
         pass.count(elements(a.shape), thop: 0)  // the star product (elementwise: no thop rule)
-        let star = a.symbol != nil ? a.activated(.relu6) * b : Feature.elementwise(a, b) { Tensor.broadcast($0, $1) { min(max($0, 0), 6) * $1 } }
+        let star = Feature.countingResult { a.activated(.relu6) * b }
         return x + (try dwconv2(g(star, pass), pass))
     }
 }

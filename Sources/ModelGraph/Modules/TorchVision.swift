@@ -106,8 +106,7 @@ public struct TorchVision: LayerModule {
             if kept > 3 { y = try MaxPool2d(kernelSize: 3, stride: 2, padding: 1)(y) }
             for stage in layers { for block in stage.items { y = try block(y, pass) } }
             if kept > 8 {
-                let (batch, channels, height, width) = (y.shape[0], y.shape[1], y.shape[2], y.shape[3])
-                y = y.map(shape: [batch, channels, 1, 1]) { $0.reshaped([batch * channels, height * width]).sum(axis: 1).reshaped([batch, channels, 1, 1]) * (1 / Float(height * width)) }
+                y = Feature.traced(.globalAveragePool, [y], shapes: [[y.shape[0], y.shape[1], 1, 1]])[0]
             }
             return y
         }

@@ -57,58 +57,21 @@ public struct MaxSigmoidAttention: Block {
         }
         pass.count(Double(batch * heads * positions * classes * headChannels))
         let projected = try proj_conv(x, pass)
-        if x.symbol != nil {
-            // einsum("bmchw,bnmc->bmhwn") per head as a matrix product, its largest class, the gate
-            let guided = gl(guide).reshaped([batch, classes, heads, headChannels]).permuted([0, 2, 3, 1])  // [B, m, c, N]
-            let positionsFirst = embedded.reshaped([batch, heads, headChannels, positions]).permuted([0, 1, 3, 2])  // [B, m, HW, c]
-            let largest = positionsFirst.matmul(guided).reducedMax(axis: 3)  // [B, m, HW]
-            let scaled = largest * x.scalar(1 / Float(headChannels).squareRoot(), name: "head_scale")
-            let gate = scaled.plus(x.constant(bias.tensor.reshaped([1, heads, 1]), name: bias.key ?? "bias")).activated(.sigmoid)
-            let perHead = projected.shape[1] / heads
-            return (projected.reshaped([batch, heads, perHead, positions]) * gate.reshaped([batch, heads, 1, positions]))
-                .reshaped(projected.shape)
-        }
-        guard let guideTensor = guide.tensor, let embedding = embedded.tensor, let values = projected.tensor else {
-            return Feature(shape: projected.shape)
-        }
-        let guided = gl(guideTensor)  // [B, N, ec]
-        let ecWidth = guided.shape[2]
-        let scale = 1 / Float(headChannels).squareRoot()
-        var gates = [Float](repeating: 0, count: batch * heads * positions)
-        var similarities = [Float](repeating: 0, count: positions * classes)
-        embedding.storage.withUnsafeBufferPointer { e in
-            guided.storage.withUnsafeBufferPointer { g in
-                similarities.withUnsafeMutableBufferPointer { s in
-                    for n in 0..<batch {
-                        for head in 0..<heads {
-                            // [positions, hc] · [hc, classes]: each position's similarity with every class
-                            Gemm.multiply(m: positions, n: classes, k: headChannels,
-                                          a: e.baseAddress! + (n * heads + head) * headChannels * positions, lda: positions, transposeA: true,
-                                          b: g.baseAddress! + n * classes * ecWidth + head * headChannels, ldb: ecWidth, transposeB: true,
-                                          c: s.baseAddress!, ldc: classes)
-                            let headBias = bias.tensor.storage[head]
-                            for p in 0..<positions {
-                                var largest = -Float.infinity
-                                for c in 0..<classes { largest = max(largest, s[p * classes + c]) }
-                                gates[(n * heads + head) * positions + p] = Activation.sigmoid.apply(largest * scale + headBias)
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        var out = values
-        let perHead = out.shape[1] / heads
-        out.storage.withUnsafeMutableBufferPointer { o in
-            for n in 0..<batch {
-                for channel in 0..<out.shape[1] {
-                    let gate = (n * heads + channel / perHead) * positions
-                    let plane = o.baseAddress! + (n * out.shape[1] + channel) * positions
-                    for p in 0..<positions { plane[p] *= gates[gate + p] }
-                }
-            }
-        }
-        return Feature(out)
+        return Feature.countingResult { gated(projected, embedded: embedded, guide: guide, x) }
+    }
+
+    /// einsum("bmchw,bnmc->bmhwn") per head as a matrix product, its largest class, the gate on
+    /// the projection.
+    private func gated(_ projected: Feature, embedded: Feature, guide: Feature, _ x: Feature) -> Feature {
+        let (batch, classes, positions) = (x.shape[0], guide.shape[1], x.shape[2] * x.shape[3])
+        let guided = gl(guide).reshaped([batch, classes, heads, headChannels]).permuted([0, 2, 3, 1])  // [B, m, c, N]
+        let positionsFirst = embedded.reshaped([batch, heads, headChannels, positions]).permuted([0, 1, 3, 2])  // [B, m, HW, c]
+        let largest = positionsFirst.matmul(guided).reducedMax(axis: 3)  // [B, m, HW]
+        let scaled = largest * x.scalar(1 / Float(headChannels).squareRoot(), name: "head_scale")
+        let gate = scaled.plus(x.constant(bias, viewedAs: [1, heads, 1])).activated(.sigmoid)
+        let perHead = projected.shape[1] / heads
+        return (projected.reshaped([batch, heads, perHead, positions]) * gate.reshaped([batch, heads, 1, positions]))
+            .reshaped(projected.shape)
     }
 }
 
@@ -263,36 +226,27 @@ public struct ImagePoolingAttn: LayerModule {
         let text = try textEmbeddings(pass.guide, batch: batch, classes: classCount, width: proj.outputFeatures, reader: "ImagePoolingAttn")
         let (embedding, patches) = (proj.inputFeatures, im_pools.items[0].size)
         let tokens = inputs.count * patches * patches, classes = text.shape[1]
-        // the 1×1 projections run in every walk, so a plan records and replays their kernels in order
         var projected = [Feature]()
         for (level, input) in inputs.enumerated() { projected.append(try projections.items[level](input, pass)) }
         pass.count(Double(batch) * (Double(classes * proj.outputFeatures * embedding) * 2 + Double(tokens * embedding * embedding) * 2
                                     + Double(classes * tokens * embedding) * 2))
-        if text.symbol != nil {
-            let pooled = projected.map { $0.adaptiveMaxPooled(height: patches, width: patches).reshaped([batch, embedding, patches * patches]) }
-            let patchTokens = (try! Feature.concatenate(pooled, axis: 2)).permuted([0, 2, 1])  // [B, tokens, ec]
-            let headWidth = embedding / heads
-            func split(_ x: Feature) -> Feature { x.reshaped([batch, x.shape[1], heads, headWidth]).permuted([0, 2, 1, 3]) }  // [B, m, L, c]
-            let (q, k, v) = (split(query(text)), split(key(patchTokens)), split(value(patchTokens)))
-            let scores = (q.matmul(k.permuted([0, 1, 3, 2])) * text.scalar(1 / Float(headWidth).squareRoot(), name: "attention_scale")).softmax(axis: 3)
-            let attended = scores.matmul(v).permuted([0, 2, 1, 3]).reshaped([batch, classes, embedding])
-            var update = proj(attended)
-            if let scale { update = update * text.constant(scale.tensor.reshaped([1]), name: scale.key ?? "scale") }
-            pass.guide = update + text
-            return [pass.guide!]
-        }
-        guard let textTensor = text.tensor else { return [Feature(shape: text.shape)] }
-        var pooled = [Tensor]()
-        for map in projected {
-            guard let map = map.tensor else { return [Feature(shape: text.shape)] }
-            pooled.append(map.adaptiveMaxPooled(height: patches, width: patches).reshaped([batch, embedding, patches * patches]))
-        }
-        let patchTokens = Tensor.concatenate(pooled, axis: 2).permuted([0, 2, 1])  // [B, tokens, ec]
-        let attended = Tensor.attention(query: query(textTensor), key: key(patchTokens), value: value(patchTokens), heads: heads)
-        var update = proj(attended)
-        if let scale { update = update * scale.tensor.storage[0] }
-        pass.guide = Feature(update + textTensor)
+        pass.guide = Feature.countingResult { updated(text, projected: projected, patches: patches) }
         return [pass.guide!]
+    }
+
+    /// The pooled patch tokens attended by the text embeddings, projected and added to them.
+    private func updated(_ text: Feature, projected: [Feature], patches: Int) -> Feature {
+        let (batch, embedding, classes) = (text.shape[0], proj.inputFeatures, text.shape[1])
+        let pooled = projected.map { $0.adaptiveMaxPooled(height: patches, width: patches).reshaped([batch, embedding, patches * patches]) }
+        let patchTokens = (try! Feature.concatenate(pooled, axis: 2)).permuted([0, 2, 1])  // [B, tokens, ec]
+        let headWidth = embedding / heads
+        func split(_ x: Feature) -> Feature { x.reshaped([batch, x.shape[1], heads, headWidth]).permuted([0, 2, 1, 3]) }  // [B, m, L, c]
+        let (q, k, v) = (split(query(text)), split(key(patchTokens)), split(value(patchTokens)))
+        let scores = (q.matmul(k.permuted([0, 1, 3, 2])) * text.scalar(1 / Float(headWidth).squareRoot(), name: "attention_scale")).softmax(axis: 3)
+        let attended = scores.matmul(v).permuted([0, 2, 1, 3]).reshaped([batch, classes, embedding])
+        var update = proj(attended)
+        if let scale { update = update * text.constant(scale, viewedAs: [1]) }
+        return update + text
     }
 
     /// `nn.Sequential(nn.LayerNorm, nn.Linear)`.
@@ -306,7 +260,6 @@ public struct ImagePoolingAttn: LayerModule {
             visitor.child("1", &linear)
         }
 
-        func callAsFunction(_ x: Tensor) -> Tensor { linear(norm(x)) }
         func callAsFunction(_ x: Feature) -> Feature { linear(norm(x)) }
     }
 }
@@ -334,22 +287,16 @@ public struct ContrastiveHead: Block {
         visitor.child("norm", &norm, absent: nil)
     }
 
-    /// As program operations, for class embeddings known when tracing ([B, N, E]; YOLOE's
-    /// zeros without prompts): BatchNorm, the einsum as a matrix product, scale and bias.
-    func traced(_ x: Feature, embeddings: Tensor, _ pass: Pass) -> Feature {
+    /// For class embeddings known when tracing ([B, N, E]; YOLOE's zeros without prompts),
+    /// normalised once, as a constant: the positions' normalisation, the einsum as a matrix
+    /// product, scale and bias.
+    func callAsFunction(_ x: Feature, embeddings: Tensor, _ pass: Pass) -> Feature {
         let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let classes = embeddings.shape[1]
         pass.count(Double(batch * classes * channels * height * width))
-        guard let norm else {
-            x.symbol?.recorder.noteUntraced("\(#fileID):\(#line) (ContrastiveHead's normalised features)")
-            return Feature(shape: [batch, classes, height, width])
-        }
-        pass.countThop(4 * elements(x.shape))
-        let features = norm(x).reshaped([batch, channels, height * width])
+        if norm != nil { pass.countThop(4 * elements(x.shape)) }  // thop's BatchNorm rule
         let weights = x.constant(embeddings.normalized(axis: 2), name: "class_embeddings")
-        let factor = x.scalar(Float(exp(Double(logitScale.tensor.storage[0]))), name: "logit_scale_exp")
-        let shift = x.constant(bias.tensor, name: bias.key ?? "bias")
-        return (weights.matmul(features) * factor).plus(shift).reshaped([batch, classes, height, width])
+        return Feature.countingResult { scored(x, classEmbeddings: weights) }
     }
 
     /// x [B, E, H, W] and text [B, N, E] → [B, N, H, W].
@@ -358,14 +305,16 @@ public struct ContrastiveHead: Block {
         let classes = text.shape[1]
         pass.count(Double(batch * classes * channels * height * width))
         if norm != nil { pass.countThop(4 * elements(x.shape)) }  // thop's BatchNorm rule
-        let shape = [batch, classes, height, width]
-        // a shape walk has no weights to read
-        guard x.symbol != nil || x.hasData else { return Feature(shape: shape) }
-        // normalised positions (BatchNorm or L2) against L2-normalised classes: a matrix product
+        return Feature.countingResult { scored(x, classEmbeddings: text.l2Normalized(axis: 2)) }
+    }
+
+    /// Normalised positions (BatchNorm or L2) against the normalised classes: a matrix product,
+    /// times exp(logit_scale), plus the bias.
+    private func scored(_ x: Feature, classEmbeddings: Feature) -> Feature {
+        let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let features = (norm.map { $0(x) } ?? x.l2Normalized(axis: 1)).reshaped([batch, channels, height * width])
-        let factor = x.scalar(Float(exp(Double(logitScale.tensor.storage[0]))), name: "logit_scale_exp")
-        let shift = x.constant(bias.tensor, name: bias.key ?? "bias")
-        return (text.l2Normalized(axis: 2).matmul(features) * factor).plus(shift).reshaped(shape)
+        let factor = x.constant(name: "logit_scale_exp", shape: [1]) { Tensor(shape: [1], storage: [Float(exp(Double(logitScale.tensor.storage[0])))]) }
+        return (classEmbeddings.matmul(features) * factor).plus(x.constant(bias)).reshaped([batch, classEmbeddings.shape[1], height, width])
     }
 }
 

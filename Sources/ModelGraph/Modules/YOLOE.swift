@@ -18,13 +18,6 @@ struct SwiGLUFFN: Block {
         visitor.child("w3", &w3)
     }
 
-    func callAsFunction(_ x: Tensor) -> Tensor {
-        let doubled = w12(x)
-        let width = doubled.shape[doubled.rank - 1] / 2
-        let halves = doubled.split(axis: doubled.rank - 1, sizes: [width, width])
-        return w3(halves[0].activated(.silu) * halves[1])
-    }
-
     func callAsFunction(_ x: Feature) -> Feature {
         let doubled = w12(x)
         let axis = doubled.shape.count - 1, width = doubled.shape[axis] / 2
@@ -46,7 +39,6 @@ struct ResidualFFN: Block {
     }
 
     mutating func visit<V: BlockVisitor>(_ visitor: inout V) { visitor.child("m", &m) }
-    func callAsFunction(_ x: Tensor) -> Tensor { x + m(x) }
     func callAsFunction(_ x: Feature) -> Feature { x + m(x) }
 }
 
@@ -158,23 +150,20 @@ public struct PromptBranches: Sendable {
         guard given.shape == shape else {
             throw LayerError("the text prompt embeddings have shape \(describeShape(given.shape)); the head takes \(describeShape(shape))", blame: .row)
         }
-        if given.symbol != nil { return reprta(given).l2Normalized(axis: 2) }
-        guard let tensor = given.tensor else { return Feature(shape: shape) }
-        return Feature(reprta(tensor).normalized(axis: 2))
+        return reprta(given).l2Normalized(axis: 2)
     }
 
     func raw(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> DetectionBranches.Raw {
         try requireLevels(inputs.map(\.shape), channels: core.inputChannels)
         let batch = inputs[0].shape[0]
-        var prompts = try promptEmbeddings(pass.text, batch: batch)
-        if pass.text == nil && inputs[0].hasData { prompts = Feature(Tensor(shape: prompts.shape)) }
+        let prompts = try promptEmbeddings(pass.text, batch: batch)
         let distributions = try flattenedBranches(core.cv2.active, inputs, channels: 4 * core.regressionMaximum, pass)
         var maps = [Feature]()
         for (level, input) in inputs.enumerated() {
             let embedded = try core.cv3.active.items[level](input, pass)
-            if embedded.symbol != nil, pass.text == nil {
-                // traced without prompts: the heads' default, zero embeddings
-                maps.append(cv4.active.items[level].traced(embedded, embeddings: Tensor(shape: prompts.shape), pass))
+            if pass.text == nil {
+                // without prompts: the heads' default, zero embeddings
+                maps.append(cv4.active.items[level](embedded, embeddings: Tensor(shape: prompts.shape), pass))
             } else {
                 maps.append(cv4.active.items[level](embedded, text: prompts, pass))
             }
@@ -283,6 +272,6 @@ public struct YOLOESegment: DetectionHeadModule {
         let raw = try head.raw(inputs, pass)
         let coefficients = try head.core.extras(cv5.active, inputs, channels: maskCount, pass)
         countUnread(cv5, inputs, pass)
-        return [head.core.output(raw, extras: coefficients, extraChannels: maskCount), try proto(inputs, pass)]
+        return [head.core.output(raw, extras: coefficients), try proto(inputs, pass)]
     }
 }

@@ -102,7 +102,7 @@ public final class PlannedProgram: @unchecked Sendable {
             [x[0].groupNorm(groups: composite.attributes["groups"]![0], weight: x[1], bias: x[2])]
         },
         "local_similarity": { _, x in
-            [FreqFusion.localSimilarity(x[0])]
+            [Tensor.localSimilarity(x[0])]
         },
         "carafe_upsample": { composite, x in
             [x[0].carafeModuleReassembled(weights: x[1], kernelSize: composite.attributes["kernel_size"]![0], scale: composite.attributes["scale"]![0])]

@@ -288,15 +288,6 @@ public struct Program: Sendable {
     }
 }
 
-/// Code a trace met that is not yet written as program operations: where it is, and the layer.
-public struct UntracedOperation: Error, Sendable, CustomStringConvertible {
-    public var site: String
-    public var origin: ProgramOrigin
-    public var description: String {
-        "the forward at \(site) is not yet written as program operations, so this model cannot be traced or exported yet"
-    }
-}
-
 /// Records the program while a traced walk runs: features made from symbols carry it along,
 /// so every operation on them records itself.
 public final class ProgramRecorder: @unchecked Sendable {
@@ -306,8 +297,6 @@ public final class ProgramRecorder: @unchecked Sendable {
     public var origin = ProgramOrigin()
 
     public init() {}
-    /// The first code met that records nothing (a closure over tensors), reported at the end.
-    private(set) var untraced: UntracedOperation?
 
     /// Records `op` over `inputs`, returning one value per output shape.
     public func record(_ op: ProgramOp, _ inputs: [Int], outputs shapes: [[Int]], path: String? = nil) -> [ProgramValue] {
@@ -367,10 +356,6 @@ public final class ProgramRecorder: @unchecked Sendable {
         instructions.append(ProgramInstruction(op: .composite(Composite(name: name, attributes: attributes, body: recorded)),
                                                inputs: declared, outputs: outputs, origin: origin))
         return outputs
-    }
-
-    func noteUntraced(_ site: String) {
-        if untraced == nil { untraced = UntracedOperation(site: site, origin: origin) }
     }
 
     /// The recorded program, returning `outputs`.

@@ -2,46 +2,35 @@ import Foundation
 import Tensor
 
 // Operations modules write once for every walk: on a traced feature they record the program's
-// op, otherwise they compute (or, shape only, infer) as the tensor library does.
+// op; in a shape walk they give its output shape.
 
 extension Feature {
     /// `x.view(shape)` (same elements, row-major).
-    public func reshaped(_ newShape: [Int], file: StaticString = #fileID, line: UInt = #line) -> Feature {
+    public func reshaped(_ newShape: [Int]) -> Feature {
         precondition(newShape.reduce(1, *) == shape.reduce(1, *), "view \(shape) as \(newShape)")
-        if let symbol { return symbol.recorder.feature(.reshape(newShape), [symbol.id], shape: newShape) }
-        return map(shape: newShape, file: file, line: line) { $0.reshaped(newShape) }
+        return Feature.traced(.reshape(newShape), [self], shapes: [newShape])[0]
     }
 
     /// `x.permute(axes)`.
-    public func permuted(_ axes: [Int], file: StaticString = #fileID, line: UInt = #line) -> Feature {
-        let newShape = axes.map { shape[$0] }
-        if let symbol { return symbol.recorder.feature(.transpose(axes), [symbol.id], shape: newShape) }
-        return map(shape: newShape, file: file, line: line) { $0.permuted(axes) }
+    public func permuted(_ axes: [Int]) -> Feature {
+        Feature.traced(.transpose(axes), [self], shapes: [axes.map { shape[$0] }])[0]
     }
 
     /// `F.avg_pool2d(x, k, stride)` (no padding, floor mode).
     public func averagePooled(kernelSize: Int, stride: Int) -> Feature {
         let newShape = [shape[0], shape[1], (shape[2] - kernelSize) / stride + 1, (shape[3] - kernelSize) / stride + 1]
-        if let symbol { return symbol.recorder.feature(.averagePool(kernelSize: kernelSize, stride: stride), [symbol.id], shape: newShape) }
-        return map(shape: newShape) { $0.averagePooled(kernelSize: kernelSize, stride: stride) }
+        return Feature.traced(.averagePool(kernelSize: kernelSize, stride: stride), [self], shapes: [newShape])[0]
     }
 
     /// `nn.AdaptiveAvgPool2d(1)` then `flatten(1)`: [B, C, H, W] → [B, C].
     public func globalAveragePooled() -> Feature {
         let newShape = Array(shape.prefix(2))
-        if let symbol {
-            let pooled = symbol.recorder.feature(.globalAveragePool, [symbol.id], shape: newShape + [1, 1])
-            return pooled.reshaped(newShape)
-        }
-        return map(shape: newShape) { Program.planeMeans($0) }
+        return Feature.traced(.globalAveragePool, [self], shapes: [newShape + [1, 1]])[0].reshaped(newShape)
     }
 
     /// `F.interpolate(x, scale_factor=factor, mode="nearest")` by a whole factor.
     public func nearestUpsampled(factor: Int) -> Feature {
-        let newShape = [shape[0], shape[1], shape[2] * factor, shape[3] * factor]
-        if let symbol { return symbol.recorder.feature(.upsampleNearest(factor: factor), [symbol.id], shape: newShape) }
-        let step = 1 / Float(factor)
-        return map(shape: newShape) { $0.interpolateNearest(height: newShape[2], width: newShape[3], scaleHeight: step, scaleWidth: step) }
+        Feature.traced(.upsampleNearest(factor: factor), [self], shapes: [[shape[0], shape[1], shape[2] * factor, shape[3] * factor]])[0]
     }
 
     /// `F.interpolate` to `height`×`width` on the two last axes (`step`: PyTorch's source step
@@ -53,26 +42,12 @@ extension Feature {
     }
 
     /// `x.cos()`, `x.sin()`.
-    public func cosine() -> Feature {
-        if let symbol { return symbol.recorder.feature(.cosine, [symbol.id], shape: shape) }
-        return map { $0.map { Foundation.cos($0) } }
-    }
-    public func sine() -> Feature {
-        if let symbol { return symbol.recorder.feature(.sine, [symbol.id], shape: shape) }
-        return map { $0.map { Foundation.sin($0) } }
-    }
+    public func cosine() -> Feature { Feature.traced(.cosine, [self], shapes: [shape])[0] }
+    public func sine() -> Feature { Feature.traced(.sine, [self], shapes: [shape])[0] }
 
-    // Operations only traced code uses (heads whose tensor path has kernels of its own).
-
-    /// Records `op` on traced features; on features with data, runs the op's reference kernel
-    /// (`Program.evaluate`); in a shape walk, gives the output shapes.
+    /// Records `op` on traced features; in a shape walk, gives the output shapes.
     static func traced(_ op: ProgramOp, _ inputs: [Feature], shapes: [[Int]]) -> [Feature] {
-        guard let recorder = inputs.lazy.compactMap(\.symbol).first?.recorder else {
-            // not tracing: the operation's reference kernel on data, or its shapes in a shape walk
-            let tensors = inputs.compactMap(\.tensor)
-            guard tensors.count == inputs.count, !tensors.isEmpty else { return shapes.map { Feature(shape: $0) } }
-            return Program.evaluate(op, tensors, input: tensors[0], outputShapes: shapes).map(Feature.init)
-        }
+        guard let recorder = inputs.lazy.compactMap(\.symbol).first?.recorder else { return shapes.map { Feature(shape: $0) } }
         precondition(inputs.allSatisfy { $0.symbol != nil }, "\(op.name) recorded on a feature that is not traced")
         return recorder.record(op, inputs.map { $0.symbol!.id }, outputs: shapes)
             .map { Feature(symbol: Symbol(recorder: recorder, id: $0.id), shape: $0.shape) }
@@ -139,32 +114,45 @@ extension Feature {
     }
 
     /// `x.softmax(axis)`.
-    public func softmax(axis: Int, file: StaticString = #fileID, line: UInt = #line) -> Feature {
-        if let symbol { return symbol.recorder.feature(.softmax(axis: axis), [symbol.id], shape: shape) }
-        return map(file: file, line: line) { $0.softmax(axis: axis) }
-    }
+    public func softmax(axis: Int) -> Feature { Feature.traced(.softmax(axis: axis), [self], shapes: [shape])[0] }
 
     /// `x[..., start:end, ...]` along `axis`.
-    public func sliced(axis: Int, _ range: Range<Int>, file: StaticString = #fileID, line: UInt = #line) -> Feature {
+    public func sliced(axis: Int, _ range: Range<Int>) -> Feature {
         var newShape = shape
         newShape[axis] = range.count
-        if let symbol { return symbol.recorder.feature(.slice(axis: axis, start: range.lowerBound, end: range.upperBound, step: 1), [symbol.id], shape: newShape) }
-        return map(shape: newShape, file: file, line: line) { $0.slice(axis: axis, range) }
+        return Feature.traced(.slice(axis: axis, start: range.lowerBound, end: range.upperBound, step: 1), [self], shapes: [newShape])[0]
     }
 
     /// A tensor computed from shapes alone (anchors, strides), as a feature of this walk: a
     /// program constant when tracing.
     public func constant(_ tensor: Tensor, name: String) -> Feature {
-        if let symbol { return symbol.recorder.feature(.constant(tensor, name: name), [], shape: tensor.shape, path: name) }
-        return hasData ? Feature(tensor) : Feature(shape: tensor.shape)
+        guard let symbol else { return Feature(shape: tensor.shape) }
+        return symbol.recorder.feature(.constant(tensor, name: name), [], shape: tensor.shape, path: name)
     }
 
     /// A parameter or buffer as a constant of this walk (viewed as `shape` when given): read
     /// only when tracing or computing, so a shape walk needs no loaded weights.
     func constant(_ parameter: Parameter, viewedAs shape: [Int]? = nil) -> Feature {
-        guard symbol != nil || hasData else { return Feature(shape: shape ?? parameter.shape) }
+        guard symbol != nil else { return Feature(shape: shape ?? parameter.shape) }
         let tensor = shape.map { parameter.tensor.reshaped($0) } ?? parameter.tensor
         return constant(tensor, name: parameter.key ?? "constant")
+    }
+
+    /// Records `op` over this feature and `parameters` (constants named by their state_dict
+    /// keys; an absent optional one is left out), under the owner's module path; in a shape walk,
+    /// only the output `shape`.
+    func applying(_ op: ProgramOp, _ parameters: [Parameter?], shape: [Int]) -> Feature {
+        guard let recorder = symbol?.recorder else { return Feature(shape: shape) }
+        let present = parameters.compactMap { $0 }
+        return recorder.feature(op, [symbol!.id] + present.map { $0.constant(in: recorder) }, shape: shape, path: present.first?.ownerPath)
+    }
+
+    /// A constant computed from loaded weights (`make`, run only when tracing) of this walk.
+    func constant(name: String, shape: [Int], _ make: () -> Tensor) -> Feature {
+        guard symbol != nil else { return Feature(shape: shape) }
+        let tensor = make()
+        precondition(tensor.shape == shape, "constant \(name) promised \(shape), made \(tensor.shape)")
+        return constant(tensor, name: name)
     }
 
     /// A one-element constant of this walk (a scale, an offset), for broadcasting arithmetic.
@@ -173,50 +161,57 @@ extension Feature {
     }
 
     /// Element-wise `a op b` with NumPy broadcasting.
-    static func broadcasting(_ op: ProgramOp, _ a: Feature, _ b: Feature, file: StaticString, line: UInt,
-                             _ body: (Tensor, Tensor) -> Tensor) -> Feature {
+    static func broadcasting(_ op: ProgramOp, _ a: Feature, _ b: Feature) -> Feature {
         let rank = max(a.shape.count, b.shape.count)
         let (left, right) = (Array(repeating: 1, count: rank - a.shape.count) + a.shape, Array(repeating: 1, count: rank - b.shape.count) + b.shape)
         let shape = zip(left, right).map { x, y in
             precondition(x == y || x == 1 || y == 1, "broadcasting \(a.shape) with \(b.shape)")
             return max(x, y)
         }
-        if let x = a.symbol, let y = b.symbol { return x.recorder.feature(op, [x.id, y.id], shape: shape) }
-        if let symbol = a.symbol ?? b.symbol { symbol.recorder.noteUntraced("\(file):\(line)") }
-        guard let x = a.tensor, let y = b.tensor else { return Feature(shape: shape) }
-        return Feature(body(x, y))
+        return traced(op, [a, b], shapes: [shape])[0]
     }
 
     /// `torch.matmul(a, b)`: [..., M, K] · [..., K, N], leading axes broadcast.
-    public func matmul(_ other: Feature, file: StaticString = #fileID, line: UInt = #line) -> Feature {
+    public func matmul(_ other: Feature) -> Feature {
         let (a, b) = (shape, other.shape)
         precondition(a.count >= 2 && b.count >= 2 && a[a.count - 1] == b[b.count - 2], "matmul \(a) × \(b)")
         let rank = max(a.count, b.count)
         let (left, right) = (Array(repeating: 1, count: rank - a.count) + a.dropLast(2), Array(repeating: 1, count: rank - b.count) + b.dropLast(2))
         let newShape = zip(left, right).map { max($0, $1) } + [a[a.count - 2], b[b.count - 1]]
-        if let x = symbol, let y = other.symbol { return x.recorder.feature(.matmul, [x.id, y.id], shape: newShape) }
-        if let symbol = symbol ?? other.symbol { symbol.recorder.noteUntraced("\(file):\(line)") }
-        guard let x = tensor, let y = other.tensor else { return Feature(shape: newShape) }
-        return Feature(Program.batchedMatmul(x, y, outputShape: newShape))
+        return Feature.traced(.matmul, [self, other], shapes: [newShape])[0]
     }
 
-    public static func - (a: Feature, b: Feature) -> Feature { broadcasting(.subtract, a, b, file: #fileID, line: #line, -) }
-    public static func * (a: Feature, b: Feature) -> Feature { broadcasting(.multiply, a, b, file: #fileID, line: #line, *) }
-    public static func / (a: Feature, b: Feature) -> Feature { broadcasting(.divide, a, b, file: #fileID, line: #line, /) }
+    public static func - (a: Feature, b: Feature) -> Feature { broadcasting(.subtract, a, b) }
+    public static func * (a: Feature, b: Feature) -> Feature { broadcasting(.multiply, a, b) }
+    public static func / (a: Feature, b: Feature) -> Feature { broadcasting(.divide, a, b) }
     /// `a + b` with broadcasting (`adding` is the same-shape residual sum planned kernels fuse).
-    public func plus(_ b: Feature) -> Feature { Feature.broadcasting(.add, self, b, file: #fileID, line: #line, +) }
+    public func plus(_ b: Feature) -> Feature { Feature.broadcasting(.add, self, b) }
 }
 
 extension Feature {
+    /// What `body` computes, recorded step by step, where the planner runs the steps as one
+    /// kernel (DFL) or their maps are small and short-lived beside the result (a head's decoding,
+    /// an attention's products): a shape walk counts only the result as held memory.
+    static func countingResult(_ body: () -> Feature) -> Feature {
+        countingResults { [body()] }[0]
+    }
+
+    /// `countingResult` for several results.
+    static func countingResults(_ body: () -> [Feature]) -> [Feature] {
+        guard let counter = LiveBytes.current else { return body() }
+        let results = LiveBytes.$current.withValue(nil) { body() }
+        return LiveBytes.$current.withValue(counter) { results.map { $0.symbol == nil ? Feature(shape: $0.shape) : $0 } }
+    }
+
     /// What `body` computes, recorded as one composite operation `name` over `inputs` in a
     /// trace (see `Composite`); outside a trace, just `body`'s results.
     static func composite(_ name: String, attributes: [String: [Int]], inputs: [Feature], _ body: () -> [Feature]) -> [Feature] {
         guard let recorder = inputs.lazy.compactMap(\.symbol).first?.recorder else {
-            // computing or shape-walking: the body as it is, its insides not counted as memory a
-            // forward holds (the execution pass runs one kernel), only what it returns
+            // shape-walking: the body as it is, its insides not counted as memory a forward holds
+            // (the execution pass runs one kernel), only what it returns
             guard let counter = LiveBytes.current else { return body() }
             let results = LiveBytes.$current.withValue(nil) { body() }
-            return LiveBytes.$current.withValue(counter) { results.map { $0.hasData ? $0 : Feature(shape: $0.shape) } }
+            return LiveBytes.$current.withValue(counter) { results.map { Feature(shape: $0.shape) } }
         }
         return recorder.composite(name, attributes: attributes, inputs: inputs, body)
     }
