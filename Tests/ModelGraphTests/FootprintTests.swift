@@ -46,7 +46,9 @@ struct FootprintTests {
         let tokens = Double(4 * (32 * 32 + 16 * 16) * 32)
         // the image, both levels (the decoder's inputs) and the two token tensors at once
         #expect(peak >= image + levels + 2 * tokens)
-        // and not more than the [1, 10, 6] detections beyond that
-        #expect(peak <= image + levels + 2 * tokens + Double(4 * 10 * 6))
+        // and not more than the encoder head's per-anchor maps beyond that (its class scores, best
+        // scores, valid mask and anchor table: nc + 1 + 1 + 4 floats each) and the [1, 10, 6] detections
+        let anchors = Double(32 * 32 + 16 * 16)
+        #expect(peak <= image + levels + 2 * tokens + 4 * anchors * Double(2 + 1 + 1 + 4) + Double(4 * 10 * 6))
     }
 }

@@ -167,9 +167,12 @@ public struct RTDETRDecoder: LayerModule {
     private func tokens(_ inputs: [Feature]) -> Feature {
         var tokens: [Feature] = []
         for (input, projection) in zip(inputs, inputProjections.items) {
-            var y = try! projection.conv(input, Pass())
-            if let bn = projection.bn { y = bn(y) }
-            tokens.append(y.reshaped([y.shape[0], hiddenChannels, y.shape[2] * y.shape[3]]).permuted([0, 2, 1]))
+            // the plan folds the BatchNorm and views the map as rows: one map per level
+            tokens.append(Feature.countingResult {
+                var y = try! projection.conv(input, Pass())
+                if let bn = projection.bn { y = bn(y) }
+                return y.reshaped([y.shape[0], hiddenChannels, y.shape[2] * y.shape[3]]).permuted([0, 2, 1])
+            })
         }
         return try! Feature.concatenate(tokens, axis: 1)
     }
