@@ -231,6 +231,71 @@ extension TraceStep {
                 id = emit(.concatenate(axis: axis), [last, first], x.shape)
             }
             try bind(id)
+        case "unfold" where a.function.hasPrefix("nn.functional."):
+            // im2col: each kernel tap a (strided) slice of the zero-padded map, the taps stacked
+            // after the channels: [N, C·kh·kw, L]
+            let x = try tensor(0, "input")
+            let kernel = try a.ints(1, "kernel_size", count: 2), dilation = try a.ints(2, "dilation", count: 2, 1)
+            let padding = try a.ints(3, "padding", count: 2, 0), stride = try a.ints(4, "stride", count: 2, 1)
+            var id = try value(x)
+            var shape = x.shape
+            if padding != [0, 0] {
+                shape = [shape[0], shape[1], shape[2] + 2 * padding[0], shape[3] + 2 * padding[1]]
+                id = emit(.pad(left: padding[1], right: padding[1], top: padding[0], bottom: padding[0], reflect: false), [id], shape)
+            }
+            var blocks: [Int] = []
+            for axis in 0..<2 {
+                let span = dilation[axis] * (kernel[axis] - 1) + 1
+                blocks.append((shape[2 + axis] - span) / stride[axis] + 1)
+            }
+            guard blocks.allSatisfy({ $0 > 0 }) else { throw Untraceable("unfold with no whole block") }
+            let (batch, channels, positions) = (shape[0], shape[1], blocks[0] * blocks[1])
+            var taps: [Int] = []
+            for i in 0..<kernel[0] {
+                let top = i * dilation[0]
+                let rows = emit(.slice(axis: 2, start: top, end: top + (blocks[0] - 1) * stride[0] + 1, step: stride[0]), [id],
+                                [batch, channels, blocks[0], shape[3]])
+                for j in 0..<kernel[1] {
+                    let left = j * dilation[1]
+                    let tap = emit(.slice(axis: 3, start: left, end: left + (blocks[1] - 1) * stride[1] + 1, step: stride[1]), [rows],
+                                   [batch, channels, blocks[0], blocks[1]])
+                    taps.append(emit(.reshape([batch, channels, 1, positions]), [tap], [batch, channels, 1, positions]))
+                }
+            }
+            let stacked = emit(.concatenate(axis: 2), taps, [batch, channels, taps.count, positions])
+            try bind(emit(.reshape(output.shape), [stacked], output.shape))
+        case "unfold":
+            // windows along one axis: for each offset in the window its strided slice, stacked last
+            let x = try tensor(0, "self")
+            let axis = try torch.normalizedDimension(try a.int(1, "dimension"), x.shape.count, a.interp)
+            let (size, step) = (try a.int(2, "size"), try a.int(3, "step"))
+            let count = (x.shape[axis] - size) / step + 1
+            var sliced = x.shape
+            sliced[axis] = count
+            let id = try value(x)
+            let window = sliced + [1]
+            var parts: [Int] = []
+            for offset in 0..<size {
+                let strided = emit(.slice(axis: axis, start: offset, end: offset + (count - 1) * step + 1, step: step), [id], sliced)
+                parts.append(emit(.reshape(window), [strided], window))
+            }
+            try bind(emit(.concatenate(axis: x.shape.count), parts, output.shape))
+        case "flip", "fliplr", "flipud":
+            // each flipped axis read backwards: a slice with step −1
+            let x = try tensor(0, "input")
+            var dims: [Int]
+            switch name {
+            case "fliplr": dims = [1]
+            case "flipud": dims = [0]
+            default:
+                guard let given = a.value(1, "dims"), !given.isNone else { throw Untraceable("flip without dims") }
+                if let i = try a.interp.indexValue(given) { dims = [i] } else { dims = try a.interp.materialize(given).map { try a.interp.intArgument($0, "dims") } }
+            }
+            var id = try value(x)
+            for d in Set(try dims.map { try torch.normalizedDimension($0, x.shape.count, a.interp) }).sorted() where x.shape[d] > 1 {
+                id = emit(.slice(axis: d, start: x.shape[d] - 1, end: -1, step: -1), [id], x.shape)
+            }
+            try bind(id)
         case "max":
             let x = try tensor(0, "input")
             guard let dimension = a.value(1, "dim"), let d = try a.interp.indexValue(dimension) else {

@@ -257,7 +257,8 @@ struct GraphBuilder {
             let split = integers(sizes, name: out + "_sizes")
             nodes.append(node("Split", [inputs[0], split], outputs, name: label, [attribute("axis", int: axis)]))
         case .slice(let axis, let start, let end, let step):
-            let starts = integers([start], name: out + "_starts"), ends = integers([end], name: out + "_ends"),
+            // a backwards slice that runs through position 0 ends before it: ONNX's end is then −∞
+            let starts = integers([start], name: out + "_starts"), ends = integers([step < 0 && end < 0 ? Int(Int64.min) : end], name: out + "_ends"),
                 axes = integers([axis], name: out + "_axes")
             let steps = step == 1 ? [] : [integers([step], name: out + "_steps")]
             nodes.append(node("Slice", [inputs[0], starts, ends, axes] + steps, outputs, name: label))

@@ -283,11 +283,11 @@ struct ForkModeTests {
     /// the torch op and the fork's source line that called it.
     @Test func untracedOpIsLocated() throws {
         #expect {
-            _ = try Self.runnable("ultralytics/cfg/untraced/tiny-flip.yaml", size: 64, weights: nil)
+            _ = try Self.runnable("ultralytics/cfg/untraced/tiny-cumsum.yaml", size: 64, weights: nil)
         } throws: { error in
             let message = "\(error)"
-            return message.contains("tiny-flip.yaml:5:5: error:") && message.contains("layer 1 (FlipMix)")
-                && message.contains("torch.flip") && message.contains("ultralytics/nn/extra_modules/ops.py:148:")
+            return message.contains("tiny-cumsum.yaml:5:5: error:") && message.contains("layer 1 (CumsumMix)")
+                && message.contains("cumsum") && message.contains("ultralytics/nn/extra_modules/ops.py:173:")
         }
     }
 
@@ -301,8 +301,8 @@ struct ForkModeTests {
         } throws: { error in
             let message = "\(error)"
             return message.contains("tiny-view-inplace.yaml:5:5: error:") && message.contains("layer 1 (ViewInplace)")
-                && message.contains("changed through another view of its storage (at ultralytics/nn/extra_modules/ops.py:160:")
-                && message.contains("— ultralytics/nn/extra_modules/ops.py:161:")
+                && message.contains("changed through another view of its storage (at ultralytics/nn/extra_modules/ops.py:185:")
+                && message.contains("— ultralytics/nn/extra_modules/ops.py:186:")
         }
     }
 

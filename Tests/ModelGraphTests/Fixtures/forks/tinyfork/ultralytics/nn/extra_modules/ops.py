@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ..modules import Conv
 
-__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix", "MHAMix"]
+__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "UnfoldMix", "CumsumMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix", "MHAMix"]
 
 
 class SPDConv(nn.Module):
@@ -139,13 +139,38 @@ class ShuffleUp(nn.Module):
 
 
 class FlipMix(nn.Module):
-    """Adds the map mirrored left to right (torch.flip: an op fork mode's program has no form for yet)."""
+    """Adds the map mirrored left to right, and the map mirrored top to bottom and across channels."""
 
     def __init__(self, c):
         super().__init__()
 
     def forward(self, x):
-        return x + torch.flip(x, dims=[3])
+        return x + torch.flip(x, dims=[3]) + 0.5 * x.flip((1, -2))
+
+
+class UnfoldMix(nn.Module):
+    """Local windows three ways: nn.Unfold (padded, dilated taps), F.unfold with a stride, and Tensor.unfold along the width."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.unfold = nn.Unfold(kernel_size=3, dilation=2, padding=2, stride=1)
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        local = self.unfold(x).view(n, c, 9, h, w).mean(2)
+        coarse = F.unfold(x, kernel_size=2, stride=2).view(n, c, 4, h // 2, w // 2).amax(2)
+        rows = x.unfold(3, 3, 1).mean(-1)
+        return local + F.interpolate(coarse, size=(h, w), mode="nearest") + F.pad(rows, (1, 1))
+
+
+class CumsumMix(nn.Module):
+    """Adds the running sum along the width (torch.cumsum: an op fork mode's program has no form for yet)."""
+
+    def __init__(self, c):
+        super().__init__()
+
+    def forward(self, x):
+        return x + torch.cumsum(x, dim=3)
 
 
 class ViewInplace(nn.Module):
