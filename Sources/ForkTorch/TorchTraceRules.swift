@@ -280,6 +280,44 @@ extension TraceStep {
                 parts.append(emit(.reshape(window), [strided], window))
             }
             try bind(emit(.concatenate(axis: x.shape.count), parts, output.shape))
+        case "einsum":
+            // every operand permuted to one label order (the output's, then the summed labels) and
+            // viewed with size 1 for the labels it lacks; the broadcast product summed over the rest
+            guard case .str(let equation)? = a.value(0, "equation") else { throw Untraceable("einsum without an equation string") }
+            let operands: [TorchTensor]
+            if a.arguments.positional.count == 2, case .object(let o) = a.arguments.positional[1], o is PyList || o is PyTuple {
+                operands = try a.interp.materialize(a.arguments.positional[1]).map { try torch.tensor(from: $0, a.interp) }
+            } else {
+                operands = try a.arguments.positional.dropFirst().map { try torch.tensor(from: $0, a.interp) }
+            }
+            let clean = equation.filter { $0 != " " }
+            guard !clean.contains(".") else { throw Untraceable("einsum with an ellipsis") }
+            let sides = clean.components(separatedBy: "->")
+            let inputs = sides[0].components(separatedBy: ",").map(Array.init)
+            guard inputs.count == operands.count, inputs.allSatisfy({ Set($0).count == $0.count }) else {
+                throw Untraceable("einsum with a subscript repeated within an operand")
+            }
+            let all = inputs.joined()
+            let outputLabels = sides.count > 1 ? Array(sides[1]) : Set(all).filter { c in all.filter { $0 == c }.count == 1 }.sorted()
+            let order = outputLabels + Set(all).subtracting(outputLabels).sorted()
+            var product: Int?
+            var productShape = Array(repeating: 1, count: order.count)
+            for (labels, t) in zip(inputs, operands) {
+                let own = order.filter(labels.contains)
+                let permutation = own.map { labels.firstIndex(of: $0)! }
+                var id = try value(t)
+                let permuted = permutation.map { t.shape[$0] }
+                if permutation != Array(permutation.indices) { id = emit(.transpose(permutation), [id], permuted) }
+                let full = order.map { label in labels.firstIndex(of: label).map { t.shape[$0] } ?? 1 }
+                id = reshape(id, from: permuted, to: full)
+                let shape = zip(productShape, full).map { Swift.max($0, $1) }
+                product = product.map { emit(.multiply, [$0, id], shape) } ?? id
+                productShape = shape
+            }
+            guard let product else { throw Untraceable("einsum without operands") }
+            let summed = Array(outputLabels.count..<order.count)
+            let reduced = summed.isEmpty ? product : reduce(product, shape: productShape, axes: summed, mean: false, keep: false)
+            try bind(reshape(reduced, from: Array(productShape.prefix(outputLabels.count)), to: output.shape))
         case "flip", "fliplr", "flipud":
             // each flipped axis read backwards: a slice with step −1
             let x = try tensor(0, "input")

@@ -287,7 +287,7 @@ struct ForkModeTests {
         } throws: { error in
             let message = "\(error)"
             return message.contains("tiny-cumsum.yaml:5:5: error:") && message.contains("layer 1 (CumsumMix)")
-                && message.contains("cumsum") && message.contains("ultralytics/nn/extra_modules/ops.py:173:")
+                && message.contains("cumsum") && message.contains("ultralytics/nn/extra_modules/ops.py:190:")
         }
     }
 
@@ -301,8 +301,8 @@ struct ForkModeTests {
         } throws: { error in
             let message = "\(error)"
             return message.contains("tiny-view-inplace.yaml:5:5: error:") && message.contains("layer 1 (ViewInplace)")
-                && message.contains("changed through another view of its storage (at ultralytics/nn/extra_modules/ops.py:185:")
-                && message.contains("— ultralytics/nn/extra_modules/ops.py:186:")
+                && message.contains("changed through another view of its storage (at ultralytics/nn/extra_modules/ops.py:202:")
+                && message.contains("— ultralytics/nn/extra_modules/ops.py:203:")
         }
     }
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ..modules import Conv
 
-__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "UnfoldMix", "CumsumMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix", "MHAMix"]
+__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "UnfoldMix", "EinsumMix", "CumsumMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix", "MHAMix"]
 
 
 class SPDConv(nn.Module):
@@ -161,6 +161,23 @@ class UnfoldMix(nn.Module):
         coarse = F.unfold(x, kernel_size=2, stride=2).view(n, c, 4, h // 2, w // 2).amax(2)
         rows = x.unfold(3, 3, 1).mean(-1)
         return local + F.interpolate(coarse, size=(h, w), mode="nearest") + F.pad(rows, (1, 1))
+
+
+class EinsumMix(nn.Module):
+    """Content-aware reassembly of 3×3 taps and a channel mixing by the map's Gram matrix, written with torch.einsum."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.mask = nn.Conv2d(c, 9, 1)
+        self.unfold = nn.Unfold(kernel_size=3, padding=1)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        weights = torch.softmax(self.mask(x), dim=1)
+        taps = self.unfold(x).view(b, c, 9, h, w)
+        y = torch.einsum("bkhw,bckhw->bchw", [weights, taps])
+        gram = torch.einsum("b c h w, b d h w -> b c d", x, x) / (h * w)
+        return y + torch.einsum("bcd,bdhw->bchw", gram.softmax(-1), x)
 
 
 class CumsumMix(nn.Module):
