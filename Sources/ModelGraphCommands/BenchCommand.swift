@@ -12,7 +12,10 @@ struct BenchCommand: ParsableCommand {
         discussion: """
             Weights come from --weights or a seeded initialisation; the input is a seeded uniform image of \
             --imgsz and --batch. Only forward passes are timed. --profile adds a table of milliseconds and \
-            GFLOP/s per layer (medians over the runs).
+            GFLOP/s per layer (medians over the runs). --json prints one object: median_ms, min_ms, max_ms, runs, \
+            peak_rss_mb, loaded_rss_mb (resident after loading), forward_peak_rss_mb (the high-water mark during the \
+            forward passes), scratch_mb (the kernels' shared buffers, part of the loaded plan), \
+            estimated_activations_mb (the memory estimate of the feature maps: the planned program's memory pass).
             """)
 
     @OptionGroup var model: ModelOptions
@@ -24,8 +27,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Untimed forward passes first.")
     var warmup: Int = 2
 
-    @Flag(help: "Print one JSON object: median_ms, min_ms, max_ms, runs, peak_rss_mb, loaded_rss_mb (resident after loading), forward_peak_rss_mb (the high-water mark during the forward passes), scratch_mb (the kernels' shared buffers, part of the loaded plan), estimated_activations_mb (the memory estimate of the feature maps: the planned program's memory pass, or the shape walk's for a model without one).")
-    var json = false
+    @OptionGroup var jsonOutput: JSONOutput
 
     @Flag(help: "Print milliseconds and GFLOP/s per layer.")
     var profile = false
@@ -39,7 +41,7 @@ struct BenchCommand: ParsableCommand {
     func validate() throws {
         guard (1...100_000).contains(runs) else { throw ValidationError("--runs must be from 1 to 100000, found \(runs)") }
         guard (0...100_000).contains(warmup) else { throw ValidationError("--warmup must be from 0 to 100000, found \(warmup)") }
-        if profileOperations && (profile || json) { throw ValidationError("--profile-ops prints its own table: give it without --profile or --json") }
+        if profileOperations && (profile || jsonOutput.json) { throw ValidationError("--profile-ops prints its own table: give it without --profile or --json") }
         if svg != nil && !profile { throw ValidationError("--svg draws the per-layer profile: give --profile too") }
     }
 
@@ -89,7 +91,7 @@ struct BenchCommand: ParsableCommand {
         let median = times[times.count / 2]
         let peak = peakResidentMegabytes()
         let forwardPeak = restarted ? residentMegabytes(field: "VmHWM:") : nil
-        if json {
+        if jsonOutput.json {
             print(String(format: #"{"median_ms": %.3f, "min_ms": %.3f, "max_ms": %.3f, "runs": %d, "peak_rss_mb": %.1f, "loaded_rss_mb": %.1f, "forward_peak_rss_mb": %@, "scratch_mb": %.1f, "estimated_activations_mb": %@}"#,
                          median, times[0], times[times.count - 1], runs, peak, loaded ?? 0, forwardPeak.map { String(format: "%.1f", $0) } ?? "null",
                          Double(plan.scratchBytes) / 1e6, (plan.planned?.peakActivationBytes ?? graph.peakActivationBytes).map { String(format: "%.1f", $0 / 1e6) } ?? "null"))
@@ -160,7 +162,7 @@ extension BenchCommand {
         times.sort()
         let median = times[times.count / 2]
         let peak = peakResidentMegabytes()
-        if json {
+        if jsonOutput.json {
             print(String(format: #"{"median_ms": %.3f, "min_ms": %.3f, "max_ms": %.3f, "runs": %d, "peak_rss_mb": %.1f, "fork": true}"#,
                          median, times[0], times[times.count - 1], runs, peak))
             return

@@ -41,8 +41,13 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Threads for --bench (default: OMP_NUM_THREADS or all cores).")
     var threads: Int?
 
-    @Option(help: "Output: table, md (Markdown), csv or json.")
-    var format: CompareFormat = .table
+    @Option(help: "Output: table (the default), md (Markdown), csv or json (--json is the same as --format json).")
+    var format: CompareFormat?
+
+    @OptionGroup var jsonOutput: JSONOutput
+
+    /// The output format: --format, or json with --json.
+    var outputFormat: CompareFormat { jsonOutput.json ? .json : format ?? .table }
 
     @Option(help: ArgumentHelp("Whose code builds the models: a fork's folder, or `builtin`. Default: the fork each YAML lies in, if any.", valueName: "DIR|builtin"))
     var source: String?
@@ -51,6 +56,7 @@ struct CompareCommand: ParsableCommand {
         guard !models.isEmpty else { throw ValidationError("give at least one model file, name or folder") }
         guard (1...100_000).contains(runs) else { throw ValidationError("--runs must be from 1 to 100000, found \(runs)") }
         if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be from 1 to 256, found \(threads)") }
+        if jsonOutput.json, let format, format != .json { throw ValidationError("--json prints JSON; it cannot go with --format \(format.rawValue)") }
     }
 
     /// One compared model, or the reason it could not be.
@@ -231,7 +237,7 @@ struct CompareCommand: ParsableCommand {
 
     func render(_ rows: [Row]) -> String {
         let table = columns(rows)
-        switch format {
+        switch outputFormat {
         case .json:
             let objects = rows.enumerated().map { index, row -> JSONValue in
                 if let fork = row.fork {
@@ -273,13 +279,13 @@ struct CompareCommand: ParsableCommand {
                     let space = String(repeating: " ", count: max(widths[index] - cell.count, 0))
                     return index == 0 ? cell + space : space + cell
                 }
-                return format == .md ? "| " + padded.joined(separator: " | ") + " |" : padded.joined(separator: "  ")
+                return outputFormat == .md ? "| " + padded.joined(separator: " | ") + " |" : padded.joined(separator: "  ")
             }
             lines.append(line(table.map(\.0)))
-            if format == .md { lines.append("|" + widths.enumerated().map { index, width in index == 0 ? " " + String(repeating: "-", count: width) + " |" : " " + String(repeating: "-", count: width - 1) + ": |" }.joined()) }
+            if outputFormat == .md { lines.append("|" + widths.enumerated().map { index, width in index == 0 ? " " + String(repeating: "-", count: width) + " |" : " " + String(repeating: "-", count: width - 1) + ": |" }.joined()) }
             for (index, row) in rows.enumerated() {
                 if let problem = row.problem {
-                    lines.append(format == .md ? "| \(row.name) | \(problem.replacingOccurrences(of: "|", with: "\\|")) |" : "\(row.name): \(problem)")
+                    lines.append(outputFormat == .md ? "| \(row.name) | \(problem.replacingOccurrences(of: "|", with: "\\|")) |" : "\(row.name): \(problem)")
                 } else {
                     lines.append(line(table.map { $0.1[index] ?? "-" }))
                 }

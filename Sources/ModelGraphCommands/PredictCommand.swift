@@ -74,8 +74,7 @@ struct PredictCommand: ParsableCommand {
     @Flag(name: .customLong("save-conf"), help: "With --save-txt: append each detection's confidence.")
     var saveConfidence = false
 
-    @Flag(help: "Print one JSON object per image on stdout instead of the text lines.")
-    var json = false
+    @OptionGroup var jsonOutput: JSONOutput
 
     @OptionGroup var execution: ExecutionOptions
 
@@ -127,7 +126,7 @@ struct PredictCommand: ParsableCommand {
                 totals.pre += speed.pre / Double(chunk.count)
                 totals.inference += speed.inference / Double(chunk.count)
                 totals.post += speed.post / Double(chunk.count)
-                if json {
+                if jsonOutput.json {
                     print(PredictionJSON.render(prediction, path: path, names: predictor.names, task: predictor.head.task,
                                                 inputShape: batchResult.inputShape, speed: speed, count: chunk.count).rendered())
                 } else {
@@ -137,7 +136,7 @@ struct PredictCommand: ParsableCommand {
                 if let out { try save(prediction, image: images[offset], path: path, into: out, names: predictor.names) }
             }
         }
-        if !paths.isEmpty && !json {
+        if !paths.isEmpty && !jsonOutput.json {
             let count = Double(paths.count)
             printError(String(format: "Speed: %.1fms preprocess, %.1fms inference, %.1fms postprocess per image at shape (%@)",
                               totals.pre / count, totals.inference / count, totals.post / count,

@@ -12,13 +12,12 @@ struct SummaryCommand: ParsableCommand {
 
     @OptionGroup var model: ModelOptions
 
-    @Flag(help: "Print one JSON object instead of the table.")
-    var json = false
+    @OptionGroup var jsonOutput: JSONOutput
 
     @Flag(help: "Count parameters as after Ultralytics' fuse(): BatchNorm folded into Convs, RepConv re-parameterised.")
     var fuse = false
 
-    @Option(help: ArgumentHelp("GFLOPs in the table and the closing line: ultralytics (what model.info() prints: thop's rules, batch 1) or complete (every multiply-add ModelGraph runs, at --batch). --json gives both.",
+    @Option(help: ArgumentHelp("GFLOPs in the table and the closing line: ultralytics (what model.info() prints: thop's rules, batch 1) or complete (every multiply-add ModelGraph runs, at --batch). --jsonOutput.json gives both.",
                                valueName: "figure"))
     var flops: FlopsFigure = .ultralytics
 
@@ -27,7 +26,7 @@ struct SummaryCommand: ParsableCommand {
             let summary = try model.buildForkModel(root: root)
             if let failure = summary.forwardError { printError("warning: the model builds, but " + failure.description) }
             let name = URL(fileURLWithPath: model.config).deletingPathExtension().lastPathComponent
-            if json {
+            if jsonOutput.json {
                 print(summary.json(name: name).rendered())
             } else {
                 print(summary.forkLine)
@@ -44,7 +43,7 @@ struct SummaryCommand: ParsableCommand {
             throw ExitCode(1)
         }
         if let note = graph.scaleNote { printError("note: \(note)") }
-        if json {
+        if jsonOutput.json {
             print(graph.summaryJSON(fused: fuse).rendered())
         } else {
             print(graph.summaryTable(fused: fuse, flops: flops))

@@ -41,8 +41,7 @@ struct TransferCommand: ParsableCommand {
     @Flag(help: "List every row (default: only rows that lose tensors, with a count of the rest).")
     var all = false
 
-    @Flag(help: "Print one JSON object instead of the tables.")
-    var json = false
+    @OptionGroup var jsonOutput: JSONOutput
 
     func validate() throws {
         if let output, !output.hasSuffix(".pt"), !output.hasSuffix(".safetensors") {
@@ -66,7 +65,7 @@ struct TransferCommand: ParsableCommand {
                 throw ExitCode(1)
             }
         }
-        if json {
+        if jsonOutput.json {
             print(jsonReport(transfer, source: source, target: target).rendered())
             return
         }

@@ -56,6 +56,32 @@ struct CLITests {
         #expect(missing.stderr.contains("no-such-file.yaml: error: cannot read the model file"))
     }
 
+    /// One `--json` flag across commands: check's object carries each located error as fields;
+    /// compare's `--json` is `--format json`, and refuses another `--format`.
+    @Test("check --json and compare --json print the documented objects")
+    func jsonConvention() throws {
+        func object(_ text: String) throws -> [String: Any] {
+            try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        }
+        let clean = try runCLI(["check", "configs/rtdetr-starnet-carafe.yaml", "--json"])
+        #expect(clean.status == 0, "\(clean.stderr)")
+        let ok = try object(clean.stdout)
+        #expect(Set(ok.keys) == ["file", "ok", "diagnostics", "rows", "input", "output"])
+        #expect(ok["ok"] as? Bool == true && ok["input"] as? [Int] == [1, 3, 640, 640])
+        let odd = try runCLI(["check", "configs/rtdetr-starnet-freqfusion.yaml", "--imgsz", "500", "--json"])
+        #expect(odd.status == 1 && odd.stderr.isEmpty, "\(odd.stderr)")
+        let failed = try object(odd.stdout)
+        #expect(failed["ok"] as? Bool == false)
+        let first = try #require((failed["diagnostics"] as? [[String: Any]])?.first)
+        #expect(first["line"] as? Int == 22 && first["column"] as? Int == 6 && first["layer"] as? Int == 14)
+        #expect(first["module"] as? String == "FreqFusion" && (first["message"] as? String)?.hasPrefix("hr must be exactly 2× lr") == true)
+        let compared = try runCLI(["compare", "configs/rtdetr-starnet-carafe.yaml", "--json"])
+        #expect(compared.status == 0, "\(compared.stderr)")
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(compared.stdout.utf8)) as? [[String: Any]])
+        #expect(rows.first?["model"] as? String == "rtdetr-starnet-carafe")
+        #expect(try runCLI(["compare", "configs/rtdetr-starnet-carafe.yaml", "--json", "--format", "csv"]).status == 2)
+    }
+
     @Test("summary refuses a config with errors, naming them")
     func summaryErrors() throws {
         let result = try runCLI(["summary", "configs/rtdetr-starnet-scaled.yaml", "--scale", "q"])
