@@ -29,8 +29,8 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Scale for files with `scales:` (default: from the name, else the first); `all` gives a row per scale.")
     var scale: String?
 
-    @Option(help: ArgumentHelp("Input size: H, or H,W.", valueName: "H[,W]"))
-    var imgsz: ImageSize = ImageSize(argument: "640")!
+    @OptionGroup var size: ImageSizeOption
+    var imgsz: ImageSize { size.imgsz }
 
     @Flag(help: "Also time forward passes (seeded weights and input, batch 1; a fork model through its traced program, as bench runs it): median ms and images/s.")
     var bench = false
@@ -38,8 +38,7 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Timed forward passes per model with --bench (after one untimed).")
     var runs: Int = 10
 
-    @Option(help: "Threads for --bench (default: OMP_NUM_THREADS or all cores).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadsOption
 
     @Option(help: "Output: table (the default), md (Markdown), csv or json (--json is the same as --format json).")
     var format: CompareFormat?
@@ -55,7 +54,6 @@ struct CompareCommand: ParsableCommand {
     func validate() throws {
         guard !models.isEmpty else { throw ValidationError("give at least one model file, name or folder") }
         guard (1...100_000).contains(runs) else { throw ValidationError("--runs must be from 1 to 100000, found \(runs)") }
-        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be from 1 to 256, found \(threads)") }
         if jsonOutput.json, let format, format != .json { throw ValidationError("--json prints JSON; it cannot go with --format \(format.rawValue)") }
     }
 
@@ -97,7 +95,7 @@ struct CompareCommand: ParsableCommand {
     }
 
     func run() throws {
-        Threads.set(threads ?? Threads.defaultCount)
+        threading.configure()
         var rows: [Row] = []
         let builders = ForkBuilders()
         for item in models {

@@ -24,8 +24,8 @@ struct DiffCommand: ParsableCommand {
     @Option(help: "Scale for files with `scales:` (default: from the name, else the first).")
     var scale: String?
 
-    @Option(help: ArgumentHelp("Input size: H, or H,W.", valueName: "H[,W]"))
-    var imgsz: ImageSize = ImageSize(argument: "640")!
+    @OptionGroup var size: ImageSizeOption
+    var imgsz: ImageSize { size.imgsz }
 
     @Flag(help: "Print unchanged rows too (default: only changes, with a count of the unchanged).")
     var all = false

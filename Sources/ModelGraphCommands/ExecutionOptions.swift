@@ -10,8 +10,7 @@ struct ExecutionOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Weights: a safetensors state dict (PyTorch key names) or a .pt checkpoint (default: the model's own when it is a .pt).", valueName: "file"))
     var weights: String?
 
-    @Option(help: "Threads for the kernels (default: OMP_NUM_THREADS or all cores).")
-    var threads: Int?
+    @OptionGroup var threading: ThreadsOption
 
     @Flag(help: "Load what fits from the weights (--weights or the .pt model) into the config, initialise the rest, and report row by row what was and was not transferred, with the reason (default: strict).")
     var partial = false
@@ -23,9 +22,6 @@ struct ExecutionOptions: ParsableArguments {
     var maxMemory: Double?
 
     func validate() throws {
-        if let threads, !(1...256).contains(threads) {
-            throw ValidationError("--threads must be from 1 to 256, found \(threads)")
-        }
         if let maxMemory, !(maxMemory.isFinite && maxMemory > 0 && maxMemory <= 1e6) {
             throw ValidationError("--max-memory must be a number of GB above 0 (at most 1000000), found \(maxMemory)")
         }
@@ -38,7 +34,7 @@ struct ExecutionOptions: ParsableArguments {
 
     /// Sets the kernels' thread count (--threads, else the default).
     func configureThreads() {
-        Threads.set(threads ?? Threads.defaultCount)
+        threading.configure()
     }
 
     /// The inference plan over --weights (checked strictly) or a seeded initialisation; a bad

@@ -3,6 +3,7 @@ import Foundation
 import ModelGraph
 import enum ModelSpec.Limits
 import ModelLoading
+import Tensor
 
 /// `--imgsz 640` or `--imgsz 512,384` (height, width).
 struct ImageSize: ExpressibleByArgument, Sendable {
@@ -26,6 +27,37 @@ struct ImageSize: ExpressibleByArgument, Sendable {
     var defaultValueDescription: String { height == width ? "\(height)" : "\(height),\(width)" }
 }
 
+/// `--imgsz`, declared once for the commands that build every model at one size.
+struct ImageSizeOption: ParsableArguments {
+    @Option(help: ArgumentHelp("Input size: H, or H,W.", valueName: "H[,W]"))
+    var imgsz: ImageSize = ImageSize(argument: "640")!
+
+    func validate() throws {
+        // the library checks it too; here it is a usage error (exit 2)
+        let largest = Limits.largestNumber
+        guard imgsz.height <= largest, imgsz.width <= largest else {
+            throw ValidationError("--imgsz must be at most \(largest) per side, found \(imgsz.height),\(imgsz.width)")
+        }
+    }
+}
+
+/// `--threads`, declared once for the commands that run kernels.
+struct ThreadsOption: ParsableArguments {
+    @Option(help: "Threads for the kernels (default: OMP_NUM_THREADS or all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        if let threads, !(1...256).contains(threads) {
+            throw ValidationError("--threads must be from 1 to 256, found \(threads)")
+        }
+    }
+
+    /// Sets the kernels' thread count (--threads, else the default).
+    func configure() {
+        Threads.set(threads ?? Threads.defaultCount)
+    }
+}
+
 /// Options every model command shares.
 struct ModelOptions: ParsableArguments {
     @Argument(help: "The model: a YAML file, an official architecture name (yolo11n.yaml), or an Ultralytics .pt checkpoint (its own YAML and weights).")
@@ -34,8 +66,13 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Scale from the file's `scales:` (default: the first one listed).")
     var scale: String?
 
-    @Option(help: ArgumentHelp("Input size: H, or H,W.", valueName: "H[,W]"))
-    var imgsz: ImageSize = ImageSize(argument: "640")!
+    @OptionGroup var size: ImageSizeOption
+
+    /// The input size (--imgsz).
+    var imgsz: ImageSize {
+        get { size.imgsz }
+        set { size.imgsz = newValue }
+    }
 
     @Option(help: "Batch size.")
     var batch: Int = 1
@@ -51,9 +88,6 @@ struct ModelOptions: ParsableArguments {
         // the library checks these too; here they are usage errors (exit 2)
         let largest = Limits.largestNumber
         guard (1...largest).contains(batch) else { throw ValidationError("--batch must be from 1 to \(largest), found \(batch)") }
-        guard imgsz.height <= largest, imgsz.width <= largest else {
-            throw ValidationError("--imgsz must be at most \(largest) per side, found \(imgsz.height),\(imgsz.width)")
-        }
     }
 
     /// What the model arguments ask the library to load.
