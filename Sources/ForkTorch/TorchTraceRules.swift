@@ -264,6 +264,41 @@ extension TraceStep {
             }
             let stacked = emit(.concatenate(axis: 2), taps, [batch, channels, taps.count, positions])
             try bind(emit(.reshape(output.shape), [stacked], output.shape))
+        case "fold":
+            // col2im at stride 1: each kernel tap's map zero-padded into place on the padded canvas,
+            // the taps summed, the padding cropped
+            let x = try tensor(0, "input")
+            guard x.shape.count == 3 else { throw Untraceable("fold of an unbatched input") }
+            let size = try a.ints(1, "output_size", count: 2), kernel = try a.ints(2, "kernel_size", count: 2)
+            let dilation = try a.ints(3, "dilation", count: 2, 1), padding = try a.ints(4, "padding", count: 2, 0)
+            guard try a.ints(5, "stride", count: 2, 1) == [1, 1] else { throw Untraceable("fold with a stride") }
+            let taps = kernel[0] * kernel[1], (batch, channels) = (x.shape[0], x.shape[1] / taps)
+            let canvas = [size[0] + 2 * padding[0], size[1] + 2 * padding[1]]
+            let blocks = [canvas[0] - dilation[0] * (kernel[0] - 1), canvas[1] - dilation[1] * (kernel[1] - 1)]
+            guard blocks[0] > 0, blocks[1] > 0, blocks[0] * blocks[1] == x.shape[2] else { throw Untraceable("fold whose blocks do not tile the output") }
+            let positions = x.shape[2], canvasShape = [batch, channels, canvas[0], canvas[1]]
+            let columns = reshape(try value(x), from: x.shape, to: [batch, channels, taps, positions])
+            var sum: Int?
+            for i in 0..<kernel[0] {
+                for j in 0..<kernel[1] {
+                    let t = i * kernel[1] + j, (top, left) = (i * dilation[0], j * dilation[1])
+                    let tap = emit(.slice(axis: 2, start: t, end: t + 1, step: 1), [columns], [batch, channels, 1, positions])
+                    let map = reshape(tap, from: [batch, channels, 1, positions], to: [batch, channels, blocks[0], blocks[1]])
+                    let placed = emit(.pad(left: left, right: canvas[1] - left - blocks[1], top: top, bottom: canvas[0] - top - blocks[0], reflect: false),
+                                      [map], canvasShape)
+                    sum = sum.map { emit(.add, [$0, placed], canvasShape) } ?? placed
+                }
+            }
+            var result = sum!, shape = canvasShape
+            if padding[0] > 0 {
+                shape[2] = size[0]
+                result = emit(.slice(axis: 2, start: padding[0], end: padding[0] + size[0], step: 1), [result], shape)
+            }
+            if padding[1] > 0 {
+                shape[3] = size[1]
+                result = emit(.slice(axis: 3, start: padding[1], end: padding[1] + size[1], step: 1), [result], shape)
+            }
+            try bind(result)
         case "unfold":
             // windows along one axis: for each offset in the window its strided slice, stacked last
             let x = try tensor(0, "self")

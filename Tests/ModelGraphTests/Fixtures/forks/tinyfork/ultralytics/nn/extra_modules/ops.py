@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ..modules import Conv
 
-__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "UnfoldMix", "EinsumMix", "CumsumMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix", "MHAMix"]
+__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "UnfoldMix", "EinsumMix", "FoldMix", "CumsumMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix", "MHAMix"]
 
 
 class SPDConv(nn.Module):
@@ -283,3 +283,19 @@ class MHAMix(nn.Module):
         y, weights = self.second(s, s, s)
         s = s + y * weights.amax(-1).transpose(0, 1).unsqueeze(-1)
         return s.permute(1, 2, 0).reshape(b, c, h, w)
+
+
+class FoldMix(nn.Module):
+    """Overlapping patches weighted and summed back by F.fold (kernel 3, padding 1; kernel 2, dilation 2)."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.weight = nn.Conv2d(c, 9, 1)
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        cols = F.unfold(x, 3, padding=1).view(n, c, 9, h * w)
+        cols = cols * torch.softmax(self.weight(x), 1).view(n, 1, 9, h * w)
+        y = F.fold(cols.view(n, c * 9, h * w), output_size=(h, w), kernel_size=3, padding=1)
+        z = F.fold(F.unfold(x, 2, dilation=2), (h, w), 2, dilation=2)
+        return x + y / 9 + z / 4
