@@ -173,13 +173,7 @@ extension TorchRuntime {
         }
         op(["einsum"], method: false) { a in
             guard case .str(let equation)? = a.value(0, "equation") else { throw a.interp.typeError("einsum(): the first argument must be an equation string") }
-            let operands: [TorchTensor]
-            if a.arguments.positional.count == 2, case .object(let o) = a.arguments.positional[1], o is PyList || o is PyTuple {
-                operands = try a.interp.materialize(a.arguments.positional[1]).map { try self.tensor(from: $0, a.interp) }
-            } else {
-                operands = try a.arguments.positional.dropFirst().map { try self.tensor(from: $0, a.interp) }
-            }
-            return self.wrap(try self.einsum(equation, operands, a.interp))
+            return self.wrap(try self.einsum(equation, try self.einsumOperands(a), a.interp))
         }
         op(["cdist"]) { a in
             let x = try a.tensor(0, "x1"), y = try a.tensor(1, "x2")
@@ -209,6 +203,14 @@ extension TorchRuntime {
             values = out
         }
         return make(shape, DType.promoted(x.dtype, y.dtype), values: values)
+    }
+
+    /// `torch.einsum(equation, [a, b])` or `torch.einsum(equation, a, b)`: the operands.
+    func einsumOperands(_ a: TorchArguments) throws -> [TorchTensor] {
+        if a.arguments.positional.count == 2, case .object(let o) = a.arguments.positional[1], o is PyList || o is PyTuple {
+            return try a.interp.materialize(a.arguments.positional[1]).map { try tensor(from: $0, a.interp) }
+        }
+        return try a.arguments.positional.dropFirst().map { try tensor(from: $0, a.interp) }
     }
 
     func einsum(_ equation: String, _ operands: [TorchTensor], _ interp: Interpreter) throws -> TorchTensor {

@@ -213,12 +213,7 @@ extension TraceStep {
         case "roll":
             // each rolled axis: its last `shift` positions first (slices concatenated)
             let x = try tensor(0, "input")
-            func list(_ index: Int, _ keyword: String) throws -> [Int]? {
-                guard let v = a.value(index, keyword), !v.isNone else { return nil }
-                if let i = try a.interp.indexValue(v) { return [i] }
-                return try a.interp.materialize(v).map { try a.interp.intArgument($0, keyword) }
-            }
-            guard let shifts = try list(1, "shifts"), let dims = try list(2, "dims"), shifts.count == dims.count else { throw Untraceable("roll without dims") }
+            guard let shifts = try integers(1, "shifts"), let dims = try integers(2, "dims"), shifts.count == dims.count else { throw Untraceable("roll without dims") }
             var id = try value(x)
             for (shift, d) in zip(shifts, dims) {
                 let axis = try torch.normalizedDimension(d, x.shape.count, a.interp), size = x.shape[axis]
@@ -245,8 +240,7 @@ extension TraceStep {
             }
             var blocks: [Int] = []
             for axis in 0..<2 {
-                let span = dilation[axis] * (kernel[axis] - 1) + 1
-                blocks.append((shape[2 + axis] - span) / stride[axis] + 1)
+                blocks.append(torch.pairOutput(x.shape[2 + axis], kernel: kernel[axis], stride: stride[axis], padding: padding[axis], dilation: dilation[axis]))
             }
             guard blocks.allSatisfy({ $0 > 0 }) else { throw Untraceable("unfold with no whole block") }
             let (batch, channels, positions) = (shape[0], shape[1], blocks[0] * blocks[1])
@@ -319,12 +313,7 @@ extension TraceStep {
             // every operand permuted to one label order (the output's, then the summed labels) and
             // viewed with size 1 for the labels it lacks; the broadcast product summed over the rest
             guard case .str(let equation)? = a.value(0, "equation") else { throw Untraceable("einsum without an equation string") }
-            let operands: [TorchTensor]
-            if a.arguments.positional.count == 2, case .object(let o) = a.arguments.positional[1], o is PyList || o is PyTuple {
-                operands = try a.interp.materialize(a.arguments.positional[1]).map { try torch.tensor(from: $0, a.interp) }
-            } else {
-                operands = try a.arguments.positional.dropFirst().map { try torch.tensor(from: $0, a.interp) }
-            }
+            let operands = try torch.einsumOperands(a)
             let clean = equation.filter { $0 != " " }
             guard !clean.contains(".") else { throw Untraceable("einsum with an ellipsis") }
             let sides = clean.components(separatedBy: "->")
@@ -356,13 +345,13 @@ extension TraceStep {
         case "flip", "fliplr", "flipud":
             // each flipped axis read backwards: a slice with step −1
             let x = try tensor(0, "input")
-            var dims: [Int]
+            let dims: [Int]
             switch name {
             case "fliplr": dims = [1]
             case "flipud": dims = [0]
             default:
-                guard let given = a.value(1, "dims"), !given.isNone else { throw Untraceable("flip without dims") }
-                if let i = try a.interp.indexValue(given) { dims = [i] } else { dims = try a.interp.materialize(given).map { try a.interp.intArgument($0, "dims") } }
+                guard let given = try integers(1, "dims") else { throw Untraceable("flip without dims") }
+                dims = given
             }
             var id = try value(x)
             for d in Set(try dims.map { try torch.normalizedDimension($0, x.shape.count, a.interp) }).sorted() where x.shape[d] > 1 {

@@ -296,6 +296,13 @@ struct TraceStep {
         return current
     }
 
+    /// An argument given as one integer or a sequence of them (`dims=2`, `dims=(1, -2)`); nil when absent or None.
+    func integers(_ index: Int, _ keyword: String) throws -> [Int]? {
+        guard let v = a.value(index, keyword), !v.isNone else { return nil }
+        if let i = try a.interp.indexValue(v) { return [i] }
+        return try a.interp.materialize(v).map { try a.interp.intArgument($0, keyword) }
+    }
+
     func float(_ index: Int, _ keyword: String, _ defaultValue: Double) throws -> Float {
         Float(try a.double(index, keyword, defaultValue))
     }

@@ -207,11 +207,8 @@ extension Feature {
     /// trace (see `Composite`); outside a trace, just `body`'s results.
     static func composite(_ name: String, attributes: [String: [Int]], inputs: [Feature], _ body: () -> [Feature]) -> [Feature] {
         guard let recorder = inputs.lazy.compactMap(\.symbol).first?.recorder else {
-            // shape-walking: the body as it is, its insides not counted as memory a forward holds
-            // (the execution pass runs one kernel), only what it returns
-            guard let counter = LiveBytes.current else { return body() }
-            let results = LiveBytes.$current.withValue(nil) { body() }
-            return LiveBytes.$current.withValue(counter) { results.map { Feature(shape: $0.shape) } }
+            // shape-walking: the execution pass runs one kernel, so only what it returns is held
+            return countingResults(body)
         }
         return recorder.composite(name, attributes: attributes, inputs: inputs, body)
     }
