@@ -234,6 +234,10 @@ public final class ForkModelBuilder {
                 if case .object(let input as TorchTensor)? = arguments.positional.first { _ = torch?.beginTrace(input: input) }
                 return .none
             })
+            main.namespace["_trace_defer"] = .object(PyBuiltinFunction("_trace_defer") { [weak torch] _, arguments in
+                if case .bool(let on)? = arguments.positional.first { torch?.deferTraceFailures(on) }
+                return .none
+            })
             main.namespace["_trace_layer"] = .object(PyBuiltinFunction("_trace_layer") { [weak torch] interpreter, arguments in
                 if arguments.positional.count == 2, case .int(let index) = arguments.positional[0] {
                     torch?.traceLayer(index, module: (try? interpreter.str(arguments.positional[1])) ?? "?")
@@ -328,12 +332,20 @@ except Exception:
 """#
 
     static let forward = #"""
-model.eval()
 _x = _torch.rand(1, _channels, _height, _width)
 if _tracing:
     for _k, _v in model.state_dict().items():
         _name_state(_k, _v)
     _trace_begin(_x)
+    # tensors that modules cache from their weights when switched to eval (EfficientViT's
+    # attention biases) are program values too; ops only the training forward needs do not fail
+    _trace_defer(True)
+    model.eval()
+    _trace_defer(False)
+    for _k, _v in model.state_dict().items():
+        _name_state(_k, _v)
+else:
+    model.eval()
 _outs = {}
 _row_macs = {}
 def _pre_hook(i):

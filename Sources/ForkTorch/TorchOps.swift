@@ -8,6 +8,9 @@ extension TorchRuntime {
         for name in names {
             let f: NativeFunction = { [unowned self] interp, a in
                 let arguments = TorchArguments(arguments: a, interp: interp, function: name, torch: self)
+                if name == "__setitem__", let trace = self.trace {
+                    trace.pinTarget(of: arguments) { try TraceStep(torch: self, trace: trace, name: name, a: arguments, result: .none, outputs: []).value($0) }
+                }
                 let result = try body(arguments)
                 if let problem = self.invalidShape {
                     self.invalidShape = nil

@@ -502,6 +502,8 @@ extension TraceStep {
                 let id = reshape(try value(part), from: part.shape, to: lifted)
                 try bind(lifted == grid ? id : emit(.expand(grid), [id], grid), k)
             }
+        case "fill", "zero":
+            try bind(constant(Tensor(shape: output.shape, repeating: name == "zero" ? 0 : try float(1, "value", 0))))
         case "zeros_like", "ones_like", "full_like", "new_zeros", "new_ones", "new_full":
             let fill: Float = name.contains("ones") ? 1 : name.contains("full") ? try float(name == "new_full" ? 2 : 1, "fill_value", 0) : 0
             try bind(constant(Tensor(shape: output.shape, repeating: fill)))
@@ -738,26 +740,45 @@ extension TraceStep {
         return emit(.concatenate(axis: axis), pieces, shape)
     }
 
-    /// `x[index] = value` with integers and slices of step 1: the value broadcast to the region,
-    /// and x rebuilt around it axis by axis from slices and concatenations.
+    /// `x[index] = value` with integers, slices (any positive step) and one list of distinct
+    /// integers: the value broadcast to the indexed region, and x rebuilt around it axis by axis —
+    /// a run of positions from slices and concatenations, other positions by gathering x and the
+    /// rewritten part, concatenated, back into place.
     func assigned(_ x: TorchTensor, _ index: PyValue, _ newValue: PyValue) throws -> Int {
         let parts = try indexParts(index, of: x)
-        var regions: [(axis: Int, start: Int, end: Int)] = []
+        var selections: [(axis: Int, positions: [Int])] = []
         var region = x.shape
         var integerAxes: Set<Int> = []
-        var axis = 0
-        for part in parts {
+        var lists = 0
+        for (axis, part) in parts.enumerated() {
+            guard axis < x.shape.count else { throw Untraceable("too many indices") }
+            let size = x.shape[axis]
             switch part {
             case .integer(let i):
-                let j = i < 0 ? i + x.shape[axis] : i
-                regions.append((axis, j, j + 1)); region[axis] = 1; integerAxes.insert(axis); axis += 1
+                let j = i < 0 ? i + size : i
+                selections.append((axis, [j])); region[axis] = 1; integerAxes.insert(axis)
             case .range(let s):
-                let (start, stop, step) = try torch.sliceBounds(s, x.shape[axis], a.interp)
-                guard step == 1 else { throw Untraceable("assignment into a strided slice") }
-                if start != 0 || stop != x.shape[axis] { regions.append((axis, start, stop)); region[axis] = max(stop - start, 0) }
-                axis += 1
-            default: throw Untraceable("assignment through an index other than integers and slices")
+                let (start, stop, step) = try torch.sliceBounds(s, size, a.interp)
+                guard step > 0 else { throw Untraceable("assignment into a slice with a negative step") }
+                let positions = Array(stride(from: start, to: stop, by: step))
+                if positions.count != size { selections.append((axis, positions)) }
+                region[axis] = positions.count
+            case .tensor(let t):
+                guard !t.dtype.isFloatingPoint, t.dtype != .bool, t.shape.count == 1, let values = t.values else {
+                    throw Untraceable("assignment through an index other than integers, slices and one list of integers")
+                }
+                lists += 1
+                let positions = values.map { value -> Int in let i = TorchTensor.integer(value); return i < 0 ? i + size : i }
+                guard positions.allSatisfy({ (0..<size).contains($0) }), Set(positions).count == positions.count else {
+                    throw Untraceable("assignment through a list of integers that repeats a position or leaves the axis")
+                }
+                selections.append((axis, positions)); region[axis] = positions.count
+            default: throw Untraceable("assignment through an index other than integers, slices and one list of integers")
             }
+        }
+        // PyTorch moves a list's axis first when integers index too (advanced indices apart)
+        guard lists <= 1, lists == 0 || integerAxes.isEmpty else {
+            throw Untraceable("assignment through a list of integers together with other integer or list indices")
         }
         guard region.allSatisfy({ $0 > 0 }) else { return try value(x) }
         // the value broadcast over the indexed view (integer axes dropped, as PyTorch's view has them),
@@ -773,22 +794,39 @@ extension TraceStep {
         var block = reshape(source, from: sourceShape, to: leading)
         if leading != view { block = emit(.expand(view), [block], view) }
         block = reshape(block, from: view, to: region)
-        func rebuild(_ id: Int, _ shape: [Int], _ remaining: ArraySlice<(axis: Int, start: Int, end: Int)>) -> Int {
+        func rebuild(_ id: Int, _ shape: [Int], _ remaining: ArraySlice<(axis: Int, positions: [Int])>) -> Int {
             guard let r = remaining.first else { return block }
-            var pieces: [Int] = []
-            var pieceShape = shape
-            if r.start > 0 { pieceShape[r.axis] = r.start; pieces.append(emit(.slice(axis: r.axis, start: 0, end: r.start, step: 1), [id], pieceShape)) }
+            let (axis, positions) = r
+            let size = shape[axis], first = positions[0]
             var innerShape = shape
-            innerShape[r.axis] = r.end - r.start
-            let inner = emit(.slice(axis: r.axis, start: r.start, end: r.end, step: 1), [id], innerShape)
-            pieces.append(rebuild(inner, innerShape, remaining.dropFirst()))
-            if r.end < shape[r.axis] {
-                pieceShape[r.axis] = shape[r.axis] - r.end
-                pieces.append(emit(.slice(axis: r.axis, start: r.end, end: shape[r.axis], step: 1), [id], pieceShape))
+            innerShape[axis] = positions.count
+            if positions == Array(first..<(first + positions.count)) {
+                let end = first + positions.count
+                var pieces: [Int] = []
+                var pieceShape = shape
+                if first > 0 { pieceShape[axis] = first; pieces.append(emit(.slice(axis: axis, start: 0, end: first, step: 1), [id], pieceShape)) }
+                let inner = emit(.slice(axis: axis, start: first, end: end, step: 1), [id], innerShape)
+                pieces.append(rebuild(inner, innerShape, remaining.dropFirst()))
+                if end < size {
+                    pieceShape[axis] = size - end
+                    pieces.append(emit(.slice(axis: axis, start: end, end: size, step: 1), [id], pieceShape))
+                }
+                return pieces.count == 1 ? pieces[0] : emit(.concatenate(axis: axis), pieces, shape)
             }
-            return pieces.count == 1 ? pieces[0] : emit(.concatenate(axis: r.axis), pieces, shape)
+            let step = positions.count > 1 ? positions[1] - first : 1
+            let inner = step > 0 && positions == Array(stride(from: first, to: first + step * positions.count, by: step))
+                ? emit(.slice(axis: axis, start: first, end: first + step * (positions.count - 1) + 1, step: step), [id], innerShape)
+                : emit(.gather(axis: axis), [id, constant(Tensor(shape: [positions.count], storage: positions.map(Float.init)))], innerShape)
+            let written = rebuild(inner, innerShape, remaining.dropFirst())
+            var joinedShape = shape
+            joinedShape[axis] = size + positions.count
+            let joined = emit(.concatenate(axis: axis), [id, written], joinedShape)
+            // position p of the result reads x's p, or the written part's k where positions[k] == p
+            var picks = (0..<size).map(Float.init)
+            for (k, p) in positions.enumerated() { picks[p] = Float(size + k) }
+            return emit(.gather(axis: axis), [joined, constant(Tensor(shape: [size], storage: picks))], shape)
         }
-        return rebuild(try value(x), x.shape, regions[...])
+        return rebuild(try value(x), x.shape, selections[...])
     }
 
     /// Notes an index that repeats one column [B, k, 1] along its last axis (for `gather`).
@@ -915,7 +953,7 @@ extension TraceStep {
         var source = try value(x), sourceShape = x.shape, rows: TorchTensor
         switch parts.count {
         case 1:
-            guard case .tensor(let r) = parts[0], integers(r) else { throw Untraceable("indexing with a tensor of this kind") }
+            guard case .tensor(let r) = parts[0], integers(r) else { return try gatheredAlongOneAxis(x, parts) }
             rows = r
             sourceShape = [1] + x.shape
             source = reshape(source, from: x.shape, to: sourceShape)
@@ -927,14 +965,41 @@ extension TraceStep {
                       values.enumerated().allSatisfy({ Int($0.element) == $0.offset / (r.count / x.shape[0]) }) {
                 rows = r
             } else {
-                throw Untraceable("indexing with tensors other than a top-k selection of rows")
+                return try gatheredAlongOneAxis(x, parts)
             }
-        default: throw Untraceable("indexing with tensors other than a top-k selection of rows")
+        default: return try gatheredAlongOneAxis(x, parts)
         }
         let batch = sourceShape[0], k = rows.count / max(batch, 1)
         let indices = reshape(try value(rows), from: rows.shape, to: [batch, k])
         let gathered = [batch, k] + sourceShape.dropFirst(2)
         return reshape(emit(.gatherRows, [source, indices], gathered), from: gathered, to: output.shape)
+    }
+
+    /// `x[:, …, index, …]`: slices (any positive step) on the other axes and one integer tensor
+    /// or list on one axis, whose shape takes that axis's place — a `gather` along it.
+    func gatheredAlongOneAxis(_ x: TorchTensor, _ parts: [TorchRuntime.IndexPart]) throws -> Int {
+        let advanced = parts.indices.filter { if case .tensor = parts[$0] { return true }; return false }
+        guard advanced.count == 1, case .tensor(let index) = parts[advanced[0]], !index.dtype.isFloatingPoint, index.dtype != .bool,
+              parts.allSatisfy({ if case .range = $0 { return true }; if case .tensor = $0 { return true }; return false }) else {
+            throw Untraceable("indexing with tensors other than one integer index among slices, or a top-k selection of rows")
+        }
+        let axis = advanced[0]
+        var id = try value(x), shape = x.shape
+        for (k, part) in parts.enumerated() where k != axis {
+            guard case .range(let s) = part else { continue }
+            let (start, stop, step) = try torch.sliceBounds(s, shape[k], a.interp)
+            guard step > 0 else { throw Untraceable("a negative slice step") }
+            let count = stop > start ? (stop - start + step - 1) / step : 0
+            guard count != shape[k] else { continue }
+            shape[k] = count
+            id = emit(.slice(axis: k, start: start, end: stop, step: step), [id], shape)
+        }
+        if let values = index.values {
+            let size = shape[axis]
+            guard values.allSatisfy({ (-size..<size).contains(TorchTensor.integer($0)) }) else { throw Untraceable("an index out of range") }
+        }
+        let gathered = Array(shape[..<axis]) + index.shape + shape[(axis + 1)...]
+        return reshape(emit(.gather(axis: axis), [id, try value(index)], gathered), from: gathered, to: output.shape)
     }
 
     /// An index expression's parts, an Ellipsis replaced by the full slices it stands for.

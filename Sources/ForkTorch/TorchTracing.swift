@@ -38,6 +38,11 @@ public final class ForkTrace {
     /// Results of ops that could not be recorded (held, so their identities stay unique): an op
     /// reading one is left out silently — the first op is the one to report.
     var poisoned: [ObjectIdentifier: TorchTensor] = [:]
+    /// While set (the model's `eval()` run inside the trace, where modules cache tensors computed
+    /// from their weights): an op without a program form is noted only if the forward reads its result.
+    var deferring = false
+    /// The notes of ops met while `deferring`, by the result they poisoned.
+    var deferred: [ObjectIdentifier: UntracedTorchOp] = [:]
     /// Results of ops that PyTorch may return as views of their input, with the tensor they view
     /// (both held, as above). An in-place op through one changes the other in PyTorch; the
     /// program does not model shared storage, so the other becomes stale: reading it is noted.
@@ -63,9 +68,28 @@ public final class ForkTrace {
         shapes[input.symbol!] = input.shape
     }
 
-    func note(_ op: String, _ reason: String, site: String?) {
-        guard !untraced.contains(where: { $0.op == op && $0.reason == reason }) else { return }
-        untraced.append(UntracedTorchOp(op: op, reason: reason, site: site, layerIndex: layer?.index, module: layer?.module))
+    func note(_ op: String, _ reason: String, site: String?, poisoning results: [TorchTensor] = []) {
+        let untracedOp = UntracedTorchOp(op: op, reason: reason, site: site, layerIndex: layer?.index, module: layer?.module)
+        guard !deferring else {
+            for t in results { deferred[ObjectIdentifier(t)] = untracedOp }
+            return
+        }
+        note(untracedOp)
+    }
+
+    func note(_ untracedOp: UntracedTorchOp) {
+        guard !untraced.contains(where: { $0.op == untracedOp.op && $0.reason == untracedOp.reason }) else { return }
+        untraced.append(untracedOp)
+    }
+
+    /// Before `x[index] = value` records: a target whose values fork mode knows (a buffer of zeros
+    /// made in the forward) becomes a constant first, as the op itself forgets them when the
+    /// value's are unknown.
+    func pinTarget(of arguments: TorchArguments, _ step: (TorchTensor) throws -> Int) {
+        guard depth == 0, case .object(let target as TorchTensor)? = arguments.value(0, "self"), target.symbol == nil, target.values != nil,
+              case .object(let source as TorchTensor)? = arguments.value(2, "value"),
+              source.symbol != nil || poisoned[ObjectIdentifier(source)] != nil || (source.stateName != nil && source.dtype.isFloatingPoint) else { return }
+        _ = try? step(target)
     }
 }
 
@@ -86,6 +110,9 @@ extension TorchRuntime {
     public func nameState(_ tensor: TorchTensor, _ key: String) {
         if tensor.stateName == nil { tensor.stateName = key }
     }
+
+    /// While `on`, ops without a program form are noted only when the forward reads their results.
+    public func deferTraceFailures(_ on: Bool) { trace?.deferring = on }
 
     /// Sets the model row the trace attributes ops to.
     public func traceLayer(_ index: Int, module: String) { trace?.layer = (index, module) }
@@ -128,7 +155,8 @@ extension TorchRuntime {
             $0.symbol != nil || trace.poisoned[ObjectIdentifier($0)] != nil || ($0.stateName != nil && $0.dtype.isFloatingPoint)
         }
         let computes = !inputs.isEmpty && inputs.allSatisfy { $0.values != nil } && outputs.contains { $0.values == nil }
-        guard reads || computes else { return }
+        // fill_ and zero_ make a constant whatever the tensor held
+        guard reads || computes || name == "fill_" || name == "zero_" else { return }
         var base = name.hasPrefix("nn.functional.") ? String(name.dropFirst("nn.functional.".count)) : name
         if base.hasSuffix("_"), !base.hasPrefix("_") { base.removeLast() }
         let site = a.interp.innermostSite { !$0.hasPrefix("<") }
@@ -158,9 +186,9 @@ extension TorchRuntime {
                 trace.poisoned[ObjectIdentifier(t)] = t
             }
             if let failure = error as? Untraceable {
-                if let reason = failure.reason { trace.note(base, reason, site: site) }
+                if let reason = failure.reason { trace.note(base, reason, site: site, poisoning: outputs) }
             } else {
-                trace.note(base, "\(error)", site: site)
+                trace.note(base, "\(error)", site: site, poisoning: outputs)
             }
         }
     }
@@ -216,7 +244,11 @@ struct TraceStep {
             throw Untraceable("reads a tensor that an in-place op changed through another view of its storage (at \(change.site)), which the program does not model")
         }
         if let symbol = t.symbol { return symbol }
-        if trace.poisoned[ObjectIdentifier(t)] != nil { throw Untraceable(nil) }
+        if trace.poisoned[ObjectIdentifier(t)] != nil {
+            // an op met while deferring is reported once the forward reads its result
+            if let pending = trace.deferred.removeValue(forKey: ObjectIdentifier(t)) { trace.note(pending) }
+            throw Untraceable(nil)
+        }
         guard !t.dtype.isComplex else { throw Untraceable("complex tensors have no program form") }
         let id: Int
         if let name = t.stateName, t.dtype.isFloatingPoint {

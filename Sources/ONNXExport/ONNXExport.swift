@@ -357,6 +357,10 @@ struct GraphBuilder {
             nodes.append(node("Div", [inputs[0], integers([divisor], name: out + "_divisor")], outputs, name: label))
         case .remainder(let divisor):
             nodes.append(node("Mod", [inputs[0], integers([divisor], name: out + "_divisor")], outputs, name: label))
+        case .gather(let axis):
+            // the program holds integer indices as float32 or int64 values: Gather reads int64
+            nodes.append(node("Cast", [inputs[1]], [out + "_indices"], name: label + "_cast", [attribute("to", int: 7)]))
+            nodes.append(node("Gather", [inputs[0], out + "_indices"], outputs, name: label, [attribute("axis", int: axis)]))
         case .toFloat:
             nodes.append(node("Cast", inputs, outputs, name: label, [attribute("to", int: 1)]))
         case .reshape(let shape):

@@ -64,7 +64,7 @@ struct ForkModeTests {
     @Test func oracleIsPresent() throws {
         let folder = Self.root.appendingPathComponent("ultralytics/cfg/models").path
         let yamls = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".yaml") }
-        #expect(Self.oracle.count == 6)
+        #expect(Self.oracle.count == 7)
         #expect(Set(Self.oracle.map { URL(fileURLWithPath: $0.file).lastPathComponent }) == Set(yamls))
     }
 
@@ -242,7 +242,7 @@ struct ForkModeTests {
     /// Fork mode runs: the fork's forward traced into a program reproduces PyTorch's output on
     /// the fork's weights and input (fork_oracle.py --export-dir), on the reference kernels and
     /// on the planner's, each part (boxes; scores) within 1e-5 × its max |ref|.
-    @Test(arguments: [("tiny-ops", 64), ("tiny-c2f", 64), ("tiny-ops2", 56), ("tiny-mha", 64)])
+    @Test(arguments: [("tiny-ops", 64), ("tiny-c2f", 64), ("tiny-ops2", 56), ("tiny-mha", 64), ("tiny-ops3", 64)])
     func forwardMatchesPyTorch(name: String, size: Int) throws {
         let fixture = Paths.fixtures.appendingPathComponent("forks/parity/\(name)")
         let loaded = try Self.runnable("ultralytics/cfg/models/\(name).yaml", size: size,

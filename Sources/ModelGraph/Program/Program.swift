@@ -60,6 +60,10 @@ public enum ProgramOp: Sendable {
     /// Rows of x [B, N, …] picked per batch by int64 indices [B, k]: [B, k, …]
     /// (`x[batch_ind, topk_ind]`).
     case gatherRows
+    /// x indexed along `axis` by the integer values of `indices` (any shape; a negative value
+    /// counts from the end): x.shape[..<axis] + indices.shape + x.shape[(axis + 1)...]
+    /// (`x[:, index]`, `x[..., [1, 0]]`; ONNX's Gather).
+    case gather(axis: Int)
     /// `F.grid_sample(x, grid, mode="bilinear", align_corners=False)` with padding_mode "zeros"
     /// or, `border`, "border": x [N, C, H, W], grid [N, Ho, Wo, 2] → [N, C, Ho, Wo].
     case gridSample(border: Bool)
@@ -125,6 +129,7 @@ public enum ProgramOp: Sendable {
         case .reduceSum: return "reduce_sum"
         case .topK: return "top_k"
         case .gatherRows: return "gather_rows"
+        case .gather: return "gather"
         case .gridSample: return "grid_sample"
         case .clip: return "clip"
         case .log: return "log"
@@ -277,6 +282,7 @@ public struct Program: Sendable {
             return " \(mode.rawValue)" + (alignCorners ? " align_corners" : "") + (stepHeight.map { " step \($0)×\(stepWidth ?? $0)" } ?? "")
         case .reduceMax(let axis), .reduceSum(let axis): return " axis \(axis)"
         case .topK(let k, let axis): return " k \(k) axis \(axis)"
+        case .gather(let axis): return " axis \(axis)"
         case .clip(let minimum, let maximum): return " " + (minimum.map { "\($0)" } ?? "-inf") + "..." + (maximum.map { "\($0)" } ?? "inf")
         case .integerDivide(let divisor), .remainder(let divisor): return " by \(divisor)"
         case .reshape(let shape): return " \(describeShape(shape))"

@@ -162,6 +162,18 @@ extension Program {
                     }
                 }
             }]
+        case .gather(let axis):
+            let shape = x[0].shape, size = shape[axis]
+            let (outer, inner) = (shape[..<axis].reduce(1, *), shape[(axis + 1)...].reduce(1, *))
+            let positions = x[1].storage.map { value -> Int in
+                let i = Int(value)
+                return i < 0 ? i + size : i
+            }
+            precondition(positions.allSatisfy { (0..<size).contains($0) }, "gather: an index outside 0..<\(size)")
+            return [Tensor(shape: Array(shape[..<axis]) + x[1].shape + shape[(axis + 1)...]) { out in
+                var k = 0
+                for o in 0..<outer { for p in positions { for i in 0..<inner { out[k] = x[0].storage[(o * size + p) * inner + i]; k += 1 } } }
+            }]
         case .gridSample(let border): return [x[0].gridSample(x[1], padding: border ? .border : .zeros)]
         case .clip(let minimum, let maximum):
             return [x[0].map { value in min(max(value, minimum ?? -.infinity), maximum ?? .infinity) }]

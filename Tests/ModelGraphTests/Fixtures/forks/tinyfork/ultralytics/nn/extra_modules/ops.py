@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ..modules import Conv
 
-__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "UnfoldMix", "EinsumMix", "FoldMix", "CumsumMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix", "MHAMix"]
+__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "UnfoldMix", "EinsumMix", "FoldMix", "CumsumMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix", "MHAMix", "IndexMix", "AssignMix"]
 
 
 class SPDConv(nn.Module):
@@ -299,3 +299,54 @@ class FoldMix(nn.Module):
         y = F.fold(cols.view(n, c * 9, h * w), output_size=(h, w), kernel_size=3, padding=1)
         z = F.fold(F.unfold(x, 2, dilation=2), (h, w), 2, dilation=2)
         return x + y / 9 + z / 4
+
+
+class IndexMix(nn.Module):
+    """Indexing with integers: channels reordered by a list, a last axis swapped by a tuple
+    (`x[..., (1, 0)]`), and a bias table indexed by an int64 buffer — cached when the module is
+    switched to eval, as window-attention modules cache theirs."""
+
+    def __init__(self, c, n=4):
+        super().__init__()
+        self.n = n
+        self.biases = nn.Parameter(torch.randn(c, 2 * n - 1))
+        offsets = [[i - j + n - 1 for j in range(n)] for i in range(n)]
+        self.register_buffer("bias_index", torch.LongTensor(offsets))
+
+    def train(self, mode=True):
+        super().train(mode)
+        if mode and hasattr(self, "cached"):
+            del self.cached
+        else:
+            self.cached = self.biases[:, self.bias_index]
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        y = x[:, [2, 0, 1] + list(range(3, c))]
+        pair = torch.stack([x.mean(1), x.amax(1)], -1)[..., (1, 0)]
+        bias = self.biases[:, self.bias_index] if self.training else self.cached
+        pooled = F.adaptive_avg_pool2d(y, self.n) + bias
+        return y + F.interpolate(pooled, size=(h, w)) + (pair[..., 0] - pair[..., 1]).unsqueeze(1)
+
+
+class AssignMix(nn.Module):
+    """Assignment into strided slices and through lists of integers, and a kernel built in the
+    forward from a zero-filled torch.FloatTensor, as difference convolutions build theirs."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1, bias=False)
+
+    def forward(self, x):
+        w = self.conv.weight
+        c0, c1 = w.shape[:2]
+        flat = w.view(c0, c1, 9)
+        k = torch.FloatTensor(c0, c1, 9).fill_(0)
+        k = k.to(w.dtype)
+        k[:, :, [0, 3, 6]] = flat[:, :, [2, 5, 8]]
+        k[:, :, [8, 5, 2]] = -flat[:, :, [0, 3, 6]]
+        k[:, :, 4] = flat[:, :, 4] - flat.sum(2)
+        y = F.conv2d(x, k.view(c0, c1, 3, 3), padding=1)
+        y[:, 1::3] = y[:, 1::3].sigmoid()
+        y[:, :, ::2, 1::2] = 0.25 * y[:, :, ::2, 1::2]
+        return y
