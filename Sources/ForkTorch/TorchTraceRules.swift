@@ -15,13 +15,21 @@ extension TraceStep {
         switch name {
         // identities in eval mode and on a CPU
         case "contiguous", "detach", "clone", "cpu", "cuda", "requires_grad", "dropout", "dropout1d", "dropout2d", "dropout3d",
-             "alpha_dropout", "feature_alpha_dropout", "identity", "pin_memory", "float", "type_as", "to", "type", "resolve_conj":
+             "alpha_dropout", "feature_alpha_dropout", "identity", "pin_memory", "float", "double", "type_as", "to", "type", "resolve_conj",
+             "long", "int", "short":
             let source = try tensor(0, "input")
-            // float to float, or integers to float (exact below 2^24); never float to integers
-            guard source.dtype == output.dtype || (output.dtype.isFloatingPoint && (source.dtype.isFloatingPoint || source.dtype != .bool)) else {
+            // float to integers rounds toward zero (index arithmetic: floor, clamp, then long())
+            if source.dtype.isFloatingPoint, !output.dtype.isFloatingPoint, output.dtype != .bool, !output.dtype.isComplex {
+                try bind(emit(.truncate, [try value(source)], output.shape), exact: true)
+                return
+            }
+            // float to float, or integers to float or other integers (exact below 2^24)
+            let integers = { (t: TorchTensor) in !t.dtype.isFloatingPoint && !t.dtype.isComplex && t.dtype != .bool }
+            guard source.dtype == output.dtype || (output.dtype.isFloatingPoint && (source.dtype.isFloatingPoint || source.dtype != .bool))
+                    || (integers(source) && integers(output)) else {
                 throw Untraceable("casts \(source.dtype.rawValue) to \(output.dtype.rawValue)")
             }
-            try bind(try value(source))
+            try bind(try value(source), exact: !source.dtype.isFloatingPoint)
 
         case "add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide", "rsub":
             var left = try value(0, "input"), right = try value(1, "other")
@@ -51,6 +59,12 @@ extension TraceStep {
             }
         case "square": let x = try value(0, "input"); try bind(emit(.multiply, [x, x], output.shape))
         case "exp": try bind(emit(.exp, [try value(0, "input")], output.shape))
+        case "floor": try bind(emit(.floor, [try value(0, "input")], output.shape))
+        case "trunc", "fix": try bind(emit(.truncate, [try value(0, "input")], output.shape))
+        case "ceil":
+            // ⌈x⌉ = −⌊−x⌋
+            let negated = emit(.multiply, [try value(0, "input"), scalar(-1)], output.shape)
+            try bind(emit(.multiply, [emit(.floor, [negated], output.shape), scalar(-1)], output.shape))
         case "log": try bind(emit(.log, [try value(0, "input")], output.shape))
         case "sqrt": try bind(emit(.squareRoot, [try value(0, "input")], output.shape))
         case "rsqrt": try bind(emit(.divide, [scalar(1), emit(.squareRoot, [try value(0, "input")], output.shape)], output.shape))
@@ -482,7 +496,12 @@ extension TraceStep {
             let index = try tensor(2, "index")
             guard axis == 1, x.shape.count == 3, index.shape.count == 3, index.shape[0] == x.shape[0], index.shape[2] == x.shape[2],
                   let column = trace.repeatedColumns[ObjectIdentifier(index)]?.column else {
-                throw Untraceable("gather other than of whole rows (an index repeating one column along the last axis)")
+                // any other index of x's rank: element by element
+                guard index.shape.count == x.shape.count, !index.dtype.isFloatingPoint, index.dtype != .bool else {
+                    throw Untraceable("gather with an index of another rank or dtype")
+                }
+                try bind(emit(.gatherElements(axis: axis), [try value(x), try value(index)], output.shape))
+                return
             }
             let rows = reshape(try value(column), from: column.shape, to: [index.shape[0], index.shape[1]])
             try bind(emit(.gatherRows, [try value(x), rows], output.shape))

@@ -234,6 +234,7 @@ struct TraceStep {
         "view", "reshape", "view_as", "reshape_as", "flatten", "unflatten", "unsqueeze", "squeeze", "permute", "transpose", "t",
         "expand", "expand_as", "broadcast_to", "repeat", "cat", "concat", "concatenate", "stack", "split", "chunk", "unbind",
         "__getitem__", "narrow", "contiguous", "clone", "detach", "add", "sub", "mul", "neg", "zeros_like", "ones_like", "topk", "meshgrid",
+        "clamp", "clip", "gather", "floor", "ceil", "trunc", "fix",
     ]
 
     // MARK: values
@@ -292,10 +293,11 @@ struct TraceStep {
     }
 
     /// The op's result tensor `position` holds `id`.
-    func bind(_ id: Int, _ position: Int = 0) throws {
+    /// `exact`: the op's integer result is exact as float32 whatever its name (a cast of integers).
+    func bind(_ id: Int, _ position: Int = 0, exact: Bool = false) throws {
         let t = outputs[position]
         // integer results only from ops that are exact on integers held as float32 (index grids)
-        guard t.dtype.isFloatingPoint || TraceStep.exactOnIntegers.contains(name) else {
+        guard t.dtype.isFloatingPoint || exact || TraceStep.exactOnIntegers.contains(name) else {
             throw Untraceable("its result is \(t.dtype.rawValue); the program computes float32 values")
         }
         // a safety net: the recorded operations must make the shape torch's own rules gave

@@ -361,6 +361,14 @@ struct GraphBuilder {
             // the program holds integer indices as float32 or int64 values: Gather reads int64
             nodes.append(node("Cast", [inputs[1]], [out + "_indices"], name: label + "_cast", [attribute("to", int: 7)]))
             nodes.append(node("Gather", [inputs[0], out + "_indices"], outputs, name: label, [attribute("axis", int: axis)]))
+        case .gatherElements(let axis):
+            nodes.append(node("Cast", [inputs[1]], [out + "_indices"], name: label + "_cast", [attribute("to", int: 7)]))
+            nodes.append(node("GatherElements", [inputs[0], out + "_indices"], outputs, name: label, [attribute("axis", int: axis)]))
+        case .floor: nodes.append(node("Floor", inputs, outputs, name: label))
+        case .truncate:
+            // float → int64 rounds toward zero; the program keeps the integers as float32
+            nodes.append(node("Cast", inputs, [out + "_integers"], name: label + "_cast", [attribute("to", int: 7)]))
+            nodes.append(node("Cast", [out + "_integers"], outputs, name: label, [attribute("to", int: 1)]))
         case .toFloat:
             nodes.append(node("Cast", inputs, outputs, name: label, [attribute("to", int: 1)]))
         case .reshape(let shape):

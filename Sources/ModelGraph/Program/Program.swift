@@ -64,6 +64,13 @@ public enum ProgramOp: Sendable {
     /// counts from the end): x.shape[..<axis] + indices.shape + x.shape[(axis + 1)...]
     /// (`x[:, index]`, `x[..., [1, 0]]`; ONNX's Gather).
     case gather(axis: Int)
+    /// `torch.gather(x, axis, indices)`: out[i] = x[i with axis `axis` replaced by indices[i]];
+    /// indices (integers held as float32 or int64) has x's rank and gives the output's shape
+    /// (ONNX's GatherElements).
+    case gatherElements(axis: Int)
+    /// Element-wise `floor`, and rounding toward zero (a cast to an integer type, the result kept
+    /// as float32: integers below 2^24 are exact).
+    case floor, truncate
     /// `F.grid_sample(x, grid, mode="bilinear", align_corners=False)` with padding_mode "zeros"
     /// or, `border`, "border": x [N, C, H, W], grid [N, Ho, Wo, 2] → [N, C, Ho, Wo].
     case gridSample(border: Bool)
@@ -130,6 +137,9 @@ public enum ProgramOp: Sendable {
         case .topK: return "top_k"
         case .gatherRows: return "gather_rows"
         case .gather: return "gather"
+        case .gatherElements: return "gather_elements"
+        case .floor: return "floor"
+        case .truncate: return "truncate"
         case .gridSample: return "grid_sample"
         case .clip: return "clip"
         case .log: return "log"
@@ -282,7 +292,7 @@ public struct Program: Sendable {
             return " \(mode.rawValue)" + (alignCorners ? " align_corners" : "") + (stepHeight.map { " step \($0)×\(stepWidth ?? $0)" } ?? "")
         case .reduceMax(let axis), .reduceSum(let axis): return " axis \(axis)"
         case .topK(let k, let axis): return " k \(k) axis \(axis)"
-        case .gather(let axis): return " axis \(axis)"
+        case .gather(let axis), .gatherElements(let axis): return " axis \(axis)"
         case .clip(let minimum, let maximum): return " " + (minimum.map { "\($0)" } ?? "-inf") + "..." + (maximum.map { "\($0)" } ?? "inf")
         case .integerDivide(let divisor), .remainder(let divisor): return " by \(divisor)"
         case .reshape(let shape): return " \(describeShape(shape))"

@@ -174,6 +174,32 @@ extension Program {
                 var k = 0
                 for o in 0..<outer { for p in positions { for i in 0..<inner { out[k] = x[0].storage[(o * size + p) * inner + i]; k += 1 } } }
             }]
+        case .gatherElements(let axis):
+            // positions of the index viewed as [outer, count, inner]; x as [outer, size, inner]
+            let (shape, indexShape) = (x[0].shape, x[1].shape)
+            let size = shape[axis]
+            let strides = Tensor.strides(of: shape)
+            return [Tensor(shape: indexShape) { out in
+                var position = [Int](repeating: 0, count: indexShape.count)
+                for k in 0..<x[1].count {
+                    var i = Int(x[1].storage[k])
+                    if i < 0 { i += size }
+                    precondition((0..<size).contains(i), "gather_elements: an index outside 0..<\(size)")
+                    var offset = 0
+                    for d in 0..<indexShape.count { offset += (d == axis ? i : position[d]) * strides[d] }
+                    out[k] = x[0].storage[offset]
+                    // the next position, row-major
+                    var d = indexShape.count - 1
+                    while d >= 0 {
+                        position[d] += 1
+                        if position[d] < indexShape[d] { break }
+                        position[d] = 0
+                        d -= 1
+                    }
+                }
+            }]
+        case .floor: return [x[0].map { $0.rounded(.down) }]
+        case .truncate: return [x[0].map { $0.rounded(.towardZero) }]
         case .gridSample(let border): return [x[0].gridSample(x[1], padding: border ? .border : .zeros)]
         case .clip(let minimum, let maximum):
             return [x[0].map { value in min(max(value, minimum ?? -.infinity), maximum ?? .infinity) }]

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ..modules import Conv
 
-__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "UnfoldMix", "EinsumMix", "FoldMix", "CumsumMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix", "MHAMix", "IndexMix", "AssignMix"]
+__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "UnfoldMix", "EinsumMix", "FoldMix", "CumsumMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix", "MHAMix", "IndexMix", "AssignMix", "SampleMix"]
 
 
 class SPDConv(nn.Module):
@@ -350,3 +350,44 @@ class AssignMix(nn.Module):
         y[:, 1::3] = y[:, 1::3].sigmoid()
         y[:, :, ::2, 1::2] = 0.25 * y[:, :, ::2, 1::2]
         return y
+
+
+class SampleMix(nn.Module):
+    """Bilinear sampling written by hand, as deformable-kernel modules write it: offsets from a
+    convolution, floor, clamp, long(), flat indices and torch.gather; then rows of the flattened
+    map picked by a computed index (`rows[index]`), as snake convolutions pick theirs."""
+
+    def __init__(self, c, n=3):
+        super().__init__()
+        self.n = n
+        self.offset = nn.Conv2d(c, 2 * n, 3, padding=1)
+        self.mix = nn.Conv2d(c * n, c, 1)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        n = self.n
+        ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w))
+        base = torch.cat([ys.reshape(1, 1, h, w).repeat(1, n, 1, 1), xs.reshape(1, 1, h, w).repeat(1, n, 1, 1)], 1).type(x.dtype)
+        p = (base + 2.0 * self.offset(x)).permute(0, 2, 3, 1)
+        q = p.detach().floor()
+        q0 = torch.cat([torch.clamp(q[..., :n], 0, h - 1), torch.clamp(q[..., n:], 0, w - 1)], -1).long()
+        q1 = torch.cat([torch.clamp(q[..., :n] + 1, 0, h - 1), torch.clamp(q[..., n:] + 1, 0, w - 1)], -1).long()
+        p = torch.cat([torch.clamp(p[..., :n], 0, h - 1), torch.clamp(p[..., n:], 0, w - 1)], -1)
+        flat = x.contiguous().view(b, c, -1)
+
+        def pick(qy, qx):
+            index = (qy * w + qx).unsqueeze(1).expand(-1, c, -1, -1, -1).contiguous().view(b, c, -1)
+            return flat.gather(dim=-1, index=index).view(b, c, h, w, n)
+
+        y0, x0, y1, x1 = q0[..., :n], q0[..., n:], q1[..., :n], q1[..., n:]
+        py, px = p[..., :n], p[..., n:]
+        out = (((1 + (y0.type_as(p) - py)) * (1 + (x0.type_as(p) - px))).unsqueeze(1) * pick(y0, x0)
+               + ((1 - (y1.type_as(p) - py)) * (1 - (x1.type_as(p) - px))).unsqueeze(1) * pick(y1, x1)
+               + ((1 + (y0.type_as(p) - py)) * (1 - (x1.type_as(p) - px))).unsqueeze(1) * pick(y0, x1)
+               + ((1 - (y1.type_as(p) - py)) * (1 + (x0.type_as(p) - px))).unsqueeze(1) * pick(y1, x0))
+        out = out.permute(0, 1, 4, 2, 3).reshape(b, c * n, h, w)
+        rows = x.permute(0, 2, 3, 1).reshape(-1, c)
+        index = torch.floor(p[..., 0].reshape(-1)).int() * w + torch.floor(p[..., n].reshape(-1)).int()
+        index = torch.clamp(index, torch.zeros([]).int(), h * w - 1)
+        picked = rows[index.type(torch.int64)].view(b, h, w, c).permute(0, 3, 1, 2)
+        return self.mix(out) + picked
