@@ -939,6 +939,10 @@ extension TraceStep {
         } else {
             padding = try a.ints(4, "padding", count: spatial, 0)
         }
+        if spatial == 2, stride[0] != stride[1], let columns = try columnConvolution(x, w, kernel: kernel, stride: stride, padding: padding,
+                                                                                    dilation: dilation, groups: groups) {
+            return columns
+        }
         var input = try value(x), weight = try value(w), inputShape = x.shape
         if spatial == 1 {
             inputShape = [x.shape[0], x.shape[1], 1, x.shape[2]]
@@ -962,6 +966,33 @@ extension TraceStep {
         let outputShape = spatial == 1 ? [output.shape[0], output.shape[1], 1, output.shape[2]] : output.shape
         let convolved = emit(.convolution(stride: strideValue, padding: commonPadding, dilation: dilationValue, groups: groups), inputs, outputShape)
         return reshape(convolved, from: outputShape, to: output.shape)
+    }
+
+    /// A kernel as long as its stride along one axis and 1 along the other, without padding (the
+    /// (k, 1) and (1, k) column convolutions of AKConv and snake convolutions): each run of k rows
+    /// (columns) becomes k channels of a 1×1 convolution. Nil for other kernels.
+    func columnConvolution(_ x: TorchTensor, _ w: TorchTensor, kernel: [Int], stride: [Int], padding: [Int], dilation: [Int],
+                           groups: Int) throws -> Int? {
+        guard x.shape.count == 4, dilation == [1, 1], padding == [0, 0],
+              let axis = (0..<2).first(where: { kernel[$0] == stride[$0] && kernel[$0] > 1 }), kernel[1 - axis] == 1, stride[1 - axis] == 1 else { return nil }
+        let k = kernel[axis]
+        let (batch, channels) = (x.shape[0], x.shape[1])
+        var input = try value(x), shape = x.shape
+        let blocks = shape[2 + axis] / k
+        if blocks * k != shape[2 + axis] {
+            shape[2 + axis] = blocks * k
+            input = emit(.slice(axis: 2 + axis, start: 0, end: blocks * k, step: 1), [input], shape)
+        }
+        // [N, C, H', k, W] or [N, C, H, W', k], the run's axis moved after the channels
+        let runs = axis == 0 ? [batch, channels, blocks, k, shape[3]] : [batch, channels, shape[2], blocks, k]
+        let order = axis == 0 ? [0, 1, 3, 2, 4] : [0, 1, 4, 2, 3]
+        let moved = order.map { runs[$0] }
+        let flat = [batch, channels * k, moved[3], moved[4]]
+        input = reshape(permute(reshape(input, from: shape, to: runs), order, moved), from: moved, to: flat)
+        // the kernel's input channel ci, tap j is channel ci·k + j, as the runs are laid out
+        var inputs = [input, reshape(try value(w), from: w.shape, to: [w.shape[0], w.shape[1] * k, 1, 1])]
+        if try a.has(2, "bias") { inputs.append(try value(2, "bias")) }
+        return emit(.convolution(stride: 1, padding: 0, dilation: 1, groups: groups), inputs, output.shape)
     }
 
     /// Rows picked by index tensors, as `gather_rows` ([B, N, …] by [B, k] → [B, k, …]):

@@ -355,13 +355,15 @@ class AssignMix(nn.Module):
 class SampleMix(nn.Module):
     """Bilinear sampling written by hand, as deformable-kernel modules write it: offsets from a
     convolution, floor, clamp, long(), flat indices and torch.gather; then rows of the flattened
-    map picked by a computed index (`rows[index]`), as snake convolutions pick theirs."""
+    map picked by a computed index (`rows[index]`), as snake convolutions pick theirs; the samples
+    mixed by column convolutions whose stride is their kernel ((n, 1) and (1, 2))."""
 
     def __init__(self, c, n=3):
         super().__init__()
         self.n = n
         self.offset = nn.Conv2d(c, 2 * n, 3, padding=1)
-        self.mix = nn.Conv2d(c * n, c, 1)
+        self.mix = nn.Conv2d(c, c, (n, 1), stride=(n, 1))
+        self.row = nn.Conv2d(c, c, (1, 2), stride=(1, 2), bias=False)
 
     def forward(self, x):
         b, c, h, w = x.shape
@@ -385,9 +387,9 @@ class SampleMix(nn.Module):
                + ((1 - (y1.type_as(p) - py)) * (1 - (x1.type_as(p) - px))).unsqueeze(1) * pick(y1, x1)
                + ((1 + (y0.type_as(p) - py)) * (1 - (x1.type_as(p) - px))).unsqueeze(1) * pick(y0, x1)
                + ((1 - (y1.type_as(p) - py)) * (1 + (x0.type_as(p) - px))).unsqueeze(1) * pick(y1, x0))
-        out = out.permute(0, 1, 4, 2, 3).reshape(b, c * n, h, w)
+        out = out.permute(0, 1, 2, 4, 3).reshape(b, c, h * n, w)
         rows = x.permute(0, 2, 3, 1).reshape(-1, c)
         index = torch.floor(p[..., 0].reshape(-1)).int() * w + torch.floor(p[..., n].reshape(-1)).int()
         index = torch.clamp(index, torch.zeros([]).int(), h * w - 1)
         picked = rows[index.type(torch.int64)].view(b, h, w, c).permute(0, 3, 1, 2)
-        return self.mix(out) + picked
+        return self.mix(out) + self.row(torch.cat([picked, picked.flip(-1)], -1))
