@@ -41,6 +41,8 @@ public final class TorchTensor: PyObject, NativeObject {
     public var isParameter = false
     /// While a forward is traced (`TorchRuntime.trace`): the program value this tensor holds.
     var symbol: Int?
+    /// A traced complex tensor's imaginary part (its `symbol` is the real part); nil: zero.
+    var imaginarySymbol: Int?
     /// The state_dict key of a parameter or buffer, named before a trace (its program constant's name).
     var stateName: String?
     /// Attributes set by code on a tensor (`p._no_weight_decay = True`).
@@ -85,7 +87,7 @@ public final class TorchTensor: PyObject, NativeObject {
         case "T", "mT":
             return try torch.call("permute", [.object(self)] + (shape.count < 2 ? [] : (name == "T" ? Array(0..<shape.count).reversed() : Array(0..<shape.count - 2) + [shape.count - 1, shape.count - 2]).map { .int($0) }), [], interp)
         case "real", "imag":
-            return .object(torch.make(shape, dtype.realPart, values: dtype.isComplex || name == "imag" ? nil : values))
+            return try torch.call(name, [.object(self)], [], interp)
         case "is_leaf": return .bool(true)
         case "layout": return .str("torch.strided")
         default: break
@@ -140,6 +142,7 @@ public final class TorchTensor: PyObject, NativeObject {
         // a traced forward: x now holds the sum's program value (or, unrecorded, nothing)
         if let trace = torch.trace {
             symbol = result.symbol
+            imaginarySymbol = result.imaginarySymbol
             if trace.poisoned[ObjectIdentifier(result)] != nil { trace.poisoned[ObjectIdentifier(self)] = self }
             // `x += y`: tensors sharing x's storage are stale from here on
             trace.changedInPlace(self, site: interp.innermostSite { !$0.hasPrefix("<") })

@@ -12,6 +12,11 @@ extension TraceStep {
     // MARK: ops
 
     func record() throws {
+        if involvesComplex { try recordComplex() } else { try recordReal() }
+    }
+
+    /// The op over real tensors.
+    func recordReal() throws {
         switch name {
         // identities in eval mode and on a CPU
         case "contiguous", "detach", "clone", "cpu", "cuda", "requires_grad", "dropout", "dropout1d", "dropout2d", "dropout3d",
@@ -545,7 +550,8 @@ extension TraceStep {
             guard x.shape.count == 5, w.shape.count == 5, w.shape.suffix(3).allSatisfy({ $0 == 1 }),
                   try a.ints(3, "stride", count: 3, 1) == [1, 1, 1], try a.ints(5, "dilation", count: 3, 1) == [1, 1, 1],
                   a.value(4, "padding").map({ if case .str = $0 { return true }; return (try? a.ints(4, "padding", count: 3, 0)) == [0, 0, 0] }) ?? true else {
-                throw Untraceable("conv3d other than a 1×1×1 kernel")
+                try bind(try depthTapConvolution(x, w))
+                return
             }
             let flat = [x.shape[0], x.shape[1], x.shape[2] * x.shape[3], x.shape[4]]
             var inputs = [reshape(try value(x), from: x.shape, to: flat), reshape(try value(w), from: w.shape, to: Array(w.shape.prefix(2)) + [1, 1])]
@@ -652,8 +658,34 @@ extension TraceStep {
             let pads = try a.interp.materialize(a.value(1, "pad") ?? .tuple([])).map { try a.interp.intArgument($0, "pad") }
             var mode = "constant"
             if case .str(let given)? = a.value(2, "mode") { mode = given }
-            guard mode == "constant" || mode == "reflect" else { throw Untraceable("pad mode '\(mode)'") }
+            guard ["constant", "reflect", "replicate", "circular"].contains(mode) else { throw Untraceable("pad mode '\(mode)'") }
             if mode == "constant", let fill = a.value(3, "value"), !fill.isNone, try a.interp.floatArgument(fill, "value") != 0 { throw Untraceable("padding with a value other than 0") }
+            let equalSides = pads.count == 4 && Set(pads).count == 1
+            if mode == "replicate" || mode == "circular" || (mode == "reflect" && !(x.shape.count == 4 && equalSides)) {
+                // each padded axis as a gather of source positions: mirrored without the edge
+                // (reflect), clamped (replicate) or wrapped (circular)
+                guard pads.count % 2 == 0, pads.count / 2 <= x.shape.count else { throw Untraceable("\(mode) padding of \(pads.count / 2) axes") }
+                var id = try value(x), shape = x.shape
+                for pair in 0..<(pads.count / 2) {
+                    let axis = x.shape.count - 1 - pair, size = shape[axis]
+                    let (before, after) = (pads[2 * pair], pads[2 * pair + 1])
+                    guard before != 0 || after != 0 else { continue }
+                    guard size > 0, mode != "reflect" || (before < size && after < size), mode != "circular" || (before <= size && after <= size) else {
+                        throw Untraceable("\(mode) padding wider than the axis")
+                    }
+                    let positions = (-before..<(size + after)).map { i -> Float in
+                        switch mode {
+                        case "reflect": return Float(i < 0 ? -i : i >= size ? 2 * (size - 1) - i : i)
+                        case "replicate": return Float(Swift.min(Swift.max(i, 0), size - 1))
+                        default: return Float(((i % size) + size) % size)
+                        }
+                    }
+                    shape[axis] = positions.count
+                    id = emit(.gather(axis: axis), [id, constant(Tensor(shape: [positions.count], storage: positions))], shape)
+                }
+                try bind(id)
+                return
+            }
             guard pads.count == 2 || pads.count == 4, x.shape.count >= 2, pads.allSatisfy({ $0 >= 0 }) else {
                 // other axes, or negative pads (crops): slices and zero blocks concatenated, axis by axis
                 guard mode == "constant", pads.count % 2 == 0, pads.count / 2 <= x.shape.count else { throw Untraceable("\(mode) padding of \(pads.count / 2) axes") }
@@ -666,7 +698,6 @@ extension TraceStep {
                 return
             }
             let (left, right) = (pads[0], pads[1]), (top, bottom) = pads.count == 4 ? (pads[2], pads[3]) : (0, 0)
-            if mode == "reflect", !(left == right && right == top && top == bottom) { throw Untraceable("reflect padding of unequal sizes") }
             try bind(emit(.pad(left: left, right: right, top: top, bottom: bottom, reflect: mode == "reflect"), [try value(x)], output.shape))
         case "pixel_shuffle", "pixel_unshuffle":
             let x = try tensor(0, "input")
@@ -966,6 +997,42 @@ extension TraceStep {
         let outputShape = spatial == 1 ? [output.shape[0], output.shape[1], 1, output.shape[2]] : output.shape
         let convolved = emit(.convolution(stride: strideValue, padding: commonPadding, dilation: dilationValue, groups: groups), inputs, outputShape)
         return reshape(convolved, from: outputShape, to: output.shape)
+    }
+
+    /// conv3d as 2-d convolutions, one per depth tap: output depth d sums conv2d(x[:, :, z], w[:, :, i])
+    /// over the taps i whose input depth z = d·stride − padding + i·dilation lies inside the map
+    /// (taps on the zero padding add nothing).
+    func depthTapConvolution(_ x: TorchTensor, _ w: TorchTensor) throws -> Int {
+        guard x.shape.count == 5, w.shape.count == 5 else { throw Untraceable("an unbatched conv3d") }
+        let stride = try a.ints(3, "stride", count: 3, 1), dilation = try a.ints(5, "dilation", count: 3, 1)
+        if let p = a.value(4, "padding"), case .str = p { throw Untraceable("conv3d with padding given by name") }
+        let padding = try a.ints(4, "padding", count: 3, 0), groups = try a.int(6, "groups", 1)
+        guard stride[1] == stride[2], padding[1] == padding[2], dilation[1] == dilation[2] else {
+            throw Untraceable("conv3d with unequal strides, paddings or dilations across height and width")
+        }
+        let (batch, channels, depth, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3], x.shape[4])
+        let (outputs, outDepth) = (output.shape[1], output.shape[2])
+        let plane = [batch, outputs, output.shape[3], output.shape[4]]
+        let source = try value(x), kernel = try value(w)
+        let tapWeight = [w.shape[0], w.shape[1], w.shape[3], w.shape[4]]
+        var planes: [Int] = []
+        for d in 0..<outDepth {
+            var sum: Int?
+            for i in 0..<w.shape[2] {
+                let z = d * stride[0] - padding[0] + i * dilation[0]
+                guard z >= 0, z < depth else { continue }
+                let slice = emit(.slice(axis: 2, start: z, end: z + 1, step: 1), [source], [batch, channels, 1, height, width])
+                let weight = emit(.slice(axis: 2, start: i, end: i + 1, step: 1), [kernel], [w.shape[0], w.shape[1], 1, w.shape[3], w.shape[4]])
+                let y = emit(.convolution(stride: stride[1], padding: padding[1], dilation: dilation[1], groups: groups),
+                             [reshape(slice, from: [batch, channels, 1, height, width], to: [batch, channels, height, width]),
+                              reshape(weight, from: [w.shape[0], w.shape[1], 1, w.shape[3], w.shape[4]], to: tapWeight)], plane)
+                sum = sum.map { emit(.add, [$0, y], plane) } ?? y
+            }
+            var result = sum ?? constant(Tensor(shape: plane))
+            if try a.has(2, "bias") { result = emit(.add, [result, reshape(try value(2, "bias"), from: [outputs], to: [1, outputs, 1, 1])], plane) }
+            planes.append(reshape(result, from: plane, to: [batch, outputs, 1, plane[2], plane[3]]))
+        }
+        return planes.count == 1 ? planes[0] : emit(.concatenate(axis: 2), planes, output.shape)
     }
 
     /// A kernel as long as its stride along one axis and 1 along the other, without padding (the

@@ -183,6 +183,7 @@ extension TorchRuntime {
         } catch {
             for t in outputs {
                 t.symbol = nil
+                t.imaginarySymbol = nil
                 trace.poisoned[ObjectIdentifier(t)] = t
             }
             if let failure = error as? Untraceable {
@@ -297,7 +298,7 @@ struct TraceStep {
     func bind(_ id: Int, _ position: Int = 0, exact: Bool = false) throws {
         let t = outputs[position]
         // integer results only from ops that are exact on integers held as float32 (index grids)
-        guard t.dtype.isFloatingPoint || exact || TraceStep.exactOnIntegers.contains(name) else {
+        guard t.dtype.isFloatingPoint || t.dtype.isComplex || exact || TraceStep.exactOnIntegers.contains(name) else {
             throw Untraceable("its result is \(t.dtype.rawValue); the program computes float32 values")
         }
         // a safety net: the recorded operations must make the shape torch's own rules gave

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ..modules import Conv
 
-__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "UnfoldMix", "EinsumMix", "FoldMix", "CumsumMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix", "MHAMix", "IndexMix", "AssignMix", "SampleMix"]
+__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "UnfoldMix", "EinsumMix", "FoldMix", "CumsumMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix", "MHAMix", "IndexMix", "AssignMix", "SampleMix", "VolumeMix", "SpectrumMix"]
 
 
 class SPDConv(nn.Module):
@@ -393,3 +393,47 @@ class SampleMix(nn.Module):
         index = torch.clamp(index, torch.zeros([]).int(), h * w - 1)
         picked = rows[index.type(torch.int64)].view(b, h, w, c).permute(0, 3, 1, 2)
         return self.mix(out) + self.row(torch.cat([picked, picked.flip(-1)], -1))
+
+
+class VolumeMix(nn.Module):
+    """3-d convolutions whose kernels span depth (a depthwise 3x3x3 over an unsqueezed map, a
+    (2, 3, 3) over stacked maps), and padding by reflection with unequal sides, by replication
+    and by wrapping."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.depthwise = nn.Conv3d(c, c, 3, padding=1, groups=c)
+        self.stacked = nn.Conv3d(c, c // 2, (2, 3, 3), padding=(0, 1, 1))
+
+    def forward(self, x):
+        y = self.depthwise(x.unsqueeze(2)).squeeze(2)
+        z = self.stacked(torch.stack([x, y, x * y], 2)).flatten(1, 2)
+        r = F.pad(x, (1, 2, 2, 1), mode="reflect")
+        p = F.pad(y, (2, 1, 0, 3), mode="replicate")
+        q = F.pad(z, (3, 0, 1, 2), mode="circular")
+        return F.avg_pool2d(r + p + q, 4, 1)
+
+
+class SpectrumMix(nn.Module):
+    """Filtering in the frequency domain as the forks' FFT blocks write it: rfft2 times a learned
+    complex weight (view_as_complex), irfft2 back; fft2 with fftshift, a product with a real part,
+    ifftshift, ifft2 and abs; real and imaginary parts stacked, mixed by a 1x1 convolution and made
+    complex again (torch.complex, view_as_complex) for irfft2."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.complex_weight = nn.Parameter(torch.randn(c, 1, 1, 2))
+        self.mix = nn.Conv2d(2 * c, 2 * c, 1)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        f = torch.fft.rfft2(x, norm="ortho")
+        y = torch.fft.irfft2(f * torch.view_as_complex(self.complex_weight), s=(h, w), norm="ortho")
+        g = torch.fft.fftshift(torch.fft.fft2(x, dim=(-2, -1)), dim=(-2, -1))
+        g = g * torch.fft.fft2(x).real.sigmoid()
+        z = torch.abs(torch.fft.ifft2(torch.fft.ifftshift(g, dim=(-2, -1))))
+        re, im = self.mix(torch.cat([f.real, f.imag], 1)).chunk(2, 1)
+        u = torch.fft.irfft2(torch.complex(re, im), s=(h, w), norm="ortho")
+        parts = torch.stack([torch.real(f), torch.imag(f)], -1)
+        v = torch.fft.irfftn(torch.view_as_complex(parts.contiguous()), s=(h, w), dim=(2, 3))
+        return y + z + u + v
