@@ -28,10 +28,10 @@ extension TraceStep {
                 try bind(emit(.truncate, [try value(source)], output.shape), exact: true)
                 return
             }
-            // float to float, or integers to float or other integers (exact below 2^24)
-            let integers = { (t: TorchTensor) in !t.dtype.isFloatingPoint && !t.dtype.isComplex && t.dtype != .bool }
-            guard source.dtype == output.dtype || (output.dtype.isFloatingPoint && (source.dtype.isFloatingPoint || source.dtype != .bool))
-                    || (integers(source) && integers(output)) else {
+            // float to float, integers or bools (held as 1 and 0) to float or to integers (exact below 2^24)
+            let integers = { (t: TorchTensor) in !t.dtype.isFloatingPoint && !t.dtype.isComplex }
+            guard source.dtype == output.dtype || (output.dtype.isFloatingPoint && !source.dtype.isComplex)
+                    || (integers(source) && integers(output) && output.dtype != .bool) else {
                 throw Untraceable("casts \(source.dtype.rawValue) to \(output.dtype.rawValue)")
             }
             try bind(try value(source), exact: !source.dtype.isFloatingPoint)
@@ -65,6 +65,29 @@ extension TraceStep {
         case "square": let x = try value(0, "input"); try bind(emit(.multiply, [x, x], output.shape))
         case "exp": try bind(emit(.exp, [try value(0, "input")], output.shape))
         case "floor": try bind(emit(.floor, [try value(0, "input")], output.shape))
+        case "eq", "ne", "lt", "le", "gt", "ge", "less", "greater", "less_equal", "greater_equal", "not_equal":
+            let comparisons: [String: Comparison] = ["eq": .equal, "ne": .notEqual, "not_equal": .notEqual, "lt": .less, "less": .less,
+                                                     "le": .lessOrEqual, "less_equal": .lessOrEqual, "gt": .greater, "greater": .greater,
+                                                     "ge": .greaterOrEqual, "greater_equal": .greaterOrEqual]
+            try bind(emit(.compare(comparisons[name]!), [try value(0, "input"), try value(1, "other")], output.shape), exact: true)
+        case "isinf", "isnan", "isfinite":
+            let x = try value(0, "input"), shape = output.shape
+            switch name {
+            case "isnan": try bind(emit(.compare(.notEqual), [x, x], shape), exact: true)
+            case "isinf": try bind(emit(.compare(.equal), [magnitude(x, shape), scalar(.infinity)], shape), exact: true)
+            default: try bind(emit(.compare(.less), [magnitude(x, shape), scalar(.infinity)], shape), exact: true)
+            }
+        case "sign":
+            let x = try value(0, "input"), shape = output.shape
+            try bind(emit(.subtract, [emit(.compare(.greater), [x, scalar(0)], shape), emit(.compare(.less), [x, scalar(0)], shape)], shape),
+                     exact: true)
+        case "where":
+            guard a.value(1, "input") != nil else { throw Untraceable("torch.where with one argument (indices)") }
+            try bind(emit(.select, [try value(0, "condition"), try value(1, "input"), try value(2, "other")], output.shape), exact: true)
+        case "masked_fill":
+            try bind(emit(.select, [try value(1, "mask"), try value(2, "value"), try value(0, "input")], output.shape))
+        case "cdist":
+            try bind(try distances())
         case "trunc", "fix": try bind(emit(.truncate, [try value(0, "input")], output.shape))
         case "ceil":
             // ⌈x⌉ = −⌊−x⌋
@@ -76,10 +99,7 @@ extension TraceStep {
         case "reciprocal": try bind(emit(.divide, [scalar(1), try value(0, "input")], output.shape))
         case "sin": try bind(emit(.sine, [try value(0, "input")], output.shape))
         case "cos": try bind(emit(.cosine, [try value(0, "input")], output.shape))
-        case "abs":
-            let x = try value(0, "input")
-            let negative = emit(.multiply, [x, scalar(-1)], output.shape)
-            try bind(emit(.add, [emit(.activation(.relu), [x], output.shape), emit(.activation(.relu), [negative], output.shape)], output.shape))
+        case "abs": try bind(magnitude(try value(0, "input"), output.shape))
         case "clamp", "clip", "hardtanh":
             let low = try a.value(1, name == "hardtanh" ? "min_val" : "min").flatMap { $0.isNone ? nil : Float(try a.interp.floatArgument($0, "min")) }
             let high = try a.value(2, name == "hardtanh" ? "max_val" : "max").flatMap { $0.isNone ? nil : Float(try a.interp.floatArgument($0, "max")) }
@@ -796,6 +816,18 @@ extension TraceStep {
     /// rewritten part, concatenated, back into place.
     func assigned(_ x: TorchTensor, _ index: PyValue, _ newValue: PyValue) throws -> Int {
         let parts = try indexParts(index, of: x)
+        // `x[mask] = value` with a mask of x's shape: where(mask, value, x)
+        if parts.count == 1, case .tensor(let mask) = parts[0], mask.dtype == .bool {
+            guard mask.shape == x.shape else { throw Untraceable("assignment through a boolean mask of another shape") }
+            let source: Int
+            if case .object(let t as TorchTensor) = newValue {
+                guard t.count == 1 else { throw Untraceable("assignment of a tensor through a boolean mask") }
+                source = reshape(try value(t), from: t.shape, to: [])
+            } else {
+                source = scalar(Float(try a.interp.floatArgument(newValue, "value")))
+            }
+            return emit(.select, [try value(mask), source, try value(x)], x.shape)
+        }
         var selections: [(axis: Int, positions: [Int])] = []
         var region = x.shape
         var integerAxes: Set<Int> = []
@@ -888,6 +920,55 @@ extension TraceStep {
 
     func permute(_ id: Int, _ order: [Int], _ shape: [Int]) -> Int {
         order == Array(0..<order.count) ? id : emit(.transpose(order), [id], shape)
+    }
+
+    /// |x| as relu(x) + relu(−x).
+    func magnitude(_ x: Int, _ shape: [Int]) -> Int {
+        let negative = emit(.multiply, [x, scalar(-1)], shape)
+        return emit(.add, [emit(.activation(.relu), [x], shape), emit(.activation(.relu), [negative], shape)], shape)
+    }
+
+    /// `torch.cdist(x1, x2)` (p = 2) as PyTorch computes it: with more than 25 rows on either
+    /// side, one product of [−2·x1, |x1|², 1] and [x2, 1, |x2|²], clamped at 1e-30, square-rooted;
+    /// otherwise the differences' norms.
+    func distances() throws -> Int {
+        let x = try tensor(0, "x1"), y = try tensor(1, "x2")
+        guard try a.double(2, "p", 2) == 2, x.shape.count >= 2, y.shape.count == x.shape.count else { throw Untraceable("cdist other than p = 2 over batches of rows") }
+        if let mode = a.value(3, "compute_mode"), !mode.isNone, try a.interp.str(mode) != "use_mm_for_euclid_dist_if_necessary" {
+            throw Untraceable("cdist compute_mode other than the default")
+        }
+        let (rows, others, width) = (x.shape[x.shape.count - 2], y.shape[y.shape.count - 2], x.shape.last!)
+        let shape = output.shape
+        if rows > 25 || others > 25 {
+            func squaredNorms(_ id: Int, _ s: [Int]) -> Int {
+                reduce(emit(.multiply, [id, id], s), shape: s, axes: [s.count - 1], mean: false, keep: true)
+            }
+            let xs = try value(x), ys = try value(y)
+            var column = x.shape
+            column[column.count - 1] = 1
+            var otherColumn = y.shape
+            otherColumn[otherColumn.count - 1] = 1
+            let augmentedX = emit(.concatenate(axis: x.shape.count - 1),
+                                  [emit(.multiply, [xs, scalar(-2)], x.shape), squaredNorms(xs, x.shape), constant(Tensor(shape: column, repeating: 1))],
+                                  Array(x.shape.dropLast()) + [width + 2])
+            let augmentedYShape = Array(y.shape.dropLast()) + [width + 2]
+            let augmentedY = emit(.concatenate(axis: y.shape.count - 1), [ys, constant(Tensor(shape: otherColumn, repeating: 1)), squaredNorms(ys, y.shape)],
+                                  augmentedYShape)
+            var order = Array(0..<y.shape.count)
+            order.swapAt(order.count - 1, order.count - 2)
+            let transposed = permute(augmentedY, order, order.map { augmentedYShape[$0] })
+            let squared = emit(.matmul, [augmentedX, transposed], shape)
+            return emit(.squareRoot, [emit(.clip(minimum: 1e-30, maximum: nil), [squared], shape)], shape)
+        }
+        // [..., P, 1, M] − [..., 1, R, M], squared, summed over M
+        let batch = Array(x.shape.dropLast(2))
+        let left = reshape(try value(x), from: x.shape, to: batch + [rows, 1, width])
+        let right = reshape(try value(y), from: y.shape, to: batch + [1, others, width])
+        let differenceShape = batch + [rows, others, width]
+        let difference = emit(.subtract, [left, right], differenceShape)
+        let squared = reduce(emit(.multiply, [difference, difference], differenceShape), shape: differenceShape, axes: [differenceShape.count - 1],
+                             mean: false, keep: false)
+        return emit(.squareRoot, [squared], shape)
     }
 
     func tanh(_ x: Int) -> Int { emit(.activation(.tanh), [x], output.shape) }

@@ -365,6 +365,26 @@ struct GraphBuilder {
             nodes.append(node("Cast", [inputs[1]], [out + "_indices"], name: label + "_cast", [attribute("to", int: 7)]))
             nodes.append(node("GatherElements", [inputs[0], out + "_indices"], outputs, name: label, [attribute("axis", int: axis)]))
         case .floor: nodes.append(node("Floor", inputs, outputs, name: label))
+        case .compare(let comparison):
+            // ONNX compares into bool; the program holds 1 and 0 as float32
+            let onnxName: String
+            switch comparison {
+            case .less: onnxName = "Less"
+            case .lessOrEqual: onnxName = "LessOrEqual"
+            case .greater: onnxName = "Greater"
+            case .greaterOrEqual: onnxName = "GreaterOrEqual"
+            case .equal, .notEqual: onnxName = "Equal"
+            }
+            var result = out + "_bool"
+            nodes.append(node(onnxName, inputs, [result], name: label + "_compare"))
+            if comparison == .notEqual {
+                nodes.append(node("Not", [result], [out + "_not"], name: label + "_not"))
+                result = out + "_not"
+            }
+            nodes.append(node("Cast", [result], outputs, name: label, [attribute("to", int: 1)]))
+        case .select:
+            nodes.append(node("Cast", [inputs[0]], [out + "_condition"], name: label + "_cast", [attribute("to", int: 9)]))
+            nodes.append(node("Where", [out + "_condition", inputs[1], inputs[2]], outputs, name: label))
         case .truncate:
             // float → int64 rounds toward zero; the program keeps the integers as float32
             nodes.append(node("Cast", inputs, [out + "_integers"], name: label + "_cast", [attribute("to", int: 7)]))

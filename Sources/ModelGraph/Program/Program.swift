@@ -71,6 +71,11 @@ public enum ProgramOp: Sendable {
     /// Element-wise `floor`, and rounding toward zero (a cast to an integer type, the result kept
     /// as float32: integers below 2^24 are exact).
     case floor, truncate
+    /// Element-wise comparison with broadcasting: 1 where it holds, else 0 (PyTorch's bool
+    /// tensors, held as float32).
+    case compare(Comparison)
+    /// `torch.where(condition, x, y)` with broadcasting: x where condition is nonzero, else y.
+    case select
     /// `F.grid_sample(x, grid, mode="bilinear", align_corners=False)` with padding_mode "zeros"
     /// or, `border`, "border": x [N, C, H, W], grid [N, Ho, Wo, 2] → [N, C, Ho, Wo].
     case gridSample(border: Bool)
@@ -140,6 +145,8 @@ public enum ProgramOp: Sendable {
         case .gatherElements: return "gather_elements"
         case .floor: return "floor"
         case .truncate: return "truncate"
+        case .compare(let comparison): return comparison.rawValue
+        case .select: return "select"
         case .gridSample: return "grid_sample"
         case .clip: return "clip"
         case .log: return "log"
@@ -411,6 +418,23 @@ extension Program {
             case .gridSample, .upsampleBilinear, .resize(.bilinear, _, _, _): return total + elements(output) * 4
             default: return total
             }
+        }
+    }
+}
+
+/// A comparison of `ProgramOp.compare`, named as ONNX names it.
+public enum Comparison: String, Sendable {
+    case less = "less", lessOrEqual = "less_or_equal", greater = "greater", greaterOrEqual = "greater_or_equal"
+    case equal = "equal", notEqual = "not_equal"
+
+    public func holds(_ a: Float, _ b: Float) -> Bool {
+        switch self {
+        case .less: return a < b
+        case .lessOrEqual: return a <= b
+        case .greater: return a > b
+        case .greaterOrEqual: return a >= b
+        case .equal: return a == b
+        case .notEqual: return a != b
         }
     }
 }

@@ -198,6 +198,13 @@ extension Program {
                     }
                 }
             }]
+        case .compare(let comparison): return [Tensor.broadcast(x[0], x[1]) { comparison.holds($0, $1) ? 1 : 0 }]
+        case .select:
+            let shape = outputShapes[0]
+            let (condition, chosen, other) = (Tensor.broadcast(x[0], Tensor(shape: shape), { a, _ in a }),
+                                              Tensor.broadcast(x[1], Tensor(shape: shape), { a, _ in a }),
+                                              Tensor.broadcast(x[2], Tensor(shape: shape), { a, _ in a }))
+            return [Tensor(shape: shape) { out in for i in 0..<out.count { out[i] = condition.storage[i] != 0 ? chosen.storage[i] : other.storage[i] } }]
         case .floor: return [x[0].map { $0.rounded(.down) }]
         case .truncate: return [x[0].map { $0.rounded(.towardZero) }]
         case .gridSample(let border): return [x[0].gridSample(x[1], padding: border ? .border : .zeros)]

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ..modules import Conv
 
-__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "UnfoldMix", "EinsumMix", "FoldMix", "CumsumMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix", "MHAMix", "IndexMix", "AssignMix", "SampleMix", "VolumeMix", "SpectrumMix"]
+__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "UnfoldMix", "EinsumMix", "FoldMix", "CumsumMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix", "MHAMix", "IndexMix", "AssignMix", "SampleMix", "VolumeMix", "SpectrumMix", "GraphMix"]
 
 
 class SPDConv(nn.Module):
@@ -437,3 +437,26 @@ class SpectrumMix(nn.Module):
         parts = torch.stack([torch.real(f), torch.imag(f)], -1)
         v = torch.fft.irfftn(torch.view_as_complex(parts.contiguous()), s=(h, w), dim=(2, 3))
         return y + z + u + v
+
+
+class GraphMix(nn.Module):
+    """A hypergraph over the map's positions as hypergraph modules build one: cdist between tokens
+    (the product form past 25 rows, differences below), a threshold made float, a mean over
+    incidences whose infinities (empty rows) a boolean mask zeroes, then where, sign and
+    masked_fill."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.fc = nn.Linear(c, c)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        t = x.view(b, c, -1).transpose(1, 2).contiguous()
+        d = torch.cdist(t, t)
+        g = (d < d.mean()).float()
+        e = torch.matmul(g.transpose(1, 2), self.fc(t))
+        norm = 1 / torch.sum(g[:, :, :4], dim=2, keepdim=True)
+        norm[torch.isinf(norm)] = 0
+        y = (norm * e).transpose(1, 2).reshape(b, c, h, w)
+        y = torch.where(y > 0, y, 0.1 * y) + torch.sign(x) * 0.01 + torch.cdist(t[:, :10], t[:, 10:30]).mean()
+        return x + y.masked_fill(x.abs() < 0.05, 0.0)
