@@ -17,7 +17,7 @@ extension TraceStep {
         "view", "reshape", "view_as", "reshape_as", "flatten", "unflatten", "unsqueeze", "squeeze", "permute", "transpose", "swapaxes",
         "swapdims", "contiguous", "clone", "detach", "cpu", "cuda", "to", "type", "type_as", "resolve_conj", "__getitem__", "cat", "concat",
         "concatenate", "stack", "split", "split_with_sizes", "chunk", "unbind", "roll", "flip", "expand", "expand_as", "repeat", "narrow",
-        "movedim", "moveaxis", "sum", "mean", "neg", "negative", "identity", "dropout",
+        "movedim", "moveaxis", "sum", "mean", "neg", "negative", "identity", "dropout", "copy",
     ]
 
     /// Every tensor among the op's arguments.

@@ -546,6 +546,9 @@ extension TraceStep {
                 let id = reshape(try value(part), from: part.shape, to: lifted)
                 try bind(lifted == grid ? id : emit(.expand(grid), [id], grid), k)
             }
+        case "copy":
+            // `x.copy_(src)`: x holds src, broadcast to x's shape
+            try bind(broadcast(try value(1, "src"), to: output.shape))
         case "fill", "zero":
             try bind(constant(Tensor(shape: output.shape, repeating: name == "zero" ? 0 : try float(1, "value", 0))))
         case "zeros_like", "ones_like", "full_like", "new_zeros", "new_ones", "new_full":

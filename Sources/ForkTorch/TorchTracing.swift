@@ -50,6 +50,9 @@ public final class ForkTrace {
     /// Index tensors [B, k, C] that repeat one column [B, k, 1] along their last axis (by `repeat` or
     /// `expand`), with that column: `x.gather(1, index)` of such an index picks whole rows.
     var repeatedColumns: [ObjectIdentifier: (index: TorchTensor, column: TorchTensor)] = [:]
+    /// Views made by basic indexing of a tensor that is not itself a view, with the index: a
+    /// `copy_` into one is an assignment into that tensor (`otf[..., :k, :k].copy_(psf)`).
+    var indexedViews: [ObjectIdentifier: (view: TorchTensor, base: TorchTensor, index: PyValue)] = [:]
     /// Tensors an in-place op changed through another view of their storage, with that op's place.
     var stale: [ObjectIdentifier: (tensor: TorchTensor, site: String)] = [:]
 
@@ -171,6 +174,14 @@ extension TorchRuntime {
         defer { trace.depth -= 1 }
         do {
             try step.record()
+            // `view.copy_(src)` into a view made by indexing: the viewed tensor takes the assignment
+            var assignedBase: TorchTensor?
+            if base == "copy", let target = inputs.first, let indexed = trace.indexedViews[ObjectIdentifier(target)],
+               case .object(let source as TorchTensor)? = a.value(1, "src") {
+                indexed.base.symbol = try step.assigned(indexed.base, indexed.index, .object(source))
+                assignedBase = indexed.base
+            }
+            defer { if let assignedBase { trace.stale[ObjectIdentifier(assignedBase)] = nil } }
             // an op that returns its input changed (`relu_`, `F.silu(x, inplace=True)`): tensors
             // sharing its storage are stale from here on
             if let target = inputs.first, outputs.first === target, !TraceStep.returnsInputUnchanged.contains(base) {
@@ -179,6 +190,9 @@ extension TorchRuntime {
             if TraceStep.makesViews.contains(base), let source = inputs.first {
                 let root = trace.views[ObjectIdentifier(source)]?.base ?? source
                 for t in outputs where t !== source { trace.views[ObjectIdentifier(t)] = (t, root) }
+                if base == "__getitem__", root === source, outputs.count == 1, outputs[0] !== source, let index = a.value(1, "index") {
+                    trace.indexedViews[ObjectIdentifier(outputs[0])] = (outputs[0], source, index)
+                }
             }
         } catch {
             for t in outputs {

@@ -330,8 +330,9 @@ class IndexMix(nn.Module):
 
 
 class AssignMix(nn.Module):
-    """Assignment into strided slices and through lists of integers, and a kernel built in the
-    forward from a zero-filled torch.FloatTensor, as difference convolutions build theirs."""
+    """Assignment into strided slices and through lists of integers, a kernel built in the
+    forward from a zero-filled torch.FloatTensor, as difference convolutions build theirs, and a
+    copy_ into a strided view of zeros (an upsampler's)."""
 
     def __init__(self, c):
         super().__init__()
@@ -349,7 +350,9 @@ class AssignMix(nn.Module):
         y = F.conv2d(x, k.view(c0, c1, 3, 3), padding=1)
         y[:, 1::3] = y[:, 1::3].sigmoid()
         y[:, :, ::2, 1::2] = 0.25 * y[:, :, ::2, 1::2]
-        return y
+        up = torch.zeros_like(y)
+        up[..., 1::2, ::2].copy_(y[..., ::2, ::2])
+        return y + up
 
 
 class SampleMix(nn.Module):
