@@ -381,6 +381,26 @@ extension TraceStep {
             let summed = Array(outputLabels.count..<order.count)
             let reduced = summed.isEmpty ? product : reduce(product, shape: productShape, axes: summed, mean: false, keep: false)
             try bind(reshape(reduced, from: Array(productShape.prefix(outputLabels.count)), to: output.shape))
+        case "rot90":
+            // k quarter turns from dims[0] towards dims[1]: flips and a transpose
+            let x = try tensor(0, "input")
+            let k = ((try a.int(1, "k", 1) % 4) + 4) % 4
+            let dims = try (integers(2, "dims") ?? [0, 1]).map { try torch.normalizedDimension($0, x.shape.count, a.interp) }
+            guard dims.count == 2, dims[0] != dims[1] else { throw Untraceable("rot90 with dims other than two distinct axes") }
+            var id = try value(x), shape = x.shape
+            func flipped(_ id: Int, _ axis: Int, _ shape: [Int]) -> Int {
+                let positions = (0..<shape[axis]).reversed().map(Float.init)
+                return emit(.gather(axis: axis), [id, constant(Tensor(shape: [positions.count], storage: positions))], shape)
+            }
+            var order = Array(0..<x.shape.count)
+            order.swapAt(dims[0], dims[1])
+            switch k {
+            case 1: id = flipped(id, dims[1], shape); shape = order.map { shape[$0] }; id = permute(id, order, shape)
+            case 2: id = flipped(flipped(id, dims[0], shape), dims[1], shape)
+            case 3: shape = order.map { shape[$0] }; id = flipped(permute(id, order, shape), dims[1], shape)
+            default: break
+            }
+            try bind(id)
         case "flip", "fliplr", "flipud":
             // each flipped axis read backwards: a slice with step −1
             let x = try tensor(0, "input")
@@ -621,21 +641,47 @@ extension TraceStep {
                 throw Untraceable("pooling with unequal sizes per axis")
             }
             if isMax {
-                guard try a.ints(4, "dilation", count: 2, 1) == [1, 1], !(try a.bool(6, "return_indices", false)) else { throw Untraceable("dilation or return_indices") }
+                guard !(try a.bool(6, "return_indices", false)) else { throw Untraceable("return_indices") }
+                let dilation = try a.ints(4, "dilation", count: 2, 1)
+                guard dilation == [1, 1] else { try bind(try dilatedMaxPool(x, kernel: kernel[0], stride: stride[0], padding: padding[0], dilation: dilation)); return }
                 try bind(emit(.maxPool(kernelSize: kernel[0], stride: stride[0], padding: padding[0]), [try value(x)], output.shape))
             } else {
                 guard a.value(6, "divisor_override").map(\.isNone) ?? true else { throw Untraceable("divisor_override") }
                 var id = try value(x)
-                if padding[0] > 0 {
-                    guard try a.bool(5, "count_include_pad", true) else { throw Untraceable("count_include_pad=False with padding") }
-                    let p = padding[0]
+                let (k, p, step) = (kernel[0], padding[0], stride[0])
+                if p > 0 {
                     id = emit(.pad(left: p, right: p, top: p, bottom: p, reflect: false), [id], [x.shape[0], x.shape[1], x.shape[2] + 2 * p, x.shape[3] + 2 * p])
                 }
-                try bind(emit(.averagePool(kernelSize: kernel[0], stride: stride[0]), [id], output.shape))
+                id = emit(.averagePool(kernelSize: k, stride: step), [id], output.shape)
+                if p > 0, !(try a.bool(5, "count_include_pad", true)) {
+                    // each window's mean over its cells inside the map: k² / (cells inside) times the padded mean
+                    let (outHeight, outWidth) = (output.shape[2], output.shape[3])
+                    let inside = { (o: Int, size: Int) -> Int in Swift.max(0, Swift.min(o * step - p + k, size) - Swift.max(o * step - p, 0)) }
+                    let scale = (0..<(outHeight * outWidth)).map { position -> Float in
+                        let cells = inside(position / outWidth, x.shape[2]) * inside(position % outWidth, x.shape[3])
+                        return cells > 0 ? Float(k * k) / Float(cells) : 0
+                    }
+                    id = emit(.multiply, [id, constant(Tensor(shape: [1, 1, outHeight, outWidth], storage: scale))], output.shape)
+                }
+                try bind(id)
             }
         case "adaptive_avg_pool2d", "adaptive_max_pool2d":
             let x = try tensor(0, "input")
-            guard x.shape.count == 4 else { throw Untraceable("adaptive pooling of a \(x.shape.count)-d tensor") }
+            guard x.shape.count == 4 || x.shape.count == 3 else { throw Untraceable("adaptive pooling of a \(x.shape.count)-d tensor") }
+            guard x.shape.count == 4 else {
+                // an unbatched [C, H, W] map: pooled as a batch of one
+                let batched = [1] + x.shape, pooled = [1] + output.shape
+                let source = reshape(try value(x), from: x.shape, to: batched)
+                let sizes = [output.shape[1], output.shape[2]]
+                let result: Int
+                if name == "adaptive_avg_pool2d", sizes == [1, 1] {
+                    result = emit(.globalAveragePool, [source], pooled)
+                } else {
+                    result = try adaptivePooled(source, batched, to: sizes, maximum: name == "adaptive_max_pool2d")
+                }
+                try bind(reshape(result, from: pooled, to: output.shape))
+                return
+            }
             let (height, width) = (x.shape[2], x.shape[3]), (outHeight, outWidth) = (output.shape[2], output.shape[3])
             if name == "adaptive_avg_pool2d" {
                 if outHeight == 1 && outWidth == 1 { try bind(emit(.globalAveragePool, [try value(x)], output.shape)); return }
@@ -923,6 +969,37 @@ extension TraceStep {
 
     func permute(_ id: Int, _ order: [Int], _ shape: [Int]) -> Int {
         order == Array(0..<order.count) ? id : emit(.transpose(order), [id], shape)
+    }
+
+    /// Max pooling with dilated windows: the maximum over the k² taps, each a strided slice of
+    /// the map padded with −∞.
+    func dilatedMaxPool(_ x: TorchTensor, kernel k: Int, stride: Int, padding p: Int, dilation: [Int]) throws -> Int {
+        guard dilation[0] == dilation[1] else { throw Untraceable("max pooling with unequal dilations") }
+        let d = dilation[0]
+        var id = try value(x), shape = x.shape
+        if p > 0 {
+            for axis in [2, 3] {
+                var edge = shape
+                edge[axis] = p
+                let fill = constant(Tensor(shape: edge, repeating: -.infinity))
+                shape[axis] += 2 * p
+                id = emit(.concatenate(axis: axis), [fill, id, fill], shape)
+            }
+        }
+        let (outHeight, outWidth) = (output.shape[2], output.shape[3])
+        var taps: [Int] = []
+        let tapShape = output.shape + [1]
+        for i in 0..<k {
+            var rowsShape = shape
+            rowsShape[2] = outHeight
+            let rows = emit(.slice(axis: 2, start: i * d, end: i * d + stride * (outHeight - 1) + 1, step: stride), [id], rowsShape)
+            for j in 0..<k {
+                let tap = emit(.slice(axis: 3, start: j * d, end: j * d + stride * (outWidth - 1) + 1, step: stride), [rows], output.shape)
+                taps.append(reshape(tap, from: output.shape, to: tapShape))
+            }
+        }
+        let stacked = emit(.concatenate(axis: 4), taps, output.shape + [k * k])
+        return emit(.reduceMax(axis: 4), [stacked], output.shape)
     }
 
     /// |x| as relu(x) + relu(−x).

@@ -400,8 +400,9 @@ class SampleMix(nn.Module):
 
 class VolumeMix(nn.Module):
     """3-d convolutions whose kernels span depth (a depthwise 3x3x3 over an unsqueezed map, a
-    (2, 3, 3) over stacked maps), and padding by reflection with unequal sides, by replication
-    and by wrapping."""
+    (2, 3, 3) over stacked maps), padding by reflection with unequal sides, by replication and by
+    wrapping, dilated max pooling, average pooling without the padding counted, rot90, and
+    adaptive pooling of an unbatched map."""
 
     def __init__(self, c):
         super().__init__()
@@ -414,7 +415,9 @@ class VolumeMix(nn.Module):
         r = F.pad(x, (1, 2, 2, 1), mode="reflect")
         p = F.pad(y, (2, 1, 0, 3), mode="replicate")
         q = F.pad(z, (3, 0, 1, 2), mode="circular")
-        return F.avg_pool2d(r + p + q, 4, 1)
+        m = F.pad(F.max_pool2d(x, 3, 1, 1, dilation=2), (1, 1, 1, 1)) + F.avg_pool2d(y, 3, 1, 1, count_include_pad=False)
+        o = torch.rot90(z, 1, [2, 3]) + torch.rot90(z, 2, [2, 3]) + torch.rot90(z, -1, [2, 3])
+        return F.avg_pool2d(r + p + q, 4, 1) + m + o + F.adaptive_avg_pool2d(x[0], (3, 5)).mean()
 
 
 class SpectrumMix(nn.Module):
