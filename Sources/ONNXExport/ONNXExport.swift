@@ -339,7 +339,9 @@ struct GraphBuilder {
             // x[b, indices[b, q], …] as GatherElements over indices expanded along the row's other axes
             let shape = shapeOf(instruction.inputs[0]), indexShape = shapeOf(instruction.inputs[1])
             let extra = Array(2..<shape.count)
-            nodes.append(node("Unsqueeze", [inputs[1], integers(extra, name: out + "_unsqueeze_axes")], [out + "_index"], name: label + "_unsqueeze"))
+            // indices from top-k are int64; a fork's constant list is held as float32
+            nodes.append(node("Cast", [inputs[1]], [out + "_rows"], name: label + "_cast", [attribute("to", int: 7)]))
+            nodes.append(node("Unsqueeze", [out + "_rows", integers(extra, name: out + "_unsqueeze_axes")], [out + "_index"], name: label + "_unsqueeze"))
             nodes.append(node("Expand", [out + "_index", integers(indexShape + shape.dropFirst(2), name: out + "_expand_shape")], [out + "_indices"],
                               name: label + "_expand"))
             nodes.append(node("GatherElements", [inputs[0], out + "_indices"], outputs, name: label, [attribute("axis", int: 1)]))
