@@ -298,17 +298,24 @@ extension TraceStep {
             let stacked = emit(.concatenate(axis: 2), taps, [batch, channels, taps.count, positions])
             try bind(emit(.reshape(output.shape), [stacked], output.shape))
         case "fold":
-            // col2im at stride 1: each kernel tap's map zero-padded into place on the padded canvas,
-            // the taps summed, the padding cropped
+            // col2im: each kernel tap's map spread by the stride (zeros between its blocks), padded
+            // into place on the padded canvas; the taps summed, the padding cropped
             let x = try tensor(0, "input")
             guard x.shape.count == 3 else { throw Untraceable("fold of an unbatched input") }
             let size = try a.ints(1, "output_size", count: 2), kernel = try a.ints(2, "kernel_size", count: 2)
             let dilation = try a.ints(3, "dilation", count: 2, 1), padding = try a.ints(4, "padding", count: 2, 0)
-            guard try a.ints(5, "stride", count: 2, 1) == [1, 1] else { throw Untraceable("fold with a stride") }
+            let stride = try a.ints(5, "stride", count: 2, 1)
             let taps = kernel[0] * kernel[1], (batch, channels) = (x.shape[0], x.shape[1] / taps)
             let canvas = [size[0] + 2 * padding[0], size[1] + 2 * padding[1]]
-            let blocks = [canvas[0] - dilation[0] * (kernel[0] - 1), canvas[1] - dilation[1] * (kernel[1] - 1)]
-            guard blocks[0] > 0, blocks[1] > 0, blocks[0] * blocks[1] == x.shape[2] else { throw Untraceable("fold whose blocks do not tile the output") }
+            let blocks: [Int] = (0..<2).map { axis in
+                let reach: Int = dilation[axis] * (kernel[axis] - 1) + 1
+                return (canvas[axis] - reach) / stride[axis] + 1
+            }
+            guard stride.allSatisfy({ $0 > 0 }), blocks[0] > 0, blocks[1] > 0, blocks[0] * blocks[1] == x.shape[2] else {
+                throw Untraceable("fold whose blocks do not tile the output")
+            }
+            // a tap's blocks spread by the stride span (blocks − 1)·stride + 1 canvas cells per axis
+            let spans: [Int] = (0..<2).map { axis in (blocks[axis] - 1) * stride[axis] + 1 }
             let positions = x.shape[2], canvasShape = [batch, channels, canvas[0], canvas[1]]
             let columns = reshape(try value(x), from: x.shape, to: [batch, channels, taps, positions])
             var sum: Int?
@@ -316,8 +323,23 @@ extension TraceStep {
                 for j in 0..<kernel[1] {
                     let t = i * kernel[1] + j, (top, left) = (i * dilation[0], j * dilation[1])
                     let tap = emit(.slice(axis: 2, start: t, end: t + 1, step: 1), [columns], [batch, channels, 1, positions])
-                    let map = reshape(tap, from: [batch, channels, 1, positions], to: [batch, channels, blocks[0], blocks[1]])
-                    let placed = emit(.pad(left: left, right: canvas[1] - left - blocks[1], top: top, bottom: canvas[0] - top - blocks[0], reflect: false),
+                    var map = reshape(tap, from: [batch, channels, 1, positions], to: [batch, channels, blocks[0], blocks[1]])
+                    if stride != [1, 1] {
+                        // [B, C, h, 1, w, 1] with zeros after each block, to [B, C, h·s, w·s], cropped to the span
+                        var shape = [batch, channels, blocks[0], 1, blocks[1], 1]
+                        map = reshape(map, from: [batch, channels, blocks[0], blocks[1]], to: shape)
+                        for (axis, s) in [(3, stride[0]), (5, stride[1])] where s > 1 {
+                            var zeros = shape
+                            zeros[axis] = s - 1
+                            shape[axis] = s
+                            map = emit(.concatenate(axis: axis), [map, constant(Tensor(shape: zeros))], shape)
+                        }
+                        let spread = [batch, channels, blocks[0] * stride[0], blocks[1] * stride[1]]
+                        map = reshape(map, from: shape, to: spread)
+                        map = emit(.slice(axis: 2, start: 0, end: spans[0], step: 1), [map], [batch, channels, spans[0], spread[3]])
+                        map = emit(.slice(axis: 3, start: 0, end: spans[1], step: 1), [map], [batch, channels, spans[0], spans[1]])
+                    }
+                    let placed = emit(.pad(left: left, right: canvas[1] - left - spans[1], top: top, bottom: canvas[0] - top - spans[0], reflect: false),
                                       [map], canvasShape)
                     sum = sum.map { emit(.add, [$0, placed], canvasShape) } ?? placed
                 }

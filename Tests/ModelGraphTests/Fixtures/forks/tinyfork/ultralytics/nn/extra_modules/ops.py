@@ -401,8 +401,8 @@ class SampleMix(nn.Module):
 class VolumeMix(nn.Module):
     """3-d convolutions whose kernels span depth (a depthwise 3x3x3 over an unsqueezed map, a
     (2, 3, 3) over stacked maps), padding by reflection with unequal sides, by replication and by
-    wrapping, dilated max pooling, average pooling without the padding counted, rot90, and
-    adaptive pooling of an unbatched map."""
+    wrapping, dilated max pooling, average pooling without the padding counted, rot90, adaptive
+    pooling of an unbatched map, and F.fold with a stride (overlapping and tiling windows)."""
 
     def __init__(self, c):
         super().__init__()
@@ -417,7 +417,9 @@ class VolumeMix(nn.Module):
         q = F.pad(z, (3, 0, 1, 2), mode="circular")
         m = F.pad(F.max_pool2d(x, 3, 1, 1, dilation=2), (1, 1, 1, 1)) + F.avg_pool2d(y, 3, 1, 1, count_include_pad=False)
         o = torch.rot90(z, 1, [2, 3]) + torch.rot90(z, 2, [2, 3]) + torch.rot90(z, -1, [2, 3])
-        return F.avg_pool2d(r + p + q, 4, 1) + m + o + F.adaptive_avg_pool2d(x[0], (3, 5)).mean()
+        h, w = x.shape[2:]
+        f = F.fold(F.unfold(x, 3, padding=1, stride=2), (h, w), 3, padding=1, stride=2) + F.fold(F.unfold(y, 2, stride=2), (h, w), 2, stride=2)
+        return F.avg_pool2d(r + p + q, 4, 1) + m + o + F.adaptive_avg_pool2d(x[0], (3, 5)).mean() + 0.1 * f
 
 
 class SpectrumMix(nn.Module):
