@@ -374,6 +374,7 @@ class SampleMix(nn.Module):
         ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w))
         base = torch.cat([ys.reshape(1, 1, h, w).repeat(1, n, 1, 1), xs.reshape(1, 1, h, w).repeat(1, n, 1, 1)], 1).type(x.dtype)
         p = (base + 2.0 * self.offset(x)).permute(0, 2, 3, 1)
+        p = torch.where(torch.isnan(p), torch.zeros_like(p), p)  # get_flops feeds torch.empty
         q = p.detach().floor()
         q0 = torch.cat([torch.clamp(q[..., :n], 0, h - 1), torch.clamp(q[..., n:], 0, w - 1)], -1).long()
         q1 = torch.cat([torch.clamp(q[..., :n] + 1, 0, h - 1), torch.clamp(q[..., n:] + 1, 0, w - 1)], -1).long()
