@@ -146,6 +146,20 @@ extension TraceStep {
                 return current
             }
             try bind(ComplexParts(re: shift(p.re), im: p.im.map(shift)))
+        case "normalize":
+            // x / max(‖x‖₂, eps) along dim, the norm over the magnitudes
+            let x = try tensor(0, "input")
+            guard try a.double(1, "p", 2) == 2 else { throw Untraceable("normalize of a complex tensor with p other than 2") }
+            let axis = try torch.normalizedDimension(try a.int(2, "dim", 1), x.shape.count, a.interp)
+            let epsilon = try float(3, "eps", 1e-12)
+            let z = try parts(x)
+            var squares = emit(.multiply, [z.re, z.re], shape)
+            if let im = z.im { squares = emit(.add, [squares, emit(.multiply, [im, im], shape)], shape) }
+            var kept = shape
+            kept[axis] = 1
+            let norm = emit(.clip(minimum: epsilon, maximum: nil),
+                            [emit(.squareRoot, [reduce(squares, shape: shape, axes: [axis], mean: false, keep: true)], kept)], kept)
+            try bind(ComplexParts(re: emit(.divide, [z.re, norm], shape), im: z.im.map { emit(.divide, [$0, norm], shape) }))
         case _ where name.hasPrefix("fft."):
             try bind(try fourier())
         case _ where TraceStep.partwiseOnComplex.contains(name):

@@ -427,7 +427,8 @@ class SpectrumMix(nn.Module):
     """Filtering in the frequency domain as the forks' FFT blocks write it: rfft2 times a learned
     complex weight (view_as_complex), irfft2 back; fft2 with fftshift, a product with a real part,
     ifftshift, ifft2 and abs; real and imaginary parts stacked, mixed by a 1x1 convolution and made
-    complex again (torch.complex, view_as_complex) for irfft2."""
+    complex again (torch.complex, view_as_complex) for irfft2; attention between normalised spectra
+    (F.normalize and matmul of complex tensors)."""
 
     def __init__(self, c):
         super().__init__()
@@ -445,7 +446,11 @@ class SpectrumMix(nn.Module):
         u = torch.fft.irfft2(torch.complex(re, im), s=(h, w), norm="ortho")
         parts = torch.stack([torch.real(f), torch.imag(f)], -1)
         v = torch.fft.irfftn(torch.view_as_complex(parts.contiguous()), s=(h, w), dim=(2, 3))
-        return y + z + u + v
+        q = F.normalize(torch.fft.fft2(x).flatten(2), dim=-1)
+        attn = q @ q.transpose(-2, -1)
+        attn = torch.complex(F.softmax(attn.real, dim=-1), F.softmax(attn.imag, dim=-1))
+        o = torch.abs(torch.fft.ifft2(attn @ q)).view(b, c, h, w)
+        return y + z + u + v + o
 
 
 class GraphMix(nn.Module):
