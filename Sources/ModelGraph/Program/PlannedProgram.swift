@@ -204,7 +204,8 @@ public final class PlannedProgram: @unchecked Sendable {
                 // one GEMM writing the tokens, reading a channels-last input as the [positions, C]
                 // matrix it already is
                 guard let (reshape, reshapeOp) = soleProducer(of: instruction.inputs[0], for: position), case .reshape(let view) = reshapeOp,
-                      view.count == 3, let (conv, _) = soleProducer(of: instructions[reshape].inputs[0], for: reshape),
+                      let (conv, _) = soleProducer(of: instructions[reshape].inputs[0], for: reshape),
+                      Self.flattensPositions(view, instructions[conv].outputs[0].shape),
                       let fusion = fusions[conv], fusion.output == instructions[reshape].inputs[0], fusion.activation == .identity,
                       case .convolution(1, 0, 1, 1) = instructions[conv].op, fusion.weight.shape[2] == 1, fusion.weight.shape[3] == 1
                 else { continue }
@@ -220,8 +221,9 @@ public final class PlannedProgram: @unchecked Sendable {
                 // its part of the output (the input read in its own layout)
                 var parts: [(input: Int, fusion: Fusion, positions: [Int])] = []
                 for value in instruction.inputs {
-                    guard let (reshape, reshapeOp) = soleProducer(of: value, for: position), case .reshape = reshapeOp,
+                    guard let (reshape, reshapeOp) = soleProducer(of: value, for: position), case .reshape(let view) = reshapeOp,
                           let (conv, _) = soleProducer(of: instructions[reshape].inputs[0], for: reshape),
+                          Self.flattensPositions(view, instructions[conv].outputs[0].shape),
                           let fusion = fusions[conv], fusion.output == instructions[reshape].inputs[0], fusion.activation == .identity,
                           case .convolution(1, 0, 1, 1) = instructions[conv].op, fusion.weight.shape[2] == 1, fusion.weight.shape[3] == 1
                     else { break }
@@ -541,8 +543,13 @@ public final class PlannedProgram: @unchecked Sendable {
         }
     }
 
-    /// BatchNorm folded into the convolution before it: W' = W·γ/√(var + ε) per output
-    /// channel, b' = (b − mean)·γ/√(var + ε) + β (Ultralytics' `fuse_conv_and_bn`).
+    /// Whether `view` is `x.flatten(2)` of a map of `shape` ([B, C, H, W] → [B, C, H·W]): the
+    /// token GEMMs read the map as that matrix (a fork's `x.reshape(b, n, c)` of the same map is
+    /// another order).
+    static func flattensPositions(_ view: [Int], _ shape: [Int]) -> Bool {
+        shape.count == 4 && view == [shape[0], shape[1], shape[2] * shape[3]]
+    }
+
     /// A fused convolution's last steps: the activation that alone reads its output goes into the
     /// kernel's epilogue, and the kernel writes NCHW when every reader of the final output reads NCHW.
     static func finish(_ fusion: inout Fusion, _ instructions: [ProgramInstruction], soleReader: (Int) -> Int?, pinned: Set<Int>,

@@ -457,11 +457,12 @@ class GraphMix(nn.Module):
     """A hypergraph over the map's positions as hypergraph modules build one: cdist between tokens
     (the product form past 25 rows, differences below), a threshold made float, a mean over
     incidences whose infinities (empty rows) a boolean mask zeroes, then where, sign and
-    masked_fill."""
+    masked_fill; and a 1x1 convolution over the tokens reshaped (not permuted) into a map."""
 
     def __init__(self, c):
         super().__init__()
         self.fc = nn.Linear(c, c)
+        self.conv = nn.Conv2d(c, c, 1)
 
     def forward(self, x):
         b, c, h, w = x.shape
@@ -473,4 +474,6 @@ class GraphMix(nn.Module):
         norm[torch.isinf(norm)] = 0
         y = (norm * e).transpose(1, 2).reshape(b, c, h, w)
         y = torch.where(y > 0, y, 0.1 * y) + torch.sign(x) * 0.01 + torch.cdist(t[:, :10], t[:, 10:30]).mean()
-        return x + y.masked_fill(x.abs() < 0.05, 0.0)
+        # tokens [b, n, c] viewed as a map without a permute, as linear-attention blocks do, and back
+        z = self.conv(t.reshape([b, c, h, w])).reshape(b, h * w, c).permute(0, 2, 1).reshape(b, c, h, w)
+        return x + y.masked_fill(x.abs() < 0.05, 0.0) + z
