@@ -273,7 +273,23 @@ extension TorchRuntime {
     func index(_ t: TorchTensor, _ index: PyValue, _ interp: Interpreter) throws -> PyValue {
         let plan = try indexPlan(t, try indexParts(index, interp), interp)
         let values = plan.offsets.map { offsets in offsets.map { t.values![$0] } }
-        return wrap(make(plan.shape, t.dtype, values: values))
+        let result = make(plan.shape, t.dtype, values: values)
+        if let offsets = plan.offsets, values != nil { result.valueView = (t, offsets) }
+        return wrap(result)
+    }
+
+    /// After an in-place change to `t`: a view made by indexing writes its values through to the
+    /// tensor it views (and on up); a base whose elements can no longer be known forgets its values.
+    func writeThrough(_ t: TorchTensor) {
+        var current = t
+        while let (base, offsets) = current.valueView {
+            if let v = current.values, base.values != nil, v.count == offsets.count {
+                for (k, o) in offsets.enumerated() { base.values![o] = v[k] }
+            } else {
+                base.values = nil
+            }
+            current = base
+        }
     }
 
     func assign(_ t: TorchTensor, _ index: PyValue, _ value: PyValue, _ interp: Interpreter) throws {

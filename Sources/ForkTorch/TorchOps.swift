@@ -12,6 +12,11 @@ extension TorchRuntime {
                     trace.pinTarget(of: arguments) { try TraceStep(torch: self, trace: trace, name: name, a: arguments, result: .none, outputs: []).value($0) }
                 }
                 let result = try body(arguments)
+                // an in-place op on a view of known values changes the viewed tensor too
+                if name == "__setitem__" || (name.hasSuffix("_") && !name.hasPrefix("_")),
+                   case .object(let target as TorchTensor)? = a.positional.first, target.valueView != nil {
+                    self.writeThrough(target)
+                }
                 if let problem = self.invalidShape {
                     self.invalidShape = nil
                     throw interp.error(interp.types.runtimeError, "torch.\(name): \(problem)")

@@ -41,6 +41,10 @@ public final class TorchTensor: PyObject, NativeObject {
     public var isParameter = false
     /// While a forward is traced (`TorchRuntime.trace`): the program value this tensor holds.
     var symbol: Int?
+    /// A tensor made by basic indexing of a tensor whose values fork mode knows, with the base's
+    /// flat offsets it views: an in-place change to it writes through to the base, as PyTorch's
+    /// shared storage does (`ref[..., 1].div_(w - 1)`).
+    var valueView: (base: TorchTensor, offsets: [Int])?
     /// A traced complex tensor's imaginary part (its `symbol` is the real part); nil: zero.
     var imaginarySymbol: Int?
     /// The state_dict key of a parameter or buffer, named before a trace (its program constant's name).
@@ -139,6 +143,7 @@ public final class TorchTensor: PyObject, NativeObject {
             throw interp.error(interp.types.runtimeError, "output with shape \(shape) doesn't match the broadcast shape \(result.shape)")
         }
         values = result.values
+        torch.writeThrough(self)
         // a traced forward: x now holds the sum's program value (or, unrecorded, nothing)
         if let trace = torch.trace {
             symbol = result.symbol

@@ -396,7 +396,11 @@ class SampleMix(nn.Module):
         index = torch.floor(p[..., 0].reshape(-1)).int() * w + torch.floor(p[..., n].reshape(-1)).int()
         index = torch.clamp(index, torch.zeros([]).int(), h * w - 1)
         picked = rows[index.type(torch.int64)].view(b, h, w, c).permute(0, 3, 1, 2)
-        return self.mix(out) + self.row(torch.cat([picked, picked.flip(-1)], -1))
+        # a grid normalised to [-1, 1] in place through views of it, as deformable attention builds its own
+        grid = torch.stack(torch.meshgrid(torch.arange(h, dtype=x.dtype), torch.arange(w, dtype=x.dtype), indexing="ij"), -1)
+        grid[..., 1].div_(w - 1.0).mul_(2.0).sub_(1.0)
+        grid[..., 0].div_(h - 1.0).mul_(2.0).sub_(1.0)
+        return self.mix(out) + self.row(torch.cat([picked, picked.flip(-1)], -1)) + grid[..., 0] * grid[..., 1]
 
 
 class VolumeMix(nn.Module):
