@@ -218,7 +218,7 @@ extension TraceStep {
         case "sum", "mean", "amax":
             let x = try tensor(0, "input")
             let axes = try torch.reducedDimensions(a, rank: x.shape.count)
-            guard output.dtype.isFloatingPoint else { throw Untraceable("a reduction to \(output.dtype.rawValue)") }
+            guard output.dtype.isFloatingPoint || output.dtype.isComplex else { throw Untraceable("a reduction to \(output.dtype.rawValue)") }
             let all = axes ?? Array(0..<x.shape.count)
             try bind(reduce(try value(x), shape: x.shape, axes: all, mean: name == "mean", keep: try a.bool(2, "keepdim", false), maximum: name == "amax"))
         case "amin", "min":
@@ -1116,11 +1116,21 @@ extension TraceStep {
     /// Adaptive pooling with windows of unequal sizes, one axis at a time (it is separable): output
     /// j along an axis of size n into o covers [⌊j·n/o⌋, ⌈(j+1)·n/o⌉), as PyTorch's windows do.
     func adaptivePooled(_ id: Int, _ shape: [Int], to sizes: [Int], maximum: Bool) throws -> Int {
-        guard sizes.allSatisfy({ $0 <= 64 }) else { throw Untraceable("adaptive pooling to more than 64 cells per axis with unequal windows") }
         var current = id, currentShape = shape
         for (offset, size) in sizes.enumerated() {
             let axis = 2 + offset, length = currentShape[axis]
             guard size != length else { continue }
+            if size > 64 || length > 64 {
+                // many cells: an average is a product with the windows' weights along the axis
+                guard !maximum else { throw Untraceable("adaptive max pooling to more than 64 cells per axis with unequal windows") }
+                let weights = matrix(length, size) { n, j in
+                    let start = j * length / size, end = ((j + 1) * length + size - 1) / size
+                    return (start..<end).contains(n) ? 1 / Double(end - start) : 0
+                }
+                current = alongAxis(current, currentShape, axis: axis, weights, outputs: size)
+                currentShape[axis] = size
+                continue
+            }
             var cells: [Int] = []
             var cellShape = currentShape
             cellShape[axis] = 1

@@ -407,7 +407,8 @@ class VolumeMix(nn.Module):
     """3-d convolutions whose kernels span depth (a depthwise 3x3x3 over an unsqueezed map, a
     (2, 3, 3) over stacked maps), padding by reflection with unequal sides, by replication and by
     wrapping, dilated max pooling, average pooling without the padding counted, rot90, adaptive
-    pooling of an unbatched map, and F.fold with a stride (overlapping and tiling windows)."""
+    pooling of an unbatched map and to many cells, and F.fold with a stride (overlapping and
+    tiling windows)."""
 
     def __init__(self, c):
         super().__init__()
@@ -424,7 +425,8 @@ class VolumeMix(nn.Module):
         o = torch.rot90(z, 1, [2, 3]) + torch.rot90(z, 2, [2, 3]) + torch.rot90(z, -1, [2, 3])
         h, w = x.shape[2:]
         f = F.fold(F.unfold(x, 3, padding=1, stride=2), (h, w), 3, padding=1, stride=2) + F.fold(F.unfold(y, 2, stride=2), (h, w), 2, stride=2)
-        return F.avg_pool2d(r + p + q, 4, 1) + m + o + F.adaptive_avg_pool2d(x[0], (3, 5)).mean() + 0.1 * f
+        g = F.adaptive_max_pool2d(x, (None, 1)) + F.adaptive_avg_pool2d(y, (70, 3)).mean(dim=(2, 3), keepdim=True)
+        return F.avg_pool2d(r + p + q, 4, 1) + m + o + F.adaptive_avg_pool2d(x[0], (3, 5)).mean() + 0.1 * f + g
 
 
 class SpectrumMix(nn.Module):
