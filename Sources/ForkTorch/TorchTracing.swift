@@ -61,8 +61,18 @@ public final class ForkTrace {
         let base = views[ObjectIdentifier(target)]?.base ?? target
         var sharing = [base] + views.values.filter { $0.base === base }.map(\.view)
         sharing.removeAll { $0 === target }
+        // another part of the same split holds other elements: it stays as it was
+        let part = parts[ObjectIdentifier(target)]
+        sharing.removeAll { t in
+            guard let part, let other = parts[ObjectIdentifier(t)] else { return false }
+            return other.split == part.split && other.index != part.index
+        }
         for t in sharing { stale[ObjectIdentifier(t)] = (t, site ?? "?") }
     }
+    /// The outputs of a split (chunk, unbind) and views of them: which split and which part —
+    /// disjoint elements of one storage.
+    var parts: [ObjectIdentifier: (split: Int, index: Int)] = [:]
+    var splits = 0
     let input: TorchTensor
 
     init(input: TorchTensor) {
@@ -190,6 +200,13 @@ extension TorchRuntime {
             if TraceStep.makesViews.contains(base), let source = inputs.first {
                 let root = trace.views[ObjectIdentifier(source)]?.base ?? source
                 for t in outputs where t !== source { trace.views[ObjectIdentifier(t)] = (t, root) }
+                if ["split", "split_with_sizes", "chunk", "unbind", "tensor_split"].contains(base), outputs.count > 1 {
+                    trace.splits += 1
+                    for (k, t) in outputs.enumerated() { trace.parts[ObjectIdentifier(t)] = (trace.splits, k) }
+                } else if let part = trace.parts[ObjectIdentifier(source)] {
+                    // a view of a part (`z.view(…)`, `z[:, 1:]`) lies within that part
+                    for t in outputs where t !== source { trace.parts[ObjectIdentifier(t)] = part }
+                }
                 if base == "__getitem__", root === source, outputs.count == 1, outputs[0] !== source, let index = a.value(1, "index") {
                     trace.indexedViews[ObjectIdentifier(outputs[0])] = (outputs[0], source, index)
                 }

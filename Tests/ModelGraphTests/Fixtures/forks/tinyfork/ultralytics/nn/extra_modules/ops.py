@@ -332,7 +332,8 @@ class IndexMix(nn.Module):
 class AssignMix(nn.Module):
     """Assignment into strided slices and through lists of integers, a kernel built in the
     forward from a zero-filled torch.FloatTensor, as difference convolutions build theirs, and a
-    copy_ into a strided view of zeros (an upsampler's)."""
+    copy_ into a strided view of zeros (an upsampler's), and an in-place activation on one part
+    of a split."""
 
     def __init__(self, c):
         super().__init__()
@@ -350,6 +351,10 @@ class AssignMix(nn.Module):
         y = F.conv2d(x, k.view(c0, c1, 3, 3), padding=1)
         y[:, 1::3] = y[:, 1::3].sigmoid()
         y[:, :, ::2, 1::2] = 0.25 * y[:, :, ::2, 1::2]
+        # an activation in place on one part of a split: the other part keeps its values
+        h, z = torch.split(y.detach(), [c0 // 2, c0 - c0 // 2], dim=1)
+        z = F.silu(z.contiguous(), inplace=True)
+        y = torch.cat([h * z, h.contiguous() + 1], 1)
         up = torch.zeros_like(y)
         up[..., 1::2, ::2].copy_(y[..., ::2, ::2])
         return y + up
