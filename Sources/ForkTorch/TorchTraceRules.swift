@@ -46,6 +46,11 @@ extension TraceStep {
             let op: ProgramOp = ["add"].contains(name) ? .add : ["sub", "subtract", "rsub"].contains(name) ? .subtract
                 : ["mul", "multiply"].contains(name) ? .multiply : .divide
             try bind(emit(op, [left, right], output.shape))
+        case "floor_divide", "remainder" where !(try tensor(0, "input")).dtype.isFloatingPoint:
+            // integer indices by a positive Python integer (a top-k index // nc, % nc)
+            guard case .int(let divisor)? = a.value(1, "other"), divisor > 0 else { throw Untraceable("\(name) of integers by other than a positive integer") }
+            let op: ProgramOp = name == "floor_divide" ? .integerDivide(divisor) : .remainder(divisor)
+            try bind(emit(op, [try value(0, "input")], output.shape), exact: true)
         case "neg", "negative":
             try bind(emit(.multiply, [try value(0, "input"), scalar(-1)], output.shape))
         case "pow":
@@ -1273,6 +1278,11 @@ extension TraceStep {
             } else if case .tensor(let batch) = parts[0], case .tensor(let r) = parts[1], integers(batch), integers(r), batch.count == r.count,
                       let values = batch.values, x.shape[0] > 0, r.count % x.shape[0] == 0,
                       values.enumerated().allSatisfy({ Int($0.element) == $0.offset / (r.count / x.shape[0]) }) {
+                rows = r
+            } else if case .tensor(let batch) = parts[0], case .tensor(let r) = parts[1], batch.shape == [x.shape[0], 1], r.shape.count == 2,
+                      r.shape[0] == x.shape[0], !batch.dtype.isFloatingPoint, !r.dtype.isFloatingPoint, let values = batch.values,
+                      values.enumerated().allSatisfy({ Int($0.element) == $0.offset }) {
+                // `x[arange(B)[:, None], index]` with index [B, k]: the batch index broadcast along k
                 rows = r
             } else {
                 return try gatheredAlongOneAxis(x, parts)
