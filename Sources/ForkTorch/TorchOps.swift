@@ -313,8 +313,10 @@ extension TorchRuntime {
                 let x = try self.tensor(from: first, a.interp), y = try self.tensor(from: second, a.interp)
                 var dtype = self.resultType(first, second, x, y)
                 if ["eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor", "greater", "less"].contains(name) { dtype = .bool }
-                if ["div", "divide", "true_divide"].contains(name), !dtype.isFloatingPoint, a.arguments.keyword("rounding_mode") == nil { dtype = self.defaultDType }
-                if name == "pow", !dtype.isFloatingPoint, case .float = second { dtype = self.defaultDType }
+                if ["div", "divide", "true_divide"].contains(name), !dtype.isFloatingPoint, !dtype.isComplex, a.arguments.keyword("rounding_mode") == nil {
+                    dtype = self.defaultDType
+                }
+                if name == "pow", !dtype.isFloatingPoint, !dtype.isComplex, case .float = second { dtype = self.defaultDType }
                 var g = f
                 if let mode = a.arguments.keyword("rounding_mode"), case .str(let m) = mode {
                     g = m == "floor" ? { Foundation.floor($0 / $1) } : { ($0 / $1).rounded(.towardZero) }

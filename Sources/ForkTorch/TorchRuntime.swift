@@ -282,8 +282,9 @@ public final class TorchRuntime: InterpreterExtension {
     func resultType(_ a: PyValue, _ b: PyValue, _ ta: TorchTensor, _ tb: TorchTensor) -> DType {
         let aIsTensor = { if case .object(is TorchTensor) = a { return true }; return false }()
         let bIsTensor = { if case .object(is TorchTensor) = b { return true }; return false }()
-        if aIsTensor && !bIsTensor { return tb.dtype.isFloatingPoint && !ta.dtype.isFloatingPoint ? defaultDType : ta.dtype }
-        if bIsTensor && !aIsTensor { return ta.dtype.isFloatingPoint && !tb.dtype.isFloatingPoint ? defaultDType : tb.dtype }
+        // a Python number beside a tensor: a float makes integers the default float; complex stays complex
+        if aIsTensor && !bIsTensor { return tb.dtype.isFloatingPoint && !ta.dtype.isFloatingPoint && !ta.dtype.isComplex ? defaultDType : ta.dtype }
+        if bIsTensor && !aIsTensor { return ta.dtype.isFloatingPoint && !tb.dtype.isFloatingPoint && !tb.dtype.isComplex ? defaultDType : tb.dtype }
         if ta.shape.isEmpty && !tb.shape.isEmpty && ta.dtype.isFloatingPoint == tb.dtype.isFloatingPoint { return tb.dtype }
         if tb.shape.isEmpty && !ta.shape.isEmpty && ta.dtype.isFloatingPoint == tb.dtype.isFloatingPoint { return ta.dtype }
         return DType.promoted(ta.dtype, tb.dtype)

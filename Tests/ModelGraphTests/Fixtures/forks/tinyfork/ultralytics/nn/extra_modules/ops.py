@@ -439,7 +439,8 @@ class SpectrumMix(nn.Module):
     complex weight (view_as_complex), irfft2 back; fft2 with fftshift, a product with a real part,
     ifftshift, ifft2 and abs; real and imaginary parts stacked, mixed by a 1x1 convolution and made
     complex again (torch.complex, view_as_complex) for irfft2; attention between normalised spectra
-    (F.normalize and matmul of complex tensors)."""
+    (F.normalize and matmul of complex tensors); a complex tensor divided by a Python number stays
+    complex."""
 
     def __init__(self, c):
         super().__init__()
@@ -449,7 +450,7 @@ class SpectrumMix(nn.Module):
     def forward(self, x):
         b, c, h, w = x.shape
         f = torch.fft.rfft2(x, norm="ortho")
-        y = torch.fft.irfft2(f * torch.view_as_complex(self.complex_weight), s=(h, w), norm="ortho")
+        y = torch.fft.irfft2(f * torch.view_as_complex(self.complex_weight) / 2.0, s=(h, w), norm="ortho")
         g = torch.fft.fftshift(torch.fft.fft2(x, dim=(-2, -1)), dim=(-2, -1))
         g = g * torch.fft.fft2(x).real.sigmoid()
         z = torch.abs(torch.fft.ifft2(torch.fft.ifftshift(g, dim=(-2, -1))))
