@@ -141,6 +141,8 @@ struct GraphBuilder {
     var initializers: [Onnx_TensorProto] = []
     /// Each program value's ONNX name.
     private var names: [Int: String] = [:]
+    /// Values that are float32 initializers (a fork's constant index lists among them).
+    private var constants: Set<Int> = []
     private var usedInitializerNames: Set<String> = []
 
     /// Every program value's shape, by id.
@@ -204,6 +206,7 @@ struct GraphBuilder {
         case .squareRoot: nodes.append(node("Sqrt", inputs, outputs, name: label))
         case .constant(let tensor, let name):
             names[instruction.outputs[0].id] = initializer(tensor, preferred: name)
+            constants.insert(instruction.outputs[0].id)
         case .convolution(let stride, let padding, let dilation, let groups):
             let kernel = Array(shapeOf(instruction.inputs[1]).suffix(2))
             nodes.append(node("Conv", inputs, outputs, name: label, [
@@ -339,9 +342,13 @@ struct GraphBuilder {
             // x[b, indices[b, q], …] as GatherElements over indices expanded along the row's other axes
             let shape = shapeOf(instruction.inputs[0]), indexShape = shapeOf(instruction.inputs[1])
             let extra = Array(2..<shape.count)
-            // indices from top-k are int64; a fork's constant list is held as float32
-            nodes.append(node("Cast", [inputs[1]], [out + "_rows"], name: label + "_cast", [attribute("to", int: 7)]))
-            nodes.append(node("Unsqueeze", [out + "_rows", integers(extra, name: out + "_unsqueeze_axes")], [out + "_index"], name: label + "_unsqueeze"))
+            // indices from top-k are int64; a fork's constant list is a float32 initializer
+            var rows = inputs[1]
+            if constants.contains(instruction.inputs[1]) {
+                nodes.append(node("Cast", [rows], [out + "_rows"], name: label + "_cast", [attribute("to", int: 7)]))
+                rows = out + "_rows"
+            }
+            nodes.append(node("Unsqueeze", [rows, integers(extra, name: out + "_unsqueeze_axes")], [out + "_index"], name: label + "_unsqueeze"))
             nodes.append(node("Expand", [out + "_index", integers(indexShape + shape.dropFirst(2), name: out + "_expand_shape")], [out + "_indices"],
                               name: label + "_expand"))
             nodes.append(node("GatherElements", [inputs[0], out + "_indices"], outputs, name: label, [attribute("axis", int: 1)]))
