@@ -141,8 +141,9 @@ struct GraphBuilder {
     var initializers: [Onnx_TensorProto] = []
     /// Each program value's ONNX name.
     private var names: [Int: String] = [:]
-    /// Values that are float32 initializers (a fork's constant index lists among them).
-    private var constants: Set<Int> = []
+    /// Values that are int64 in the file: top-k's indices and what reshapes, slices or divides
+    /// them (every other integer the program holds is float32, as a fork's index arithmetic is).
+    private var int64Values: Set<Int> = []
     private var usedInitializerNames: Set<String> = []
 
     /// Every program value's shape, by id.
@@ -199,6 +200,12 @@ struct GraphBuilder {
         let label = "\(instruction.origin.path ?? "v\(instruction.outputs.first?.id ?? 0)")/\(instruction.op.name)_\(nodes.count)"
         let out = outputs.first ?? ""
         switch instruction.op {
+        case .topK: int64Values.insert(instruction.outputs[1].id)
+        case .reshape, .transpose, .slice, .expand, .integerDivide, .remainder, .split:
+            if let source = instruction.inputs.first, int64Values.contains(source) { int64Values.formUnion(instruction.outputs.map(\.id)) }
+        default: break
+        }
+        switch instruction.op {
         case .input:
             names[instruction.outputs[0].id] = "images"
         case .textEmbeddings:
@@ -206,7 +213,6 @@ struct GraphBuilder {
         case .squareRoot: nodes.append(node("Sqrt", inputs, outputs, name: label))
         case .constant(let tensor, let name):
             names[instruction.outputs[0].id] = initializer(tensor, preferred: name)
-            constants.insert(instruction.outputs[0].id)
         case .convolution(let stride, let padding, let dilation, let groups):
             let kernel = Array(shapeOf(instruction.inputs[1]).suffix(2))
             nodes.append(node("Conv", inputs, outputs, name: label, [
@@ -342,9 +348,9 @@ struct GraphBuilder {
             // x[b, indices[b, q], …] as GatherElements over indices expanded along the row's other axes
             let shape = shapeOf(instruction.inputs[0]), indexShape = shapeOf(instruction.inputs[1])
             let extra = Array(2..<shape.count)
-            // indices from top-k are int64; a fork's constant list is a float32 initializer
+            // indices from top-k are int64; a fork's index list or arithmetic is float32
             var rows = inputs[1]
-            if constants.contains(instruction.inputs[1]) {
+            if !int64Values.contains(instruction.inputs[1]) {
                 nodes.append(node("Cast", [rows], [out + "_rows"], name: label + "_cast", [attribute("to", int: 7)]))
                 rows = out + "_rows"
             }
