@@ -1125,9 +1125,9 @@ extension TraceStep {
         for (offset, size) in sizes.enumerated() {
             let axis = 2 + offset, length = currentShape[axis]
             guard size != length else { continue }
-            if size > 64 || length > 64 {
+            guard !maximum || size <= 64 else { throw Untraceable("adaptive max pooling to more than 64 cells per axis with unequal windows") }
+            if !maximum, size > 64 || length > 64 {
                 // many cells: an average is a product with the windows' weights along the axis
-                guard !maximum else { throw Untraceable("adaptive max pooling to more than 64 cells per axis with unequal windows") }
                 let weights = matrix(length, size) { n, j in
                     let start = j * length / size, end = ((j + 1) * length + size - 1) / size
                     return (start..<end).contains(n) ? 1 / Double(end - start) : 0
