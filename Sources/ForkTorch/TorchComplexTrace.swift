@@ -132,18 +132,11 @@ extension TraceStep {
             let x = try tensor(0, "input")
             let dims = try integers(1, "dim").map { try $0.map { try torch.normalizedDimension($0, x.shape.count, a.interp) } } ?? Array(0..<x.shape.count)
             let p = try parts(x)
+            // fftshift rolls each axis by size / 2, ifftshift back by −(size / 2)
             let shift = { (id: Int) -> Int in
-                var current = id
-                for axis in dims {
-                    let size = x.shape[axis], k = self.name == "fft.fftshift" ? size / 2 : size - size / 2
-                    guard k != 0 else { continue }
-                    var tail = x.shape, head = x.shape
-                    tail[axis] = k; head[axis] = size - k
-                    let last = self.emit(.slice(axis: axis, start: size - k, end: size, step: 1), [current], tail)
-                    let first = self.emit(.slice(axis: axis, start: 0, end: size - k, step: 1), [current], head)
-                    current = self.emit(.concatenate(axis: axis), [last, first], x.shape)
+                dims.reduce(id) { current, axis in
+                    self.rolled(current, x.shape, axis: axis, by: self.name == "fft.fftshift" ? x.shape[axis] / 2 : -(x.shape[axis] / 2))
                 }
-                return current
             }
             try bind(ComplexParts(re: shift(p.re), im: p.im.map(shift)))
         case "normalize":

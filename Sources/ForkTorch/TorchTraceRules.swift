@@ -260,14 +260,7 @@ extension TraceStep {
             guard let shifts = try integers(1, "shifts"), let dims = try integers(2, "dims"), shifts.count == dims.count else { throw Untraceable("roll without dims") }
             var id = try value(x)
             for (shift, d) in zip(shifts, dims) {
-                let axis = try torch.normalizedDimension(d, x.shape.count, a.interp), size = x.shape[axis]
-                let k = ((shift % size) + size) % size
-                guard k != 0 else { continue }
-                var tail = x.shape, head = x.shape
-                tail[axis] = k; head[axis] = size - k
-                let last = emit(.slice(axis: axis, start: size - k, end: size, step: 1), [id], tail)
-                let first = emit(.slice(axis: axis, start: 0, end: size - k, step: 1), [id], head)
-                id = emit(.concatenate(axis: axis), [last, first], x.shape)
+                id = rolled(id, x.shape, axis: try torch.normalizedDimension(d, x.shape.count, a.interp), by: shift)
             }
             try bind(id)
         case "unfold" where a.function.hasPrefix("nn.functional."):
@@ -1027,6 +1020,17 @@ extension TraceStep {
         }
         let stacked = emit(.concatenate(axis: 4), taps, output.shape + [k * k])
         return emit(.reduceMax(axis: 4), [stacked], output.shape)
+    }
+
+    /// `torch.roll` along one axis: its last `shift` positions first (slices concatenated).
+    func rolled(_ id: Int, _ shape: [Int], axis: Int, by shift: Int) -> Int {
+        let size = shape[axis], k = ((shift % size) + size) % size
+        guard k != 0 else { return id }
+        var tail = shape, head = shape
+        tail[axis] = k; head[axis] = size - k
+        let last = emit(.slice(axis: axis, start: size - k, end: size, step: 1), [id], tail)
+        let first = emit(.slice(axis: axis, start: 0, end: size - k, step: 1), [id], head)
+        return emit(.concatenate(axis: axis), [last, first], shape)
     }
 
     /// |x| as relu(x) + relu(−x).
