@@ -302,7 +302,7 @@ class Reduce(nn.Module):
             shape.append(product)
         }
         // a traced forward: the same as torch ops (view, permute, expand, reductions), which record themselves
-        if let trace, t.symbol != nil || trace.poisoned[ObjectIdentifier(t)] != nil || (t.stateName != nil && t.dtype.isFloatingPoint) {
+        if let trace, trace.reads(t) {
             return try einopsAsOps(kind, t, left: left, right: right, sizes: sizes, output: shape, a, interp)
         }
         if kind == "rearrange" {

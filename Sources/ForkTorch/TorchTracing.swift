@@ -95,13 +95,18 @@ public final class ForkTrace {
         untraced.append(untracedOp)
     }
 
+    /// Whether an op reading `t` records itself: a traced value, the result of an op already noted,
+    /// or a named floating weight.
+    func reads(_ t: TorchTensor) -> Bool {
+        t.symbol != nil || poisoned[ObjectIdentifier(t)] != nil || (t.stateName != nil && t.dtype.isFloatingPoint)
+    }
+
     /// Before `x[index] = value` records: a target whose values fork mode knows (a buffer of zeros
     /// made in the forward) becomes a constant first, as the op itself forgets them when the
     /// value's are unknown.
     func pinTarget(of arguments: TorchArguments, _ step: (TorchTensor) throws -> Int) {
         guard depth == 0, case .object(let target as TorchTensor)? = arguments.value(0, "self"), target.symbol == nil, target.values != nil,
-              case .object(let source as TorchTensor)? = arguments.value(2, "value"),
-              source.symbol != nil || poisoned[ObjectIdentifier(source)] != nil || (source.stateName != nil && source.dtype.isFloatingPoint) else { return }
+              case .object(let source as TorchTensor)? = arguments.value(2, "value"), reads(source) else { return }
         _ = try? step(target)
     }
 }
@@ -164,9 +169,7 @@ extension TorchRuntime {
         // an op over traced tensors records itself; so does one over tensors of known values whose
         // result fork mode's torch keeps no values for (large, or an op that follows shapes only)
         // (a weight read through an op — `in_proj_weight[:embed]` — stays the named weight's, never its initial values)
-        let reads = inputs.contains {
-            $0.symbol != nil || trace.poisoned[ObjectIdentifier($0)] != nil || ($0.stateName != nil && $0.dtype.isFloatingPoint)
-        }
+        let reads = inputs.contains(where: trace.reads)
         let computes = !inputs.isEmpty && inputs.allSatisfy { $0.values != nil } && outputs.contains { $0.values == nil }
         // fill_ and zero_ make a constant whatever the tensor held
         guard reads || computes || name == "fill_" || name == "zero_" else { return }
