@@ -1,7 +1,7 @@
 """Compares `modelgraph predict --json` with Ultralytics' `model.predict` on the same
 checkpoints and images, detection by detection.
 
-    REFENV/bin/python scripts/compare-predict.py MODELGRAPH CHECKPOINT IMAGE... [--conf C] [--retina-masks]
+    REFENV/bin/python scripts/compare-predict.py MODELGRAPH CHECKPOINT IMAGE... [--conf C] [--max-det N] [--retina-masks]
 
 Each image is predicted alone (as `yolo predict` runs a file or folder: batch 1, minimal
 letterbox). A reference detection matches one of ours of the same class whose box is within
@@ -40,8 +40,8 @@ def decode_rle(mask):
     return bits.reshape(mask["height"], mask["width"])
 
 
-def reference(model, image, conf, retina):
-    result = model.predict(image, conf=conf, retina_masks=retina, verbose=False)[0]
+def reference(model, image, conf, retina, max_det=300):
+    result = model.predict(image, conf=conf, retina_masks=retina, max_det=max_det, verbose=False)[0]
     if result.probs is not None:
         top5 = result.probs.top5
         return {"top5": [(int(c), float(result.probs.data[c])) for c in top5]}
@@ -63,8 +63,8 @@ def reference(model, image, conf, retina):
     return {"detections": detections}
 
 
-def ours(binary, checkpoint, image, conf, retina, source=None):
-    command = [binary, "predict", checkpoint, image, "--json", "--conf", str(conf)] + (["--retina-masks"] if retina else [])
+def ours(binary, checkpoint, image, conf, retina, source=None, max_det=300):
+    command = [binary, "predict", checkpoint, image, "--json", "--conf", str(conf), "--max-det", str(max_det)] + (["--retina-masks"] if retina else [])
     command += ["--source", source] if source else []
     run = subprocess.run(command, capture_output=True, text=True)
     if run.returncode != 0:
@@ -152,6 +152,7 @@ def main():
     parser.add_argument("images", nargs="+")
     parser.add_argument("--conf", type=float, default=0.25)
     parser.add_argument("--retina-masks", action="store_true")
+    parser.add_argument("--max-det", type=int, default=300, help="detections kept per image (an untrained model's many near-equal scores: keep the top few)")
     parser.add_argument("--source", help="a fork's folder: its own predictor is the reference, and ModelGraph runs in fork mode")
     args = parser.parse_args()
     model = (RTDETR if "rtdetr" in args.checkpoint else YOLO)(args.checkpoint)
@@ -159,8 +160,8 @@ def main():
         model = RTDETR(args.checkpoint)  # an RT-DETR checkpoint by any name: its own predictor
     failed = False
     for image in args.images:
-        ref = reference(model, image, args.conf, args.retina_masks)
-        our = ours(args.binary, args.checkpoint, image, args.conf, args.retina_masks, args.source)
+        ref = reference(model, image, args.conf, args.retina_masks, args.max_det)
+        our = ours(args.binary, args.checkpoint, image, args.conf, args.retina_masks, args.source, args.max_det)
         matched, problems, worst = compare(ref, our, args.conf)
         count = len(ref.get("detections", ref.get("top5")))
         our_count = len(our.get("detections", our.get("top5")))

@@ -1,45 +1,67 @@
-"""Makes the fork-mode checkpoint fixture with the tiny fork's own code in PyTorch (reference environment):
+"""Makes an untrained checkpoint with a fork's own code, for fork-mode predict checks of heads the
+demo's synthetic set cannot train (segment, pose, OBB, classify):
 
-    PYTHONPATH=Tests/ModelGraphTests/Fixtures/forks/tinyfork REFENV/bin/python scripts/make-fork-checkpoint.py \
-        Tests/ModelGraphTests/Fixtures/forks/tinyfork/ultralytics/cfg/models/tiny-ops.yaml Tests/ModelGraphTests/Fixtures/forks/checkpoints
+    REFENV/bin/python scripts/make-fork-checkpoint.py FORK MODEL.yaml OUT.pt [--scale n] [--seed 0] [--class-bias B] [--class-gain G]
 
-Builds the YAML with the fork's DetectionModel (its classes pickle under the fork's module paths, e.g.
-`ultralytics.nn.extra_modules.ops.SPDConv`), randomises the BatchNorm statistics and sets every BatchNorm's eps to
-1e-3 except one left at 1e-5 (so the pickled eps is what must be read), and saves it as Ultralytics' Model.save()
-does: {'epoch', 'best_fitness', 'model': the model in half precision, 'ema': None, ..., 'date', 'version'}.
-Writes NAME-fork-fp16.pt, and NAME-fork.input.safetensors / NAME-fork.output.safetensors: a seeded 64×64 input and
-the eval output PyTorch computes in float32 from the saved file's (half-precision) weights.
+Re-runs itself with the fork's `ultralytics` first on the path, builds MODEL.yaml with the fork's
+`YOLO(...)`, gives every BatchNorm seeded affine weights and running statistics (as
+../shared/reference/fork_oracle.py does: an untrained net's features are otherwise nearly flat) and the class branch's last bias
+`--class-bias` (default 0: scores spread around 0.5 instead of Ultralytics' ~1e-4 prior, so an
+untrained head predicts at the default threshold) and its weights × `--class-gain` (default 1;
+larger spreads the scores, so that few tie), and saves it with the fork's `model.save` —
+a checkpoint whose pickle names the fork's classes.
 """
-import copy, datetime, os, sys
-from pathlib import Path
+import os, sys
 
-import torch
-from safetensors.torch import save_file
-import yaml as Y
+from reference_support import numpy2_shim, rerun_under_fork
 
-from ultralytics.nn.tasks import DetectionModel
 
-source, out = Path(sys.argv[1]), Path(sys.argv[2])
-out.mkdir(parents=True, exist_ok=True)
-torch.manual_seed(0)
-model = DetectionModel(Y.safe_load(open(source)), verbose=False)
-g = torch.Generator().manual_seed(1)
-norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-with torch.no_grad():
-    for k, m in enumerate(norms):
-        m.weight.uniform_(0.5, 1.5, generator=g); m.bias.uniform_(-0.2, 0.2, generator=g)
-        m.running_mean.uniform_(-0.2, 0.2, generator=g); m.running_var.uniform_(0.05, 0.2, generator=g)
-        m.eps = 1e-5 if k == 1 else 1e-3
-name = source.stem + "-fork"
-checkpoint = {"epoch": -1, "best_fitness": None, "model": copy.deepcopy(model).half(), "ema": None, "updates": None,
-              "optimizer": None, "train_args": {"model": str(source.name), "imgsz": 64}, "date": datetime.datetime(2026, 12, 7).isoformat(),
-              "version": "8.0.0+tiny"}
-torch.save(checkpoint, out / f"{name}-fp16.pt")
-saved = torch.load(out / f"{name}-fp16.pt", weights_only=False)["model"].float().eval()
-x = torch.rand(1, 3, 64, 64, generator=g)
-with torch.no_grad():
-    y = saved(x)
-y = y[0] if isinstance(y, (list, tuple)) else y
-save_file({"images": x.contiguous()}, out / f"{name}.input.safetensors")
-save_file({"output": y.contiguous()}, out / f"{name}.output.safetensors")
-print(out / f"{name}-fp16.pt", os.path.getsize(out / f"{name}-fp16.pt"), "bytes; output", list(y.shape))
+def main():
+    args = sys.argv[1:]
+    option = lambda name, default: args[args.index(name) + 1] if name in args else default
+    fork, config, out = os.path.abspath(args[0]), os.path.abspath(args[1]), os.path.abspath(args[2])
+    if not os.environ.get("MAKE_FORK_CHECKPOINT_CHILD"):
+        rerun_under_fork(fork, "MAKE_FORK_CHECKPOINT_CHILD", [fork, config, out] + args[3:])
+    import torch
+    numpy2_shim()
+    torch.manual_seed(int(option("--seed", "0")))
+    from ultralytics import YOLO
+    from ultralytics.nn import tasks as T
+    d = T.yaml_model_load(config)
+    d["scale"] = option("--scale", "n")
+    model = YOLO(config)
+    model.model = model.model.__class__(d, verbose=False)  # at the scale asked for
+    net = model.model
+    generator = torch.Generator().manual_seed(int(option("--seed", "0")) + 1)
+    for m in net.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            # variance-keeping weights: PyTorch's default init shrinks the features layer by layer
+            torch.nn.init.normal_(m.weight, std=(m.weight[0].numel()) ** -0.5 * 1.2, generator=generator)
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
+            with torch.no_grad():
+                if m.weight is not None:
+                    m.weight.uniform_(0.5, 1.5, generator=generator)
+                    m.bias.uniform_(-0.2, 0.2, generator=generator)
+                m.running_mean.uniform_(-0.2, 0.2, generator=generator)
+                m.running_var.uniform_(0.5, 1.5, generator=generator)
+    head = net.model[-1]
+    if hasattr(head, "kpt_shape"):
+        net.kpt_shape = head.kpt_shape  # the pose trainer sets it from the data; the predictor reads it
+    bias = float(option("--class-bias", "0"))
+    gain = float(option("--class-gain", "1"))
+    if hasattr(head, "cv3"):
+        # per level (a ModuleList), or one branch shared by the levels (the forks' light heads)
+        for branch in head.cv3 if isinstance(head.cv3, torch.nn.ModuleList) else [head.cv3]:
+            last = [m for m in branch.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+            last.weight.data.mul_(gain)
+            if last.bias is not None:
+                last.bias.data.fill_(bias)
+    # a model built from a YAML has no checkpoint dict; save() merges into it, and a loader takes
+    # the task from its train_args (else it predicts as a detector)
+    model.ckpt = {"train_args": {"task": model.task, "imgsz": 640}}
+    model.save(out)
+    print(f"{out}: {type(net).__name__}, head {type(head).__name__}, task {model.task}")
+
+
+if __name__ == "__main__":
+    main()

@@ -78,6 +78,9 @@ public struct ForkSummary: Sendable {
     public var forwardError: ForkBuildError?
     /// The model's largest stride (`model.stride`), when it has one.
     public var stride: Double?
+    /// The head's class count (`nc`) and, for a pose head, its `kpt_shape`, as the fork's code sets them.
+    public var headClassCount: Int?
+    public var keypointShape: [Int]?
     /// The forward as a program (when traced): its constants named by state_dict keys, their
     /// values bound from a weights file before it runs.
     public var program: Program?
@@ -314,12 +317,20 @@ else:
     _cls = {"detect": _T.DetectionModel, "segment": _T.SegmentationModel, "pose": _T.PoseModel,
             "obb": getattr(_T, "OBBModel", None), "classify": _T.ClassificationModel}.get(_task) or _T.DetectionModel
 _class_name = _cls.__name__
+_channels = d.get("channels", d.get("ch", 3))
+model = _cls(d, ch=_channels, verbose=False)
 try:
     _stride = float(max(float(s) for s in model.stride)) if getattr(model, "stride", None) is not None else None
 except Exception:
     _stride = None
-_channels = d.get("channels", d.get("ch", 3))
-model = _cls(d, ch=_channels, verbose=False)
+# what predict needs of the head, as the fork's code sets it
+_head_classes = _head_keypoints = None
+try:
+    _head = model.model[-1]
+    _head_classes = _head.nc if isinstance(getattr(_head, "nc", None), int) else None
+    _head_keypoints = [int(v) for v in _head.kpt_shape] if getattr(_head, "kpt_shape", None) is not None else None
+except Exception:
+    pass
 _rows = [[getattr(m, "i", k), getattr(m, "f", None), getattr(m, "type", type(m).__name__), sum(p.numel() for p in m.parameters())] for k, m in enumerate(model.model)]
 _total = sum(p.numel() for p in model.parameters())
 try:
@@ -400,6 +411,10 @@ for _h in _hooks:
                                   ultralyticsGFLOPs: nil, gflops: nil, standIns: [],
                                   stateElements: count("_state_elements"), moduleCount: count("_module_count"), note: nil, forwardError: nil)
         summary.stride = stride
+        summary.headClassCount = main.namespace["_head_classes"].flatMap { try? interpreter.toInt($0) }
+        if case .object(let sizes as PyList)? = main.namespace["_head_keypoints"] {
+            summary.keypointShape = sizes.items.compactMap { try? interpreter.toInt($0) }
+        }
         if case .object(let entries as PyList)? = main.namespace["_state_shapes"] {
             summary.stateShapes = entries.items.compactMap { entry in
                 guard let pair = try? interpreter.materialize(entry), pair.count == 2, let key = try? interpreter.str(pair[0]),

@@ -5,7 +5,7 @@ import Tensor
 /// `process_mask_native` (`retina_masks`, at the original size) make them.
 enum MaskDecoder {
     static func detections(_ rows: [[Float]], prototypes: Tensor, imageIndex: Int, masks count: Int,
-                           geometry: BoxMapping, retina: Bool) -> [Detection] {
+                           geometry: BoxMapping, retina: Bool, dropsEmpty: Bool = true, cropsFirst: Bool = false) -> [Detection] {
         guard !rows.isEmpty else { return [] }
         let (channels, height, width) = (prototypes.shape[1], prototypes.shape[2], prototypes.shape[3])
         precondition(channels == count, "prototypes have \(channels) channels, the head \(count) mask coefficients")
@@ -27,12 +27,24 @@ enum MaskDecoder {
             let mask: Mask
             if retina {
                 mask = native(logits, width: width, height: height, letterbox: letterbox, box: detection.box)
+            } else if cropsFirst {
+                // before Ultralytics 8.4: crop at the prototypes' resolution (the box scaled
+                // down), then upsample, then threshold
+                let (scaleX, scaleY) = (Float(width) / Float(letterbox.width), Float(height) / Float(letterbox.height))
+                let box = (row[0] * scaleX, row[1] * scaleY, row[2] * scaleX, row[3] * scaleY)
+                for y in 0..<height {
+                    for x in 0..<width where !(Float(x) >= box.0 && Float(x) < box.2 && Float(y) >= box.1 && Float(y) < box.3) {
+                        logits[y * width + x] = 0
+                    }
+                }
+                let upsampled = Bilinear.resize(logits, width: width, height: height, toWidth: letterbox.width, toHeight: letterbox.height)
+                mask = Mask(width: letterbox.width, height: letterbox.height, bits: upsampled.map { $0 > 0 ? 1 : 0 })
             } else {
                 let upsampled = Bilinear.resize(logits, width: width, height: height, toWidth: letterbox.width, toHeight: letterbox.height)
                 mask = cropped(upsampled, width: letterbox.width, height: letterbox.height, box: (row[0], row[1], row[2], row[3]))
             }
-            // Ultralytics drops predictions whose mask is empty
-            guard mask.bits.contains(1) else { continue }
+            // Ultralytics drops predictions whose mask is empty (from 8.3.84)
+            guard !dropsEmpty || mask.bits.contains(1) else { continue }
             detection.mask = mask
             detections.append(detection)
         }

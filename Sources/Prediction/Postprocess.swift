@@ -37,20 +37,30 @@ public enum Postprocess {
             let prototypes = outputs[1]
             result.maskSpace = settings.retinaMasks ? .original : .input
             result.detections = MaskDecoder.detections(kept, prototypes: prototypes, imageIndex: index, masks: masks,
-                                                       geometry: geometry, retina: settings.retinaMasks)
+                                                       geometry: geometry, retina: settings.retinaMasks,
+                                                       dropsEmpty: settings.dropsEmptyMasks, cropsFirst: settings.cropsMasksBeforeUpsampling)
         case .pose(let keypoints, let dimensions):
+            let legacy = settings.legacyPoseResults
             result.detections = kept.map { row in
                 var detection = geometry.detection(row)
+                if legacy {
+                    let box = detection.box
+                    detection.box = (box.x1.rounded(.toNearestOrEven), box.y1.rounded(.toNearestOrEven),
+                                     box.x2.rounded(.toNearestOrEven), box.y2.rounded(.toNearestOrEven))
+                }
                 detection.keypoints = (0..<keypoints).map { k in
                     let base = 6 + k * dimensions
                     let (x, y) = geometry.point(row[base], row[base + 1])
-                    return Keypoint(x: x, y: y, visibility: dimensions == 3 ? row[base + 2] : nil)
+                    let visibility = dimensions == 3 ? row[base + 2] : nil
+                    if legacy, let visibility, visibility < 0.5 { return Keypoint(x: 0, y: 0, visibility: visibility) }
+                    return Keypoint(x: x, y: y, visibility: visibility)
                 }
                 return detection
             }
         case .obb:
             result.detections = kept.map { row in
-                let rotated = geometry.rotated(row)
+                var rotated = geometry.rotated(row)
+                if let form = settings.rotatedBoxForm { rotated = rotated.regularized(form) }
                 let xs = rotated.corners.map(\.x), ys = rotated.corners.map(\.y)
                 return Detection(box: (xs.min()!, ys.min()!, xs.max()!, ys.max()!), score: row[4], classIndex: Int(row[5]),
                                  rotated: rotated)

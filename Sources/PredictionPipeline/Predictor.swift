@@ -32,6 +32,9 @@ public final class Predictor {
     private let engine: Engine
     /// One forward pass per input shape, made once.
     private var runners: [[Int]: (Tensor) throws(ModelLoadError) -> [Tensor]] = [:]
+    /// In fork mode, the program outputs post-processing reads, in its order (Segment: the
+    /// predictions, then the prototypes).
+    private var forkOutputs: [Int] = [0]
 
     /// One batch's results: per image, the input shape it ran at, and milliseconds per phase.
     public struct BatchResult {
@@ -75,9 +78,8 @@ public final class Predictor {
     }
 
     /// A fork model (a YAML in the fork, or a checkpoint its training wrote, with the fork's folder):
-    /// built by the fork's code and traced into a program for each input shape. Detect-style heads
-    /// (`[B, 4 + nc, anchors]`) and RT-DETR's decoder as the fork's version returns it
-    /// (`[B, queries, 4 + nc]`, 8.0.x) are post-processed as Ultralytics' predictors do.
+    /// built by the fork's code and traced into a program for each input shape. Its head's outputs
+    /// (`forkHead`) are post-processed as Ultralytics' predictors do.
     public init(fork request: ModelRequest, root: URL, weights: String?, size requested: (height: Int, width: Int)? = nil,
                 settings: PredictionSettings, names: [String]? = nil, fuse: Bool = true) throws(ModelLoadError) {
         var checkpoint: UltralyticsCheckpoint?
@@ -86,24 +88,36 @@ public final class Predictor {
         (first.imageHeight, first.imageWidth) = requested ?? Self.trainedSize(checkpoint)
         let loaded = try Model.loadForkRunnable(first, root: root, weights: weights, seed: 0)
         let module = loaded.summary.rows.last?.module ?? "?"
-        guard let output = loaded.program.outputs.first?.shape else { throw ModelLoadError("\(request.path): error: the fork's model returns nothing") }
-        if module.contains("RTDETRDecoder"), output.count == 3 {
-            head = .rtdetr
-            classCount = output[2] - 4
-        } else if !["Segment", "Pose", "OBB", "Classify", "v10Detect", "WorldDetect"].contains(where: { module.contains($0) }), output.count == 3, output[1] > 4 {
-            head = .detect
-            classCount = output[1] - 4
-        } else {
-            throw ModelLoadError("\(request.path): error: predict in fork mode post-processes Detect-style heads ([B, 4 + nc, anchors]) and RT-DETR decoders; this model's head is \(module) with output \(output)")
+        let shapes = loaded.program.outputs.map(\.shape)
+        guard let reading = Self.forkHead(module: module, outputs: shapes, classCount: loaded.summary.headClassCount,
+                                          keypointShape: loaded.summary.keypointShape) else {
+            throw ModelLoadError("\(request.path): error: predict in fork mode post-processes Detect, Segment, Pose, OBB and Classify heads "
+                                 + "as Ultralytics lays out their outputs, v10Detect's end-to-end rows and RT-DETR decoders; this model's head is \(module) "
+                                 + "with output\(shapes.count == 1 ? "" : "s") \(shapes.map(describeShape).joined(separator: ", "))")
         }
-        endToEnd = false
+        (head, classCount, endToEnd, forkOutputs) = (reading.head, reading.classCount, reading.endToEnd, reading.outputs)
         stride = max(Int(loaded.summary.stride ?? 32), 1)
-        size = Self.roundedUp((first.imageHeight, first.imageWidth), to: stride)
+        size = head == .classify ? (first.imageHeight, first.imageWidth) : Self.roundedUp((first.imageHeight, first.imageWidth), to: stride)
+        var settings = settings
+        settings.dropsEmptyMasks = Self.release(loaded.summary.ultralyticsVersion, isAtLeast: [8, 3, 84])
+        // what the fork's own predictor does differently (the boundaries past 8.3.84 are taken as 8.4)
+        let current = Self.release(loaded.summary.ultralyticsVersion, isAtLeast: [8, 4])
+        settings.cropsMasksBeforeUpsampling = !current
+        settings.legacyPoseResults = !current
+        settings.rotatedBoxForm = current ? .quarterTurn : .longerSideWidth
         self.settings = settings
         self.names = names ?? checkpoint?.names ?? []
         engine = .fork(request: request, root: root, weights: weights, fuse: fuse)
         // the model traced to learn its head already runs a batch of one image at its size
         if loaded.inputShape == [1, 3, size.height, size.width] { runners[loaded.inputShape] = forkRunner(loaded, fuse: fuse) }
+    }
+
+    /// Whether an Ultralytics version string ("8.3.9", "8.0.201+fork") is `release` or later; an
+    /// unreadable one counts as current.
+    static func release(_ version: String, isAtLeast release: [Int]) -> Bool {
+        let numbers = version.prefix { $0.isNumber || $0 == "." }.split(separator: ".").compactMap { Int($0) }
+        guard !numbers.isEmpty else { return true }
+        return !numbers.lexicographicallyPrecedes(release)
     }
 
     /// The checkpoint's training size (its `imgsz`), else 640.
@@ -151,11 +165,70 @@ public final class Predictor {
     func forkRunner(_ loaded: ForkRunnable, fuse: Bool) -> (Tensor) throws(ModelLoadError) -> [Tensor] {
         let planned = fuse ? PlannedProgram(loaded.program) : nil
         let queries = head == .rtdetr
+        let read = forkOutputs
         return { (x: Tensor) throws(ModelLoadError) -> [Tensor] in
             let outputs = planned.map { $0.run(x).outputs } ?? loaded.program.run(x)
             // the fork's RT-DETR returns [B, queries, 4 + nc]: each query's best class and its score
-            return queries ? [Predictor.bestClasses(outputs[0])] : outputs
+            return queries ? [Predictor.bestClasses(outputs[0])] : read.map { outputs[$0] }
         }
+    }
+
+    /// What predict reads of a fork model's outputs.
+    public struct ForkHeadReading: Equatable, Sendable {
+        public var head: HeadKind
+        public var classCount: Int
+        public var endToEnd: Bool
+        /// The program outputs post-processing takes, in its order.
+        public var outputs: [Int]
+    }
+
+    /// The head of a fork model from its last row's module name and its outputs' shapes (in the
+    /// fork oracle's flattening: a head's eval tuple `(y, extras)` gives y first), as Ultralytics'
+    /// heads lay them out: Detect `[B, 4 + nc, anchors]`; Segment the same plus `nm` mask
+    /// coefficients, with the prototypes `[B, nm, h, w]` among the extras; Pose plus `kpt_shape`'s
+    /// values per keypoint; OBB plus the angle; Classify `[B, nc]` probabilities; v10Detect's
+    /// end-to-end `[B, max_det, 6]` rows; an RT-DETR decoder's `[B, queries, 4 + nc]` (8.0.x).
+    /// `classCount` and `keypointShape` are the head's `nc` and `kpt_shape` where the fork sets
+    /// them. Nil for a head whose outputs fit none of these.
+    public static func forkHead(module: String, outputs: [[Int]], classCount: Int?, keypointShape: [Int]?) -> ForkHeadReading? {
+        guard let main = outputs.first else { return nil }
+        let values = main.count == 3 ? main[1] : 0
+        // the class count a layout leaves, checked against the head's own nc when it has one
+        func classes(after extra: Int) -> Int? {
+            let count = values - 4 - extra
+            guard count > 0, classCount == nil || classCount == count else { return nil }
+            return count
+        }
+        if module.contains("RTDETRDecoder") {
+            guard main.count == 3, main[2] > 4 else { return nil }
+            return ForkHeadReading(head: .rtdetr, classCount: main[2] - 4, endToEnd: false, outputs: [0])
+        }
+        if module.contains("Classify") {
+            guard main.count == 2, main[1] > 0, classCount == nil || classCount == main[1] else { return nil }
+            return ForkHeadReading(head: .classify, classCount: main[1], endToEnd: false, outputs: [0])
+        }
+        if module.contains("WorldDetect") || module.contains("YOLOE") { return nil }
+        if module.contains("v10Detect") {
+            guard main.count == 3, main[2] == 6, let classCount else { return nil }
+            return ForkHeadReading(head: .detect, classCount: classCount, endToEnd: true, outputs: [0])
+        }
+        guard main.count == 3 else { return nil }
+        if module.contains("Segment") {
+            // the prototypes: the last map among the extras
+            guard let prototypes = outputs.indices.dropFirst().last(where: { outputs[$0].count == 4 }),
+                  let count = classes(after: outputs[prototypes][1]) else { return nil }
+            return ForkHeadReading(head: .segment(masks: outputs[prototypes][1]), classCount: count, endToEnd: false, outputs: [0, prototypes])
+        }
+        if module.contains("Pose") {
+            guard let shape = keypointShape, shape.count == 2, [2, 3].contains(shape[1]), let count = classes(after: shape[0] * shape[1]) else { return nil }
+            return ForkHeadReading(head: .pose(keypoints: shape[0], dimensions: shape[1]), classCount: count, endToEnd: false, outputs: [0])
+        }
+        if module.contains("OBB") {
+            guard let count = classes(after: 1) else { return nil }
+            return ForkHeadReading(head: .obb, classCount: count, endToEnd: false, outputs: [0])
+        }
+        guard let count = classes(after: 0) else { return nil }
+        return ForkHeadReading(head: .detect, classCount: count, endToEnd: false, outputs: [0])
     }
 
     /// [B, k, 4 + nc] → [B, k, 6]: the box, the best score and its class (RTDETRPredictor's `max(-1)`).
