@@ -1,7 +1,8 @@
 import ForkMode
 import ModelGraph
 import ModelLoading
-import PredictionPipeline
+@testable import Prediction
+@testable import PredictionPipeline
 import Tensor
 import Foundation
 import Testing
@@ -91,6 +92,10 @@ struct ForkModeTests {
         #expect(summary.ultralyticsVersion == "8.0.0+tiny")
         #expect(summary.modelClass == "DetectionModel")
         #expect(summary.scale == "n")
+        // what predict reads of the built model, as the fork's PyTorch gives it (strides [4, 8], nc 5)
+        #expect(summary.stride == 8)
+        #expect(summary.headClassCount == 5)
+        #expect(summary.keypointShape == nil)
     }
 
     /// An exception in fork code names the YAML row and the place in the fork's source.
@@ -346,15 +351,60 @@ struct ForkModeTests {
         #expect(native.stderr.contains("pickles 7 classes of a fork (ultralytics.nn.extra_modules.ops.SPDConv") && native.stderr.contains("--source DIR"), "\(native.stderr)")
     }
 
-    /// `predict` in fork mode: the checkpoint's training size (64), the Detect-style head found
-    /// from the fork's output, a JSON line per image.
+    /// `predict` in fork mode: the checkpoint's training size (64), letterboxed with the least
+    /// padding to the model's stride as the fork's predictor does (61×47 → 64×49 → 64×56: the
+    /// fork's `model.stride` is [4, 8]), the Detect-style head found from the fork's output, a
+    /// JSON line per image.
     @Test func predictRunsForkCheckpoints() throws {
         let folder = Paths.fixtures.appendingPathComponent("forks")
         let result = try runCLI(["predict", folder.appendingPathComponent("checkpoints/tiny-ops-fork-fp16.pt").path, "--source", Self.root.path,
                                  Paths.fixtures.appendingPathComponent("images/baseline.jpg").path, "--json"])
         #expect(result.status == 0, "\(result.stderr)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
-        #expect(json["input"] as? [Int] == [1, 3, 64, 64] && json["task"] as? String == "detect", "\(result.stdout)")
+        #expect(json["input"] as? [Int] == [1, 3, 56, 64] && json["task"] as? String == "detect", "\(result.stdout)")
+    }
+
+    /// Fork-mode predict finds the head from its module name and outputs, in the fork oracle's
+    /// flattening of Ultralytics' eval tuples (8.3.9: Segment `(cat(y, mc), (maps, mc, protos))`).
+    @Test func forkHeadsAreReadFromTheirOutputs() {
+        let maps = [[1, 144, 40, 40], [1, 144, 20, 20], [1, 144, 10, 10]]
+        let segment = Predictor.forkHead(module: "Segment_LSCD_LQE", outputs: [[1, 116, 2100]] + maps + [[1, 32, 2100], [1, 32, 80, 80]],
+                                         classCount: 80, keypointShape: nil)
+        #expect(segment == Predictor.ForkHeadReading(head: .segment(masks: 32), classCount: 80, endToEnd: false, outputs: [0, 5]))
+        let pose = Predictor.forkHead(module: "head.Pose", outputs: [[1, 56, 2100], [1, 51, 2100]], classCount: 1, keypointShape: [17, 3])
+        #expect(pose == Predictor.ForkHeadReading(head: .pose(keypoints: 17, dimensions: 3), classCount: 1, endToEnd: false, outputs: [0]))
+        #expect(Predictor.forkHead(module: "Pose", outputs: [[1, 56, 2100]], classCount: 1, keypointShape: nil) == nil, "no kpt_shape, no split")
+        #expect(Predictor.forkHead(module: "OBB_LSCD", outputs: [[1, 20, 2100]], classCount: 15, keypointShape: nil)?.head == .obb)
+        #expect(Predictor.forkHead(module: "OBB", outputs: [[1, 20, 2100]], classCount: 80, keypointShape: nil) == nil, "the head's nc disagrees")
+        #expect(Predictor.forkHead(module: "Classify", outputs: [[1, 1000], [1, 1000]], classCount: nil, keypointShape: nil)?.head == .classify)
+        #expect(Predictor.forkHead(module: "v10Detect", outputs: [[1, 300, 6]], classCount: 80, keypointShape: nil)?.endToEnd == true)
+        #expect(Predictor.forkHead(module: "Detect_DyHead", outputs: [[1, 84, 8400]], classCount: 80, keypointShape: nil)?.classCount == 80)
+        #expect(Predictor.forkHead(module: "RTDETRDecoder", outputs: [[1, 300, 84]], classCount: 80, keypointShape: nil)?.head == .rtdetr)
+        #expect(Predictor.forkHead(module: "WorldDetect", outputs: [[1, 84, 8400]], classCount: 80, keypointShape: nil) == nil)
+    }
+
+    /// The fork's release decides its predictor's details.
+    @Test func releasesCompare() {
+        #expect(Predictor.release("8.3.9", isAtLeast: [8, 3, 84]) == false)
+        #expect(Predictor.release("8.3.84", isAtLeast: [8, 3, 84]))
+        #expect(Predictor.release("8.0.201", isAtLeast: [8, 4]) == false)
+        #expect(Predictor.release("8.4.190", isAtLeast: [8, 4]))
+        #expect(Predictor.release("8.0.0+tiny", isAtLeast: [8, 0]))
+    }
+
+    /// `regularize_rboxes` in both forms, against torch's float32 `%` (values from
+    /// `torch.tensor([0.6098808646, -0.3]) % math.pi` and `% (math.pi / 2)`).
+    @Test func rotatedBoxesRegularise() {
+        let narrow = RotatedBox(centerX: 1, centerY: 2, width: 0.28, height: 0.36, angle: 0.6098808646)
+        let legacy = narrow.regularized(.longerSideWidth)
+        #expect(legacy.width == 0.36 && legacy.height == 0.28)
+        #expect(abs(legacy.angle - 2.1806771755) < 1e-6, "t + π/2 when the height is the longer side")
+        #expect(narrow.regularized(.quarterTurn) == narrow, "within [0, π/2) nothing moves")
+        let negative = RotatedBox(centerX: 1, centerY: 2, width: 3, height: 1, angle: -0.3).regularized(.quarterTurn)
+        #expect(negative.width == 1 && negative.height == 3)
+        #expect(abs(negative.angle - 1.2707962990) < 1e-6)
+        let wide = RotatedBox(centerX: 1, centerY: 2, width: 3, height: 1, angle: -0.3).regularized(.longerSideWidth)
+        #expect(wide.width == 3 && abs(wide.angle - 2.8415927887) < 1e-6)
     }
 
     /// The fork's RT-DETR (8.0.x) returns [B, queries, 4 + nc]; predict takes each query's best
