@@ -56,12 +56,17 @@ public struct PredictionSettings: Sendable {
     /// Whether a mask is cropped to its box at the prototypes' resolution and then upsampled, as
     /// Ultralytics did before 8.4 (a fork built on such a release); since, upsampled then cropped.
     public var cropsMasksBeforeUpsampling = false
+    /// Whether boxes and keypoints return to the original image as Ultralytics before 8.4 took
+    /// them back (one gain; the padding from the unrounded resized size): see `BoxMapping`.
+    public var legacyScaling = false
     /// Ultralytics before 8.4 (a fork built on such a release): a pose box's corners are rounded
     /// to whole pixels, and keypoints whose visibility is under 0.5 read (0, 0) (`Keypoints`).
     public var legacyPoseResults = false
-    /// How a rotated box's angle is regularised (`regularize_rboxes`): nil leaves the head's
-    /// angle as it is; see `RotatedBox.regularized`.
-    public var rotatedBoxForm: RotatedBoxForm? = nil
+    /// Whether each rotated box is treated as the OBB predictor did before 8.4 (a fork built on
+    /// such a release): regularised (`RotatedBox.regularized`), then clipped as if its (cx, cy,
+    /// w, h) were corners (`scale_boxes(xywh=True)` ending in `clip_boxes`); 8.4's leaves the
+    /// head's angle and does not clip.
+    public var legacyRotatedBoxes = false
 
     public init() {}
 }
@@ -73,32 +78,19 @@ public struct Keypoint: Sendable, Equatable {
     public var visibility: Float?
 }
 
-/// The forms of `regularize_rboxes`.
-public enum RotatedBoxForm: Sendable {
-    /// Ultralytics before 8.4: the longer side is the width, the angle in [0, π).
-    case longerSideWidth
-    /// Since: the angle in [0, π/2), the sides swapped when it was turned by π/2.
-    case quarterTurn
-}
-
 /// A rotated box: centre, size, angle (radians), in original-image pixels.
 public struct RotatedBox: Sendable, Equatable {
     public var centerX: Float, centerY: Float, width: Float, height: Float, angle: Float
 
-    /// `regularize_rboxes` in `form`, on float32 as torch computes it (`%` takes the divisor's sign).
-    public func regularized(_ form: RotatedBoxForm) -> RotatedBox {
-        func remainder(_ a: Float, _ b: Float) -> Float { a - b * (a / b).rounded(.down) }
-        let (pi, halfPi) = (Float(Double.pi), Float(Double.pi / 2))
-        switch form {
-        case .longerSideWidth:
-            let wider = width > height
-            return RotatedBox(centerX: centerX, centerY: centerY, width: wider ? width : height, height: wider ? height : width,
-                              angle: remainder(wider ? angle : angle + halfPi, pi))
-        case .quarterTurn:
-            let swap = remainder(angle, pi) >= halfPi
-            return RotatedBox(centerX: centerX, centerY: centerY, width: swap ? height : width, height: swap ? width : height,
-                              angle: remainder(angle, halfPi))
-        }
+    /// `regularize_rboxes` as Ultralytics' OBB predictor applied it before 8.4: the longer side is
+    /// the width (turning the angle by π/2 when the height was), the angle taken modulo π on
+    /// float32 as torch computes it (`%` takes the divisor's sign).
+    public func regularized() -> RotatedBox {
+        let wider = width > height
+        let turned = wider ? angle : angle + Float(Double.pi / 2)
+        let pi = Float(Double.pi)
+        return RotatedBox(centerX: centerX, centerY: centerY, width: wider ? width : height, height: wider ? height : width,
+                          angle: turned - pi * (turned / pi).rounded(.down))
     }
 
     /// The four corners (Ultralytics' `xywhr2xyxyxyxy` order).

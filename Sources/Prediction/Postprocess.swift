@@ -31,7 +31,7 @@ public enum Postprocess {
             kept = NonMaxSuppression.select(columns(output, index), classCount: classCount, extra: head.extraValues,
                                             rotated: head == .obb, settings: settings)
         }
-        let geometry = BoxMapping(letterbox)
+        let geometry = BoxMapping(letterbox, legacy: settings.legacyScaling)
         switch head {
         case .segment(let masks):
             let prototypes = outputs[1]
@@ -50,7 +50,7 @@ public enum Postprocess {
                 }
                 detection.keypoints = (0..<keypoints).map { k in
                     let base = 6 + k * dimensions
-                    let (x, y) = geometry.point(row[base], row[base + 1])
+                    let (x, y) = geometry.keypoint(row[base], row[base + 1])
                     let visibility = dimensions == 3 ? row[base + 2] : nil
                     if legacy, let visibility, visibility < 0.5 { return Keypoint(x: 0, y: 0, visibility: visibility) }
                     return Keypoint(x: x, y: y, visibility: visibility)
@@ -60,7 +60,14 @@ public enum Postprocess {
         case .obb:
             result.detections = kept.map { row in
                 var rotated = geometry.rotated(row)
-                if let form = settings.rotatedBoxForm { rotated = rotated.regularized(form) }
+                if settings.legacyRotatedBoxes {
+                    rotated = rotated.regularized()
+                    let (width, height) = (Float(letterbox.sourceWidth), Float(letterbox.sourceHeight))
+                    rotated.centerX = min(max(rotated.centerX, 0), width)
+                    rotated.width = min(max(rotated.width, 0), width)
+                    rotated.centerY = min(max(rotated.centerY, 0), height)
+                    rotated.height = min(max(rotated.height, 0), height)
+                }
                 let xs = rotated.corners.map(\.x), ys = rotated.corners.map(\.y)
                 return Detection(box: (xs.min()!, ys.min()!, xs.max()!, ys.max()!), score: row[4], classIndex: Int(row[5]),
                                  rotated: rotated)
@@ -116,24 +123,43 @@ struct BoxMapping {
     let letterbox: Letterbox
     let gainX: Float, gainY: Float
     let padX: Float, padY: Float
+    /// `scale_coords`' padding (keypoints): the boxes' since 8.4; unrounded before.
+    let pointPadX: Float, pointPadY: Float
     let width: Float, height: Float
 
-    init(_ letterbox: Letterbox) {
+    /// `legacy`: as Ultralytics before 8.4 inverted it (a fork built on such a release): one gain,
+    /// and the padding from the unrounded resized size (rounded for boxes, not for keypoints);
+    /// since, each side's own gain and padding from the sizes LetterBox rounded.
+    init(_ letterbox: Letterbox, legacy: Bool = false) {
         self.letterbox = letterbox
         let (sourceWidth, sourceHeight) = (Double(letterbox.sourceWidth), Double(letterbox.sourceHeight))
         let (inputWidth, inputHeight) = (Double(letterbox.width), Double(letterbox.height))
         let gain = min(inputHeight / sourceHeight, inputWidth / sourceWidth)
-        let newHeight = max((sourceHeight * gain).rounded(.toNearestOrEven), 1), newWidth = max((sourceWidth * gain).rounded(.toNearestOrEven), 1)
-        gainY = Float(newHeight / sourceHeight)
-        gainX = Float(newWidth / sourceWidth)
-        padX = Float(((inputWidth - newWidth) / 2 - 0.1).rounded(.toNearestOrEven))
-        padY = Float(((inputHeight - newHeight) / 2 - 0.1).rounded(.toNearestOrEven))
+        if legacy {
+            (gainX, gainY) = (Float(gain), Float(gain))
+            let (padWidth, padHeight) = ((inputWidth - sourceWidth * gain) / 2, (inputHeight - sourceHeight * gain) / 2)
+            padX = Float((padWidth - 0.1).rounded(.toNearestOrEven))
+            padY = Float((padHeight - 0.1).rounded(.toNearestOrEven))
+            (pointPadX, pointPadY) = (Float(padWidth), Float(padHeight))
+        } else {
+            let newHeight = max((sourceHeight * gain).rounded(.toNearestOrEven), 1), newWidth = max((sourceWidth * gain).rounded(.toNearestOrEven), 1)
+            gainY = Float(newHeight / sourceHeight)
+            gainX = Float(newWidth / sourceWidth)
+            padX = Float(((inputWidth - newWidth) / 2 - 0.1).rounded(.toNearestOrEven))
+            padY = Float(((inputHeight - newHeight) / 2 - 0.1).rounded(.toNearestOrEven))
+            (pointPadX, pointPadY) = (padX, padY)
+        }
         width = Float(sourceWidth)
         height = Float(sourceHeight)
     }
 
     func point(_ x: Float, _ y: Float) -> (Float, Float) {
         (min(max((x - padX) / gainX, 0), width), min(max((y - padY) / gainY, 0), height))
+    }
+
+    /// A keypoint in original pixels (`scale_coords`, clipped).
+    func keypoint(_ x: Float, _ y: Float) -> (Float, Float) {
+        (min(max((x - pointPadX) / gainX, 0), width), min(max((y - pointPadY) / gainY, 0), height))
     }
 
     /// A row (x1, y1, x2, y2, score, class, …) as a detection in original pixels.

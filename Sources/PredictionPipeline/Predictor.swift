@@ -104,7 +104,8 @@ public final class Predictor {
         let current = Self.release(loaded.summary.ultralyticsVersion, isAtLeast: [8, 4])
         settings.cropsMasksBeforeUpsampling = !current
         settings.legacyPoseResults = !current
-        settings.rotatedBoxForm = current ? .quarterTurn : .longerSideWidth
+        settings.legacyRotatedBoxes = !current
+        settings.legacyScaling = !current
         self.settings = settings
         self.names = names ?? checkpoint?.names ?? []
         engine = .fork(request: request, root: root, weights: weights, fuse: fuse)

@@ -1,4 +1,5 @@
 import ForkMode
+import Imaging
 import ModelGraph
 import ModelLoading
 @testable import Prediction
@@ -392,19 +393,33 @@ struct ForkModeTests {
         #expect(Predictor.release("8.0.0+tiny", isAtLeast: [8, 0]))
     }
 
-    /// `regularize_rboxes` in both forms, against torch's float32 `%` (values from
-    /// `torch.tensor([0.6098808646, -0.3]) % math.pi` and `% (math.pi / 2)`).
+    /// Boxes and keypoints back to the original image, before 8.4 and since, for a 409×320 image
+    /// letterboxed to 640×512: gain 640/409; the resized height 500.73 (LetterBox rounds it to
+    /// 501), so the top padding is round(5.633 − 0.1) = 6 for an older release's boxes, 5.633 for
+    /// its keypoints, and round(5.5 − 0.1) = 5 since.
+    @Test func boxesReturnAsTheForksReleaseReturnsThem() {
+        let letterbox = Letterbox(sourceWidth: 409, sourceHeight: 320, targetHeight: 640, targetWidth: 640, stride: 32, auto: true)
+        #expect(letterbox.width == 640 && letterbox.height == 512)
+        let gain = Float(640.0 / 409.0)
+        let legacy = BoxMapping(letterbox, legacy: true), current = BoxMapping(letterbox)
+        #expect(legacy.padY == 6 && current.padY == 5 && legacy.padX == 0)
+        #expect(abs(legacy.point(100, 100).1 - (100 - 6) / gain) < 1e-4)
+        #expect(abs(legacy.keypoint(100, 100).1 - (100 - 5.633251834) / gain) < 1e-4)
+        #expect(abs(current.point(100, 100).1 - (100 - 5) / Float(501.0 / 320.0)) < 1e-4)
+        #expect(current.keypoint(100, 100) == current.point(100, 100))
+    }
+
+    /// `regularize_rboxes` as the OBB predictor applied it before 8.4, against torch's float32 `%`
+    /// (`(torch.tensor([0.6098808646, -0.3]) + math.pi / 2) % math.pi`, `torch.tensor(-0.3) % math.pi`).
     @Test func rotatedBoxesRegularise() {
-        let narrow = RotatedBox(centerX: 1, centerY: 2, width: 0.28, height: 0.36, angle: 0.6098808646)
-        let legacy = narrow.regularized(.longerSideWidth)
-        #expect(legacy.width == 0.36 && legacy.height == 0.28)
-        #expect(abs(legacy.angle - 2.1806771755) < 1e-6, "t + π/2 when the height is the longer side")
-        #expect(narrow.regularized(.quarterTurn) == narrow, "within [0, π/2) nothing moves")
-        let negative = RotatedBox(centerX: 1, centerY: 2, width: 3, height: 1, angle: -0.3).regularized(.quarterTurn)
-        #expect(negative.width == 1 && negative.height == 3)
-        #expect(abs(negative.angle - 1.2707962990) < 1e-6)
-        let wide = RotatedBox(centerX: 1, centerY: 2, width: 3, height: 1, angle: -0.3).regularized(.longerSideWidth)
-        #expect(wide.width == 3 && abs(wide.angle - 2.8415927887) < 1e-6)
+        let narrow = RotatedBox(centerX: 1, centerY: 2, width: 0.28, height: 0.36, angle: 0.6098808646).regularized()
+        #expect(narrow.width == 0.36 && narrow.height == 0.28)
+        #expect(abs(narrow.angle - 2.1806771755) < 1e-6, "t + π/2 when the height is the longer side")
+        let wide = RotatedBox(centerX: 1, centerY: 2, width: 3, height: 1, angle: -0.3).regularized()
+        #expect(wide.width == 3 && wide.height == 1)
+        #expect(abs(wide.angle - 2.8415927887) < 1e-6, "the angle taken modulo π, positive")
+        let tall = RotatedBox(centerX: 1, centerY: 2, width: 1, height: 3, angle: -0.3).regularized()
+        #expect(tall.width == 3 && abs(tall.angle - 1.2707962990) < 1e-6)
     }
 
     /// The fork's RT-DETR (8.0.x) returns [B, queries, 4 + nc]; predict takes each query's best
