@@ -46,7 +46,7 @@ def reference(model, image, conf, retina, max_det=300):
         top5 = result.probs.top5
         return {"top5": [(int(c), float(result.probs.data[c])) for c in top5]}
     detections = []
-    if result.obb is not None:
+    if getattr(result, "obb", None) is not None:  # releases before 8.1 have no obb
         for xywhr, score, cls in zip(result.obb.xywhr.tolist(), result.obb.conf.tolist(), result.obb.cls.tolist()):
             detections.append({"class": int(cls), "confidence": score, "xywhr": xywhr})
         return {"detections": detections}

@@ -1,14 +1,16 @@
 """Makes an untrained checkpoint with a fork's own code, for fork-mode predict checks of heads the
 demo's synthetic set cannot train (segment, pose, OBB, classify):
 
-    REFENV/bin/python scripts/make-fork-checkpoint.py FORK MODEL.yaml OUT.pt [--scale n] [--seed 0] [--class-bias B] [--class-gain G]
+    REFENV/bin/python scripts/make-fork-checkpoint.py FORK MODEL.yaml OUT.pt [--scale n] [--seed 0] [--class-bias B] [--class-gain G] [--mask-bias M] [--box-bin K]
 
 Re-runs itself with the fork's `ultralytics` first on the path, builds MODEL.yaml with the fork's
 `YOLO(...)`, gives every BatchNorm seeded affine weights and running statistics (as
 ../shared/reference/fork_oracle.py does: an untrained net's features are otherwise nearly flat) and the class branch's last bias
 `--class-bias` (default 0: scores spread around 0.5 instead of Ultralytics' ~1e-4 prior, so an
 untrained head predicts at the default threshold) and its weights × `--class-gain` (default 1;
-larger spreads the scores, so that few tie), and saves it with the fork's `model.save` —
+larger spreads the scores, so that few tie), a segment head's mask coefficients the bias `--mask-bias`
+(so that its masks are not all empty), each box side's DFL distribution a peak at bin `--box-bin` (boxes
+of a few strides rather than a few pixels), and saves it with the fork's `model.save` —
 a checkpoint whose pickle names the fork's classes.
 """
 import os, sys
@@ -34,7 +36,7 @@ def main():
     net = model.model
     generator = torch.Generator().manual_seed(int(option("--seed", "0")) + 1)
     for m in net.modules():
-        if isinstance(m, torch.nn.Conv2d):
+        if isinstance(m, torch.nn.Conv2d) and m.weight.requires_grad:  # not DFL's fixed 0…15 weights
             # variance-keeping weights: PyTorch's default init shrinks the features layer by layer
             torch.nn.init.normal_(m.weight, std=(m.weight[0].numel()) ** -0.5 * 1.2, generator=generator)
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
@@ -58,8 +60,27 @@ def main():
                 last.bias.data.fill_(bias)
     # a model built from a YAML has no checkpoint dict; save() merges into it, and a loader takes
     # the task from its train_args (else it predicts as a detector)
+    if hasattr(head, "cv2") and "--box-bin" in args:
+        # boxes of a chosen size: each side's distribution peaks at DFL bin --box-bin (strides)
+        bins, peak = int(getattr(head, "reg_max", 16)), int(option("--box-bin", "0"))
+        for branch in head.cv2 if isinstance(head.cv2, torch.nn.ModuleList) else [head.cv2]:
+            last = [m for m in branch.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+            if last.bias is not None and last.bias.numel() == 4 * bins:
+                last.bias.data.zero_()
+                last.bias.data.view(4, bins)[:, peak] = 8.0
+    if hasattr(head, "cv4") and "--mask-bias" in args:
+        # a segment head's mask coefficients: a positive bias makes masks that are not empty
+        for branch in head.cv4 if isinstance(head.cv4, torch.nn.ModuleList) else [head.cv4]:
+            last = [m for m in branch.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+            if last.bias is not None:
+                last.bias.data.fill_(float(option("--mask-bias", "0")))
     model.ckpt = {"train_args": {"task": model.task, "imgsz": 640}}
-    model.save(out)
+    if hasattr(model, "save"):
+        model.save(out)
+    else:  # releases before model.save (8.0.x): what their trainer's save_model writes
+        from copy import deepcopy
+        from ultralytics import __version__
+        torch.save({**model.ckpt, "model": deepcopy(net).half(), "version": __version__}, out)
     print(f"{out}: {type(net).__name__}, head {type(head).__name__}, task {model.task}")
 
 

@@ -56,6 +56,9 @@ public struct PredictionSettings: Sendable {
     /// Whether a mask is cropped to its box at the prototypes' resolution and then upsampled, as
     /// Ultralytics did before 8.4 (a fork built on such a release); since, upsampled then cropped.
     public var cropsMasksBeforeUpsampling = false
+    /// With `cropsMasksBeforeUpsampling`: the masks' logits become probabilities before the crop
+    /// and are thresholded at 0.5, as Ultralytics did until June 2024 (taken as before 8.2.42).
+    public var masksThroughSigmoid = false
     /// Whether boxes and keypoints return to the original image as Ultralytics before 8.4 took
     /// them back (one gain; the padding from the unrounded resized size): see `BoxMapping`.
     public var legacyScaling = false

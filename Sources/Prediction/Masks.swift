@@ -1,3 +1,4 @@
+import Foundation
 import Imaging
 import Tensor
 
@@ -5,7 +6,8 @@ import Tensor
 /// `process_mask_native` (`retina_masks`, at the original size) make them.
 enum MaskDecoder {
     static func detections(_ rows: [[Float]], prototypes: Tensor, imageIndex: Int, masks count: Int,
-                           geometry: BoxMapping, retina: Bool, dropsEmpty: Bool = true, cropsFirst: Bool = false) -> [Detection] {
+                           geometry: BoxMapping, retina: Bool, dropsEmpty: Bool = true, cropsFirst: Bool = false,
+                           throughSigmoid: Bool = false) -> [Detection] {
         guard !rows.isEmpty else { return [] }
         let (channels, height, width) = (prototypes.shape[1], prototypes.shape[2], prototypes.shape[3])
         precondition(channels == count, "prototypes have \(channels) channels, the head \(count) mask coefficients")
@@ -29,7 +31,9 @@ enum MaskDecoder {
                 mask = native(logits, width: width, height: height, letterbox: letterbox, box: detection.box)
             } else if cropsFirst {
                 // before Ultralytics 8.4: crop at the prototypes' resolution (the box scaled
-                // down), then upsample, then threshold
+                // down), then upsample, then threshold (before mid-2024, on probabilities: the
+                // cropped-out pixels then read 0 rather than the logit 0)
+                if throughSigmoid { logits = logits.map { 1 / (1 + exp(-$0)) } }
                 let (scaleX, scaleY) = (Float(width) / Float(letterbox.width), Float(height) / Float(letterbox.height))
                 let box = (row[0] * scaleX, row[1] * scaleY, row[2] * scaleX, row[3] * scaleY)
                 for y in 0..<height {
@@ -38,7 +42,8 @@ enum MaskDecoder {
                     }
                 }
                 let upsampled = Bilinear.resize(logits, width: width, height: height, toWidth: letterbox.width, toHeight: letterbox.height)
-                mask = Mask(width: letterbox.width, height: letterbox.height, bits: upsampled.map { $0 > 0 ? 1 : 0 })
+                let threshold: Float = throughSigmoid ? 0.5 : 0
+                mask = Mask(width: letterbox.width, height: letterbox.height, bits: upsampled.map { $0 > threshold ? 1 : 0 })
             } else {
                 let upsampled = Bilinear.resize(logits, width: width, height: height, toWidth: letterbox.width, toHeight: letterbox.height)
                 mask = cropped(upsampled, width: letterbox.width, height: letterbox.height, box: (row[0], row[1], row[2], row[3]))

@@ -38,7 +38,8 @@ public enum Postprocess {
             result.maskSpace = settings.retinaMasks ? .original : .input
             result.detections = MaskDecoder.detections(kept, prototypes: prototypes, imageIndex: index, masks: masks,
                                                        geometry: geometry, retina: settings.retinaMasks,
-                                                       dropsEmpty: settings.dropsEmptyMasks, cropsFirst: settings.cropsMasksBeforeUpsampling)
+                                                       dropsEmpty: settings.dropsEmptyMasks, cropsFirst: settings.cropsMasksBeforeUpsampling,
+                                                       throughSigmoid: settings.masksThroughSigmoid)
         case .pose(let keypoints, let dimensions):
             let legacy = settings.legacyPoseResults
             result.detections = kept.map { row in

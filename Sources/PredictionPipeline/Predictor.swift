@@ -103,6 +103,7 @@ public final class Predictor {
         // what the fork's own predictor does differently (the boundaries past 8.3.84 are taken as 8.4)
         let current = Self.release(loaded.summary.ultralyticsVersion, isAtLeast: [8, 4])
         settings.cropsMasksBeforeUpsampling = !current
+        settings.masksThroughSigmoid = !Self.release(loaded.summary.ultralyticsVersion, isAtLeast: [8, 2, 42])
         settings.legacyPoseResults = !current
         settings.legacyRotatedBoxes = !current
         settings.legacyScaling = !current

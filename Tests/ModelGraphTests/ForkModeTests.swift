@@ -409,6 +409,59 @@ struct ForkModeTests {
         #expect(current.keypoint(100, 100) == current.point(100, 100))
     }
 
+    /// Masks as a release before 8.4 made them (cropped at the prototypes' resolution, then
+    /// upsampled), on logits and, before mid-2024, on probabilities: one 4×4 prototype of logit 1,
+    /// the box (2, 2, 10, 10) of a 16×16 input. Expected bits from torch (`crop_mask` on the box ×
+    /// 4/16, `F.interpolate(bilinear)`, then `> 0` / `> 0.5` after a sigmoid).
+    @Test func legacyMasksCropBeforeUpsampling() {
+        let letterbox = Letterbox(sourceWidth: 16, sourceHeight: 16, targetHeight: 16, targetWidth: 16, stride: 32, auto: false)
+        let prototypes = Tensor(shape: [1, 1, 4, 4], storage: [Float](repeating: 1, count: 16))
+        let row: [Float] = [2, 2, 10, 10, 0.9, 0, 1]
+        func bits(_ sigmoid: Bool) -> String {
+            let detections = MaskDecoder.detections([row], prototypes: prototypes, imageIndex: 0, masks: 1, geometry: BoxMapping(letterbox),
+                                                    retina: false, dropsEmpty: false, cropsFirst: true, throughSigmoid: sigmoid)
+            return detections.first?.mask.map { $0.bits.map(String.init).joined() } ?? ""
+        }
+        let logits = [
+            "0000000000000000",
+            "0000000000000000",
+            "0011111111111100",
+            "0011111111111100",
+            "0011111111111100",
+            "0011111111111100",
+            "0011111111111100",
+            "0011111111111100",
+            "0011111111111100",
+            "0011111111111100",
+            "0011111111111100",
+            "0011111111111100",
+            "0011111111111100",
+            "0011111111111100",
+            "0000000000000000",
+            "0000000000000000",
+        ].joined()
+        let probabilities = [
+            "0000000000000000",
+            "0000000000000000",
+            "0000000000000000",
+            "0000000000000000",
+            "0000000000000000",
+            "0000011111100000",
+            "0000011111100000",
+            "0000011111100000",
+            "0000011111100000",
+            "0000011111100000",
+            "0000011111100000",
+            "0000000000000000",
+            "0000000000000000",
+            "0000000000000000",
+            "0000000000000000",
+            "0000000000000000",
+        ].joined()
+        #expect(bits(false) == logits)
+        #expect(bits(true) == probabilities)
+    }
+
     /// `regularize_rboxes` as the OBB predictor applied it before 8.4, against torch's float32 `%`
     /// (`(torch.tensor([0.6098808646, -0.3]) + math.pi / 2) % math.pi`, `torch.tensor(-0.3) % math.pi`).
     @Test func rotatedBoxesRegularise() {
