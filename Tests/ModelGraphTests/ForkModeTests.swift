@@ -475,6 +475,26 @@ struct ForkModeTests {
         #expect(tall.width == 3 && abs(tall.angle - 1.2707962990) < 1e-6)
     }
 
+    /// `predict` in fork mode on a Segment-style head (the tiny fork's SegmentHead: its eval output
+    /// `(cat([boxes, scores, coefficients], 1), (coefficients, prototypes))`): the prototypes found
+    /// among the extras, a mask per detection at the input's size, and — the tiny fork being a
+    /// release before 8.3.84 — predictions whose mask is empty kept, as that release's predictor keeps them.
+    @Test func predictReadsForkSegmentHeads() throws {
+        let file = Self.root.appendingPathComponent("ultralytics/cfg/predict/tiny-seg.yaml").path
+        let result = try runCLI(["predict", file, Paths.fixtures.appendingPathComponent("images/baseline.jpg").path,
+                                 "--imgsz", "64", "--conf", "0.0001", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(json["task"] as? String == "segment" && json["input"] as? [Int] == [1, 3, 56, 64], "\(result.stdout.prefix(300))")
+        let detections = try #require(json["detections"] as? [[String: Any]])
+        #expect(!detections.isEmpty)
+        let masks = detections.compactMap { $0["mask"] as? [String: Any] }
+        #expect(masks.count == detections.count)
+        #expect(masks.allSatisfy { $0["width"] as? Int == 64 && $0["height"] as? Int == 56 })
+        let areas = masks.map { (($0["counts"] as? [Int]) ?? []).enumerated().filter { $0.offset % 2 == 1 }.reduce(0) { $0 + $1.element } }
+        #expect(areas.contains(0), "an empty mask is kept before 8.3.84")
+    }
+
     /// The fork's RT-DETR (8.0.x) returns [B, queries, 4 + nc]; predict takes each query's best
     /// class and its score, as RTDETRPredictor's `scores.max(-1)` does.
     @Test func rtdetrQueriesTakeTheirBestClass() {

@@ -126,3 +126,23 @@ class QueryDecoder(nn.Module):
         boxes = self.dec_bbox_head(picked).sigmoid()
         logits = self.enc_score_head(picked + self.query_pos_head(boxes))
         return torch.cat([boxes, logits.sigmoid()], -1)
+
+
+class SegmentHead(Detect):
+    """A segmentation head: Detect's rows plus nm mask coefficients per anchor, and nm prototypes at the
+    first level's resolution; in eval it returns (cat([y, coefficients], 1), (coefficients, prototypes))."""
+
+    def __init__(self, nc=80, nm=4, ch=()):
+        super().__init__(nc, ch)
+        self.nm = nm
+        self.proto = nn.Sequential(Conv(ch[0], 16, 3), nn.Conv2d(16, nm, 1))
+        self.cv4 = nn.ModuleList(nn.Conv2d(x, nm, 1) for x in ch)
+
+    def forward(self, x):
+        prototypes = self.proto(x[0])
+        batch = prototypes.shape[0]
+        coefficients = torch.cat([self.cv4[i](x[i]).view(batch, self.nm, -1) for i in range(self.nl)], 2)
+        y = Detect.forward(self, x)
+        if self.training:
+            return y, coefficients, prototypes
+        return torch.cat([y[:, :4], y[:, 4:].sigmoid(), coefficients], 1), (coefficients, prototypes)

@@ -58,7 +58,7 @@ class DetectionModel(BaseModel):
         m = self.model[-1]
         if isinstance(m, Detect):
             s = 256
-            m.stride = torch.tensor([s / x.shape[-2] for x in self.forward(torch.zeros(1, ch, s, s))])
+            m.stride = torch.tensor([s / x.shape[-2] for x in (lambda o: o[0] if isinstance(m, SegmentHead) else o)(self.forward(torch.zeros(1, ch, s, s)))])
             self.stride = m.stride
             m.bias_init()
         else:
@@ -148,7 +148,7 @@ def parse_model(d, ch, verbose=True):
         elif m in (ChannelGate, PatchMixer, ECA, CoordGate, GNMix, TokenAttention, InplaceMix, ShuffleUp, FlipMix, UnfoldMix, EinsumMix, FoldMix, CumsumMix, ViewInplace, PyramidPool, FlowWarp, PadAssign, StatsMix, MHAMix, IndexMix, AssignMix, SampleMix, VolumeMix, SpectrumMix, GraphMix):
             c2 = ch[f]
             args = [c2, *args]
-        elif m is Detect:
+        elif m in (Detect, SegmentHead):
             args.append([ch[x] for x in f])
         elif m is QueryDecoder:
             args.insert(1, [ch[x] for x in f])
