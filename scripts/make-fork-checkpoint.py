@@ -51,9 +51,16 @@ def main():
         net.kpt_shape = head.kpt_shape  # the pose trainer sets it from the data; the predictor reads it
     bias = float(option("--class-bias", "0"))
     gain = float(option("--class-gain", "1"))
+    def branches(*names):
+        # per level (a ModuleList), or one branch shared by the levels (the forks' light heads);
+        # an end-to-end head's one-to-one copies too
+        for name in names:
+            part = getattr(head, name, None)
+            if part is not None:
+                yield from part if isinstance(part, torch.nn.ModuleList) else [part]
+
     if hasattr(head, "cv3"):
-        # per level (a ModuleList), or one branch shared by the levels (the forks' light heads)
-        for branch in head.cv3 if isinstance(head.cv3, torch.nn.ModuleList) else [head.cv3]:
+        for branch in branches("cv3", "one2one_cv3"):
             last = [m for m in branch.modules() if isinstance(m, torch.nn.Conv2d)][-1]
             last.weight.data.mul_(gain)
             if last.bias is not None:
@@ -63,14 +70,14 @@ def main():
     if hasattr(head, "cv2") and "--box-bin" in args:
         # boxes of a chosen size: each side's distribution peaks at DFL bin --box-bin (strides)
         bins, peak = int(getattr(head, "reg_max", 16)), int(option("--box-bin", "0"))
-        for branch in head.cv2 if isinstance(head.cv2, torch.nn.ModuleList) else [head.cv2]:
+        for branch in branches("cv2", "one2one_cv2"):
             last = [m for m in branch.modules() if isinstance(m, torch.nn.Conv2d)][-1]
             if last.bias is not None and last.bias.numel() == 4 * bins:
                 last.bias.data.zero_()
                 last.bias.data.view(4, bins)[:, peak] = 8.0
     if hasattr(head, "cv4") and "--mask-bias" in args:
         # a segment head's mask coefficients: a positive bias makes masks that are not empty
-        for branch in head.cv4 if isinstance(head.cv4, torch.nn.ModuleList) else [head.cv4]:
+        for branch in branches("cv4"):
             last = [m for m in branch.modules() if isinstance(m, torch.nn.Conv2d)][-1]
             if last.bias is not None:
                 last.bias.data.fill_(float(option("--mask-bias", "0")))
