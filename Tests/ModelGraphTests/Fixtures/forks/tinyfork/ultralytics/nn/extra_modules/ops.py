@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ..modules import Conv
 
-__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "UnfoldMix", "EinsumMix", "FoldMix", "CumsumMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix", "MHAMix", "IndexMix", "AssignMix", "SampleMix", "VolumeMix", "SpectrumMix", "GraphMix"]
+__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "UnfoldMix", "EinsumMix", "FoldMix", "CumsumMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix", "MHAMix", "IndexMix", "AssignMix", "SampleMix", "VolumeMix", "SpectrumMix", "GraphMix", "DeformMix"]
 
 
 class SPDConv(nn.Module):
@@ -489,3 +489,51 @@ class GraphMix(nn.Module):
         # tokens [b, n, c] viewed as a map without a permute, as linear-attention blocks do, and back
         z = self.conv(t.reshape([b, c, h, w])).reshape(b, h * w, c).permute(0, 2, 1).reshape(b, c, h, w)
         return x + y.masked_fill(x.abs() < 0.05, 0.0) + z
+
+
+def deform_sample(value, shapes, locations, weights):
+    """Multi-scale deformable sampling the way the forks' utils write it: per level, the heads' values as
+    maps, grid_sample at 2 * locations - 1, stacked, weighted and summed. value [b, n, heads, d];
+    locations [b, q, heads, levels, points, 2] in [0, 1]; weights [b, q, heads, levels, points]."""
+    b, _, heads, d = value.shape
+    _, q, _, levels, points, _ = locations.shape
+    parts = value.split([h * w for h, w in shapes], dim=1)
+    grids = 2 * locations - 1
+    sampled = []
+    for level, (h, w) in enumerate(shapes):
+        maps = parts[level].flatten(2).transpose(1, 2).reshape(b * heads, d, h, w)
+        grid = grids[:, :, :, level].transpose(1, 2).flatten(0, 1)
+        sampled.append(F.grid_sample(maps, grid, mode="bilinear", padding_mode="zeros", align_corners=False))
+    weights = weights.transpose(1, 2).reshape(b * heads, 1, q, levels * points)
+    out = (torch.stack(sampled, dim=-2).flatten(-2) * weights).sum(-1).view(b, heads * d, q)
+    return out.transpose(1, 2).contiguous()
+
+
+class DeformMix(nn.Module):
+    """A channel gate from a deformable attention over two levels of the map (the map and its 2x2 average):
+    a few queries pooled from the map, offsets and weights from them, the values projected over every token
+    and sampled per level."""
+
+    def __init__(self, c, heads=2, points=3, queries=5):
+        super().__init__()
+        self.heads, self.points, self.queries = heads, points, queries
+        self.value_proj = nn.Linear(c, c)
+        self.offsets = nn.Linear(c, heads * 2 * points * 2)
+        self.weights = nn.Linear(c, heads * 2 * points)
+        self.out = nn.Linear(c, c)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        low = F.avg_pool2d(x, 2)
+        shapes = [(h, w), (low.shape[2], low.shape[3])]
+        tokens = torch.cat([x.flatten(2), low.flatten(2)], 2).transpose(1, 2)
+        query = F.adaptive_avg_pool2d(x, (1, self.queries)).flatten(2).transpose(1, 2)
+        value = self.value_proj(tokens).view(b, -1, self.heads, c // self.heads)
+        reference = torch.linspace(0.1, 0.9, self.queries).view(1, self.queries, 1, 1, 1, 1)
+        offsets = self.offsets(query).view(b, self.queries, self.heads, 2, self.points, 2).tanh() * 0.3
+        locations = reference + offsets
+        weights = F.softmax(self.weights(query).view(b, self.queries, self.heads, 2 * self.points), -1)
+        weights = weights.view(b, self.queries, self.heads, 2, self.points)
+        y = self.out(deform_sample(value, shapes, locations, weights))
+        return x * torch.sigmoid(y.mean(1)).view(b, c, 1, 1) + x
+
