@@ -215,20 +215,23 @@ public final class PlannedProgram: @unchecked Sendable {
                 var split: (position: Int, values: [Int])?
                 var failed = false
                 for (level, part) in stacked.instruction.inputs.enumerated() {
-                    guard let lifted = sole(part, stacked.position), case .reshape = lifted.op,
+                    guard let lifted = sole(part, stacked.position), case .reshape(let liftedShape) = lifted.op,
+                          liftedShape == [sampleShape[0], headWidth, queries, 1, points],
                           let sampled = sole(lifted.instruction.inputs[0], lifted.position), case .gridSample(border: false) = sampled.op,
                           // the level's values [B·heads, d, H, W] from its split part [B, H·W, heads, d]
                           let planes = sole(sampled.instruction.inputs[0], sampled.position), case .reshape(let planeShape) = planes.op,
                           planeShape.count == 4, planeShape[0] == sampleShape[0], planeShape[1] == headWidth,
                           let turned = sole(planes.instruction.inputs[0], planes.position), case .transpose([0, 2, 1]) = turned.op,
-                          let tokens = sole(turned.instruction.inputs[0], turned.position), case .reshape = tokens.op,
+                          let tokens = sole(turned.instruction.inputs[0], turned.position), case .reshape(let tokenShape) = tokens.op,
+                          tokenShape == [batch, planeShape[2] * planeShape[3], width],
                           let source = producer[tokens.instruction.inputs[0]], case .split(axis: 1, _) = instructions[source].op,
                           instructions[source].outputs.count == levelCount, instructions[source].outputs[level].id == tokens.instruction.inputs[0],
                           soleReader(tokens.instruction.inputs[0]) == tokens.position,
                           // the level's grid [B·heads, Q, P, 2] from slice `level` of the grids [B, Q, heads, L, P, 2]
                           let grid = sole(sampled.instruction.inputs[1], sampled.position), case .reshape = grid.op,
                           let gridTurned = sole(grid.instruction.inputs[0], grid.position), case .transpose([0, 2, 1, 3, 4]) = gridTurned.op,
-                          let gridLevel = sole(gridTurned.instruction.inputs[0], gridTurned.position), case .reshape = gridLevel.op,
+                          let gridLevel = sole(gridTurned.instruction.inputs[0], gridTurned.position), case .reshape(let gridShape) = gridLevel.op,
+                          gridShape == [batch, queries, heads, points, 2],
                           let sliced = sole(gridLevel.instruction.inputs[0], gridLevel.position),
                           case .slice(axis: 3, let start, let end, 1) = sliced.op, start == level, end == level + 1,
                           gridSource == nil || gridSource == sliced.instruction.inputs[0]
@@ -242,8 +245,8 @@ public final class PlannedProgram: @unchecked Sendable {
                 guard !failed, let gridSource, let split, let gridProducer = producer[gridSource],
                       case .subtract = instructions[gridProducer].op, scalar(instructions[gridProducer].inputs[1]) == 1,
                       let doubled = producer[instructions[gridProducer].inputs[0]], case .multiply = instructions[doubled].op,
-                      readers[instructions[doubled].outputs[0].id]?.count == 1,
-                      readers[gridSource]?.count == levelCount,
+                      readers[instructions[doubled].outputs[0].id]?.count == 1, !pinned.contains(instructions[doubled].outputs[0].id),
+                      readers[gridSource]?.count == levelCount, !pinned.contains(gridSource),
                       let headsView = producer[instructions[split.position].inputs[0]], case .reshape(let viewShape) = instructions[headsView].op,
                       soleReader(instructions[split.position].inputs[0]) == split.position,
                       viewShape == [batch, viewShape[1], heads, headWidth],
