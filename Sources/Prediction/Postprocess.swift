@@ -63,11 +63,10 @@ public enum Postprocess {
                 var rotated = geometry.rotated(row)
                 if settings.legacyRotatedBoxes {
                     rotated = rotated.regularized()
-                    let (width, height) = (Float(letterbox.sourceWidth), Float(letterbox.sourceHeight))
-                    rotated.centerX = min(max(rotated.centerX, 0), width)
-                    rotated.width = min(max(rotated.width, 0), width)
-                    rotated.centerY = min(max(rotated.centerY, 0), height)
-                    rotated.height = min(max(rotated.height, 0), height)
+                    rotated.centerX = min(max(rotated.centerX, 0), geometry.width)
+                    rotated.width = min(max(rotated.width, 0), geometry.width)
+                    rotated.centerY = min(max(rotated.centerY, 0), geometry.height)
+                    rotated.height = min(max(rotated.height, 0), geometry.height)
                 }
                 let xs = rotated.corners.map(\.x), ys = rotated.corners.map(\.y)
                 return Detection(box: (xs.min()!, ys.min()!, xs.max()!, ys.max()!), score: row[4], classIndex: Int(row[5]),

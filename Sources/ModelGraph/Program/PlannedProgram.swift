@@ -173,6 +173,10 @@ public final class PlannedProgram: @unchecked Sendable {
             var levels: [(height: Int, width: Int)], heads: Int, weight: Tensor, bias: Tensor
             var locationShape: [Int], weightShape: [Int]
         }
+        // the shape of a value an instruction makes (nil for none)
+        func shape(of value: Int) -> [Int]? {
+            producer[value].flatMap { instructions[$0].outputs.first { $0.id == value }?.shape }
+        }
         func scalar(_ value: Int) -> Float? {
             guard let tensor = constants[value], tensor.count == 1 else { return nil }
             return tensor.storage[0]
@@ -262,10 +266,8 @@ public final class PlannedProgram: @unchecked Sendable {
                 let locations = doubledInputs[1 - two]
                 let locationShape = [batch, queries, heads, totalPoints, 2]
                 let weightShape = [batch, queries, heads, totalPoints]
-                guard let locationValue = instructions[producer[locations] ?? 0].outputs.first(where: { $0.id == locations }),
-                      locationValue.shape == [batch, queries, heads, levelCount, points, 2],
-                      let attentionValue = instructions[producer[attention] ?? 0].outputs.first(where: { $0.id == attention }),
-                      attentionValue.shape == [batch, queries, heads, levelCount, points]
+                guard shape(of: locations) == [batch, queries, heads, levelCount, points, 2],
+                      shape(of: attention) == [batch, queries, heads, levelCount, points]
                 else { continue }
                 let absorbedNow = chain + [split.position, headsView, projection, gridProducer, doubled]
                 return DeformableMatch(inputs: [instructions[projection].inputs[0], locations, attention], absorbed: absorbedNow,
