@@ -152,11 +152,12 @@ extension TorchRuntime {
     func registerLinearAlgebra() {
         op(["matmul", "mm", "bmm"]) { a in
             let x = try a.tensor(0, "input"), y = try a.tensor(1, "other")
-            return self.wrap(try self.matmul(x, y, a.interp, strict: a.function != "matmul"))
+            // thop hooks torch.matmul and bmm, not mm
+            return self.wrap(try self.matmul(x, y, a.interp, strict: a.function != "matmul", countedByThop: a.function != "mm"))
         }
         op(["baddbmm", "addmm", "addbmm"]) { a in
             let base = try a.tensor(0, "input"), x = try a.tensor(1, "mat1"), y = try a.tensor(2, "mat2")
-            let product = try self.matmul(x, y, a.interp, strict: true)
+            let product = try self.matmul(x, y, a.interp, strict: true, countedByThop: false)
             return self.wrap(self.make(try self.broadcast(base.shape, product.shape, a.interp), product.dtype))
         }
         op(["outer", "ger"]) { a in
@@ -181,7 +182,9 @@ extension TorchRuntime {
         }
     }
 
-    func matmul(_ x: TorchTensor, _ y: TorchTensor, _ interp: Interpreter, strict: Bool) throws -> TorchTensor {
+    /// `countedByThop`: whether thop's functional hooks see this call (torch.matmul, `@`, bmm;
+    /// not mm or the addmm family).
+    func matmul(_ x: TorchTensor, _ y: TorchTensor, _ interp: Interpreter, strict: Bool, countedByThop: Bool = true) throws -> TorchTensor {
         guard !x.shape.isEmpty, !y.shape.isEmpty else { throw interp.error(interp.types.runtimeError, "both arguments to matmul need to be at least 1D, but they are \(x.shape.count)D and \(y.shape.count)D") }
         let a = x.shape.count == 1 ? [1] + x.shape : x.shape
         let b = y.shape.count == 1 ? y.shape + [1] : y.shape
@@ -194,7 +197,7 @@ extension TorchRuntime {
         if x.shape.count == 1 { shape.remove(at: shape.count - 2) }
         if y.shape.count == 1 { shape.removeLast() }
         multiplyAdds += macs(shape.product, k)
-        counter?.functional(self.macs(shape.product, x.shape.last ?? 0))
+        if countedByThop { counter?.functional(self.macs(shape.product, x.shape.last ?? 0)) }
         var values: [Double]? = nil
         if batch.isEmpty, let p = x.values, let q = y.values, shape.product <= concreteLimit {
             let (n, m) = (a[0], b[1])

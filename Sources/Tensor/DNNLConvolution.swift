@@ -17,8 +17,12 @@ public final class DNNLConvolution: @unchecked Sendable {
     private var biasValues: [Float]
     public let inputShape: [Int]
     public let outputShape: [Int]
+    /// The weights' shape, [out, in / groups, kh, kw].
+    public let weightShape: [Int]
     private var sourceReorder: Reorder?
     private var destinationReorder: Reorder?
+    /// The weights' reorder from OIHW (GOIHW) into the chosen layout, kept for weights given per call.
+    private var weightReorder: Reorder?
     private var blockedSourceBytes = 0
     private var blockedDestinationBytes = 0
     // oneDNN's primitives may run concurrently, but the memory objects' handles are per call
@@ -41,6 +45,7 @@ public final class DNNLConvolution: @unchecked Sendable {
         let (batch, inputChannels, height, width) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
         let outputChannels = weight.shape[0]
         self.inputShape = inputShape
+        weightShape = weight.shape
         outputShape = [batch, outputChannels, g.outputHeight(height), g.outputWidth(width)]
         biasValues = bias?.storage ?? [Float](repeating: 0, count: outputChannels)
         var engine: dnnl_engine_t?
@@ -120,6 +125,8 @@ public final class DNNLConvolution: @unchecked Sendable {
             implementation = String(cString: name)
         }
 
+        guard let weightReorder = Reorder(from: &weightUser, to: chosen, engine: engine) else { return nil }
+        self.weightReorder = weightReorder
         // reorder the weights once into the chosen layout
         let size = dnnl_memory_desc_get_size(chosen)
         weightBuffer = UnsafeMutableRawPointer.allocate(byteCount: max(size, 64), alignment: 64)
@@ -153,6 +160,24 @@ public final class DNNLConvolution: @unchecked Sendable {
         weightBuffer?.deallocate()
         dnnl_stream_destroy(stream)
         dnnl_engine_destroy(engine)
+    }
+
+    /// Runs the convolution with weights (and bias) computed by the forward pass — a dynamic
+    /// convolution's — of the shape it was built for: the weights are reordered into the
+    /// primitive's layout first (a copy, cheap beside the convolution).
+    public func callAsFunction(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+        precondition(weight.shape == weightShape, "conv built for weights \(weightShape) got \(weight.shape)")
+        weight.storage.withUnsafeBytes { raw in
+            // the reorder only reads its source
+            weightReorder!.run(from: UnsafeMutableRawPointer(mutating: raw.baseAddress!), to: weightBuffer!, stream: stream)
+        }
+        if let bias {
+            precondition(bias.count == biasValues.count, "bias of \(bias.count) values for \(biasValues.count) outputs")
+            biasValues = bias.storage
+        } else {
+            for index in biasValues.indices { biasValues[index] = 0 }
+        }
+        return self(x)
     }
 
     /// Runs the convolution on an input of the shape it was built for, NCHW or (`channelsLastSource`)

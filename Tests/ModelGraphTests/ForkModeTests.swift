@@ -66,7 +66,7 @@ struct ForkModeTests {
     @Test func oracleIsPresent() throws {
         let folder = Self.root.appendingPathComponent("ultralytics/cfg/models").path
         let yamls = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".yaml") }
-        #expect(Self.oracle.count == 8)
+        #expect(Self.oracle.count == 9)
         #expect(Set(Self.oracle.map { URL(fileURLWithPath: $0.file).lastPathComponent }) == Set(yamls))
     }
 
@@ -248,7 +248,7 @@ struct ForkModeTests {
     /// Fork mode runs: the fork's forward traced into a program reproduces PyTorch's output on
     /// the fork's weights and input (fork_oracle.py --export-dir), on the reference kernels and
     /// on the planner's, each part (boxes; scores) within 1e-5 × its max |ref|.
-    @Test(arguments: [("tiny-ops", 64), ("tiny-c2f", 64), ("tiny-ops2", 56), ("tiny-mha", 64), ("tiny-ops3", 64), ("tiny-ops4", 64)])
+    @Test(arguments: [("tiny-ops", 64), ("tiny-c2f", 64), ("tiny-ops2", 56), ("tiny-mha", 64), ("tiny-ops3", 64), ("tiny-ops4", 64), ("tiny-ops5", 64)])
     func forwardMatchesPyTorch(name: String, size: Int) throws {
         let fixture = Paths.fixtures.appendingPathComponent("forks/parity/\(name)")
         let loaded = try Self.runnable("ultralytics/cfg/models/\(name).yaml", size: size,
@@ -281,6 +281,19 @@ struct ForkModeTests {
         let steps = planned.program.instructions.indices.compactMap { planned.stepDescription($0) }
         #expect(steps.filter { $0 == "deformable attention (values projected after sampling)" }.count == 1, "\(steps)")
         #expect(!steps.contains("grid_sample"), "the per-level samples are the kernel's")
+    }
+
+    /// A convolution whose weights and bias the forward computes (BankConv: a softmax mix of a
+    /// kernel bank) runs on a oneDNN primitive chosen at planning for the weights' shape, with
+    /// the BatchNorm and SiLU after it folded in per run; `forwardMatchesPyTorch` checks its
+    /// numbers on tiny-ops5.
+    @Test func dynamicConvolutionsArePlanned() throws {
+        let loaded = try Self.runnable("ultralytics/cfg/models/tiny-ops5.yaml", size: 64, weights: nil)
+        let planned = PlannedProgram(loaded.program)
+        let steps = planned.program.instructions.indices.compactMap { planned.stepDescription($0) }
+        let dynamic = steps.filter { $0.hasPrefix("convolution 3×3 onednn") && $0.hasSuffix("(weights from the forward)") }
+        #expect(dynamic.count == 2, "\(steps)")
+        #expect(!steps.contains("batch_norm") && !steps.contains("silu"), "each BankConv's norm and activation run in its kernel: \(steps)")
     }
 
     /// The traced program keeps the fork's places: each op's YAML layer and the fork's source

@@ -38,7 +38,24 @@ public final class PlannedProgram: @unchecked Sendable {
     /// Per instruction position, the values whose last reader it is.
     private let releases: [[Int]]
     private var kernels: [Int: ConvolutionKernel] = [:]
+    /// Convolutions whose weights the forward computes (a dynamic convolution's, e.g. an
+    /// attention over a bank of kernels), by position: a BatchNorm and an activation after one
+    /// fold into it as into a constant convolution, the weights scaled on every run.
+    private let dynamicConvolutions: [Int: DynamicFusion]
+    private var dynamicKernels: [Int: DNNLConvolution] = [:]
     private let tape = KernelTape()
+
+    /// A dynamic convolution's fused chain: the BatchNorm folded in (per output channel, the
+    /// weights' scale and the bias' shift after it), the activation, the chain's output, and
+    /// whether a reader of that output takes channels-last maps (the primitive may write one).
+    /// Its oneDNN primitive is chosen at planning for the weights' shape.
+    struct DynamicFusion {
+        var scale: [Float]?
+        var shift: [Float]?
+        var activation: Activation = .identity
+        var output: Int
+        var channelsLastReaders = false
+    }
 
     struct Fusion {
         var weight: Tensor
@@ -59,7 +76,8 @@ public final class PlannedProgram: @unchecked Sendable {
 
     /// The values the step at `position` writes: a pattern's or a fused chain's output, else the instruction's.
     private func writes(_ position: Int) -> [Int] {
-        macros[position].map { [$0.output.id] } ?? fusions[position].map { [$0.output] } ?? program.instructions[position].outputs.map(\.id)
+        macros[position].map { [$0.output.id] } ?? fusions[position].map { [$0.output] } ?? dynamicConvolutions[position].map { [$0.output] }
+            ?? program.instructions[position].outputs.map(\.id)
     }
 
     /// Composites whose kernels read their first input channels-last as it is (CARAFE).
@@ -73,6 +91,13 @@ public final class PlannedProgram: @unchecked Sendable {
         case .concatenate(let axis), .split(let axis, _): return axis == 1 && rank == 4
         default: return false
         }
+    }
+
+    /// Whether `reader` takes a value of `shape` as it is when that is a channels-last map: an
+    /// operation with a channels-last form, or a view to the shape the value has.
+    static func readsChannelsLast(_ reader: ProgramInstruction, value shape: [Int]) -> Bool {
+        if case .reshape(let view) = reader.op, view == shape { return true }
+        return readsChannelsLast(reader.op, rank: shape.count)
     }
 
     /// Composites the execution pass computes with kernels of its own; the rest run inlined.
@@ -147,7 +172,7 @@ public final class PlannedProgram: @unchecked Sendable {
                 fusion.output = instructions[next].outputs[0].id
                 absorbed.insert(next)
             }
-            Self.finish(&fusion, instructions, soleReader: soleReader, pinned: pinned, readers: readers, absorbed: &absorbed)
+            Self.finish(&fusion, shape: instruction.outputs[0].shape, instructions, soleReader: soleReader, pinned: pinned, readers: readers, absorbed: &absorbed)
             fusions[position] = fusion
         }
         Self.mergeParallelBranches(instructions, fusions: &fusions, absorbed: &absorbed, soleReader: soleReader, pinned: pinned, readers: readers,
@@ -374,6 +399,34 @@ public final class PlannedProgram: @unchecked Sendable {
         }
         self.macros = macros
         self.fusions = fusions
+        var dynamicConvolutions: [Int: DynamicFusion] = [:]
+        for (position, instruction) in instructions.enumerated() where !absorbed.contains(position) && fusions[position] == nil && macros[position] == nil {
+            guard case .convolution = instruction.op, instruction.outputs[0].shape.count == 4, constants[instruction.inputs[1]] == nil else { continue }
+            var fusion = DynamicFusion(output: instruction.outputs[0].id)
+            // a view back to the same shape (`y.view(b, c, h, w)` after a conv over the batch folded into channels)
+            if let next = soleReader(fusion.output), case .reshape(let view) = instructions[next].op, view == instruction.outputs[0].shape {
+                fusion.output = instructions[next].outputs[0].id
+                absorbed.insert(next)
+            }
+            if let next = soleReader(fusion.output), case .batchNorm(let epsilon) = instructions[next].op, instructions[next].inputs[0] == fusion.output,
+               let norm = Array(instructions[next].inputs.dropFirst()).compactMapAll({ constants[$0] }) {
+                let scale = zip(norm[0].storage, norm[3].storage).map { $0 / ($1 + epsilon).squareRoot() }
+                fusion.scale = scale
+                fusion.shift = (0..<scale.count).map { norm[1].storage[$0] - norm[2].storage[$0] * scale[$0] }
+                fusion.output = instructions[next].outputs[0].id
+                absorbed.insert(next)
+            }
+            if let next = soleReader(fusion.output), case .activation(let activation) = instructions[next].op {
+                fusion.activation = activation
+                fusion.output = instructions[next].outputs[0].id
+                absorbed.insert(next)
+            }
+            fusion.channelsLastReaders = (readers[fusion.output] ?? []).contains {
+                !absorbed.contains($0) && Self.readsChannelsLast(instructions[$0], value: instruction.outputs[0].shape)
+            }
+            dynamicConvolutions[position] = fusion
+        }
+        self.dynamicConvolutions = dynamicConvolutions
         // a value's last reader releases it; a fused convolution reads only its input (its
         // weights are the fusion's), and a constant nothing reads is not made at all
         var lastUse: [Int: Int] = [:]
@@ -449,6 +502,10 @@ public final class PlannedProgram: @unchecked Sendable {
         guard !absorbed.contains(position) else { return nil }
         let instruction = program.instructions[position]
         if let macro = macros[position] { return macro.label }
+        if let primitive = dynamicKernels[position] {
+            let size = "\(primitive.weightShape[2])×\(primitive.weightShape[3])"
+            return "convolution \(size) onednn \(primitive.implementation) (weights from the forward)"
+        }
         guard let fusion = fusions[position] else { return instruction.op.name }
         let kernel: String
         switch kernels[position] {
@@ -485,6 +542,8 @@ public final class PlannedProgram: @unchecked Sendable {
                 values[macro.output.id] = planning ? PlannedValue(shape: macro.output.shape) : PlannedValue(macro.body(inputs))
             } else if let fusion = fusions[position] {
                 values[fusion.output] = convolve(inputs[0], fusion: fusion, instruction: instruction, position: position, planning: planning)
+            } else if let fusion = dynamicConvolutions[position] {
+                values[fusion.output] = convolveDynamically(inputs, fusion: fusion, instruction: instruction, position: position, planning: planning)
             } else {
                 let outputs = execute(instruction, inputs, input: input, text: text)
                 for (value, output) in zip(instruction.outputs, outputs) { values[value.id] = output }
@@ -541,7 +600,9 @@ public final class PlannedProgram: @unchecked Sendable {
             case .winograd, .partwise, .pointwisePlain: channelsLastReader = true
             case .primitive(let primitive, _): channelsLastReader = primitive.channelsLastSource
             case .gemm: channelsLastReader = false
-            case nil: channelsLastReader = keepsLayouts || PlannedProgram.readsChannelsLast(instruction.op, rank: instruction.outputs.first?.shape.count ?? 0)
+            case nil:
+                channelsLastReader = keepsLayouts
+                    || PlannedProgram.readsChannelsLast(instruction, value: inputs.first.flatMap { values[$0]?.shape } ?? [])
             }
             for id in inputs {
                 guard let feature = values[id], let key = storage[id] else { continue }
@@ -610,6 +671,48 @@ public final class PlannedProgram: @unchecked Sendable {
         return PlannedValue(x.tensor!.conv2d(weight: weight, bias: fusion.bias, geometry: geometry, groups: groups, activation: fusion.activation))
     }
 
+    /// A convolution whose weights (and bias) are values of the forward, with its fused
+    /// BatchNorm and activation: a oneDNN primitive built at planning for the weights' shape
+    /// (channels-last on a side where the input is or a reader takes it), given the scaled
+    /// weights on each run; the reference convolution where oneDNN has no primitive for it.
+    private func convolveDynamically(_ x: [PlannedValue], fusion: DynamicFusion, instruction: ProgramInstruction, position: Int,
+                                     planning: Bool) -> PlannedValue {
+        guard case .convolution(let stride, let padding, let dilation, let groups) = instruction.op else { preconditionFailure() }
+        let shape = instruction.outputs[0].shape
+        let geometry = ConvolutionGeometry(kernelHeight: x[1].shape[2], kernelWidth: x[1].shape[3], stride: stride, padding: padding, dilation: dilation)
+        if planning {
+            let layouts = tape.converter == nil ? [(false, false)]
+                : [(x[0].isChannelsLast, fusion.channelsLastReaders), (false, fusion.channelsLastReaders), (false, false)]
+            for (channelsLastSource, channelsLastDestination) in layouts {
+                guard let primitive = DNNLConvolution(inputShape: x[0].shape, weight: Tensor(shape: x[1].shape), bias: nil, geometry: geometry,
+                                                      groups: groups, activation: fusion.activation, scratch: tape.scratch,
+                                                      channelsLastSource: channelsLastSource, channelsLastDestination: channelsLastDestination),
+                      !primitive.implementation.hasPrefix("ref")
+                else { continue }
+                dynamicKernels[position] = primitive
+                tape.scratch.reserve(primitive.scratchBytes)
+                return PlannedValue(shape: shape, channelsLast: channelsLastDestination)
+            }
+            return PlannedValue(shape: shape)
+        }
+        var weight = x[1].tensor!
+        var bias = x.count > 2 ? x[2].tensor : nil
+        if let scale = fusion.scale, let shift = fusion.shift {
+            let perOutput = weight.count / scale.count
+            weight.storage.withUnsafeMutableBufferPointer { w in
+                for output in scale.indices { for i in 0..<perOutput { w[output * perOutput + i] *= scale[output] } }
+            }
+            bias = Tensor(shape: [scale.count], storage: scale.indices.map { (bias?.storage[$0] ?? 0) * scale[$0] + shift[$0] })
+        }
+        guard let primitive = dynamicKernels[position], primitive.inputShape == x[0].shape, weight.shape == primitive.weightShape else {
+            return PlannedValue(x[0].tensor!.conv2d(weight: weight, bias: bias, geometry: geometry, groups: groups, activation: fusion.activation))
+        }
+        let source = primitive.channelsLastSource ? x[0].channelsLastData ?? tape.converter!.channelsLast(x[0].tensor!) : x[0].tensor!
+        let y = primitive(source, weight: weight, bias: bias)
+        guard primitive.channelsLastDestination, let converter = tape.converter else { return PlannedValue(y) }
+        return PlannedValue(channelsLast: y, converter: converter)
+    }
+
     /// One instruction in the layout its inputs are held in where the operation has a
     /// channels-last form, else on NCHW tensors with the reference kernels.
     private func execute(_ instruction: ProgramInstruction, _ x: [PlannedValue], input: Tensor?, text: Tensor?) -> [PlannedValue] {
@@ -665,6 +768,9 @@ public final class PlannedProgram: @unchecked Sendable {
             return [PlannedValue(Tensor.batchedMatmul(a, b))]
         case .pad(let left, let right, let top, let bottom, false):
             return [x[0].zeroPadded(left: left, right: right, top: top, bottom: bottom)]
+        case .reshape(let view) where view == x[0].shape:
+            // a view to the shape it has (`x.reshape(1, -1, h, w)` at batch 1): the value as it is, in its layout
+            return [x[0]]
         default:
             let tensors = x.compactMap(\.tensor)
             guard tensors.count == x.count, let input else { return shapes.map { PlannedValue(shape: $0) } }
@@ -681,7 +787,7 @@ public final class PlannedProgram: @unchecked Sendable {
 
     /// A fused convolution's last steps: the activation that alone reads its output goes into the
     /// kernel's epilogue, and the kernel writes NCHW when every reader of the final output reads NCHW.
-    static func finish(_ fusion: inout Fusion, _ instructions: [ProgramInstruction], soleReader: (Int) -> Int?, pinned: Set<Int>,
+    static func finish(_ fusion: inout Fusion, shape: [Int], _ instructions: [ProgramInstruction], soleReader: (Int) -> Int?, pinned: Set<Int>,
                        readers: [Int: [Int]], absorbed: inout Set<Int>) {
         if let next = soleReader(fusion.output), case .activation(let activation) = instructions[next].op {
             fusion.activation = activation
@@ -690,7 +796,7 @@ public final class PlannedProgram: @unchecked Sendable {
         }
         let outputReaders = readers[fusion.output] ?? []
         fusion.plainDestination = !pinned.contains(fusion.output) && !outputReaders.isEmpty
-            && outputReaders.allSatisfy { !readsChannelsLast(instructions[$0].op, rank: 4) }
+            && outputReaders.allSatisfy { !readsChannelsLast(instructions[$0], value: shape) }
     }
 
     /// RepConv as a fork's code runs it unfused, `act(bn(conv3×3(x)) + bn(conv1×1(x)))`: one
@@ -731,7 +837,7 @@ public final class PlannedProgram: @unchecked Sendable {
                 absorbed.insert(next)
             }
             fusions[small] = nil
-            finish(&merged, instructions, soleReader: soleReader, pinned: pinned, readers: readers, absorbed: &absorbed)
+            finish(&merged, shape: instruction.outputs[0].shape, instructions, soleReader: soleReader, pinned: pinned, readers: readers, absorbed: &absorbed)
             fusions[large] = merged
         }
     }

@@ -130,7 +130,7 @@ def parse_model(d, ch, verbose=True):
                         args[j] = a
 
         n = n_ = max(round(n * depth), 1) if n > 1 else n
-        if m in (Conv, Bottleneck, SPPF, C2f, C2f_Star, nn.Conv2d, SPDConv):
+        if m in (Conv, Bottleneck, SPPF, C2f, C2f_Star, nn.Conv2d, SPDConv, BankConv):
             if args[0] == "head_channel":
                 args[0] = d[args[0]]
             c1, c2 = ch[f], args[0]

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ..modules import Conv
 
-__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "UnfoldMix", "EinsumMix", "FoldMix", "CumsumMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix", "MHAMix", "IndexMix", "AssignMix", "SampleMix", "VolumeMix", "SpectrumMix", "GraphMix", "DeformMix"]
+__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "UnfoldMix", "EinsumMix", "FoldMix", "CumsumMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix", "MHAMix", "IndexMix", "AssignMix", "SampleMix", "VolumeMix", "SpectrumMix", "GraphMix", "DeformMix", "BankConv"]
 
 
 class SPDConv(nn.Module):
@@ -537,3 +537,26 @@ class DeformMix(nn.Module):
         y = self.out(deform_sample(value, shapes, locations, weights))
         return x * torch.sigmoid(y.mean(1)).view(b, c, 1, 1) + x
 
+
+
+class BankConv(nn.Module):
+    """A dynamic convolution as attention-over-kernels blocks write it: a pooled descriptor picks a softmax mix of
+    a bank of kernels (and biases) per image, run as one grouped conv2d over the batch folded into the channels,
+    then BatchNorm and SiLU."""
+
+    def __init__(self, c1, c2, k=3, s=1, bank=4):
+        super().__init__()
+        self.c2, self.k, self.s = c2, k, s
+        self.bank = nn.Parameter(torch.randn(bank, c2, c1, k, k) * (2.0 / (c1 * k * k)) ** 0.5)
+        self.bank_bias = nn.Parameter(torch.randn(bank, c2) * 0.1)
+        self.pick = nn.Linear(c1, bank)
+        self.bn = nn.BatchNorm2d(c2)
+        self.act = nn.SiLU()
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        mix = F.softmax(self.pick(x.mean((2, 3))) / 0.5, dim=1)
+        weight = torch.mm(mix, self.bank.view(self.bank.shape[0], -1)).view(b * self.c2, c, self.k, self.k)
+        bias = torch.mm(mix, self.bank_bias).view(-1)
+        y = F.conv2d(x.reshape(1, -1, h, w), weight, bias, stride=self.s, padding=self.k // 2, groups=b)
+        return self.act(self.bn(y.view(b, self.c2, y.shape[-2], y.shape[-1])))
