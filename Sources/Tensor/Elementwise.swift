@@ -103,15 +103,34 @@ extension Tensor {
     /// than an addition of two maps).
     @inline(__always)
     static func broadcast<Operation: ElementOperation>(_ a: Tensor, _ b: Tensor, _ operation: Operation) -> Tensor {
-        let rank = max(a.rank, b.rank, 1)
-        let shapeA = [Int](repeating: 1, count: rank - a.rank) + a.shape
-        let shapeB = [Int](repeating: 1, count: rank - b.rank) + b.shape
-        var outShape = [Int](repeating: 1, count: rank)
-        for axis in 0..<rank {
-            precondition(shapeA[axis] == shapeB[axis] || shapeA[axis] == 1 || shapeB[axis] == 1,
+        let fullRank = max(a.rank, b.rank, 1)
+        let paddedA = [Int](repeating: 1, count: fullRank - a.rank) + a.shape
+        let paddedB = [Int](repeating: 1, count: fullRank - b.rank) + b.shape
+        var fullShape = [Int](repeating: 1, count: fullRank)
+        for axis in 0..<fullRank {
+            precondition(paddedA[axis] == paddedB[axis] || paddedA[axis] == 1 || paddedB[axis] == 1,
                          "cannot broadcast \(a.shape) with \(b.shape)")
-            outShape[axis] = max(shapeA[axis], shapeB[axis])
+            fullShape[axis] = max(paddedA[axis], paddedB[axis])
         }
+        // neighbouring axes each operand either spans both of or repeats along both are one axis
+        // ([N, H, W, C] with [1, 1, 1, C]: [N·H·W, C] with [1, C]), so rows are as long as they
+        // can be and a row's offsets cost one division per remaining axis
+        var shapeA: [Int] = [], shapeB: [Int] = [], outShape: [Int] = []
+        for axis in 0..<fullRank {
+            let (x, y, size) = (paddedA[axis], paddedB[axis], fullShape[axis])
+            if let last = outShape.indices.last,
+               (x == size && shapeA[last] == outShape[last]) || (x == 1 && shapeA[last] == 1),
+               (y == size && shapeB[last] == outShape[last]) || (y == 1 && shapeB[last] == 1) {
+                shapeA[last] *= x
+                shapeB[last] *= y
+                outShape[last] *= size
+            } else {
+                shapeA.append(x)
+                shapeB.append(y)
+                outShape.append(size)
+            }
+        }
+        let rank = outShape.count
         func broadcastStrides(_ shape: [Int]) -> [Int] {
             zip(Tensor.strides(of: shape), shape).map { stride, size in size == 1 ? 0 : stride }
         }
@@ -120,7 +139,26 @@ extension Tensor {
         let rows = Tensor.count(of: outShape) / max(width, 1)
         let innerA = stridesA[rank - 1], innerB = stridesB[rank - 1]
         let outerShape = Array(outShape.dropLast())
-        return Tensor(shape: a.shape == b.shape ? a.shape : (a.rank == 0 && b.rank == 0 ? [] : outShape)) { out in
+        let resultShape = a.shape == b.shape ? a.shape : (a.rank == 0 && b.rank == 0 ? [] : fullShape)
+        if rank == 1 {
+            // one run (equal shapes, or a scalar with a tensor): chunks of it in parallel
+            return Tensor(shape: resultShape) { out in
+                a.storage.withUnsafeBufferPointer { x in
+                    b.storage.withUnsafeBufferPointer { y in
+                        guard let target = out.baseAddress, let pa = x.baseAddress, let pb = y.baseAddress else { return }
+                        Threads.parallelRanges(width, minimumPerChunk: 32768) { range in
+                            switch (innerA, innerB) {
+                            case (1, 1): for i in range { target[i] = operation.apply(pa[i], pb[i]) }
+                            case (1, 0): let v = pb[0]; for i in range { target[i] = operation.apply(pa[i], v) }
+                            case (0, 1): let v = pa[0]; for i in range { target[i] = operation.apply(v, pb[i]) }
+                            default: let v = operation.apply(pa[0], pb[0]); for i in range { target[i] = v }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return Tensor(shape: resultShape) { out in
             a.storage.withUnsafeBufferPointer { x in
                 b.storage.withUnsafeBufferPointer { y in
                     let destination = out.baseAddress, left = x.baseAddress, right = y.baseAddress
@@ -189,6 +227,28 @@ extension Tensor {
             shift[c] = bias.storage[c] - mean.storage[c] * scale[c]
         }
         return scaledPerChannel(scale: scale, shift: shift, activation: activation)
+    }
+
+    /// The BatchNorm of a channels-last map's NHWC elements [N, H, W, C] (the channels its last
+    /// axis), with the NCHW form's per-channel scale and shift.
+    public func batchNormChannelsLast(weight: Tensor, bias: Tensor, mean: Tensor, variance: Tensor, epsilon: Float = 1e-5) -> Tensor {
+        let channels = shape[rank - 1]
+        var scale = [Float](repeating: 0, count: channels), shift = scale
+        for c in 0..<channels {
+            scale[c] = weight.storage[c] / (variance.storage[c] + epsilon).squareRoot()
+            shift[c] = bias.storage[c] - mean.storage[c] * scale[c]
+        }
+        return scale.withUnsafeBufferPointer { scales in
+            shift.withUnsafeBufferPointer { shifts in
+                let (scaleOf, shiftOf) = (scales.baseAddress!, shifts.baseAddress!)
+                return transformedCopy(rowWidth: channels, minimumRowsPerChunk: max(1, 16384 / max(channels, 1))) { base, range in
+                    for row in range {
+                        let start = base + row * channels
+                        for c in 0..<channels { start[c] = start[c] * scaleOf[c] + shiftOf[c] }
+                    }
+                }
+            }
+        }
     }
 
     /// x · scale[c] + shift[c] per channel of an NCHW tensor, then an activation.
@@ -338,6 +398,15 @@ protocol Reduction {
     var initial: Running { get }
     func combine(_ running: Running, _ x: Float) -> Running
     func result(_ running: Running) -> Float
+    /// The reduction of `count` contiguous elements.
+    func reduceRow(_ row: UnsafePointer<Float>, count: Int) -> Float
+}
+extension Reduction {
+    @inline(__always) func reduceRow(_ row: UnsafePointer<Float>, count: Int) -> Float {
+        var value = initial
+        for a in 0..<count { value = combine(value, row[a]) }
+        return result(value)
+    }
 }
 struct MaximumReduction: Reduction {
     var initial: Float { -.infinity }
@@ -349,6 +418,24 @@ struct DoubleSum: Reduction {
     var initial: Double { 0 }
     @inline(__always) func combine(_ running: Double, _ x: Float) -> Double { running + Double(x) }
     @inline(__always) func result(_ running: Double) -> Float { Float(running) }
+    /// Sixteen running sums in double, not one: a single chain waits on each addition's latency
+    /// (a mean over a 160×160 map's 16 channels: 1.1 ms against 0.1).
+    @inline(__always) func reduceRow(_ row: UnsafePointer<Float>, count: Int) -> Float {
+        var first = SIMD8<Double>(repeating: 0), second = SIMD8<Double>(repeating: 0)
+        var a = 0
+        let raw = UnsafeRawPointer(row)
+        while a + 16 <= count {
+            first += SIMD8<Double>(raw.loadUnaligned(fromByteOffset: a * 4, as: SIMD8<Float>.self))
+            second += SIMD8<Double>(raw.loadUnaligned(fromByteOffset: (a + 8) * 4, as: SIMD8<Float>.self))
+            a += 16
+        }
+        var total = (first + second).sum()
+        while a < count {
+            total += Double(row[a])
+            a += 1
+        }
+        return Float(total)
+    }
 }
 /// Any other operation, called through its closure.
 struct ClosureOperation: ElementOperation {

@@ -39,10 +39,21 @@ public struct Tensor: Sendable, Equatable {
     /// A copy with the axes reordered: result axis i is this tensor's axis `axes[i]`.
     public func permuted(_ axes: [Int]) -> Tensor {
         precondition(axes.sorted() == Array(0..<rank), "bad permutation \(axes) for rank \(rank)")
-        let newShape = axes.map { shape[$0] }
+        let resultShape = axes.map { shape[$0] }
         let strides = Tensor.strides(of: shape)
-        let sourceStrides = axes.map { strides[$0] }
-        return Tensor(shape: newShape) { out in
+        // the copy's loops: axes of size 1 dropped, and an axis merged into the next where the
+        // two are contiguous in the source too (a kernel's 3×3 moved as runs of 9, not of 3)
+        var newShape: [Int] = [], sourceStrides: [Int] = []
+        for axis in axes where shape[axis] > 1 {
+            if let lastStride = sourceStrides.last, lastStride == strides[axis] * shape[axis] {
+                newShape[newShape.count - 1] *= shape[axis]
+                sourceStrides[sourceStrides.count - 1] = strides[axis]
+            } else {
+                newShape.append(shape[axis])
+                sourceStrides.append(strides[axis])
+            }
+        }
+        return Tensor(shape: resultShape) { out in
             storage.withUnsafeBufferPointer { source in
                 var index = [Int](repeating: 0, count: newShape.count)
                 var offset = 0
@@ -94,12 +105,7 @@ public struct Tensor: Sendable, Equatable {
                 Threads.parallelRanges(outer, minimumPerChunk: max(1, 16384 / max(size * inner, 1))) { range in
                     if inner == 1 {
                         // along the last axis: one running value per row
-                        for o in range {
-                            let row = from + o &* size
-                            var value = reduction.initial
-                            for a in 0..<size { value = reduction.combine(value, row[a]) }
-                            to[o] = reduction.result(value)
-                        }
+                        for o in range { to[o] = reduction.reduceRow(from + o &* size, count: size) }
                         return
                     }
                     var running = [R.Running](repeating: reduction.initial, count: inner)

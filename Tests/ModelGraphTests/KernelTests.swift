@@ -403,6 +403,71 @@ extension KernelTests {
         }
     }
 
+    /// The depthwise kernel on channels-last maps (windows inside the map four at a time, edges
+    /// checked tap by tap, channels past the last whole 16 one by one) equals the definition,
+    /// at strides, paddings and dilations, with an activation.
+    @Test(arguments: [(32, 7, 1, 9, 3), (16, 3, 2, 1, 1), (20, 5, 1, 2, 1), (3, 3, 1, 1, 2), (48, 7, 2, 3, 1)])
+    func depthwiseChannelsLastMatchesDefinition(channels: Int, kernelSize: Int, stride: Int, padding: Int, dilation: Int) {
+        let x = Self.random([2, channels, 23, 29], seed: 71)
+        let w = Self.random([channels, 1, kernelSize, kernelSize], seed: 72), b = Self.random([channels], seed: 73)
+        let geometry = ConvolutionGeometry(kernelSize: kernelSize, stride: stride, padding: padding, dilation: dilation)
+        let naive = Self.naiveConvolution(x, w, b, stride: stride, padding: padding, dilation: dilation, groups: channels)
+        for activation in [Activation.identity, .gelu] {
+            let kernel = DepthwiseConvolutionChannelsLast(weight: w, bias: b, geometry: geometry, activation: activation)
+            let y = kernel(x.permuted([0, 2, 3, 1]))
+            #expect(y.shape == [2, naive.shape[2], naive.shape[3], channels])
+            #expect(Self.close(y.permuted([0, 3, 1, 2]), naive.activated(activation), tolerance: 1e-5), "\(activation)")
+        }
+    }
+
+    /// Broadcast arithmetic over shapes whose axes merge (a map with per-channel, per-pixel and
+    /// scalar operands, NHWC and NCHW, equal shapes in one run) equals the definition; a long
+    /// sum keeps double precision's result within float rounding.
+    @Test func mergedBroadcastsMatchDefinition() {
+        let pairs: [([Int], [Int])] = [([2, 5, 6, 32], [32]), ([2, 5, 6, 32], [1, 1, 1, 32]), ([2, 32, 5, 6], [32, 1, 1]), ([2, 5, 6, 32], [2, 5, 6, 1]),
+                                       ([1, 7, 9, 3], [1, 7, 9, 3]), ([4, 1, 6], [1, 5, 1]), ([3, 70000], [1]), ([1], [2, 3]), ([2, 3, 4], [3, 1])]
+        for (shapeA, shapeB) in pairs {
+            let a = Self.random(shapeA, seed: 81, range: -2...2), b = Self.random(shapeB, seed: 82, range: 0.5...2)
+            let rank = max(shapeA.count, shapeB.count)
+            let fullA = [Int](repeating: 1, count: rank - shapeA.count) + shapeA, fullB = [Int](repeating: 1, count: rank - shapeB.count) + shapeB
+            let outShape = zip(fullA, fullB).map { max($0, $1) }
+            for (result, op) in [(a * b, { (x: Float, y: Float) in x * y }), (a - b, { $0 - $1 }), (a / b, { $0 / $1 }), (a + b, { $0 + $1 })]
+                as [(Tensor, (Float, Float) -> Float)] {
+                #expect(result.shape == outShape, "\(shapeA) with \(shapeB)")
+                var mismatches = 0
+                for flat in 0..<result.count {
+                    var remainder = flat, offsetA = 0, offsetB = 0, strideA = 1, strideB = 1
+                    for axis in stride(from: rank - 1, through: 0, by: -1) {
+                        let index = remainder % outShape[axis]
+                        remainder /= outShape[axis]
+                        if fullA[axis] > 1 { offsetA += index * strideA }
+                        if fullB[axis] > 1 { offsetB += index * strideB }
+                        strideA *= fullA[axis]
+                        strideB *= fullB[axis]
+                    }
+                    if result.storage[flat] != op(a.storage[offsetA], b.storage[offsetB]) { mismatches += 1 }
+                }
+                #expect(mismatches == 0, "\(shapeA) with \(shapeB)")
+            }
+        }
+        let long = Self.random([3, 1001], seed: 83, range: -1...1)
+        let sums = long.reducedSum(axis: 1)
+        for row in 0..<3 {
+            let exact = (0..<1001).reduce(0.0) { $0 + Double(long.storage[row * 1001 + $1]) }
+            #expect(abs(Double(sums.storage[row]) - exact) <= 1e-6 * max(1, abs(exact)))
+        }
+    }
+
+    /// BatchNorm on a channels-last map's NHWC elements equals the NCHW form.
+    @Test func channelsLastBatchNormMatchesPlain() {
+        let x = Self.random([2, 20, 5, 7], seed: 91)
+        let (weight, bias, mean) = (Self.random([20], seed: 92), Self.random([20], seed: 93), Self.random([20], seed: 94))
+        let variance = Self.random([20], seed: 95, range: 0.1...2)
+        let plain = x.batchNorm(weight: weight, bias: bias, mean: mean, variance: variance, epsilon: 1e-3)
+        let nhwc = x.permuted([0, 2, 3, 1]).batchNormChannelsLast(weight: weight, bias: bias, mean: mean, variance: variance, epsilon: 1e-3)
+        #expect(nhwc.permuted([0, 3, 1, 2]).storage == plain.storage)
+    }
+
     /// A 1×1 conv of a concatenation taken part by part — upsampled parts' products at their own
     /// size — equals the conv of the concatenation made in full.
     @Test func partwisePointwiseMatchesConcatenatedConvolution() throws {

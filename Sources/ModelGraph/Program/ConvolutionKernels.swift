@@ -16,6 +16,8 @@ enum ConvolutionKernel: Sendable {
     case pointwisePlain(weight: Tensor, bias: Tensor?, activation: Activation)
     /// im2col / 1×1 GEMM on NCHW planes (1×1 convs: faster than the primitive's reorders).
     case gemm
+    /// A depthwise convolution oneDNN has no channels-last kernel for (dilated), on NHWC maps.
+    case depthwise(DepthwiseConvolutionChannelsLast, inputShape: [Int])
 
     /// The plan's shared scratch the kernel asks for at its input shape.
     var scratchBytes: (Int, Int) {
@@ -23,14 +25,14 @@ enum ConvolutionKernel: Sendable {
         case .winograd(let kernel, let shape): return kernel.scratchBytes(inputShape: shape)
         case .primitive(let primitive, _): return primitive.scratchBytes
         case .partwise(let kernel, _): return kernel.scratchBytes
-        case .gemm, .pointwisePlain: return (0, 0)
+        case .gemm, .pointwisePlain, .depthwise: return (0, 0)
         }
     }
 
     /// Whether the kernel's output is a channels-last map.
     var leavesChannelsLast: Bool {
         switch self {
-        case .winograd, .partwise: return true
+        case .winograd, .partwise, .depthwise: return true
         case .primitive(let primitive, _): return primitive.channelsLastDestination
         case .gemm, .pointwisePlain: return false
         }
@@ -59,6 +61,16 @@ extension ConvolutionKernel {
         }
         if tape.converter != nil && !plainDestination && WinogradConvolution.applies(weight: weight, geometry: geometry, groups: groups, inputShape: inputShape) {
             return .winograd(WinogradConvolution(weight: weight, bias: bias, activation: activation, scratch: tape.scratch), inputShape: inputShape)
+        }
+        // depthwise: oneDNN's NHWC kernel (brdgmm) where it has one, else ours on NHWC maps
+        // rather than its blocked kernel between two reorders (7×7 at dilation 3, 32 channels
+        // at 160²: 5.8 ms there)
+        if tape.converter != nil && !plainDestination && DepthwiseConvolutionChannelsLast.applies(weight: weight, groups: groups) {
+            let native = DNNLConvolution(inputShape: inputShape, weight: weight, bias: bias, geometry: geometry, groups: groups, activation: activation,
+                                         scratch: tape.scratch, channelsLastSource: inputChannelsLast, channelsLastDestination: true)
+            if let native, native.implementation.hasPrefix("brdgmm") { return .primitive(native, inputShape: inputShape) }
+            return .depthwise(DepthwiseConvolutionChannelsLast(weight: weight, bias: bias, geometry: geometry, activation: activation),
+                              inputShape: inputShape)
         }
         // 1×1 convs on NCHW maps stay a plain GEMM on the planes: oneDNN's layout reorders around
         // them cost more than they save (512→256 at 81²: 13.5 ms through the primitive); on
@@ -102,6 +114,10 @@ extension ConvolutionKernel {
             let y = kernel(kernel.channelsLastSource ? x.channelsLastData ?? converter!.channelsLast(x.tensor!) : x.tensor!)
             guard kernel.channelsLastDestination, let converter else { return PlannedValue(y) }
             return PlannedValue(channelsLast: y, converter: converter)
+        case .depthwise(let kernel, let shape) where shape == x.shape:
+            // a plan makes these kernels only when it has a converter
+            let converter = converter!
+            return PlannedValue(channelsLast: kernel(x.channelsLastData ?? converter.channelsLast(x.tensor!)), converter: converter)
         case .pointwisePlain(let weight, let bias, let activation):
             let data = x.channelsLastData ?? x.tensor!
             let flat = Tensor.flattenedPointwise([data], channelsLast: [x.isChannelsLast], weights: [weight], biases: [bias])

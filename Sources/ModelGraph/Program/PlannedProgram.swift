@@ -87,7 +87,8 @@ public final class PlannedProgram: @unchecked Sendable {
     static func readsChannelsLast(_ op: ProgramOp, rank: Int) -> Bool {
         switch op {
         case .composite(let composite): return channelsLastComposites.contains(composite.name)
-        case .convolution, .activation, .add, .maxPool, .averagePool, .upsampleNearest, .pad(_, _, _, _, false): return true
+        case .convolution, .activation, .maxPool, .averagePool, .upsampleNearest, .pad(_, _, _, _, false): return true
+        case .add, .subtract, .multiply, .divide, .batchNorm: return rank == 4
         case .concatenate(let axis), .split(let axis, _): return axis == 1 && rank == 4
         default: return false
         }
@@ -475,6 +476,7 @@ public final class PlannedProgram: @unchecked Sendable {
             case .winograd: counts["winograd", default: 0] += 1
             case .primitive: counts["onednn", default: 0] += 1
             case .partwise: counts["partwise", default: 0] += 1
+            case .depthwise: counts["depthwise", default: 0] += 1
             case .gemm, .pointwisePlain: counts["gemm", default: 0] += 1
             }
         }
@@ -512,6 +514,7 @@ public final class PlannedProgram: @unchecked Sendable {
         case .winograd: kernel = "winograd"
         case .primitive(let primitive, _): kernel = "onednn " + primitive.implementation
         case .partwise: kernel = "partwise"
+        case .depthwise: kernel = "depthwise (channels-last)"
         case .pointwisePlain: kernel = "gemm (NCHW out)"
         case .gemm, nil: kernel = "gemm"
         }
@@ -597,7 +600,7 @@ public final class PlannedProgram: @unchecked Sendable {
             // NHWC, and the flattened-level GEMMs
             let channelsLastReader: Bool
             switch kernel {
-            case .winograd, .partwise, .pointwisePlain: channelsLastReader = true
+            case .winograd, .partwise, .pointwisePlain, .depthwise: channelsLastReader = true
             case .primitive(let primitive, _): channelsLastReader = primitive.channelsLastSource
             case .gemm: channelsLastReader = false
             case nil:
@@ -614,11 +617,11 @@ public final class PlannedProgram: @unchecked Sendable {
                     transient += size(feature.shape)
                 }
             }
-            // an addition or channel concatenation meeting a channels-last map runs on NHWC
-            // elements: each plain input's NHWC copy lives while it runs
+            // an element-wise binary operation or channel concatenation meeting a channels-last
+            // map runs on NHWC elements: each plain input's NHWC copy lives while it runs
             var mixesLayouts: Bool {
                 switch instruction.op {
-                case .add: return inputs.count == 2 && values[inputs[0]]?.shape == values[inputs[1]]?.shape
+                case .add, .subtract, .multiply, .divide: return instruction.outputs[0].shape.count == 4
                 case .concatenate(let axis): return axis == 1 && instruction.outputs[0].shape.count == 4
                 default: return false
                 }
@@ -728,6 +731,15 @@ public final class PlannedProgram: @unchecked Sendable {
             return [x[0].activated(activation)]
         case .add where x[0].shape == x[1].shape:
             return [x[0].adding(x[1])]
+        case .add, .subtract, .multiply, .divide:
+            if let result = PlannedValue.broadcasting(instruction.op, x[0], x[1], outputShape: shapes[0]) { return [result] }
+            return plainly(instruction, x, input: input, text: text)
+        case .batchNorm(let epsilon) where x[0].isChannelsLast && x.count == 5:
+            guard let data = x[0].channelsLastData, let converter = x[0].converter, let parameters = Array(x.dropFirst()).compactMapAll({ $0.tensor }) else {
+                return [PlannedValue(shape: shapes[0], channelsLast: true)]
+            }
+            return [PlannedValue(channelsLast: data.batchNormChannelsLast(weight: parameters[0], bias: parameters[1], mean: parameters[2],
+                                                                          variance: parameters[3], epsilon: epsilon), converter: converter)]
         case .concatenate(let axis) where axis == 1 && shapes[0].count == 4:
             return [PlannedValue.concatenatingChannels(x)]
         case .split(let axis, let sizes) where axis == 1 && x[0].shape.count == 4:
@@ -772,10 +784,16 @@ public final class PlannedProgram: @unchecked Sendable {
             // a view to the shape it has (`x.reshape(1, -1, h, w)` at batch 1): the value as it is, in its layout
             return [x[0]]
         default:
-            let tensors = x.compactMap(\.tensor)
-            guard tensors.count == x.count, let input else { return shapes.map { PlannedValue(shape: $0) } }
-            return Program.evaluate(instruction.op, tensors, input: input, text: text, outputShapes: shapes).map(PlannedValue.init)
+            return plainly(instruction, x, input: input, text: text)
         }
+    }
+
+    /// An instruction on NCHW tensors with the reference kernels.
+    private func plainly(_ instruction: ProgramInstruction, _ x: [PlannedValue], input: Tensor?, text: Tensor?) -> [PlannedValue] {
+        let shapes = instruction.outputs.map(\.shape)
+        let tensors = x.compactMap(\.tensor)
+        guard tensors.count == x.count, let input else { return shapes.map { PlannedValue(shape: $0) } }
+        return Program.evaluate(instruction.op, tensors, input: input, text: text, outputShapes: shapes).map(PlannedValue.init)
     }
 
     /// Whether `view` is `x.flatten(2)` of a map of `shape` ([B, C, H, W] → [B, C, H·W]): the

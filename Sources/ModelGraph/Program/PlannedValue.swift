@@ -100,6 +100,33 @@ struct PlannedValue {
         return PlannedValue(x.adding(y))
     }
 
+    /// An element-wise `op` (add, subtract, multiply, divide) with NumPy broadcasting where one
+    /// operand is a channels-last map of the output's shape: on NHWC elements, the other operand
+    /// turned to NHWC order (a map of the same shape converted; a per-channel, per-pixel or
+    /// scalar operand permuted, which is a reshape for most), the result channels-last. Nil
+    /// when no operand is such a map (the NCHW path runs).
+    static func broadcasting(_ op: ProgramOp, _ a: PlannedValue, _ b: PlannedValue, outputShape: [Int]) -> PlannedValue? {
+        guard outputShape.count == 4, [a, b].contains(where: { $0.isChannelsLast && $0.shape == outputShape }) else { return nil }
+        guard a.hasData, b.hasData, let converter = a.converter ?? b.converter else { return PlannedValue(shape: outputShape, channelsLast: true) }
+        func channelsLast(_ value: PlannedValue) -> Tensor {
+            if let data = value.channelsLastData { return data }
+            let plain = value.tensor!
+            if plain.shape == outputShape { return converter.channelsLast(plain) }
+            let full = [Int](repeating: 1, count: 4 - plain.rank) + plain.shape
+            return plain.reshaped(full).permuted([0, 2, 3, 1])
+        }
+        let (x, y) = (channelsLast(a), channelsLast(b))
+        let result: Tensor
+        switch op {
+        case .add: result = x.shape == y.shape ? x.adding(y) : x + y
+        case .subtract: result = x - y
+        case .multiply: result = x * y
+        case .divide: result = x / y
+        default: preconditionFailure("\(op.name) is no element-wise binary operation")
+        }
+        return PlannedValue(channelsLast: result, converter: converter)
+    }
+
     /// `F.pad(x, [left, right, top, bottom])` with zeros, in the map's layout.
     func zeroPadded(left: Int, right: Int, top: Int, bottom: Int) -> PlannedValue {
         map(shape: [shape[0], shape[1], top + shape[2] + bottom, left + shape[3] + right],
