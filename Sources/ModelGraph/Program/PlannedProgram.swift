@@ -32,6 +32,8 @@ public final class PlannedProgram: @unchecked Sendable {
         let label: String
         /// Whether the kernel reads channels-last inputs as they are (else it reads NCHW copies).
         var readsChannelsLast = false
+        /// Whether `body` gives the output's NHWC elements, a channels-last map (else NCHW).
+        var leavesChannelsLast = false
         /// Runs on the inputs' data (a planning walk only takes the output's shape).
         let body: ([PlannedValue]) -> Tensor
     }
@@ -89,6 +91,7 @@ public final class PlannedProgram: @unchecked Sendable {
         case .composite(let composite): return channelsLastComposites.contains(composite.name)
         case .convolution, .activation, .maxPool, .averagePool, .upsampleNearest, .pad(_, _, _, _, false): return true
         case .add, .subtract, .multiply, .divide, .batchNorm: return rank == 4
+        case .reduceSum(let axis), .reduceMax(let axis): return axis == 1 && rank == 4
         case .concatenate(let axis), .split(let axis, _): return axis == 1 && rank == 4
         default: return false
         }
@@ -200,6 +203,13 @@ public final class PlannedProgram: @unchecked Sendable {
             var locationShape: [Int], weightShape: [Int]
         }
         // the shape of a value an instruction makes (nil for none)
+        // the convolution whose fused chain (BatchNorm, activation) makes `value`, when `reader` alone reads it
+        var convolutionByOutput: [Int: Int] = [:]
+        for (position, fusion) in fusions { convolutionByOutput[fusion.output] = position }
+        func fusedConvolution(producing value: Int, for reader: Int) -> Int? {
+            guard soleReader(value) == reader, let conv = convolutionByOutput[value], fusions[conv]?.output == value, macros[conv] == nil else { return nil }
+            return conv
+        }
         func shape(of value: Int) -> [Int]? {
             producer[value].flatMap { instructions[$0].outputs.first { $0.id == value }?.shape }
         }
@@ -302,7 +312,23 @@ public final class PlannedProgram: @unchecked Sendable {
             }
             return nil
         }
+        // deformable attentions first: their chains hold transposes the patterns below would take
         for (position, instruction) in instructions.enumerated() where !dead.contains(position) {
+            guard case .transpose([0, 2, 1]) = instruction.op, instruction.outputs[0].shape.count == 3,
+                  let attention = deformableAttention(at: position) else { continue }
+            // the values projected after sampling: the native decoder's kernel
+            absorbed.formUnion(attention.absorbed)
+            let (levels, heads, weight, bias) = (attention.levels, attention.heads, attention.weight, attention.bias)
+            let (locationShape, weightShape) = (attention.locationShape, attention.weightShape)
+            macros[position] = Macro(inputs: attention.inputs, output: instruction.outputs[0],
+                                     label: "deformable attention (values projected after sampling)") { x in
+                Tensor.projectedDeformableAttention(features: x[0].tensor!, levelShapes: levels,
+                                                    locations: x[1].tensor!.reshaped(locationShape),
+                                                    weights: x[2].tensor!.reshaped(weightShape),
+                                                    valueWeight: weight, valueBias: bias, heads: heads)
+            }
+        }
+        for (position, instruction) in instructions.enumerated() where !dead.contains(position) && !absorbed.contains(position) && macros[position] == nil {
             switch instruction.op {
             case .matmul:
                 // reads a swap of an operand's two last axes in place (`q.transpose(-2, -1) @ k`)
@@ -341,29 +367,26 @@ public final class PlannedProgram: @unchecked Sendable {
                     x[0].tensor!.reshaped([view[0], view[1] * bins, view[3]]).distributionExpectation(bins: bins, weights: weights).reshaped(shape)
                 }
             case .transpose([0, 2, 1]) where instruction.outputs[0].shape.count == 3:
-                if let attention = deformableAttention(at: position) {
-                    // the values projected after sampling: the native decoder's kernel
-                    absorbed.formUnion(attention.absorbed)
-                    let (levels, heads, weight, bias) = (attention.levels, attention.heads, attention.weight, attention.bias)
-                    let (locationShape, weightShape) = (attention.locationShape, attention.weightShape)
-                    macros[position] = Macro(inputs: attention.inputs, output: instruction.outputs[0],
-                                             label: "deformable attention (values projected after sampling)") { x in
-                        Tensor.projectedDeformableAttention(features: x[0].tensor!, levelShapes: levels,
-                                                            locations: x[1].tensor!.reshaped(locationShape),
-                                                            weights: x[2].tensor!.reshaped(weightShape),
-                                                            valueWeight: weight, valueBias: bias, heads: heads)
-                    }
-                    continue
-                }
                 // a 1×1 convolution's map flattened to tokens (`conv(x).flatten(2).permute(0, 2, 1)`):
                 // one GEMM writing the tokens, reading a channels-last input as the [positions, C]
                 // matrix it already is
-                guard let (reshape, reshapeOp) = soleProducer(of: instruction.inputs[0], for: position), case .reshape(let view) = reshapeOp,
-                      let (conv, _) = soleProducer(of: instructions[reshape].inputs[0], for: reshape),
+                guard let (reshape, reshapeOp) = soleProducer(of: instruction.inputs[0], for: position), case .reshape(let view) = reshapeOp else { continue }
+                guard let conv = fusedConvolution(producing: instructions[reshape].inputs[0], for: reshape),
                       Self.flattensPositions(view, instructions[conv].outputs[0].shape),
-                      let fusion = fusions[conv], fusion.output == instructions[reshape].inputs[0], fusion.activation == .identity,
+                      let fusion = fusions[conv], fusion.activation == .identity,
                       case .convolution(1, 0, 1, 1) = instructions[conv].op, fusion.weight.shape[2] == 1, fusion.weight.shape[3] == 1
-                else { continue }
+                else {
+                    // any map flattened to tokens (`x.flatten(2).transpose(1, 2)`): a channels-last
+                    // map's elements are the tokens already
+                    let map = instructions[reshape].inputs[0]
+                    guard let mapShape = shape(of: map), Self.flattensPositions(view, mapShape) else { continue }
+                    absorbed.insert(reshape)
+                    let tokens = instruction.outputs[0].shape
+                    macros[position] = Macro(inputs: [map], output: instruction.outputs[0], label: "map to tokens", readsChannelsLast: true) { x in
+                        x[0].channelsLastData?.reshaped(tokens) ?? x[0].tensor!.reshaped(view).permuted([0, 2, 1])
+                    }
+                    continue
+                }
                 absorbed.formUnion([reshape, conv])
                 fusions[conv] = nil
                 let (weight, bias) = (fusion.weight, fusion.bias)
@@ -371,15 +394,27 @@ public final class PlannedProgram: @unchecked Sendable {
                                          readsChannelsLast: true) { x in
                     Tensor.tokens(projecting: [x[0].channelsLastData ?? x[0].tensor!], channelsLast: [x[0].isChannelsLast], weights: [weight], biases: [bias])
                 }
+            case .transpose([0, 2, 3, 1]) where instruction.outputs[0].shape.count == 4:
+                // a map's channels moved last (`x.permute(0, 2, 3, 1)` before a LayerNorm over
+                // channels): a channels-last map's elements as they are
+                macros[position] = Macro(inputs: instruction.inputs, output: instruction.outputs[0], label: "map to channels-last elements",
+                                         readsChannelsLast: true) { x in
+                    x[0].channelsLastData ?? x[0].tensor!.permuted([0, 2, 3, 1])
+                }
+            case .transpose([0, 3, 1, 2]) where instruction.outputs[0].shape.count == 4:
+                // [B, H, W, C] back to a map (`x.permute(0, 3, 1, 2)`): those elements are the
+                // channels-last map, no copy
+                macros[position] = Macro(inputs: instruction.inputs, output: instruction.outputs[0], label: "channels-last elements to a map",
+                                         leavesChannelsLast: true) { x in x[0].tensor! }
             case .concatenate(2) where instruction.outputs[0].shape.count == 3:
                 // a head's last 1×1 convs, flattened and concatenated: one GEMM per level writing
                 // its part of the output (the input read in its own layout)
                 var parts: [(input: Int, fusion: Fusion, positions: [Int])] = []
                 for value in instruction.inputs {
                     guard let (reshape, reshapeOp) = soleProducer(of: value, for: position), case .reshape(let view) = reshapeOp,
-                          let (conv, _) = soleProducer(of: instructions[reshape].inputs[0], for: reshape),
+                          let conv = fusedConvolution(producing: instructions[reshape].inputs[0], for: reshape),
                           Self.flattensPositions(view, instructions[conv].outputs[0].shape),
-                          let fusion = fusions[conv], fusion.output == instructions[reshape].inputs[0], fusion.activation == .identity,
+                          let fusion = fusions[conv], fusion.activation == .identity,
                           case .convolution(1, 0, 1, 1) = instructions[conv].op, fusion.weight.shape[2] == 1, fusion.weight.shape[3] == 1
                     else { break }
                     parts.append((instructions[conv].inputs[0], fusion, [reshape, conv]))
@@ -542,7 +577,15 @@ public final class PlannedProgram: @unchecked Sendable {
             let reads = Self.reads(instruction, macro: macros[position], isFused: fusions[position] != nil)
             let inputs = reads.map { values[$0]! }
             if let macro = macros[position] {
-                values[macro.output.id] = planning ? PlannedValue(shape: macro.output.shape) : PlannedValue(macro.body(inputs))
+                if planning {
+                    values[macro.output.id] = PlannedValue(shape: macro.output.shape, channelsLast: macro.leavesChannelsLast && tape.converter != nil)
+                } else if macro.leavesChannelsLast {
+                    let data = macro.body(inputs)
+                    values[macro.output.id] = tape.converter.map { PlannedValue(channelsLast: data, converter: $0) }
+                        ?? PlannedValue(data.permuted([0, 3, 1, 2]))
+                } else {
+                    values[macro.output.id] = PlannedValue(macro.body(inputs))
+                }
             } else if let fusion = fusions[position] {
                 values[fusion.output] = convolve(inputs[0], fusion: fusion, instruction: instruction, position: position, planning: planning)
             } else if let fusion = dynamicConvolutions[position] {
@@ -734,6 +777,11 @@ public final class PlannedProgram: @unchecked Sendable {
         case .add, .subtract, .multiply, .divide:
             if let result = PlannedValue.broadcasting(instruction.op, x[0], x[1], outputShape: shapes[0]) { return [result] }
             return plainly(instruction, x, input: input, text: text)
+        case .reduceSum(1) where x[0].isChannelsLast && x[0].shape.count == 4:
+            // over the channels, NHWC's last axis: [N, H, W] either way
+            return [x[0].channelsLastData.map { PlannedValue($0.reducedSum(axis: 3)) } ?? PlannedValue(shape: shapes[0])]
+        case .reduceMax(1) where x[0].isChannelsLast && x[0].shape.count == 4:
+            return [x[0].channelsLastData.map { PlannedValue($0.reducedMax(axis: 3)) } ?? PlannedValue(shape: shapes[0])]
         case .batchNorm(let epsilon) where x[0].isChannelsLast && x.count == 5:
             guard let data = x[0].channelsLastData, let converter = x[0].converter, let parameters = Array(x.dropFirst()).compactMapAll({ $0.tensor }) else {
                 return [PlannedValue(shape: shapes[0], channelsLast: true)]
