@@ -96,6 +96,46 @@ struct ProgramTests {
         #expect(error <= 1e-5 * (expected.storage.map(abs).max() ?? 1), "\(error)")
     }
 
+    /// Runs of element-wise operations run as one pass each: on a convolution's channels-last map
+    /// (a per-channel [C, 1, 1] scale, `x * x`, a second map, scalars, an activation) and on
+    /// [B, H, W, C] tokens (a [C] scale, `1 / x`); the planned program computes what the
+    /// reference evaluation does.
+    @Test func elementwiseChainsRunAsOnePass() {
+        let recorder = ProgramRecorder()
+        var generator = SplitMix64(seed: 5)
+        func random(_ shape: [Int], _ range: Range<Float> = -1..<1) -> Tensor {
+            Tensor(shape: shape) { for i in $0.indices { $0[i] = Float.random(in: range, using: &generator) } }
+        }
+        func constant(_ tensor: Tensor) -> Int { recorder.record(.constant(tensor, name: nil), [], outputs: [tensor.shape])[0].id }
+        let map = [1, 16, 9, 11]
+        let input = recorder.record(.input, [], outputs: [[1, 8, 9, 11]])[0].id
+        let conv = recorder.record(.convolution(stride: 1, padding: 1, dilation: 1, groups: 1), [input, constant(random([16, 8, 3, 3]))], outputs: [map])[0].id
+        let other = recorder.record(.convolution(stride: 1, padding: 0, dilation: 1, groups: 1), [input, constant(random([16, 8, 1, 1]))], outputs: [map])[0].id
+        var x = recorder.record(.multiply, [conv, constant(random([16, 1, 1]))], outputs: [map])[0].id
+        x = recorder.record(.activation(.relu), [x], outputs: [map])[0].id
+        x = recorder.record(.multiply, [x, x], outputs: [map])[0].id
+        x = recorder.record(.add, [other, x], outputs: [map])[0].id
+        x = recorder.record(.subtract, [constant(Tensor(shape: [1], storage: [0.25])), x], outputs: [map])[0].id
+        let gated = recorder.record(.activation(.sigmoid), [x], outputs: [map])[0].id
+        let tokens = recorder.record(.transpose([0, 2, 3, 1]), [gated], outputs: [[1, 9, 11, 16]])[0].id
+        let tokenShape = [1, 9, 11, 16]
+        var y = recorder.record(.multiply, [tokens, constant(random([16], 0.5..<2))], outputs: [tokenShape])[0].id
+        y = recorder.record(.add, [y, constant(Tensor(shape: [1], storage: [1]))], outputs: [tokenShape])[0].id
+        y = recorder.record(.divide, [constant(Tensor(shape: [1], storage: [1])), y], outputs: [tokenShape])[0].id
+        let result = recorder.record(.squareRoot, [y], outputs: [tokenShape])[0]
+        let program = recorder.program(outputs: [result])
+        let image = random([1, 8, 9, 11])
+        let expected = program.run(image)[0]
+        let planned = PlannedProgram(program)
+        let steps = program.instructions.indices.compactMap(planned.stepDescription)
+        #expect(steps.filter { $0 == "element-wise chain" }.count == 2, "\(steps)")
+        #expect(!steps.contains("multiply") && !steps.contains("add") && !steps.contains("relu"), "\(steps)")
+        let actual = planned.run(image).outputs[0]
+        #expect(actual.shape == expected.shape)
+        let error = zip(actual.storage, expected.storage).map { abs($0 - $1) }.max() ?? 1
+        #expect(error <= 1e-5 * (expected.storage.map(abs).max() ?? 1), "\(error)")
+    }
+
     /// A fork's RepConv runs unfused: `silu(bn(conv3×3(x)) + bn(conv1×1(x)) + 0)`. The planner
     /// merges the branches into one 3×3 convolution (the 1×1 kernel at its centre, biases and the
     /// scalar summed) with the SiLU in its epilogue, and computes what the reference evaluation does.

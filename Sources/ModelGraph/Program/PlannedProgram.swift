@@ -34,6 +34,8 @@ public final class PlannedProgram: @unchecked Sendable {
         var readsChannelsLast = false
         /// Whether `body` gives the output's NHWC elements, a channels-last map (else NCHW).
         var leavesChannelsLast = false
+        /// Whether `body` gives the output in the layout its first input is held in.
+        var layoutFollowsFirstInput = false
         /// Runs on the inputs' data (a planning walk only takes the output's shape).
         let body: ([PlannedValue]) -> Tensor
     }
@@ -433,6 +435,35 @@ public final class PlannedProgram: @unchecked Sendable {
                 continue
             }
         }
+        // runs of element-wise operations, each alone reading the one before: one pass over the elements
+        for (position, instruction) in instructions.enumerated()
+        where !dead.contains(position) && !absorbed.contains(position) && macros[position] == nil {
+            let chainShape = instruction.outputs.first?.shape ?? []
+            guard let running = instruction.inputs.first(where: { constants[$0] == nil }), shape(of: running) == chainShape else { continue }
+            var sideInputs: [Int] = []
+            guard let first = ElementwiseChain.step(instruction, running: running, shape: chainShape, constants: constants, sideInputs: &sideInputs,
+                                                    shapes: shape(of:)) else { continue }
+            var steps = [first], positions = [position]
+            var current = instruction.outputs[0].id
+            while !pinned.contains(current), let readersOfCurrent = readers[current], Set(readersOfCurrent).count == 1,
+                  let next = readersOfCurrent.first, !absorbed.contains(next), macros[next] == nil,
+                  let step = ElementwiseChain.step(instructions[next], running: current, shape: chainShape, constants: constants,
+                                                   sideInputs: &sideInputs, shapes: shape(of:)) {
+                steps.append(step)
+                positions.append(next)
+                current = instructions[next].outputs[0].id
+            }
+            guard steps.count >= 2, let last = positions.last else { continue }
+            absorbed.formUnion(positions.dropLast())
+            let chain = ElementwiseChain(inputs: [running] + sideInputs, steps: steps, shape: chainShape)
+            macros[last] = Macro(inputs: chain.inputs, output: instructions[last].outputs[0], label: "element-wise chain",
+                                 readsChannelsLast: true, layoutFollowsFirstInput: true) { x in
+                if x[0].isChannelsLast, let converter = x[0].converter, let data = x[0].channelsLastData {
+                    return chain(data, x.dropFirst().map { $0.channelsLastData(converting: converter)! }, channelsLast: true)
+                }
+                return chain(x[0].tensor!, x.dropFirst().map { $0.tensor! }, channelsLast: false)
+            }
+        }
         self.macros = macros
         self.fusions = fusions
         var dynamicConvolutions: [Int: DynamicFusion] = [:]
@@ -577,9 +608,10 @@ public final class PlannedProgram: @unchecked Sendable {
             let reads = Self.reads(instruction, macro: macros[position], isFused: fusions[position] != nil)
             let inputs = reads.map { values[$0]! }
             if let macro = macros[position] {
+                let channelsLastOutput = macro.leavesChannelsLast || (macro.layoutFollowsFirstInput && inputs[0].isChannelsLast)
                 if planning {
-                    values[macro.output.id] = PlannedValue(shape: macro.output.shape, channelsLast: macro.leavesChannelsLast && tape.converter != nil)
-                } else if macro.leavesChannelsLast {
+                    values[macro.output.id] = PlannedValue(shape: macro.output.shape, channelsLast: channelsLastOutput && tape.converter != nil)
+                } else if channelsLastOutput {
                     let data = macro.body(inputs)
                     values[macro.output.id] = tape.converter.map { PlannedValue(channelsLast: data, converter: $0) }
                         ?? PlannedValue(data.permuted([0, 3, 1, 2]))
