@@ -285,8 +285,8 @@ struct ForkModeTests {
 
     /// A convolution whose weights and bias the forward computes (BankConv: a softmax mix of a
     /// kernel bank) runs on a oneDNN primitive chosen at planning for the weights' shape, with
-    /// the BatchNorm and SiLU after it folded in per run; `forwardMatchesPyTorch` checks its
-    /// numbers on tiny-ops5.
+    /// the BatchNorm and SiLU after it folded in per run, and the scale and shift after those one
+    /// element-wise pass; `forwardMatchesPyTorch` checks its numbers on tiny-ops5.
     @Test func dynamicConvolutionsArePlanned() throws {
         let loaded = try Self.runnable("ultralytics/cfg/models/tiny-ops5.yaml", size: 64, weights: nil)
         let planned = PlannedProgram(loaded.program)
@@ -294,6 +294,8 @@ struct ForkModeTests {
         let dynamic = steps.filter { $0.hasPrefix("convolution 3×3 onednn") && $0.hasSuffix("(weights from the forward)") }
         #expect(dynamic.count == 2, "\(steps)")
         #expect(!steps.contains("batch_norm") && !steps.contains("silu"), "each BankConv's norm and activation run in its kernel: \(steps)")
+        // the scale and shift after them stay theirs: one element-wise pass each (an activation the chain took would leave a conv without its output)
+        #expect(steps.filter { $0 == "element-wise chain" }.count == 2, "\(steps)")
     }
 
     /// The traced program keeps the fork's places: each op's YAML layer and the fork's source

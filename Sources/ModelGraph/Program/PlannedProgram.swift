@@ -183,6 +183,36 @@ public final class PlannedProgram: @unchecked Sendable {
         }
         Self.mergeParallelBranches(instructions, fusions: &fusions, absorbed: &absorbed, soleReader: soleReader, pinned: pinned, readers: readers,
                                    constants: constants)
+        // convolutions whose weights the forward computes, with the BatchNorm and activation after them (before the
+        // patterns below, which must not claim what these absorb)
+        var dynamicConvolutions: [Int: DynamicFusion] = [:]
+        for (position, instruction) in instructions.enumerated() where !dead.contains(position) && !absorbed.contains(position) && fusions[position] == nil {
+            guard case .convolution = instruction.op, instruction.outputs[0].shape.count == 4, constants[instruction.inputs[1]] == nil else { continue }
+            var fusion = DynamicFusion(output: instruction.outputs[0].id)
+            // a view back to the same shape (`y.view(b, c, h, w)` after a conv over the batch folded into channels)
+            if let next = soleReader(fusion.output), case .reshape(let view) = instructions[next].op, view == instruction.outputs[0].shape {
+                fusion.output = instructions[next].outputs[0].id
+                absorbed.insert(next)
+            }
+            if let next = soleReader(fusion.output), case .batchNorm(let epsilon) = instructions[next].op, instructions[next].inputs[0] == fusion.output,
+               let norm = Array(instructions[next].inputs.dropFirst()).compactMapAll({ constants[$0] }) {
+                let scale = zip(norm[0].storage, norm[3].storage).map { $0 / ($1 + epsilon).squareRoot() }
+                fusion.scale = scale
+                fusion.shift = (0..<scale.count).map { norm[1].storage[$0] - norm[2].storage[$0] * scale[$0] }
+                fusion.output = instructions[next].outputs[0].id
+                absorbed.insert(next)
+            }
+            if let next = soleReader(fusion.output), case .activation(let activation) = instructions[next].op {
+                fusion.activation = activation
+                fusion.output = instructions[next].outputs[0].id
+                absorbed.insert(next)
+            }
+            fusion.channelsLastReaders = (readers[fusion.output] ?? []).contains {
+                !absorbed.contains($0) && Self.readsChannelsLast(instructions[$0], value: instruction.outputs[0].shape)
+            }
+            dynamicConvolutions[position] = fusion
+        }
+        self.dynamicConvolutions = dynamicConvolutions
         var producer: [Int: Int] = [:]
         for (position, instruction) in instructions.enumerated() { for value in instruction.outputs { producer[value.id] = position } }
         var macros: [Int: Macro] = [:]
@@ -466,34 +496,6 @@ public final class PlannedProgram: @unchecked Sendable {
         }
         self.macros = macros
         self.fusions = fusions
-        var dynamicConvolutions: [Int: DynamicFusion] = [:]
-        for (position, instruction) in instructions.enumerated() where !absorbed.contains(position) && fusions[position] == nil && macros[position] == nil {
-            guard case .convolution = instruction.op, instruction.outputs[0].shape.count == 4, constants[instruction.inputs[1]] == nil else { continue }
-            var fusion = DynamicFusion(output: instruction.outputs[0].id)
-            // a view back to the same shape (`y.view(b, c, h, w)` after a conv over the batch folded into channels)
-            if let next = soleReader(fusion.output), case .reshape(let view) = instructions[next].op, view == instruction.outputs[0].shape {
-                fusion.output = instructions[next].outputs[0].id
-                absorbed.insert(next)
-            }
-            if let next = soleReader(fusion.output), case .batchNorm(let epsilon) = instructions[next].op, instructions[next].inputs[0] == fusion.output,
-               let norm = Array(instructions[next].inputs.dropFirst()).compactMapAll({ constants[$0] }) {
-                let scale = zip(norm[0].storage, norm[3].storage).map { $0 / ($1 + epsilon).squareRoot() }
-                fusion.scale = scale
-                fusion.shift = (0..<scale.count).map { norm[1].storage[$0] - norm[2].storage[$0] * scale[$0] }
-                fusion.output = instructions[next].outputs[0].id
-                absorbed.insert(next)
-            }
-            if let next = soleReader(fusion.output), case .activation(let activation) = instructions[next].op {
-                fusion.activation = activation
-                fusion.output = instructions[next].outputs[0].id
-                absorbed.insert(next)
-            }
-            fusion.channelsLastReaders = (readers[fusion.output] ?? []).contains {
-                !absorbed.contains($0) && Self.readsChannelsLast(instructions[$0], value: instruction.outputs[0].shape)
-            }
-            dynamicConvolutions[position] = fusion
-        }
-        self.dynamicConvolutions = dynamicConvolutions
         // a value's last reader releases it; a fused convolution reads only its input (its
         // weights are the fusion's), and a constant nothing reads is not made at all
         var lastUse: [Int: Int] = [:]

@@ -542,7 +542,7 @@ class DeformMix(nn.Module):
 class BankConv(nn.Module):
     """A dynamic convolution as attention-over-kernels blocks write it: a pooled descriptor picks a softmax mix of
     a bank of kernels (and biases) per image, run as one grouped conv2d over the batch folded into the channels,
-    then BatchNorm and SiLU."""
+    then BatchNorm and SiLU, scaled and shifted."""
 
     def __init__(self, c1, c2, k=3, s=1, bank=4):
         super().__init__()
@@ -559,4 +559,4 @@ class BankConv(nn.Module):
         weight = torch.mm(mix, self.bank.view(self.bank.shape[0], -1)).view(b * self.c2, c, self.k, self.k)
         bias = torch.mm(mix, self.bank_bias).view(-1)
         y = F.conv2d(x.reshape(1, -1, h, w), weight, bias, stride=self.s, padding=self.k // 2, groups=b)
-        return self.act(self.bn(y.view(b, self.c2, y.shape[-2], y.shape[-1])))
+        return self.act(self.bn(y.view(b, self.c2, y.shape[-2], y.shape[-1]))) * 0.5 + 0.25
