@@ -98,8 +98,8 @@ struct ProgramTests {
 
     /// Runs of element-wise operations run as one pass each: on a convolution's channels-last map
     /// (a per-channel [C, 1, 1] scale, `x * x`, a second map, scalars, an activation) and on
-    /// [B, H, W, C] tokens (a [C] scale, `1 / x`); the planned program computes what the
-    /// reference evaluation does.
+    /// [B, H, W, C] tokens (a [C] scale, `1 / x`) and on the NCHW image (a per-channel scale
+    /// that changes every plane); the planned program computes what the reference evaluation does.
     @Test func elementwiseChainsRunAsOnePass() {
         let recorder = ProgramRecorder()
         var generator = SplitMix64(seed: 5)
@@ -123,17 +123,22 @@ struct ProgramTests {
         y = recorder.record(.add, [y, constant(Tensor(shape: [1], storage: [1]))], outputs: [tokenShape])[0].id
         y = recorder.record(.divide, [constant(Tensor(shape: [1], storage: [1])), y], outputs: [tokenShape])[0].id
         let result = recorder.record(.squareRoot, [y], outputs: [tokenShape])[0]
-        let program = recorder.program(outputs: [result])
+        // the image, NCHW: a per-channel scale whose element changes every plane
+        var z = recorder.record(.multiply, [constant(random([8, 1, 1])), input], outputs: [[1, 8, 9, 11]])[0].id
+        z = recorder.record(.activation(.tanh), [z], outputs: [[1, 8, 9, 11]])[0].id
+        let plain = recorder.record(.add, [z, constant(random([1, 8, 1, 1]))], outputs: [[1, 8, 9, 11]])[0]
+        let program = recorder.program(outputs: [result, plain])
         let image = random([1, 8, 9, 11])
-        let expected = program.run(image)[0]
         let planned = PlannedProgram(program)
         let steps = program.instructions.indices.compactMap(planned.stepDescription)
-        #expect(steps.filter { $0 == "element-wise chain" }.count == 2, "\(steps)")
+        #expect(steps.filter { $0 == "element-wise chain" }.count == 3, "\(steps)")
         #expect(!steps.contains("multiply") && !steps.contains("add") && !steps.contains("relu"), "\(steps)")
-        let actual = planned.run(image).outputs[0]
-        #expect(actual.shape == expected.shape)
-        let error = zip(actual.storage, expected.storage).map { abs($0 - $1) }.max() ?? 1
-        #expect(error <= 1e-5 * (expected.storage.map(abs).max() ?? 1), "\(error)")
+        let outputs = planned.run(image).outputs
+        for (actual, expected) in zip(outputs, program.run(image)) {
+            #expect(actual.shape == expected.shape)
+            let error = zip(actual.storage, expected.storage).map { abs($0 - $1) }.max() ?? 1
+            #expect(error <= 1e-5 * (expected.storage.map(abs).max() ?? 1), "\(error)")
+        }
     }
 
     /// A fork's RepConv runs unfused: `silu(bn(conv3×3(x)) + bn(conv1×1(x)) + 0)`. The planner

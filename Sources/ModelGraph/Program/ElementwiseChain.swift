@@ -130,21 +130,31 @@ struct ElementwiseChain {
                 let other = side[index] + start
                 combine(op, x, length: length, operandFirst: operandFirst) { other[$0] }
             case .vector(let values, _):
-                // the vector's element for each position, stepped along without a division per element
-                var expanded = [Float](repeating: 0, count: length)
-                var position = (start / stride) % values.count, left = stride - start % stride
-                for i in 0..<length {
-                    expanded[i] = values[position]
-                    left -= 1
-                    if left == 0 {
-                        left = stride
-                        position += 1
-                        if position == values.count { position = 0 }
+                // runs of positions that share a vector element (stride > 1) or walk the vector (stride 1)
+                values.withUnsafeBufferPointer { vector in
+                    let base = vector.baseAddress!, size = values.count
+                    var i = 0
+                    if stride == 1 {
+                        var position = start % size
+                        while i < length {
+                            let run = Swift.min(size - position, length - i), from = base + position
+                            combine(op, x + i, length: run, operandFirst: operandFirst) { from[$0] }
+                            i += run
+                            position = 0
+                        }
+                    } else {
+                        var position = (start / stride) % size, left = stride - start % stride
+                        while i < length {
+                            let run = Swift.min(left, length - i), value = base[position]
+                            combine(op, x + i, length: run, operandFirst: operandFirst) { _ in value }
+                            i += run
+                            left -= run
+                            if left == 0 {
+                                left = stride
+                                position = position + 1 == size ? 0 : position + 1
+                            }
+                        }
                     }
-                }
-                expanded.withUnsafeBufferPointer { vector in
-                    let base = vector.baseAddress!
-                    combine(op, x, length: length, operandFirst: operandFirst) { base[$0] }
                 }
             case .running:
                 combine(op, x, length: length, operandFirst: false) { x[$0] }
