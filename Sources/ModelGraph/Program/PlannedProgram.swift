@@ -3,15 +3,21 @@ import Tensor
 /// The execution pass: a program planned once at its input shape, then run many times.
 ///
 /// Planning is three passes over the instructions:
-/// 1. **Fusion.** A convolution whose only reader is a BatchNorm over constants takes the
-///    norm folded into its weights; one whose only reader (then) is an activation takes the
-///    activation into its kernel's epilogue. The absorbed instructions do not run.
+/// 1. **Fusion**, in this order, each step leaving alone what an earlier one absorbed:
+///    a convolution whose only reader is a BatchNorm over constants takes the norm folded into
+///    its weights, and one whose only reader (then) is an activation takes the activation into
+///    its kernel's epilogue (RepConv's parallel branches merge into one 3×3); a convolution
+///    whose weights the forward computes takes its BatchNorm and activation the same way, per
+///    run; then patterns one kernel computes whole (`Macro`: deformable attention first, then
+///    DFL, token GEMMs, transposed matmul operands, views of channels-last elements); last,
+///    runs of element-wise operations (`ElementwiseChain`). The absorbed instructions do not run.
 /// 2. **Layouts and kernels.** A walk over shape-only values in the layouts the kernels will
 ///    leave chooses every convolution's kernel for its input's shape and layout (Winograd, a
-///    oneDNN primitive, the partwise 1×1 over an upsampled concatenation, a GEMM), keyed by the
-///    instruction — not by call order. Element-wise operations, concatenation, splits, pooling
-///    and nearest upsampling keep a channels-last map channels-last; every other operation
-///    reads NCHW.
+///    oneDNN primitive, the channels-last depthwise kernel, the partwise 1×1 over an upsampled
+///    concatenation, a GEMM), keyed by the instruction — not by call order. Element-wise
+///    operations, BatchNorm, reductions over channels, concatenation, splits, pooling and
+///    nearest upsampling keep a channels-last map channels-last (`readsChannelsLast`); every
+///    other operation reads NCHW.
 /// 3. **Liveness.** Each value is released after its last reader.
 ///
 /// Running walks the instructions once more with data through the same code.
