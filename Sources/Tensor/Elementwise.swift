@@ -220,24 +220,23 @@ extension Tensor {
     /// `nn.BatchNorm2d` in eval mode: per channel (x − mean) / √(var + eps) · weight + bias.
     public func batchNorm(weight: Tensor, bias: Tensor, mean: Tensor, variance: Tensor, epsilon: Float = 1e-5,
                           activation: Activation = .identity) -> Tensor {
-        let channels = shape[1]
-        var scale = [Float](repeating: 0, count: channels), shift = scale
-        for c in 0..<channels {
-            scale[c] = weight.storage[c] / (variance.storage[c] + epsilon).squareRoot()
-            shift[c] = bias.storage[c] - mean.storage[c] * scale[c]
-        }
+        let (scale, shift) = Tensor.batchNormCoefficients(weight: weight, bias: bias, mean: mean, variance: variance, epsilon: epsilon)
         return scaledPerChannel(scale: scale, shift: shift, activation: activation)
+    }
+
+    /// Eval-mode BatchNorm as a per-channel affine map: scale = weight / √(var + eps),
+    /// shift = bias − mean · scale.
+    public static func batchNormCoefficients(weight: Tensor, bias: Tensor, mean: Tensor, variance: Tensor,
+                                             epsilon: Float) -> (scale: [Float], shift: [Float]) {
+        let scale = zip(weight.storage, variance.storage).map { $0 / ($1 + epsilon).squareRoot() }
+        return (scale, scale.indices.map { bias.storage[$0] - mean.storage[$0] * scale[$0] })
     }
 
     /// The BatchNorm of a channels-last map's NHWC elements [N, H, W, C] (the channels its last
     /// axis), with the NCHW form's per-channel scale and shift.
     public func batchNormChannelsLast(weight: Tensor, bias: Tensor, mean: Tensor, variance: Tensor, epsilon: Float = 1e-5) -> Tensor {
         let channels = shape[rank - 1]
-        var scale = [Float](repeating: 0, count: channels), shift = scale
-        for c in 0..<channels {
-            scale[c] = weight.storage[c] / (variance.storage[c] + epsilon).squareRoot()
-            shift[c] = bias.storage[c] - mean.storage[c] * scale[c]
-        }
+        let (scale, shift) = Tensor.batchNormCoefficients(weight: weight, bias: bias, mean: mean, variance: variance, epsilon: epsilon)
         return scale.withUnsafeBufferPointer { scales in
             shift.withUnsafeBufferPointer { shifts in
                 let (scaleOf, shiftOf) = (scales.baseAddress!, shifts.baseAddress!)

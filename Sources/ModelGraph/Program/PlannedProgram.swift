@@ -202,9 +202,8 @@ public final class PlannedProgram: @unchecked Sendable {
             }
             if let next = soleReader(fusion.output), case .batchNorm(let epsilon) = instructions[next].op, instructions[next].inputs[0] == fusion.output,
                let norm = Array(instructions[next].inputs.dropFirst()).compactMapAll({ constants[$0] }) {
-                let scale = zip(norm[0].storage, norm[3].storage).map { $0 / ($1 + epsilon).squareRoot() }
-                fusion.scale = scale
-                fusion.shift = (0..<scale.count).map { norm[1].storage[$0] - norm[2].storage[$0] * scale[$0] }
+                (fusion.scale, fusion.shift) = Tensor.batchNormCoefficients(weight: norm[0], bias: norm[1], mean: norm[2], variance: norm[3],
+                                                                            epsilon: epsilon)
                 fusion.output = instructions[next].outputs[0].id
                 absorbed.insert(next)
             }
