@@ -14,33 +14,13 @@ extension ModelGraph {
         Double(stateElementCount(fused: fused)) * Double(bytesPerElement)
     }
 
-    /// The most bytes of feature maps (float32) the inference plan holds at once at the built
-    /// input size and batch: while a row runs, the maps inside its fused blocks for as long as
-    /// their code keeps them (a shape walk whose features live as the tensors would, and what
-    /// modules working on tensors declare), plus every earlier output still to be read by a
-    /// later row (the plan releases each after its last reader; an output no row reads stays),
-    /// plus the input image, which the caller holds throughout. The kernels' shared scratch is
-    /// the loaded plan's, not counted here; NCHW⇄NHWC copies a module asks for come on top.
-    /// Nil when a layer's shapes are unknown.
+    /// The most bytes of feature maps (float32) a forward pass holds at once at the built input
+    /// size and batch: the memory pass over the fused program (`Program.peakActivationBytes`),
+    /// traced without weights. The planned program's own pass (`PlannedProgram.peakActivationBytes`,
+    /// which needs loaded weights) follows its kernels' layouts and fusions and is exact; this
+    /// one is an estimate for before loading. Nil when the graph has errors.
     public var peakActivationBytes: Double? {
-        var lastUse = [Int: Int]()
-        for (position, layer) in layers.enumerated() {
-            for source in layer.from { lastUse[source] = position }
-        }
-        func bytes(_ shape: [Int]) -> Double { 4 * shape.reduce(1.0) { $0 * Double($1) } }
-        guard let walked = rewalk({ $0.fused() }) else { return nil }
-        var live: [Int: Double] = [-1: bytes(inputShape)]
-        var peak = live[-1]!
-        for (position, layer) in layers.enumerated() {
-            guard let held = layer.indexShapes else { return nil }
-            // the row's working set counts its inputs (once per `from` entry, as the walk gives them)
-            let read = layer.from.reduce(0.0) { $0 + (live[$1] ?? 0) }
-            peak = max(peak, live.values.reduce(0, +) - read + walked[position].peakLiveBytes)
-            for (offset, shape) in held.enumerated() { live[layer.index + offset] = bytes(shape) }
-            // the input image is the caller's, alive for the whole pass
-            for source in layer.from where lastUse[source] == position && source != -1 { live[source] = nil }
-        }
-        return peak
+        weightlessProgram(fused: true)?.peakActivationBytes
     }
 }
 

@@ -165,13 +165,14 @@ extension InferencePlan {
 
     /// `prompts`: a model that may be given text prompts (YOLOE) reads them as the program's
     /// second input; without, it is traced with the heads' default (zero) embeddings.
-    static func trace(graph: ModelGraph, instances: [[any LayerModule]], prompts: Bool = false) throws(DiagnosticList) -> Program {
+    /// `weightless`: weights recorded as placeholders (a program for the counting and memory passes, never run).
+    static func trace(graph: ModelGraph, instances: [[any LayerModule]], prompts: Bool = false, weightless: Bool = false) throws(DiagnosticList) -> Program {
         guard graph.errors.isEmpty else { throw DiagnosticList(graph.errors) }
         func failure(_ message: String, _ layer: ResolvedLayer?) -> DiagnosticList {
             DiagnosticList([Diagnostic(file: graph.spec.file, location: layer.map { $0.row.location(of: .row) } ?? nil,
                                        layerIndex: layer?.index, module: layer?.moduleName, message: message)])
         }
-        let recorder = ProgramRecorder()
+        let recorder = ProgramRecorder(weightless: weightless)
         var values: [Int: Feature] = [-1: recorder.feature(.input, [], shape: graph.inputShape)]
         var outputs: [Feature] = []
         var layerOutputs: [Int: Int] = [:]

@@ -137,20 +137,27 @@ public struct ModelGraph: Sendable {
 
     /// Every row walked again with its copies transformed by `transform` (a fused form), each
     /// fed its sources' shapes as built; nil when a layer's shapes are unknown.
-    func rewalk(_ transform: (any LayerModule) -> any LayerModule)
-        -> [(multiplyAdds: Double, thopOperations: Double, peakLiveBytes: Double)]? {
+    func rewalk(_ transform: (any LayerModule) -> any LayerModule) -> [(multiplyAdds: Double, thopOperations: Double)]? {
         var shapes: [Int: [Int]] = [-1: inputShape]
-        var results: [(multiplyAdds: Double, thopOperations: Double, peakLiveBytes: Double)] = []
+        var results: [(multiplyAdds: Double, thopOperations: Double)] = []
         for layer in layers {
             guard let held = layer.indexShapes else { return nil }
             let inputs = layer.from.compactMap { shapes[$0] }
             guard inputs.count == layer.from.count,
-                  let (_, macs, thop, live) = try? Builder.propagate(layer, inputs, instances: layer.instances.map(transform))
+                  let (_, macs, thop) = try? Builder.propagate(layer, inputs, instances: layer.instances.map(transform))
             else { return nil }
-            results.append((macs, thop, live))
+            results.append((macs, thop))
             for (offset, shape) in held.enumerated() { shapes[layer.index + offset] = shape }
         }
         return results
+    }
+
+    /// The forward pass traced over placeholder weights (no weights need be loaded), fused as
+    /// the inference plan fuses it when `fused`: what the memory pass measures. Nil when the
+    /// graph has errors.
+    public func weightlessProgram(fused: Bool = true) -> Program? {
+        let instances = layers.map { layer in layer.instances.map { fused ? $0.fused() : $0 } }
+        return try? InferencePlan.trace(graph: self, instances: instances, weightless: true)
     }
 
     /// Parameters after Ultralytics' `fuse()` (BatchNorm folded into Convs, RepConv re-parameterised).
@@ -480,7 +487,7 @@ struct Builder {
             let inputs = layer.from.compactMap { shapes[$0] }
             guard inputs.count == layer.from.count else { continue }
             do {
-                let (outputs, macs, thop, _) = try Builder.propagate(layer, inputs)
+                let (outputs, macs, thop) = try Builder.propagate(layer, inputs)
                 // a tuple's index holds its tensors concatenated; the table shows each, as Ultralytics does
                 if let tuple = layer.module.outputGroups, let whole = outputs.first, whole.count == 4 {
                     layers[position].outputShapes = tuple.map { [whole[0], $0, whole[2], whole[3]] }
@@ -508,28 +515,24 @@ struct Builder {
     static let largestElementCount = 1 << 50
     static let largestParameterCount = 1 << 50
 
-    /// Runs a layer's shape rule over its chained copies, checking every output's size before
-    /// the next rule multiplies it. Both shape walks (the real input and the stride probe) use it.
-    /// `peakLiveBytes`: the most bytes of feature maps (float32) alive at once meanwhile, the
-    /// inputs and outputs included (the walk's features live as the forward pass's tensors do).
+    /// Runs a layer's chained copies over symbolic features (weights as placeholders), checking
+    /// every output's size before the next copy multiplies it: the output shapes, and the
+    /// multiply-adds both figures count. Both shape walks (the real input and the stride probe) use it.
     static func propagate(_ layer: ResolvedLayer, _ inputs: [[Int]], instances: [any LayerModule]? = nil) throws(LayerError)
-        -> (outputs: [[Int]], multiplyAdds: Double, thopOperations: Double, peakLiveBytes: Double) {
-        var current = inputs
+        -> (outputs: [[Int]], multiplyAdds: Double, thopOperations: Double) {
+        let recorder = ProgramRecorder(weightless: true)
+        recorder.origin = ProgramOrigin(layerIndex: layer.index, module: layer.moduleName, path: "model.\(layer.index)")
+        var current = inputs.map { recorder.feature(.input, [], shape: $0) }
         var (macs, thop) = (0.0, 0.0)
-        let live = LiveBytes()
         for instance in instances ?? layer.instances {
             let pass = Pass()
-            // the features live exactly as the forward pass's tensors would
-            let walked = LiveBytes.$current.withValue(live) {
-                Result { () throws(LayerError) in try instance(current.map(Feature.init(shape:)), pass).map(\.shape) }
-            }
-            let outputs = try walked.get()
-            try checkSize(outputs)
+            let outputs = try instance(current, pass)
+            try checkSize(outputs.map(\.shape))
             macs += pass.multiplyAdds
             thop += pass.thopOperations
             current = outputs
         }
-        return (current, macs, thop, live.peak)
+        return (current.map(\.shape), macs, thop)
     }
 
     static func checkSize(_ shapes: [[Int]]) throws(LayerError) {
@@ -570,7 +573,7 @@ struct Builder {
         var shapes: [Int: [Int]] = [-1: [1, spec.inputChannels, size, size]]
         for layer in layers {
             let inputs = layer.from.compactMap { shapes[$0] }
-            guard inputs.count == layer.from.count, let (outputs, _, _, _) = try? Builder.propagate(layer, inputs) else { return nil }
+            guard inputs.count == layer.from.count, let (outputs, _, _) = try? Builder.propagate(layer, inputs) else { return nil }
             for (offset, shape) in outputs.prefix(layer.outputChannels.count).enumerated() { shapes[layer.index + offset] = shape }
         }
         return shapes

@@ -1,7 +1,9 @@
-import ModelGraph
+import Foundation
+@testable import ModelGraph
 import Testing
 
-/// The memory line's activation peak: maps inside a row live as the forward pass keeps them.
+/// The memory line's activation peak: the memory pass over the program traced without weights,
+/// in which maps live as the forward pass keeps them.
 struct FootprintTests {
     @Test func rowWorkingSetsCountTheMapsInsideBlocks() throws {
         let yaml = """
@@ -28,8 +30,9 @@ struct FootprintTests {
         #expect(atConcatenation > image + 2 * map(16))
     }
 
-    /// RTDETRDecoder's walk holds every anchor's tokens twice over at its peak (the projected
-    /// levels, and enc_output's linear becoming its LayerNorm).
+    /// RTDETRDecoder holds every anchor's tokens twice over at its peak (the projected levels,
+    /// and enc_output's linear becoming its LayerNorm); here the pass over the weightless program
+    /// gives exactly what the planned program's pass (over loaded weights and chosen kernels) gives.
     @Test func decoderHoldsItsTokensTwice() throws {
         let yaml = """
         nc: 2
@@ -46,9 +49,20 @@ struct FootprintTests {
         let tokens = Double(4 * (32 * 32 + 16 * 16) * 32)
         // the image, both levels (the decoder's inputs) and the two token tensors at once
         #expect(peak >= image + levels + 2 * tokens)
-        // and not more than the encoder head's per-anchor maps beyond that (its class scores, best
-        // scores, valid mask and anchor table: nc + 1 + 1 + 4 floats each) and the [1, 10, 6] detections
-        let anchors = Double(32 * 32 + 16 * 16)
-        #expect(peak <= image + levels + 2 * tokens + 4 * anchors * Double(2 + 1 + 1 + 4) + Double(4 * 10 * 6))
+        let planned = try #require(InferencePlan(graph: graph, weights: Weights.initialized(for: graph, seed: 7)).planned)
+        #expect(peak == planned.peakActivationBytes)
+    }
+
+    /// The weightless estimate against the planned program's pass, which follows the kernels'
+    /// layouts (a channels-last copy of an NCHW map while a kernel reads it, an NCHW copy kept of
+    /// a channels-last one) and fusions (concatenation by writing into views): neither figure is
+    /// more than 1.5× the other, the margin `Model.checkMemory` puts on the estimate.
+    @Test(arguments: ["yolov8.yaml", "yolo11.yaml", "yolov8-seg.yaml", "yolo11-pose.yaml", "yolov8-worldv2.yaml", "yolo11-cls.yaml"])
+    func estimateAgainstThePlannedPass(_ name: String) throws {
+        let yaml = try String(contentsOf: Paths.config(named: "ultralytics/" + name), encoding: .utf8)
+        let graph = try ModelGraph.build(yaml: yaml, file: name, options: BuildOptions(imageHeight: 128, imageWidth: 128))
+        let estimate = try #require(graph.peakActivationBytes)
+        let planned = try #require(InferencePlan(graph: graph, weights: Weights.initialized(for: graph, seed: 7)).planned).peakActivationBytes
+        #expect(1.5 * estimate >= planned && estimate <= 1.5 * planned, "estimate \(estimate), planned \(planned)")
     }
 }

@@ -41,7 +41,7 @@ public struct Parameter: Sendable {
 
     /// The loaded tensor as a constant of the program `symbol` records into.
     func constant(in recorder: ProgramRecorder) -> Int {
-        recorder.constant(tensor, name: key)
+        recorder.constant(shape: shape, name: key) { tensor }
     }
 
     /// The loaded tensor. Weights are checked against the declarations before any forward pass,

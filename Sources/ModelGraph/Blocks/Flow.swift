@@ -7,34 +7,23 @@ import Tensor
 /// (`PlannedProgram`), not the modules'.
 public struct Feature: Sendable {
     public let shape: [Int]
-    /// In a walk that measures memory, this map's share of the live bytes.
-    private let allocation: LiveAllocation?
     /// In a traced walk, the program value this feature stands for.
     let symbol: Symbol?
 
     public init(shape: [Int]) {
         self.shape = shape
-        allocation = LiveBytes.current.map { LiveAllocation(bytes: 4 * elements(shape), in: $0) }
         symbol = nil
     }
 
     /// A symbolic feature of a traced walk: the program value `symbol` of this shape.
     init(symbol: Symbol, shape: [Int]) {
         self.shape = shape
-        allocation = nil
         self.symbol = symbol
     }
 
     /// Element-wise activation.
     public func activated(_ activation: Activation) -> Feature {
         activation == .identity ? self : Feature.traced(.activation(activation), [self], shapes: [shape])[0]
-    }
-
-    /// `activation` applied to a convolution's, BatchNorm's or residual sum's output: recorded as
-    /// its own op (the planner fuses it into the kernel), so a shape walk's memory count takes no
-    /// second map for it.
-    func fusedActivation(_ activation: Activation) -> Feature {
-        symbol == nil ? self : activated(activation)
     }
 
     /// Element-wise sum of two features of one shape (residual connections).
@@ -45,7 +34,7 @@ public struct Feature: Sendable {
     /// `activation(self + other)` (a residual block's `relu(y + x)`).
     public func adding(_ other: Feature, activation: Activation = .identity) -> Feature {
         guard shape == other.shape else { return plus(other).activated(activation) }  // broadcasting
-        return Feature.traced(.add, [self, other], shapes: [shape])[0].fusedActivation(activation)
+        return Feature.traced(.add, [self, other], shapes: [shape])[0].activated(activation)
     }
 
     /// `F.pad(x, [left, right, top, bottom])`: zero columns and rows around a map.
@@ -111,31 +100,4 @@ public final class Pass {
     /// shape walk, where the modules take the shape the graph was built for.
     var text: Feature?
     var guide: Feature?
-}
-
-/// The bytes of the shape-walk features alive at once, and their peak: the features of a shape
-/// walk live exactly as long as the tensors of the forward pass the same code runs.
-final class LiveBytes: @unchecked Sendable {
-    private(set) var live = 0.0
-    private(set) var peak = 0.0
-    /// The counter of the walk under way, if it measures memory.
-    @TaskLocal static var current: LiveBytes?
-
-    func add(_ bytes: Double) {
-        live += bytes
-        peak = max(peak, live)
-    }
-    func remove(_ bytes: Double) { live -= bytes }
-}
-
-/// One feature's share of a `LiveBytes` count, returned when the feature's last copy goes.
-final class LiveAllocation: @unchecked Sendable {
-    let bytes: Double
-    let counter: LiveBytes
-    init(bytes: Double, in counter: LiveBytes) {
-        self.bytes = bytes
-        self.counter = counter
-        counter.add(bytes)
-    }
-    deinit { counter.remove(bytes) }
 }

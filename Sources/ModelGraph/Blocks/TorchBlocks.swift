@@ -56,7 +56,7 @@ public struct Conv2d: Block {
         let output = try outputShape(x.shape)
         pass.count(elements(output) * Double(inputChannels / groups * kernelSize * kernelSize))
         return x.applying(.convolution(stride: stride, padding: padding, dilation: dilation, groups: groups), [weight, bias],
-                          shape: output).fusedActivation(activation)
+                          shape: output).activated(activation)
     }
 
     /// A 1×1, stride-1, ungrouped convolution: a matrix product over positions.
@@ -74,13 +74,13 @@ public struct Conv2d: Block {
             total += output[2] * output[3]
         }
         // each level's conv, viewed [B, out, H·W], concatenated along the positions
-        return Feature.countingResult {
+        return {
             let maps = zip(convs, inputs).map { conv, x in
                 let y = try! conv(x, Pass())  // its shape was checked above
                 return y.reshaped([y.shape[0], y.shape[1], y.shape[2] * y.shape[3]])
             }
             return try! .concatenate(maps, axis: 2)
-        }
+        }()
     }
 
     /// Folds a following BatchNorm: W' = W·γ/√(var + ε) per output channel, b' = (b − mean)·γ/√(var + ε) + β.
@@ -130,7 +130,7 @@ public struct BatchNorm2d: Block {
     /// `pass`: where thop's 4 operations per element are counted (its rule for affine norms).
     public func callAsFunction(_ x: Feature, activation: Activation = .identity, _ pass: Pass? = nil) -> Feature {
         pass?.countThop(4 * elements(x.shape))
-        return x.applying(.batchNorm(epsilon: epsilon), [weight, bias, runningMean, runningVariance], shape: x.shape).fusedActivation(activation)
+        return x.applying(.batchNorm(epsilon: epsilon), [weight, bias, runningMean, runningVariance], shape: x.shape).activated(activation)
     }
 }
 
@@ -263,8 +263,8 @@ public struct MultiheadAttention: Block {
             guard let recorder = x.symbol?.recorder else { return Feature(shape: x.shape) }
             let path = inputWeight.ownerPath
             let rows = (part * width)..<((part + 1) * width)
-            let w = recorder.constant(inputWeight.tensor.slice(axis: 0, rows), name: path.map { $0 + ".in_proj_weight.\(names[part])" })
-            let b = recorder.constant(inputBias.tensor.slice(axis: 0, rows), name: path.map { $0 + ".in_proj_bias.\(names[part])" })
+            let w = recorder.constant(shape: [width, width], name: path.map { $0 + ".in_proj_weight.\(names[part])" }) { inputWeight.tensor.slice(axis: 0, rows) }
+            let b = recorder.constant(shape: [width], name: path.map { $0 + ".in_proj_bias.\(names[part])" }) { inputBias.tensor.slice(axis: 0, rows) }
             return recorder.feature(.linear, [x.symbol!.id, w, b], shape: x.shape, path: path.map { $0 + "." + names[part] + "_proj" })
         }
         let headWidth = width / heads

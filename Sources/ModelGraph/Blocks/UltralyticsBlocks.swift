@@ -184,9 +184,9 @@ public struct DFL: Block {
         let (batch, anchors) = (x.shape[0], x.shape[2])
         pass.count(Double(batch) * 4 * Double(anchors) * Double(bins))
         // conv(x.view(b, 4, bins, a).transpose(2, 1).softmax(1)).view(b, 4, a), as Ultralytics writes it
-        return Feature.countingResult {
+        return {
             try! conv(x.reshaped([batch, 4, bins, anchors]).permuted([0, 2, 1, 3]).softmax(axis: 1), Pass()).reshaped([batch, 4, anchors])
-        }
+        }()
     }
 }
 
@@ -284,7 +284,7 @@ public struct PositionalAttention: Block {
         pass.count(Double(shape[0] * heads * areas) * span * span * Double(keyDimension + headDimension))
         let valueShape = [shape[0], heads * headDimension, shape[2], shape[3]]
         let scale = Float(pow(Double(keyDimension), -0.5))
-        let maps = Feature.countingResults { () -> [Feature] in
+        let maps = { () -> [Feature] in
             if typeName == "AAttn" {
                 // Ultralytics' AAttn.forward as program operations: positions split into areas
                 let (batch, channels, height, width) = (shape[0], heads * headDimension, shape[2], shape[3])
@@ -307,7 +307,7 @@ public struct PositionalAttention: Block {
                 let weights = scores.softmax(axis: 3)
                 return [v.matmul(weights.permuted([0, 1, 3, 2])).reshaped(valueShape), v.reshaped(valueShape)]
             }
-        }
+        }()
         let (attended, values) = (maps[0], maps[1])
         return try proj(attended + pe(values, pass), pass)
     }

@@ -75,7 +75,7 @@ public struct AIFI: LayerModule {
         let width = Double(channels)
         pass.count(complete, thop: complete + batch * Double(headCount) * tokens * (3 * tokens - 1) + batch * 2 * 4 * tokens * width
                    + batch * tokens * width / 2)
-        return [Feature.countingResult { encoded(inputs[0]) }]
+        return [encoded(inputs[0])]
     }
 
     /// The encoder layer over the flattened map, with the sin-cos position embedding.

@@ -241,7 +241,7 @@ public struct DetectionBranches: Sendable {
     /// sigmoid scores and the head's decoded `extras` — `[B, 4 + nc + extra, A]`, or the top-k
     /// `[B, k, 6 + extra]`. Boxes are xywh, or the corners end to end (Ultralytics' `decode_bboxes`).
     func output(_ raw: Raw, extras: Feature? = nil) -> Feature {
-        Feature.countingResult { decodedBoxes(raw, extras: extras) }
+        decodedBoxes(raw, extras: extras)
     }
 
     private func decodedBoxes(_ raw: Raw, extras: Feature?) -> Feature {

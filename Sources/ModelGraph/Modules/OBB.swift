@@ -47,7 +47,7 @@ public struct OBB: DetectionHeadModule {
         let raw = try core.raw(inputs, pass)
         let logits = try core.extras(cv4.active, inputs, channels: 1, pass)
         countUnread(cv4, inputs, pass)
-        return [Feature.countingResult { rotatedBoxes(raw, angleLogits: logits) }]
+        return [rotatedBoxes(raw, angleLogits: logits)]
     }
 
     /// The angle, dist2rbox around the anchors, times the strides, beside the scores.

@@ -86,7 +86,7 @@ public struct Pose: DetectionHeadModule {
             if let kpts { maps.append(try kpts.active.items[level](trunk, pass)) } else { maps.append(trunk) }
         }
         let keypoints = try flattenedLevels(maps, channels: values)
-        return [core.output(raw, extras: Feature.countingResult { decodedKeypoints(keypoints, raw) })]
+        return [core.output(raw, extras: decodedKeypoints(keypoints, raw))]
     }
 
     /// `kpts_decode`: [B, K·D, A] viewed [B, K, D, A]; x, y scaled around the anchors and times

@@ -168,11 +168,11 @@ public struct RTDETRDecoder: LayerModule {
         var tokens: [Feature] = []
         for (input, projection) in zip(inputs, inputProjections.items) {
             // the plan folds the BatchNorm and views the map as rows: one map per level
-            tokens.append(Feature.countingResult {
+            tokens.append({
                 var y = try! projection.conv(input, Pass())
                 if let bn = projection.bn { y = bn(y) }
                 return y.reshaped([y.shape[0], hiddenChannels, y.shape[2] * y.shape[3]]).permuted([0, 2, 1])
-            })
+            }())
         }
         return try! Feature.concatenate(tokens, axis: 1)
     }
@@ -187,7 +187,7 @@ public struct RTDETRDecoder: LayerModule {
         let (anchors, valid) = RTDETRDecoder.anchors(levelShapes)
         let mask = features.constant(Tensor(shape: [1, anchorCount, 1], storage: valid.map { $0 ? 1 : 0 }), name: "valid_mask")
         // the linear's output becomes the LayerNorm's: every anchor's tokens held twice, not thrice
-        let encoded = Feature.countingResult { encoderOutput.norm(encoderOutput.linear(features * mask)) }
+        let encoded = encoderOutput.norm(encoderOutput.linear(features * mask))
         let best = encoderScoreHead(encoded).reducedMax(axis: 2).topK(k).indices
         let selected = encoded.gatheredRows(best)
         let anchorTable = features.constant(Tensor(shape: [batch, anchorCount, 4], storage: Array((0..<batch).map { _ in anchors }.joined())), name: "anchors")

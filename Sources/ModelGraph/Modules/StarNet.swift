@@ -179,7 +179,7 @@ public struct StarBlock: Block {
         let y = try dwconv(x, pass)
         let (a, b) = (try f1(y, pass), try f2(y, pass))
         pass.count(elements(a.shape), thop: 0)  // the star product (elementwise: no thop rule)
-        let star = Feature.countingResult { a.activated(.relu6) * b }
+        let star = a.activated(.relu6) * b
         return x + (try dwconv2(g(star, pass), pass))
     }
 }

@@ -8,10 +8,10 @@ import Tensor
 // ImagePoolingAttn (image features update the text embeddings) and WorldDetect (class scores as
 // similarities between region embeddings and the text embeddings).
 
-/// The text embeddings a module reads: the pass's (running) or, in a shape walk, their shape
-/// [batch, classes, width] as the graph was built.
-func textEmbeddings(_ given: Feature?, batch: Int, classes: Int, width: Int, reader: String) throws(LayerError) -> Feature {
-    guard let given else { return Feature(shape: [batch, classes, width]) }
+/// The text embeddings a module reads: the pass's (running) or, in the graph builder's walk
+/// (one row at a time), a placeholder of the shape [batch, classes, width] the graph was built for.
+func textEmbeddings(_ given: Feature?, like x: Feature, batch: Int, classes: Int, width: Int, reader: String) throws(LayerError) -> Feature {
+    guard let given else { return x.constant(name: "txt_feats", shape: [batch, classes, width]) { Tensor(shape: [batch, classes, width]) } }
     guard given.shape.count == 3, given.shape[0] == batch, given.shape[2] == width else {
         throw LayerError("\(reader) expects text embeddings [\(batch), classes, \(width)], found \(describeShape(given.shape))", blame: .row)
     }
@@ -57,7 +57,7 @@ public struct MaxSigmoidAttention: Block {
         }
         pass.count(Double(batch * heads * positions * classes * headChannels))
         let projected = try proj_conv(x, pass)
-        return Feature.countingResult { gated(projected, embedded: embedded, guide: guide, x) }
+        return gated(projected, embedded: embedded, guide: guide, x)
     }
 
     /// einsum("bmchw,bnmc->bmhwn") per head as a matrix product, its largest class, the gate on
@@ -141,7 +141,7 @@ public struct C2fAttn: CrossStageModule {
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
         let x = inputs[0]
         try requireFeatureMap(x.shape, channels: cv1.conv.inputChannels)
-        let guide = try textEmbeddings(pass.guide, batch: x.shape[0], classes: classCount, width: attn.gl.inputFeatures, reader: "C2fAttn")
+        let guide = try textEmbeddings(pass.guide, like: x, batch: x.shape[0], classes: classCount, width: attn.gl.inputFeatures, reader: "C2fAttn")
         var pieces = try cv1(x, pass).split(sizes: [hidden, hidden])
         for block in m.items { pieces.append(try block(pieces[pieces.count - 1], pass)) }
         pieces.append(try attn(pieces[pieces.count - 1], guide: guide, pass))
@@ -223,14 +223,14 @@ public struct ImagePoolingAttn: LayerModule {
         for (level, input) in inputs.enumerated() {
             try requireFeatureMap(input.shape, channels: inputChannels[level], source: level)
         }
-        let text = try textEmbeddings(pass.guide, batch: batch, classes: classCount, width: proj.outputFeatures, reader: "ImagePoolingAttn")
+        let text = try textEmbeddings(pass.guide, like: inputs[0], batch: batch, classes: classCount, width: proj.outputFeatures, reader: "ImagePoolingAttn")
         let (embedding, patches) = (proj.inputFeatures, im_pools.items[0].size)
         let tokens = inputs.count * patches * patches, classes = text.shape[1]
         var projected = [Feature]()
         for (level, input) in inputs.enumerated() { projected.append(try projections.items[level](input, pass)) }
         pass.count(Double(batch) * (Double(classes * proj.outputFeatures * embedding) * 2 + Double(tokens * embedding * embedding) * 2
                                     + Double(classes * tokens * embedding) * 2))
-        pass.guide = Feature.countingResult { updated(text, projected: projected, patches: patches) }
+        pass.guide = updated(text, projected: projected, patches: patches)
         return [pass.guide!]
     }
 
@@ -296,7 +296,7 @@ public struct ContrastiveHead: Block {
         pass.count(Double(batch * classes * channels * height * width))
         if norm != nil { pass.countThop(4 * elements(x.shape)) }  // thop's BatchNorm rule
         let weights = x.constant(embeddings.normalized(axis: 2), name: "class_embeddings")
-        return Feature.countingResult { scored(x, classEmbeddings: weights) }
+        return scored(x, classEmbeddings: weights)
     }
 
     /// x [B, E, H, W] and text [B, N, E] → [B, N, H, W].
@@ -305,7 +305,7 @@ public struct ContrastiveHead: Block {
         let classes = text.shape[1]
         pass.count(Double(batch * classes * channels * height * width))
         if norm != nil { pass.countThop(4 * elements(x.shape)) }  // thop's BatchNorm rule
-        return Feature.countingResult { scored(x, classEmbeddings: text.l2Normalized(axis: 2)) }
+        return scored(x, classEmbeddings: text.l2Normalized(axis: 2))
     }
 
     /// Normalised positions (BatchNorm or L2) against the normalised classes: a matrix product,
@@ -355,7 +355,7 @@ public struct WorldDetect: DetectionHeadModule {
         try requireLevels(inputs.map(\.shape), channels: core.inputChannels)
         let batch = inputs[0].shape[0]
         // WorldModel.predict gives WorldDetect the embeddings as passed in, not ImagePoolingAttn's update
-        let text = try textEmbeddings(pass.text, batch: batch, classes: core.classCount, width: embedding, reader: "WorldDetect")
+        let text = try textEmbeddings(pass.text, like: inputs[0], batch: batch, classes: core.classCount, width: embedding, reader: "WorldDetect")
         guard text.shape[1] == core.classCount else {
             throw LayerError("the text embeddings hold \(text.shape[1]) classes, the head was built for nc = \(core.classCount)", blame: .row)
         }

@@ -318,8 +318,20 @@ public final class ProgramRecorder: @unchecked Sendable {
     private var nextValue = 0
     /// The row being traced (set by the walk).
     public var origin = ProgramOrigin()
+    /// Records weights as placeholders (their shapes only), so a graph without loaded weights
+    /// traces: the graph builder's walk, whose program the passes count and measure but never run.
+    public let weightless: Bool
 
-    public init() {}
+    public init(weightless: Bool = false) { self.weightless = weightless }
+
+    /// A weightless program's stand-in for a weight's tensor (the value keeps the shape).
+    static let placeholder = Tensor(shape: [0], storage: [])
+
+    /// A weight's value id: its tensor, or (weightless) a placeholder of `shape`, made only when needed.
+    func constant(shape: [Int], name: String?, _ tensor: () -> Tensor) -> Int {
+        guard weightless else { return constant(tensor(), name: name) }
+        return record(.constant(Self.placeholder, name: name), [], outputs: [shape], path: name)[0].id
+    }
 
     /// Records `op` over `inputs`, returning one value per output shape.
     public func record(_ op: ProgramOp, _ inputs: [Int], outputs shapes: [[Int]], path: String? = nil) -> [ProgramValue] {

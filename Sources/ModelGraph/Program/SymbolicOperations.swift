@@ -133,9 +133,9 @@ extension Feature {
     /// A parameter or buffer as a constant of this walk (viewed as `shape` when given): read
     /// only when tracing or computing, so a shape walk needs no loaded weights.
     func constant(_ parameter: Parameter, viewedAs shape: [Int]? = nil) -> Feature {
-        guard symbol != nil else { return Feature(shape: shape ?? parameter.shape) }
-        let tensor = shape.map { parameter.tensor.reshaped($0) } ?? parameter.tensor
-        return constant(tensor, name: parameter.key ?? "constant")
+        constant(name: parameter.key ?? "constant", shape: shape ?? parameter.shape) {
+            shape.map { parameter.tensor.reshaped($0) } ?? parameter.tensor
+        }
     }
 
     /// Records `op` over this feature and `parameters` (constants named by their state_dict
@@ -149,10 +149,13 @@ extension Feature {
 
     /// A constant computed from loaded weights (`make`, run only when tracing) of this walk.
     func constant(name: String, shape: [Int], _ make: () -> Tensor) -> Feature {
-        guard symbol != nil else { return Feature(shape: shape) }
-        let tensor = make()
-        precondition(tensor.shape == shape, "constant \(name) promised \(shape), made \(tensor.shape)")
-        return constant(tensor, name: name)
+        guard let recorder = symbol?.recorder else { return Feature(shape: shape) }
+        let id = recorder.constant(shape: shape, name: name) {
+            let tensor = make()
+            precondition(tensor.shape == shape, "constant \(name) promised \(shape), made \(tensor.shape)")
+            return tensor
+        }
+        return Feature(symbol: Symbol(recorder: recorder, id: id), shape: shape)
     }
 
     /// A one-element constant of this walk (a scale, an offset), for broadcasting arithmetic.
@@ -189,27 +192,10 @@ extension Feature {
 }
 
 extension Feature {
-    /// What `body` computes, recorded step by step, where the planner runs the steps as one
-    /// kernel (DFL) or their maps are small and short-lived beside the result (a head's decoding,
-    /// an attention's products): a shape walk counts only the result as held memory.
-    static func countingResult(_ body: () -> Feature) -> Feature {
-        countingResults { [body()] }[0]
-    }
-
-    /// `countingResult` for several results.
-    static func countingResults(_ body: () -> [Feature]) -> [Feature] {
-        guard let counter = LiveBytes.current else { return body() }
-        let results = LiveBytes.$current.withValue(nil) { body() }
-        return LiveBytes.$current.withValue(counter) { results.map { $0.symbol == nil ? Feature(shape: $0.shape) : $0 } }
-    }
-
     /// What `body` computes, recorded as one composite operation `name` over `inputs` in a
     /// trace (see `Composite`); outside a trace, just `body`'s results.
     static func composite(_ name: String, attributes: [String: [Int]], inputs: [Feature], _ body: () -> [Feature]) -> [Feature] {
-        guard let recorder = inputs.lazy.compactMap(\.symbol).first?.recorder else {
-            // shape-walking: the execution pass runs one kernel, so only what it returns is held
-            return countingResults(body)
-        }
+        guard let recorder = inputs.lazy.compactMap(\.symbol).first?.recorder else { return body() }
         return recorder.composite(name, attributes: attributes, inputs: inputs, body)
     }
 }
