@@ -89,6 +89,9 @@ public struct ForkSummary: Sendable {
     public var outputNames: [String] = []
     /// Why the forward is not a program, when traced and it is not.
     public var traceFailure: ForkTraceFailure?
+    /// Ops the traced program runs otherwise than PyTorch would (`ForkTrace.departures`), each
+    /// located in the YAML and the fork's source.
+    public var departures: [UntracedTorchOp] = []
 
     /// The layer indices row `position` owns: those after the previous row's, up to its own.
     /// A fork's multi-output backbone row takes several (its parse_model numbers the row by the
@@ -254,7 +257,16 @@ public final class ForkModelBuilder {
                 try collectShapes(main, into: &summary)
                 if options.trace, let out = main.namespace["_out"] {
                     switch torch.endTrace(outputs: flattened(out, name: "output")) {
-                    case .success(let (program, names)): summary.program = program; summary.outputNames = names
+                    case .success(let (program, names, departures)):
+                        summary.program = program
+                        summary.outputNames = names
+                        summary.departures = departures.map { departure in
+                            var located = departure
+                            if let layer = departure.layerIndex, let position = summary.rows.firstIndex(where: { $0.index == layer }), position < rows.count {
+                                located.row = "\(yamlPath):\(rows[position].location.line):\(rows[position].location.column)"
+                            }
+                            return located
+                        }
                     case .failure(var failure):
                         // each op's YAML row (the fork numbers multi-output rows by their last index)
                         for k in failure.untraced.indices {

@@ -15,6 +15,19 @@ extension TraceStep {
         if involvesComplex { try recordComplex() } else { try recordReal() }
     }
 
+    /// `F.dropout(x, p)` keeps PyTorch's default `training=True` even in `eval()` (unlike
+    /// `nn.Dropout`, which passes its module's flag): PyTorch then zeroes elements at random and
+    /// scales the rest, run after run. The program runs the identity, its expectation, and says so.
+    func noteDropoutInTraining() throws {
+        let alpha = name.contains("alpha")  // F.alpha_dropout and F.feature_alpha_dropout default to training=False
+        let training = try a.value(2, "training") != nil ? a.bool(2, "training", !alpha) : a.bool(2, "train", !alpha)  // torch.dropout(x, p, train)
+        let probability = try a.double(1, "p", 0.5)
+        guard training, probability > 0 else { return }
+        let site = a.interp.innermostSite { !$0.hasPrefix("<") }
+        trace.depart(name, "called with training=True (F.\(name)'s default), so PyTorch drops elements at random (p=\(probability)) even in eval(); "
+                     + "ModelGraph runs it as the identity, its expectation, so outputs differ from any one PyTorch run", site: site)
+    }
+
     /// The op over real tensors.
     func recordReal() throws {
         switch name {
@@ -23,6 +36,7 @@ extension TraceStep {
              "alpha_dropout", "feature_alpha_dropout", "identity", "pin_memory", "float", "double", "type_as", "to", "type", "resolve_conj",
              "long", "int", "short":
             let source = try tensor(0, "input")
+            if name.hasSuffix("dropout") { try noteDropoutInTraining() }
             // float to integers rounds toward zero (index arithmetic: floor, clamp, then long())
             if source.dtype.isFloatingPoint, !output.dtype.isFloatingPoint, output.dtype != .bool, !output.dtype.isComplex {
                 try bind(emit(.truncate, [try value(source)], output.shape), exact: true)

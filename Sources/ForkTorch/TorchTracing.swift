@@ -29,6 +29,10 @@ public final class ForkTrace {
     let recorder = ProgramRecorder()
     /// Distinct ops (by name and reason) met without a program form, first site each.
     public private(set) var untraced: [UntracedTorchOp] = []
+    /// Distinct ops (by name and reason) the program runs otherwise than PyTorch would — as
+    /// their expectation where PyTorch draws at random (`F.dropout` left in training mode) —
+    /// first site each: said beside the results, never silently.
+    public private(set) var departures: [UntracedTorchOp] = []
     /// Each recorded value's shape, by id.
     var shapes: [Int: [Int]] = [:]
     /// The model row running (set by the forward's hooks).
@@ -90,6 +94,12 @@ public final class ForkTrace {
         note(untracedOp)
     }
 
+    /// Notes an op the program runs otherwise than PyTorch (see `departures`).
+    func depart(_ op: String, _ reason: String, site: String?) {
+        guard !departures.contains(where: { $0.op == op && $0.reason == reason }) else { return }
+        departures.append(UntracedTorchOp(op: op, reason: reason, site: site, layerIndex: layer?.index, module: layer?.module))
+    }
+
     func note(_ untracedOp: UntracedTorchOp) {
         guard !untraced.contains(where: { $0.op == untracedOp.op && $0.reason == untracedOp.reason }) else { return }
         untraced.append(untracedOp)
@@ -137,7 +147,7 @@ extension TorchRuntime {
 
     /// Ends the trace: the program returning the traced tensors among `outputs` (with their
     /// names), or the ops that have no program form.
-    public func endTrace(outputs: [(name: String, tensor: TorchTensor)]) -> Result<(Program, [String]), ForkTraceFailure> {
+    public func endTrace(outputs: [(name: String, tensor: TorchTensor)]) -> Result<(Program, [String], [UntracedTorchOp]), ForkTraceFailure> {
         defer { trace = nil }
         guard let trace else { return .failure(ForkTraceFailure(untraced: [], message: "no trace was running")) }
         guard trace.untraced.isEmpty else { return .failure(ForkTraceFailure(untraced: trace.untraced, message: nil)) }
@@ -146,7 +156,7 @@ extension TorchRuntime {
             return .failure(ForkTraceFailure(untraced: [], message: "the forward returned no tensor computed from its input"))
         }
         let values = traced.map { ProgramValue(id: $0.tensor.symbol!, shape: $0.tensor.shape) }
-        return .success((trace.recorder.program(outputs: values), traced.map(\.name)))
+        return .success((trace.recorder.program(outputs: values), traced.map(\.name), trace.departures))
     }
 
     /// Every tensor in `value`: itself, or the items of a tuple, list or dict, depth first.

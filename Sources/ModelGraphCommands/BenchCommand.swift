@@ -143,6 +143,7 @@ extension BenchCommand {
         let loaded = try reporting { () throws(ModelLoadError) in
             try Model.loadForkRunnable(model.request, root: root, weights: execution.weights, seed: 0)
         }
+        for note in loaded.notes { printError(note) }
         let shape = loaded.inputShape
         let planned = execution.unfused ? nil : PlannedProgram(loaded.program)
         if profileOperations {

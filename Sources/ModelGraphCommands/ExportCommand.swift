@@ -56,6 +56,7 @@ struct ExportCommand: ParsableCommand {
             let loaded = try reporting { () throws(ModelLoadError) in
                 try Model.loadForkRunnable(model.request, root: root, weights: execution.weights, seed: seed)
             }
+            for note in loaded.notes { printError(note) }
             let primary = zip(loaded.outputNames, loaded.program.outputs).filter { $0.0 == "output" || $0.0.hasPrefix("output.0") }.map(\.1)
             try write(loaded.program.returning(primary), input: loaded.summary.input)
             return

@@ -232,10 +232,12 @@ extension Predictor {
         }
         if let root = try options.forkRoot() {
             // fork mode: the fork's code builds the model, traced per input shape
-            return try reporting { () throws(ModelLoadError) in
+            let predictor = try reporting { () throws(ModelLoadError) in
                 try Predictor(fork: options.request, root: root, weights: command.execution.weights, size: command.imgsz.map { ($0.height, $0.width) },
                               settings: settings, names: names, fuse: !command.execution.unfused)
             }
+            for note in predictor.notes { printError(note) }
+            return predictor
         }
         let loaded = try options.loadRunnableModel()
         try command.execution.checkMemory(for: loaded)

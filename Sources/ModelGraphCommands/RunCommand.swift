@@ -127,6 +127,7 @@ struct RunCommand: ParsableCommand {
         print("input \(describeShape(x.shape))\(self.input.map { " from \($0)" } ?? " (random, seed \(seed))"), "
                + "weights \(loaded.weightsDescription), \(Threads.count) thread\(Threads.count == 1 ? "" : "s"), "
                + "\(loaded.program.instructions.count) program operations")
+        for note in loaded.notes { printError(note) }
         if !loaded.unusedWeights.isEmpty {
             printError("note: \(loaded.unusedWeights.count) tensor\(loaded.unusedWeights.count == 1 ? "" : "s") of \(execution.weights ?? "") the forward does not read: "
                        + loaded.unusedWeights.prefix(6).joined(separator: ", ") + (loaded.unusedWeights.count > 6 ? ", …" : ""))

@@ -17,6 +17,15 @@ public struct ForkRunnable: Sendable {
     public let weightsDescription: String
     /// Tensors of the weights file the forward does not read (unused branches, buffers).
     public let unusedWeights: [String]
+    /// `note:` lines for stderr: ops the program runs otherwise than PyTorch would (see
+    /// `ForkSummary.departures`), located in the YAML and the fork's source.
+    public var notes: [String] {
+        summary.departures.map { departure in
+            var text = departure
+            text.row = nil
+            return "\(departure.row.map { $0 + ": " } ?? "")note: \(text.description)"
+        }
+    }
 
     /// The input image's shape [B, C, H, W] the program was traced at.
     public var inputShape: [Int] {

@@ -23,6 +23,8 @@ public final class Predictor {
     /// size, else 640 — rounded up to the stride (except for classification).
     public let size: (height: Int, width: Int)
     public let settings: PredictionSettings
+    /// `note:` lines for stderr: in fork mode, ops the program runs otherwise than PyTorch would.
+    public private(set) var notes: [String] = []
     /// What runs a batch: ModelGraph's modules (later shapes rebuild from the first graph's spec
     /// and options, scale resolved), or a fork's code traced into a program per input shape.
     private enum Engine {
@@ -109,6 +111,7 @@ public final class Predictor {
         settings.legacyScaling = !current
         self.settings = settings
         self.names = names ?? checkpoint?.names ?? []
+        notes = loaded.notes
         engine = .fork(request: request, root: root, weights: weights, fuse: fuse)
         // the model traced to learn its head already runs a batch of one image at its size
         if loaded.inputShape == [1, 3, size.height, size.width] { runners[loaded.inputShape] = forkRunner(loaded, fuse: fuse) }
