@@ -339,6 +339,28 @@ struct ForkModeTests {
         }
     }
 
+    /// `F.dropout(x, p)` keeps PyTorch's default training=True, so PyTorch drops at random even in
+    /// eval(): the program runs the identity (its expectation) and says so once, located in the
+    /// YAML and the fork's source; `nn.Dropout` and `F.dropout(…, training=self.training)` beside
+    /// it are identities in eval and say nothing.
+    @Test func dropoutLeftInTrainingIsSaid() throws {
+        let loaded = try Self.runnable("ultralytics/cfg/departures/tiny-dropout.yaml", size: 64, weights: nil)
+        #expect(loaded.notes.count == 1, "\(loaded.notes)")
+        let note = try #require(loaded.notes.first)
+        #expect(note.contains("tiny-dropout.yaml:5:5: note:") && note.contains("layer 1 (DropGate)") && note.contains("training=True")
+                && note.contains("p=0.2") && note.contains("ultralytics/nn/extra_modules/ops.py:576:"), "\(note)")
+        // the identity: the row's output is twice its input (both dropouts are identities)
+        let program = loaded.program
+        // each row's result: the last value its instructions make
+        let rowResult = { (row: Int) in program.instructions.last { $0.origin.layerIndex == row }?.outputs.first?.id }
+        let input = try #require(rowResult(0)), doubled = try #require(rowResult(1))
+        #expect(program.instructions.filter { $0.origin.layerIndex == 1 }.map(\.op.name) == ["add"], "the dropouts record no op")
+        let x = KernelTests.random(loaded.inputShape, seed: 3, range: 0...1)
+        let shapes = program.shapes
+        let kept = program.returning([ProgramValue(id: input, shape: shapes[input] ?? []), ProgramValue(id: doubled, shape: shapes[doubled] ?? [])]).run(x)
+        #expect(kept[1].maxDifference(to: Tensor(shape: kept[0].shape, storage: kept[0].storage.map { 2 * $0 })) <= 1e-6 * kept[0].maxMagnitude)
+    }
+
     /// Weights that do not fit are refused with every problem named.
     @Test func misfitWeightsAreRefused() throws {
         let other = Paths.fixtures.appendingPathComponent("forks/parity/tiny-c2f/weights.safetensors").path

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ..modules import Conv
 
-__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "UnfoldMix", "EinsumMix", "FoldMix", "CumsumMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix", "MHAMix", "IndexMix", "AssignMix", "SampleMix", "VolumeMix", "SpectrumMix", "GraphMix", "DeformMix", "BankConv"]
+__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "UnfoldMix", "EinsumMix", "FoldMix", "CumsumMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix", "MHAMix", "IndexMix", "AssignMix", "SampleMix", "VolumeMix", "SpectrumMix", "GraphMix", "DeformMix", "BankConv", "DropGate"]
 
 
 class SPDConv(nn.Module):
@@ -560,3 +560,17 @@ class BankConv(nn.Module):
         bias = torch.mm(mix, self.bank_bias).view(-1)
         y = F.conv2d(x.reshape(1, -1, h, w), weight, bias, stride=self.s, padding=self.k // 2, groups=b)
         return self.act(self.bn(y.view(b, self.c2, y.shape[-2], y.shape[-1]))) * 0.5 + 0.25
+
+
+class DropGate(nn.Module):
+    """Training-time noise left in a forward, as some forks leave it: F.dropout called without
+    training=self.training keeps PyTorch's default training=True and drops at random even in eval();
+    nn.Dropout, and F.dropout given the module's flag, do not."""
+
+    def __init__(self, p=0.2):
+        super().__init__()
+        self.p = p
+        self.drop = nn.Dropout(p)
+
+    def forward(self, x):
+        return F.dropout(self.drop(x), self.p) + F.dropout(x, self.p, training=self.training)
