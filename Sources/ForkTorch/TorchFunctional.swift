@@ -299,6 +299,23 @@ extension TorchRuntime {
         op([f + "max_pool1d", "max_pool1d"], method: false) { try self.pool($0, spatial: 1, kind: "max") }
         op([f + "max_pool2d", "max_pool2d"], method: false) { try self.pool($0, spatial: 2, kind: "max") }
         op([f + "max_pool3d"], method: false) { try self.pool($0, spatial: 3, kind: "max") }
+        op([f + "max_unpool2d"], method: false) { a in
+            // torch's size: (input − 1)·stride − 2·padding + kernel per axis, or output_size's last two
+            let x = try a.tensor(0, "input")
+            _ = try a.tensor(1, "indices")
+            guard x.shape.count == 3 || x.shape.count == 4 else { throw a.interp.error(a.interp.types.runtimeError, "max_unpool2d expects a 3D or 4D input, got \(x.shape)") }
+            let kernel = try a.ints(2, "kernel_size", count: 2)
+            let stride = a.has(3, "stride") ? try a.ints(3, "stride", count: 2) : kernel
+            let padding = try a.ints(4, "padding", count: 2, 0)
+            var size = (0..<2).map { (x.shape[x.shape.count - 2 + $0] - 1) * stride[$0] - 2 * padding[$0] + kernel[$0] }
+            if a.has(5, "output_size") {
+                let given = try a.interp.materialize(a.value(5, "output_size")!).map { try a.interp.intArgument($0, "output_size") }
+                guard given.count >= 2 else { throw a.interp.error(a.interp.types.valueError, "output_size must have at least 2 elements") }
+                size = Array(given.suffix(2))
+            }
+            guard size.allSatisfy({ $0 > 0 }) else { throw a.interp.error(a.interp.types.runtimeError, "max_unpool2d: output size \(size) is empty") }
+            return self.wrap(self.make(Array(x.shape.dropLast(2)) + size, x.dtype))
+        }
         op([f + "avg_pool1d", "avg_pool1d"], method: false) { try self.pool($0, spatial: 1, kind: "avg") }
         op([f + "avg_pool2d", "avg_pool2d"], method: false) { try self.pool($0, spatial: 2, kind: "avg") }
         op([f + "avg_pool3d"], method: false) { try self.pool($0, spatial: 3, kind: "avg") }

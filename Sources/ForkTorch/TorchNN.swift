@@ -1131,6 +1131,8 @@ class _MaxUnpoolNd(Module):
 
     def forward(self, input, indices, output_size=None):
         n = self._dims
+        if n == 2:
+            return F.max_unpool2d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
         k, s, p = _ntuple(n)(self.kernel_size), _ntuple(n)(self.stride), _ntuple(n)(self.padding)
         if output_size is not None:
             size = list(output_size)[-n:]

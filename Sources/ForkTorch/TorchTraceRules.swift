@@ -658,6 +658,17 @@ extension TraceStep {
                                                  groups: try a.int(6, "groups", 1)), inputs, output.shape))
 
         // pooling and resampling
+        case "max_unpool2d":
+            let y = try tensor(0, "input"), indices = try tensor(1, "indices")
+            let kernel = try a.ints(2, "kernel_size", count: 2)
+            let strideValue = a.value(3, "stride")
+            let stride = strideValue == nil || strideValue!.isNone ? kernel : try a.ints(3, "stride", count: 2)
+            guard let pooled = trace.poolIndices[ObjectIdentifier(indices)], y.shape.count == 4, indices.shape == y.shape,
+                  Set(kernel).count == 1, kernel == stride, kernel[0] == pooled.window, try a.ints(4, "padding", count: 2, 0) == [0, 0],
+                  output.shape[2] >= y.shape[2] * kernel[0], output.shape[3] == pooled.width else {
+                throw Untraceable("max_unpool2d of indices other than those of max_pool2d with the same tiling windows")
+            }
+            try bind(maxUnpooled(try value(y), indices: try value(indices), window: kernel[0], width: pooled.width))
         case "max_pool2d", "avg_pool2d":
             let x = try tensor(0, "input")
             let kernel = try a.ints(1, "kernel_size", count: 2)
@@ -675,8 +686,17 @@ extension TraceStep {
                 throw Untraceable("pooling with unequal sizes per axis")
             }
             if isMax {
-                guard !(try a.bool(6, "return_indices", false)) else { throw Untraceable("return_indices") }
                 let dilation = try a.ints(4, "dilation", count: 2, 1)
+                if try a.bool(6, "return_indices", false) {
+                    guard kernel[0] == stride[0], padding[0] == 0, dilation == [1, 1] else {
+                        throw Untraceable("return_indices with windows that overlap, are padded or dilated")
+                    }
+                    let values = emit(.maxPool(kernelSize: kernel[0], stride: stride[0], padding: 0), [try value(x)], output.shape)
+                    try bind(values, 0)
+                    try bind(try poolIndices(x, maxima: values, window: kernel[0]), 1, exact: true)
+                    trace.poolIndices[ObjectIdentifier(outputs[1])] = (outputs[1], kernel[0], x.shape[3])
+                    return
+                }
                 guard dilation == [1, 1] else { try bind(try dilatedMaxPool(x, kernel: kernel[0], stride: stride[0], padding: padding[0], dilation: dilation)); return }
                 try bind(emit(.maxPool(kernelSize: kernel[0], stride: stride[0], padding: padding[0]), [try value(x)], output.shape))
             } else {
@@ -801,7 +821,13 @@ extension TraceStep {
                 return
             }
             let (left, right) = (pads[0], pads[1]), (top, bottom) = pads.count == 4 ? (pads[2], pads[3]) : (0, 0)
-            try bind(emit(.pad(left: left, right: right, top: top, bottom: bottom, reflect: mode == "reflect"), [try value(x)], output.shape))
+            let pad = ProgramOp.pad(left: left, right: right, top: top, bottom: bottom, reflect: mode == "reflect")
+            guard x.shape.count != 4 else { try bind(emit(pad, [try value(x)], output.shape)); return }
+            // the program pads the two last axes of a map [N, C, H, W]: any other rank is viewed as one
+            let (height, width) = (x.shape[x.shape.count - 2], x.shape[x.shape.count - 1])
+            let map = [x.shape.dropLast(2).reduce(1, *), 1, height, width]
+            let padded = emit(pad, [reshape(try value(x), from: x.shape, to: map)], [map[0], 1, top + height + bottom, left + width + right])
+            try bind(reshape(padded, from: [map[0], 1, top + height + bottom, left + width + right], to: output.shape))
         case "pixel_shuffle", "pixel_unshuffle":
             let x = try tensor(0, "input")
             let r = try a.int(1, name == "pixel_shuffle" ? "upscale_factor" : "downscale_factor")
@@ -1003,6 +1029,57 @@ extension TraceStep {
 
     func permute(_ id: Int, _ order: [Int], _ shape: [Int]) -> Int {
         order == Array(0..<order.count) ? id : emit(.transpose(order), [id], shape)
+    }
+
+    /// The flat index (row · width + column in the map) of each window's maximum, as max_pool2d's
+    /// `return_indices` gives it for windows of `window`² that tile the map: the first tap in
+    /// row-major order that equals the maximum (PyTorch's scan), as float32 (exact below 2^24).
+    func poolIndices(_ x: TorchTensor, maxima: Int, window k: Int) throws -> Int {
+        let id = try value(x)
+        let shape = output.shape, (height, width) = (shape[2], shape[3])
+        var index: Int?
+        // from the last tap to the first, so the first equal one is the one kept
+        for tap in (0..<(k * k)).reversed() {
+            let (dy, dx) = (tap / k, tap % k)
+            var rowsShape = x.shape
+            rowsShape[2] = height
+            let rows = emit(.slice(axis: 2, start: dy, end: dy + k * (height - 1) + 1, step: k), [id], rowsShape)
+            let cells = emit(.slice(axis: 3, start: dx, end: dx + k * (width - 1) + 1, step: k), [rows], shape)
+            let position = constant(Tensor(shape: [1, 1, height, width]) { values in
+                for i in 0..<height { for j in 0..<width { values[i * width + j] = Float((k * i + dy) * x.shape[3] + k * j + dx) } }
+            })
+            guard let later = index else { index = emit(.expand(shape), [position], shape); continue }
+            index = emit(.select, [emit(.compare(.equal), [cells, maxima], shape), position, later], shape)
+        }
+        return index!
+    }
+
+    /// `F.max_unpool2d(y, indices, k, k)` of indices from `max_pool2d(…, return_indices=True)` over
+    /// windows of k² that tile a map `width` wide: each value back at its window's tap the index
+    /// names, zeros elsewhere — k² masked copies interleaved, then zero rows and columns up to
+    /// `output_size`.
+    func maxUnpooled(_ y: Int, indices: Int, window k: Int, width: Int) -> Int {
+        let shape = trace.shapes[y]!, (batch, channels, height, pooledWidth) = (shape[0], shape[1], shape[2], shape[3])
+        let tapShape = [batch, channels, height, 1, pooledWidth, 1]
+        var rows: [Int] = []
+        for dy in 0..<k {
+            var taps: [Int] = []
+            for dx in 0..<k {
+                let position = constant(Tensor(shape: [1, 1, height, pooledWidth]) { values in
+                    for i in 0..<height { for j in 0..<pooledWidth { values[i * pooledWidth + j] = Float((k * i + dy) * width + k * j + dx) } }
+                })
+                let kept = emit(.multiply, [y, emit(.compare(.equal), [indices, position], shape)], shape)
+                taps.append(reshape(kept, from: shape, to: tapShape))
+            }
+            rows.append(emit(.concatenate(axis: 5), taps, [batch, channels, height, 1, pooledWidth, k]))
+        }
+        let woven = emit(.concatenate(axis: 3), rows, [batch, channels, height, k, pooledWidth, k])
+        var result = reshape(woven, from: [batch, channels, height, k, pooledWidth, k], to: [batch, channels, height * k, pooledWidth * k])
+        let (extraRows, extraColumns) = (output.shape[2] - height * k, output.shape[3] - pooledWidth * k)
+        if extraRows > 0 || extraColumns > 0 {
+            result = emit(.pad(left: 0, right: extraColumns, top: 0, bottom: extraRows, reflect: false), [result], output.shape)
+        }
+        return result
     }
 
     /// Max pooling with dilated windows: the maximum over the k² taps, each a strided slice of

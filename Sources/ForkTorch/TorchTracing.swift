@@ -57,6 +57,9 @@ public final class ForkTrace {
     /// Views made by basic indexing of a tensor that is not itself a view, with the index: a
     /// `copy_` into one is an assignment into that tensor (`otf[..., :k, :k].copy_(psf)`).
     var indexedViews: [ObjectIdentifier: (view: TorchTensor, base: TorchTensor, index: PyValue)] = [:]
+    /// Indices from `max_pool2d(…, return_indices=True)` over windows that tile the map, with the
+    /// window and the map's width: what `max_unpool2d` reads them by.
+    var poolIndices: [ObjectIdentifier: (indices: TorchTensor, window: Int, width: Int)] = [:]
     /// Tensors an in-place op changed through another view of their storage, with that op's place.
     var stale: [ObjectIdentifier: (tensor: TorchTensor, site: String)] = [:]
 

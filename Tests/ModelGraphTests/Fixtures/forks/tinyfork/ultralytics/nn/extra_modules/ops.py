@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ..modules import Conv
 
-__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "UnfoldMix", "EinsumMix", "FoldMix", "CumsumMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix", "MHAMix", "IndexMix", "AssignMix", "SampleMix", "VolumeMix", "SpectrumMix", "GraphMix", "DeformMix", "BankConv", "DropGate"]
+__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "UnfoldMix", "EinsumMix", "FoldMix", "CumsumMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix", "MHAMix", "IndexMix", "AssignMix", "SampleMix", "VolumeMix", "SpectrumMix", "GraphMix", "DeformMix", "BankConv", "DropGate", "UnpoolMix"]
 
 
 class SPDConv(nn.Module):
@@ -574,3 +574,23 @@ class DropGate(nn.Module):
 
     def forward(self, x):
         return F.dropout(self.drop(x), self.p) + F.dropout(x, self.p, training=self.training)
+
+
+class UnpoolMix(nn.Module):
+    """A decoder step as segmentation nets write it: max pooling that keeps its argmax indices, a
+    convolution on the pooled map, and an unpooling that puts the result back where the maxima were
+    (after a ReLU, so ties among zeros decide which tap keeps its place); then a shift of the map as
+    a padded [B, C, H·W] sequence."""
+
+    def __init__(self, c1):
+        super().__init__()
+        self.down = nn.MaxPool2d(2, 2, return_indices=True)
+        self.up = nn.MaxUnpool2d(2, 2)
+        self.mix = nn.Conv2d(c1, c1, 3, 1, 1)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        pooled, index = self.down(F.relu(x))
+        y = self.up(torch.sigmoid(self.mix(pooled)), index)
+        sequence = F.pad(y.flatten(2), (2, 1))[..., 1:1 + h * w]
+        return x + sequence.reshape(b, c, h, w)
