@@ -125,6 +125,13 @@ extension TraceStep {
             let magnitude = emit(.add, [emit(.multiply, [y.re, y.re], trace.shapes[y.re]!), emit(.multiply, [q, q], trace.shapes[q]!)], trace.shapes[y.re]!)
             let scaled = product(x, ComplexParts(re: y.re, im: negated(q)), shape: shape, op: .multiply)
             try bind(ComplexParts(re: emit(.divide, [scaled.re, magnitude], shape), im: scaled.im.map { emit(.divide, [$0, magnitude], shape) }))
+        case "angle":
+            // atan2(imaginary, real): in [−π, π], π for a negative real value
+            let x = try parts(try tensor(0, "input"))
+            try bind(emit(.atan2, [x.im ?? scalar(0), x.re], shape))
+        case "float", "double", "half" where (try tensor(0, "input").dtype.isComplex):
+            // a complex tensor cast to a real type keeps its real part (PyTorch warns that it drops the imaginary one)
+            try bind(try parts(try tensor(0, "input")).re)
         case "to", "type" where !(try tensor(0, "input").dtype.isComplex):
             // a real tensor made complex: no imaginary part
             try bind(ComplexParts(re: try value(try tensor(0, "input")), im: nil))

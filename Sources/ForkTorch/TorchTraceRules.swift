@@ -119,6 +119,7 @@ extension TraceStep {
         case "sin": try bind(emit(.sine, [try value(0, "input")], output.shape))
         case "cos": try bind(emit(.cosine, [try value(0, "input")], output.shape))
         case "abs": try bind(magnitude(try value(0, "input"), output.shape))
+        case "angle": try bind(emit(.atan2, [scalar(0), try value(0, "input")], output.shape))  // 0, or π for a negative value
         case "clamp", "clip", "hardtanh":
             let low = try a.value(1, name == "hardtanh" ? "min_val" : "min").flatMap { $0.isNone ? nil : Float(try a.interp.floatArgument($0, "min")) }
             let high = try a.value(2, name == "hardtanh" ? "max_val" : "max").flatMap { $0.isNone ? nil : Float(try a.interp.floatArgument($0, "max")) }

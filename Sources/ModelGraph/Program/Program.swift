@@ -29,6 +29,9 @@ public enum ProgramOp: Sendable {
     case cosine, sine, squareRoot
     /// Element-wise binary operations with broadcasting.
     case add, subtract, multiply, divide
+    /// `torch.atan2(y, x)` with broadcasting: inputs y, x; the angle in [−π, π] (a complex
+    /// value's `torch.angle`).
+    case atan2
     /// `torch.cat(inputs, axis)`.
     case concatenate(axis: Int)
     /// `x.split(sizes, axis)`: one output per size.
@@ -124,6 +127,7 @@ public enum ProgramOp: Sendable {
         case .subtract: return "subtract"
         case .multiply: return "multiply"
         case .divide: return "divide"
+        case .atan2: return "atan2"
         case .concatenate: return "concatenate"
         case .split: return "split"
         case .slice: return "slice"

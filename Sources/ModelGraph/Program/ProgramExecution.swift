@@ -199,6 +199,7 @@ extension Program {
                 }
             }]
         case .compare(let comparison): return [Tensor.broadcast(x[0], x[1]) { comparison.holds($0, $1) ? 1 : 0 }]
+        case .atan2: return [Tensor.broadcast(x[0], x[1]) { Foundation.atan2($0, $1) }]
         case .select:
             let shape = outputShapes[0]
             let (condition, chosen, other) = (Tensor.broadcast(x[0], Tensor(shape: shape), { a, _ in a }),

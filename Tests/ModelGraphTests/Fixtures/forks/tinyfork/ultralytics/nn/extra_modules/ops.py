@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ..modules import Conv
 
-__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "UnfoldMix", "EinsumMix", "FoldMix", "CumsumMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix", "MHAMix", "IndexMix", "AssignMix", "SampleMix", "VolumeMix", "SpectrumMix", "GraphMix", "DeformMix", "BankConv", "DropGate", "UnpoolMix"]
+__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "UnfoldMix", "EinsumMix", "FoldMix", "CumsumMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix", "MHAMix", "IndexMix", "AssignMix", "SampleMix", "VolumeMix", "SpectrumMix", "GraphMix", "DeformMix", "BankConv", "DropGate", "UnpoolMix", "PhaseMix"]
 
 
 class SPDConv(nn.Module):
@@ -594,3 +594,22 @@ class UnpoolMix(nn.Module):
         y = self.up(torch.sigmoid(self.mix(pooled)), index)
         sequence = F.pad(y.flatten(2), (2, 1))[..., 1:1 + h * w]
         return x + sequence.reshape(b, c, h, w)
+
+
+class PhaseMix(nn.Module):
+    """A frequency-domain block as image-restoration forks write it: the spectrum's magnitude through a
+    small MLP, its phase (torch.angle) kept, back through polar form; the complex result cast with
+    .float() (which keeps the real part) before the inverse transform."""
+
+    def __init__(self, c1):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Conv2d(c1, c1, 1), nn.LeakyReLU(0.1), nn.Conv2d(c1, c1, 1))
+
+    def forward(self, x):
+        _, _, h, w = x.shape
+        spectrum = torch.fft.rfft2(x.float(), norm="backward")
+        magnitude = self.mlp(torch.abs(spectrum))
+        phase = torch.angle(spectrum)
+        mixed = torch.complex(magnitude * torch.cos(phase), magnitude * torch.sin(phase))
+        real = torch.fft.irfft2(mixed, s=(h, w), norm="backward")
+        return x + real + torch.fft.irfft2(mixed.float(), s=(h, w)) * 0.5 + torch.angle(x) * 0.1
