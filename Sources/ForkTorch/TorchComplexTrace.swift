@@ -125,6 +125,16 @@ extension TraceStep {
             let magnitude = emit(.add, [emit(.multiply, [y.re, y.re], trace.shapes[y.re]!), emit(.multiply, [q, q], trace.shapes[q]!)], trace.shapes[y.re]!)
             let scaled = product(x, ComplexParts(re: y.re, im: negated(q)), shape: shape, op: .multiply)
             try bind(ComplexParts(re: emit(.divide, [scaled.re, magnitude], shape), im: scaled.im.map { emit(.divide, [$0, magnitude], shape) }))
+        case "zeros_like":
+            try bind(ComplexParts(re: constant(Tensor(shape: shape)), im: nil))
+        case "__setitem__":
+            // a real value into a complex tensor: its real part takes the value, its imaginary part 0
+            let x = try tensor(0, "self"), index = a.value(1, "index") ?? .none, newValue = a.value(2, "value") ?? .none
+            if case .object(let t as TorchTensor) = newValue, t.dtype.isComplex { throw Untraceable("assigning a complex tensor into a complex one") }
+            let target = try parts(x), indexParts = try self.indexParts(index, of: x)
+            let re = try assigned(target.re, shape: x.shape, parts: indexParts, newValue)
+            let im = try target.im.map { try assigned($0, shape: x.shape, parts: indexParts, .float(0)) }
+            try bind(ComplexParts(re: re, im: im))
         case "angle":
             // atan2(imaginary, real): in [−π, π], π for a negative real value
             let x = try parts(try tensor(0, "input"))

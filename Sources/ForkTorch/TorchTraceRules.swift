@@ -120,6 +120,7 @@ extension TraceStep {
         case "cos": try bind(emit(.cosine, [try value(0, "input")], output.shape))
         case "abs": try bind(magnitude(try value(0, "input"), output.shape))
         case "angle": try bind(emit(.atan2, [scalar(0), try value(0, "input")], output.shape))  // 0, or π for a negative value
+        case "real": try bind(try value(0, "input"))  // a real tensor's real part is itself
         case "clamp", "clip", "hardtanh":
             let low = try a.value(1, name == "hardtanh" ? "min_val" : "min").flatMap { $0.isNone ? nil : Float(try a.interp.floatArgument($0, "min")) }
             let high = try a.value(2, name == "hardtanh" ? "max_val" : "max").flatMap { $0.isNone ? nil : Float(try a.interp.floatArgument($0, "max")) }
@@ -925,10 +926,20 @@ extension TraceStep {
     /// a run of positions from slices and concatenations, other positions by gathering x and the
     /// rewritten part, concatenated, back into place.
     func assigned(_ x: TorchTensor, _ index: PyValue, _ newValue: PyValue) throws -> Int {
-        let parts = try indexParts(index, of: x)
-        // `x[mask] = value` with a mask of x's shape: where(mask, value, x)
-        if parts.count == 1, case .tensor(let mask) = parts[0], mask.dtype == .bool {
-            guard mask.shape == x.shape else { throw Untraceable("assignment through a boolean mask of another shape") }
+        try assigned(try value(x), shape: x.shape, parts: try indexParts(index, of: x), newValue)
+    }
+
+    /// `assigned` on the program value `target` of `shape` (a complex tensor's real or imaginary part).
+    func assigned(_ target: Int, shape targetShape: [Int], parts: [TorchRuntime.IndexPart], _ newValue: PyValue) throws -> Int {
+        // `x[:, :, mask] = value` with a boolean mask of the axes after full slices: where(mask, value, x)
+        if let last = parts.last, case .tensor(let mask) = last, mask.dtype == .bool,
+           parts.dropLast().allSatisfy({ if case .range(let s) = $0 { return s.start.isNone && s.stop.isNone && s.step.isNone }; return false }) {
+            let leading = parts.count - 1
+            guard leading + mask.shape.count <= targetShape.count, Array(targetShape[leading..<(leading + mask.shape.count)]) == mask.shape else {
+                throw Untraceable("assignment through a boolean mask of another shape")
+            }
+            let trailing = targetShape.count - leading - mask.shape.count
+            let placed = Array(repeating: 1, count: leading) + mask.shape + Array(repeating: 1, count: trailing)
             let source: Int
             if case .object(let t as TorchTensor) = newValue {
                 guard t.count == 1 else { throw Untraceable("assignment of a tensor through a boolean mask") }
@@ -936,15 +947,16 @@ extension TraceStep {
             } else {
                 source = scalar(Float(try a.interp.floatArgument(newValue, "value")))
             }
-            return emit(.select, [try value(mask), source, try value(x)], x.shape)
+            return emit(.select, [reshape(try value(mask), from: mask.shape, to: placed), source, target], targetShape)
         }
+        if let scattered = try scatteredByKnownIndices(target, shape: targetShape, parts: parts, newValue) { return scattered }
         var selections: [(axis: Int, positions: [Int])] = []
-        var region = x.shape
+        var region = targetShape
         var integerAxes: Set<Int> = []
         var lists = 0
         for (axis, part) in parts.enumerated() {
-            guard axis < x.shape.count else { throw Untraceable("too many indices") }
-            let size = x.shape[axis]
+            guard axis < targetShape.count else { throw Untraceable("too many indices") }
+            let size = targetShape[axis]
             switch part {
             case .integer(let i):
                 let j = i < 0 ? i + size : i
@@ -972,7 +984,7 @@ extension TraceStep {
         guard lists <= 1, lists == 0 || integerAxes.isEmpty else {
             throw Untraceable("assignment through a list of integers together with other integer or list indices")
         }
-        guard region.allSatisfy({ $0 > 0 }) else { return try value(x) }
+        guard region.allSatisfy({ $0 > 0 }) else { return target }
         // the value broadcast over the indexed view (integer axes dropped, as PyTorch's view has them),
         // then shaped as the region (those axes as size 1)
         let view = region.enumerated().filter { !integerAxes.contains($0.offset) }.map(\.element)
@@ -1018,7 +1030,75 @@ extension TraceStep {
             for (k, p) in positions.enumerated() { picks[p] = Float(size + k) }
             return emit(.gather(axis: axis), [joined, constant(Tensor(shape: [size], storage: picks))], shape)
         }
-        return rebuild(try value(x), x.shape, selections[...])
+        return rebuild(target, targetShape, selections[...])
+    }
+
+    /// Several adjacent integer index tensors of known values and one shape, after full slices and
+    /// before full slices only (`w[rows, columns]`, `x[:, rows, columns]`): the axis they start at,
+    /// how many axes they index, their shape, and each element's flat position in those axes taken
+    /// as one (row-major). Nil for any other index.
+    func knownIndexRun(_ parts: [TorchRuntime.IndexPart], shape: [Int]) throws -> (axis: Int, count: Int, indexShape: [Int], flat: [Int])? {
+        func full(_ part: TorchRuntime.IndexPart) -> Bool {
+            if case .range(let s) = part { return s.start.isNone && s.stop.isNone && s.step.isNone }
+            return false
+        }
+        guard let first = parts.firstIndex(where: { if case .tensor = $0 { return true }; return false }) else { return nil }
+        var tensors: [TorchTensor] = []
+        for part in parts[first...] {
+            guard case .tensor(let t) = part else { break }
+            tensors.append(t)
+        }
+        let count = tensors.count
+        guard count >= 2, parts[..<first].allSatisfy(full), parts[(first + count)...].allSatisfy(full), first + count <= shape.count,
+              tensors.allSatisfy({ !$0.dtype.isFloatingPoint && $0.dtype != .bool && $0.values != nil && $0.shape == tensors[0].shape }) else { return nil }
+        let sizes = Array(shape[first..<(first + count)])
+        var flat = [Int](repeating: 0, count: tensors[0].count)
+        for (k, t) in tensors.enumerated() {
+            for (p, value) in t.values!.enumerated() {
+                var i = TorchTensor.integer(value)
+                if i < 0 { i += sizes[k] }
+                guard (0..<sizes[k]).contains(i) else { throw Untraceable("an index out of range") }
+                flat[p] = flat[p] * sizes[k] + i
+            }
+        }
+        return (first, count, tensors[0].shape, flat)
+    }
+
+    /// `x[…, rows, columns, …]` by known integer tensors (`knownIndexRun`): the indexed axes viewed
+    /// as one and gathered by the flat positions.
+    func gatheredByKnownIndices(_ x: TorchTensor, _ parts: [TorchRuntime.IndexPart]) throws -> Int? {
+        guard let run = try knownIndexRun(parts, shape: x.shape) else { return nil }
+        let merged = Array(x.shape[..<run.axis]) + [x.shape[run.axis..<(run.axis + run.count)].reduce(1, *)] + x.shape[(run.axis + run.count)...]
+        let positions = constant(Tensor(shape: run.indexShape, storage: run.flat.map(Float.init)))
+        let gathered = Array(x.shape[..<run.axis]) + run.indexShape + x.shape[(run.axis + run.count)...]
+        let picked = emit(.gather(axis: run.axis), [reshape(try value(x), from: x.shape, to: merged), positions], gathered)
+        return reshape(picked, from: gathered, to: output.shape)
+    }
+
+    /// `x[…, rows, columns, …] = value` by known integer tensors (`knownIndexRun`): every position
+    /// the index names takes the value's element there (the last, where a position repeats), the
+    /// others keep x's — the value gathered to the positions, selected by a known mask.
+    func scatteredByKnownIndices(_ target: Int, shape: [Int], parts: [TorchRuntime.IndexPart], _ newValue: PyValue) throws -> Int? {
+        guard let run = try knownIndexRun(parts, shape: shape) else { return nil }
+        let (pre, post) = (Array(shape[..<run.axis]), Array(shape[(run.axis + run.count)...]))
+        let length = shape[run.axis..<(run.axis + run.count)].reduce(1, *), count = run.flat.count
+        // the value broadcast to the indexed view, its index axes flattened
+        let view = pre + run.indexShape + post
+        let source: Int, sourceShape: [Int]
+        if case .object(let t as TorchTensor) = newValue { (source, sourceShape) = (try value(t), t.shape) }
+        else { (source, sourceShape) = (scalar(Float(try a.interp.floatArgument(newValue, "value"))), []) }
+        let lifted = Array(repeating: 1, count: max(view.count - sourceShape.count, 0)) + sourceShape
+        guard lifted.count == view.count, zip(lifted, view).allSatisfy({ $0 == $1 || $0 == 1 }) else { throw Untraceable("assigning \(sourceShape) into a view of \(view)") }
+        var block = reshape(source, from: sourceShape, to: lifted)
+        if lifted != view { block = emit(.expand(view), [block], view) }
+        block = reshape(block, from: view, to: pre + [count] + post)
+        var picks = [Float](repeating: 0, count: length), written = [Float](repeating: 0, count: length)
+        for (p, position) in run.flat.enumerated() { picks[position] = Float(p); written[position] = 1 }
+        let merged = pre + [length] + post
+        let spread = emit(.gather(axis: run.axis), [block, constant(Tensor(shape: [length], storage: picks))], merged)
+        let mask = constant(Tensor(shape: Array(repeating: 1, count: pre.count) + [length] + Array(repeating: 1, count: post.count), storage: written))
+        let result = emit(.select, [mask, spread, reshape(target, from: shape, to: merged)], merged)
+        return reshape(result, from: merged, to: shape)
     }
 
     /// Notes an index that repeats one column [B, k, 1] along its last axis (for `gather`).
@@ -1394,6 +1474,7 @@ extension TraceStep {
     /// `x[:, …, index, …]`: slices (any positive step) on the other axes and one integer tensor
     /// or list on one axis, whose shape takes that axis's place — a `gather` along it.
     func gatheredAlongOneAxis(_ x: TorchTensor, _ parts: [TorchRuntime.IndexPart]) throws -> Int {
+        if let gathered = try gatheredByKnownIndices(x, parts) { return gathered }
         let advanced = parts.indices.filter { if case .tensor = parts[$0] { return true }; return false }
         guard advanced.count == 1, case .tensor(let index) = parts[advanced[0]], !index.dtype.isFloatingPoint, index.dtype != .bool,
               parts.allSatisfy({ if case .range = $0 { return true }; if case .tensor = $0 { return true }; return false }) else {

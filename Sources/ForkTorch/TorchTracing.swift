@@ -213,7 +213,9 @@ extension TorchRuntime {
             if let target = inputs.first, outputs.first === target, !TraceStep.returnsInputUnchanged.contains(base) {
                 trace.changedInPlace(target, site: site)
             }
-            if TraceStep.makesViews.contains(base), let source = inputs.first {
+            // indexing by tensors (advanced indexing) copies; basic indexing views
+            let copies = base == "__getitem__" && inputs.count > 1
+            if TraceStep.makesViews.contains(base), !copies, let source = inputs.first {
                 let root = trace.views[ObjectIdentifier(source)]?.base ?? source
                 for t in outputs where t !== source { trace.views[ObjectIdentifier(t)] = (t, root) }
                 if ["split", "split_with_sizes", "chunk", "unbind", "tensor_split"].contains(base), outputs.count > 1 {

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ..modules import Conv
 
-__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "UnfoldMix", "EinsumMix", "FoldMix", "CumsumMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix", "MHAMix", "IndexMix", "AssignMix", "SampleMix", "VolumeMix", "SpectrumMix", "GraphMix", "DeformMix", "BankConv", "DropGate", "UnpoolMix", "PhaseMix"]
+__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "UnfoldMix", "EinsumMix", "FoldMix", "CumsumMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix", "MHAMix", "IndexMix", "AssignMix", "SampleMix", "VolumeMix", "SpectrumMix", "GraphMix", "DeformMix", "BankConv", "DropGate", "UnpoolMix", "PhaseMix", "SpectralBank"]
 
 
 class SPDConv(nn.Module):
@@ -613,3 +613,36 @@ class PhaseMix(nn.Module):
         mixed = torch.complex(magnitude * torch.cos(phase), magnitude * torch.sin(phase))
         real = torch.fft.irfft2(mixed, s=(h, w), norm="backward")
         return x + real + torch.fft.irfft2(mixed.float(), s=(h, w)) * 0.5 + torch.angle(x) * 0.1
+
+
+class SpectralBank(nn.Module):
+    """Frequency-domain weights as frequency-decomposed convolutions write them: a kernel's spectrum
+    read at precomputed (row, column) index pairs, scaled per image and written back into a zero map
+    with `+=` through the same pairs (advanced indexing copies, so the read stays as it was); a
+    low-pass mask set through a boolean index of the last two axes of a complex map; `.real` of a
+    real result."""
+
+    def __init__(self, c1, k=3):
+        super().__init__()
+        self.k = k
+        self.weight = nn.Parameter(torch.randn(c1, k * k) * 0.3)
+        self.scale = nn.Linear(c1, 2)
+        order = (torch.arange(c1 * (k * k // 2 + 1)) * 7) % (c1 * (k * k // 2 + 1))  # a permutation: 7 is prime to the count
+        self.pairs = torch.stack([order // (k * k // 2 + 1), order % (k * k // 2 + 1)]).reshape(2, 2, -1)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        spectrum = torch.fft.rfft2(self.weight, dim=(0, 1))
+        table = torch.stack([spectrum.real, spectrum.imag], dim=-1)
+        picked = table[self.pairs[0], self.pairs[1]]
+        gain = torch.sigmoid(self.scale(x.mean((2, 3))))
+        grid = torch.zeros(b, table.shape[0], table.shape[1], 2)
+        grid[:, self.pairs[0], self.pairs[1]] += picked[None] * gain[:, :, None, None]
+        kernel = torch.fft.irfft2(torch.view_as_complex(grid), s=(c, self.k * self.k), dim=(1, 2))
+        mix = kernel.mean(-1)
+        x_fft = torch.fft.rfft2(x, norm="ortho")
+        mask = torch.zeros_like(x_fft[:, 0:1])
+        rows = torch.arange(h)[:, None].expand(h, w // 2 + 1)
+        mask[:, :, rows < h // 2] = 1.0
+        low = torch.fft.irfft2(x_fft * mask, s=(h, w), norm="ortho").real
+        return x + low * mix[:, :, None, None]
