@@ -988,16 +988,7 @@ extension TraceStep {
         // the value broadcast over the indexed view (integer axes dropped, as PyTorch's view has them),
         // then shaped as the region (those axes as size 1)
         let view = region.enumerated().filter { !integerAxes.contains($0.offset) }.map(\.element)
-        let source: Int, sourceShape: [Int]
-        if case .object(let t as TorchTensor) = newValue { (source, sourceShape) = (try value(t), t.shape) }
-        else { (source, sourceShape) = (scalar(Float(try a.interp.floatArgument(newValue, "value"))), []) }
-        let leading = Array(repeating: 1, count: max(view.count - sourceShape.count, 0)) + sourceShape
-        guard leading.count == view.count, zip(leading, view).allSatisfy({ $0 == $1 || $0 == 1 }) else {
-            throw Untraceable("assigning \(sourceShape) into a view of \(view)")
-        }
-        var block = reshape(source, from: sourceShape, to: leading)
-        if leading != view { block = emit(.expand(view), [block], view) }
-        block = reshape(block, from: view, to: region)
+        let block = reshape(try assignedValue(newValue, into: view), from: view, to: region)
         func rebuild(_ id: Int, _ shape: [Int], _ remaining: ArraySlice<(axis: Int, positions: [Int])>) -> Int {
             guard let r = remaining.first else { return block }
             let (axis, positions) = r
@@ -1084,14 +1075,7 @@ extension TraceStep {
         let length = shape[run.axis..<(run.axis + run.count)].reduce(1, *), count = run.flat.count
         // the value broadcast to the indexed view, its index axes flattened
         let view = pre + run.indexShape + post
-        let source: Int, sourceShape: [Int]
-        if case .object(let t as TorchTensor) = newValue { (source, sourceShape) = (try value(t), t.shape) }
-        else { (source, sourceShape) = (scalar(Float(try a.interp.floatArgument(newValue, "value"))), []) }
-        let lifted = Array(repeating: 1, count: max(view.count - sourceShape.count, 0)) + sourceShape
-        guard lifted.count == view.count, zip(lifted, view).allSatisfy({ $0 == $1 || $0 == 1 }) else { throw Untraceable("assigning \(sourceShape) into a view of \(view)") }
-        var block = reshape(source, from: sourceShape, to: lifted)
-        if lifted != view { block = emit(.expand(view), [block], view) }
-        block = reshape(block, from: view, to: pre + [count] + post)
+        let block = reshape(try assignedValue(newValue, into: view), from: view, to: pre + [count] + post)
         var picks = [Float](repeating: 0, count: length), written = [Float](repeating: 0, count: length)
         for (p, position) in run.flat.enumerated() { picks[position] = Float(p); written[position] = 1 }
         let merged = pre + [length] + post
@@ -1099,6 +1083,18 @@ extension TraceStep {
         let mask = constant(Tensor(shape: Array(repeating: 1, count: pre.count) + [length] + Array(repeating: 1, count: post.count), storage: written))
         let result = emit(.select, [mask, spread, reshape(target, from: shape, to: merged)], merged)
         return reshape(result, from: merged, to: shape)
+    }
+
+    /// The value of `x[index] = value` (a tensor or a number) broadcast to the indexed view's shape.
+    func assignedValue(_ newValue: PyValue, into view: [Int]) throws -> Int {
+        let source: Int, sourceShape: [Int]
+        if case .object(let t as TorchTensor) = newValue { (source, sourceShape) = (try value(t), t.shape) }
+        else { (source, sourceShape) = (scalar(Float(try a.interp.floatArgument(newValue, "value"))), []) }
+        let lifted = Array(repeating: 1, count: max(view.count - sourceShape.count, 0)) + sourceShape
+        guard lifted.count == view.count, zip(lifted, view).allSatisfy({ $0 == $1 || $0 == 1 }) else {
+            throw Untraceable("assigning \(sourceShape) into a view of \(view)")
+        }
+        return broadcast(source, to: view)
     }
 
     /// Notes an index that repeats one column [B, k, 1] along its last axis (for `gather`).
@@ -1126,13 +1122,19 @@ extension TraceStep {
             rowsShape[2] = height
             let rows = emit(.slice(axis: 2, start: dy, end: dy + k * (height - 1) + 1, step: k), [id], rowsShape)
             let cells = emit(.slice(axis: 3, start: dx, end: dx + k * (width - 1) + 1, step: k), [rows], shape)
-            let position = constant(Tensor(shape: [1, 1, height, width]) { values in
-                for i in 0..<height { for j in 0..<width { values[i * width + j] = Float((k * i + dy) * x.shape[3] + k * j + dx) } }
-            })
+            let position = tapPositions(height: height, width: width, window: k, tap: (dy, dx), mapWidth: x.shape[3])
             guard let later = index else { index = emit(.expand(shape), [position], shape); continue }
             index = emit(.select, [emit(.compare(.equal), [cells, maxima], shape), position, later], shape)
         }
         return index!
+    }
+
+    /// A constant [1, 1, height, width] of the flat position (row · `mapWidth` + column) of tap
+    /// `tap` of each window of `window`² tiling a map `mapWidth` wide: what max pooling's indices hold.
+    func tapPositions(height: Int, width: Int, window k: Int, tap: (dy: Int, dx: Int), mapWidth: Int) -> Int {
+        constant(Tensor(shape: [1, 1, height, width]) { values in
+            for i in 0..<height { for j in 0..<width { values[i * width + j] = Float((k * i + tap.dy) * mapWidth + k * j + tap.dx) } }
+        })
     }
 
     /// `F.max_unpool2d(y, indices, k, k)` of indices from `max_pool2d(…, return_indices=True)` over
@@ -1146,9 +1148,7 @@ extension TraceStep {
         for dy in 0..<k {
             var taps: [Int] = []
             for dx in 0..<k {
-                let position = constant(Tensor(shape: [1, 1, height, pooledWidth]) { values in
-                    for i in 0..<height { for j in 0..<pooledWidth { values[i * pooledWidth + j] = Float((k * i + dy) * width + k * j + dx) } }
-                })
+                let position = tapPositions(height: height, width: pooledWidth, window: k, tap: (dy, dx), mapWidth: width)
                 let kept = emit(.multiply, [y, emit(.compare(.equal), [indices, position], shape)], shape)
                 taps.append(reshape(kept, from: shape, to: tapShape))
             }

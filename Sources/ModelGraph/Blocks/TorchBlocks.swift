@@ -74,13 +74,11 @@ public struct Conv2d: Block {
             total += output[2] * output[3]
         }
         // each level's conv, viewed [B, out, H·W], concatenated along the positions
-        return {
-            let maps = zip(convs, inputs).map { conv, x in
-                let y = try! conv(x, Pass())  // its shape was checked above
-                return y.reshaped([y.shape[0], y.shape[1], y.shape[2] * y.shape[3]])
-            }
-            return try! .concatenate(maps, axis: 2)
-        }()
+        let maps = zip(convs, inputs).map { conv, x in
+            let y = try! conv(x, Pass())  // its shape was checked above
+            return y.reshaped([y.shape[0], y.shape[1], y.shape[2] * y.shape[3]])
+        }
+        return try! .concatenate(maps, axis: 2)
     }
 
     /// Folds a following BatchNorm: W' = W·γ/√(var + ε) per output channel, b' = (b − mean)·γ/√(var + ε) + β.

@@ -184,9 +184,7 @@ public struct DFL: Block {
         let (batch, anchors) = (x.shape[0], x.shape[2])
         pass.count(Double(batch) * 4 * Double(anchors) * Double(bins))
         // conv(x.view(b, 4, bins, a).transpose(2, 1).softmax(1)).view(b, 4, a), as Ultralytics writes it
-        return {
-            try! conv(x.reshaped([batch, 4, bins, anchors]).permuted([0, 2, 1, 3]).softmax(axis: 1), Pass()).reshaped([batch, 4, anchors])
-        }()
+        return try! conv(x.reshaped([batch, 4, bins, anchors]).permuted([0, 2, 1, 3]).softmax(axis: 1), Pass()).reshaped([batch, 4, anchors])
     }
 }
 
@@ -284,31 +282,29 @@ public struct PositionalAttention: Block {
         pass.count(Double(shape[0] * heads * areas) * span * span * Double(keyDimension + headDimension))
         let valueShape = [shape[0], heads * headDimension, shape[2], shape[3]]
         let scale = Float(pow(Double(keyDimension), -0.5))
-        let maps = { () -> [Feature] in
-            if typeName == "AAttn" {
-                // Ultralytics' AAttn.forward as program operations: positions split into areas
-                let (batch, channels, height, width) = (shape[0], heads * headDimension, shape[2], shape[3])
-                let (groups, span) = (batch * areas, positions / areas)
-                let tokens = qkvMap.reshaped([batch, 3 * channels, positions]).permuted([0, 2, 1])
-                    .reshaped([groups, span, heads, 3 * headDimension]).permuted([0, 2, 3, 1])
-                let parts = tokens.split(axis: 2, sizes: [headDimension, headDimension, headDimension])
-                let (q, k, v) = (parts[0], parts[1], parts[2])
-                let scores = q.permuted([0, 1, 3, 2]).matmul(k) * qkvMap.scalar(scale, name: "scale")
-                let weights = scores.softmax(axis: 3)
-                let mixed = v.matmul(weights.permuted([0, 1, 3, 2])).permuted([0, 3, 1, 2])
-                let image = { (t: Feature) in t.reshaped([batch, height, width, channels]).permuted([0, 3, 1, 2]) }
-                return [image(mixed), image(v.permuted([0, 3, 1, 2]))]
-            } else {
-                // Ultralytics' Attention.forward as program operations
-                let parts = qkvMap.reshaped([shape[0], heads, 2 * keyDimension + headDimension, positions])
-                    .split(axis: 2, sizes: [keyDimension, keyDimension, headDimension])
-                let (q, k, v) = (parts[0], parts[1], parts[2])
-                let scores = q.permuted([0, 1, 3, 2]).matmul(k) * qkvMap.scalar(scale, name: "scale")
-                let weights = scores.softmax(axis: 3)
-                return [v.matmul(weights.permuted([0, 1, 3, 2])).reshaped(valueShape), v.reshaped(valueShape)]
-            }
-        }()
-        let (attended, values) = (maps[0], maps[1])
+        let attended: Feature, values: Feature
+        if typeName == "AAttn" {
+            // Ultralytics' AAttn.forward as program operations: positions split into areas
+            let (batch, channels, height, width) = (shape[0], heads * headDimension, shape[2], shape[3])
+            let (groups, span) = (batch * areas, positions / areas)
+            let tokens = qkvMap.reshaped([batch, 3 * channels, positions]).permuted([0, 2, 1])
+                .reshaped([groups, span, heads, 3 * headDimension]).permuted([0, 2, 3, 1])
+            let parts = tokens.split(axis: 2, sizes: [headDimension, headDimension, headDimension])
+            let (q, k, v) = (parts[0], parts[1], parts[2])
+            let scores = q.permuted([0, 1, 3, 2]).matmul(k) * qkvMap.scalar(scale, name: "scale")
+            let weights = scores.softmax(axis: 3)
+            let mixed = v.matmul(weights.permuted([0, 1, 3, 2])).permuted([0, 3, 1, 2])
+            let image = { (t: Feature) in t.reshaped([batch, height, width, channels]).permuted([0, 3, 1, 2]) }
+            (attended, values) = (image(mixed), image(v.permuted([0, 3, 1, 2])))
+        } else {
+            // Ultralytics' Attention.forward as program operations
+            let parts = qkvMap.reshaped([shape[0], heads, 2 * keyDimension + headDimension, positions])
+                .split(axis: 2, sizes: [keyDimension, keyDimension, headDimension])
+            let (q, k, v) = (parts[0], parts[1], parts[2])
+            let scores = q.permuted([0, 1, 3, 2]).matmul(k) * qkvMap.scalar(scale, name: "scale")
+            let weights = scores.softmax(axis: 3)
+            (attended, values) = (v.matmul(weights.permuted([0, 1, 3, 2])).reshaped(valueShape), v.reshaped(valueShape))
+        }
         return try proj(attended + pe(values, pass), pass)
     }
 }

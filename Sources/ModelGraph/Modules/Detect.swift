@@ -241,10 +241,6 @@ public struct DetectionBranches: Sendable {
     /// sigmoid scores and the head's decoded `extras` — `[B, 4 + nc + extra, A]`, or the top-k
     /// `[B, k, 6 + extra]`. Boxes are xywh, or the corners end to end (Ultralytics' `decode_bboxes`).
     func output(_ raw: Raw, extras: Feature? = nil) -> Feature {
-        decodedBoxes(raw, extras: extras)
-    }
-
-    private func decodedBoxes(_ raw: Raw, extras: Feature?) -> Feature {
         let x = raw.distances
         let (anchors, strides) = anchorConstants(raw, x)
         let (lt, rb) = (x.sliced(axis: 1, 0..<2), x.sliced(axis: 1, 2..<4))

@@ -168,11 +168,9 @@ public struct RTDETRDecoder: LayerModule {
         var tokens: [Feature] = []
         for (input, projection) in zip(inputs, inputProjections.items) {
             // the plan folds the BatchNorm and views the map as rows: one map per level
-            tokens.append({
-                var y = try! projection.conv(input, Pass())
-                if let bn = projection.bn { y = bn(y) }
-                return y.reshaped([y.shape[0], hiddenChannels, y.shape[2] * y.shape[3]]).permuted([0, 2, 1])
-            }())
+            var y = try! projection.conv(input, Pass())
+            if let bn = projection.bn { y = bn(y) }
+            tokens.append(y.reshaped([y.shape[0], hiddenChannels, y.shape[2] * y.shape[3]]).permuted([0, 2, 1]))
         }
         return try! Feature.concatenate(tokens, axis: 1)
     }

@@ -30,44 +30,74 @@ extension Program {
             default: return false
             }
         }
-        // each value's storage (a view's or an in-place result's is its source's), each storage's bytes and holders
-        var storage: [Int: Int] = [:]
-        var size: [Int: Double] = [:]
-        var holders: [Int: Int] = [:]
-        var (live, peak) = (0.0, 0.0)
-        var pinned = Set<Int>()
-        func release(_ id: Int) {
-            guard let key = storage.removeValue(forKey: id), !pinned.contains(key) else { return }
-            holders[key]! -= 1
-            if holders[key] == 0 {
-                live -= size.removeValue(forKey: key) ?? 0
-                holders[key] = nil
-            }
-        }
+        var ledger = StorageLedger()
+        var peak = 0.0
         for (position, instruction) in instructions.enumerated() {
             if case .constant = instruction.op { continue }
-            let shares: Int?
-            if case .reshape = instruction.op { shares = instruction.inputs.first.flatMap { storage[$0] } } else { shares = appliedInPlace(instruction) ? storage[instruction.inputs[0]] : nil }
+            // a view's or an in-place result's storage is its source's
+            let sharesInput: Bool
+            if case .reshape = instruction.op { sharesInput = true } else { sharesInput = appliedInPlace(instruction) }
             for value in instruction.outputs {
-                if let key = shares {
-                    storage[value.id] = key
-                    holders[key, default: 0] += 1
-                    continue
-                }
-                storage[value.id] = value.id
-                holders[value.id] = 1
-                size[value.id] = bytes(value.shape)
-                live += size[value.id]!
+                if sharesInput, ledger.share(value.id, withStorageOf: instruction.inputs[0]) { continue }
                 switch instruction.op {
-                case .input, .textEmbeddings: pinned.insert(value.id)  // the caller's, held throughout
-                default: break
+                case .input, .textEmbeddings: ledger.allocate(value.id, bytes: bytes(value.shape), pinned: true)  // the caller's, held throughout
+                default: ledger.allocate(value.id, bytes: bytes(value.shape))
                 }
             }
-            peak = max(peak, live)
-            for id in Set(instruction.inputs) where lastReader[id] == position && !kept.contains(id) { release(id) }
+            peak = max(peak, ledger.live)
+            for id in Set(instruction.inputs) where lastReader[id] == position && !kept.contains(id) { ledger.release(id) }
             // a value no instruction reads goes at once, unless the program returns it
-            for value in instruction.outputs where readers[value.id] == nil && !kept.contains(value.id) { release(value.id) }
+            for value in instruction.outputs where readers[value.id] == nil && !kept.contains(value.id) { ledger.release(value.id) }
         }
         return peak
+    }
+}
+
+/// Values' storage while a program runs, for the memory passes: a value has storage of its own or
+/// shares another's (a view, a result written in place); a storage's bytes count from its first
+/// value until its last holder is released, and a pinned storage (the caller's image) stays.
+struct StorageLedger {
+    private var storage: [Int: Int] = [:]
+    private var bytes: [Int: Double] = [:]
+    private var holders: [Int: Int] = [:]
+    private var pinned: Set<Int> = []
+    /// The bytes held now.
+    private(set) var live = 0.0
+
+    /// The storage the value `id` is held in, if it is held.
+    func key(of id: Int) -> Int? { storage[id] }
+
+    /// `id` in storage of its own, of `size` bytes.
+    mutating func allocate(_ id: Int, bytes size: Double, pinned pin: Bool = false) {
+        storage[id] = id
+        holders[id] = 1
+        bytes[id] = size
+        live += size
+        if pin { pinned.insert(id) }
+    }
+
+    /// `id` in the storage of the held value `source`; false when `source` is held in none.
+    mutating func share(_ id: Int, withStorageOf source: Int) -> Bool {
+        guard let key = storage[source] else { return false }
+        storage[id] = key
+        holders[key, default: 0] += 1
+        return true
+    }
+
+    /// `extra` more bytes in storage `key` (a copy in another layout kept beside the value).
+    mutating func grow(_ key: Int, by extra: Double) {
+        bytes[key, default: 0] += extra
+        live += extra
+    }
+
+    /// `id` lets go of its storage, which goes with its last holder (unless pinned).
+    mutating func release(_ id: Int) {
+        guard let key = storage[id], !pinned.contains(key) else { return }
+        storage[id] = nil
+        holders[key]! -= 1
+        if holders[key] == 0 {
+            live -= bytes.removeValue(forKey: key) ?? 0
+            holders[key] = nil
+        }
     }
 }

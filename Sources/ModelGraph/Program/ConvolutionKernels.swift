@@ -82,8 +82,7 @@ extension ConvolutionKernel {
         // channels: 3→16 stride 2 at 640² 0.49 ms NHWC→NHWC + 0.17 ms to reorder the image,
         // against 0.89 ms NCHW→NCHW); NCHW otherwise
         // (`plainDestination`: every reader of the output reads NCHW, so the kernel writes it)
-        let layouts = tape.converter == nil ? [(false, false)]
-            : plainDestination ? [(inputChannelsLast, false), (false, false)] : [(inputChannelsLast, true), (false, true), (false, false)]
+        let layouts = primitiveLayouts(inputChannelsLast: inputChannelsLast, channelsLastOutput: !plainDestination, tape: tape)
         for (channelsLastSource, channelsLastDestination) in layouts {
             guard let primitive = DNNLConvolution(inputShape: inputShape, weight: weight, bias: bias, geometry: geometry,
                                                   groups: groups, activation: activation, scratch: tape.scratch,
@@ -94,6 +93,13 @@ extension ConvolutionKernel {
             return .primitive(primitive, inputShape: inputShape)
         }
         return .gemm
+    }
+
+    /// The (source, destination) layouts to build a oneDNN convolution in, best first: the input's
+    /// layout and channels-last out where the readers take it, then NCHW in, then NCHW both ways.
+    static func primitiveLayouts(inputChannelsLast: Bool, channelsLastOutput: Bool, tape: KernelTape) -> [(source: Bool, destination: Bool)] {
+        guard tape.converter != nil else { return [(false, false)] }
+        return channelsLastOutput ? [(inputChannelsLast, true), (false, true), (false, false)] : [(inputChannelsLast, false), (false, false)]
     }
 
     /// Runs the kernel on `x`, taking the input in whichever layout it reads; nil when the

@@ -657,14 +657,11 @@ public final class PlannedProgram: @unchecked Sendable {
 
     /// The memory pass's running count (see `peakActivationBytes`).
     private struct MemoryCount {
-        /// Each live value's storage (a reshape's is its input's) and each storage's bytes and readers.
-        var storage: [Int: Int] = [:]
-        var bytes: [Int: Double] = [:]
-        var holders: [Int: Int] = [:]
+        /// Each live value's storage (a reshape's is its input's; the image's, the caller's, held throughout).
+        var ledger = StorageLedger()
+        /// The storages whose channels-last map keeps an NCHW copy beside it.
         var converted: Set<Int> = []
-        /// The image's storage: the caller holds it throughout.
-        var image: Int?
-        var live = 0.0
+        var live: Double { ledger.live }
         var peak = 0.0
         var rowPeak = 0.0
         var rows: [(layer: Int, peak: Double, live: Double)] = []
@@ -690,11 +687,10 @@ public final class PlannedProgram: @unchecked Sendable {
                     || PlannedProgram.readsChannelsLast(instruction, value: inputs.first.flatMap { values[$0]?.shape } ?? [])
             }
             for id in inputs {
-                guard let feature = values[id], let key = storage[id] else { continue }
+                guard let feature = values[id], let key = ledger.key(of: id) else { continue }
                 if feature.isChannelsLast && feature.composition == nil && !channelsLastReader && !converted.contains(key) {
                     converted.insert(key)
-                    bytes[key, default: 0] += size(feature.shape)
-                    live += size(feature.shape)
+                    ledger.grow(key, by: size(feature.shape))
                 } else if !feature.isChannelsLast && channelsLastReader && kernel != nil {
                     transient += size(feature.shape)
                 }
@@ -714,28 +710,14 @@ public final class PlannedProgram: @unchecked Sendable {
             for id in writes {
                 guard let feature = values[id] else { continue }
                 if case .constant = instruction.op { continue }
-                if case .reshape = instruction.op, let key = storage[instruction.inputs[0]] {
-                    storage[id] = key
-                    holders[key, default: 0] += 1
-                    continue
-                }
-                if case .input = instruction.op { image = id }
-                storage[id] = id
-                holders[id] = 1
-                bytes[id] = feature.composition == nil ? size(feature.shape) : 0
-                live += bytes[id]!
+                if case .reshape = instruction.op, ledger.share(id, withStorageOf: instruction.inputs[0]) { continue }
+                var isImage = false
+                if case .input = instruction.op { isImage = true }
+                ledger.allocate(id, bytes: feature.composition == nil ? size(feature.shape) : 0, pinned: isImage)
             }
             peak = max(peak, live + transient)
             rowPeak = max(rowPeak, live + transient)
-            for id in released {
-                guard let key = storage[id], key != image else { continue }
-                storage[id] = nil
-                holders[key]! -= 1
-                if holders[key] == 0 {
-                    live -= bytes.removeValue(forKey: key) ?? 0
-                    holders[key] = nil
-                }
-            }
+            for id in released { ledger.release(id) }
         }
     }
 
@@ -766,8 +748,8 @@ public final class PlannedProgram: @unchecked Sendable {
         let shape = instruction.outputs[0].shape
         let geometry = ConvolutionGeometry(kernelHeight: x[1].shape[2], kernelWidth: x[1].shape[3], stride: stride, padding: padding, dilation: dilation)
         if planning {
-            let layouts = tape.converter == nil ? [(false, false)]
-                : [(x[0].isChannelsLast, fusion.channelsLastReaders), (false, fusion.channelsLastReaders), (false, false)]
+            let layouts = ConvolutionKernel.primitiveLayouts(inputChannelsLast: x[0].isChannelsLast, channelsLastOutput: fusion.channelsLastReaders,
+                                                             tape: tape)
             for (channelsLastSource, channelsLastDestination) in layouts {
                 guard let primitive = DNNLConvolution(inputShape: x[0].shape, weight: Tensor(shape: x[1].shape), bias: nil, geometry: geometry,
                                                       groups: groups, activation: fusion.activation, scratch: tape.scratch,

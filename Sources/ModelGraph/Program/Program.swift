@@ -40,8 +40,8 @@ public enum ProgramOp: Sendable {
     case slice(axis: Int, start: Int, end: Int, step: Int)
     /// `x.expand(shape)`: axes of size 1 repeated to `shape` (NumPy's broadcasting; same rank).
     case expand([Int])
-    /// `F.pad(x, [left, right, top, bottom])` on the two last axes, with zeros or, `reflect`,
-    /// mirrored without the edge (`mode="reflect"`).
+    /// `F.pad(x, [left, right, top, bottom])` on the two last axes of a map [N, C, H, W] (a tracer
+    /// views other ranks as one), with zeros or, `reflect`, mirrored without the edge (`mode="reflect"`).
     case pad(left: Int, right: Int, top: Int, bottom: Int, reflect: Bool)
     /// `nn.MaxPool2d(kernel, stride, padding)` (dilation 1, floor mode).
     case maxPool(kernelSize: Int, stride: Int, padding: Int)
