@@ -1,3 +1,4 @@
+import ModelGraph
 import PythonFrontEnd
 import PythonInterpreter
 
@@ -83,22 +84,20 @@ public final class ThopCounter {
         let x = tensorShape(inputs.first)
         var y = tensorShape(output)
         if y == nil, let items = try? interp.materialize(output), let first = items.first { y = tensorShape(first) }
-        func product(_ s: [Int]) -> Double { s.reduce(1.0) { $0 * Double($1) } }
+        func product(_ shape: [Int]) -> Double { ThopRules.product(shape) }
         switch rule {
         case .conv, .convTransposed:
             guard let x, let y, case .object(let weight as TorchTensor)? = attribute(module, "weight", interp) else { return 0 }
-            let groups = Double(integer(module, "groups", interp) ?? 1)
+            let groups = integer(module, "groups", interp) ?? 1
             let (volume, channels) = rule == .conv ? (y, x) : (x, y)
             let index = channels.count - (weight.shape.count - 1)
             guard index >= 0, index < channels.count else { return 0 }
-            return product(volume) * (Double(channels[index]) / groups).rounded(.down) * product(Array(weight.shape.dropFirst(2)))
+            return ThopRules.convolution(volume: volume, channels: channels[index], groups: groups, kernel: Array(weight.shape.dropFirst(2)))
         case .normalization:
             guard let x else { return 0 }
-            var flops = 2 * product(x)
             let affine = attribute(module, "affine", interp).flatMap { try? interp.truthy($0) } ?? false
             let elementwise = attribute(module, "elementwise_affine", interp).flatMap { try? interp.truthy($0) } ?? false
-            if affine || elementwise { flops *= 2 }
-            return flops
+            return ThopRules.normalization(input: x, affine: affine || elementwise)
         case .prelu:
             let training = attribute(module, "training", interp).flatMap { try? interp.truthy($0) } ?? false
             return training ? 0 : x.map(product) ?? 0
@@ -109,7 +108,7 @@ public final class ThopCounter {
             let axis = dim! < 0 ? dim! + x.count : dim!
             let features = x.isEmpty ? 1.0 : Double(x[max(0, min(axis, x.count - 1))])
             let batch = features == 0 ? 0 : product(x) / features
-            var ops = batch * (features + max(features - 1, 0) + features)
+            var ops = ThopRules.softmax(rows: batch, features: features)
             if module.cls.name == "Softmin" { ops += product(x) }
             if module.cls.name == "LogSoftmax" { ops += batch }
             return ops
@@ -135,19 +134,11 @@ public final class ThopCounter {
             return product(Array(x.dropLast(dims))) * windows + product(y)
         case .adaptiveAvgPool:
             guard let x, let y else { return 0 }
-            var total = 1.0
-            for (i, o) in zip(x, y) {
-                if i == o { total *= Double(o); continue }
-                var sum = 0
-                for j in 0..<max(o, 0) { sum += (-(-(j + 1) * i / o)) - (j * i / o) }
-                total *= Double(sum)
-            }
-            return total + product(y)
+            return ThopRules.adaptiveAveragePool(input: x, output: y)
         case .upsample:
             guard let y else { return 0 }
             let mode = attribute(module, "mode", interp).flatMap { if case .str(let s) = $0 { return s }; return nil } ?? "nearest"
-            let perElement: [String: Double] = ["nearest": 0, "nearest-exact": 0, "linear": 5, "bilinear": 11, "bicubic": 259, "trilinear": 31]
-            return (perElement[mode] ?? 0) * product(y)
+            return (ThopRules.upsamplePerElement[mode] ?? 0) * product(y)
         case .linear:
             guard let y else { return 0 }
             return Double(integer(module, "in_features", interp) ?? 0) * product(y)
@@ -170,10 +161,8 @@ public final class ThopCounter {
             let embed = Double(integer(module, "embed_dim", interp) ?? 0)
             let kdim = Double(integer(module, "kdim", interp) ?? 0), vdim = Double(integer(module, "vdim", interp) ?? 0)
             let heads = Double(integer(module, "num_heads", interp) ?? 1)
-            let projections = embed * (2 * target * embed + (attended - appended) * (kdim + vdim))
-            let attention = 2 * target * attended * embed
-            let softmax = batch * heads * target * (attended + max(attended - 1, 0) + attended)
-            return batch * (projections + attention) + softmax
+            return ThopRules.attention(batch: batch, target: target, attended: attended, appended: appended, embed: embed,
+                                       keyWidth: kdim, valueWidth: vdim, heads: heads)
         }
     }
 

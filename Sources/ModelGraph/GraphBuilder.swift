@@ -120,25 +120,28 @@ public struct ModelGraph: Sendable {
         ultralyticsLayerGFLOPs(fused: fused)?.reduce(0, +)
     }
 
-    /// `ultralyticsGFLOPs` row by row.
+    /// `ultralyticsGFLOPs` row by row. Ultralytics counts at batch 1, and not all work scales
+    /// with the batch (AIFI's position embedding is made once per call), so a graph built for
+    /// another batch is walked again at batch 1.
     public func ultralyticsLayerGFLOPs(fused: Bool = false) -> [Double]? {
         var operations: [Double] = []
-        if !fused {
+        if !fused && options.batch == 1 {
             for layer in layers {
                 guard let counted = layer.thopOperations else { return nil }
                 operations.append(counted)
             }
         } else {
-            guard let walked = rewalk({ $0.fused(ultralyticsOnly: true) }) else { return nil }
+            guard let walked = rewalk(atBatchOne: true, { fused ? $0.fused(ultralyticsOnly: true) : $0 }) else { return nil }
             operations = walked.map(\.thopOperations)
         }
-        return operations.map { 2 * $0 / Double(max(options.batch, 1)) / 1e9 }
+        return operations.map { 2 * $0 / 1e9 }
     }
 
     /// Every row walked again with its copies transformed by `transform` (a fused form), each
-    /// fed its sources' shapes as built; nil when a layer's shapes are unknown.
-    func rewalk(_ transform: (any LayerModule) -> any LayerModule) -> [(multiplyAdds: Double, thopOperations: Double)]? {
-        var shapes: [Int: [Int]] = [-1: inputShape]
+    /// fed its sources' shapes as built (at batch 1 when `atBatchOne`); nil when a layer's shapes are unknown.
+    func rewalk(atBatchOne: Bool = false, _ transform: (any LayerModule) -> any LayerModule) -> [(multiplyAdds: Double, thopOperations: Double)]? {
+        let batched = { (shape: [Int]) -> [Int] in atBatchOne && !shape.isEmpty ? [1] + shape.dropFirst() : shape }
+        var shapes: [Int: [Int]] = [-1: batched(inputShape)]
         var results: [(multiplyAdds: Double, thopOperations: Double)] = []
         for layer in layers {
             guard let held = layer.indexShapes else { return nil }
@@ -147,7 +150,7 @@ public struct ModelGraph: Sendable {
                   let (_, macs, thop) = try? Builder.propagate(layer, inputs, instances: layer.instances.map(transform))
             else { return nil }
             results.append((macs, thop))
-            for (offset, shape) in held.enumerated() { shapes[layer.index + offset] = shape }
+            for (offset, shape) in held.enumerated() { shapes[layer.index + offset] = batched(shape) }
         }
         return results
     }
@@ -515,24 +518,28 @@ struct Builder {
     static let largestElementCount = 1 << 50
     static let largestParameterCount = 1 << 50
 
-    /// Runs a layer's chained copies over symbolic features (weights as placeholders), checking
-    /// every output's size before the next copy multiplies it: the output shapes, and the
-    /// multiply-adds both figures count. Both shape walks (the real input and the stride probe) use it.
+    /// A layer's output shapes and both figures' counts, from its row program (`rowProgram`).
+    /// Both shape walks (the real input and the stride probe) use it.
     static func propagate(_ layer: ResolvedLayer, _ inputs: [[Int]], instances: [any LayerModule]? = nil) throws(LayerError)
         -> (outputs: [[Int]], multiplyAdds: Double, thopOperations: Double) {
-        let recorder = ProgramRecorder(weightless: true)
+        let program = try rowProgram(layer, inputs, instances: instances)
+        // both figures are passes over the row's program
+        return (program.outputs.map(\.shape), program.multiplyAdds, program.thopOperations)
+    }
+
+    /// A layer's chained copies traced over placeholder weights by the counting walk (with the
+    /// work only thop counts), returning the row's outputs; each output's size is checked before
+    /// the next copy multiplies it.
+    static func rowProgram(_ layer: ResolvedLayer, _ inputs: [[Int]], instances: [any LayerModule]? = nil) throws(LayerError) -> Program {
+        let recorder = ProgramRecorder(weightless: true, counting: true)
         recorder.origin = ProgramOrigin(layerIndex: layer.index, module: layer.moduleName, path: "model.\(layer.index)")
         var current = inputs.map { recorder.feature(.input, [], shape: $0) }
-        var (macs, thop) = (0.0, 0.0)
         for instance in instances ?? layer.instances {
-            let pass = Pass()
-            let outputs = try instance(current, pass)
+            let outputs = try instance(current, Pass())
             try checkSize(outputs.map(\.shape))
-            macs += pass.multiplyAdds
-            thop += pass.thopOperations
             current = outputs
         }
-        return (current.map(\.shape), macs, thop)
+        return recorder.program(outputs: current.map { ProgramValue(id: $0.symbol?.id ?? -1, shape: $0.shape) })
     }
 
     static func checkSize(_ shapes: [[Int]]) throws(LayerError) {

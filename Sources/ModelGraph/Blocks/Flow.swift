@@ -1,10 +1,10 @@
 import Tensor
 
-/// What flows between blocks: a program value while tracing, or only its shape in a shape walk
-/// (the graph builder's). Every block has one forward over features, so the same code infers
-/// shapes, counts multiply-adds and records the program; computing is the program's (its
-/// reference kernels, or the planner's). Layouts and kernels are the planner's
-/// (`PlannedProgram`), not the modules'.
+/// What flows between blocks: a program value while tracing (the graph builder's walk traces
+/// too, over placeholder weights), or only its shape. Every block has one forward over features,
+/// which records the program; shapes, both GFLOPs figures and memory are passes over it, and
+/// computing is the program's (its reference kernels, or the planner's). Layouts and kernels are
+/// the planner's (`PlannedProgram`), not the modules'.
 public struct Feature: Sendable {
     public let shape: [Int]
     /// In a traced walk, the program value this feature stands for.
@@ -72,27 +72,10 @@ public struct Feature: Sendable {
     }
 }
 
-/// The state of one walk through the blocks: the multiply-adds counted so far and, for an
-/// open-vocabulary model, the class text embeddings the modules read.
+/// The state of one walk through the blocks: for an open-vocabulary model, the class text
+/// embeddings the modules read.
 public final class Pass {
-    /// Multiply-accumulates of the operations run (or shape-walked) so far.
-    public var multiplyAdds: Double = 0
-
     public init() {}
-
-    /// Multiply-adds as thop's rules count them (the figure Ultralytics' `get_flops` reports):
-    /// the same as `multiplyAdds` for most operations, plus BatchNorm's 4 per element, minus what
-    /// thop has no rule for.
-    public var thopOperations: Double = 0
-
-    /// Counts `multiplyAdds` for both figures, or `thop` for thop's when its rule differs.
-    public func count(_ multiplyAdds: Double, thop: Double? = nil) {
-        self.multiplyAdds += multiplyAdds
-        thopOperations += thop ?? multiplyAdds
-    }
-
-    /// Operations only thop counts (BatchNorm, LayerNorm, pooling sums).
-    public func countThop(_ operations: Double) { thopOperations += operations }
 
     /// Open-vocabulary models (YOLO-World): the class text embeddings [B, classes, 512] as the
     /// model was given them (WorldDetect reads these) and as ImagePoolingAttn last updated them

@@ -1,7 +1,8 @@
 import Tensor
 
 // The torch.nn modules the Ultralytics and seed modules are made of: each declares its tensors
-// with PyTorch's names, its shape rule, its multiply-adds and its forward in one place.
+// with PyTorch's names, its shape rule and its forward in one place; a module thop counts
+// records its call (`Feature.moduleCall`), which the counting passes read.
 
 /// `nn.Conv2d(in, out, k, stride, padding, dilation, groups, bias)`.
 public struct Conv2d: Block {
@@ -54,9 +55,9 @@ public struct Conv2d: Block {
     public func callAsFunction(_ x: Feature, _ pass: Pass, activation: Activation = .identity) throws(LayerError) -> Feature {
         precondition(x.shape.count == 4 && x.shape[1] == inputChannels, "Conv2d(\(inputChannels)→\(outputChannels)) got \(x.shape)")
         let output = try outputShape(x.shape)
-        pass.count(elements(output) * Double(inputChannels / groups * kernelSize * kernelSize))
-        return x.applying(.convolution(stride: stride, padding: padding, dilation: dilation, groups: groups), [weight, bias],
-                          shape: output).activated(activation)
+        return Feature.moduleCall(.convolution(groups: groups, kernel: [kernelSize, kernelSize]), [x]) {
+            x.applying(.convolution(stride: stride, padding: padding, dilation: dilation, groups: groups), [weight, bias], shape: output)
+        }.activated(activation)
     }
 
     /// A 1×1, stride-1, ungrouped convolution: a matrix product over positions.
@@ -64,14 +65,11 @@ public struct Conv2d: Block {
 
     /// `convs[level](inputs[level])` for plain pointwise convs of one output width, flattened and
     /// concatenated over the levels into [B, out, ΣH·W] (the planner runs it as one GEMM per level).
-    static func flattenedPointwise(_ convs: [Conv2d], _ inputs: [Feature], _ pass: Pass) throws(LayerError) -> Feature {
+    static func flattenedPointwise(_ convs: [Conv2d], _ inputs: [Feature]) throws(LayerError) -> Feature {
         precondition(convs.count == inputs.count && !convs.isEmpty && convs.allSatisfy { $0.isPlainPointwise && $0.outputChannels == convs[0].outputChannels })
-        var total = 0
         for (conv, x) in zip(convs, inputs) {
             precondition(x.shape.count == 4 && x.shape[1] == conv.inputChannels, "Conv2d(\(conv.inputChannels)→\(conv.outputChannels)) got \(x.shape)")
-            let output = try conv.outputShape(x.shape)
-            pass.count(elements(output) * Double(conv.inputChannels))
-            total += output[2] * output[3]
+            _ = try conv.outputShape(x.shape)
         }
         // each level's conv, viewed [B, out, H·W], concatenated along the positions
         let maps = zip(convs, inputs).map { conv, x in
@@ -125,10 +123,10 @@ public struct BatchNorm2d: Block {
         visitor.parameter("running_var", &runningVariance)
     }
 
-    /// `pass`: where thop's 4 operations per element are counted (its rule for affine norms).
-    public func callAsFunction(_ x: Feature, activation: Activation = .identity, _ pass: Pass? = nil) -> Feature {
-        pass?.countThop(4 * elements(x.shape))
-        return x.applying(.batchNorm(epsilon: epsilon), [weight, bias, runningMean, runningVariance], shape: x.shape).activated(activation)
+    public func callAsFunction(_ x: Feature, activation: Activation = .identity) -> Feature {
+        Feature.moduleCall(.normalization(affine: true), [x]) {
+            x.applying(.batchNorm(epsilon: epsilon), [weight, bias, runningMean, runningVariance], shape: x.shape)
+        }.activated(activation)
     }
 }
 
@@ -154,8 +152,14 @@ public struct Linear: Block {
         visitor.parameter("bias", &bias)
     }
 
-    /// `F.linear` over the last axis of a feature.
+    /// The module over the last axis of a feature.
     public func callAsFunction(_ x: Feature) -> Feature {
+        Feature.moduleCall(.linear(inputFeatures: inputFeatures), [x]) { functional(x) }
+    }
+
+    /// `F.linear(x, weight, bias)` with this module's tensors, not a call of the module
+    /// (MultiheadAttention's `out_proj`, which its forward reads as weights).
+    func functional(_ x: Feature) -> Feature {
         x.applying(.linear, [weight, bias], shape: Array(x.shape.dropLast()) + [outputFeatures])
     }
 }
@@ -177,7 +181,7 @@ public struct LayerNorm: Block {
     }
 
     public func callAsFunction(_ x: Feature) -> Feature {
-        x.applying(.layerNorm, [weight, bias], shape: x.shape)
+        Feature.moduleCall(.normalization(affine: true), [x]) { x.applying(.layerNorm, [weight, bias], shape: x.shape) }
     }
 }
 
@@ -202,6 +206,10 @@ public struct GroupNorm: Block {
     /// One composite (`group_norm`): per group of channels, the mean and biased
     /// variance over its elements, (x − mean) / √(var + 1e-5), then the per-channel affine.
     public func callAsFunction(_ x: Feature) -> Feature {
+        Feature.moduleCall(.normalization(affine: true), [x]) { normalized(x) }
+    }
+
+    private func normalized(_ x: Feature) -> Feature {
         let (batch, channels) = (x.shape[0], x.shape[1])
         let perGroup = x.shape.dropFirst().reduce(1, *) / groups
         let (scale, shift) = (x.constant(weight), x.constant(bias))
@@ -256,6 +264,10 @@ public struct MultiheadAttention: Block {
     /// Batch first: [B, L, E] in and out, as program operations (the packed projection's thirds
     /// as constants, heads split by views, scaled q·kᵀ, softmax, ·v).
     public func callAsFunction(query: Feature, key: Feature, value: Feature) -> Feature {
+        Feature.moduleCall(.attention(width: width, heads: heads), [query, key, value]) { attended(query: query, key: key, value: value) }
+    }
+
+    private func attended(query: Feature, key: Feature, value: Feature) -> Feature {
         let names = ["q", "k", "v"]
         func project(_ x: Feature, _ part: Int) -> Feature {
             guard let recorder = x.symbol?.recorder else { return Feature(shape: x.shape) }
@@ -275,12 +287,7 @@ public struct MultiheadAttention: Block {
             let weightsOfKeys = (q.matmul(k.permuted([0, 1, 3, 2])) * scale).softmax(axis: 3)
             return [weightsOfKeys.matmul(v).permuted([0, 2, 1, 3]).reshaped(query.shape)]
         }[0]
-        return outputProjection(mixed)
-    }
-
-    /// Projections of `queries` query and `keys` key/value tokens, and the two attention matmuls.
-    static func multiplyAdds(batch: Double, queries: Double, keys: Double, width: Double) -> Double {
-        batch * (2 * queries * width * width + 2 * keys * width * width + 2 * queries * keys * width)
+        return outputProjection.functional(mixed)
     }
 }
 
@@ -371,8 +378,9 @@ public struct ConvTranspose2d: Block {
     public func callAsFunction(_ x: Feature, _ pass: Pass) throws(LayerError) -> Feature {
         try requireFeatureMap(x.shape, channels: inputChannels)
         let output = try outputShape(x.shape)
-        pass.count(elements(x.shape) * Double(weight.shape[1] * kernelSize * kernelSize))
-        return x.applying(.transposedConvolution(stride: stride, padding: padding, outputPadding: outputPadding, dilation: dilation, groups: groups),
-                          [weight, bias], shape: output)
+        return Feature.moduleCall(.transposedConvolution(groups: groups, kernel: [kernelSize, kernelSize]), [x]) {
+            x.applying(.transposedConvolution(stride: stride, padding: padding, outputPadding: outputPadding, dilation: dilation, groups: groups),
+                       [weight, bias], shape: output)
+        }
     }
 }

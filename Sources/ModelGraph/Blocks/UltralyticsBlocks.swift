@@ -182,7 +182,6 @@ public struct DFL: Block {
     /// [B, 4·bins, A] → [B, 4, A]: softmax over each side's bins, weighted by the conv's weights.
     public func callAsFunction(_ x: Feature, _ pass: Pass) -> Feature {
         let (batch, anchors) = (x.shape[0], x.shape[2])
-        pass.count(Double(batch) * 4 * Double(anchors) * Double(bins))
         // conv(x.view(b, 4, bins, a).transpose(2, 1).softmax(1)).view(b, 4, a), as Ultralytics writes it
         return try! conv(x.reshaped([batch, 4, bins, anchors]).permuted([0, 2, 1, 3]).softmax(axis: 1), Pass()).reshaped([batch, 4, anchors])
     }
@@ -277,9 +276,6 @@ public struct PositionalAttention: Block {
             throw LayerError("AAttn splits the \(shape[2])×\(shape[3]) = \(positions) positions into \(areas) areas, which must divide them; choose an input size whose feature maps divide evenly",
                              blame: .row)
         }
-        let span = Double(positions / areas)
-        // qᵀk and v·attnᵀ per head and area
-        pass.count(Double(shape[0] * heads * areas) * span * span * Double(keyDimension + headDimension))
         let valueShape = [shape[0], heads * headDimension, shape[2], shape[3]]
         let scale = Float(pow(Double(keyDimension), -0.5))
         let attended: Feature, values: Feature

@@ -66,15 +66,6 @@ public struct AIFI: LayerModule {
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
         let shape = inputs[0].shape
         try requireFeatureMap(shape, channels: channels)
-        // Q/K/V and output projections with both attention matmuls, then the two FFN linears
-        let (batch, tokens) = (Double(shape[0]), Double(shape[2]) * Double(shape[3]))
-        let complete = MultiheadAttention.multiplyAdds(batch: batch, queries: tokens, keys: tokens, width: Double(channels))
-            + 2 * batch * tokens * Double(channels) * Double(feedForwardChannels)
-        // thop also counts the attention softmax (3n − 1 per row), both LayerNorms (4 per element) and
-        // the two einsums of the sin-cos position embedding (tokens × c/4 each)
-        let width = Double(channels)
-        pass.count(complete, thop: complete + batch * Double(headCount) * tokens * (3 * tokens - 1) + batch * 2 * 4 * tokens * width
-                   + batch * tokens * width / 2)
         return [encoded(inputs[0])]
     }
 
@@ -83,6 +74,13 @@ public struct AIFI: LayerModule {
         let (batch, height, width) = (x.shape[0], x.shape[2], x.shape[3])
         var source = x.reshaped([batch, channels, height * width]).permuted([0, 2, 1])
         let position = x.constant(AIFI.positionEmbedding(width: width, height: height, channels: channels), name: "position_embedding")
+        x.countedOnly {
+            // PyTorch computes the embedding in the forward, by two outer products [h·w, 1] @ [1, C/4]
+            // that thop counts; the program holds it as a constant
+            let grid = x.constant(name: "position_grid", shape: [height * width, 1]) { Tensor(shape: [height * width, 1]) }
+            let frequencies = x.constant(name: "position_frequencies", shape: [1, channels / 4]) { Tensor(shape: [1, channels / 4]) }
+            for _ in 0..<2 { _ = grid.matmul(frequencies) }
+        }
         func attend(_ input: Feature) -> Feature {
             let query = input.plus(position)
             return ma(query: query, key: query, value: input)

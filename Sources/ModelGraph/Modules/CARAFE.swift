@@ -61,11 +61,11 @@ public struct CARAFE: LayerModule {
         let x = inputs[0]
         let output = try upsampledFeatureMap(x.shape, channels: channels, scale: scale)[0]
         let encoded = try enc(comp(x, pass), pass)
-        pass.count(elements(output) * Double(upKernel * upKernel))  // the reassembly: k_up² taps per output element
         // the seed's forward: einsum over unfold(upsample(x)), dilated by the scale
         let weights = encoded.pixelShuffled(scale).softmax(axis: 1)
         // one composite, so the execution pass runs the reassembly kernel (Tensor.carafeModuleReassembled)
-        return Feature.composite("carafe_upsample", attributes: ["kernel_size": [upKernel], "scale": [scale]], inputs: [x, weights]) {
+        return Feature.composite("carafe_upsample", attributes: ["kernel_size": [upKernel], "scale": [scale], "product_taps": [upKernel * upKernel],
+                                                             "einsum": [1]], inputs: [x, weights]) {
             let taps = x.nearestUpsampled(factor: scale).unfoldedTaps(kernelSize: upKernel, dilation: scale, padding: upKernel / 2 * scale)
             return [(taps * weights.reshaped([output[0], 1, upKernel * upKernel, output[2], output[3]])).reducedSum(axis: 2)]
         }

@@ -45,8 +45,6 @@ public struct Classify: LayerModule {
         let x = inputs.count > 1 ? try Feature.concatenate(inputs) : inputs[0]
         try requireFeatureMap(x.shape, channels: conv.conv.inputChannels)
         let features = try conv(x, pass)
-        let (batch, classes) = (features.shape[0], linear.outputFeatures)
-        pass.count(Double(batch * Classify.hiddenChannels * classes))
         return [linear(features.globalAveragePooled()).softmax(axis: 1)]
     }
 }

@@ -69,7 +69,7 @@ public struct Conv: LayerModule, FoldsBatchNorm {
     /// act(bn(conv(x))), or act(conv(x)) with the BatchNorm folded (one kernel with its epilogue).
     public func callAsFunction(_ x: Feature, _ pass: Pass) throws(LayerError) -> Feature {
         guard let bn else { return try conv(x, pass, activation: activation) }
-        return bn(try conv(x, pass), activation: activation, pass)
+        return bn(try conv(x, pass), activation: activation)
     }
 
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {

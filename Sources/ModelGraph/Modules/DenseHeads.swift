@@ -94,7 +94,6 @@ public struct Depth: LayerModule {
                 throw LayerError("Depth upsamples level \(level + 2) ×2 to \(describeShape(target)) and adds level \(level + 1) \(describeShape(projected[level].shape)); the levels must halve in size",
                                  blame: .from(level))
             }
-            pass.count(elements(target) * 4)
             let upsampled = Feature.traced(.upsampleBilinear(factor: 2, alignCorners: true), [out], shapes: [target])[0]
             let refinement = refine.items[level]
             out = try refinement.items[1](refinement.items[0](upsampled + projected[level], pass), pass)

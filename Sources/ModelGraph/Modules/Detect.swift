@@ -202,8 +202,8 @@ public struct DetectionBranches: Sendable {
         let (boxBranches, classBranches) = (cv2.active, cv3.active)
         let distributions = try flattenedBranches(boxBranches, inputs, channels: 4 * regressionMaximum, pass)
         let logits = try flattenedBranches(classBranches, inputs, channels: classCount, pass)
-        countUnread(cv2, inputs, pass)
-        countUnread(cv3, inputs, pass)
+        traceUnread(cv2, inputs, pass)
+        traceUnread(cv3, inputs, pass)
         return Raw(batch: inputs[0].shape[0], anchors: distributions.shape[2], levels: inputs.map { ($0.shape[2], $0.shape[3]) },
                    distances: dfl.map { $0(distributions, pass) } ?? distributions, logits: logits)
     }
@@ -298,24 +298,25 @@ func flattenedBranches(_ branch: Indexed<HeadBranch>, _ inputs: [Feature], chann
     for (level, input) in inputs.enumerated() { trunks.append(try branch.items[level].trunk(input, pass)) }
     let outputs = branch.items.prefix(inputs.count).compactMap(\.output)
     if outputs.count == trunks.count, outputs.allSatisfy({ $0.isPlainPointwise && $0.outputChannels == channels }) {
-        return try Conv2d.flattenedPointwise(outputs, trunks, pass)
+        return try Conv2d.flattenedPointwise(outputs, trunks)
     }
     var maps = [Feature]()
     for (level, trunk) in trunks.enumerated() { maps.append(try branch.items[level].output.map { conv throws(LayerError) in try conv(trunk, pass) } ?? trunk) }
     return try flattenedLevels(maps, channels: channels)
 }
 
-/// Counts for thop what the branch inference does not read would do (see `BranchPair.inactive`),
-/// `then` applied per level after it (Pose26's keypoint convs after its trunk).
-func countUnread(_ pair: BranchPair<Indexed<HeadBranch>>, _ inputs: [Feature], _ pass: Pass,
-                 then next: ((Int, Feature, Pass) -> Void)? = nil) {
-    guard let branch = pair.inactive else { return }
-    let probe = Pass()
-    for (level, input) in inputs.enumerated() where level < branch.items.count {
-        guard let trunk = try? branch.items[level](Feature(shape: input.shape), probe) else { continue }
-        next?(level, trunk, probe)
+/// Records, as work only thop counts (PyTorch's eval forward runs it, nothing reads it), the
+/// branch inference does not read (see `BranchPair.inactive`), `then` applied per level after it
+/// (Pose26's keypoint convs after its trunk).
+func traceUnread(_ pair: BranchPair<Indexed<HeadBranch>>, _ inputs: [Feature], _ pass: Pass,
+                 then next: ((Int, Feature) -> Void)? = nil) {
+    guard let branch = pair.inactive, let first = inputs.first else { return }
+    first.countedOnly {
+        for (level, input) in inputs.enumerated() where level < branch.items.count {
+            guard let trunk = try? branch.items[level](input, pass) else { continue }
+            next?(level, trunk)
+        }
     }
-    pass.countThop(probe.thopOperations)
 }
 
 /// Flattens per-level maps [B, C, H, W] into one [B, C, ΣHW] (Ultralytics' `view(bs, C, -1)` + cat).

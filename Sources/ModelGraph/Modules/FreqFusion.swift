@@ -203,9 +203,8 @@ public struct FreqFusion: LayerModule {
         }
         func carafe(_ x: Feature, mask: Feature, kernelSize k: Int) -> Feature {
             let (batch, channels, up) = (x.shape[0], x.shape[1], mask.shape[2] / x.shape[2])
-            pass.count(elements([batch, channels, k * k, mask.shape[2], mask.shape[3]]), thop: 0)
             // one composite, so the execution pass runs the reassembly kernel (Tensor.carafeReassembled)
-            return Feature.composite("carafe_reassemble", attributes: ["kernel_size": [k], "up": [up]], inputs: [x, mask]) {
+            return Feature.composite("carafe_reassemble", attributes: ["kernel_size": [k], "up": [up], "product_taps": [k * k]], inputs: [x, mask]) {
                 let taps = x.unfoldedTaps(kernelSize: k, padding: k / 2, reflect: true)
                 let spread = up == 1 ? taps : taps.reshaped([batch, channels * k * k, x.shape[2], x.shape[3]]).nearestUpsampled(factor: up)
                     .reshaped([batch, channels, k * k, mask.shape[2], mask.shape[3]])
@@ -290,15 +289,12 @@ public struct LocalSimGuidedSampler: Block {
     /// similarity as composites), then DySample's grid sampling.
     func callAsFunction(high: Feature, low: Feature, features: Feature, _ pass: Pass) throws(LayerError) -> Feature {
         func withSimilarity(_ x: Feature, _ norm: GroupNorm?) -> Feature {
-            if norm != nil { pass.countThop(4 * elements(x.shape)) }
-            pass.count(elements(x.shape) * 8, thop: 0)
             let normalized = norm.map { $0(x) } ?? x
             return try! Feature.concatenate([normalized, Self.tracedLocalSimilarity(normalized)], axis: 1)
         }
         let highSimilarity = withSimilarity(high, normHigh), lowSimilarity = withSimilarity(low, normLow)
         let moved = try offset(lowSimilarity, pass) + (try hrOffset(highSimilarity, pass)).pixelUnshuffled(2)
         let scope = (try directScale(lowSimilarity, pass) + (try hrDirectScale(highSimilarity, pass)).pixelUnshuffled(2)).activated(.sigmoid)
-        pass.count(elements(features.shape) * 4, thop: 0)
         let positions = features.constant(initialPositions)
         return DySample.tracedSample(features, offset: (moved * scope).plus(positions), scale: 2, groups: groups)
     }

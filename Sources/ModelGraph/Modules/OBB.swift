@@ -46,7 +46,7 @@ public struct OBB: DetectionHeadModule {
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
         let raw = try core.raw(inputs, pass)
         let logits = try core.extras(cv4.active, inputs, channels: 1, pass)
-        countUnread(cv4, inputs, pass)
+        traceUnread(cv4, inputs, pass)
         return [rotatedBoxes(raw, angleLogits: logits)]
     }
 

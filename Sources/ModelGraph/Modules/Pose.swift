@@ -77,8 +77,8 @@ public struct Pose: DetectionHeadModule {
         let raw = try core.raw(inputs, pass)
         let branch: Indexed<HeadBranch> = cv4.active
         let unreadKeypoints = kpts?.inactive
-        countUnread(cv4, inputs, pass) { level, trunk, probe in
-            if let unreadKeypoints { _ = try? unreadKeypoints.items[level](trunk, probe) }
+        traceUnread(cv4, inputs, pass) { level, trunk in
+            if let unreadKeypoints { _ = try? unreadKeypoints.items[level](trunk, pass) }
         }
         var maps = [Feature]()
         for (level, input) in inputs.enumerated() {

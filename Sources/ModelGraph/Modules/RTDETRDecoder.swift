@@ -114,7 +114,6 @@ public struct RTDETRDecoder: LayerModule {
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
         let shapes = inputs.map(\.shape)
         let output = try outputShapes(shapes)
-        pass.count(multiplyAdds(shapes), thop: thopOperations(shapes))
         let detections = decoded(inputs)
         precondition(detections.shape == output, "RTDETRDecoder promised \(output), made \(detections.shape)")
         return [detections]
@@ -221,49 +220,6 @@ public struct RTDETRDecoder: LayerModule {
             }
         }
         return (logits, valid)
-    }
-
-    /// Input projections, the encoder's output and score head over all anchors (its box head over
-    /// the selected queries), and per decoder layer: self-attention
-    /// (projections and both matmuls), deformable cross-attention (value projection over all
-    /// anchors, offsets, weights, 4-tap bilinear sampling per point), FFN and box heads.
-    func multiplyAdds(_ inputs: [[Int]]) -> Double {
-        let anchorCount = inputs.reduce(0) { $0 + $1[2] * $1[3] }
-        let anchors = Double(anchorCount), batch = Double(inputs[0][0])
-        let hidden = Double(hiddenChannels), queries = Double(min(queryCount, anchorCount))
-        let classes = Double(classCount), feedForward = Double(feedForwardChannels)
-        var total = 0.0
-        for (position, shape) in inputs.enumerated() {
-            total += spatialPositions(shape) * Double(inputChannels[position]) * hidden
-        }
-        let boxHead = 2 * hidden * hidden + hidden * 4
-        // enc_output and enc_score_head over every anchor; enc_bbox_head only over the selected queries
-        total += batch * anchors * (hidden * hidden + hidden * classes) + batch * queries * boxHead
-        let points = Double(headCount * levels * decoderPoints)
-        let perLayer = queries * (4 * 2 * hidden + 2 * hidden * hidden)          // query_pos_head
-            + queries * 4 * hidden * hidden + 2 * queries * queries * hidden    // self-attention
-            + anchors * hidden * hidden                                         // value_proj
-            + queries * hidden * (3 * points)                                   // offsets and weights
-            + queries * points * (hidden / Double(headCount)) * 5               // 4 taps + weighting
-            + queries * hidden * hidden                                         // output_proj
-            + 2 * queries * hidden * feedForward                                // FFN
-            + queries * boxHead
-        total += batch * (Double(decoderLayers) * perLayer + queries * hidden * classes)
-        return total
-    }
-
-    /// thop's count: without the bilinear sampling (grid_sample and the weighted sum, no rule),
-    /// with the input projections' BatchNorms and every LayerNorm (4 per element) and the decoder
-    /// self-attention's softmax (3n − 1 per row).
-    func thopOperations(_ inputs: [[Int]]) -> Double {
-        let anchorCount = inputs.reduce(0) { $0 + $1[2] * $1[3] }
-        let anchors = Double(anchorCount), batch = Double(inputs[0][0])
-        let hidden = Double(hiddenChannels), queries = Double(min(queryCount, anchorCount))
-        let points = Double(headCount * levels * decoderPoints)
-        let sampling = queries * points * (hidden / Double(headCount)) * 5
-        let normalisation = 4 * anchors * hidden + Double(decoderLayers) * 3 * 4 * queries * hidden
-        let softmax = Double(decoderLayers) * Double(headCount) * queries * (3 * queries - 1)
-        return multiplyAdds(inputs) + batch * (4 * anchors * hidden + normalisation + softmax - Double(decoderLayers) * sampling)
     }
 }
 

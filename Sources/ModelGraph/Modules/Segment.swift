@@ -53,7 +53,7 @@ public struct Segment: DetectionHeadModule {
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
         let raw = try core.raw(inputs, pass)
         let coefficients = try core.extras(cv4.active, inputs, channels: maskCount, pass)
-        countUnread(cv4, inputs, pass)
+        traceUnread(cv4, inputs, pass)
         let predictions = core.output(raw, extras: coefficients)
         return [predictions, try proto(inputs, pass)]
     }

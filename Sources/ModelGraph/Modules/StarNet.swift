@@ -105,7 +105,7 @@ public struct ConvBN: FoldsBatchNorm {
 
     func callAsFunction(_ x: Feature, _ pass: Pass, activation: Activation = .identity) throws(LayerError) -> Feature {
         guard let bn else { return try conv(x, pass, activation: activation) }
-        return bn(try conv(x, pass), activation: activation, pass)
+        return bn(try conv(x, pass), activation: activation)
     }
 }
 
@@ -178,7 +178,6 @@ public struct StarBlock: Block {
     func callAsFunction(_ x: Feature, _ pass: Pass) throws(LayerError) -> Feature {
         let y = try dwconv(x, pass)
         let (a, b) = (try f1(y, pass), try f2(y, pass))
-        pass.count(elements(a.shape), thop: 0)  // the star product (elementwise: no thop rule)
         let star = a.activated(.relu6) * b
         return x + (try dwconv2(g(star, pass), pass))
     }

@@ -102,7 +102,7 @@ public struct TorchVision: LayerModule {
 
         func callAsFunction(_ x: Feature, _ pass: Pass) throws(LayerError) -> Feature {
             var y = try conv1(x, pass)
-            if kept > 1 { y = bn1(y, activation: kept > 2 ? .relu : .identity, pass) }
+            if kept > 1 { y = bn1(y, activation: kept > 2 ? .relu : .identity) }
             if kept > 3 { y = try MaxPool2d(kernelSize: 3, stride: 2, padding: 1)(y) }
             for stage in layers { for block in stage.items { y = try block(y, pass) } }
             if kept > 8 {
@@ -156,9 +156,9 @@ struct ResidualBlock: Block {
     func callAsFunction(_ x: Feature, _ pass: Pass) throws(LayerError) -> Feature {
         var y = x
         for index in convs.indices {
-            y = norms[index](try convs[index](y, pass), activation: index < convs.count - 1 ? .relu : .identity, pass)
+            y = norms[index](try convs[index](y, pass), activation: index < convs.count - 1 ? .relu : .identity)
         }
-        let skip = try downsample.map { projection throws(LayerError) in projection.norm(try projection.conv(x, pass), pass) } ?? x
+        let skip = try downsample.map { projection throws(LayerError) in projection.norm(try projection.conv(x, pass)) } ?? x
         return y.adding(skip, activation: .relu)
     }
 

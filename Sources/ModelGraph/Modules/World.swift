@@ -48,14 +48,10 @@ public struct MaxSigmoidAttention: Block {
     }
 
     func callAsFunction(_ x: Feature, guide: Feature, _ pass: Pass) throws(LayerError) -> Feature {
-        let (batch, height, width) = (x.shape[0], x.shape[2], x.shape[3])
-        let (classes, positions) = (guide.shape[1], height * width)
-        pass.count(Double(batch * classes) * Double(gl.inputFeatures * gl.outputFeatures))
         let embedded = try ec.map { conv throws(LayerError) in try conv(x, pass) } ?? x
         guard embedded.shape[1] == heads * headChannels else {
             throw LayerError("its embedding has \(embedded.shape[1]) channels, which do not view as \(heads) heads of \(headChannels)", blame: .row)
         }
-        pass.count(Double(batch * heads * positions * classes * headChannels))
         let projected = try proj_conv(x, pass)
         return gated(projected, embedded: embedded, guide: guide, x)
     }
@@ -224,12 +220,9 @@ public struct ImagePoolingAttn: LayerModule {
             try requireFeatureMap(input.shape, channels: inputChannels[level], source: level)
         }
         let text = try textEmbeddings(pass.guide, like: inputs[0], batch: batch, classes: classCount, width: proj.outputFeatures, reader: "ImagePoolingAttn")
-        let (embedding, patches) = (proj.inputFeatures, im_pools.items[0].size)
-        let tokens = inputs.count * patches * patches, classes = text.shape[1]
+        let patches = im_pools.items[0].size
         var projected = [Feature]()
         for (level, input) in inputs.enumerated() { projected.append(try projections.items[level](input, pass)) }
-        pass.count(Double(batch) * (Double(classes * proj.outputFeatures * embedding) * 2 + Double(tokens * embedding * embedding) * 2
-                                    + Double(classes * tokens * embedding) * 2))
         pass.guide = updated(text, projected: projected, patches: patches)
         return [pass.guide!]
     }
@@ -291,20 +284,12 @@ public struct ContrastiveHead: Block {
     /// normalised once, as a constant: the positions' normalisation, the einsum as a matrix
     /// product, scale and bias.
     func callAsFunction(_ x: Feature, embeddings: Tensor, _ pass: Pass) -> Feature {
-        let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let classes = embeddings.shape[1]
-        pass.count(Double(batch * classes * channels * height * width))
-        if norm != nil { pass.countThop(4 * elements(x.shape)) }  // thop's BatchNorm rule
         let weights = x.constant(embeddings.normalized(axis: 2), name: "class_embeddings")
         return scored(x, classEmbeddings: weights)
     }
 
     /// x [B, E, H, W] and text [B, N, E] → [B, N, H, W].
     func callAsFunction(_ x: Feature, text: Feature, _ pass: Pass) -> Feature {
-        let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
-        let classes = text.shape[1]
-        pass.count(Double(batch * classes * channels * height * width))
-        if norm != nil { pass.countThop(4 * elements(x.shape)) }  // thop's BatchNorm rule
         return scored(x, classEmbeddings: text.l2Normalized(axis: 2))
     }
 

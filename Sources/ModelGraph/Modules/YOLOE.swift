@@ -169,10 +169,12 @@ public struct PromptBranches: Sendable {
             }
         }
         let logits = try flattenedLevels(maps, channels: core.classCount)
-        countUnread(core.cv2, inputs, pass)
+        traceUnread(core.cv2, inputs, pass)
         if let contrastive = cv4.inactive {
-            let promptShape = prompts.shape
-            countUnread(core.cv3, inputs, pass) { level, embedded, probe in _ = contrastive.items[level](embedded, text: Feature(shape: promptShape), probe) }
+            traceUnread(core.cv3, inputs, pass) { level, embedded in
+                _ = pass.text == nil ? contrastive.items[level](embedded, embeddings: Tensor(shape: prompts.shape), pass)
+                    : contrastive.items[level](embedded, text: prompts, pass)
+            }
         }
         return DetectionBranches.Raw(batch: batch, anchors: distributions.shape[2], levels: inputs.map { ($0.shape[2], $0.shape[3]) },
                                      distances: core.dfl.map { $0(distributions, pass) } ?? distributions, logits: logits)
@@ -271,7 +273,7 @@ public struct YOLOESegment: DetectionHeadModule {
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
         let raw = try head.raw(inputs, pass)
         let coefficients = try head.core.extras(cv5.active, inputs, channels: maskCount, pass)
-        countUnread(cv5, inputs, pass)
+        traceUnread(cv5, inputs, pass)
         return [head.core.output(raw, extras: coefficients), try proto(inputs, pass)]
     }
 }

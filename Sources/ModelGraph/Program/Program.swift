@@ -170,6 +170,9 @@ public enum ProgramOp: Sendable {
 public struct Composite: Sendable {
     /// What it computes, e.g. `deformable_attention` (`MSDeformAttn`'s sampling and weighting).
     public let name: String
+    /// Integer attributes the passes that know the name read; and for the counting passes,
+    /// `product_taps` [n] (a product that its body writes element by element, contracting n taps
+    /// per output element) and `einsum` [1] (PyTorch runs that product as an einsum, which thop counts).
     public let attributes: [String: [Int]]
     /// The definition, in order: over the composite instruction's inputs (by value id) and
     /// constants of its own; the composite instruction's outputs are values it produces.
@@ -184,6 +187,13 @@ public struct ProgramOrigin: Sendable, Equatable {
     public var module: String?
     public var path: String?
     public var source: String?
+    /// The innermost call of a module thop counts (`Program.moduleCalls`) that made it, if any.
+    public var moduleCall: Int?
+    /// Work PyTorch's eval forward does that inference leaves out — an end-to-end head's
+    /// one-to-many branch, which nothing reads; a position embedding PyTorch computes from the
+    /// shapes and the program holds as a constant. Only the graph builder's counting walk
+    /// records it, for thop's figure (`Program.thopOperations`); the complete count leaves it out.
+    public var countedOnly = false
     public init(layerIndex: Int? = nil, module: String? = nil, path: String? = nil, source: String? = nil) {
         self.layerIndex = layerIndex; self.module = module; self.path = path; self.source = source
     }
@@ -210,6 +220,8 @@ public struct Program: Sendable {
     public let outputs: [ProgramValue]
     /// Each YAML index's output value (a row with several outputs owns consecutive indices).
     public let layerOutputs: [Int: Int]
+    /// The calls of torch.nn modules thop has a counting rule for, in the order they ran.
+    public var moduleCalls: [ModuleCall] = []
 
     /// Each value's shape, by id (composites' inner values too).
     public var shapes: [Int: [Int]] {
@@ -226,7 +238,7 @@ public struct Program: Sendable {
 
     /// The program returning `outputs` (some of its values) instead.
     public func returning(_ outputs: [ProgramValue]) -> Program {
-        Program(instructions: instructions, outputs: outputs, layerOutputs: layerOutputs)
+        Program(instructions: instructions, outputs: outputs, layerOutputs: layerOutputs, moduleCalls: moduleCalls)
     }
 
     /// The named constants (weights, by state_dict key) and their shapes, in program order.
@@ -245,7 +257,7 @@ public struct Program: Sendable {
             precondition(replacement.shape == tensor.shape, "\(name): bound to \(replacement.shape), the program reads \(tensor.shape)")
             return ProgramInstruction(op: .constant(replacement, name: name), inputs: instruction.inputs, outputs: instruction.outputs, origin: instruction.origin)
         }
-        return Program(instructions: bound, outputs: outputs, layerOutputs: layerOutputs)
+        return Program(instructions: bound, outputs: outputs, layerOutputs: layerOutputs, moduleCalls: moduleCalls)
     }
 
     /// The program with the eps of each BatchNorm whose block path is in `epsilons` replaced
@@ -255,7 +267,7 @@ public struct Program: Sendable {
             guard case .batchNorm = instruction.op, let path = instruction.origin.path, let epsilon = epsilons[path] else { return instruction }
             return ProgramInstruction(op: .batchNorm(epsilon: Float(epsilon)), inputs: instruction.inputs, outputs: instruction.outputs, origin: instruction.origin)
         }
-        return Program(instructions: replaced, outputs: outputs, layerOutputs: layerOutputs)
+        return Program(instructions: replaced, outputs: outputs, layerOutputs: layerOutputs, moduleCalls: moduleCalls)
     }
 
     /// The program with composites replaced by their bodies, except those named in `keeping`.
@@ -266,7 +278,7 @@ public struct Program: Sendable {
                 return inline(composite.body)
             }
         }
-        return Program(instructions: inline(instructions), outputs: outputs, layerOutputs: layerOutputs)
+        return Program(instructions: inline(instructions), outputs: outputs, layerOutputs: layerOutputs, moduleCalls: moduleCalls)
     }
 
     /// One line per instruction: `%7 [1, 16, 160, 160] = convolution(%0, %5, %6) stride 2 … ; model.0.conv (layer 0 Conv)`.
@@ -325,8 +337,37 @@ public final class ProgramRecorder: @unchecked Sendable {
     /// Records weights as placeholders (their shapes only), so a graph without loaded weights
     /// traces: the graph builder's walk, whose program the passes count and measure but never run.
     public let weightless: Bool
+    /// Also records what only thop counts (`ProgramOrigin.countedOnly`): the builder's counting walk.
+    public let counting: Bool
+    private(set) var moduleCalls: [ModuleCall] = []
+    private var openCalls: [Int] = []
 
-    public init(weightless: Bool = false) { self.weightless = weightless }
+    public init(weightless: Bool = false, counting: Bool = false) {
+        self.weightless = weightless
+        self.counting = counting
+    }
+
+    /// Records what `body` records as one call of a torch.nn module thop counts by `kind`'s rule,
+    /// over inputs of `inputShapes`.
+    func moduleCall<Result>(_ kind: ModuleCall.Kind, inputShapes: [[Int]], _ body: () throws -> Result,
+                            outputShapes: (Result) -> [[Int]]) rethrows -> Result {
+        let index = moduleCalls.count
+        moduleCalls.append(ModuleCall(kind: kind, inputShapes: inputShapes, outputShapes: [], layerIndex: origin.layerIndex))
+        openCalls.append(index)
+        defer { openCalls.removeLast() }
+        let result = try body()
+        moduleCalls[index].outputShapes = outputShapes(result)
+        return result
+    }
+
+    /// Records what `body` records as `countedOnly` work (only in a counting walk; else runs nothing).
+    func countedOnly(_ body: () throws -> Void) rethrows {
+        guard counting else { return }
+        let saved = origin
+        origin.countedOnly = true
+        defer { origin = saved }
+        try body()
+    }
 
     /// A weightless program's stand-in for a weight's tensor (the value keeps the shape).
     static let placeholder = Tensor(shape: [0], storage: [])
@@ -345,6 +386,7 @@ public final class ProgramRecorder: @unchecked Sendable {
         }
         var origin = self.origin
         if let path { origin.path = path }
+        origin.moduleCall = openCalls.last
         instructions.append(ProgramInstruction(op: op, inputs: inputs, outputs: values, origin: origin))
         return values
     }
@@ -386,6 +428,8 @@ public final class ProgramRecorder: @unchecked Sendable {
         }
         let recorded = Array(instructions[start...])
         instructions.removeSubrange(start...)
+        var compositeOrigin = origin
+        compositeOrigin.moduleCall = openCalls.last
         let produced = Set(recorded.flatMap { $0.outputs.map(\.id) })
         for instruction in recorded {
             for id in instruction.inputs {
@@ -393,13 +437,13 @@ public final class ProgramRecorder: @unchecked Sendable {
             }
         }
         instructions.append(ProgramInstruction(op: .composite(Composite(name: name, attributes: attributes, body: recorded)),
-                                               inputs: declared, outputs: outputs, origin: origin))
+                                               inputs: declared, outputs: outputs, origin: compositeOrigin))
         return outputs
     }
 
     /// The recorded program, returning `outputs`.
     public func program(outputs: [ProgramValue], layerOutputs: [Int: Int] = [:]) -> Program {
-        Program(instructions: instructions, outputs: outputs, layerOutputs: layerOutputs)
+        Program(instructions: instructions, outputs: outputs, layerOutputs: layerOutputs, moduleCalls: moduleCalls)
     }
 }
 
@@ -407,35 +451,6 @@ public final class ProgramRecorder: @unchecked Sendable {
 public struct Symbol: Sendable {
     let recorder: ProgramRecorder
     let id: Int
-}
-
-extension Program {
-    /// Multiply-adds of the program's operations, the pass that counts what the modules count
-    /// today: convolutions, linear layers and matrix products, per output element times the
-    /// reduction; bilinear sampling 4 per output element. Element-wise work, normalisation,
-    /// pooling and data movement count 0, as in the complete GFLOPs figure.
-    public var multiplyAdds: Double {
-        let instructions = inlined().instructions
-        let shapes = self.shapes
-        func elements(_ shape: [Int]) -> Double { shape.reduce(1.0) { $0 * Double($1) } }
-        return instructions.reduce(0.0) { total, instruction in
-            let output = instruction.outputs.first?.shape ?? []
-            let input = { (position: Int) in shapes[instruction.inputs[position]] ?? [] }
-            switch instruction.op {
-            case .convolution(_, _, _, let groups):
-                let weight = input(1)
-                _ = groups  // the weight's second axis is already in_channels / groups
-                return total + elements(output) * Double(weight[1] * weight[2] * weight[3])
-            case .transposedConvolution:
-                let weight = input(1)
-                return total + elements(input(0)) * Double(weight[1] * weight[2] * weight[3])
-            case .linear: return total + elements(output) * Double(input(1)[1])
-            case .matmul: return total + elements(output) * Double(input(0).last ?? 0)
-            case .gridSample, .upsampleBilinear, .resize(.bilinear, _, _, _): return total + elements(output) * 4
-            default: return total
-            }
-        }
-    }
 }
 
 /// A comparison of `ProgramOp.compare`, named as ONNX names it.

@@ -77,7 +77,7 @@ extension Program {
             if case .constant = instruction.op { return read.contains(instruction.outputs[0].id) }
             return true
         }
-        return Program(instructions: kept, outputs: outputs, layerOutputs: layerOutputs)
+        return Program(instructions: kept, outputs: outputs, layerOutputs: layerOutputs, moduleCalls: moduleCalls)
     }
 
     static func evaluate(_ op: ProgramOp, _ x: [Tensor], input: Tensor, text: Tensor? = nil, outputShapes: [[Int]]) -> [Tensor] {

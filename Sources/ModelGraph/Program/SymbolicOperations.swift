@@ -25,7 +25,9 @@ extension Feature {
     /// `nn.AdaptiveAvgPool2d(1)` then `flatten(1)`: [B, C, H, W] → [B, C].
     public func globalAveragePooled() -> Feature {
         let newShape = Array(shape.prefix(2))
-        return Feature.traced(.globalAveragePool, [self], shapes: [newShape + [1, 1]])[0].reshaped(newShape)
+        return Feature.moduleCall(.adaptiveAveragePool, [self]) {
+            Feature.traced(.globalAveragePool, [self], shapes: [newShape + [1, 1]])[0]
+        }.reshaped(newShape)
     }
 
     /// `F.interpolate(x, scale_factor=factor, mode="nearest")` by a whole factor.
@@ -197,6 +199,19 @@ extension Feature {
     static func composite(_ name: String, attributes: [String: [Int]], inputs: [Feature], _ body: () -> [Feature]) -> [Feature] {
         guard let recorder = inputs.lazy.compactMap(\.symbol).first?.recorder else { return body() }
         return recorder.composite(name, attributes: attributes, inputs: inputs, body)
+    }
+
+    /// `body` — a torch.nn module's forward over `inputs` — recorded as one call thop counts by
+    /// `kind`'s rule (`Program.moduleCalls`).
+    static func moduleCall(_ kind: ModuleCall.Kind, _ inputs: [Feature], _ body: () -> Feature) -> Feature {
+        guard let recorder = inputs.lazy.compactMap(\.symbol).first?.recorder else { return body() }
+        return recorder.moduleCall(kind, inputShapes: inputs.map(\.shape), body, outputShapes: { [$0.shape] })
+    }
+
+    /// Records what `body` records as work PyTorch's eval forward does and inference leaves out
+    /// (`ProgramOrigin.countedOnly`), in the graph builder's counting walk only; elsewhere runs nothing.
+    func countedOnly(_ body: () throws -> Void) rethrows {
+        try symbol?.recorder.countedOnly(body)
     }
 }
 
