@@ -364,7 +364,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.modules.utils import _pair
 def deform_conv2d(input, offset, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), mask=None):
-    return F.conv2d(input, weight, bias, _pair(stride), _pair(padding), _pair(dilation), input.shape[1] // weight.shape[1])
+    kh, kw = weight.shape[2], weight.shape[3]
+    return torch._deform_conv2d(input, weight, offset, mask, bias, _pair(stride), _pair(padding), _pair(dilation),
+                                input.shape[1] // weight.shape[1], offset.shape[1] // (2 * kh * kw))
 class DeformConv2d(nn.Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True):
         super().__init__()

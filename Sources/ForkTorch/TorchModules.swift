@@ -81,9 +81,36 @@ from torch.nn import functional
 import torch.fx
 def compile(model=None, *args, **kwargs):
     return model if model is not None else (lambda m: m)
+def _deform_conv2d(input, weight, offset, mask, bias, stride, padding, dilation, weight_groups, offset_groups):
+    # torchvision's (modulated) deformable convolution: each kernel tap samples the input bilinearly
+    # at its place plus that tap's offset (dy, dx), zero outside the map, times its mask; the taps'
+    # samples, as im2col columns [C, K], meet the weights in one 1x1 convolution. grid_sample with
+    # zeros padding and align_corners=False is torchvision's bilinear rule at pixel coordinates.
+    b, c, h, w = input.shape
+    o, per_group, kh, kw = weight.shape
+    ho, wo = offset.shape[2], offset.shape[3]
+    k = kh * kw
+    ys = (arange(ho, dtype=input.dtype) * stride[0] - padding[0]).view(1, 1, ho, 1)
+    xs = (arange(wo, dtype=input.dtype) * stride[1] - padding[1]).view(1, 1, 1, wo)
+    steps = offset.view(b, offset_groups, k, 2, ho, wo)
+    x = input.reshape(b * offset_groups, c // offset_groups, h, w)
+    columns = []
+    for i in range(kh):
+        for j in range(kw):
+            tap = i * kw + j
+            py = ys + i * dilation[0] + steps[:, :, tap, 0]
+            px = xs + j * dilation[1] + steps[:, :, tap, 1]
+            grid = stack(((2 * px + 1) / w - 1, (2 * py + 1) / h - 1), dim=-1).reshape(b * offset_groups, ho, wo, 2)
+            sampled = functional.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+            if mask is not None:
+                sampled = sampled * mask.reshape(b, offset_groups, k, ho, wo)[:, :, tap].reshape(b * offset_groups, 1, ho, wo)
+            columns.append(sampled.reshape(b, c, ho, wo))
+    columns = stack(columns, dim=2).reshape(b, c * k, ho, wo)
+    return functional.conv2d(columns, weight.reshape(o, per_group * k, 1, 1), bias, 1, 0, 1, weight_groups)
 class _TorchvisionOps:
     def deform_conv2d(self, input, weight, offset, mask, bias, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, n_weight_grps, n_offset_grps, use_mask):
-        return functional.conv2d(input, weight, bias, (stride_h, stride_w), (pad_h, pad_w), (dil_h, dil_w), n_weight_grps)
+        return _deform_conv2d(input, weight, offset, mask if use_mask else None, bias, (stride_h, stride_w), (pad_h, pad_w),
+                              (dil_h, dil_w), n_weight_grps, n_offset_grps)
 class _Ops:
     torchvision = _TorchvisionOps()
     def load_library(self, path):

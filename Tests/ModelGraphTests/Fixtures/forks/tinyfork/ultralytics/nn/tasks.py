@@ -145,7 +145,7 @@ def parse_model(d, ch, verbose=True):
         elif m is GatedFusion:
             c2 = d[args[0]] if isinstance(args[0], str) else args[0]
             args = [[ch[x] for x in f], c2]
-        elif m in (ChannelGate, PatchMixer, ECA, CoordGate, GNMix, TokenAttention, InplaceMix, ShuffleUp, FlipMix, UnfoldMix, EinsumMix, FoldMix, CumsumMix, ViewInplace, PyramidPool, FlowWarp, PadAssign, StatsMix, MHAMix, IndexMix, AssignMix, SampleMix, VolumeMix, SpectrumMix, GraphMix, DeformMix, UnpoolMix, PhaseMix, SpectralBank):
+        elif m in (ChannelGate, PatchMixer, ECA, CoordGate, GNMix, TokenAttention, InplaceMix, ShuffleUp, FlipMix, UnfoldMix, EinsumMix, FoldMix, CumsumMix, ViewInplace, PyramidPool, FlowWarp, PadAssign, StatsMix, MHAMix, IndexMix, AssignMix, SampleMix, VolumeMix, SpectrumMix, GraphMix, DeformMix, UnpoolMix, PhaseMix, SpectralBank, ModulatedDeform, OffsetSample):
             c2 = ch[f]
             args = [c2, *args]
         elif m in (Detect, SegmentHead):

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from ..modules import Conv
 
-__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "UnfoldMix", "EinsumMix", "FoldMix", "CumsumMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix", "MHAMix", "IndexMix", "AssignMix", "SampleMix", "VolumeMix", "SpectrumMix", "GraphMix", "DeformMix", "BankConv", "DropGate", "UnpoolMix", "PhaseMix", "SpectralBank"]
+__all__ = ["SPDConv", "ECA", "CoordGate", "GNMix", "TokenAttention", "InplaceMix", "ShuffleUp", "FlipMix", "UnfoldMix", "EinsumMix", "FoldMix", "CumsumMix", "ViewInplace", "PyramidPool", "FlowWarp", "PadAssign", "StatsMix", "MHAMix", "IndexMix", "AssignMix", "SampleMix", "VolumeMix", "SpectrumMix", "GraphMix", "DeformMix", "BankConv", "DropGate", "UnpoolMix", "PhaseMix", "SpectralBank", "ModulatedDeform", "OffsetSample"]
 
 
 class SPDConv(nn.Module):
@@ -646,3 +646,43 @@ class SpectralBank(nn.Module):
         mask[:, :, rows < h // 2] = 1.0
         low = torch.fft.irfft2(x_fft * mask, s=(h, w), norm="ortho").real
         return x + low * mix[:, :, None, None]
+
+
+class ModulatedDeform(nn.Module):
+    """A modulated deformable 3x3 convolution called as DCNv2 blocks call it
+    (torch.ops.torchvision.deform_conv2d): offsets and a sigmoid mask from a convolution of the input,
+    with weights of their own so that the taps leave the grid (tanh-bounded to 2.5 pixels), two
+    offset groups, then BatchNorm, SiLU and the input added back."""
+
+    def __init__(self, c, k=3, offset_groups=2):
+        super().__init__()
+        import torchvision  # registers torch.ops.torchvision
+        self.k, self.groups = k, offset_groups
+        self.offset_mask = nn.Conv2d(c, offset_groups * 3 * k * k, k, 1, k // 2)
+        self.weight = nn.Parameter(torch.randn(c, c, k, k) / math.sqrt(c * k * k))
+        self.bias = nn.Parameter(torch.randn(c) * 0.1)
+        self.bn = nn.BatchNorm2d(c)
+
+    def forward(self, x):
+        out = self.offset_mask(x)
+        taps = self.groups * self.k * self.k
+        offset = torch.tanh(out[:, :2 * taps]) * 2.5
+        mask = torch.sigmoid(out[:, 2 * taps:])
+        y = torch.ops.torchvision.deform_conv2d(x, self.weight, offset, mask, self.bias, 1, 1, self.k // 2, self.k // 2,
+                                                1, 1, 1, self.groups, True)
+        return F.silu(self.bn(y)) + x
+
+
+class OffsetSample(nn.Module):
+    """torchvision.ops.deform_conv2d without a mask: grouped weights (two groups), dilation 2 with
+    padding 2, offsets from a 1x1 convolution scaled to a pixel and a half."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.offset = nn.Conv2d(c, 2 * 9, 1)
+        self.weight = nn.Parameter(torch.randn(c, c // 2, 3, 3) / math.sqrt(c // 2 * 9))
+
+    def forward(self, x):
+        import torchvision
+        offset = torch.tanh(self.offset(x)) * 1.5
+        return x + torchvision.ops.deform_conv2d(x, offset, self.weight, None, stride=1, padding=2, dilation=2)
