@@ -161,6 +161,12 @@ extension TorchRuntime {
         case newAxis
         case ellipsis
         case tensor(TorchTensor)
+
+        /// `:` — a slice with no start, stop or step.
+        var isFullSlice: Bool {
+            if case .range(let s) = self { return s.start.isNone && s.stop.isNone && s.step.isNone }
+            return false
+        }
     }
 
     func indexParts(_ index: PyValue, _ interp: Interpreter) throws -> [IndexPart] {

@@ -94,6 +94,7 @@ def _deform_conv2d(input, weight, offset, mask, bias, stride, padding, dilation,
     xs = (arange(wo, dtype=input.dtype) * stride[1] - padding[1]).view(1, 1, 1, wo)
     steps = offset.view(b, offset_groups, k, 2, ho, wo)
     x = input.reshape(b * offset_groups, c // offset_groups, h, w)
+    masks = None if mask is None else mask.reshape(b, offset_groups, k, ho, wo)
     columns = []
     for i in range(kh):
         for j in range(kw):
@@ -102,8 +103,8 @@ def _deform_conv2d(input, weight, offset, mask, bias, stride, padding, dilation,
             px = xs + j * dilation[1] + steps[:, :, tap, 1]
             grid = stack(((2 * px + 1) / w - 1, (2 * py + 1) / h - 1), dim=-1).reshape(b * offset_groups, ho, wo, 2)
             sampled = functional.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-            if mask is not None:
-                sampled = sampled * mask.reshape(b, offset_groups, k, ho, wo)[:, :, tap].reshape(b * offset_groups, 1, ho, wo)
+            if masks is not None:
+                sampled = sampled * masks[:, :, tap].reshape(b * offset_groups, 1, ho, wo)
             columns.append(sampled.reshape(b, c, ho, wo))
     columns = stack(columns, dim=2).reshape(b, c * k, ho, wo)
     return functional.conv2d(columns, weight.reshape(o, per_group * k, 1, 1), bias, 1, 0, 1, weight_groups)

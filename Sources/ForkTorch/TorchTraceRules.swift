@@ -933,7 +933,7 @@ extension TraceStep {
     func assigned(_ target: Int, shape targetShape: [Int], parts: [TorchRuntime.IndexPart], _ newValue: PyValue) throws -> Int {
         // `x[:, :, mask] = value` with a boolean mask of the axes after full slices: where(mask, value, x)
         if let last = parts.last, case .tensor(let mask) = last, mask.dtype == .bool,
-           parts.dropLast().allSatisfy({ if case .range(let s) = $0 { return s.start.isNone && s.stop.isNone && s.step.isNone }; return false }) {
+           parts.dropLast().allSatisfy(\.isFullSlice) {
             let leading = parts.count - 1
             guard leading + mask.shape.count <= targetShape.count, Array(targetShape[leading..<(leading + mask.shape.count)]) == mask.shape else {
                 throw Untraceable("assignment through a boolean mask of another shape")
@@ -1029,10 +1029,6 @@ extension TraceStep {
     /// how many axes they index, their shape, and each element's flat position in those axes taken
     /// as one (row-major). Nil for any other index.
     func knownIndexRun(_ parts: [TorchRuntime.IndexPart], shape: [Int]) throws -> (axis: Int, count: Int, indexShape: [Int], flat: [Int])? {
-        func full(_ part: TorchRuntime.IndexPart) -> Bool {
-            if case .range(let s) = part { return s.start.isNone && s.stop.isNone && s.step.isNone }
-            return false
-        }
         guard let first = parts.firstIndex(where: { if case .tensor = $0 { return true }; return false }) else { return nil }
         var tensors: [TorchTensor] = []
         for part in parts[first...] {
@@ -1040,7 +1036,7 @@ extension TraceStep {
             tensors.append(t)
         }
         let count = tensors.count
-        guard count >= 2, parts[..<first].allSatisfy(full), parts[(first + count)...].allSatisfy(full), first + count <= shape.count,
+        guard count >= 2, parts[..<first].allSatisfy(\.isFullSlice), parts[(first + count)...].allSatisfy(\.isFullSlice), first + count <= shape.count,
               tensors.allSatisfy({ !$0.dtype.isFloatingPoint && $0.dtype != .bool && $0.values != nil && $0.shape == tensors[0].shape }) else { return nil }
         let sizes = Array(shape[first..<(first + count)])
         var flat = [Int](repeating: 0, count: tensors[0].count)
@@ -1449,7 +1445,7 @@ extension TraceStep {
             sourceShape = [1] + x.shape
             source = reshape(source, from: x.shape, to: sourceShape)
         case 2:
-            if case .range(let s) = parts[0], s.start.isNone, s.stop.isNone, s.step.isNone, case .tensor(let r) = parts[1], integers(r), x.shape.count >= 2, x.shape[0] == 1 {
+            if parts[0].isFullSlice, case .tensor(let r) = parts[1], integers(r), x.shape.count >= 2, x.shape[0] == 1 {
                 rows = r
             } else if case .tensor(let batch) = parts[0], case .tensor(let r) = parts[1], integers(batch), integers(r), batch.count == r.count,
                       let values = batch.values, x.shape[0] > 0, r.count % x.shape[0] == 0,

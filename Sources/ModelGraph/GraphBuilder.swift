@@ -524,7 +524,8 @@ struct Builder {
         -> (outputs: [[Int]], multiplyAdds: Double, thopOperations: Double) {
         let program = try rowProgram(layer, inputs, instances: instances)
         // both figures are passes over the row's program
-        return (program.outputs.map(\.shape), program.multiplyAdds, program.thopOperations)
+        let counts = program.operationCounts
+        return (program.outputs.map(\.shape), counts.multiplyAdds, counts.thopOperations)
     }
 
     /// A layer's chained copies traced over placeholder weights by the counting walk (with the

@@ -65,29 +65,27 @@ public struct Upsample: LayerModule {
 
     public func callAsFunction(_ inputs: [Feature], _ pass: Pass) throws(LayerError) -> [Feature] {
         let output = try outputShape(inputs[0].shape)
-        guard ["nearest", "bilinear"].contains(mode) || ResizeMode(rawValue: mode) != nil else {
+        guard let resize = ResizeMode(rawValue: mode) else {
             throw LayerError("mode '\(mode)' is not implemented by the forward pass yet (nearest, nearest-exact and bilinear are)",
                              blame: .argument(2))
         }
-        return [Feature.moduleCall(.upsample(mode: mode), inputs) { upsampled(inputs[0], to: output) }]
+        return [Feature.moduleCall(.upsample(mode: mode), inputs) { upsampled(inputs[0], to: output, resize) }]
     }
 
-    private func upsampled(_ x: Feature, to output: [Int]) -> Feature {
-        let inputs = [x]
+    private func upsampled(_ x: Feature, to output: [Int], _ resize: ResizeMode) -> Feature {
         // with a scale_factor PyTorch steps the source by 1/factor, else by input/output size
         let step = scaleFactor.map { Float(1 / $0) }
-        let source = inputs[0].shape
-        if mode == "nearest", let symbol = inputs[0].symbol, source.count == 4,
+        let source = x.shape
+        if resize == .nearest, let symbol = x.symbol, source.count == 4,
            let factor = (1...16).first(where: { output == [source[0], source[1], source[2] * $0, source[3] * $0] }) {
             return symbol.recorder.feature(.upsampleNearest(factor: factor), [symbol.id], shape: output)
         }
         let alignCorners: Bool
         if case .bool(let value) = alignCornersArgument { alignCorners = value } else { alignCorners = false }
-        if mode == "bilinear", let symbol = inputs[0].symbol, source.count == 4,
+        if resize == .bilinear, let symbol = x.symbol, source.count == 4,
            let factor = (1...16).first(where: { output == [source[0], source[1], source[2] * $0, source[3] * $0] }) {
             return symbol.recorder.feature(.upsampleBilinear(factor: factor, alignCorners: alignCorners), [symbol.id], shape: output)
         }
-        let resize = ResizeMode(rawValue: mode)!  // checked by the caller
-        return inputs[0].resized(height: output[2], width: output[3], mode: resize, alignCorners: alignCorners, stepHeight: step, stepWidth: step)
+        return x.resized(height: output[2], width: output[3], mode: resize, alignCorners: alignCorners, stepHeight: step, stepWidth: step)
     }
 }

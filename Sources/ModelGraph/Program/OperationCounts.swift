@@ -22,7 +22,6 @@ public struct ModuleCall: Sendable {
     public let kind: Kind
     public let inputShapes: [[Int]]
     public internal(set) var outputShapes: [[Int]]
-    public let layerIndex: Int?
 
     /// Operations by thop's rule for this kind of module.
     public var thopOperations: Double {
@@ -95,45 +94,41 @@ extension Program {
     /// convolutions, linear layers and matrix products, per output element times the reduction;
     /// bilinear sampling 4 per output element. Element-wise work, normalisation, pooling and data
     /// movement count 0; work only thop counts (`ProgramOrigin.countedOnly`) is left out.
-    public var multiplyAdds: Double {
-        let shapes = self.shapes
-        return countedInstructions.reduce(0.0) { total, instruction in
-            guard !instruction.origin.countedOnly else { return total }
-            let output = instruction.outputs.first?.shape ?? []
-            let input = { (position: Int) in shapes[instruction.inputs[position]] ?? [] }
-            switch instruction.op {
-            case .composite(let composite):  // a product written element-wise (`product_taps`)
-                return total + ThopRules.product(output) * Double(composite.attributes["product_taps"]?.first ?? 0)
-            case .convolution:
-                let weight = input(1)  // [out, in / groups, k, k]
-                return total + ThopRules.product(output) * Double(weight[1] * weight[2] * weight[3])
-            case .transposedConvolution:
-                let weight = input(1)  // [in, out / groups, k, k]
-                return total + ThopRules.product(input(0)) * Double(weight[1] * weight[2] * weight[3])
-            case .linear: return total + ThopRules.matrixProduct(output: output, contracted: input(1)[1])
-            case .matmul: return total + ThopRules.matrixProduct(output: output, contracted: input(0).last ?? 0)
-            case .gridSample, .upsampleBilinear, .resize(.bilinear, _, _, _): return total + ThopRules.product(output) * 4
-            default: return total
-            }
-        }
-    }
+    public var multiplyAdds: Double { operationCounts.multiplyAdds }
 
     /// Operations by thop's rules (Ultralytics' GFLOPs figure is twice this at batch 1): every
     /// module call's rule, plus the matrix products run outside every counted module call
     /// (thop's function counter), including work only thop counts.
-    public var thopOperations: Double {
+    public var thopOperations: Double { operationCounts.thopOperations }
+
+    /// Both figures in one walk over the instructions (the graph builder reads both for every row).
+    public var operationCounts: (multiplyAdds: Double, thopOperations: Double) {
         let shapes = self.shapes
-        let functional = countedInstructions.reduce(0.0) { total, instruction in
-            guard instruction.origin.moduleCall == nil, let output = instruction.outputs.first?.shape else { return total }
+        var (complete, functional) = (0.0, 0.0)
+        for instruction in countedInstructions {
+            let output = instruction.outputs.first?.shape ?? []
+            let input = { (position: Int) in shapes[instruction.inputs[position]] ?? [] }
+            // the op's multiply-adds, and whether it is a product thop's function counter sees
+            let work: Double, product: Bool
             switch instruction.op {
-            case .composite(let composite) where composite.attributes["einsum"] != nil:
-                return total + ThopRules.product(output) * Double(composite.attributes["product_taps"]?.first ?? 0)
-            case .linear: return total + ThopRules.matrixProduct(output: output, contracted: shapes[instruction.inputs[1]]?[1] ?? 0)
-            case .matmul: return total + ThopRules.matrixProduct(output: output, contracted: shapes[instruction.inputs[0]]?.last ?? 0)
-            default: return total
+            case .composite(let composite):  // a product written element-wise (`product_taps`)
+                work = ThopRules.product(output) * Double(composite.attributes["product_taps"]?.first ?? 0)
+                product = composite.attributes["einsum"] != nil
+            case .convolution:
+                let weight = input(1)  // [out, in / groups, k, k]
+                (work, product) = (ThopRules.product(output) * Double(weight[1] * weight[2] * weight[3]), false)
+            case .transposedConvolution:
+                let weight = input(1)  // [in, out / groups, k, k]
+                (work, product) = (ThopRules.product(input(0)) * Double(weight[1] * weight[2] * weight[3]), false)
+            case .linear: (work, product) = (ThopRules.matrixProduct(output: output, contracted: input(1)[1]), true)
+            case .matmul: (work, product) = (ThopRules.matrixProduct(output: output, contracted: input(0).last ?? 0), true)
+            case .gridSample, .upsampleBilinear, .resize(.bilinear, _, _, _): (work, product) = (ThopRules.product(output) * 4, false)
+            default: continue
             }
+            if !instruction.origin.countedOnly { complete += work }
+            if product && instruction.origin.moduleCall == nil { functional += work }
         }
-        return moduleCalls.reduce(functional) { $0 + $1.thopOperations }
+        return (complete, moduleCalls.reduce(functional) { $0 + $1.thopOperations })
     }
 
     /// The instructions with composites replaced by their bodies, except those that declare

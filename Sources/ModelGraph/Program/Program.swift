@@ -352,7 +352,7 @@ public final class ProgramRecorder: @unchecked Sendable {
     func moduleCall<Result>(_ kind: ModuleCall.Kind, inputShapes: [[Int]], _ body: () throws -> Result,
                             outputShapes: (Result) -> [[Int]]) rethrows -> Result {
         let index = moduleCalls.count
-        moduleCalls.append(ModuleCall(kind: kind, inputShapes: inputShapes, outputShapes: [], layerIndex: origin.layerIndex))
+        moduleCalls.append(ModuleCall(kind: kind, inputShapes: inputShapes, outputShapes: []))
         openCalls.append(index)
         defer { openCalls.removeLast() }
         let result = try body()
